@@ -1,0 +1,113 @@
+package hoist
+
+import (
+	"regexp"
+	"time"
+)
+
+// Role is what an admin account may do. Each role's permits are fixed here,
+// in one place.
+type Role string
+
+const (
+	RoleAdmin    Role = "admin"    // everything
+	RoleApprover Role = "approver" // decide requests, revoke sessions, read requests and sessions
+	RoleAuditor  Role = "auditor"  // read everything, change nothing
+)
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool {
+	switch r {
+	case RoleAdmin, RoleApprover, RoleAuditor:
+		return true
+	}
+	return false
+}
+
+// Permit is one thing an admin account may be allowed to do.
+type Permit string
+
+const (
+	PermitReadRequests Permit = "read_requests" // requests and sessions
+	PermitDecide       Permit = "decide"        // approve, deny, revoke
+	PermitReadAudit    Permit = "read_audit"
+	PermitManageUsers  Permit = "manage_users"
+)
+
+// Can reports whether role holds permit. Access control is this pure
+// function; the API asks it before anything else.
+func Can(role Role, p Permit) bool {
+	switch role {
+	case RoleAdmin:
+		return true
+	case RoleApprover:
+		return p == PermitReadRequests || p == PermitDecide
+	case RoleAuditor:
+		return p == PermitReadRequests || p == PermitReadAudit
+	}
+	return false
+}
+
+// Admin is an account of the console and the admin API.
+type Admin struct {
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	Role         Role      `json:"role"`
+	PasswordHash string    `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+	Disabled     bool      `json:"disabled"`
+	// FailedLogins counts consecutive failed logins; LastFailedLogin is the
+	// time of the latest. Together they slow down password guessing.
+	FailedLogins    int       `json:"-"`
+	LastFailedLogin time.Time `json:"-"`
+}
+
+var adminNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_.@-]{0,63}$`)
+
+// CheckAdminName returns an EInvalid error unless name is a valid account name:
+// lowercase letters, digits and _ . @ -, starting with a letter or _.
+func CheckAdminName(name string) error {
+	if !adminNameRE.MatchString(name) {
+		return Errorf(EInvalid, "user name %q is invalid: use 1-64 of a-z 0-9 _ . @ -, starting with a letter or _", name)
+	}
+	return nil
+}
+
+// CheckPassword returns an EInvalid error for a password too weak to keep.
+func CheckPassword(pw string) error {
+	if len(pw) < 12 {
+		return Errorf(EInvalid, "password must be at least 12 characters")
+	}
+	if len(pw) > 1024 {
+		return Errorf(EInvalid, "password must be at most 1024 bytes")
+	}
+	return nil
+}
+
+// LoginDelay is how long an account must rest after failures failed logins,
+// the last at last: nothing for the first five, then doubling from one
+// second up to fifteen minutes. It returns how long is left at now.
+func LoginDelay(failures int, last, now time.Time) time.Duration {
+	const free, maxDelay = 5, 15 * time.Minute
+	if failures < free {
+		return 0
+	}
+	d := time.Second
+	for i := free; i < failures && d < maxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, maxDelay)
+	if left := last.Add(d).Sub(now); left > 0 {
+		return left
+	}
+	return 0
+}
+
+// Token is a revocable login token. Only its SHA-256 is stored; the token
+// itself is shown once, to the one who logged in.
+type Token struct {
+	Hash      string    `json:"-"`
+	AdminID   string    `json:"admin_id"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}

@@ -1,0 +1,240 @@
+// Package pgtest starts a real PostgreSQL server for tests: initdb into a
+// fresh directory, the server run as an unprivileged OS user when the tests
+// run as root, listening on a loopback port. One server serves a whole test
+// binary; each test gets a database of its own.
+//
+// A package that uses it runs its tests through Main:
+//
+//	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+//
+// Where PostgreSQL is missing the tests skip — except under HOIST_CI=1,
+// where a missing capability is a failure.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+)
+
+// server is the one PostgreSQL of this test binary.
+type server struct {
+	dir      string
+	port     int
+	password string
+	cmd      *exec.Cmd
+	done     chan struct{}
+}
+
+var (
+	once     sync.Once
+	shared   *server
+	startErr error
+	dbSeq    int
+	dbMu     sync.Mutex
+)
+
+// Main runs the tests and stops the server afterwards.
+func Main(m *testing.M) int {
+	code := m.Run()
+	if shared != nil {
+		shared.stop()
+	}
+	return code
+}
+
+// URL returns the URL of a new, empty database for t, dropped when t ends.
+func URL(t testing.TB) string {
+	t.Helper()
+	if url := os.Getenv("HOIST_TEST_POSTGRES"); url != "" {
+		return url // an operator-provided server: tests share its database
+	}
+	once.Do(func() { shared, startErr = start() })
+	if startErr != nil {
+		if os.Getenv("HOIST_CI") != "" {
+			t.Fatalf("PostgreSQL is required under HOIST_CI: %v", startErr)
+		}
+		t.Skipf("PostgreSQL not available: %v", startErr)
+	}
+	dbMu.Lock()
+	dbSeq++
+	name := fmt.Sprintf("test_%d_%d", os.Getpid(), dbSeq)
+	dbMu.Unlock()
+	admin := shared.url("postgres")
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", admin)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+	})
+	return shared.url(name)
+}
+
+func (s *server) url(db string) string {
+	return fmt.Sprintf("postgres://hoist:%s@127.0.0.1:%d/%s?sslmode=disable", s.password, s.port, db)
+}
+
+// binDir finds the PostgreSQL server binaries: on PATH, or where Debian
+// installs them.
+func binDir() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if _, err := exec.LookPath("postgres"); err == nil {
+			return filepath.Dir(p), nil
+		}
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(matches) == 0 {
+		return "", fmt.Errorf("initdb not found on PATH nor in /usr/lib/postgresql/*/bin")
+	}
+	return filepath.Dir(matches[len(matches)-1]), nil
+}
+
+func start() (*server, error) {
+	bin, err := binDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "hoist-pgtest-")
+	if err != nil {
+		return nil, err
+	}
+	cred, err := runAs(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	pw := make([]byte, 16)
+	_, _ = rand.Read(pw)
+	s := &server{dir: dir, password: hex.EncodeToString(pw), done: make(chan struct{})}
+	pwfile := filepath.Join(dir, "pw")
+	data := filepath.Join(dir, "data")
+	if err := os.WriteFile(pwfile, []byte(s.password+"\n"), 0o600); err != nil {
+		return nil, s.fail(err)
+	}
+	if cred != nil {
+		if err := os.Chown(pwfile, int(cred.Uid), int(cred.Gid)); err != nil {
+			return nil, s.fail(err)
+		}
+	}
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "hoist", "--pwfile", pwfile,
+		"--auth=scram-sha-256", "-E", "UTF8", "--no-sync", "--locale=C")
+	initdb.Dir = dir
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return nil, s.fail(fmt.Errorf("initdb: %v: %s", err, out))
+	}
+	if s.port, err = freePort(); err != nil {
+		return nil, s.fail(err)
+	}
+	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(s.port),
+		"-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+		"-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
+	s.cmd.Dir = dir
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
+	log, _ := os.Create(filepath.Join(dir, "postgres.log"))
+	s.cmd.Stdout, s.cmd.Stderr = log, log
+	if err := s.cmd.Start(); err != nil {
+		return nil, s.fail(err)
+	}
+	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	if err := s.waitReady(30 * time.Second); err != nil {
+		out, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
+		s.stop()
+		return nil, fmt.Errorf("%v; server log:\n%s", err, out)
+	}
+	return s, nil
+}
+
+func (s *server) waitReady(limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		db, err := sql.Open("pgx", s.url("postgres"))
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			err = db.PingContext(ctx)
+			cancel()
+			db.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("postgres exited during start-up")
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("postgres not ready after %s: %v", limit, err)
+		}
+	}
+}
+
+// stop shuts the server down fast and removes its files.
+func (s *server) stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGQUIT) // by pid: only the server this package started
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+	}
+	os.RemoveAll(s.dir)
+}
+
+func (s *server) fail(err error) error {
+	os.RemoveAll(s.dir)
+	return err
+}
+
+// runAs returns the credentials to run PostgreSQL with (it refuses to run as
+// root) and hands dir to that user; nil when the tests are not root.
+func runAs(dir string) (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		return nil, fmt.Errorf("no unprivileged user to run PostgreSQL as: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return nil, err
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

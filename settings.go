@@ -1,0 +1,149 @@
+package hoist
+
+import (
+	"regexp"
+	"time"
+)
+
+// Defaults of the approval settings, as the product this follows ships them.
+const (
+	DefaultOneTimeDuration = 30 * time.Minute
+	DefaultMaxDuration     = 8 * time.Hour
+	DefaultPendingTTL      = 24 * time.Hour
+	MinDuration            = time.Second
+	MaxReasonLength        = 1000
+)
+
+// ApprovalSettings are the rules that govern JIT requests and their approval.
+// Today they are server-wide; the JIT Mode (Startup and Approval) policy will
+// set them per computer group.
+type ApprovalSettings struct {
+	// OneTimeDuration is the window of an approval "One Time".
+	OneTimeDuration time.Duration `json:"one_time_duration"`
+	// MaxDuration is the longest window a request may ask for or an approver
+	// may grant.
+	MaxDuration time.Duration `json:"max_duration"`
+	// PendingTTL is how long a request may wait for a decision before it
+	// expires.
+	PendingTTL time.Duration `json:"pending_ttl"`
+	// ReasonRequired makes a request without a justification invalid.
+	ReasonRequired bool `json:"reason_required"`
+	// ReasonPattern, when set, is a regular expression the justification must
+	// match (for example a ticket number: `^(INC|CHG)[0-9]+`).
+	ReasonPattern string `json:"reason_pattern,omitempty"`
+}
+
+// DefaultApprovalSettings returns the settings a new server starts with.
+func DefaultApprovalSettings() ApprovalSettings {
+	return ApprovalSettings{
+		OneTimeDuration: DefaultOneTimeDuration,
+		MaxDuration:     DefaultMaxDuration,
+		PendingTTL:      DefaultPendingTTL,
+	}
+}
+
+// Validate reports the first setting that is out of range.
+func (s ApprovalSettings) Validate() error {
+	switch {
+	case s.MaxDuration < MinDuration:
+		return Errorf(EInvalid, "max duration must be at least %s", MinDuration)
+	case s.OneTimeDuration < MinDuration || s.OneTimeDuration > s.MaxDuration:
+		return Errorf(EInvalid, "one-time duration must be between %s and the max duration %s", MinDuration, s.MaxDuration)
+	case s.PendingTTL < MinDuration:
+		return Errorf(EInvalid, "pending TTL must be at least %s", MinDuration)
+	}
+	if s.ReasonPattern != "" {
+		if _, err := regexp.Compile(s.ReasonPattern); err != nil {
+			return Errorf(EInvalid, "reason pattern is not a valid regular expression: %v", err)
+		}
+	}
+	return nil
+}
+
+// CheckDuration returns an EInvalid error unless d is a window these
+// settings allow.
+func (s ApprovalSettings) CheckDuration(d time.Duration) error {
+	if d < MinDuration || d > s.MaxDuration {
+		return Errorf(EInvalid, "duration %s is out of range: it must be between %s and %s", d, MinDuration, s.MaxDuration)
+	}
+	if d%time.Second != 0 {
+		return Errorf(EInvalid, "duration %s is not a whole number of seconds", d)
+	}
+	return nil
+}
+
+// CheckReason returns an EInvalid error unless reason satisfies the settings.
+func (s ApprovalSettings) CheckReason(reason string) error {
+	if len(reason) > MaxReasonLength {
+		return Errorf(EInvalid, "reason is longer than %d bytes", MaxReasonLength)
+	}
+	if !printable(reason) {
+		return Errorf(EInvalid, "reason contains control characters")
+	}
+	if s.ReasonRequired && reason == "" {
+		return Errorf(EInvalid, "a reason is required for this request")
+	}
+	if s.ReasonPattern != "" {
+		re, err := regexp.Compile(s.ReasonPattern)
+		if err != nil {
+			return WrapError(EInternal, "the reason pattern is broken", err)
+		}
+		if !re.MatchString(reason) {
+			return Errorf(EInvalid, "reason must match %s", s.ReasonPattern)
+		}
+	}
+	return nil
+}
+
+// ParseDuration parses a duration in Go's syntax ("90s", "45m", "4h") and
+// refuses anything that is not positive.
+func ParseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, Errorf(EInvalid, "%q is not a duration (use Go's syntax: 90s, 45m, 4h)", s)
+	}
+	if d <= 0 {
+		return 0, Errorf(EInvalid, "duration %q must be positive", s)
+	}
+	return d, nil
+}
+
+// printable reports whether s is valid UTF-8 free of control characters other
+// than tab, so that a reason cannot forge lines in a terminal or a log.
+func printable(s string) bool {
+	for _, r := range s {
+		if r == '\uFFFD' || (r < 0x20 && r != '\t') || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkName validates a user or host name as it arrives from outside.
+func checkName(what, s string, max int) error {
+	if s == "" {
+		return Errorf(EInvalid, "%s is required", what)
+	}
+	if len(s) > max {
+		return Errorf(EInvalid, "%s is longer than %d bytes", what, max)
+	}
+	if !printable(s) {
+		return Errorf(EInvalid, "%s contains control characters", what)
+	}
+	return nil
+}
+
+// FormatDuration prints d the way users type it: "1h30m", "45m", "90s".
+func FormatDuration(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	s := d.Round(time.Second).String()
+	// time.Duration prints "1h0m0s"; trim the zero units users never type.
+	for _, suffix := range []string{"0s", "0m"} {
+		if len(s) > len(suffix) && s[len(s)-len(suffix):] == suffix && s[len(s)-len(suffix)-1] >= 'a' {
+			s = s[:len(s)-len(suffix)]
+		}
+	}
+	return s
+}

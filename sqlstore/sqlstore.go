@@ -1,0 +1,177 @@
+// Package sqlstore implements hoist.Store on database/sql. It is the one copy
+// of the SQL that the sqlite and postgres packages share; they supply the
+// driver, the schema migrations and a Dialect for what differs.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// Dialect is what differs between the SQL databases Hoist runs on.
+type Dialect struct {
+	// Dollar numbers placeholders $1, $2… instead of ?.
+	Dollar bool
+	// LockHead is appended to the query that reads the audit head in a write
+	// transaction, to serialize appenders (" FOR UPDATE" on PostgreSQL; SQLite
+	// serializes writers already).
+	LockHead string
+	// IsUnique reports whether err is a unique-constraint violation.
+	IsUnique func(error) bool
+	// IsRetryable reports whether err is a transient conflict between
+	// transactions (a serialization failure or a deadlock).
+	IsRetryable func(error) bool
+}
+
+// Store is a hoist.Store on database/sql.
+type Store struct {
+	writer  *sql.DB // write transactions
+	reader  *sql.DB // read-only transactions; may be writer
+	dialect Dialect
+}
+
+var _ hoist.Store = (*Store)(nil)
+
+// New returns a store that writes through writer and reads through reader
+// (which may be the same pool). The schema must already be migrated.
+func New(writer, reader *sql.DB, d Dialect) *Store {
+	return &Store{writer: writer, reader: reader, dialect: d}
+}
+
+// Update runs fn in a read-write transaction.
+func (s *Store) Update(ctx context.Context, fn func(hoist.Tx) error) error {
+	return s.run(ctx, s.writer, nil, fn)
+}
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(ctx context.Context, fn func(hoist.Tx) error) error {
+	return s.run(ctx, s.reader, &sql.TxOptions{ReadOnly: true}, fn)
+}
+
+func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(hoist.Tx) error) error {
+	sqlTx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return s.storeError("begin transaction", err)
+	}
+	err = fn(&tx{tx: sqlTx, d: s.dialect, store: s})
+	if err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return s.storeError("commit", err)
+	}
+	return nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.writer.PingContext(ctx); err != nil {
+		return hoist.WrapError(hoist.EUnavailable, "the database does not answer", err)
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	err := s.writer.Close()
+	if s.reader != s.writer {
+		err = errors.Join(err, s.reader.Close())
+	}
+	return err
+}
+
+// storeError turns a driver error into a hoist error: context ends pass
+// through, races become EConflict, the rest EUnavailable.
+func (s *Store) storeError(what string, err error) error {
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return err
+	case s.dialect.IsUnique != nil && s.dialect.IsUnique(err):
+		return hoist.WrapError(hoist.EConflict, "it already exists", err)
+	case s.dialect.IsRetryable != nil && s.dialect.IsRetryable(err):
+		return hoist.WrapError(hoist.EConflict, "a concurrent change won; try again", err)
+	}
+	var herr *hoist.Error
+	if errors.As(err, &herr) {
+		return err
+	}
+	return hoist.WrapError(hoist.EUnavailable, "the database failed to "+what, err)
+}
+
+// tx implements hoist.Tx.
+type tx struct {
+	tx    *sql.Tx
+	d     Dialect
+	store *Store
+}
+
+// bind rewrites ? placeholders to $n where the dialect wants it. Queries here
+// never hold a literal '?'.
+func (t *tx) bind(q string) string {
+	if !t.d.Dollar {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func (t *tx) exec(ctx context.Context, what, q string, args ...any) (sql.Result, error) {
+	res, err := t.tx.ExecContext(ctx, t.bind(q), args...)
+	if err != nil {
+		return nil, t.store.storeError(what, err)
+	}
+	return res, nil
+}
+
+func (t *tx) query(ctx context.Context, what, q string, args ...any) (*sql.Rows, error) {
+	rows, err := t.tx.QueryContext(ctx, t.bind(q), args...)
+	if err != nil {
+		return nil, t.store.storeError(what, err)
+	}
+	return rows, nil
+}
+
+// where collects the conditions of a filtered query.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// expectOne turns an UPDATE that matched no row into err.
+func expectOne(res sql.Result, err error) error {
+	n, rerr := res.RowsAffected()
+	if rerr != nil {
+		return hoist.WrapError(hoist.EUnavailable, "the database failed to count rows", rerr)
+	}
+	if n != 1 {
+		return err
+	}
+	return nil
+}

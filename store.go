@@ -1,0 +1,117 @@
+package hoist
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps Hoist's records. Two implementations pass one conformance
+// suite (package storetest): sqlite, the embedded default, and postgres, for
+// several servers on one database.
+//
+// A Store holds no business rules: it stores what it is given and reports
+// ENotFound for a missing record and EConflict for a write that lost a race.
+type Store interface {
+	// Update runs fn in a read-write transaction and commits when fn returns
+	// nil. Transactions that lose a race to a concurrent writer fail with
+	// EConflict rather than overwrite.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Ping reports whether the store can serve.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Tx is a transaction of a Store.
+type Tx interface {
+	// InsertRequest stores a new request. A second pending request of the same
+	// user on the same host fails with EConflict.
+	InsertRequest(ctx context.Context, r Request) error
+	// Request returns the request with id, or ENotFound.
+	Request(ctx context.Context, id string) (Request, error)
+	// Requests returns the requests that match f, newest first.
+	Requests(ctx context.Context, f RequestFilter) ([]Request, error)
+	// UpdateRequest replaces the stored request with r if the stored version
+	// is r.Version-1, and fails with EConflict otherwise.
+	UpdateRequest(ctx context.Context, r Request) error
+
+	InsertSession(ctx context.Context, s Session) error
+	Session(ctx context.Context, id string) (Session, error)
+	Sessions(ctx context.Context, f SessionFilter) ([]Session, error)
+	// UpdateSession replaces the stored session with s if the stored version
+	// is s.Version-1, and fails with EConflict otherwise.
+	UpdateSession(ctx context.Context, s Session) error
+
+	// InsertAdmin fails with EConflict when the name is taken.
+	InsertAdmin(ctx context.Context, a Admin) error
+	// AdminByName returns the account, or ENotFound.
+	AdminByName(ctx context.Context, name string) (Admin, error)
+	Admin(ctx context.Context, id string) (Admin, error)
+	Admins(ctx context.Context) ([]Admin, error)
+	UpdateAdmin(ctx context.Context, a Admin) error
+	// DeleteAdmin removes the account and its tokens.
+	DeleteAdmin(ctx context.Context, id string) error
+
+	InsertToken(ctx context.Context, t Token) error
+	// Token returns the token with hash, or ENotFound.
+	Token(ctx context.Context, hash string) (Token, error)
+	DeleteToken(ctx context.Context, hash string) error
+	// DeleteExpiredTokens removes the tokens expired at now.
+	DeleteExpiredTokens(ctx context.Context, now time.Time) error
+
+	// AppendAudit seals ev after the current head of the log and stores it.
+	// Concurrent appenders are serialized, so the chain never forks.
+	AppendAudit(ctx context.Context, ev AuditEvent, now time.Time) (AuditRecord, error)
+	// AuditHead returns the sequence number and hash of the last record, as the
+	// store keeps them apart from the records (0 and GenesisHash when empty).
+	AuditHead(ctx context.Context) (int64, string, error)
+	// Audit calls fn for each record that matches f, in sequence order, and
+	// stops at fn's first error.
+	Audit(ctx context.Context, f AuditFilter, fn func(AuditRecord) error) error
+}
+
+// RequestFilter selects requests. Zero fields match everything.
+type RequestFilter struct {
+	IDs   []string
+	State RequestState
+	User  string
+	Host  string
+	// PendingBefore selects pending requests that expire before it.
+	PendingBefore time.Time
+	// Limit caps the result; zero means DefaultListLimit.
+	Limit int
+}
+
+// SessionFilter selects sessions. Zero fields match everything.
+type SessionFilter struct {
+	State SessionState
+	User  string
+	Host  string
+	// EndsBefore selects sessions whose window ends before it.
+	EndsBefore time.Time
+	Limit      int
+}
+
+// AuditFilter selects audit records.
+type AuditFilter struct {
+	AfterSeq int64 // records with Seq > AfterSeq
+	Action   string
+	Actor    string
+	Subject  string
+	Limit    int // zero: no limit
+}
+
+// List limits.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// ListLimit returns the limit a store applies for n.
+func ListLimit(n int) int {
+	if n <= 0 {
+		return DefaultListLimit
+	}
+	return min(n, MaxListLimit)
+}
