@@ -1,0 +1,229 @@
+// Package api is the control server's HTTP API: JSON under /api/v1, described
+// by the OpenAPI document it serves, plus /healthz, /readyz and /metrics.
+// Handlers decode and check input, call package control, and answer through
+// one error writer; they hold no business rules.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/control"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// Handler serves the API.
+type Handler struct {
+	svc     *control.Service
+	store   hoist.Store
+	log     *slog.Logger
+	clock   func() time.Time
+	mux     *http.ServeMux
+	metrics *metrics
+}
+
+// Config configures a Handler.
+type Config struct {
+	Service  *control.Service
+	Store    hoist.Store // for readiness and gauges
+	Logger   *slog.Logger
+	Clock    func() time.Time
+	Registry *prometheus.Registry
+}
+
+// Route is one registered endpoint, as the OpenAPI test sees it.
+type Route struct {
+	Method string
+	Path   string
+	Auth   bool
+}
+
+// New returns a Handler with every route registered.
+func New(cfg Config) *Handler {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	h := &Handler{svc: cfg.Service, store: cfg.Store, log: cfg.Logger, clock: cfg.Clock, mux: http.NewServeMux()}
+	h.metrics = newMetrics(cfg.Registry, cfg.Store, cfg.Clock)
+	for _, rt := range h.routes() {
+		handler := rt.handle
+		if rt.auth {
+			handler = h.authenticated(rt.handle)
+		}
+		h.mux.Handle(rt.method+" "+rt.path, h.instrument(rt.method+" "+rt.path, handler))
+	}
+	h.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	return h
+}
+
+type route struct {
+	method, path string
+	auth         bool
+	handle       handlerFunc
+}
+
+// handlerFunc is a handler that returns its error to the one error writer.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (h *Handler) routes() []route {
+	return []route{
+		{"GET", "/healthz", false, h.healthz},
+		{"GET", "/readyz", false, h.readyz},
+		{"GET", "/api/v1/openapi.json", false, h.openapi},
+		{"POST", "/api/v1/login", false, h.login},
+		{"POST", "/api/v1/logout", true, h.logout},
+		{"GET", "/api/v1/me", true, h.me},
+		{"GET", "/api/v1/settings", true, h.settings},
+		{"GET", "/api/v1/requests", true, h.listRequests},
+		{"GET", "/api/v1/requests/{id}", true, h.getRequest},
+		{"POST", "/api/v1/requests/approve", true, h.approve},
+		{"POST", "/api/v1/requests/deny", true, h.deny},
+		{"GET", "/api/v1/sessions", true, h.listSessions},
+		{"GET", "/api/v1/sessions/{id}", true, h.getSession},
+		{"POST", "/api/v1/sessions/revoke", true, h.revoke},
+		{"GET", "/api/v1/users", true, h.listUsers},
+		{"POST", "/api/v1/users", true, h.createUser},
+		{"PATCH", "/api/v1/users/{name}", true, h.updateUser},
+		{"DELETE", "/api/v1/users/{name}", true, h.deleteUser},
+		{"GET", "/api/v1/audit", true, h.listAudit},
+		{"GET", "/api/v1/audit/verify", true, h.verifyAudit},
+		{"GET", "/api/v1/audit/export", true, h.exportAudit},
+	}
+}
+
+// Routes lists the registered endpoints with their paths as OpenAPI writes
+// them.
+func (h *Handler) Routes() []Route {
+	var out []Route
+	for _, rt := range h.routes() {
+		out = append(out, Route{Method: rt.method, Path: rt.path, Auth: rt.auth})
+	}
+	return out
+}
+
+// ServeHTTP answers API requests. Unknown paths and methods get a JSON error
+// like every other refusal, never the mux's plain text.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		cw := &statusCapture{header: http.Header{}}
+		h.mux.ServeHTTP(cw, r)
+		code := hoist.ENotFound
+		msg := "no such endpoint: " + r.Method + " " + r.URL.Path
+		if cw.status == http.StatusMethodNotAllowed {
+			code, msg = hoist.EInvalid, "method "+r.Method+" is not allowed here"
+			w.Header().Set("Allow", cw.header.Get("Allow"))
+			writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{ErrorDetail{Code: code, Message: msg}})
+			return
+		}
+		writeJSON(w, http.StatusNotFound, ErrorBody{ErrorDetail{Code: code, Message: msg}})
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// statusCapture records what the mux would answer for a route it lacks.
+type statusCapture struct {
+	header http.Header
+	status int
+}
+
+func (c *statusCapture) Header() http.Header         { return c.header }
+func (c *statusCapture) Write(b []byte) (int, error) { return len(b), nil }
+func (c *statusCapture) WriteHeader(s int)           { c.status = s }
+
+type actorKey struct{}
+
+func actorFrom(ctx context.Context) control.Actor {
+	a, _ := ctx.Value(actorKey{}).(control.Actor)
+	return a
+}
+
+func bearer(r *http.Request) string {
+	const prefix = "Bearer "
+	auth := r.Header.Get("Authorization")
+	if len(auth) > len(prefix) && strings.EqualFold(auth[:len(prefix)], prefix) {
+		return strings.TrimSpace(auth[len(prefix):])
+	}
+	return ""
+}
+
+// authenticated resolves the bearer token to an actor before the handler.
+func (h *Handler) authenticated(next handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		a, err := h.svc.Authenticate(r.Context(), bearer(r))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hoist"`)
+			return err
+		}
+		return next(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, a)))
+	}
+}
+
+// instrument turns a handlerFunc into an http.Handler: errors to the one
+// writer, panics into a 500 that keeps the server up, and metrics.
+func (h *Handler) instrument(name string, next handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				h.log.Error("handler panicked", "route", name, "panic", p)
+				if !sw.wrote {
+					h.writeError(sw, r, hoist.Errorf(hoist.EInternal, "internal error"))
+				}
+			}
+			h.metrics.observe(name, sw.status, time.Since(start))
+		}()
+		if err := next(sw, r); err != nil {
+			if sw.wrote {
+				h.log.Warn("error after the answer began", "route", name, "err", err)
+				return
+			}
+			h.writeError(sw, r, err)
+		}
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(s int) {
+	if !w.wrote {
+		w.status, w.wrote = s, true
+	}
+	w.ResponseWriter.WriteHeader(s)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.wrote = true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

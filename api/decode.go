@@ -1,0 +1,171 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// MaxBodyBytes caps every request body. The largest legitimate body, a batch
+// of MaxBatch ids, fits many times over.
+const MaxBodyBytes = 64 << 10
+
+// readBody reads a size-limited JSON body.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return nil, hoist.Errorf(hoist.EInvalid, "the body must be application/json")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, hoist.Errorf(hoist.ETooLarge, "the body is larger than %d bytes", MaxBodyBytes)
+	}
+	if err != nil {
+		return nil, hoist.Errorf(hoist.EInvalid, "cannot read the body")
+	}
+	return body, nil
+}
+
+// decodeStrict decodes exactly one JSON object into v, refusing unknown
+// fields and trailing data, with a message that says what is wrong.
+func decodeStrict(body []byte, v any) error {
+	if len(body) > MaxBodyBytes {
+		return hoist.Errorf(hoist.ETooLarge, "the body is larger than %d bytes", MaxBodyBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var (
+			syntax *json.SyntaxError
+			typ    *json.UnmarshalTypeError
+		)
+		switch {
+		case errors.Is(err, io.EOF):
+			return hoist.Errorf(hoist.EInvalid, "the body is empty; a JSON object is expected")
+		case errors.As(err, &syntax):
+			return hoist.Errorf(hoist.EInvalid, "the body is not valid JSON (at byte %d)", syntax.Offset)
+		case errors.As(err, &typ):
+			return hoist.Errorf(hoist.EInvalid, "field %q must be of type %s", typ.Field, typ.Type)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return hoist.Errorf(hoist.EInvalid, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return hoist.Errorf(hoist.EInvalid, "the body is not a valid JSON object")
+	}
+	if dec.More() {
+		return hoist.Errorf(hoist.EInvalid, "the body holds more than one JSON value")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return hoist.Errorf(hoist.EInvalid, "the body has data after the JSON object")
+	}
+	return nil
+}
+
+// LoginBody is the body of POST /api/v1/login.
+type LoginBody struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// ParseLogin decodes and checks a login body.
+func ParseLogin(body []byte) (LoginBody, error) {
+	var in LoginBody
+	if err := decodeStrict(body, &in); err != nil {
+		return in, err
+	}
+	if in.User == "" || in.Password == "" {
+		return in, hoist.Errorf(hoist.EInvalid, "user and password are required")
+	}
+	return in, nil
+}
+
+// ApproveBody is the body of POST /api/v1/requests/approve: For a duration,
+// or One Time.
+type ApproveBody struct {
+	IDs      []string `json:"ids"`
+	Duration string   `json:"duration,omitempty"`
+	Once     bool     `json:"once,omitempty"`
+	Reason   string   `json:"reason,omitempty"`
+}
+
+// Approval is a checked ApproveBody; Duration zero means One Time.
+type Approval struct {
+	IDs      []string
+	Duration time.Duration
+	Reason   string
+}
+
+// ParseApprove decodes and checks an approval body.
+func ParseApprove(body []byte) (Approval, error) {
+	var in ApproveBody
+	if err := decodeStrict(body, &in); err != nil {
+		return Approval{}, err
+	}
+	if err := checkIDs(in.IDs); err != nil {
+		return Approval{}, err
+	}
+	out := Approval{IDs: in.IDs, Reason: in.Reason}
+	switch {
+	case in.Once && in.Duration != "":
+		return Approval{}, hoist.Errorf(hoist.EInvalid, "give either duration (For) or once (One Time), not both")
+	case !in.Once && in.Duration == "":
+		return Approval{}, hoist.Errorf(hoist.EInvalid, "give duration (For, e.g. \"1h\") or once: true (One Time)")
+	case in.Duration != "":
+		d, err := hoist.ParseDuration(in.Duration)
+		if err != nil {
+			return Approval{}, err
+		}
+		out.Duration = d
+	}
+	return out, nil
+}
+
+// BatchBody is the body of deny and revoke.
+type BatchBody struct {
+	IDs    []string `json:"ids"`
+	Reason string   `json:"reason,omitempty"`
+}
+
+// ParseBatch decodes and checks a deny or revoke body.
+func ParseBatch(body []byte) (BatchBody, error) {
+	var in BatchBody
+	if err := decodeStrict(body, &in); err != nil {
+		return in, err
+	}
+	return in, checkIDs(in.IDs)
+}
+
+func checkIDs(ids []string) error {
+	if len(ids) == 0 {
+		return hoist.Errorf(hoist.EInvalid, "ids is required: a list of one or more ids")
+	}
+	if len(ids) > 500 {
+		return hoist.Errorf(hoist.EInvalid, "at most 500 ids at once")
+	}
+	for _, id := range ids {
+		if len(id) > 64 {
+			return hoist.Errorf(hoist.EInvalid, "an id is longer than 64 bytes")
+		}
+	}
+	return nil
+}
+
+// UserBody is the body that creates (POST) or changes (PATCH) an account.
+type UserBody struct {
+	Name     string `json:"name,omitempty"`
+	Role     string `json:"role,omitempty"`
+	Password string `json:"password,omitempty"`
+	Disabled *bool  `json:"disabled,omitempty"`
+}
+
+// ParseUser decodes an account body.
+func ParseUser(body []byte) (UserBody, error) {
+	var in UserBody
+	err := decodeStrict(body, &in)
+	return in, err
+}

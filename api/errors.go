@@ -1,0 +1,71 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// statusOf maps error codes to HTTP status, in this one place.
+func statusOf(code string) int {
+	switch code {
+	case hoist.EInvalid:
+		return http.StatusBadRequest
+	case hoist.EUnauthorized:
+		return http.StatusUnauthorized
+	case hoist.EForbidden:
+		return http.StatusForbidden
+	case hoist.ENotFound:
+		return http.StatusNotFound
+	case hoist.EConflict:
+		return http.StatusConflict
+	case hoist.ETooLarge:
+		return http.StatusRequestEntityTooLarge
+	case hoist.ERateLimited:
+		return http.StatusTooManyRequests
+	case hoist.EUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the JSON of every error answer.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail carries the code clients switch on and a message for people.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// writeError is the one error writer: the user-safe message to the client,
+// the cause to the log.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := hoist.ErrorCode(err)
+	status := statusOf(code)
+	if status >= 500 {
+		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	} else {
+		h.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+	}
+	var herr *hoist.Error
+	if code == hoist.ERateLimited && errors.As(err, &herr) {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, ErrorBody{ErrorDetail{Code: code, Message: hoist.ErrorMessage(err)}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		slog.Debug("cannot write response", "err", err)
+	}
+}

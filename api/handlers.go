@@ -1,0 +1,430 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/control"
+)
+
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.store.Ping(ctx); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+func (h *Handler) openapi(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, err := w.Write(openAPI)
+	return err
+}
+
+// LoginAnswer is the answer to a successful login.
+type LoginAnswer struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+	User      UserView  `json:"user"`
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	in, err := ParseLogin(body)
+	if err != nil {
+		return err
+	}
+	token, a, expires, err := h.svc.Login(r.Context(), in.User, in.Password, remoteIP(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, LoginAnswer{Token: token, ExpiresAt: expires, User: userView(a)})
+	return nil
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
+	if err := h.svc.Logout(r.Context(), actorFrom(r.Context()), bearer(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) me(w http.ResponseWriter, r *http.Request) error {
+	a := actorFrom(r.Context())
+	writeJSON(w, http.StatusOK, map[string]any{"name": a.Name, "role": a.Role})
+	return nil
+}
+
+func (h *Handler) settings(w http.ResponseWriter, r *http.Request) error {
+	s := h.svc.Settings()
+	writeJSON(w, http.StatusOK, SettingsView{
+		OneTimeDuration: hoist.FormatDuration(s.OneTimeDuration), MaxDuration: hoist.FormatDuration(s.MaxDuration),
+		PendingTTL: hoist.FormatDuration(s.PendingTTL), ReasonRequired: s.ReasonRequired, ReasonPattern: s.ReasonPattern,
+	})
+	return nil
+}
+
+// query reads the allowed query parameters; any other is refused, so that a
+// misspelt filter never silently lists everything.
+func query(r *http.Request, allowed ...string) (url.Values, error) {
+	q := r.URL.Query()
+	for k := range q {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || k == a
+		}
+		if !ok {
+			return nil, hoist.Errorf(hoist.EInvalid, "unknown query parameter %q", k)
+		}
+		if len(q[k]) > 1 {
+			return nil, hoist.Errorf(hoist.EInvalid, "query parameter %q given more than once", k)
+		}
+	}
+	return q, nil
+}
+
+func intParam(q url.Values, name string, min, max int64) (int64, error) {
+	s := q.Get(name)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < min || n > max {
+		return 0, hoist.Errorf(hoist.EInvalid, "%s must be a whole number from %d to %d", name, min, max)
+	}
+	return n, nil
+}
+
+func textParam(q url.Values, name string) (string, error) {
+	s := q.Get(name)
+	if len(s) > 256 {
+		return "", hoist.Errorf(hoist.EInvalid, "%s is longer than 256 bytes", name)
+	}
+	return s, nil
+}
+
+func (h *Handler) listRequests(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "state", "user", "host", "limit")
+	if err != nil {
+		return err
+	}
+	var f hoist.RequestFilter
+	switch st := hoist.RequestState(q.Get("state")); st {
+	case "", hoist.RequestPending, hoist.RequestApproved, hoist.RequestDenied, hoist.RequestCancelled, hoist.RequestExpired:
+		f.State = st
+	default:
+		return hoist.Errorf(hoist.EInvalid, "state must be pending, approved, denied, cancelled or expired")
+	}
+	limit, err := intParam(q, "limit", 1, hoist.MaxListLimit)
+	if err != nil {
+		return err
+	}
+	f.Limit = int(limit)
+	if f.User, err = textParam(q, "user"); err != nil {
+		return err
+	}
+	if f.Host, err = textParam(q, "host"); err != nil {
+		return err
+	}
+	rs, err := h.svc.Requests(r.Context(), actorFrom(r.Context()), f)
+	if err != nil {
+		return err
+	}
+	views := make([]RequestView, 0, len(rs))
+	for _, req := range rs {
+		views = append(views, requestView(req))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"requests": views})
+	return nil
+}
+
+func (h *Handler) getRequest(w http.ResponseWriter, r *http.Request) error {
+	req, err := h.svc.Request(r.Context(), actorFrom(r.Context()), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, requestView(req))
+	return nil
+}
+
+func (h *Handler) approve(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	in, err := ParseApprove(body)
+	if err != nil {
+		return err
+	}
+	results, err := h.svc.Approve(r.Context(), actorFrom(r.Context()), in.IDs, in.Duration, in.Reason)
+	return h.writeResults(w, results, err, "approved")
+}
+
+func (h *Handler) deny(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	in, err := ParseBatch(body)
+	if err != nil {
+		return err
+	}
+	results, err := h.svc.Deny(r.Context(), actorFrom(r.Context()), in.IDs, in.Reason)
+	return h.writeResults(w, results, err, "denied")
+}
+
+func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	in, err := ParseBatch(body)
+	if err != nil {
+		return err
+	}
+	results, err := h.svc.Revoke(r.Context(), actorFrom(r.Context()), in.IDs, in.Reason)
+	return h.writeResults(w, results, err, "revoked")
+}
+
+// writeResults answers a batch: 200 with one result per id, each saying
+// whether it succeeded, so that "Approve Selected" reports every row.
+func (h *Handler) writeResults(w http.ResponseWriter, results []control.Result, err error, outcome string) error {
+	if err != nil {
+		return err
+	}
+	now := h.clock()
+	views := make([]ResultView, 0, len(results))
+	for _, res := range results {
+		v := ResultView{ID: res.ID, OK: res.OK, Code: res.Code, Error: res.Error}
+		if res.Request != nil {
+			rv := requestView(*res.Request)
+			v.Request = &rv
+		}
+		if res.Session != nil {
+			sv := sessionView(*res.Session, now)
+			v.Session = &sv
+		}
+		h.metrics.decision(outcome, res.OK)
+		views = append(views, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": views})
+	return nil
+}
+
+func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "state", "user", "host", "limit")
+	if err != nil {
+		return err
+	}
+	var f hoist.SessionFilter
+	switch st := hoist.SessionState(q.Get("state")); st {
+	case "", hoist.SessionActive, hoist.SessionEnded:
+		f.State = st
+	default:
+		return hoist.Errorf(hoist.EInvalid, "state must be active or ended")
+	}
+	limit, err := intParam(q, "limit", 1, hoist.MaxListLimit)
+	if err != nil {
+		return err
+	}
+	f.Limit = int(limit)
+	if f.User, err = textParam(q, "user"); err != nil {
+		return err
+	}
+	if f.Host, err = textParam(q, "host"); err != nil {
+		return err
+	}
+	ss, err := h.svc.Sessions(r.Context(), actorFrom(r.Context()), f)
+	if err != nil {
+		return err
+	}
+	now := h.clock()
+	views := make([]SessionView, 0, len(ss))
+	for _, s := range ss {
+		views = append(views, sessionView(s, now))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": views})
+	return nil
+}
+
+func (h *Handler) getSession(w http.ResponseWriter, r *http.Request) error {
+	s, err := h.svc.Session(r.Context(), actorFrom(r.Context()), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, sessionView(s, h.clock()))
+	return nil
+}
+
+func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) error {
+	as, err := h.svc.Admins(r.Context(), actorFrom(r.Context()))
+	if err != nil {
+		return err
+	}
+	views := make([]UserView, 0, len(as))
+	for _, a := range as {
+		views = append(views, userView(a))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": views})
+	return nil
+}
+
+func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	in, err := ParseUser(body)
+	if err != nil {
+		return err
+	}
+	if in.Disabled != nil {
+		return hoist.Errorf(hoist.EInvalid, "a new user cannot be disabled")
+	}
+	a, err := h.svc.CreateAdmin(r.Context(), actorFrom(r.Context()), control.AdminInput{Name: in.Name, Role: hoist.Role(in.Role), Password: in.Password})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, userView(a))
+	return nil
+}
+
+func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	in, err := ParseUser(body)
+	if err != nil {
+		return err
+	}
+	if in.Name != "" && in.Name != r.PathValue("name") {
+		return hoist.Errorf(hoist.EInvalid, "a user cannot be renamed")
+	}
+	a, err := h.svc.UpdateAdmin(r.Context(), actorFrom(r.Context()), control.AdminInput{
+		Name: r.PathValue("name"), Role: hoist.Role(in.Role), Password: in.Password, Disabled: in.Disabled})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, userView(a))
+	return nil
+}
+
+func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) error {
+	if err := h.svc.DeleteAdmin(r.Context(), actorFrom(r.Context()), r.PathValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func auditFilter(r *http.Request, maxLimit int64) (hoist.AuditFilter, error) {
+	var f hoist.AuditFilter
+	q, err := query(r, "after", "limit", "action", "actor", "subject")
+	if err != nil {
+		return f, err
+	}
+	if f.AfterSeq, err = intParam(q, "after", 0, 1<<62); err != nil {
+		return f, err
+	}
+	limit, err := intParam(q, "limit", 1, maxLimit)
+	if err != nil {
+		return f, err
+	}
+	f.Limit = int(limit)
+	if f.Action, err = textParam(q, "action"); err != nil {
+		return f, err
+	}
+	if f.Actor, err = textParam(q, "actor"); err != nil {
+		return f, err
+	}
+	f.Subject, err = textParam(q, "subject")
+	return f, err
+}
+
+func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) error {
+	f, err := auditFilter(r, hoist.MaxListLimit)
+	if err != nil {
+		return err
+	}
+	if f.Limit == 0 {
+		f.Limit = hoist.DefaultListLimit
+	}
+	records := []hoist.AuditRecord{}
+	err = h.svc.Audit(r.Context(), actorFrom(r.Context()), f, func(rec hoist.AuditRecord) error {
+		records = append(records, rec)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	next := f.AfterSeq
+	if len(records) > 0 {
+		next = records[len(records)-1].Seq
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"records": records, "next_after": next})
+	return nil
+}
+
+func (h *Handler) verifyAudit(w http.ResponseWriter, r *http.Request) error {
+	rep, err := h.svc.VerifyAudit(r.Context(), actorFrom(r.Context()))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// exportAudit streams the log as JSON lines, one record a line, in order.
+func (h *Handler) exportAudit(w http.ResponseWriter, r *http.Request) error {
+	f, err := auditFilter(r, 1<<31)
+	if err != nil {
+		return err
+	}
+	a := actorFrom(r.Context())
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	started := false
+	err = h.svc.Audit(r.Context(), a, f, func(rec hoist.AuditRecord) error {
+		if !started {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			w.Header().Set("Content-Disposition", `attachment; filename="hoist-audit.jsonl"`)
+			started = true
+		}
+		return enc.Encode(rec)
+	})
+	if err != nil {
+		return err
+	}
+	if !started {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+	}
+	return bw.Flush()
+}

@@ -1,0 +1,403 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/api"
+	"github.com/hoist-jit/hoist/client"
+)
+
+// adminConfig is what "hoist admin login" keeps for the next commands, in
+// $HOME/.config/hoist/admin.json, readable by its owner only.
+type adminConfig struct {
+	Server string `json:"server"`
+	CA     string `json:"ca,omitempty"` // PEM, copied so a moved file does not break later commands
+	User   string `json:"user"`
+	Token  string `json:"token"`
+}
+
+func configPath(env Env) (string, error) {
+	home := env.Getenv("HOME")
+	if home == "" {
+		return "", hoist.Errorf(hoist.EInvalid, "$HOME is not set: nowhere to keep the login")
+	}
+	return filepath.Join(home, ".config", "hoist", "admin.json"), nil
+}
+
+func loadConfig(env Env) (adminConfig, error) {
+	var cfg adminConfig
+	path, err := configPath(env)
+	if err != nil {
+		return cfg, err
+	}
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return cfg, hoist.Errorf(hoist.EUnauthorized, "not logged in: run hoist admin login --server URL --user NAME --password-stdin")
+	}
+	if err != nil {
+		return cfg, hoist.Errorf(hoist.EInvalid, "cannot read %s: %v", path, err)
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil || cfg.Server == "" || cfg.Token == "" {
+		return cfg, hoist.Errorf(hoist.EInvalid, "%s is damaged: log in again", path)
+	}
+	return cfg, nil
+}
+
+func saveConfig(env Env, cfg adminConfig) error {
+	path, err := configPath(env)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return hoist.Errorf(hoist.EInvalid, "cannot create %s: %v", filepath.Dir(path), err)
+	}
+	data, _ := json.MarshalIndent(cfg, "", "  ")
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".admin-*.json")
+	if err != nil {
+		return hoist.Errorf(hoist.EInvalid, "cannot write the login: %v", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return hoist.Errorf(hoist.EInvalid, "cannot write the login: %v", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return hoist.Errorf(hoist.EInvalid, "cannot write the login: %v", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return hoist.Errorf(hoist.EInvalid, "cannot write the login: %v", err)
+	}
+	return nil
+}
+
+// loggedIn returns a client with the stored login.
+func loggedIn(env Env) (*client.Client, error) {
+	cfg, err := loadConfig(env)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(cfg.Server, []byte(cfg.CA), cfg.Token)
+}
+
+func timeout() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), time.Minute)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func newAdmin(env Env) *cobra.Command {
+	admin := &cobra.Command{
+		Use:   "admin",
+		Short: "Administer Hoist through hoist-server: approvals, sessions",
+	}
+	admin.AddCommand(newLogin(env), newLogout(env), newApprovals(env), newApprove(env), newDeny(env), newRevoke(env), newSessions(env))
+	return admin
+}
+
+func newLogin(env Env) *cobra.Command {
+	var server, user, caFile string
+	var passwordStdin bool
+	cmd := &cobra.Command{
+		Use:   "login --server URL --user NAME --password-stdin [--ca FILE]",
+		Short: "Log in to hoist-server and keep the token for the next commands",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if server == "" || user == "" {
+				return hoist.Errorf(hoist.EInvalid, "--server and --user are required")
+			}
+			if !passwordStdin {
+				return hoist.Errorf(hoist.EInvalid, "give the password on standard input with --password-stdin")
+			}
+			pw, err := bufio.NewReader(io.LimitReader(env.Stdin, 4096)).ReadString('\n')
+			if err != nil && err != io.EOF {
+				return hoist.Errorf(hoist.EInvalid, "cannot read the password from standard input")
+			}
+			pw = strings.TrimRight(pw, "\r\n")
+			if pw == "" {
+				return hoist.Errorf(hoist.EInvalid, "the password on standard input is empty")
+			}
+			var ca []byte
+			if caFile != "" {
+				if ca, err = os.ReadFile(caFile); err != nil {
+					return hoist.Errorf(hoist.EInvalid, "cannot read the CA file: %v", err)
+				}
+			}
+			c, err := client.New(server, ca, "")
+			if err != nil {
+				return err
+			}
+			ctx, cancel := timeout()
+			defer cancel()
+			ans, err := c.Login(ctx, user, pw)
+			if err != nil {
+				return err
+			}
+			if err := saveConfig(env, adminConfig{Server: strings.TrimRight(server, "/"), CA: string(ca), User: user, Token: ans.Token}); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "logged in to %s as %s (%s) until %s\n", server, ans.User.Name, ans.User.Role, ans.ExpiresAt.Local().Format(time.RFC3339))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", "", "server URL, e.g. https://hoist.example.org:8443")
+	f.StringVar(&user, "user", "", "admin user name")
+	f.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input")
+	f.StringVar(&caFile, "ca", "", "CA certificate to trust for this server (the server's DATA/ca.pem)")
+	return cmd
+}
+
+func newLogout(env Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout",
+		Short: "Revoke the stored token and forget it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := loggedIn(env)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := timeout()
+			defer cancel()
+			if err := c.Logout(ctx); err != nil && hoist.ErrorCode(err) != hoist.EUnauthorized {
+				return err
+			}
+			path, _ := configPath(env)
+			_ = os.Remove(path)
+			fmt.Fprintln(env.Stdout, "logged out")
+			return nil
+		},
+	}
+}
+
+func newApprovals(env Env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "approvals [--json]",
+		Short: "List the requests waiting for a decision",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := loggedIn(env)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := timeout()
+			defer cancel()
+			rs, err := c.Requests(ctx, client.RequestQuery{State: string(hoist.RequestPending), Limit: hoist.MaxListLimit})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(env.Stdout, rs)
+			}
+			if len(rs) == 0 {
+				fmt.Fprintln(env.Stdout, "no requests waiting")
+				return nil
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tUSER\tHOST\tDURATION\tWAITING\tREASON")
+			for _, r := range rs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.User, r.Host, r.RequestedDuration,
+					hoist.FormatDuration(time.Since(r.CreatedAt).Truncate(time.Second)), r.Reason)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	return cmd
+}
+
+// printResults reports a batch, one line per id, and fails when any id
+// failed.
+func printResults(env Env, results []api.ResultView, asJSON bool, verb string) error {
+	failed := 0
+	for _, r := range results {
+		if !r.OK {
+			failed++
+		}
+	}
+	if asJSON {
+		if err := printJSON(env.Stdout, results); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			switch {
+			case !r.OK:
+				fmt.Fprintf(env.Stderr, "%s: not %s: %s\n", r.ID, verb, r.Error)
+			case r.Session != nil && r.Session.State == hoist.SessionActive:
+				fmt.Fprintf(env.Stdout, "%s: %s; session %s for %s on %s until %s\n", r.ID, verb, r.Session.ID,
+					r.Session.User, r.Session.Host, r.Session.ExpiresAt.Local().Format("15:04:05 MST"))
+			default:
+				fmt.Fprintf(env.Stdout, "%s: %s\n", r.ID, verb)
+			}
+		}
+	}
+	if failed > 0 {
+		if asJSON {
+			fmt.Fprintf(env.Stderr, "hoist: %d of %d not %s\n", failed, len(results), verb)
+		}
+		return exitStatus{1}
+	}
+	return nil
+}
+
+func newApprove(env Env) *cobra.Command {
+	var (
+		forDur string
+		once   bool
+		reason string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "approve ID... (--for DURATION | --once)",
+		Short: "Approve requests For a duration (e.g. 1h) or One Time (the 30-minute default)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var d time.Duration
+			switch {
+			case once && forDur != "":
+				return hoist.Errorf(hoist.EInvalid, "give either --for DURATION or --once, not both")
+			case !once && forDur == "":
+				return hoist.Errorf(hoist.EInvalid, "give --for DURATION (e.g. --for 1h) or --once")
+			case forDur != "":
+				var err error
+				if d, err = hoist.ParseDuration(forDur); err != nil {
+					return err
+				}
+			}
+			c, err := loggedIn(env)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := timeout()
+			defer cancel()
+			results, err := c.Approve(ctx, args, d, reason)
+			if err != nil {
+				return err
+			}
+			return printResults(env, results, asJSON, "approved")
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&forDur, "for", "", "approve For this long (Go syntax: 90s, 45m, 4h)")
+	f.BoolVar(&once, "once", false, "approve One Time: the default window (30 minutes)")
+	f.StringVar(&reason, "reason", "", "a note kept with the decision")
+	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
+	return cmd
+}
+
+func newDeny(env Env) *cobra.Command {
+	var reason string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "deny ID... [--reason TEXT]",
+		Short: "Deny requests",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := loggedIn(env)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := timeout()
+			defer cancel()
+			results, err := c.Deny(ctx, args, reason)
+			if err != nil {
+				return err
+			}
+			return printResults(env, results, asJSON, "denied")
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why, shown to the requester")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	return cmd
+}
+
+func newRevoke(env Env) *cobra.Command {
+	var reason string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "revoke ID... [--reason TEXT]",
+		Short: "End active sessions now (by session id or request id)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := loggedIn(env)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := timeout()
+			defer cancel()
+			results, err := c.Revoke(ctx, args, reason)
+			if err != nil {
+				return err
+			}
+			return printResults(env, results, asJSON, "revoked")
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why, kept in the audit log")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	return cmd
+}
+
+func newSessions(env Env) *cobra.Command {
+	var asJSON, all bool
+	cmd := &cobra.Command{
+		Use:   "sessions [--json] [--all]",
+		Short: "List active sessions with the time remaining",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := loggedIn(env)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := timeout()
+			defer cancel()
+			state := string(hoist.SessionActive)
+			if all {
+				state = ""
+			}
+			ss, err := c.Sessions(ctx, state, hoist.MaxListLimit)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(env.Stdout, ss)
+			}
+			if len(ss) == 0 {
+				fmt.Fprintln(env.Stdout, "no active sessions")
+				return nil
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tUSER\tHOST\tSTATE\tEXPIRES\tREMAINING\tREQUEST")
+			for _, s := range ss {
+				state := string(s.State)
+				if s.EndReason != "" {
+					state += " (" + string(s.EndReason) + ")"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.User, s.Host, state,
+					s.ExpiresAt.Local().Format("15:04:05"), hoist.FormatDuration(time.Duration(s.RemainingSeconds)*time.Second), s.RequestID)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	cmd.Flags().BoolVar(&all, "all", false, "include ended sessions")
+	return cmd
+}

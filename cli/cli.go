@@ -1,0 +1,72 @@
+// Package cli is the "hoist" command: the user's side (talking to hoistd on
+// this machine) and the admin's side ("hoist admin", talking to
+// hoist-server). cmd/hoist only calls Run.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// Env is the process environment the command runs in, so that tests run it
+// in-process.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+// OSEnv is the environment of this process.
+func OSEnv() Env {
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+// Run runs hoist with args and returns the exit status: 0 on success, 1 on
+// an error (printed to stderr), or the status a command chose.
+func Run(args []string, env Env) int {
+	root := &cobra.Command{
+		Use:           "hoist",
+		Short:         "Just-in-time elevated access: ask for it, use it, and administer it",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.SetArgs(args)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return hoist.Errorf(hoist.EInvalid, "%v (see %s --help)", err, c.CommandPath())
+	})
+	root.AddCommand(newAdmin(env))
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var st exitStatus
+	if errors.As(err, &st) {
+		return st.code
+	}
+	fmt.Fprintln(env.Stderr, "hoist:", message(err))
+	return 1
+}
+
+// exitStatus ends the command with code after its messages were printed.
+type exitStatus struct{ code int }
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// message is what the user reads for err: the user-safe message of a Hoist
+// error, or the text of cobra's own usage errors.
+func message(err error) string {
+	var herr *hoist.Error
+	if errors.As(err, &herr) {
+		return herr.Message
+	}
+	return err.Error()
+}

@@ -1,0 +1,169 @@
+// Command hoist-server is Hoist's control server: the HTTP API, approvals,
+// the audit log. See "hoist-server --help".
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/server"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(stderr, "hoist-server:", hoist.ErrorMessage(err))
+		if code, ok := err.(exitCode); ok {
+			return int(code)
+		}
+		return 1
+	}
+	return 0
+}
+
+// exitCode is an error that carries only an exit status; its message was
+// already printed.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "hoist-server",
+		Short:         "Hoist control server: API, approvals and audit for just-in-time elevation",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return hoist.Errorf(hoist.EInvalid, "%v (see %s --help)", err, c.CommandPath())
+	})
+	root.AddCommand(newServe(stdout, stderr), newAudit(stdout))
+	return root
+}
+
+func newServe(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		cfg      server.Config
+		logLevel string
+		logJSON  bool
+	)
+	set := hoist.DefaultApprovalSettings()
+	cmd := &cobra.Command{
+		Use:   "serve --data DIR [--listen ADDR] [--database URL]",
+		Short: "Serve the API until SIGINT or SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return hoist.Errorf(hoist.EInvalid, "--log-level must be debug, info, warn or error")
+			}
+			opts := &slog.HandlerOptions{Level: level}
+			cfg.Logger = slog.New(slog.NewTextHandler(stderr, opts))
+			if logJSON {
+				cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
+			}
+			cfg.Settings = set
+			cfg.AdminPassword = os.Getenv("HOIST_ADMIN_PASSWORD")
+			cfg.Out = stdout
+			ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer cancel()
+			m, err := server.Start(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			<-ctx.Done()
+			cfg.Logger.Info("shutting down: finishing requests in flight")
+			return m.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data", "", "data directory: SQLite database, CA and certificates (required)")
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on")
+	f.StringVar(&cfg.DatabaseURL, "database", "", "PostgreSQL URL (postgres://…) instead of SQLite in --data")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file, instead of one made from the data directory's CA")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file, with --tls-cert")
+	f.StringSliceVar(&cfg.Hosts, "host", nil, "extra DNS name or IP address for the generated certificate (repeatable)")
+	f.DurationVar(&set.OneTimeDuration, "one-time", set.OneTimeDuration, "window of a One Time approval")
+	f.DurationVar(&set.MaxDuration, "max-duration", set.MaxDuration, "longest window that may be requested or approved")
+	f.DurationVar(&set.PendingTTL, "pending-ttl", set.PendingTTL, "how long a request waits for a decision before it expires")
+	f.BoolVar(&set.ReasonRequired, "require-reason", false, "refuse requests without a reason")
+	f.StringVar(&set.ReasonPattern, "reason-pattern", "", "regular expression every reason must match")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.BoolVar(&logJSON, "log-json", false, "log JSON instead of text")
+	_ = cmd.MarkFlagRequired("data")
+	return cmd
+}
+
+func newAudit(stdout io.Writer) *cobra.Command {
+	audit := &cobra.Command{Use: "audit", Short: "Verify or export the audit log"}
+	var (
+		dataDir, dbURL string
+		asJSON         bool
+		after          int64
+	)
+	verify := &cobra.Command{
+		Use:   "verify --data DIR [--database URL]",
+		Short: "Check the audit log's hash chain; exit 1 when any record was changed, removed or reordered",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			rep, err := server.VerifyAudit(ctx, dataDir, dbURL)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				_ = enc.Encode(rep)
+			} else if rep.OK {
+				fmt.Fprintf(stdout, "audit chain intact: %d records, head %d %s\n", rep.Records, rep.HeadSeq, rep.HeadHash)
+			}
+			if !rep.OK {
+				if !asJSON {
+					fmt.Fprintf(stdout, "audit chain BROKEN after %d good records: %s\n", rep.Records, rep.Problem)
+				}
+				return hoist.Errorf(hoist.EConflict, "the audit log was tampered with: %s", rep.Problem)
+			}
+			return nil
+		},
+	}
+	export := &cobra.Command{
+		Use:   "export --data DIR [--database URL] [--after SEQ]",
+		Short: "Write the audit log to stdout as JSON lines",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if after < 0 {
+				return hoist.Errorf(hoist.EInvalid, "--after must not be negative")
+			}
+			_, err := server.ExportAudit(context.Background(), dataDir, dbURL, after, stdout)
+			return err
+		},
+	}
+	for _, c := range []*cobra.Command{verify, export} {
+		c.Flags().StringVar(&dataDir, "data", "", "data directory (SQLite)")
+		c.Flags().StringVar(&dbURL, "database", "", "PostgreSQL URL instead of --data")
+	}
+	verify.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	export.Flags().Int64Var(&after, "after", 0, "export records after this sequence number")
+	audit.AddCommand(verify, export)
+	return audit
+}

@@ -1,0 +1,275 @@
+package control
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// TokenPrefix marks Hoist login tokens, so that a leaked one is easy to
+// recognise and scan for.
+const TokenPrefix = "hst_"
+
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// Login checks name and password and returns a new token. Failed logins are
+// counted per account; after five, the account must rest for a doubling
+// delay (ERateLimited) before the next try counts. Every failure is audited;
+// unknown names and wrong passwords get the same answer.
+func (s *Service) Login(ctx context.Context, name, password, from string) (token string, a hoist.Admin, expires time.Time, err error) {
+	now := s.now()
+	denied := hoist.Errorf(hoist.EUnauthorized, "wrong user name or password")
+	if len(name) > 64 || len(password) > 1024 {
+		return "", a, expires, denied
+	}
+	err = s.store.View(ctx, func(tx hoist.Tx) (err error) {
+		a, err = tx.AdminByName(ctx, name)
+		return err
+	})
+	if hoist.ErrorCode(err) == hoist.ENotFound {
+		checkPassword(decoyHash(), password) // same time as a real check
+		s.recordFailure(ctx, hoist.Admin{Name: name}, from, now)
+		return "", a, expires, denied
+	}
+	if err != nil {
+		return "", a, expires, err
+	}
+	if wait := hoist.LoginDelay(a.FailedLogins, a.LastFailedLogin, now); wait > 0 {
+		return "", hoist.Admin{}, expires, hoist.Errorf(hoist.ERateLimited, "too many failed logins for %s; try again in %s", name, wait.Round(time.Second)+time.Second)
+	}
+	if !checkPassword(a.PasswordHash, password) || a.Disabled {
+		s.recordFailure(ctx, a, from, now)
+		return "", hoist.Admin{}, expires, denied
+	}
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	token = TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	expires = now.Add(s.tokenTTL)
+	err = s.store.Update(ctx, func(tx hoist.Tx) error {
+		cur, err := tx.Admin(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if cur.FailedLogins != 0 {
+			cur.FailedLogins, cur.LastFailedLogin = 0, time.Time{}
+			if err := tx.UpdateAdmin(ctx, cur); err != nil {
+				return err
+			}
+		}
+		if err := tx.DeleteExpiredTokens(ctx, now); err != nil {
+			return err
+		}
+		if err := tx.InsertToken(ctx, hoist.Token{Hash: tokenHash(token), AdminID: a.ID, CreatedAt: now, ExpiresAt: expires}); err != nil {
+			return err
+		}
+		return audit(ctx, tx, now, a.Name, hoist.AuditLogin, a.ID, map[string]any{"from": from})
+	})
+	if err != nil {
+		return "", hoist.Admin{}, time.Time{}, err
+	}
+	return token, a, expires, nil
+}
+
+func (s *Service) recordFailure(ctx context.Context, a hoist.Admin, from string, now time.Time) {
+	err := s.store.Update(ctx, func(tx hoist.Tx) error {
+		if a.ID != "" {
+			cur, err := tx.Admin(ctx, a.ID)
+			if err != nil {
+				return err
+			}
+			cur.FailedLogins++
+			cur.LastFailedLogin = now
+			if err := tx.UpdateAdmin(ctx, cur); err != nil {
+				return err
+			}
+		}
+		return audit(ctx, tx, now, a.Name, hoist.AuditLoginFailed, a.ID, map[string]any{"from": from, "known_user": a.ID != ""})
+	})
+	if err != nil {
+		s.log.Warn("cannot record a failed login", "user", a.Name, "err", err)
+	}
+}
+
+// Authenticate returns the actor a token stands for, or EUnauthorized.
+func (s *Service) Authenticate(ctx context.Context, token string) (Actor, error) {
+	denied := hoist.Errorf(hoist.EUnauthorized, "not logged in, or the login has expired")
+	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 100 {
+		return Actor{}, denied
+	}
+	var a hoist.Admin
+	err := s.store.View(ctx, func(tx hoist.Tx) error {
+		t, err := tx.Token(ctx, tokenHash(token))
+		if err != nil {
+			return err
+		}
+		if !s.now().Before(t.ExpiresAt) {
+			return denied
+		}
+		a, err = tx.Admin(ctx, t.AdminID)
+		return err
+	})
+	if code := hoist.ErrorCode(err); code == hoist.ENotFound || code == hoist.EUnauthorized {
+		return Actor{}, denied
+	} else if err != nil {
+		return Actor{}, err
+	}
+	if a.Disabled {
+		return Actor{}, denied
+	}
+	return Actor{ID: a.ID, Name: a.Name, Role: a.Role}, nil
+}
+
+// Logout revokes token.
+func (s *Service) Logout(ctx context.Context, a Actor, token string) error {
+	now := s.now()
+	return s.store.Update(ctx, func(tx hoist.Tx) error {
+		if err := tx.DeleteToken(ctx, tokenHash(token)); err != nil {
+			return err
+		}
+		return audit(ctx, tx, now, a.Name, hoist.AuditLogout, a.ID, nil)
+	})
+}
+
+// Bootstrap makes the first admin, "admin", when there is no account at all.
+// It uses password, or generates one when password is empty; generated is
+// the password to show once ("" when none was made or nothing was created).
+func (s *Service) Bootstrap(ctx context.Context, password string) (generated string, err error) {
+	var admins []hoist.Admin
+	if err := s.store.View(ctx, func(tx hoist.Tx) (err error) { admins, err = tx.Admins(ctx); return err }); err != nil {
+		return "", err
+	}
+	if len(admins) > 0 {
+		return "", nil
+	}
+	if password == "" {
+		raw := make([]byte, 15)
+		_, _ = rand.Read(raw)
+		password = base64.RawURLEncoding.EncodeToString(raw)
+		generated = password
+	}
+	_, err = s.createAdmin(ctx, SystemActor, "admin", hoist.RoleAdmin, password)
+	if hoist.ErrorCode(err) == hoist.EConflict {
+		return "", nil // another replica made it first
+	}
+	return generated, err
+}
+
+// AdminInput creates or changes an account. Empty fields are left alone on
+// update.
+type AdminInput struct {
+	Name     string
+	Role     hoist.Role
+	Password string
+	Disabled *bool
+}
+
+// CreateAdmin makes an account.
+func (s *Service) CreateAdmin(ctx context.Context, a Actor, in AdminInput) (hoist.Admin, error) {
+	if err := a.require(hoist.PermitManageUsers); err != nil {
+		return hoist.Admin{}, err
+	}
+	return s.createAdmin(ctx, a.Name, in.Name, in.Role, in.Password)
+}
+
+func (s *Service) createAdmin(ctx context.Context, actor, name string, role hoist.Role, password string) (hoist.Admin, error) {
+	if err := hoist.CheckAdminName(name); err != nil {
+		return hoist.Admin{}, err
+	}
+	if !role.Valid() {
+		return hoist.Admin{}, hoist.Errorf(hoist.EInvalid, "role must be admin, approver or auditor")
+	}
+	if err := hoist.CheckPassword(password); err != nil {
+		return hoist.Admin{}, err
+	}
+	now := s.now()
+	adm := hoist.Admin{ID: hoist.NewID(hoist.AdminIDPrefix), Name: name, Role: role, PasswordHash: hashPassword(password), CreatedAt: now}
+	err := s.store.Update(ctx, func(tx hoist.Tx) error {
+		if err := tx.InsertAdmin(ctx, adm); err != nil {
+			return err
+		}
+		return audit(ctx, tx, now, actor, hoist.AuditAdminCreated, adm.ID, map[string]any{"name": name, "role": role})
+	})
+	return adm, err
+}
+
+// Admins lists the accounts.
+func (s *Service) Admins(ctx context.Context, a Actor) (as []hoist.Admin, err error) {
+	if err := a.require(hoist.PermitManageUsers); err != nil {
+		return nil, err
+	}
+	err = s.store.View(ctx, func(tx hoist.Tx) (err error) { as, err = tx.Admins(ctx); return err })
+	return as, err
+}
+
+// UpdateAdmin changes an account's role, password or disabled flag. An admin
+// cannot demote or disable themselves, so that the last admin cannot lock
+// everyone out by accident.
+func (s *Service) UpdateAdmin(ctx context.Context, a Actor, in AdminInput) (adm hoist.Admin, err error) {
+	if err := a.require(hoist.PermitManageUsers); err != nil {
+		return adm, err
+	}
+	if in.Role != "" && !in.Role.Valid() {
+		return adm, hoist.Errorf(hoist.EInvalid, "role must be admin, approver or auditor")
+	}
+	if in.Password != "" {
+		if err := hoist.CheckPassword(in.Password); err != nil {
+			return adm, err
+		}
+	}
+	if in.Name == a.Name && ((in.Role != "" && in.Role != hoist.RoleAdmin) || (in.Disabled != nil && *in.Disabled)) {
+		return adm, hoist.Errorf(hoist.EConflict, "you cannot demote or disable your own account")
+	}
+	now := s.now()
+	err = s.store.Update(ctx, func(tx hoist.Tx) (err error) {
+		adm, err = tx.AdminByName(ctx, in.Name)
+		if err != nil {
+			return err
+		}
+		changed := map[string]any{"name": adm.Name}
+		if in.Role != "" {
+			adm.Role, changed["role"] = in.Role, in.Role
+		}
+		if in.Password != "" {
+			adm.PasswordHash, changed["password"] = hashPassword(in.Password), "changed"
+			adm.FailedLogins, adm.LastFailedLogin = 0, time.Time{}
+		}
+		if in.Disabled != nil {
+			adm.Disabled, changed["disabled"] = *in.Disabled, *in.Disabled
+		}
+		if err := tx.UpdateAdmin(ctx, adm); err != nil {
+			return err
+		}
+		return audit(ctx, tx, now, a.Name, hoist.AuditAdminUpdated, adm.ID, changed)
+	})
+	return adm, err
+}
+
+// DeleteAdmin removes an account and its tokens. Nobody deletes themselves.
+func (s *Service) DeleteAdmin(ctx context.Context, a Actor, name string) error {
+	if err := a.require(hoist.PermitManageUsers); err != nil {
+		return err
+	}
+	if name == a.Name {
+		return hoist.Errorf(hoist.EConflict, "you cannot delete your own account")
+	}
+	now := s.now()
+	return s.store.Update(ctx, func(tx hoist.Tx) error {
+		adm, err := tx.AdminByName(ctx, name)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteAdmin(ctx, adm.ID); err != nil {
+			return err
+		}
+		return audit(ctx, tx, now, a.Name, hoist.AuditAdminDeleted, adm.ID, map[string]any{"name": name})
+	})
+}

@@ -1,0 +1,118 @@
+// Package control is the control server's application layer: it applies the
+// domain rules of package hoist to the records of a hoist.Store, one
+// transaction per decision, and writes every change to the audit log in the
+// same transaction, so that nothing happens that is not recorded.
+//
+// Authorization lives here, in one layer: every method that acts for an
+// admin takes the Actor and asks hoist.Can before anything else.
+package control
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// Service is the control server's business logic.
+type Service struct {
+	store    hoist.Store
+	settings hoist.ApprovalSettings
+	clock    func() time.Time
+	log      *slog.Logger
+	// TokenTTL is how long a login token lasts.
+	tokenTTL time.Duration
+}
+
+// Config configures a Service.
+type Config struct {
+	Store    hoist.Store
+	Settings hoist.ApprovalSettings
+	// Clock returns the current time; time.Now when nil.
+	Clock    func() time.Time
+	Logger   *slog.Logger
+	TokenTTL time.Duration // default 12h
+}
+
+// New returns a Service. It fails with EInvalid when the settings are out of
+// range.
+func New(cfg Config) (*Service, error) {
+	if err := cfg.Settings.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = 12 * time.Hour
+	}
+	return &Service{store: cfg.Store, settings: cfg.Settings, clock: cfg.Clock, log: cfg.Logger, tokenTTL: cfg.TokenTTL}, nil
+}
+
+// Settings returns the approval settings in force.
+func (s *Service) Settings() hoist.ApprovalSettings { return s.settings }
+
+// now is the service's clock, at the precision both stores keep.
+func (s *Service) now() time.Time { return s.clock().UTC().Truncate(time.Microsecond) }
+
+// Actor is an authenticated admin account acting through the API.
+type Actor struct {
+	ID   string
+	Name string
+	Role hoist.Role
+}
+
+func (a Actor) require(p hoist.Permit) error {
+	if !hoist.Can(a.Role, p) {
+		return hoist.Errorf(hoist.EForbidden, "role %s may not %s", a.Role, permitVerb[p])
+	}
+	return nil
+}
+
+var permitVerb = map[hoist.Permit]string{
+	hoist.PermitReadRequests: "read requests",
+	hoist.PermitDecide:       "approve, deny or revoke",
+	hoist.PermitReadAudit:    "read the audit log",
+	hoist.PermitManageUsers:  "manage users",
+}
+
+// Result is the outcome for one id of a batch ("Approve Selected").
+type Result struct {
+	ID      string         `json:"id"`
+	OK      bool           `json:"ok"`
+	Code    string         `json:"code,omitempty"`
+	Error   string         `json:"error,omitempty"`
+	Request *hoist.Request `json:"-"`
+	Session *hoist.Session `json:"-"`
+}
+
+func resultOf(id string, err error) Result {
+	if err != nil {
+		return Result{ID: id, Code: hoist.ErrorCode(err), Error: hoist.ErrorMessage(err)}
+	}
+	return Result{ID: id, OK: true}
+}
+
+// MaxBatch is the most ids one batch decision takes.
+const MaxBatch = 500
+
+func checkBatch(ids []string) error {
+	if len(ids) == 0 {
+		return hoist.Errorf(hoist.EInvalid, "no ids given")
+	}
+	if len(ids) > MaxBatch {
+		return hoist.Errorf(hoist.EInvalid, "at most %d ids at once", MaxBatch)
+	}
+	return nil
+}
+
+// audit appends ev in tx; a failure fails the whole transaction, so a change
+// is never stored without its record.
+func audit(ctx context.Context, tx hoist.Tx, now time.Time, actor, action, subject string, detail any) error {
+	_, err := tx.AppendAudit(ctx, hoist.AuditEvent{Actor: actor, Action: action, Subject: subject, Detail: detail}, now)
+	return err
+}

@@ -1,0 +1,315 @@
+package control_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/sqlite"
+)
+
+// clock is a settable clock, so that no test sleeps to see an expiry.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	svc      *control.Service
+	store    hoist.Store
+	clock    *clock
+	admin    control.Actor
+	approver control.Actor
+	auditor  control.Actor
+}
+
+var ctx = context.Background()
+
+func newFixture(t *testing.T, mutate ...func(*hoist.ApprovalSettings)) *fixture {
+	t.Helper()
+	store, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	set := hoist.DefaultApprovalSettings()
+	for _, m := range mutate {
+		m(&set)
+	}
+	clk := &clock{now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
+	svc, err := control.New(control.Config{Store: store, Settings: set, Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Bootstrap(ctx, "correct horse battery staple"); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{svc: svc, store: store, clock: clk}
+	f.admin = f.login(t, "admin", "correct horse battery staple")
+	for _, u := range []struct {
+		name string
+		role hoist.Role
+	}{{"carol", hoist.RoleApprover}, {"audrey", hoist.RoleAuditor}} {
+		if _, err := svc.CreateAdmin(ctx, f.admin, control.AdminInput{Name: u.name, Role: u.role, Password: "password-of-" + u.name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.approver = f.login(t, "carol", "password-of-carol")
+	f.auditor = f.login(t, "audrey", "password-of-audrey")
+	return f
+}
+
+func (f *fixture) login(t *testing.T, name, pw string) control.Actor {
+	t.Helper()
+	token, _, _, err := f.svc.Login(ctx, name, pw, "127.0.0.1")
+	if err != nil {
+		t.Fatalf("login %s: %v", name, err)
+	}
+	a, err := f.svc.Authenticate(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func (f *fixture) request(t *testing.T, user, host string) hoist.Request {
+	t.Helper()
+	r, _, err := f.svc.CreateRequest(ctx, control.RequestInput{User: user, Host: host, Reason: "driver", Duration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestAskingAgainReturnsTheOpenRequest(t *testing.T) {
+	f := newFixture(t)
+	first, created, err := f.svc.CreateRequest(ctx, control.RequestInput{User: "alice", Host: "ws-01"})
+	if err != nil || !created {
+		t.Fatalf("first request: created %v, %v", created, err)
+	}
+	again, created, err := f.svc.CreateRequest(ctx, control.RequestInput{User: "alice", Host: "ws-01", Reason: "again"})
+	if err != nil || created || again.ID != first.ID {
+		t.Fatalf("asking again: id %s created %v err %v; want the open request %s", again.ID, created, err, first.ID)
+	}
+	// Once it expires undecided, asking again makes a new one.
+	f.clock.Add(hoist.DefaultPendingTTL)
+	third, created, err := f.svc.CreateRequest(ctx, control.RequestInput{User: "alice", Host: "ws-01"})
+	if err != nil || !created || third.ID == first.ID {
+		t.Fatalf("after expiry: id %s created %v err %v", third.ID, created, err)
+	}
+	old, _ := f.svc.Request(ctx, f.admin, first.ID)
+	if old.State != hoist.RequestExpired {
+		t.Fatalf("old request is %s, want expired", old.State)
+	}
+}
+
+func TestApproveSelected(t *testing.T) {
+	f := newFixture(t)
+	a, b, own := f.request(t, "alice", "ws-01"), f.request(t, "bob", "ws-02"), f.request(t, "carol", "ws-03")
+	results, err := f.svc.Approve(ctx, f.approver, []string{a.ID, b.ID, own.ID, "req_nope", a.ID}, time.Hour, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		ok   bool
+		code string
+	}{{true, ""}, {true, ""}, {false, hoist.EForbidden}, {false, hoist.ENotFound}, {false, hoist.EConflict}}
+	for i, w := range want {
+		if results[i].OK != w.ok || results[i].Code != w.code {
+			t.Errorf("result %d (%s) = ok %v code %q (%s), want ok %v code %q", i, results[i].ID, results[i].OK, results[i].Code, results[i].Error, w.ok, w.code)
+		}
+	}
+	s := results[0].Session
+	if s == nil || s.NotAfter.Sub(s.NotBefore) != time.Hour || s.User != "alice" {
+		t.Fatalf("session = %+v", s)
+	}
+	sessions, _ := f.svc.Sessions(ctx, f.auditor, hoist.SessionFilter{State: hoist.SessionActive})
+	if len(sessions) != 2 {
+		t.Fatalf("%d active sessions, want 2", len(sessions))
+	}
+}
+
+func TestOneTimeUsesTheSetting(t *testing.T) {
+	f := newFixture(t, func(s *hoist.ApprovalSettings) { s.OneTimeDuration = 20 * time.Minute })
+	r := f.request(t, "alice", "ws-01")
+	results, _ := f.svc.Approve(ctx, f.approver, []string{r.ID}, 0, "")
+	if !results[0].OK || results[0].Request.GrantedDuration != 20*time.Minute {
+		t.Fatalf("one-time approval = %+v", results[0])
+	}
+}
+
+func TestRolesAreEnforced(t *testing.T) {
+	f := newFixture(t)
+	r := f.request(t, "alice", "ws-01")
+	if _, err := f.svc.Approve(ctx, f.auditor, []string{r.ID}, time.Hour, ""); hoist.ErrorCode(err) != hoist.EForbidden {
+		t.Fatalf("auditor approving: %v, want forbidden", err)
+	}
+	if _, err := f.svc.Deny(ctx, f.auditor, []string{r.ID}, ""); hoist.ErrorCode(err) != hoist.EForbidden {
+		t.Fatalf("auditor denying: %v, want forbidden", err)
+	}
+	if err := f.svc.Audit(ctx, f.approver, hoist.AuditFilter{}, func(hoist.AuditRecord) error { return nil }); hoist.ErrorCode(err) != hoist.EForbidden {
+		t.Fatalf("approver reading audit: %v, want forbidden", err)
+	}
+	if _, err := f.svc.CreateAdmin(ctx, f.approver, control.AdminInput{Name: "eve", Role: hoist.RoleAdmin, Password: "long enough password"}); hoist.ErrorCode(err) != hoist.EForbidden {
+		t.Fatalf("approver creating an admin: %v, want forbidden", err)
+	}
+	got, _ := f.svc.Request(ctx, f.admin, r.ID)
+	if got.State != hoist.RequestPending {
+		t.Fatalf("refused calls changed the request to %s", got.State)
+	}
+}
+
+func TestRevokeAndSweep(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.request(t, "alice", "ws-01"), f.request(t, "bob", "ws-02")
+	results, _ := f.svc.Approve(ctx, f.approver, []string{a.ID, b.ID}, time.Hour, "")
+	// Revoke by request id: the session it started ends.
+	rev, err := f.svc.Revoke(ctx, f.approver, []string{a.ID}, "done early")
+	if err != nil || !rev[0].OK || rev[0].Session.EndReason != hoist.EndRevoked {
+		t.Fatalf("revoke = %+v, %v", rev, err)
+	}
+	again, _ := f.svc.Revoke(ctx, f.approver, []string{results[0].Session.ID}, "")
+	if again[0].Code != hoist.EConflict {
+		t.Fatalf("revoking twice = %+v, want conflict", again[0])
+	}
+	f.clock.Add(time.Hour)
+	n, err := f.svc.Sweep(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("sweep changed %d (%v), want 1", n, err)
+	}
+	s, _ := f.svc.Session(ctx, f.admin, results[1].Session.ID)
+	if s.State != hoist.SessionEnded || s.EndReason != hoist.EndExpired {
+		t.Fatalf("bob's session = %s (%s), want ended (expired)", s.State, s.EndReason)
+	}
+	if n, _ := f.svc.Sweep(ctx); n != 0 {
+		t.Fatalf("second sweep changed %d, want 0", n)
+	}
+}
+
+func TestDecisionOnExpiredRequestIsRefused(t *testing.T) {
+	f := newFixture(t)
+	r := f.request(t, "alice", "ws-01")
+	f.clock.Add(hoist.DefaultPendingTTL + time.Second)
+	results, _ := f.svc.Approve(ctx, f.approver, []string{r.ID}, time.Hour, "")
+	if results[0].OK || results[0].Code != hoist.EConflict {
+		t.Fatalf("approving an expired request = %+v", results[0])
+	}
+	got, _ := f.svc.Request(ctx, f.admin, r.ID)
+	if got.State != hoist.RequestExpired {
+		t.Fatalf("state = %s, want expired", got.State)
+	}
+}
+
+func TestFailedLoginsAreSlowed(t *testing.T) {
+	f := newFixture(t)
+	for i := range 5 {
+		if _, _, _, err := f.svc.Login(ctx, "carol", "wrong", "10.0.0.9"); hoist.ErrorCode(err) != hoist.EUnauthorized {
+			t.Fatalf("attempt %d: %v, want unauthorized", i, err)
+		}
+	}
+	// Even the right password must wait now.
+	if _, _, _, err := f.svc.Login(ctx, "carol", "password-of-carol", "10.0.0.9"); hoist.ErrorCode(err) != hoist.ERateLimited {
+		t.Fatalf("after 5 failures: %v, want rate_limited", err)
+	}
+	f.clock.Add(2 * time.Second)
+	if _, _, _, err := f.svc.Login(ctx, "carol", "password-of-carol", "10.0.0.9"); err != nil {
+		t.Fatalf("after the delay: %v", err)
+	}
+	// Unknown users get the same answer as wrong passwords.
+	_, _, _, err := f.svc.Login(ctx, "nobody", "whatever", "10.0.0.9")
+	if hoist.ErrorCode(err) != hoist.EUnauthorized || hoist.ErrorMessage(err) != "wrong user name or password" {
+		t.Fatalf("unknown user: %v", err)
+	}
+}
+
+func TestTokensExpireAndRevoke(t *testing.T) {
+	f := newFixture(t)
+	token, _, _, err := f.svc.Login(ctx, "carol", "password-of-carol", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.svc.Authenticate(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Logout(ctx, a, token); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, token); hoist.ErrorCode(err) != hoist.EUnauthorized {
+		t.Fatalf("after logout: %v, want unauthorized", err)
+	}
+	token, _, _, _ = f.svc.Login(ctx, "carol", "password-of-carol", "")
+	f.clock.Add(12 * time.Hour)
+	if _, err := f.svc.Authenticate(ctx, token); hoist.ErrorCode(err) != hoist.EUnauthorized {
+		t.Fatalf("after 12h: %v, want unauthorized", err)
+	}
+	for _, bad := range []string{"", "hst_", "Bearer x", "hst_" + string(make([]byte, 200))} {
+		if _, err := f.svc.Authenticate(ctx, bad); hoist.ErrorCode(err) != hoist.EUnauthorized {
+			t.Errorf("token %q: %v, want unauthorized", bad, err)
+		}
+	}
+}
+
+func TestEveryChangeIsAudited(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.request(t, "alice", "ws-01"), f.request(t, "bob", "ws-02")
+	_, _ = f.svc.Approve(ctx, f.approver, []string{a.ID}, time.Hour, "")
+	_, _ = f.svc.Deny(ctx, f.approver, []string{b.ID}, "no")
+	_, _ = f.svc.Revoke(ctx, f.approver, []string{a.ID}, "")
+	var actions []string
+	_ = f.svc.Audit(ctx, f.auditor, hoist.AuditFilter{}, func(r hoist.AuditRecord) error {
+		actions = append(actions, r.Action)
+		return nil
+	})
+	want := map[string]int{hoist.AuditRequestCreated: 2, hoist.AuditRequestApproved: 1, hoist.AuditSessionStarted: 1,
+		hoist.AuditRequestDenied: 1, hoist.AuditSessionEnded: 1, hoist.AuditLogin: 3, hoist.AuditAdminCreated: 3}
+	got := map[string]int{}
+	for _, a := range actions {
+		got[a]++
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%d %s records, want %d (all: %v)", got[k], k, n, actions)
+		}
+	}
+	rep, err := f.svc.VerifyAudit(ctx, f.auditor)
+	if err != nil || !rep.OK || rep.Records != int64(len(actions)) {
+		t.Fatalf("verify = %+v, %v", rep, err)
+	}
+}
+
+func TestAdminsCannotLockThemselvesOut(t *testing.T) {
+	f := newFixture(t)
+	yes := true
+	if _, err := f.svc.UpdateAdmin(ctx, f.admin, control.AdminInput{Name: "admin", Disabled: &yes}); hoist.ErrorCode(err) != hoist.EConflict {
+		t.Fatalf("disabling oneself: %v, want conflict", err)
+	}
+	if err := f.svc.DeleteAdmin(ctx, f.admin, "admin"); hoist.ErrorCode(err) != hoist.EConflict {
+		t.Fatalf("deleting oneself: %v, want conflict", err)
+	}
+	if _, err := f.svc.UpdateAdmin(ctx, f.admin, control.AdminInput{Name: "carol", Disabled: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := f.svc.Login(ctx, "carol", "password-of-carol", ""); hoist.ErrorCode(err) != hoist.EUnauthorized {
+		t.Fatalf("disabled login: %v, want unauthorized", err)
+	}
+	for _, in := range []control.AdminInput{
+		{Name: "Bad Name", Role: hoist.RoleAdmin, Password: "long enough password"},
+		{Name: "eve", Role: "root", Password: "long enough password"},
+		{Name: "eve", Role: hoist.RoleAdmin, Password: "short"},
+	} {
+		if _, err := f.svc.CreateAdmin(ctx, f.admin, in); hoist.ErrorCode(err) != hoist.EInvalid {
+			t.Errorf("create %+v: %v, want invalid", in, err)
+		}
+	}
+}

@@ -1,0 +1,218 @@
+package control
+
+import (
+	"context"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// RequestInput is a user's ask for JIT mode, as an agent reports it.
+type RequestInput struct {
+	User     string
+	Host     string
+	Agent    string
+	Reason   string
+	Duration time.Duration // zero: the one-time default
+}
+
+// CreateRequest records a new pending request, or returns the user's open
+// request on that host (created is then false): asking again never makes a
+// second one.
+func (s *Service) CreateRequest(ctx context.Context, in RequestInput) (r hoist.Request, created bool, err error) {
+	now := s.now()
+	r, err = hoist.NewRequest(in.User, in.Host, in.Agent, in.Reason, in.Duration, s.settings, now)
+	if err != nil {
+		return hoist.Request{}, false, err
+	}
+	for range 3 {
+		err = s.store.Update(ctx, func(tx hoist.Tx) error {
+			open, err := tx.Requests(ctx, hoist.RequestFilter{User: in.User, Host: in.Host, State: hoist.RequestPending, Limit: 1})
+			if err != nil {
+				return err
+			}
+			if len(open) == 1 && now.Before(open[0].ExpiresAt) {
+				r, created = open[0], false
+				return nil
+			}
+			if len(open) == 1 { // undecided too long: expire it first
+				if err := s.expireRequest(ctx, tx, open[0], now); err != nil {
+					return err
+				}
+			}
+			if err := tx.InsertRequest(ctx, r); err != nil {
+				return err
+			}
+			created = true
+			return audit(ctx, tx, now, r.User, hoist.AuditRequestCreated, r.ID, map[string]any{
+				"user": r.User, "host": r.Host, "agent": r.Agent, "reason": r.Reason,
+				"requested_duration": hoist.FormatDuration(r.RequestedDuration),
+			})
+		})
+		if hoist.ErrorCode(err) != hoist.EConflict {
+			break // a conflict means another call made the open request just now: read it
+		}
+	}
+	return r, created, err
+}
+
+// Request returns one request.
+func (s *Service) Request(ctx context.Context, a Actor, id string) (r hoist.Request, err error) {
+	if err := a.require(hoist.PermitReadRequests); err != nil {
+		return r, err
+	}
+	if !hoist.ValidID(hoist.RequestIDPrefix, id) {
+		return r, hoist.Errorf(hoist.ENotFound, "no request %q", id)
+	}
+	err = s.store.View(ctx, func(tx hoist.Tx) (err error) {
+		r, err = tx.Request(ctx, id)
+		return err
+	})
+	return r, err
+}
+
+// Requests lists requests that match f, newest first.
+func (s *Service) Requests(ctx context.Context, a Actor, f hoist.RequestFilter) (rs []hoist.Request, err error) {
+	if err := a.require(hoist.PermitReadRequests); err != nil {
+		return nil, err
+	}
+	err = s.store.View(ctx, func(tx hoist.Tx) (err error) {
+		rs, err = tx.Requests(ctx, f)
+		return err
+	})
+	return rs, err
+}
+
+// Approve approves each request For d, or One Time when d is zero. Each id
+// is decided in a transaction of its own; the results say which succeeded.
+// Of two approvers deciding one request at once, exactly one succeeds; the
+// other's result is EConflict.
+func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Duration, note string) ([]Result, error) {
+	if err := a.require(hoist.PermitDecide); err != nil {
+		return nil, err
+	}
+	if err := checkBatch(ids); err != nil {
+		return nil, err
+	}
+	if d != 0 {
+		if err := s.settings.CheckDuration(d); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.settings.CheckDecisionNote(note); err != nil {
+		return nil, err
+	}
+	results := make([]Result, 0, len(ids))
+	for _, id := range ids {
+		var (
+			next hoist.Request
+			sess hoist.Session
+		)
+		err := s.decide(ctx, id, func(tx hoist.Tx, r hoist.Request, now time.Time) (err error) {
+			next, sess, err = r.Approve(hoist.Approval{Approver: a.Name, Duration: d, Reason: note}, s.settings, now)
+			if err != nil {
+				return err
+			}
+			if err := tx.UpdateRequest(ctx, next); err != nil {
+				return err
+			}
+			if err := tx.InsertSession(ctx, sess); err != nil {
+				return err
+			}
+			once := d == 0
+			if err := audit(ctx, tx, now, a.Name, hoist.AuditRequestApproved, r.ID, map[string]any{
+				"user": r.User, "host": r.Host, "duration": hoist.FormatDuration(next.GrantedDuration),
+				"one_time": once, "reason": note, "session_id": sess.ID,
+			}); err != nil {
+				return err
+			}
+			return audit(ctx, tx, now, a.Name, hoist.AuditSessionStarted, sess.ID, map[string]any{
+				"request_id": r.ID, "user": sess.User, "host": sess.Host,
+				"not_before": sess.NotBefore, "not_after": sess.NotAfter,
+			})
+		})
+		res := resultOf(id, err)
+		if err == nil {
+			res.Request, res.Session = &next, &sess
+			s.log.Info("request approved", "request", id, "session", sess.ID, "by", a.Name, "duration", next.GrantedDuration)
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// Deny denies each request with reason.
+func (s *Service) Deny(ctx context.Context, a Actor, ids []string, reason string) ([]Result, error) {
+	if err := a.require(hoist.PermitDecide); err != nil {
+		return nil, err
+	}
+	if err := checkBatch(ids); err != nil {
+		return nil, err
+	}
+	if err := s.settings.CheckDecisionNote(reason); err != nil {
+		return nil, err
+	}
+	results := make([]Result, 0, len(ids))
+	for _, id := range ids {
+		var next hoist.Request
+		err := s.decide(ctx, id, func(tx hoist.Tx, r hoist.Request, now time.Time) (err error) {
+			next, err = r.Deny(a.Name, reason, s.settings, now)
+			if err != nil {
+				return err
+			}
+			if err := tx.UpdateRequest(ctx, next); err != nil {
+				return err
+			}
+			return audit(ctx, tx, now, a.Name, hoist.AuditRequestDenied, r.ID, map[string]any{
+				"user": r.User, "host": r.Host, "reason": reason,
+			})
+		})
+		res := resultOf(id, err)
+		if err == nil {
+			res.Request = &next
+			s.log.Info("request denied", "request", id, "by", a.Name)
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// decide loads the pending request id in a write transaction and hands it to
+// fn. A request whose pending time is over is expired instead, and the
+// decision refused.
+func (s *Service) decide(ctx context.Context, id string, fn func(tx hoist.Tx, r hoist.Request, now time.Time) error) error {
+	if !hoist.ValidID(hoist.RequestIDPrefix, id) {
+		return hoist.Errorf(hoist.ENotFound, "no request %q", id)
+	}
+	now := s.now()
+	var expired bool
+	err := s.store.Update(ctx, func(tx hoist.Tx) error {
+		r, err := tx.Request(ctx, id)
+		if err != nil {
+			return err
+		}
+		if r.State == hoist.RequestPending && !now.Before(r.ExpiresAt) {
+			expired = true
+			return s.expireRequest(ctx, tx, r, now)
+		}
+		return fn(tx, r, now)
+	})
+	if err == nil && expired {
+		return hoist.Errorf(hoist.EConflict, "request %s expired before it was decided", id)
+	}
+	return err
+}
+
+func (s *Service) expireRequest(ctx context.Context, tx hoist.Tx, r hoist.Request, now time.Time) error {
+	next, err := r.Next(hoist.RequestEvent{To: hoist.RequestExpired, Actor: SystemActor, Reason: "not decided in time"}, now)
+	if err != nil {
+		return err
+	}
+	if err := tx.UpdateRequest(ctx, next); err != nil {
+		return err
+	}
+	return audit(ctx, tx, now, SystemActor, hoist.AuditRequestExpired, r.ID, map[string]any{"user": r.User, "host": r.Host})
+}
+
+// SystemActor is the actor of what Hoist does by itself: expiries.
+const SystemActor = "hoist"

@@ -1,0 +1,266 @@
+// Package server wires hoist-server together: the store, the control
+// service, the API over HTTPS with the data directory's own CA, the sweeper
+// that expires what time has ended, and graceful shutdown. Its Main type is
+// what cmd/hoist-server runs and what end-to-end tests start in-process.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/api"
+	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/pki"
+	"github.com/hoist-jit/hoist/postgres"
+	"github.com/hoist-jit/hoist/sqlite"
+)
+
+// Config is hoist-server's configuration.
+type Config struct {
+	// DataDir holds the SQLite database (unless DatabaseURL is set), the CA
+	// and the server certificate. It is created 0700 if missing.
+	DataDir string
+	// Listen is the address to serve HTTPS on; default 127.0.0.1:8443.
+	Listen string
+	// DatabaseURL selects PostgreSQL (postgres://…) instead of SQLite.
+	DatabaseURL string
+	// TLSCert and TLSKey replace the certificate made from the data
+	// directory's CA.
+	TLSCert, TLSKey string
+	// Hosts are extra names and addresses the generated certificate covers.
+	Hosts []string
+	// AdminPassword is the first admin's password; generated when empty.
+	AdminPassword string
+	// Settings are the approval settings.
+	Settings hoist.ApprovalSettings
+	// SweepInterval is how often expiries are applied; default 1s.
+	SweepInterval time.Duration
+	Logger        *slog.Logger
+	// Out receives what an operator must see once: the URL and a generated
+	// admin password.
+	Out   io.Writer
+	Clock func() time.Time
+}
+
+// Main is a running hoist-server.
+type Main struct {
+	cfg      Config
+	store    hoist.Store
+	svc      *control.Service
+	http     *http.Server
+	listener net.Listener
+	caPath   string
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// OpenStore opens the store the configuration names: PostgreSQL when
+// DatabaseURL is set, else SQLite in DataDir.
+func OpenStore(ctx context.Context, dataDir, databaseURL string) (hoist.Store, error) {
+	if databaseURL != "" {
+		if !strings.HasPrefix(databaseURL, "postgres://") && !strings.HasPrefix(databaseURL, "postgresql://") {
+			return nil, hoist.Errorf(hoist.EInvalid, "--database must be a postgres:// URL")
+		}
+		return postgres.Open(ctx, databaseURL)
+	}
+	if dataDir == "" {
+		return nil, hoist.Errorf(hoist.EInvalid, "--data is required")
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, hoist.WrapError(hoist.EInvalid, "cannot create the data directory "+dataDir, err)
+	}
+	return sqlite.Open(ctx, dataDir)
+}
+
+// Start opens everything and starts serving; it returns once the server
+// listens. Close stops it.
+func Start(ctx context.Context, cfg Config) (*Main, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:8443"
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.DataDir == "" {
+		return nil, hoist.Errorf(hoist.EInvalid, "--data is required: the CA and certificates live there")
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return nil, hoist.Errorf(hoist.EInvalid, "--tls-cert and --tls-key go together")
+	}
+	m := &Main{cfg: cfg, caPath: filepath.Join(cfg.DataDir, pki.CAFile)}
+	if err := m.open(ctx); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Main) open(ctx context.Context) error {
+	cfg := m.cfg
+	store, err := OpenStore(ctx, cfg.DataDir, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	m.store = store
+	m.svc, err = control.New(control.Config{Store: store, Settings: cfg.Settings, Clock: cfg.Clock, Logger: cfg.Logger})
+	if err != nil {
+		return err
+	}
+	generated, err := m.svc.Bootstrap(ctx, cfg.AdminPassword)
+	if err != nil {
+		return err
+	}
+	cert, err := m.certificate()
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	handler := api.New(api.Config{Service: m.svc, Store: store, Logger: cfg.Logger, Clock: cfg.Clock, Registry: reg})
+	m.listener, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return hoist.WrapError(hoist.EUnavailable, "cannot listen on "+cfg.Listen, err)
+	}
+	m.http = &http.Server{
+		Handler:           handler,
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	m.stop = stop
+	m.wg.Add(2)
+	go func() {
+		defer m.wg.Done()
+		if err := m.http.ServeTLS(m.listener, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cfg.Logger.Error("server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer m.wg.Done()
+		m.sweep(runCtx)
+	}()
+	cfg.Logger.Info("hoist-server listening", "url", m.URL(), "store", storeKind(cfg.DatabaseURL))
+	fmt.Fprintf(cfg.Out, "Hoist server: %s\nCA certificate: %s\n", m.URL(), m.caPath)
+	if generated != "" {
+		fmt.Fprintf(cfg.Out, "First admin: admin\nPassword (shown once; change it): %s\n", generated)
+	}
+	return nil
+}
+
+func storeKind(url string) string {
+	if url != "" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+func (m *Main) certificate() (tls.Certificate, error) {
+	if m.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(m.cfg.TLSCert, m.cfg.TLSKey)
+		if err != nil {
+			return tls.Certificate{}, hoist.WrapError(hoist.EInvalid, "cannot load --tls-cert/--tls-key", err)
+		}
+		return cert, nil
+	}
+	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
+		return tls.Certificate{}, hoist.WrapError(hoist.EInvalid, "cannot create the data directory", err)
+	}
+	now := m.cfg.Clock()
+	ca, err := pki.LoadOrCreateCA(m.cfg.DataDir, now)
+	if err != nil {
+		return tls.Certificate{}, hoist.WrapError(hoist.EInvalid, "cannot load or create the CA in "+m.cfg.DataDir+": "+err.Error(), err)
+	}
+	hosts := append(pki.DefaultHosts(), m.cfg.Hosts...)
+	if h, _, err := net.SplitHostPort(m.cfg.Listen); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+		hosts = append(hosts, h)
+	}
+	cert, err := ca.ServerCertificate(m.cfg.DataDir, hosts, now)
+	if err != nil {
+		return tls.Certificate{}, hoist.WrapError(hoist.EInvalid, "cannot make the server certificate: "+err.Error(), err)
+	}
+	return cert, nil
+}
+
+// sweep applies expiries until ctx ends.
+func (m *Main) sweep(ctx context.Context) {
+	t := time.NewTicker(m.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := m.svc.Sweep(ctx); err != nil && ctx.Err() == nil {
+				m.cfg.Logger.Warn("sweep failed", "err", err)
+			}
+		}
+	}
+}
+
+// URL is the server's base URL.
+func (m *Main) URL() string {
+	addr := m.listener.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return "https://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+}
+
+// CAPath is the file of the CA certificate clients pin.
+func (m *Main) CAPath() string { return m.caPath }
+
+// Service is the control service, for tests that act as an agent.
+func (m *Main) Service() *control.Service { return m.svc }
+
+// Store is the server's store.
+func (m *Main) Store() hoist.Store { return m.store }
+
+// Close stops serving: no new connections, in-flight requests finish (up to
+// 15 seconds), then the store closes.
+func (m *Main) Close() error {
+	var err error
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		err = m.http.Shutdown(ctx)
+		cancel()
+	} else if m.listener != nil {
+		m.listener.Close()
+	}
+	if m.stop != nil {
+		m.stop()
+	}
+	m.wg.Wait()
+	if m.store != nil {
+		err = errors.Join(err, m.store.Close())
+	}
+	return err
+}
