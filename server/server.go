@@ -108,6 +108,9 @@ func Start(ctx context.Context, cfg Config) (*Main, error) {
 	if cfg.DataDir == "" {
 		return nil, hoist.Errorf(hoist.EInvalid, "--data is required: the CA and certificates live there")
 	}
+	if err := cfg.Settings.Validate(); err != nil {
+		return nil, err
+	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return nil, hoist.Errorf(hoist.EInvalid, "--tls-cert and --tls-key go together")
 	}

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,20 +29,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(stderr, "hoist-server:", hoist.ErrorMessage(err))
-		if code, ok := err.(exitCode); ok {
-			return int(code)
-		}
+		fmt.Fprintln(stderr, "hoist-server:", message(err))
 		return 1
 	}
 	return 0
 }
 
-// exitCode is an error that carries only an exit status; its message was
-// already printed.
-type exitCode int
-
-func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+// message is what the operator reads for err: the user-safe message of a
+// Hoist error, or the text of cobra's own usage errors.
+func message(err error) string {
+	var herr *hoist.Error
+	if errors.As(err, &herr) {
+		return herr.Message
+	}
+	return err.Error()
+}
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
