@@ -55,6 +55,10 @@ type Config struct {
 	// admin password.
 	Out   io.Writer
 	Clock func() time.Time
+
+	// wrapHandler, when set, wraps the API handler; tests use it to know
+	// when a request is in flight.
+	wrapHandler func(http.Handler) http.Handler
 }
 
 // Main is a running hoist-server.
@@ -144,12 +148,16 @@ func (m *Main) open(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	handler := api.New(api.Config{Service: m.svc, Store: store, Logger: cfg.Logger, Clock: cfg.Clock, Registry: reg})
+	var root http.Handler = handler
+	if cfg.wrapHandler != nil {
+		root = cfg.wrapHandler(root)
+	}
 	m.listener, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return hoist.WrapError(hoist.EUnavailable, "cannot listen on "+cfg.Listen, err)
 	}
 	m.http = &http.Server{
-		Handler:           handler,
+		Handler:           root,
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
