@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 
 	"github.com/pressly/goose/v3"
@@ -34,6 +35,13 @@ func Open(ctx context.Context, dir string) (*sqlstore.Store, error) {
 
 // OpenFile is Open for a database file at path.
 func OpenFile(ctx context.Context, path string) (*sqlstore.Store, error) {
+	// The database holds password hashes: create it readable by its owner
+	// only (SQLite gives the -wal and -shm files the same mode).
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, hoist.WrapError(hoist.EUnavailable, "cannot open the database file "+path, err)
+	}
+	f.Close()
 	dsn := func(txlock string) string {
 		q := url.Values{}
 		for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
