@@ -1,0 +1,298 @@
+package platform
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Cgroups creates one cgroup v2 per session below Root.
+type Cgroups struct {
+	// Root is the directory that holds the session cgroups, e.g.
+	// /sys/fs/cgroup/unified/hoist.
+	Root string
+}
+
+// FindCgroup2 returns the mount point of the cgroup v2 hierarchy, from
+// /proc/self/mountinfo: /sys/fs/cgroup on unified hosts,
+// /sys/fs/cgroup/unified on hybrid ones.
+func FindCgroup2() (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options [optional...] - fstype source superoptions
+		fields := strings.Fields(sc.Text())
+		for i, field := range fields {
+			if field == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" && len(fields) > 4 {
+				return unescapeMount(fields[4]), nil
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	return "", errors.New("no cgroup2 file system is mounted")
+}
+
+// unescapeMount undoes the octal escapes of mountinfo (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// Group is the cgroup of one session.
+type Group struct {
+	dir string
+}
+
+func (c Cgroups) path(id string) (string, error) {
+	if id == "" || strings.ContainsAny(id, "/\x00") || id == "." || id == ".." {
+		return "", fmt.Errorf("invalid group name %q", id)
+	}
+	return filepath.Join(c.Root, id), nil
+}
+
+// NewGroup creates the cgroup of session id. It fails if it exists: a
+// session never shares its container.
+func (c Cgroups) NewGroup(id string) (*Group, error) {
+	dir, err := c.path(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(c.Root, 0o755); err != nil {
+		return nil, fmt.Errorf("create cgroup root %s: %w", c.Root, err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
+	}
+	return &Group{dir: dir}, nil
+}
+
+// OpenGroup returns the existing cgroup of session id, after a restart.
+func (c Cgroups) OpenGroup(id string) (*Group, error) {
+	dir, err := c.path(id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err != nil {
+		return nil, fmt.Errorf("open cgroup %s: %w", dir, err)
+	}
+	return &Group{dir: dir}, nil
+}
+
+// Dir is the cgroup's directory.
+func (g *Group) Dir() string { return g.dir }
+
+// Pids lists the processes in the group now.
+func (g *Group) Pids() ([]int, error) {
+	data, err := os.ReadFile(filepath.Join(g.dir, "cgroup.procs"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, line := range strings.Fields(string(data)) {
+		if pid, err := strconv.Atoi(line); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// Populated reports whether any process is in the group.
+func (g *Group) Populated() (bool, error) {
+	data, err := os.ReadFile(filepath.Join(g.dir, "cgroup.events"))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "populated "); ok {
+			return v == "1", nil
+		}
+	}
+	return false, fmt.Errorf("%s/cgroup.events has no populated line", g.dir)
+}
+
+// Start starts spec as root inside the group. The child is cloned straight
+// into the cgroup, so it never runs a single instruction outside it.
+func (g *Group) Start(spec Spec) (*Process, error) {
+	cg, err := os.Open(g.dir)
+	if err != nil {
+		return nil, fmt.Errorf("open cgroup: %w", err)
+	}
+	defer cg.Close()
+	cmd := &exec.Cmd{
+		Path:   spec.Path,
+		Args:   spec.Argv,
+		Env:    spec.Env,
+		Dir:    spec.Dir,
+		Stdin:  spec.Stdin,
+		Stdout: spec.Stdout,
+		Stderr: spec.Stderr,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setsid:      true,
+			Setctty:     spec.TTY,
+			Ctty:        0,
+			UseCgroupFD: true,
+			CgroupFD:    int(cg.Fd()),
+			Credential:  &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}},
+			Pdeathsig:   0, // elevated programs outlive a crashed hoistd; the restarted one adopts them
+		},
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &Process{cmd: cmd}, nil
+}
+
+// Process is an elevated process started by Start.
+type Process struct {
+	cmd *exec.Cmd
+}
+
+// Pid is the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Signal sends sig to the process's group (it leads a session of its own),
+// which is what a terminal would do.
+func (p *Process) Signal(sig syscall.Signal) error {
+	return syscall.Kill(-p.cmd.Process.Pid, sig)
+}
+
+// Wait waits for the process and returns its exit status the way a shell
+// reports it: the exit code, or 128+n when signal n ended it.
+func (p *Process) Wait() int {
+	err := p.cmd.Wait()
+	state := p.cmd.ProcessState
+	if state == nil {
+		if err != nil {
+			return 126
+		}
+		return 0
+	}
+	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return state.ExitCode()
+}
+
+// End terminates every process in the group: SIGTERM to each, up to grace
+// for them to leave, then cgroup.kill for the rest (including any forked
+// meanwhile), then it waits until the group is empty and removes it. It
+// returns when the group is gone or ctx ends.
+func (g *Group) End(ctx context.Context, grace time.Duration) (EndReport, error) {
+	start := time.Now()
+	pids, err := g.Pids()
+	if err != nil {
+		return EndReport{}, err
+	}
+	rep := EndReport{Terminated: len(pids), Pids: pids}
+	if grace > 0 {
+		for _, pid := range pids {
+			_ = unix.Kill(pid, unix.SIGTERM)
+			_ = unix.Kill(pid, unix.SIGCONT) // a stopped process must run to see SIGTERM
+		}
+		if err := g.waitEmpty(ctx, grace); err == nil {
+			rep.Took = time.Since(start)
+			return rep, g.remove()
+		}
+	}
+	left, _ := g.Pids()
+	rep.Killed = len(left)
+	if err := os.WriteFile(filepath.Join(g.dir, "cgroup.kill"), []byte("1"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return rep, fmt.Errorf("cgroup.kill: %w", err)
+	}
+	if err := g.waitEmpty(ctx, 0); err != nil {
+		return rep, err
+	}
+	rep.Took = time.Since(start)
+	return rep, g.remove()
+}
+
+// waitEmpty waits until populated is 0, up to limit (0: until ctx ends). It
+// watches cgroup.events with inotify, so it wakes the moment the last
+// process leaves.
+func (g *Group) waitEmpty(ctx context.Context, limit time.Duration) error {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if _, err := unix.InotifyAddWatch(fd, filepath.Join(g.dir, "cgroup.events"), unix.IN_MODIFY); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return err
+	}
+	var deadline time.Time
+	if limit > 0 {
+		deadline = time.Now().Add(limit)
+	}
+	buf := make([]byte, 4096)
+	for {
+		populated, err := g.Populated()
+		if err != nil {
+			return err
+		}
+		if !populated {
+			return nil
+		}
+		wait := 100 * time.Millisecond // re-check now and then, in case an event is missed
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return context.DeadlineExceeded
+			}
+			wait = min(wait, left)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, int(wait.Milliseconds())+1); err != nil && !errors.Is(err, unix.EINTR) {
+			return err
+		}
+		_, _ = unix.Read(fd, buf) // drain; the loop re-reads the file
+	}
+}
+
+// remove deletes the empty cgroup; a group already gone is fine.
+func (g *Group) remove() error {
+	err := unix.Rmdir(g.dir)
+	if err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return fmt.Errorf("remove cgroup %s: %w", g.dir, err)
+}

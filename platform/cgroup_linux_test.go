@@ -1,0 +1,183 @@
+package platform_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hoist-jit/hoist/platform"
+)
+
+// need fails under HOIST_CI and skips elsewhere when a capability is missing.
+func need(t *testing.T, ok bool, why string) {
+	t.Helper()
+	if ok {
+		return
+	}
+	if os.Getenv("HOIST_CI") != "" {
+		t.Fatalf("required under HOIST_CI: %s", why)
+	}
+	t.Skip(why)
+}
+
+// testCgroups returns a cgroup root of the test's own, removed at the end.
+func testCgroups(t *testing.T) platform.Cgroups {
+	t.Helper()
+	need(t, os.Geteuid() == 0, "needs root")
+	mount, err := platform.FindCgroup2()
+	need(t, err == nil, "needs cgroup v2")
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	root := filepath.Join(mount, "hoist-test-"+hex.EncodeToString(b))
+	t.Cleanup(func() {
+		entries, _ := os.ReadDir(root)
+		for _, e := range entries {
+			_ = os.WriteFile(filepath.Join(root, e.Name(), "cgroup.kill"), []byte("1"), 0)
+			_ = os.Remove(filepath.Join(root, e.Name()))
+		}
+		_ = os.Remove(root)
+	})
+	return platform.Cgroups{Root: root}
+}
+
+// alive reports whether pid is a live process (zombies are dead).
+func alive(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func start(t *testing.T, g *platform.Group, script string) *platform.Process {
+	t.Helper()
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	p, err := g.Start(platform.Spec{Path: "/bin/sh", Argv: []string{"sh", "-c", script}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/",
+		Stdin: devnull, Stdout: devnull, Stderr: devnull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p.Wait()
+	return p
+}
+
+func TestNothingEscapesTheEnd(t *testing.T) {
+	cgs := testCgroups(t)
+	cases := []struct {
+		name   string
+		script string
+		procs  int // how many processes to wait for before ending
+		grace  time.Duration
+	}{
+		{"setsid and background", `setsid sh -c 'sleep 1000 &'; sleep 1000`, 3, time.Second},
+		{"subshell background", `(sleep 1000 &); sleep 1000`, 2, time.Second},
+		{"nohup", `nohup sleep 1000 >/dev/null 2>&1 & sleep 1000`, 2, time.Second},
+		{"closed stdio double fork", `sh -c 'exec 0<&- 1>&- 2>&-; sleep 1000 &' ; sleep 1000`, 2, time.Second},
+		{"ignores SIGTERM", `trap '' TERM; sh -c 'trap "" TERM; sleep 1000 & wait' & sleep 1000`, 4, 300 * time.Millisecond},
+		{"the parent exits first", `sleep 1000 & sleep 1000 & exit 0`, 2, time.Second},
+		{"burst of 500 forks", `i=0; while [ $i -lt 500 ]; do sleep 1000 & i=$((i+1)); done; wait`, 501, time.Second},
+		{"forks during the end", `trap '' TERM; while true; do sleep 1000 & done`, 20, 300 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := cgs.NewGroup("ses_" + strings.ReplaceAll(tc.name, " ", "_"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			start(t, g, tc.script)
+			var pids []int
+			waitFor(t, "the processes to start", func() bool {
+				pids, _ = g.Pids()
+				return len(pids) >= tc.procs
+			})
+			for _, pid := range pids[:1] {
+				if uid := statusField(t, pid, "Uid:"); uid != "0" {
+					t.Fatalf("process %d runs as uid %s, want 0", pid, uid)
+				}
+			}
+			rep, err := g.End(context.Background(), tc.grace)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Terminated < tc.procs {
+				t.Errorf("report counts %d processes, want at least %d", rep.Terminated, tc.procs)
+			}
+			for _, pid := range append(pids, rep.Pids...) {
+				if alive(pid) {
+					t.Errorf("process %d is still alive after the end", pid)
+				}
+			}
+			if _, err := os.Stat(g.Dir()); !os.IsNotExist(err) {
+				t.Errorf("cgroup %s still exists: %v", g.Dir(), err)
+			}
+		})
+	}
+}
+
+func statusField(t *testing.T, pid int, field string) string {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field); ok {
+			return strings.Fields(v)[0]
+		}
+	}
+	return ""
+}
+
+func TestExitStatus(t *testing.T) {
+	cgs := testCgroups(t)
+	g, err := cgs.NewGroup("ses_exit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.End(context.Background(), 0)
+	cases := []struct {
+		script string
+		want   int
+	}{{"exit 0", 0}, {"exit 3", 3}, {"kill -TERM $$", 128 + 15}, {"kill -KILL $$", 128 + 9}}
+	for _, tc := range cases {
+		devnull, _ := os.Open(os.DevNull)
+		p, err := g.Start(platform.Spec{Path: "/bin/sh", Argv: []string{"sh", "-c", tc.script}, Dir: "/", Stdin: devnull, Stdout: devnull, Stderr: devnull})
+		devnull.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Wait(); got != tc.want {
+			t.Errorf("%q: status %d, want %d", tc.script, got, tc.want)
+		}
+	}
+}
+
+func TestGroupNamesCannotEscapeTheRoot(t *testing.T) {
+	cgs := platform.Cgroups{Root: t.TempDir()}
+	for _, id := range []string{"", ".", "..", "../x", "a/b", "a\x00b"} {
+		if _, err := cgs.NewGroup(id); err == nil {
+			t.Errorf("NewGroup(%q) succeeded", id)
+		}
+	}
+}
