@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/localapi"
 )
 
 // Env is the process environment the command runs in, so that tests run it
@@ -43,7 +44,9 @@ func Run(args []string, env Env) int {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return hoist.Errorf(hoist.EInvalid, "%v (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(newAdmin(env))
+	var socket string
+	root.PersistentFlags().StringVar(&socket, "socket", "", "hoistd's socket (default $HOIST_SOCKET, else "+localapi.DefaultSocket+")")
+	root.AddCommand(newAdmin(env), newRequest(env, &socket), newStatus(env, &socket), newRun(env, &socket), newExit(env, &socket))
 	err := root.Execute()
 	if err == nil {
 		return 0
@@ -51,6 +54,11 @@ func Run(args []string, env Env) int {
 	var st exitStatus
 	if errors.As(err, &st) {
 		return st.code
+	}
+	var r refusal
+	if errors.As(err, &r) {
+		fmt.Fprintln(env.Stderr, "hoist:", r.e.Message)
+		return max(r.e.Exit, 1)
 	}
 	fmt.Fprintln(env.Stderr, "hoist:", message(err))
 	return 1

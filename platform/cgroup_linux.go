@@ -296,3 +296,10 @@ func (g *Group) remove() error {
 	}
 	return fmt.Errorf("remove cgroup %s: %w", g.dir, err)
 }
+
+// SealInheritedFDs marks every descriptor above stderr close-on-exec.
+// Descriptors hoistd inherited from whatever started it were not opened by
+// Go and would otherwise reach every elevated program.
+func SealInheritedFDs() error {
+	return unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+}

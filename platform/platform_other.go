@@ -51,3 +51,6 @@ func (p *Process) Signal(sig syscall.Signal) error { return ErrNotSupported }
 
 // Wait returns 126.
 func (p *Process) Wait() int { return 126 }
+
+// SealInheritedFDs does nothing here yet.
+func SealInheritedFDs() error { return nil }

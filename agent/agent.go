@@ -1,0 +1,395 @@
+// Package agent is the core of hoistd, the root broker on each machine: it
+// holds the JIT sessions granted to this machine's users, serves the local
+// socket, starts elevated programs inside the session's cgroup, and ends
+// every one of them when the session ends — at expiry, at "hoist exit", or
+// on revoke — even across a restart of hoistd itself.
+//
+// What arrives on the socket is untrusted: identity comes only from the
+// kernel (SO_PEERCRED, the peer pidfd), never from the message; the
+// environment, working directory and limits of elevated programs are built
+// here from scratch.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/platform"
+)
+
+// DefaultGrace is how long elevated programs have between SIGTERM and the
+// kill at the end of a session.
+const DefaultGrace = 10 * time.Second
+
+// Config configures an Agent.
+type Config struct {
+	// StateDir keeps sessions and the audit outbox; created 0700.
+	StateDir string
+	// Cgroups makes the per-session containers.
+	Cgroups platform.Cgroups
+	// Grace is the default grace period at the end of a session.
+	Grace  time.Duration
+	Clock  func() time.Time
+	Logger *slog.Logger
+}
+
+// Grant is an approved window of JIT mode for one user of this machine.
+type Grant struct {
+	SessionID string
+	RequestID string
+	User      string
+	NotBefore time.Time
+	NotAfter  time.Time
+	// Grace overrides the default grace period when positive.
+	Grace time.Duration
+	// By says who granted it, for the audit log.
+	By string
+}
+
+// record is a session as kept on disk.
+type record struct {
+	ID        string        `json:"id"`
+	RequestID string        `json:"request_id,omitempty"`
+	User      string        `json:"user"`
+	NotBefore time.Time     `json:"not_before"`
+	NotAfter  time.Time     `json:"not_after"`
+	Grace     time.Duration `json:"grace"`
+	State     string        `json:"state"` // active, ending, ended
+	EndReason string        `json:"end_reason,omitempty"`
+	EndedAt   time.Time     `json:"ended_at,omitzero"`
+}
+
+type session struct {
+	rec   record
+	group *platform.Group
+	timer *time.Timer
+	done  chan struct{} // closed when the end is complete
+	end   platform.EndReport
+}
+
+// Agent is hoistd's core.
+type Agent struct {
+	cfg    Config
+	outbox *Outbox
+	mu     sync.Mutex
+	// byUser holds each user's latest session: one session per user at a time.
+	byUser map[string]*session
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// New opens the state directory, resumes the sessions it holds — ending at
+// once those whose window closed while hoistd was down — and returns the
+// agent.
+func New(cfg Config) (*Agent, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("a state directory is required")
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = DefaultGrace
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := platform.SealInheritedFDs(); err != nil {
+		return nil, fmt.Errorf("seal inherited descriptors: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "sessions"), 0o700); err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	if err := os.Chmod(cfg.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	outbox, err := OpenOutbox(filepath.Join(cfg.StateDir, "outbox.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}}
+	if err := a.resume(); err != nil {
+		outbox.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *Agent) sessionPath(id string) string {
+	return filepath.Join(a.cfg.StateDir, "sessions", id+".json")
+}
+
+// resume loads the stored sessions and adopts the active ones.
+func (a *Agent) resume() error {
+	paths, err := filepath.Glob(filepath.Join(a.cfg.StateDir, "sessions", "*.json"))
+	if err != nil {
+		return err
+	}
+	var recs []record
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var rec record
+		if err := json.Unmarshal(data, &rec); err != nil || !hoist.ValidID(hoist.SessionIDPrefix, rec.ID) {
+			a.cfg.Logger.Warn("skipping an unreadable session file", "path", p, "err", err)
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].NotBefore.Before(recs[j].NotBefore) })
+	for _, rec := range recs {
+		s := &session{rec: rec, done: make(chan struct{})}
+		if rec.State == "ended" {
+			close(s.done)
+			a.byUser[rec.User] = s
+			continue
+		}
+		// Active, or interrupted while ending: adopt the cgroup and finish the
+		// job on time.
+		if g, err := a.cfg.Cgroups.OpenGroup(rec.ID); err == nil {
+			s.group = g
+		}
+		a.byUser[rec.User] = s
+		a.cfg.Logger.Info("resumed session", "session", rec.ID, "user", rec.User, "not_after", rec.NotAfter)
+		a.schedule(s)
+	}
+	return nil
+}
+
+// schedule arms the expiry of s; a window already over ends it now.
+func (a *Agent) schedule(s *session) {
+	left := s.rec.NotAfter.Sub(a.cfg.Clock())
+	if s.rec.State == "ending" {
+		left = 0
+	}
+	s.timer = time.AfterFunc(max(left, 0), func() {
+		_, _ = a.end(s, string(hoist.EndExpired), "hoistd")
+	})
+}
+
+// Activate starts a session for g.User, replacing none: a user with an
+// active session keeps it (EConflict).
+func (a *Agent) Activate(g Grant) error {
+	now := a.cfg.Clock()
+	switch {
+	case !hoist.ValidID(hoist.SessionIDPrefix, g.SessionID):
+		return hoist.Errorf(hoist.EInvalid, "invalid session id")
+	case g.User == "" || g.User == "root":
+		return hoist.Errorf(hoist.EInvalid, "a grant needs a non-root user")
+	case !g.NotAfter.After(now):
+		return hoist.Errorf(hoist.EInvalid, "the grant's window is already over")
+	}
+	grace := a.cfg.Grace
+	if g.Grace > 0 {
+		grace = g.Grace
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return hoist.Errorf(hoist.EUnavailable, "hoistd is shutting down")
+	}
+	if cur := a.byUser[g.User]; cur != nil && cur.rec.State != "ended" {
+		if cur.rec.ID == g.SessionID {
+			return nil // the same grant again: nothing to do
+		}
+		return hoist.Errorf(hoist.EConflict, "%s already has an active session", g.User)
+	}
+	group, err := a.cfg.Cgroups.NewGroup(g.SessionID)
+	if err != nil {
+		return hoist.WrapError(hoist.EUnavailable, "cannot create the session's cgroup", err)
+	}
+	s := &session{
+		rec: record{ID: g.SessionID, RequestID: g.RequestID, User: g.User, NotBefore: g.NotBefore, NotAfter: g.NotAfter,
+			Grace: grace, State: "active"},
+		group: group,
+		done:  make(chan struct{}),
+	}
+	if err := a.save(s.rec); err != nil {
+		_, _ = group.End(context.Background(), 0)
+		return err
+	}
+	a.byUser[g.User] = s
+	a.schedule(s)
+	a.audit("session.started", g.User, s.rec.ID, map[string]any{"request_id": g.RequestID, "not_after": g.NotAfter, "by": g.By})
+	a.cfg.Logger.Info("session started", "session", s.rec.ID, "user", g.User, "not_after", g.NotAfter)
+	return nil
+}
+
+// save writes rec atomically.
+func (a *Agent) save(rec record) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(a.sessionPath(rec.ID), data)
+}
+
+// activeFor returns the user's active session, or nil.
+func (a *Agent) activeFor(user string) *session {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.byUser[user]
+	if s == nil || s.rec.State != "active" || !a.cfg.Clock().Before(s.rec.NotAfter) {
+		return nil
+	}
+	return s
+}
+
+// EndUser ends user's active session for reason; it returns when every
+// elevated process is gone.
+func (a *Agent) EndUser(user, reason, actor string) (platform.EndReport, string, error) {
+	a.mu.Lock()
+	s := a.byUser[user]
+	a.mu.Unlock()
+	if s == nil || s.rec.State == "ended" {
+		return platform.EndReport{}, "", hoist.Errorf(hoist.ENotFound, "JIT elevated access is not active for %s", user)
+	}
+	rep, err := a.end(s, reason, actor)
+	return rep, s.rec.ID, err
+}
+
+// EndSession ends the session with id (a revoke from the server).
+func (a *Agent) EndSession(id, reason, actor string) (platform.EndReport, error) {
+	a.mu.Lock()
+	var s *session
+	for _, cand := range a.byUser {
+		if cand.rec.ID == id {
+			s = cand
+		}
+	}
+	a.mu.Unlock()
+	if s == nil {
+		return platform.EndReport{}, hoist.Errorf(hoist.ENotFound, "no session %s on this machine", id)
+	}
+	return a.end(s, reason, actor)
+}
+
+// end ends s once; later callers wait for the first end to finish and get
+// its report.
+func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error) {
+	a.mu.Lock()
+	if s.rec.State == "ended" || (s.rec.State == "ending" && s.rec.EndReason != "") {
+		a.mu.Unlock()
+		<-s.done
+		return s.end, nil
+	}
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.rec.State, s.rec.EndReason = "ending", reason
+	rec := s.rec
+	a.wg.Add(1)
+	a.mu.Unlock()
+	defer a.wg.Done()
+	// Ending is on disk before the first signal: a crash from here on
+	// resumes the end, never the session.
+	if err := a.save(rec); err != nil {
+		a.cfg.Logger.Error("cannot save the session's end", "session", rec.ID, "err", err)
+	}
+	var rep platform.EndReport
+	var err error
+	if s.group != nil {
+		rep, err = s.group.End(context.Background(), rec.Grace)
+	}
+	a.mu.Lock()
+	s.end = rep
+	s.rec.State, s.rec.EndedAt = "ended", a.cfg.Clock()
+	rec = s.rec
+	a.mu.Unlock()
+	if serr := a.save(rec); serr != nil {
+		a.cfg.Logger.Error("cannot save the session's end", "session", rec.ID, "err", serr)
+	}
+	a.audit("session.ended", actor, rec.ID, map[string]any{
+		"user": rec.User, "reason": reason, "terminated": rep.Terminated, "killed": rep.Killed,
+		"pids": rep.Pids, "took_ms": rep.Took.Milliseconds(),
+	})
+	a.cfg.Logger.Info("session ended", "session", rec.ID, "user", rec.User, "reason", reason,
+		"terminated", rep.Terminated, "killed", rep.Killed, "took", rep.Took, "err", err)
+	close(s.done)
+	return rep, err
+}
+
+// Status returns user's JIT state.
+func (a *Agent) Status(user string) StatusInfo {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.byUser[user]
+	if s == nil {
+		return StatusInfo{State: "none", User: user}
+	}
+	now := a.cfg.Clock()
+	st := StatusInfo{State: "active", User: user, SessionID: s.rec.ID, RequestID: s.rec.RequestID, ExpiresAt: s.rec.NotAfter}
+	if s.rec.State != "active" || !now.Before(s.rec.NotAfter) {
+		st.State, st.EndReason = "ended", s.rec.EndReason
+		if st.EndReason == "" {
+			st.EndReason = string(hoist.EndExpired)
+		}
+		return st
+	}
+	st.Remaining = s.rec.NotAfter.Sub(now)
+	return st
+}
+
+// StatusInfo is a user's JIT state.
+type StatusInfo struct {
+	State     string
+	User      string
+	SessionID string
+	RequestID string
+	ExpiresAt time.Time
+	Remaining time.Duration
+	EndReason string
+}
+
+// Close stops the expiry timers and waits for ends in progress. Sessions
+// stay on disk, and their processes run on: the next hoistd adopts them.
+func (a *Agent) Close() error {
+	a.mu.Lock()
+	a.closed = true
+	for _, s := range a.byUser {
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+	}
+	a.mu.Unlock()
+	a.wg.Wait()
+	return a.outbox.Close()
+}
+
+func (a *Agent) audit(action, actor, subject string, detail map[string]any) {
+	if err := a.outbox.Append(action, actor, subject, a.cfg.Clock(), detail); err != nil {
+		a.cfg.Logger.Error("cannot queue an audit event", "action", action, "err", err)
+	}
+}
+
+// writeFileAtomic replaces path with data, durably.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

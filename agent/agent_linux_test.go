@@ -1,0 +1,471 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/agent"
+	"github.com/hoist-jit/hoist/platform"
+	"github.com/hoist-jit/hoist/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+// rig is an in-process hoistd on a real socket with real cgroups, and a
+// fresh non-root user who runs the real hoist binary against it.
+type rig struct {
+	t      *testing.T
+	agent  *agent.Agent
+	socket string
+	state  string
+	cgs    platform.Cgroups
+	user   testenv.User
+	hoist  string
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	testenv.RequireRoot(t)
+	mount, err := platform.FindCgroup2()
+	testenv.Require(t, err == nil, "needs cgroup v2")
+	bin := testenv.Binaries(t)
+	r := &rig{t: t, user: testenv.NewUser(t), hoist: filepath.Join(bin, "hoist")}
+	pub := testenv.PublicDir(t)
+	r.socket = filepath.Join(pub, "hoistd.sock")
+	r.state = t.TempDir()
+	r.cgs = platform.Cgroups{Root: filepath.Join(mount, "hoist-test-"+filepath.Base(pub))}
+	t.Cleanup(func() { removeCgroups(r.cgs.Root) })
+	r.start()
+	return r
+}
+
+func (r *rig) start() {
+	a, err := agent.New(agent.Config{StateDir: r.state, Cgroups: r.cgs, Grace: 500 * time.Millisecond})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: r.socket, Net: "unix"})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	_ = os.Chmod(r.socket, 0o666)
+	done := make(chan struct{})
+	go func() { _ = a.Serve(l); close(done) }()
+	r.agent = a
+	r.t.Cleanup(func() { l.Close(); <-done; a.Close() })
+}
+
+// removeCgroups kills and removes whatever a test left below root.
+func removeCgroups(root string) {
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		g, err := (platform.Cgroups{Root: root}).OpenGroup(e.Name())
+		if err == nil {
+			_, _ = g.End(context.Background(), 0)
+		}
+	}
+	_ = os.Remove(root)
+}
+
+func (r *rig) grant(d time.Duration) string {
+	r.t.Helper()
+	id := hoist.NewID(hoist.SessionIDPrefix)
+	now := time.Now()
+	if err := r.agent.Activate(agent.Grant{SessionID: id, User: r.user.Name, NotBefore: now, NotAfter: now.Add(d), By: "test"}); err != nil {
+		r.t.Fatal(err)
+	}
+	return id
+}
+
+// command returns "sh -c script" run as the rig's user, with hoist on PATH
+// and the socket in HOIST_SOCKET.
+func (r *rig) command(script string) *exec.Cmd {
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Env = []string{"PATH=" + filepath.Dir(r.hoist) + ":/usr/bin:/bin", "HOIST_SOCKET=" + r.socket, "TERM=xterm-256color", "HOME=/tmp"}
+	cmd.Dir = "/tmp"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: r.user.UID, Gid: r.user.GID}}
+	return cmd
+}
+
+type outcome struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r *rig) sh(stdin, script string) outcome {
+	r.t.Helper()
+	cmd := r.command(script)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		r.t.Fatal(err)
+	}
+	return outcome{code, out.String(), errOut.String()}
+}
+
+func alive(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (r *rig) events(action string) []agent.Event {
+	evs, err := agent.ReadEvents(filepath.Join(r.state, "outbox.jsonl"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var out []agent.Event
+	for _, ev := range evs {
+		if ev.Action == action {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func TestRefusedWithoutASession(t *testing.T) {
+	r := newRig(t)
+	got := r.sh("", "hoist run -- id -u")
+	if got.code != 126 || !strings.Contains(got.stderr, "not active for "+r.user.Name) || got.stdout != "" {
+		t.Fatalf("run without a session: exit %d, stdout %q, stderr %q; want 126 and a clear refusal", got.code, got.stdout, got.stderr)
+	}
+	var st map[string]any
+	out := r.sh("", "hoist status --json")
+	if err := json.Unmarshal([]byte(out.stdout), &st); err != nil || st["state"] != "none" {
+		t.Fatalf("status: %q (%v)", out.stdout, err)
+	}
+	if len(r.events("command.refused")) != 1 {
+		t.Fatal("the refusal was not audited")
+	}
+}
+
+func TestRunsAsRootDuringTheSession(t *testing.T) {
+	r := newRig(t)
+	sid := r.grant(time.Minute)
+	cases := []struct {
+		name, script string
+		wantCode     int
+		wantOut      string
+	}{
+		{"root", "hoist run -- id -u", 0, "0\n"},
+		{"root group", "hoist run -- id -g", 0, "0\n"},
+		{"arguments pass through", "hoist run printf '%s|' a 'b c' --flag", 0, "a|b c|--flag|"},
+		{"exit status", "hoist run -- sh -c 'exit 7'", 7, ""},
+		{"killed by a signal", "hoist run -- sh -c 'kill -KILL $$'", 137, ""},
+		{"not found", "hoist run -- no-such-command-hoist", 127, ""},
+		{"not executable", "hoist run -- /etc/hostname", 126, ""},
+		{"working directory", "cd /usr/share && hoist run -- pwd", 0, "/usr/share\n"},
+		{"session variables", "hoist run -- sh -c 'echo $HOIST_USER $HOIST_SESSION $USER $HOME'", 0, r.user.Name + " " + sid + " root /root\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := r.sh("", tc.script)
+			if got.code != tc.wantCode || (tc.wantOut != "" && got.stdout != tc.wantOut) {
+				t.Fatalf("%s: exit %d, stdout %q, stderr %q; want %d, %q", tc.script, got.code, got.stdout, got.stderr, tc.wantCode, tc.wantOut)
+			}
+		})
+	}
+	var st map[string]any
+	out := r.sh("", "hoist status --json")
+	if err := json.Unmarshal([]byte(out.stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st["state"] != "active" || st["session_id"] != sid || st["remaining_seconds"].(float64) <= 0 || st["remaining_seconds"].(float64) > 60 {
+		t.Fatalf("status = %v", st)
+	}
+	if _, err := time.Parse(time.RFC3339, st["expires_at"].(string)); err != nil {
+		t.Fatalf("expires_at %q is not RFC 3339", st["expires_at"])
+	}
+	started := r.events("command.started")
+	if len(started) < 5 {
+		t.Fatalf("%d commands audited as started", len(started))
+	}
+	ev := started[0]
+	if ev.Actor != r.user.Name || ev.Subject != sid || ev.Detail["cwd"] != "/tmp" || ev.Detail["pid"] == nil {
+		t.Fatalf("audit of a command = %+v", ev)
+	}
+	if len(r.events("command.ended")) != len(started) {
+		t.Fatalf("%d started, %d ended", len(started), len(r.events("command.ended")))
+	}
+}
+
+// TestNothingOfTheCallerReachesRoot poisons everything a caller controls.
+func TestNothingOfTheCallerReachesRoot(t *testing.T) {
+	r := newRig(t)
+	r.grant(time.Minute)
+	evil := testenv.PublicDir(t)
+	if err := os.WriteFile(filepath.Join(evil, "id"), []byte("#!/bin/sh\necho evil\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf(`ulimit -n 50; umask 077; exec 7</etc/hostname
+export LD_PRELOAD=%[1]s/evil.so LD_LIBRARY_PATH=%[1]s BASH_ENV=%[1]s/env ENV=%[1]s/env IFS=x PATH=%[1]s:$PATH
+hoist run -- /bin/sh -c 'echo "pre=$LD_PRELOAD lib=$LD_LIBRARY_PATH bash_env=$BASH_ENV env=$ENV"; echo "path=$PATH"; echo "nofile=$(ulimit -n)"; echo "umask=$(umask)"; echo'
+hoist run -- ls -l /proc/self/fd
+hoist run -- id -un`, evil)
+	got := r.sh("", script)
+	if got.code != 0 {
+		t.Fatalf("exit %d: %s", got.code, got.stderr)
+	}
+	want := []string{
+		"pre= lib= bash_env= env=",
+		"path=" + agent.SecurePath,
+		"umask=0022",
+		"root",
+	}
+	for _, w := range want {
+		if !strings.Contains(got.stdout, w+"\n") {
+			t.Errorf("output lacks %q:\n%s", w, got.stdout)
+		}
+	}
+	// ls has its own directory open as 3; nothing else but stdio may be there.
+	for _, line := range strings.Split(got.stdout, "\n") {
+		if strings.Contains(line, " -> ") && !strings.Contains(line, " 0 -> ") && !strings.Contains(line, " 1 -> ") &&
+			!strings.Contains(line, " 2 -> ") && !strings.Contains(line, " 3 -> /proc/") {
+			t.Errorf("a descriptor reached root: %s", line)
+		}
+	}
+	if strings.Contains(got.stdout, "nofile=50\n") || strings.Contains(got.stdout, "evil") {
+		t.Errorf("the caller's limits or PATH reached root:\n%s", got.stdout)
+	}
+}
+
+func TestPipesBothWays(t *testing.T) {
+	r := newRig(t)
+	r.grant(time.Minute)
+	private := t.TempDir() // root's, 0700: only root can write there
+	file := filepath.Join(private, "f")
+	got := r.sh("", fmt.Sprintf("echo x | hoist run -- tee %s | wc -c", file))
+	if got.code != 0 || strings.TrimSpace(got.stdout) != "2" {
+		t.Fatalf("pipe: exit %d, stdout %q, stderr %q", got.code, got.stdout, got.stderr)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil || string(data) != "x\n" {
+		t.Fatalf("tee wrote %q, %v", data, err)
+	}
+	info, _ := os.Stat(file)
+	if st := info.Sys().(*syscall.Stat_t); st.Uid != 0 {
+		t.Fatalf("file owned by %d, want root", st.Uid)
+	}
+}
+
+func TestSignalsAreForwarded(t *testing.T) {
+	r := newRig(t)
+	r.grant(time.Minute)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			ready := filepath.Join(t.TempDir(), "ready")
+			cmd := r.command(fmt.Sprintf(`exec hoist run -- sh -c 'trap "echo caught; exit 3" %d; touch %s; while :; do sleep 0.05; done'`, sig, ready))
+			var out bytes.Buffer
+			cmd.Stdout = &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, "the program to start", func() bool { _, err := os.Stat(ready); return err == nil })
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			if code != 3 || out.String() != "caught\n" {
+				t.Fatalf("after %s: exit %d, output %q; want 3 and caught", sig, code, out.String())
+			}
+		})
+	}
+}
+
+// escapes starts, as the user and elevated, every way of leaving a process
+// tree we know, and returns the client of a long-running program and the
+// pids in the session's cgroup.
+func (r *rig) escapes(sid string, want int) (*exec.Cmd, []int) {
+	r.t.Helper()
+	// Stdio is /dev/null, not a pipe: the escaped processes keep what they
+	// inherit open, and a pipe would never reach EOF.
+	escape := r.command(`hoist run -- sh -c 'setsid sh -c "sleep 1000 &"; (sleep 1000 &); nohup sleep 1000 >/dev/null 2>&1 & sh -c "exec 0<&- 1>&- 2>&-; sleep 1000 &"; sh -c "trap \"\" TERM; exec sleep 1000" &'`)
+	if err := escape.Run(); err != nil {
+		r.t.Fatalf("escapes: %v", err)
+	}
+	blocking := r.command("exec hoist run -- sleep 1000")
+	if err := blocking.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	g, err := r.cgs.OpenGroup(sid)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var pids []int
+	waitUntil(r.t, fmt.Sprintf("%d processes in the session", want), func() bool {
+		pids, _ = g.Pids()
+		return len(pids) >= want
+	})
+	return blocking, pids
+}
+
+func assertAllGone(t *testing.T, cgs platform.Cgroups, sid string, pids []int) {
+	t.Helper()
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("elevated process %d survived the end", pid)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cgs.Root, sid)); !os.IsNotExist(err) {
+		t.Errorf("the session's cgroup is still there (%v)", err)
+	}
+}
+
+func TestExitEndsEverything(t *testing.T) {
+	r := newRig(t)
+	sid := r.grant(time.Hour)
+	blocking, pids := r.escapes(sid, 6)
+	got := r.sh("", "hoist exit")
+	if got.code != 0 || !strings.Contains(got.stdout, "terminated") {
+		t.Fatalf("hoist exit: %d %q %q", got.code, got.stdout, got.stderr)
+	}
+	err := blocking.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+int(syscall.SIGTERM) {
+		t.Fatalf("the blocked hoist run ended with %v, want exit 143", err)
+	}
+	assertAllGone(t, r.cgs, sid, pids)
+	out := r.sh("", "hoist status --json")
+	if !strings.Contains(out.stdout, `"state": "ended"`) || !strings.Contains(out.stdout, `"end_reason": "exited"`) {
+		t.Fatalf("status after exit: %s", out.stdout)
+	}
+	if got := r.sh("", "hoist run -- id -u"); got.code != 126 {
+		t.Fatalf("run after exit: exit %d, want 126", got.code)
+	}
+	ended := r.events("session.ended")
+	if len(ended) != 1 || ended[0].Detail["reason"] != "exited" || ended[0].Detail["terminated"].(float64) < 6 {
+		t.Fatalf("session end audit = %+v", ended)
+	}
+}
+
+func TestExpiryEndsEverything(t *testing.T) {
+	r := newRig(t)
+	sid := r.grant(3 * time.Second)
+	blocking, pids := r.escapes(sid, 6)
+	err := blocking.Wait() // returns when the window closes
+	if ee, ok := err.(*exec.ExitError); !ok || (ee.ExitCode() != 143 && ee.ExitCode() != 137) {
+		t.Fatalf("the blocked hoist run ended with %v, want 143 or 137", err)
+	}
+	waitUntil(t, "the end to complete", func() bool { return r.agent.Status(r.user.Name).State == "ended" })
+	waitUntil(t, "the cgroup to go", func() bool {
+		_, err := os.Stat(filepath.Join(r.cgs.Root, sid))
+		return os.IsNotExist(err)
+	})
+	assertAllGone(t, r.cgs, sid, pids)
+	if st := r.agent.Status(r.user.Name); st.EndReason != "expired" {
+		t.Fatalf("end reason %q, want expired", st.EndReason)
+	}
+}
+
+// TestTerminal runs hoist under script(1): the program gets a fresh
+// pseudo-terminal, never the user's, and leads it as the foreground group.
+func TestTerminal(t *testing.T) {
+	_, err := exec.LookPath("script")
+	testenv.Require(t, err == nil, "needs script(1) (bsdutils)")
+	r := newRig(t)
+	r.grant(time.Minute)
+	got := r.sh("", `script -qec "tty; hoist run -- sh -c 'tty; cat /proc/\$\$/stat'" /dev/null`)
+	lines := strings.Split(strings.ReplaceAll(strings.TrimSpace(got.stdout), "\r", ""), "\n")
+	if got.code != 0 || len(lines) < 3 {
+		t.Fatalf("exit %d, output %q, stderr %q", got.code, got.stdout, got.stderr)
+	}
+	// script(1) passes a NUL on when its input ends, which the program's
+	// terminal echoes as ^@: input, not output.
+	clean := func(s string) string { return strings.TrimLeft(strings.TrimSpace(s), "^@D") }
+	userTTY, rootTTY, stat := clean(lines[0]), clean(lines[1]), clean(lines[2])
+	if !strings.HasPrefix(userTTY, "/dev/pts/") || !strings.HasPrefix(rootTTY, "/dev/pts/") || userTTY == rootTTY {
+		t.Fatalf("user's terminal %q, elevated program's %q: want two different pseudo-terminals", userTTY, rootTTY)
+	}
+	f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+2:])
+	// state ppid pgrp session tty_nr tpgid
+	pid := strings.Fields(stat)[0]
+	if f[2] != pid || f[3] != pid || f[5] != pid {
+		t.Fatalf("pid %s: pgrp %s, session %s, tpgid %s; want the program to lead its session and the foreground group", pid, f[2], f[3], f[5])
+	}
+}
+
+func TestBadRequestsAreRefused(t *testing.T) {
+	r := newRig(t)
+	cases := []struct {
+		name  string
+		frame []byte
+	}{
+		{"garbage", []byte("\x00\x00\x00\x05hello")},
+		{"huge length", []byte("\xff\xff\xff\xff")},
+		{"zero length", []byte("\x00\x00\x00\x00")},
+		{"unknown field", frame(`{"v":1,"op":"status","admin":true}`)},
+		{"old version", frame(`{"v":0,"op":"status"}`)},
+		{"unknown op", frame(`{"v":1,"op":"shell"}`)},
+		{"run without descriptors", frame(`{"v":1,"op":"run","argv":["id"]}`)},
+		{"two values", frame(`{"v":1,"op":"status"}{}`)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("unix", r.socket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+			_, _ = c.Write(tc.frame)
+			buf := make([]byte, 4096)
+			n, _ := c.Read(buf)
+			if n > 0 && !bytes.Contains(buf[:n], []byte(`"error"`)) {
+				t.Fatalf("answer %q is not a refusal", buf[:n])
+			}
+		})
+	}
+	// A local grant needs root.
+	got := r.sh("", fmt.Sprintf(`%s/hoistd grant %s --for 1h --socket %s`, filepath.Dir(r.hoist), r.user.Name, r.socket))
+	if got.code == 0 || !strings.Contains(got.stderr, "only root") {
+		t.Fatalf("grant by a user: exit %d, %q", got.code, got.stderr)
+	}
+	// hoistd still serves, and nothing was granted.
+	if st := r.sh("", "hoist status"); st.code != 0 || !strings.Contains(st.stdout, "not active") {
+		t.Fatalf("status after bad requests: %d %q %q", st.code, st.stdout, st.stderr)
+	}
+}
+
+func frame(s string) []byte {
+	b := []byte{0, 0, 0, 0}
+	b[0], b[1], b[2], b[3] = byte(len(s)>>24), byte(len(s)>>16), byte(len(s)>>8), byte(len(s))
+	return append(b, s...)
+}

@@ -1,0 +1,85 @@
+package agent
+
+import (
+	"encoding/json"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// Event is one audit event the agent produced, queued on disk until the
+// server has it. ID makes delivery idempotent.
+type Event struct {
+	ID      string         `json:"id"`
+	Time    time.Time      `json:"time"`
+	Action  string         `json:"action"`
+	Actor   string         `json:"actor"`
+	Subject string         `json:"subject,omitempty"`
+	Detail  map[string]any `json:"detail,omitempty"`
+}
+
+// Outbox is the agent's durable queue of audit events: JSON lines, appended
+// and synced before the action they record is reported done.
+type Outbox struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+// OpenOutbox opens (creating, 0600) the outbox file at path.
+func OpenOutbox(path string) (*Outbox, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &Outbox{f: f}, nil
+}
+
+// Append queues an event.
+func (o *Outbox) Append(action, actor, subject string, at time.Time, detail map[string]any) error {
+	line, err := json.Marshal(Event{ID: hoist.NewID("evt_"), Time: at.UTC(), Action: action, Actor: actor, Subject: subject, Detail: detail})
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, err := o.f.Write(append(line, '\n')); err != nil {
+		return err
+	}
+	return o.f.Sync()
+}
+
+// Close closes the file.
+func (o *Outbox) Close() error { return o.f.Close() }
+
+// ReadEvents returns the events queued at path, in order.
+func ReadEvents(path string) ([]Event, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var events []Event
+	for _, line := range splitLines(data) {
+		var ev Event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return events, err
+		}
+		events = append(events, ev)
+	}
+	return events, nil
+}
+
+func splitLines(data []byte) [][]byte {
+	var out [][]byte
+	start := 0
+	for i, b := range data {
+		if b == '\n' {
+			if i > start {
+				out = append(out, data[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}

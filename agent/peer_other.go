@@ -1,0 +1,14 @@
+//go:build !linux
+
+package agent
+
+import (
+	"net"
+	"os"
+
+	"github.com/hoist-jit/hoist/platform"
+)
+
+func peerOf(c *net.UnixConn) (Peer, error) { return Peer{}, platform.ErrNotSupported }
+
+func isTerminal(f *os.File) bool { return false }

@@ -1,0 +1,229 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/user"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/localapi"
+	"github.com/hoist-jit/hoist/platform"
+)
+
+// Peer is who is on the other end of a connection, as the kernel says.
+type Peer struct {
+	UID  int
+	PID  int
+	User string
+	// cwd is the peer's working directory, read from /proc through the pid
+	// the kernel vouches for; "/" when it cannot be read.
+	cwd string
+}
+
+// Serve accepts connections on l until it is closed. Each connection is one
+// exchange, served on its own goroutine.
+func (a *Agent) Serve(l *net.UnixListener) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			a.serveConn(c)
+		}()
+	}
+}
+
+func (a *Agent) serveConn(c *net.UnixConn) {
+	// Identity is read once, here, from the kernel.
+	peer, err := peerOf(c)
+	if err != nil {
+		a.cfg.Logger.Warn("refusing a connection without credentials", "err", err)
+		return
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	req, files, err := localapi.ReceiveRequest(c)
+	if err != nil {
+		if !errors.Is(err, localapi.ErrFrame) {
+			return
+		}
+		_ = localapi.WriteFrame(c, localapi.Reply{Error: &localapi.Error{Code: hoist.EInvalid, Message: "hoistd refused the request: " + err.Error(), Exit: 1}})
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	closeFiles := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	fail := func(code, msg string, exit int) {
+		closeFiles()
+		_ = localapi.WriteFrame(c, localapi.Reply{Error: &localapi.Error{Code: code, Message: msg, Exit: exit}})
+	}
+	if req.V != localapi.Version {
+		fail(hoist.EInvalid, fmt.Sprintf("protocol version %d is not spoken here (hoistd speaks %d): update hoist", req.V, localapi.Version), 1)
+		return
+	}
+	if req.Op != localapi.OpRun && len(files) > 0 {
+		fail(hoist.EInvalid, "descriptors are only passed with run", 1)
+		return
+	}
+	switch req.Op {
+	case localapi.OpStatus:
+		st := a.Status(peer.User)
+		_ = localapi.WriteFrame(c, localapi.Reply{Status: statusReply(st)})
+	case localapi.OpExit:
+		rep, id, err := a.EndUser(peer.User, string(hoist.EndExited), peer.User)
+		if err != nil {
+			fail(hoist.ErrorCode(err), hoist.ErrorMessage(err), 1)
+			return
+		}
+		_ = localapi.WriteFrame(c, localapi.Reply{Ended: &localapi.Ended{SessionID: id, Terminated: rep.Terminated}})
+	case localapi.OpRequest:
+		fail(hoist.EUnavailable, "this machine is not connected to a hoist-server, so JIT mode cannot be requested here yet", 1)
+	case localapi.OpGrant:
+		a.serveGrant(c, peer, req, fail)
+	case localapi.OpRun:
+		a.serveRun(c, peer, req, files, fail)
+	default:
+		fail(hoist.EInvalid, fmt.Sprintf("unknown request %q", req.Op), 1)
+	}
+}
+
+func statusReply(st StatusInfo) *localapi.Status {
+	out := &localapi.Status{State: st.State, User: st.User, SessionID: st.SessionID, RequestID: st.RequestID, EndReason: st.EndReason}
+	if !st.ExpiresAt.IsZero() {
+		out.ExpiresAt = st.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	out.RemainingSeconds = int64((st.Remaining + time.Second - 1) / time.Second)
+	return out
+}
+
+// serveGrant lets the machine's root grant JIT mode locally — a break-glass
+// path for machines without a server, loudly audited.
+func (a *Agent) serveGrant(c *net.UnixConn, peer Peer, req localapi.Request, fail func(string, string, int)) {
+	if peer.UID != 0 {
+		fail(hoist.EForbidden, "only root may grant JIT mode locally", 126)
+		return
+	}
+	d, err := hoist.ParseDuration(req.Duration)
+	if err == nil {
+		err = hoist.DefaultApprovalSettings().CheckDuration(d)
+	}
+	if err != nil {
+		fail(hoist.EInvalid, hoist.ErrorMessage(err), 1)
+		return
+	}
+	if _, err := user.Lookup(req.User); err != nil {
+		fail(hoist.EInvalid, fmt.Sprintf("no user %q on this machine", req.User), 1)
+		return
+	}
+	now := a.cfg.Clock()
+	g := Grant{SessionID: hoist.NewID(hoist.SessionIDPrefix), User: req.User, NotBefore: now, NotAfter: now.Add(d), By: "root (local grant)"}
+	if err := a.Activate(g); err != nil {
+		fail(hoist.ErrorCode(err), hoist.ErrorMessage(err), 1)
+		return
+	}
+	_ = localapi.WriteFrame(c, localapi.Reply{Status: statusReply(a.Status(req.User))})
+}
+
+// serveRun starts the program as root if the caller's session allows it,
+// relays signals to it, and reports its exit status.
+func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files []*os.File, fail func(string, string, int)) {
+	if len(files) != 3 {
+		fail(hoist.EInvalid, "run needs exactly three descriptors: stdin, stdout, stderr", 1)
+		return
+	}
+	if err := checkArgv(req.Argv); err != nil {
+		fail(hoist.EInvalid, err.Error(), 1)
+		return
+	}
+	if req.TTY && !isTerminal(files[0]) {
+		fail(hoist.EInvalid, "the terminal passed for this run is not a terminal", 1)
+		return
+	}
+	s := a.activeFor(peer.User)
+	if s == nil {
+		a.audit("command.refused", peer.User, "", map[string]any{"argv": req.Argv, "cwd": peer.cwd, "uid": peer.UID, "pid": peer.PID, "why": "no active session"})
+		fail(hoist.EForbidden, fmt.Sprintf("JIT elevated access is not active for %s; ask for it with: hoist request", peer.User), 126)
+		return
+	}
+	path, err := resolve(req.Argv[0], peer.cwd)
+	if err != nil {
+		fail(hoist.ENotFound, fmt.Sprintf("%s: %v", req.Argv[0], err), exitStatusOf(err))
+		return
+	}
+	proc, err := s.group.Start(platform.Spec{
+		Path: path, Argv: req.Argv, Env: Environment(peer.User, s.rec.ID, req.Term), Dir: peer.cwd,
+		Stdin: files[0], Stdout: files[1], Stderr: files[2], TTY: req.TTY,
+	})
+	closeFiles := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fail(hoist.EInvalid, fmt.Sprintf("%s: %v", req.Argv[0], err), exitStatusOf(err))
+		return
+	}
+	closeFiles() // the program has them; hoistd must not keep the caller's terminal open
+	started := a.cfg.Clock()
+	a.audit("command.started", peer.User, s.rec.ID, map[string]any{"argv": req.Argv, "path": path, "cwd": peer.cwd, "pid": proc.Pid(), "uid": peer.UID, "tty": req.TTY})
+	_ = localapi.WriteFrame(c, localapi.Reply{Started: &localapi.Started{Pid: proc.Pid(), SessionID: s.rec.ID}})
+
+	// Relay signals until the program exits or the client goes away.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			var sig localapi.Request
+			if err := localapi.ReadFrame(c, nil, &sig); err != nil {
+				return
+			}
+			if sig.Op == localapi.OpSignal && forwardable(sig.Signal) {
+				_ = proc.Signal(syscall.Signal(sig.Signal))
+			}
+		}
+	}()
+	status := proc.Wait()
+	a.audit("command.ended", peer.User, s.rec.ID, map[string]any{"argv": req.Argv, "pid": proc.Pid(), "status": status,
+		"started": started, "ended": a.cfg.Clock()})
+	_ = localapi.WriteFrame(c, localapi.Reply{Exited: &localapi.Exited{Status: status}})
+}
+
+// forwardable lists the signals a caller may send its elevated program: the
+// ones a terminal or a shell would deliver.
+func forwardable(sig int) bool {
+	switch syscall.Signal(sig) {
+	case syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT:
+		return true
+	}
+	return false
+}
+
+func lookupUser(uid int) (string, error) {
+	u, err := user.LookupId(strconv.Itoa(uid))
+	if err != nil {
+		return "", err
+	}
+	return u.Username, nil
+}

@@ -1,0 +1,966 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/api"
+	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/sqlite"
+)
+
+// The parts of an OpenAPI 3.0 document these tests read.
+type openAPIDoc struct {
+	OpenAPI string `json:"openapi"`
+	Info    struct {
+		Title   string `json:"title"`
+		Version string `json:"version"`
+	} `json:"info"`
+	Paths      map[string]map[string]json.RawMessage `json:"paths"`
+	Components struct {
+		Schemas         map[string]*oaSchema `json:"schemas"`
+		SecuritySchemes map[string]struct {
+			Type   string `json:"type"`
+			Scheme string `json:"scheme"`
+		} `json:"securitySchemes"`
+	} `json:"components"`
+
+	raw any                    // the whole document, for walking
+	ops map[oaKey]*oaOperation // every operation, by method and path
+}
+
+type oaKey struct{ Method, Path string }
+
+func (k oaKey) String() string { return k.Method + " " + k.Path }
+
+type oaOperation struct {
+	OperationID string                 `json:"operationId"`
+	Summary     string                 `json:"summary"`
+	Security    *[]map[string][]string `json:"security"`
+	Parameters  []oaParameter          `json:"parameters"`
+	RequestBody *struct {
+		Required bool                   `json:"required"`
+		Content  map[string]oaMediaType `json:"content"`
+	} `json:"requestBody"`
+	Responses map[string]oaResponse `json:"responses"`
+}
+
+type oaParameter struct {
+	Name     string    `json:"name"`
+	In       string    `json:"in"`
+	Required bool      `json:"required"`
+	Schema   *oaSchema `json:"schema"`
+}
+
+type oaMediaType struct {
+	Schema *oaSchema `json:"schema"`
+}
+
+type oaResponse struct {
+	Description string                 `json:"description"`
+	Content     map[string]oaMediaType `json:"content"`
+}
+
+type oaSchema struct {
+	Ref                  string               `json:"$ref"`
+	Type                 string               `json:"type"`
+	Format               string               `json:"format"`
+	Enum                 []string             `json:"enum"`
+	Properties           map[string]*oaSchema `json:"properties"`
+	Required             []string             `json:"required"`
+	AdditionalProperties any                  `json:"additionalProperties"`
+	Items                *oaSchema            `json:"items"`
+	Minimum              *int64               `json:"minimum"`
+	Maximum              *int64               `json:"maximum"`
+	MinLength            *int                 `json:"minLength"`
+	MaxLength            *int                 `json:"maxLength"`
+	MinItems             *int                 `json:"minItems"`
+	MaxItems             *int                 `json:"maxItems"`
+	Pattern              string               `json:"pattern"`
+}
+
+const oaSchemaPrefix = "#/components/schemas/"
+
+var oaMethods = map[string]bool{
+	"get": true, "put": true, "post": true, "delete": true,
+	"options": true, "head": true, "patch": true, "trace": true,
+}
+
+// fetchOpenAPI reads the document the way clients do: from the server.
+func fetchOpenAPI(t *testing.T) *openAPIDoc {
+	t.Helper()
+	srv := httptest.NewServer(api.New(api.Config{}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/api/v1/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/openapi.json: got status %d, want 200", resp.StatusCode)
+	}
+	if got := resp.Header.Get("Content-Type"); got != "application/json" {
+		t.Errorf("GET /api/v1/openapi.json: got Content-Type %q, want application/json", got)
+	}
+	return parseOpenAPI(t, data)
+}
+
+func parseOpenAPI(t *testing.T, data []byte) *openAPIDoc {
+	t.Helper()
+	var doc openAPIDoc
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("openapi.json does not parse: %v", err)
+	}
+	if err := json.Unmarshal(data, &doc.raw); err != nil {
+		t.Fatal(err)
+	}
+	doc.ops = map[oaKey]*oaOperation{}
+	for path, item := range doc.Paths {
+		for method, raw := range item {
+			if !oaMethods[method] {
+				continue
+			}
+			var op oaOperation
+			if err := json.Unmarshal(raw, &op); err != nil {
+				t.Fatalf("%s %s: %v", strings.ToUpper(method), path, err)
+			}
+			doc.ops[oaKey{strings.ToUpper(method), path}] = &op
+		}
+	}
+	return &doc
+}
+
+// sortedKeys returns the operations in a stable order.
+func (d *openAPIDoc) sortedKeys() []oaKey {
+	keys := make([]oaKey, 0, len(d.ops))
+	for k := range d.ops {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	return keys
+}
+
+// resolve follows $ref to the named component schema.
+func (d *openAPIDoc) resolve(s *oaSchema) (*oaSchema, error) {
+	for depth := 0; s != nil && s.Ref != ""; depth++ {
+		name, ok := strings.CutPrefix(s.Ref, oaSchemaPrefix)
+		if !ok || depth > 10 {
+			return nil, fmt.Errorf("cannot resolve $ref %q", s.Ref)
+		}
+		next, ok := d.Components.Schemas[name]
+		if !ok {
+			return nil, fmt.Errorf("$ref %q names no component schema", s.Ref)
+		}
+		s = next
+	}
+	return s, nil
+}
+
+func TestOpenAPIServed(t *testing.T) {
+	doc := fetchOpenAPI(t)
+	tests := []struct {
+		name, got, want string
+	}{
+		{"openapi", doc.OpenAPI, "3.0.3"},
+		{"info.title", doc.Info.Title, "Hoist control server API"},
+		{"info.version", doc.Info.Version, "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("got %q, want %q", tt.got, tt.want)
+			}
+		})
+	}
+	if len(doc.ops) == 0 {
+		t.Error("the document has no operations")
+	}
+}
+
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	doc := fetchOpenAPI(t)
+	routes := api.New(api.Config{}).Routes()
+	if len(routes) == 0 {
+		t.Fatal("Routes() is empty")
+	}
+	want := map[oaKey]bool{{"GET", "/metrics"}: true} // registered beside the routes
+	for _, r := range routes {
+		k := oaKey{r.Method, r.Path}
+		if want[k] {
+			t.Errorf("Routes() lists %s twice", k)
+		}
+		want[k] = true
+	}
+	var missing, extra []string
+	for k := range want {
+		if doc.ops[k] == nil {
+			missing = append(missing, k.String())
+		}
+	}
+	for k := range doc.ops {
+		if !want[k] {
+			extra = append(extra, k.String())
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 {
+		t.Errorf("routes registered but not in openapi.json: got %d, want none:\n  %s", len(missing), strings.Join(missing, "\n  "))
+	}
+	if len(extra) > 0 {
+		t.Errorf("operations in openapi.json that the server does not register: got %d, want none:\n  %s", len(extra), strings.Join(extra, "\n  "))
+	}
+}
+
+func TestOpenAPISecurity(t *testing.T) {
+	doc := fetchOpenAPI(t)
+	bearer, ok := doc.Components.SecuritySchemes["bearerAuth"]
+	if !ok {
+		t.Fatal("components.securitySchemes.bearerAuth is missing")
+	}
+	if bearer.Type != "http" || bearer.Scheme != "bearer" {
+		t.Errorf("bearerAuth: got type %q scheme %q, want http bearer", bearer.Type, bearer.Scheme)
+	}
+	routes := append(api.New(api.Config{}).Routes(), api.Route{Method: "GET", Path: "/metrics", Auth: false})
+	for _, r := range routes {
+		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
+			op := doc.ops[oaKey{r.Method, r.Path}]
+			if op == nil {
+				t.Skip("not documented (reported by TestOpenAPIMatchesRoutes)")
+			}
+			if op.Security == nil {
+				t.Fatalf("no security on the operation: want %s", map[bool]string{true: "[{bearerAuth: []}]", false: "[]"}[r.Auth])
+			}
+			sec := *op.Security
+			if !r.Auth {
+				if len(sec) != 0 {
+					t.Errorf("public route: got security %v, want []", sec)
+				}
+				return
+			}
+			if len(sec) == 0 {
+				t.Fatal("authenticated route: got security [], want a bearerAuth requirement")
+			}
+			for _, req := range sec {
+				if len(req) == 0 {
+					t.Errorf("authenticated route: got an empty requirement {} (anonymous allowed), want bearerAuth")
+				}
+				for name := range req {
+					if _, ok := doc.Components.SecuritySchemes[name]; !ok {
+						t.Errorf("security names %q: no such security scheme", name)
+					}
+				}
+			}
+		})
+	}
+}
+
+// oaCollectRefs returns every $ref in v with where it is.
+func oaCollectRefs(v any, at string, out map[string][]string) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if s, ok := e.(string); ok && k == "$ref" {
+				out[s] = append(out[s], at)
+				continue
+			}
+			oaCollectRefs(e, at+"/"+k, out)
+		}
+	case []any:
+		for i, e := range v {
+			oaCollectRefs(e, at+"/"+strconv.Itoa(i), out)
+		}
+	}
+}
+
+func TestOpenAPIRefsResolve(t *testing.T) {
+	doc := fetchOpenAPI(t)
+	refs := map[string][]string{}
+	oaCollectRefs(doc.raw, "#", refs)
+	if len(refs) == 0 {
+		t.Fatal("the document has no $ref at all")
+	}
+	var names []string
+	for ref := range refs {
+		names = append(names, ref)
+	}
+	sort.Strings(names)
+	for _, ref := range names {
+		t.Run(ref, func(t *testing.T) {
+			name, ok := strings.CutPrefix(ref, oaSchemaPrefix)
+			if !ok {
+				t.Fatalf("got $ref %q at %v, want one under %s", ref, refs[ref], oaSchemaPrefix)
+			}
+			if _, ok := doc.Components.Schemas[name]; !ok {
+				t.Errorf("$ref %q at %v: got no such schema, want components.schemas.%s", ref, refs[ref], name)
+			}
+		})
+	}
+
+	t.Run("every schema is used", func(t *testing.T) {
+		pathRefs := map[string][]string{}
+		oaCollectRefs(doc.raw.(map[string]any)["paths"], "#/paths", pathRefs)
+		used := map[string]bool{}
+		var queue []string
+		for ref := range pathRefs {
+			queue = append(queue, strings.TrimPrefix(ref, oaSchemaPrefix))
+		}
+		schemas := doc.raw.(map[string]any)["components"].(map[string]any)["schemas"].(map[string]any)
+		for len(queue) > 0 {
+			name := queue[0]
+			queue = queue[1:]
+			if used[name] {
+				continue
+			}
+			used[name] = true
+			inner := map[string][]string{}
+			oaCollectRefs(schemas[name], "", inner)
+			for ref := range inner {
+				queue = append(queue, strings.TrimPrefix(ref, oaSchemaPrefix))
+			}
+		}
+		for name := range doc.Components.Schemas {
+			if !used[name] {
+				t.Errorf("components.schemas.%s: got unused, want referenced from some operation", name)
+			}
+		}
+	})
+}
+
+func TestOpenAPIOperations(t *testing.T) {
+	doc := fetchOpenAPI(t)
+	auth := map[oaKey]bool{}
+	for _, r := range api.New(api.Config{}).Routes() {
+		auth[oaKey{r.Method, r.Path}] = r.Auth
+	}
+	seen := map[string]oaKey{}
+	pathParam := regexp.MustCompile(`\{([^}]+)\}`)
+	for _, k := range doc.sortedKeys() {
+		op := doc.ops[k]
+		t.Run(k.String(), func(t *testing.T) {
+			if op.OperationID == "" {
+				t.Error("got no operationId, want one")
+			} else if prev, dup := seen[op.OperationID]; dup {
+				t.Errorf("operationId %q: got it also on %s, want unique", op.OperationID, prev)
+			} else {
+				seen[op.OperationID] = k
+			}
+			if op.Summary == "" {
+				t.Error("got no summary, want one")
+			}
+
+			has2xx := false
+			for code, resp := range op.Responses {
+				n, err := strconv.Atoi(code)
+				if err != nil || n < 100 || n > 599 {
+					t.Errorf("response %q: want a status code", code)
+					continue
+				}
+				if resp.Description == "" {
+					t.Errorf("response %s: got no description, want one (OpenAPI requires it)", code)
+				}
+				switch {
+				case n >= 200 && n < 300:
+					has2xx = true
+					if n == http.StatusNoContent && len(resp.Content) > 0 {
+						t.Errorf("response 204: got content %v, want none", slices.Collect(maps.Keys(resp.Content)))
+					}
+					if n != http.StatusNoContent && len(resp.Content) == 0 {
+						t.Errorf("response %s: got no content, want a media type", code)
+					}
+				case n >= 400:
+					mt, ok := resp.Content["application/json"]
+					if !ok || mt.Schema == nil || mt.Schema.Ref != oaSchemaPrefix+"Error" {
+						t.Errorf("response %s: got %+v, want application/json with $ref %sError", code, resp.Content, oaSchemaPrefix)
+					}
+				}
+			}
+			if !has2xx {
+				t.Errorf("got responses %v, want a 2xx", slices.Sorted(maps.Keys(op.Responses)))
+			}
+			if auth[k] {
+				if _, ok := op.Responses["401"]; !ok {
+					t.Error("authenticated route: got no 401 response, want one")
+				}
+			}
+			if op.RequestBody != nil {
+				mt, ok := op.RequestBody.Content["application/json"]
+				if !ok || mt.Schema == nil || mt.Schema.Ref == "" {
+					t.Errorf("requestBody: got %+v, want application/json with a $ref schema", op.RequestBody.Content)
+				}
+				for _, code := range []string{"400", "413"} {
+					if _, ok := op.Responses[code]; !ok {
+						t.Errorf("takes a body: got no %s response, want one", code)
+					}
+				}
+			}
+
+			// Path parameters: exactly the wildcards of the path.
+			want := map[string]bool{}
+			for _, m := range pathParam.FindAllStringSubmatch(k.Path, -1) {
+				want[m[1]] = true
+			}
+			got := map[string]bool{}
+			for _, p := range op.Parameters {
+				if p.Schema == nil {
+					t.Errorf("parameter %s: got no schema, want one", p.Name)
+				}
+				switch p.In {
+				case "path":
+					got[p.Name] = true
+					if !p.Required {
+						t.Errorf("path parameter %s: got required false, want true", p.Name)
+					}
+				case "query":
+				default:
+					t.Errorf("parameter %s: got in %q, want path or query", p.Name, p.In)
+				}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("path parameters: got %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// oaJSONFields returns the JSON names of t's fields and which of them are
+// always present (no omitempty or omitzero).
+func oaJSONFields(t reflect.Type) (names []string, always []string) {
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" && opts == "" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names = append(names, name)
+		if !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") {
+			always = append(always, name)
+		}
+	}
+	sort.Strings(names)
+	sort.Strings(always)
+	return names, always
+}
+
+// TestOpenAPISchemasMatchGoTypes holds each component schema to the Go type
+// the server encodes or decodes: the same properties, and for answers the
+// same required ones.
+func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
+	doc := fetchOpenAPI(t)
+	tests := []struct {
+		name   string
+		goType any
+		answer bool // required must be the fields always encoded
+	}{
+		{"LoginBody", api.LoginBody{}, false},
+		{"ApproveBody", api.ApproveBody{}, false},
+		{"BatchBody", api.BatchBody{}, false},
+		{"UserBody", api.UserBody{}, false},
+		{"LoginAnswer", api.LoginAnswer{}, true},
+		{"RequestView", api.RequestView{}, true},
+		{"SessionView", api.SessionView{}, true},
+		{"UserView", api.UserView{}, true},
+		{"ResultView", api.ResultView{}, true},
+		{"SettingsView", api.SettingsView{}, true},
+		{"ChainReport", control.ChainReport{}, true},
+		{"AuditRecord", hoist.AuditRecord{}, true},
+		{"Transition", hoist.Transition{}, true},
+		{"Error", api.ErrorBody{}, true},
+		{"ErrorDetail", api.ErrorDetail{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ok := doc.Components.Schemas[tt.name]
+			if !ok {
+				t.Fatalf("components.schemas.%s: missing", tt.name)
+			}
+			if s.Type != "object" {
+				t.Errorf("type: got %q, want object", s.Type)
+			}
+			if s.AdditionalProperties != false {
+				t.Errorf("additionalProperties: got %v, want false", s.AdditionalProperties)
+			}
+			names, always := oaJSONFields(reflect.TypeOf(tt.goType))
+			got := slices.Sorted(maps.Keys(s.Properties))
+			if !slices.Equal(got, names) {
+				t.Errorf("properties: got %v, want %v (the JSON fields of %T)", got, names, tt.goType)
+			}
+			if tt.answer {
+				req := slices.Sorted(slices.Values(s.Required))
+				if !slices.Equal(req, always) {
+					t.Errorf("required: got %v, want %v (the fields %T always encodes)", req, always, tt.goType)
+				}
+			}
+		})
+	}
+
+	t.Run("NewUserBody", func(t *testing.T) {
+		s := doc.Components.Schemas["NewUserBody"]
+		if s == nil {
+			t.Fatal("components.schemas.NewUserBody: missing")
+		}
+		names, _ := oaJSONFields(reflect.TypeOf(api.UserBody{}))
+		for p := range s.Properties {
+			if !slices.Contains(names, p) {
+				t.Errorf("property %q: not a field of api.UserBody %v", p, names)
+			}
+		}
+		if _, ok := s.Properties["disabled"]; ok {
+			t.Error("property disabled: got declared, want absent (a new user cannot be disabled)")
+		}
+	})
+}
+
+// validate reports where v does not conform to s.
+func (d *openAPIDoc) validate(s *oaSchema, v any, at string) []string {
+	s, err := d.resolve(s)
+	if err != nil {
+		return []string{at + ": " + err.Error()}
+	}
+	if s == nil {
+		return nil
+	}
+	var errs []string
+	bad := func(format string, args ...any) {
+		errs = append(errs, at+": "+fmt.Sprintf(format, args...))
+	}
+	switch s.Type {
+	case "object":
+		m, ok := v.(map[string]any)
+		if !ok {
+			bad("got %T, want an object", v)
+			return errs
+		}
+		for _, k := range s.Required {
+			if _, ok := m[k]; !ok {
+				bad("got no %q, want it (required)", k)
+			}
+		}
+		strict := s.AdditionalProperties == false || (s.AdditionalProperties == nil && len(s.Properties) > 0)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			ps, ok := s.Properties[k]
+			if !ok {
+				if strict {
+					bad("got property %q, want only the declared %v", k, slices.Sorted(maps.Keys(s.Properties)))
+				}
+				continue
+			}
+			errs = append(errs, d.validate(ps, m[k], at+"."+k)...)
+		}
+	case "array":
+		a, ok := v.([]any)
+		if !ok {
+			bad("got %T, want an array", v)
+			return errs
+		}
+		if (s.MinItems != nil && len(a) < *s.MinItems) || (s.MaxItems != nil && len(a) > *s.MaxItems) {
+			bad("got %d items, want it within the schema's bounds", len(a))
+		}
+		for i, e := range a {
+			errs = append(errs, d.validate(s.Items, e, fmt.Sprintf("%s[%d]", at, i))...)
+		}
+	case "string":
+		str, ok := v.(string)
+		if !ok {
+			bad("got %T, want a string", v)
+			return errs
+		}
+		if len(s.Enum) > 0 && !slices.Contains(s.Enum, str) {
+			bad("got %q, want one of %v", str, s.Enum)
+		}
+		if s.Pattern != "" && !regexp.MustCompile(s.Pattern).MatchString(str) {
+			bad("got %q, want a match of %s", str, s.Pattern)
+		}
+		if s.Format == "date-time" {
+			if _, err := time.Parse(time.RFC3339Nano, str); err != nil {
+				bad("got %q, want an RFC 3339 date-time", str)
+			}
+		}
+		if n := utf8.RuneCountInString(str); (s.MinLength != nil && n < *s.MinLength) || (s.MaxLength != nil && n > *s.MaxLength) {
+			bad("got a string of length %d, want it within the schema's bounds", n)
+		}
+	case "integer":
+		num, ok := v.(json.Number)
+		if !ok {
+			bad("got %T, want an integer", v)
+			return errs
+		}
+		n, err := num.Int64()
+		if err != nil {
+			bad("got %s, want an integer", num)
+			return errs
+		}
+		if (s.Minimum != nil && n < *s.Minimum) || (s.Maximum != nil && n > *s.Maximum) {
+			bad("got %d, want it within the schema's bounds", n)
+		}
+	case "boolean":
+		if _, ok := v.(bool); !ok {
+			bad("got %T, want a boolean", v)
+		}
+	case "":
+	default:
+		bad("schema type %q is not handled by this test", s.Type)
+	}
+	return errs
+}
+
+// oaLiveServer is an API on a real control.Service on SQLite.
+type oaLiveServer struct {
+	url    string
+	svc    *control.Service
+	tokens map[string]string // by account name
+}
+
+const oaAdminPassword = "correct horse battery staple"
+
+func newOALiveServer(t *testing.T) *oaLiveServer {
+	t.Helper()
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc, err := control.New(control.Config{Store: st, Settings: hoist.DefaultApprovalSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Bootstrap(ctx, oaAdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(api.Config{Service: svc, Store: st}))
+	t.Cleanup(srv.Close)
+	ls := &oaLiveServer{url: srv.URL, svc: svc, tokens: map[string]string{}}
+
+	ls.tokens["admin"] = ls.login(t, "admin", oaAdminPassword)
+	admin := control.Actor{Name: "admin", Role: hoist.RoleAdmin}
+	if _, err := svc.CreateAdmin(ctx, admin, control.AdminInput{Name: "carol", Role: hoist.RoleApprover, Password: "carol's long password"}); err != nil {
+		t.Fatal(err)
+	}
+	ls.tokens["carol"] = ls.login(t, "carol", "carol's long password")
+	return ls
+}
+
+func (ls *oaLiveServer) login(t *testing.T, user, password string) string {
+	t.Helper()
+	body, _ := json.Marshal(api.LoginBody{User: user, Password: password})
+	status, _, data := ls.do(t, "POST", "/api/v1/login", "", "application/json", string(body))
+	if status != http.StatusOK {
+		t.Fatalf("POST /api/v1/login as %s: got status %d (%s), want 200", user, status, data)
+	}
+	var ans api.LoginAnswer
+	if err := json.Unmarshal(data, &ans); err != nil || ans.Token == "" {
+		t.Fatalf("POST /api/v1/login as %s: got %s, want a token", user, data)
+	}
+	return ans.Token
+}
+
+func (ls *oaLiveServer) do(t *testing.T, method, target, as, contentType, body string) (int, http.Header, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, ls.url+target, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if as != "" {
+		tok, ok := ls.tokens[as]
+		if !ok {
+			tok = as // a literal token
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, data
+}
+
+func oaDecodeJSON(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("data after the JSON value")
+	}
+	return v, nil
+}
+
+// checkAnswer holds one real answer to what the document declares for it.
+func (d *openAPIDoc) checkAnswer(t *testing.T, k oaKey, status int, header http.Header, data []byte) {
+	t.Helper()
+	op := d.ops[k]
+	if op == nil {
+		t.Fatalf("%s is not in the document", k)
+	}
+	resp, ok := op.Responses[strconv.Itoa(status)]
+	if !ok {
+		t.Fatalf("status %d (%s): got an undeclared status, want one of %v", status, bytes.TrimSpace(data), slices.Sorted(maps.Keys(op.Responses)))
+	}
+	if len(resp.Content) == 0 {
+		if len(data) != 0 {
+			t.Errorf("body: got %q, want none (the document declares no content)", data)
+		}
+		return
+	}
+	mt, _, err := mime.ParseMediaType(header.Get("Content-Type"))
+	if err != nil {
+		t.Fatalf("Content-Type %q: %v", header.Get("Content-Type"), err)
+	}
+	declared, ok := resp.Content[mt]
+	if !ok {
+		t.Fatalf("Content-Type: got %q, want one of %v", mt, slices.Sorted(maps.Keys(resp.Content)))
+	}
+	switch mt {
+	case "application/json":
+		v, err := oaDecodeJSON(data)
+		if err != nil {
+			t.Fatalf("body %q: %v", data, err)
+		}
+		for _, e := range d.validate(declared.Schema, v, "body") {
+			t.Error(e)
+		}
+	case "application/x-ndjson":
+		lines := bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
+		for i, line := range lines {
+			if len(line) == 0 && len(data) == 0 {
+				break
+			}
+			v, err := oaDecodeJSON(line)
+			if err != nil {
+				t.Fatalf("line %d %q: %v", i+1, line, err)
+			}
+			for _, e := range d.validate(&oaSchema{Ref: oaSchemaPrefix + "AuditRecord"}, v, fmt.Sprintf("line %d", i+1)) {
+				t.Error(e)
+			}
+		}
+	case "text/plain":
+		if !bytes.Contains(data, []byte("hoist_http_requests_total")) {
+			t.Errorf("metrics: got %.200q, want hoist_http_requests_total among them", data)
+		}
+	default:
+		t.Fatalf("media type %s is not handled by this test", mt)
+	}
+}
+
+// TestOpenAPILiveAnswers calls the real server and holds each answer — its
+// status, media type and JSON — to the document.
+func TestOpenAPILiveAnswers(t *testing.T) {
+	doc := fetchOpenAPI(t)
+	ls := newOALiveServer(t)
+	ctx := t.Context()
+
+	var ids []string
+	for _, in := range []control.RequestInput{
+		{User: "bob", Host: "web1", Reason: "deploy"},
+		{User: "bob", Host: "web2", Reason: "debug"},
+		{User: "dave", Host: "db1", Reason: "INC42"},
+	} {
+		r, _, err := ls.svc.CreateRequest(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	approved, denied, pending := ids[0], ids[1], ids[2]
+
+	const js = "application/json"
+	tests := []struct {
+		name         string
+		method, path string // path as the document writes it
+		target       string // the URL path and query; path when empty
+		as           string // account whose token to send, or a literal token
+		contentType  string
+		body         string
+		wantStatus   int
+	}{
+		{"health", "GET", "/healthz", "", "", "", "", 200},
+		{"ready", "GET", "/readyz", "", "", "", "", 200},
+		{"openapi", "GET", "/api/v1/openapi.json", "", "", "", "", 200},
+		{"metrics", "GET", "/metrics", "", "", "", "", 200},
+		{"login", "POST", "/api/v1/login", "", "", js, `{"user":"admin","password":"` + oaAdminPassword + `"}`, 200},
+		{"login unknown user", "POST", "/api/v1/login", "", "", js, `{"user":"nobody","password":"whatever it is"}`, 401},
+		{"login no password", "POST", "/api/v1/login", "", "", js, `{"user":"admin"}`, 400},
+		{"login unknown field", "POST", "/api/v1/login", "", "", js, `{"user":"admin","password":"x","otp":"1"}`, 400},
+		{"login not JSON", "POST", "/api/v1/login", "", "", "text/plain", `user=admin`, 400},
+		{"login too large", "POST", "/api/v1/login", "", "", js, `{"user":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}`, 413},
+		{"me", "GET", "/api/v1/me", "", "admin", "", "", 200},
+		{"me without token", "GET", "/api/v1/me", "", "", "", "", 401},
+		{"me with a bad token", "GET", "/api/v1/me", "", "hst_nope", "", "", 401},
+		{"settings", "GET", "/api/v1/settings", "", "carol", "", "", 200},
+		{"requests", "GET", "/api/v1/requests", "", "admin", "", "", 200},
+		{"requests pending", "GET", "/api/v1/requests", "/api/v1/requests?state=pending&limit=10&user=bob", "carol", "", "", 200},
+		{"requests bad state", "GET", "/api/v1/requests", "/api/v1/requests?state=bogus", "admin", "", "", 400},
+		{"requests unknown query", "GET", "/api/v1/requests", "/api/v1/requests?colour=red", "admin", "", "", 400},
+		{"request", "GET", "/api/v1/requests/{id}", "/api/v1/requests/" + pending, "admin", "", "", 200},
+		{"request not found", "GET", "/api/v1/requests/{id}", "/api/v1/requests/req_nope", "admin", "", "", 404},
+		{"approve", "POST", "/api/v1/requests/approve", "", "carol", js, `{"ids":["` + approved + `","req_nope"],"duration":"1h","reason":"ok"}`, 200},
+		{"approve once and duration", "POST", "/api/v1/requests/approve", "", "carol", js, `{"ids":["` + pending + `"],"duration":"1h","once":true}`, 400},
+		{"approve too long", "POST", "/api/v1/requests/approve", "", "carol", js, `{"ids":["` + pending + `"],"duration":"100h"}`, 400},
+		{"deny", "POST", "/api/v1/requests/deny", "", "admin", js, `{"ids":["` + denied + `"],"reason":"not now"}`, 200},
+		{"deny no ids", "POST", "/api/v1/requests/deny", "", "admin", js, `{"ids":[]}`, 400},
+		{"sessions", "GET", "/api/v1/sessions", "", "admin", "", "", 200},
+		{"sessions active", "GET", "/api/v1/sessions", "/api/v1/sessions?state=active", "admin", "", "", 200},
+		{"session by request id", "GET", "/api/v1/sessions/{id}", "/api/v1/sessions/" + approved, "admin", "", "", 200},
+		{"session not found", "GET", "/api/v1/sessions/{id}", "/api/v1/sessions/ses_nope", "admin", "", "", 404},
+		{"revoke", "POST", "/api/v1/sessions/revoke", "", "carol", js, `{"ids":["` + approved + `"],"reason":"done"}`, 200},
+		{"revoke again", "POST", "/api/v1/sessions/revoke", "", "carol", js, `{"ids":["` + approved + `"]}`, 200},
+		{"ended session", "GET", "/api/v1/sessions/{id}", "/api/v1/sessions/" + approved, "admin", "", "", 200},
+		{"users", "GET", "/api/v1/users", "", "admin", "", "", 200},
+		{"users as approver", "GET", "/api/v1/users", "", "carol", "", "", 403},
+		{"create user", "POST", "/api/v1/users", "", "admin", js, `{"name":"erin","role":"auditor","password":"erin's long password"}`, 201},
+		{"create user taken", "POST", "/api/v1/users", "", "admin", js, `{"name":"erin","role":"auditor","password":"erin's long password"}`, 409},
+		{"create user disabled", "POST", "/api/v1/users", "", "admin", js, `{"name":"frank","role":"auditor","password":"frank's long password","disabled":true}`, 400},
+		{"update user", "PATCH", "/api/v1/users/{name}", "/api/v1/users/erin", "admin", js, `{"disabled":true}`, 200},
+		{"update unknown user", "PATCH", "/api/v1/users/{name}", "/api/v1/users/nobody", "admin", js, `{"role":"approver"}`, 404},
+		{"demote oneself", "PATCH", "/api/v1/users/{name}", "/api/v1/users/admin", "admin", js, `{"role":"auditor"}`, 409},
+		{"rename", "PATCH", "/api/v1/users/{name}", "/api/v1/users/erin", "admin", js, `{"name":"erin2"}`, 400},
+		{"audit", "GET", "/api/v1/audit", "", "admin", "", "", 200},
+		{"audit page", "GET", "/api/v1/audit", "/api/v1/audit?after=2&limit=3", "admin", "", "", 200},
+		{"audit beyond the end", "GET", "/api/v1/audit", "/api/v1/audit?after=100000", "admin", "", "", 200},
+		{"audit bad after", "GET", "/api/v1/audit", "/api/v1/audit?after=-1", "admin", "", "", 400},
+		{"audit as approver", "GET", "/api/v1/audit", "", "carol", "", "", 403},
+		{"verify", "GET", "/api/v1/audit/verify", "", "admin", "", "", 200},
+		{"export", "GET", "/api/v1/audit/export", "", "admin", "", "", 200},
+		{"export empty", "GET", "/api/v1/audit/export", "/api/v1/audit/export?after=100000", "admin", "", "", 200},
+		{"export as approver", "GET", "/api/v1/audit/export", "", "carol", "", "", 403},
+		{"delete user", "DELETE", "/api/v1/users/{name}", "/api/v1/users/erin", "admin", "", "", 204},
+		{"delete user again", "DELETE", "/api/v1/users/{name}", "/api/v1/users/erin", "admin", "", "", 404},
+		{"delete oneself", "DELETE", "/api/v1/users/{name}", "/api/v1/users/admin", "admin", "", "", 409},
+		{"logout", "POST", "/api/v1/logout", "", "carol", "", "", 204},
+		{"logged out", "GET", "/api/v1/me", "", "carol", "", "", 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target := tt.target
+			if target == "" {
+				target = tt.path
+			}
+			status, header, data := ls.do(t, tt.method, target, tt.as, tt.contentType, tt.body)
+			if status != tt.wantStatus {
+				t.Errorf("%s %s: got status %d (%s), want %d", tt.method, target, status, bytes.TrimSpace(data), tt.wantStatus)
+			}
+			doc.checkAnswer(t, oaKey{tt.method, tt.path}, status, header, data)
+		})
+	}
+}
+
+// TestOpenAPIQueryParameters holds the query parameters the document
+// declares to what the handlers accept: each enum value and each bound is
+// accepted, one past a bound and any other value refused, and so are
+// undeclared and repeated parameters.
+func TestOpenAPIQueryParameters(t *testing.T) {
+	doc := fetchOpenAPI(t)
+	ls := newOALiveServer(t)
+	type probe struct {
+		query string
+		ok    bool
+		label string // the subtest's name, when the query is long
+	}
+	for _, k := range doc.sortedKeys() {
+		op := doc.ops[k]
+		var params []oaParameter
+		for _, p := range op.Parameters {
+			if p.In == "query" {
+				params = append(params, p)
+			}
+		}
+		if len(params) == 0 || k.Method != "GET" {
+			continue
+		}
+		probes := []probe{
+			{"undeclared=1", false, ""},
+			{params[0].Name + "=&" + params[0].Name + "=", false, ""},
+		}
+		for _, p := range params {
+			s, err := doc.resolve(p.Schema)
+			if err != nil {
+				t.Fatalf("%s parameter %s: %v", k, p.Name, err)
+			}
+			q := func(v string) string { return p.Name + "=" + v }
+			switch s.Type {
+			case "string":
+				if len(s.Enum) > 0 {
+					for _, e := range s.Enum {
+						probes = append(probes, probe{q(e), true, ""})
+					}
+					probes = append(probes, probe{q("bogus"), false, ""})
+				}
+				if n := s.MaxLength; n != nil {
+					probes = append(probes,
+						probe{q(strings.Repeat("a", *n)), true, fmt.Sprintf("%s=%d_bytes", p.Name, *n)},
+						probe{q(strings.Repeat("a", *n+1)), false, fmt.Sprintf("%s=%d_bytes", p.Name, *n+1)})
+				}
+			case "integer":
+				if s.Minimum == nil || s.Maximum == nil {
+					t.Errorf("%s parameter %s: got no minimum or maximum, want both", k, p.Name)
+					continue
+				}
+				probes = append(probes,
+					probe{q(strconv.FormatInt(*s.Minimum, 10)), true, ""},
+					probe{q(strconv.FormatInt(*s.Maximum, 10)), true, ""},
+					probe{q(strconv.FormatInt(*s.Minimum-1, 10)), false, ""},
+					probe{q(strconv.FormatInt(*s.Maximum+1, 10)), false, ""},
+					probe{q("ten"), false, ""})
+			default:
+				t.Errorf("%s parameter %s: type %q is not handled by this test", k, p.Name, s.Type)
+			}
+		}
+		for _, pr := range probes {
+			name := pr.query
+			if pr.label != "" {
+				name = pr.label
+			}
+			t.Run(k.String()+"?"+name, func(t *testing.T) {
+				status, header, data := ls.do(t, k.Method, k.Path+"?"+pr.query, "admin", "", "")
+				if got := status < 300; got != pr.ok {
+					t.Errorf("got status %d (%.200s), want %s", status, bytes.TrimSpace(data), map[bool]string{true: "2xx", false: "400"}[pr.ok])
+				}
+				if !pr.ok && status != http.StatusBadRequest {
+					t.Errorf("got status %d, want 400", status)
+				}
+				doc.checkAnswer(t, k, status, header, data)
+			})
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/localapi"
+)
+
+// socketPath is where to find hoistd: --socket, then $HOIST_SOCKET, then
+// the default.
+func socketPath(env Env, flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if p := env.Getenv("HOIST_SOCKET"); p != "" {
+		return p
+	}
+	return localapi.DefaultSocket
+}
+
+func dial(path string) (*net.UnixConn, error) {
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, hoist.Errorf(hoist.EUnavailable, "cannot reach hoistd at %s: is it running? (%v)", path, shortErr(err))
+	}
+	return c, nil
+}
+
+func shortErr(err error) error {
+	if oe, ok := err.(*net.OpError); ok && oe.Err != nil {
+		if se, ok := oe.Err.(*os.SyscallError); ok {
+			return se.Err
+		}
+		return oe.Err
+	}
+	return err
+}
+
+// exchange sends req and reads one reply; a refusal becomes an error that
+// carries hoistd's exit status.
+func exchange(path string, req localapi.Request) (localapi.Reply, error) {
+	c, err := dial(path)
+	if err != nil {
+		return localapi.Reply{}, err
+	}
+	defer c.Close()
+	req.V = localapi.Version
+	if err := localapi.SendRequest(c, req); err != nil {
+		return localapi.Reply{}, hoist.Errorf(hoist.EUnavailable, "cannot talk to hoistd: %v", err)
+	}
+	var rep localapi.Reply
+	if err := localapi.ReadFrame(c, nil, &rep); err != nil {
+		return rep, hoist.Errorf(hoist.EUnavailable, "hoistd closed the connection without an answer")
+	}
+	if rep.Error != nil {
+		return rep, refusal{rep.Error}
+	}
+	return rep, nil
+}
+
+// refusal is hoistd's answer no; it exits with hoistd's status.
+type refusal struct{ e *localapi.Error }
+
+func (r refusal) Error() string { return r.e.Message }
+
+func newStatus(env Env, socket *string) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status [--json]",
+		Short: "Show whether JIT elevated access is active, and the time left",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := exchange(socketPath(env, *socket), localapi.Request{Op: localapi.OpStatus})
+			if err != nil {
+				return err
+			}
+			st := rep.Status
+			if st == nil {
+				return hoist.Errorf(hoist.EUnavailable, "hoistd answered without a status")
+			}
+			if asJSON {
+				return printJSON(env.Stdout, st)
+			}
+			printStatus(env, st)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object: state, expires_at, remaining_seconds, session_id")
+	return cmd
+}
+
+func printStatus(env Env, st *localapi.Status) {
+	switch st.State {
+	case "active":
+		until := st.ExpiresAt
+		if t, err := time.Parse(time.RFC3339, st.ExpiresAt); err == nil {
+			until = t.Local().Format("15:04:05")
+		}
+		fmt.Fprintf(env.Stdout, "JIT elevated access is active for %s: %s left (until %s)\n", st.User,
+			hoist.FormatDuration(time.Duration(st.RemainingSeconds)*time.Second), until)
+	case "ended":
+		fmt.Fprintf(env.Stdout, "JIT elevated access for %s has ended (%s)\n", st.User, st.EndReason)
+	case "pending":
+		fmt.Fprintf(env.Stdout, "JIT elevated access for %s is waiting for approval (request %s)\n", st.User, st.RequestID)
+	default:
+		fmt.Fprintf(env.Stdout, "JIT elevated access is not active for %s\n", st.User)
+	}
+}
+
+func newExit(env Env, socket *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "exit",
+		Short: "End JIT elevated access now; every elevated program is terminated",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := exchange(socketPath(env, *socket), localapi.Request{Op: localapi.OpExit})
+			if err != nil {
+				return err
+			}
+			n := 0
+			if rep.Ended != nil {
+				n = rep.Ended.Terminated
+			}
+			fmt.Fprintf(env.Stdout, "JIT elevated access ended; %d elevated process(es) terminated\n", n)
+			return nil
+		},
+	}
+}
+
+func newRequest(env Env, socket *string) *cobra.Command {
+	var (
+		forDur, reason string
+		wait, asJSON   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "request [--for 45m] [--reason TEXT] [--wait] [--json]",
+		Short: "Ask for JIT elevated access",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if forDur != "" {
+				if _, err := hoist.ParseDuration(forDur); err != nil {
+					return err
+				}
+			}
+			_, err := exchange(socketPath(env, *socket), localapi.Request{Op: localapi.OpRequest, Duration: forDur, Reason: reason})
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&forDur, "for", "", "how long (Go syntax: 90s, 45m, 4h); default: the one-time window")
+	cmd.Flags().StringVar(&reason, "reason", "", "why you need it")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the decision: exit 0 approved, non-zero denied")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object with id and state")
+	return cmd
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/agent"
+	"github.com/hoist-jit/hoist/localapi"
+	"github.com/hoist-jit/hoist/platform"
+)
+
+func newServe(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		stateDir, socket, cgroupRoot string
+		grace                        time.Duration
+		logJSON                      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run [--state DIR] [--socket PATH]",
+		Short: "Serve the local socket until SIGINT or SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if os.Geteuid() != 0 {
+				return hoist.Errorf(hoist.EForbidden, "hoistd must run as root")
+			}
+			// Files and programs hoistd makes get a known mask, not whatever
+			// started it.
+			unix.Umask(0o022)
+			log := slog.New(slog.NewTextHandler(stderr, nil))
+			if logJSON {
+				log = slog.New(slog.NewJSONHandler(stderr, nil))
+			}
+			if cgroupRoot == "" {
+				mount, err := platform.FindCgroup2()
+				if err != nil {
+					return hoist.Errorf(hoist.EUnavailable, "no cgroup v2 hierarchy is mounted: %v", err)
+				}
+				cgroupRoot = filepath.Join(mount, "hoist")
+			}
+			a, err := agent.New(agent.Config{StateDir: stateDir, Cgroups: platform.Cgroups{Root: cgroupRoot}, Grace: grace, Logger: log})
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			l, err := listen(socket)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer cancel()
+			go func() { <-ctx.Done(); l.Close() }()
+			log.Info("hoistd listening", "socket", socket, "state", stateDir, "cgroups", cgroupRoot)
+			fmt.Fprintf(stdout, "hoistd: serving %s\n", socket)
+			return a.Serve(l)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&stateDir, "state", "/var/lib/hoist", "state directory")
+	f.StringVar(&socket, "socket", localapi.DefaultSocket, "socket to serve")
+	f.StringVar(&cgroupRoot, "cgroup-root", "", "cgroup directory for sessions (default: <cgroup2 mount>/hoist)")
+	f.DurationVar(&grace, "grace", agent.DefaultGrace, "time between SIGTERM and the kill at a session's end")
+	f.BoolVar(&logJSON, "log-json", false, "log JSON instead of text")
+	return cmd
+}
+
+// listen makes the socket that any local user may connect to. A stale socket
+// is replaced; a live one means another hoistd runs, which is refused.
+func listen(path string) (*net.UnixListener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, hoist.Errorf(hoist.EConflict, "another hoistd already serves %s", path)
+	}
+	if info, err := os.Lstat(path); err == nil {
+		if info.Mode()&os.ModeSocket == 0 {
+			return nil, hoist.Errorf(hoist.EConflict, "%s exists and is not a socket", path)
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func newGrant(stdout io.Writer) *cobra.Command {
+	var (
+		socket, forDur string
+	)
+	cmd := &cobra.Command{
+		Use:   "grant USER --for DURATION [--socket PATH]",
+		Short: "As root, grant USER JIT elevated access on this machine without a server (audited)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := hoist.ParseDuration(forDur); err != nil {
+				return err
+			}
+			c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: socket, Net: "unix"})
+			if err != nil {
+				return hoist.Errorf(hoist.EUnavailable, "cannot reach hoistd at %s: %v", socket, err)
+			}
+			defer c.Close()
+			if err := localapi.SendRequest(c, localapi.Request{V: localapi.Version, Op: localapi.OpGrant, User: args[0], Duration: forDur}); err != nil {
+				return err
+			}
+			var rep localapi.Reply
+			if err := localapi.ReadFrame(c, nil, &rep); err != nil {
+				return hoist.Errorf(hoist.EUnavailable, "hoistd closed the connection without an answer")
+			}
+			if rep.Error != nil {
+				return hoist.Errorf(rep.Error.Code, "%s", rep.Error.Message)
+			}
+			fmt.Fprintf(stdout, "granted %s JIT elevated access until %s (session %s)\n", args[0], rep.Status.ExpiresAt, rep.Status.SessionID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&socket, "socket", localapi.DefaultSocket, "hoistd's socket")
+	cmd.Flags().StringVar(&forDur, "for", "30m", "how long (Go syntax: 90s, 45m, 4h)")
+	return cmd
+}

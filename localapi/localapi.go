@@ -1,0 +1,159 @@
+// Package localapi is the protocol between the hoist command and hoistd over
+// hoistd's Unix socket. It is small on purpose: hoistd runs as root and
+// parses nothing it does not need.
+//
+// A connection carries one exchange. The client sends a Request frame; with
+// a "run" request, the descriptors the program gets as stdin, stdout and
+// stderr travel with that frame's first bytes (SCM_RIGHTS). hoistd answers
+// with Reply frames; during a run the client may send further Request frames
+// of op "signal". A frame is a 4-byte big-endian length and that many bytes
+// of JSON. Anything else — an unknown version, op or field, a frame over
+// MaxFrame, descriptors where none belong — is refused and the connection
+// closed.
+package localapi
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Version is the protocol version this build speaks.
+const Version = 1
+
+// MaxFrame caps a frame: a command line of 128 KiB and more fits.
+const MaxFrame = 256 << 10
+
+// DefaultSocket is where hoistd listens.
+const DefaultSocket = "/run/hoist/hoistd.sock"
+
+// Ops.
+const (
+	OpStatus  = "status"
+	OpRun     = "run"
+	OpExit    = "exit"
+	OpRequest = "request"
+	OpSignal  = "signal"
+	// OpGrant is root's local grant of JIT mode to a user, for machines
+	// without a server.
+	OpGrant = "grant"
+)
+
+// Request is a frame from the client.
+type Request struct {
+	V  int    `json:"v"`
+	Op string `json:"op"`
+	// Argv is the command to run, for OpRun.
+	Argv []string `json:"argv,omitempty"`
+	// Term is the client's $TERM, for OpRun; checked before use.
+	Term string `json:"term,omitempty"`
+	// TTY says the descriptors are a terminal the client made for this run.
+	TTY bool `json:"tty,omitempty"`
+	// Duration and Reason are the ask of OpRequest.
+	Duration string `json:"duration,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	// Signal is the signal number to forward, for OpSignal.
+	Signal int `json:"signal,omitempty"`
+	// User is who OpGrant grants JIT mode to.
+	User string `json:"user,omitempty"`
+}
+
+// Reply is a frame from hoistd. Exactly one field is set.
+type Reply struct {
+	Error   *Error   `json:"error,omitempty"`
+	Status  *Status  `json:"status,omitempty"`
+	Started *Started `json:"started,omitempty"`
+	Exited  *Exited  `json:"exited,omitempty"`
+	Ended   *Ended   `json:"ended,omitempty"`
+}
+
+// Error is a refusal. Code is a hoist error code; Exit is the exit status
+// the client should end with (126 refused, 127 not found, 1 otherwise).
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Exit    int    `json:"exit,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Status is the caller's JIT state on this machine.
+type Status struct {
+	State            string `json:"state"` // none, pending, active, ended
+	SessionID        string `json:"session_id,omitempty"`
+	RequestID        string `json:"request_id,omitempty"`
+	ExpiresAt        string `json:"expires_at,omitempty"` // RFC 3339
+	RemainingSeconds int64  `json:"remaining_seconds"`
+	EndReason        string `json:"end_reason,omitempty"`
+	User             string `json:"user"`
+}
+
+// Started says the program runs.
+type Started struct {
+	Pid       int    `json:"pid"`
+	SessionID string `json:"session_id,omitempty"`
+}
+
+// Exited carries the program's exit status (128+n for signal n).
+type Exited struct {
+	Status int `json:"status"`
+}
+
+// Ended answers OpExit.
+type Ended struct {
+	SessionID  string `json:"session_id"`
+	Terminated int    `json:"terminated"`
+}
+
+// WriteFrame writes v as one frame.
+func WriteFrame(w io.Writer, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if len(data) > MaxFrame {
+		return fmt.Errorf("frame of %d bytes is over the %d-byte limit", len(data), MaxFrame)
+	}
+	buf := make([]byte, 4+len(data))
+	binary.BigEndian.PutUint32(buf, uint32(len(data)))
+	copy(buf[4:], data)
+	_, err = w.Write(buf)
+	return err
+}
+
+// ErrFrame is wrapped by every protocol violation ReadFrame finds.
+var ErrFrame = errors.New("protocol violation")
+
+// ReadFrame reads one frame into v, refusing oversized frames, unknown fields
+// and trailing data. hdr holds header bytes already read (fewer than 4 is
+// fine).
+func ReadFrame(r io.Reader, hdr []byte, v any) error {
+	head := make([]byte, 4)
+	n := copy(head, hdr)
+	if _, err := io.ReadFull(r, head[n:]); err != nil {
+		if n == 0 && errors.Is(err, io.EOF) {
+			return io.EOF
+		}
+		return fmt.Errorf("%w: short header: %v", ErrFrame, err)
+	}
+	size := binary.BigEndian.Uint32(head)
+	if size == 0 || size > MaxFrame {
+		return fmt.Errorf("%w: frame size %d out of range", ErrFrame, size)
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return fmt.Errorf("%w: short frame: %v", ErrFrame, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrFrame, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: data after the JSON value", ErrFrame)
+	}
+	return nil
+}
