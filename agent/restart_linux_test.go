@@ -1,0 +1,118 @@
+package agent_test
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/hoist-jit/hoist/platform"
+)
+
+// daemon is a real hoistd process.
+type daemon struct {
+	t                      *testing.T
+	bin, state, socket, cg string
+	cmd                    *exec.Cmd
+}
+
+func (d *daemon) start() {
+	d.t.Helper()
+	d.cmd = exec.Command(filepath.Join(d.bin, "hoistd"), "run", "--state", d.state, "--socket", d.socket, "--cgroup-root", d.cg, "--grace", "300ms")
+	d.cmd.Stdout, d.cmd.Stderr = os.Stderr, os.Stderr
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	waitUntil(d.t, "hoistd to listen", func() bool {
+		c, err := net.Dial("unix", d.socket)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+// kill9 kills hoistd the hard way: no chance to clean up.
+func (d *daemon) kill9() {
+	_ = d.cmd.Process.Kill()
+	_ = d.cmd.Wait()
+}
+
+func TestKill9AndRestart(t *testing.T) {
+	for _, restartAfterEnd := range []bool{false, true} {
+		name := "restarted before the end"
+		if restartAfterEnd {
+			name = "restarted after the end"
+		}
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t) // for the user, the binaries and a cgroup root; its in-process agent stays idle
+			d := &daemon{t: t, bin: filepath.Dir(r.hoist), state: t.TempDir(), socket: filepath.Join(filepath.Dir(r.socket), "real.sock"), cg: r.cgs.Root + "-real"}
+			t.Cleanup(func() {
+				if d.cmd.ProcessState == nil {
+					d.kill9()
+				}
+				removeCgroups(d.cg)
+			})
+			d.start()
+			out, err := exec.Command(filepath.Join(d.bin, "hoistd"), "grant", r.user.Name, "--for", "3s", "--socket", d.socket).CombinedOutput()
+			if err != nil {
+				t.Fatalf("grant: %v: %s", err, out)
+			}
+			granted := time.Now()
+			sid := regexp.MustCompile(`ses_[a-z0-9]+`).FindString(string(out))
+			user := r.command("exec hoist run -- sh -c 'sleep 1000 & sleep 1000 & wait'")
+			user.Env = append(user.Env, "HOIST_SOCKET="+d.socket)
+			if err := user.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer user.Wait()
+			g, err := platform.Cgroups{Root: d.cg}.OpenGroup(sid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pids []int
+			waitUntil(t, "the elevated processes", func() bool { pids, _ = g.Pids(); return len(pids) >= 3 })
+
+			d.kill9()
+			for _, pid := range pids {
+				if !alive(pid) {
+					t.Fatalf("process %d died with hoistd; elevated programs must run on", pid)
+				}
+			}
+			if restartAfterEnd {
+				for time.Since(granted) < 4*time.Second {
+					time.Sleep(50 * time.Millisecond)
+				}
+				for _, pid := range pids {
+					if !alive(pid) {
+						t.Fatalf("process %d ended without hoistd", pid)
+					}
+				}
+			}
+			d.start()
+			if !restartAfterEnd && time.Since(granted) < 2*time.Second {
+				for _, pid := range pids {
+					if !alive(pid) {
+						t.Fatalf("the restarted hoistd ended process %d before the window closed", pid)
+					}
+				}
+			}
+			waitUntil(t, "the adopted session to end", func() bool {
+				for _, pid := range pids {
+					if alive(pid) {
+						return false
+					}
+				}
+				_, err := os.Stat(filepath.Join(d.cg, sid))
+				return os.IsNotExist(err)
+			})
+			ended := time.Since(granted)
+			if ended < 3*time.Second {
+				t.Fatalf("ended %s after the grant, before the 3s window closed", ended)
+			}
+		})
+	}
+}
