@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -18,8 +20,10 @@ const MaxBodyBytes = 64 << 10
 
 // readBody reads a size-limited JSON body.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return nil, hoist.Errorf(hoist.EInvalid, "the body must be application/json")
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return nil, hoist.Errorf(hoist.EInvalid, "the body must be application/json")
+		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooLarge *http.MaxBytesError
@@ -38,6 +42,24 @@ func decodeStrict(body []byte, v any) error {
 	if len(body) > MaxBodyBytes {
 		return hoist.Errorf(hoist.ETooLarge, "the body is larger than %d bytes", MaxBodyBytes)
 	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return hoist.Errorf(hoist.EInvalid, "the body is empty; a JSON object is expected")
+	}
+	if trimmed[0] != '{' {
+		return hoist.Errorf(hoist.EInvalid, "the body must be a JSON object")
+	}
+	// encoding/json matches keys without regard to case; the API does not:
+	// {"IDS": …} is an unknown field, as the OpenAPI document says.
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(body, &keys); err == nil {
+		allowed := jsonFields(reflect.TypeOf(v))
+		for k := range keys {
+			if !allowed[k] {
+				return hoist.Errorf(hoist.EInvalid, "unknown field %q", clip(k, 64))
+			}
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -50,10 +72,8 @@ func decodeStrict(body []byte, v any) error {
 			return hoist.Errorf(hoist.EInvalid, "the body is empty; a JSON object is expected")
 		case errors.As(err, &syntax):
 			return hoist.Errorf(hoist.EInvalid, "the body is not valid JSON (at byte %d)", syntax.Offset)
-		case errors.As(err, &typ):
-			return hoist.Errorf(hoist.EInvalid, "field %q must be of type %s", typ.Field, typ.Type)
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return hoist.Errorf(hoist.EInvalid, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		case errors.As(err, &typ) && typ.Field != "":
+			return hoist.Errorf(hoist.EInvalid, "field %q must be %s", clip(typ.Field, 64), jsonKind(typ.Type))
 		}
 		return hoist.Errorf(hoist.EInvalid, "the body is not a valid JSON object")
 	}
@@ -64,6 +84,46 @@ func decodeStrict(body []byte, v any) error {
 		return hoist.Errorf(hoist.EInvalid, "the body has data after the JSON object")
 	}
 	return nil
+}
+
+// jsonFields returns the JSON names of the fields of the struct t points to.
+func jsonFields(t reflect.Type) map[string]bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	out := map[string]bool{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+// jsonKind names a Go type the way a JSON client thinks of it.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "a number"
+}
+
+// clip shortens what a client sent before it is echoed in a message.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // LoginBody is the body of POST /api/v1/login.
@@ -147,10 +207,17 @@ func checkIDs(ids []string) error {
 	if len(ids) > 500 {
 		return hoist.Errorf(hoist.EInvalid, "at most 500 ids at once")
 	}
+	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		if len(id) > 64 {
+		switch {
+		case id == "":
+			return hoist.Errorf(hoist.EInvalid, "an id is empty")
+		case len(id) > 64:
 			return hoist.Errorf(hoist.EInvalid, "an id is longer than 64 bytes")
+		case seen[id]:
+			return hoist.Errorf(hoist.EInvalid, "id %s is given twice", id)
 		}
+		seen[id] = true
 	}
 	return nil
 }

@@ -304,7 +304,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if in.Disabled != nil {
+	if in.Disabled != nil && *in.Disabled {
 		return hoist.Errorf(hoist.EInvalid, "a new user cannot be disabled")
 	}
 	a, err := h.svc.CreateAdmin(r.Context(), actorFrom(r.Context()), control.AdminInput{Name: in.Name, Role: hoist.Role(in.Role), Password: in.Password})
@@ -408,23 +408,16 @@ func (h *Handler) exportAudit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a := actorFrom(r.Context())
+	// Headers are only sent with the first byte, so an error before any
+	// record still becomes a JSON error answer.
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Disposition", `attachment; filename="hoist-audit.jsonl"`)
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	started := false
-	err = h.svc.Audit(r.Context(), a, f, func(rec hoist.AuditRecord) error {
-		if !started {
-			w.Header().Set("Content-Type", "application/x-ndjson")
-			w.Header().Set("Content-Disposition", `attachment; filename="hoist-audit.jsonl"`)
-			started = true
-		}
-		return enc.Encode(rec)
-	})
-	if err != nil {
+	if err := h.svc.Audit(r.Context(), a, f, func(rec hoist.AuditRecord) error { return enc.Encode(rec) }); err != nil {
+		w.Header().Del("Content-Disposition")
 		return err
-	}
-	if !started {
-		w.Header().Set("Content-Type", "application/x-ndjson")
 	}
 	return bw.Flush()
 }
