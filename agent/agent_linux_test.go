@@ -331,9 +331,16 @@ func (r *rig) escapes(sid string, want int) (*exec.Cmd, []int) {
 		r.t.Fatal(err)
 	}
 	var pids []int
-	waitUntil(r.t, fmt.Sprintf("%d processes in the session", want), func() bool {
+	// Count the sleeps: the shells that start them come and go.
+	waitUntil(r.t, fmt.Sprintf("%d sleeps in the session", want), func() bool {
 		pids, _ = g.Pids()
-		return len(pids) >= want
+		n := 0
+		for _, pid := range pids {
+			if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); string(comm) == "sleep\n" {
+				n++
+			}
+		}
+		return n >= want
 	})
 	return blocking, pids
 }
