@@ -69,6 +69,27 @@ type Tx interface {
 	// Audit calls fn for each record that matches f, in sequence order, and
 	// stops at fn's first error.
 	Audit(ctx context.Context, f AuditFilter, fn func(AuditRecord) error) error
+
+	InsertAgent(ctx context.Context, a AgentRecord) error
+	// AgentByID returns the agent, or ENotFound.
+	AgentByID(ctx context.Context, id string) (AgentRecord, error)
+	Agents(ctx context.Context) ([]AgentRecord, error)
+	UpdateAgent(ctx context.Context, a AgentRecord) error
+
+	InsertEnrollToken(ctx context.Context, t EnrollToken) error
+	// UseEnrollToken spends one use of the token with hash if it is valid at
+	// now, and returns it; ENotFound for an unknown, used-up or expired one.
+	UseEnrollToken(ctx context.Context, hash string, now time.Time) (EnrollToken, error)
+
+	// AppendAgentEvent queues ev for its agent and returns its sequence
+	// number.
+	AppendAgentEvent(ctx context.Context, ev AgentEvent) (int64, error)
+	// AgentEvents returns the agent's events after seq, oldest first.
+	AgentEvents(ctx context.Context, agentID string, after int64, limit int) ([]AgentEvent, error)
+	// MarkDelivered records that the agent event id (an audit event an agent
+	// sent) is stored; false when it already was, so that a retry is not
+	// recorded twice.
+	MarkDelivered(ctx context.Context, id string) (bool, error)
 }
 
 // RequestFilter selects requests. Zero fields match everything.

@@ -36,6 +36,9 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Admins", func(t *testing.T) { testAdmins(t, open(t)) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, open(t)) })
 	t.Run("RollbackKeepsNothing", func(t *testing.T) { testRollback(t, open(t)) })
+	t.Run("Agents", func(t *testing.T) { testAgents(t, open(t)) })
+	t.Run("EnrollTokens", func(t *testing.T) { testEnrollTokens(t, open(t)) })
+	t.Run("AgentEvents", func(t *testing.T) { testAgentEvents(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { testAuditChain(t, open(t)) })
 	t.Run("AuditConcurrentAppends", func(t *testing.T) { testAuditConcurrent(t, open(t)) })
 	t.Run("AuditAppendOnly", func(t *testing.T) { testAuditAppendOnly(t, b) })
@@ -511,3 +514,99 @@ func testAuditTamper(t *testing.T, b Backend) {
 
 // GenesisLike is a well-formed hash that matches no record.
 const GenesisLike = "1111111111111111111111111111111111111111111111111111111111111111"
+
+func testAgents(t *testing.T, s hoist.Store) {
+	a := hoist.AgentRecord{ID: hoist.NewID(hoist.AgentIDPrefix), Hostname: "ws-01", Version: "0.1.0", EnrolledAt: t0, LastSeen: t0}
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.InsertAgent(ctx(), a) }); err != nil {
+		t.Fatal(err)
+	}
+	a.Revoked, a.LastSeen = true, t0.Add(time.Minute)
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.UpdateAgent(ctx(), a) }); err != nil {
+		t.Fatal(err)
+	}
+	var got hoist.AgentRecord
+	var all []hoist.AgentRecord
+	_ = s.View(ctx(), func(tx hoist.Tx) (err error) {
+		if got, err = tx.AgentByID(ctx(), a.ID); err != nil {
+			return err
+		}
+		all, err = tx.Agents(ctx())
+		return err
+	})
+	if !got.Revoked || got.Hostname != "ws-01" || !got.LastSeen.Equal(a.LastSeen) || len(all) != 1 {
+		t.Fatalf("agent = %+v, all = %d", got, len(all))
+	}
+	wantCode(t, s.View(ctx(), func(tx hoist.Tx) error { _, err := tx.AgentByID(ctx(), "agt_nope"); return err }), hoist.ENotFound)
+}
+
+func testEnrollTokens(t *testing.T, s hoist.Store) {
+	err := s.Update(ctx(), func(tx hoist.Tx) error {
+		return errors.Join(
+			tx.InsertEnrollToken(ctx(), hoist.EnrollToken{Hash: "twice", Group: "devs", UsesLeft: 2, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}),
+			tx.InsertEnrollToken(ctx(), hoist.EnrollToken{Hash: "old", UsesLeft: 1, CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	use := func(hash string, at time.Time) error {
+		return s.Update(ctx(), func(tx hoist.Tx) error {
+			tok, err := tx.UseEnrollToken(ctx(), hash, at)
+			if err == nil && tok.Group != "devs" {
+				return fmt.Errorf("group = %q", tok.Group)
+			}
+			return err
+		})
+	}
+	for i := range 2 {
+		if err := use("twice", t0); err != nil {
+			t.Fatalf("use %d: %v", i, err)
+		}
+	}
+	wantCode(t, use("twice", t0), hoist.ENotFound)
+	wantCode(t, use("old", t0.Add(time.Hour)), hoist.ENotFound)
+	wantCode(t, use("unknown", t0), hoist.ENotFound)
+}
+
+func testAgentEvents(t *testing.T, s hoist.Store) {
+	var seqs []int64
+	err := s.Update(ctx(), func(tx hoist.Tx) error {
+		for i, agent := range []string{"agt_a", "agt_b", "agt_a"} {
+			seq, err := tx.AppendAgentEvent(ctx(), hoist.AgentEvent{AgentID: agent, Kind: hoist.AgentEventApproved, RequestID: fmt.Sprint("req_", i), CreatedAt: t0})
+			if err != nil {
+				return err
+			}
+			seqs = append(seqs, seq)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(seqs[0] < seqs[1] && seqs[1] < seqs[2]) {
+		t.Fatalf("sequence numbers %v do not grow", seqs)
+	}
+	var evs []hoist.AgentEvent
+	_ = s.View(ctx(), func(tx hoist.Tx) (err error) { evs, err = tx.AgentEvents(ctx(), "agt_a", 0, 0); return err })
+	if len(evs) != 2 || evs[0].RequestID != "req_0" || evs[1].RequestID != "req_2" || evs[1].Seq != seqs[2] {
+		t.Fatalf("events of agt_a = %+v", evs)
+	}
+	_ = s.View(ctx(), func(tx hoist.Tx) (err error) { evs, err = tx.AgentEvents(ctx(), "agt_a", seqs[0], 0); return err })
+	if len(evs) != 1 || evs[0].Seq != seqs[2] {
+		t.Fatalf("events after %d = %+v", seqs[0], evs)
+	}
+	for i, want := range []bool{true, false} {
+		var fresh bool
+		err := s.Update(ctx(), func(tx hoist.Tx) (err error) {
+			fresh, err = tx.MarkDelivered(ctx(), "evt_1")
+			if err != nil {
+				return err
+			}
+			// The transaction must still work after a repeat.
+			_, err = tx.AppendAgentEvent(ctx(), hoist.AgentEvent{AgentID: "agt_c", Kind: hoist.AgentEventDenied, CreatedAt: t0})
+			return err
+		})
+		if err != nil || fresh != want {
+			t.Fatalf("delivery %d: fresh %v (%v), want %v", i, fresh, err, want)
+		}
+	}
+}

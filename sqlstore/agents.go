@@ -1,0 +1,137 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+)
+
+func (t *tx) InsertAgent(ctx context.Context, a hoist.AgentRecord) error {
+	data, err := encode(a)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, "insert agent", `INSERT INTO agents (id, data) VALUES (?, ?)`, a.ID, data)
+	return err
+}
+
+func (t *tx) AgentByID(ctx context.Context, id string) (hoist.AgentRecord, error) {
+	rows, err := t.query(ctx, "read agent", `SELECT data FROM agents WHERE id = ?`, id)
+	if err != nil {
+		return hoist.AgentRecord{}, err
+	}
+	as, err := scanJSON[hoist.AgentRecord](t, rows)
+	if err != nil {
+		return hoist.AgentRecord{}, err
+	}
+	if len(as) == 0 {
+		return hoist.AgentRecord{}, hoist.Errorf(hoist.ENotFound, "no agent %s", id)
+	}
+	return as[0], nil
+}
+
+func (t *tx) Agents(ctx context.Context) ([]hoist.AgentRecord, error) {
+	rows, err := t.query(ctx, "list agents", `SELECT data FROM agents ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	return scanJSON[hoist.AgentRecord](t, rows)
+}
+
+func (t *tx) UpdateAgent(ctx context.Context, a hoist.AgentRecord) error {
+	data, err := encode(a)
+	if err != nil {
+		return err
+	}
+	res, err := t.exec(ctx, "update agent", `UPDATE agents SET data = ? WHERE id = ?`, data, a.ID)
+	if err != nil {
+		return err
+	}
+	return expectOne(res, hoist.Errorf(hoist.ENotFound, "no agent %s", a.ID))
+}
+
+func (t *tx) InsertEnrollToken(ctx context.Context, et hoist.EnrollToken) error {
+	data, err := encode(et)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, "insert enrolment token", `INSERT INTO enroll_tokens (hash, uses_left, expires_at, data) VALUES (?, ?, ?, ?)`,
+		et.Hash, et.UsesLeft, micros(et.ExpiresAt), data)
+	return err
+}
+
+func (t *tx) UseEnrollToken(ctx context.Context, hash string, now time.Time) (hoist.EnrollToken, error) {
+	// One statement spends the use, so two machines racing for the last use
+	// cannot both win.
+	res, err := t.exec(ctx, "use enrolment token",
+		`UPDATE enroll_tokens SET uses_left = uses_left - 1 WHERE hash = ? AND uses_left > 0 AND expires_at > ?`, hash, micros(now))
+	if err != nil {
+		return hoist.EnrollToken{}, err
+	}
+	if err := expectOne(res, hoist.Errorf(hoist.ENotFound, "the enrolment token is unknown, used up or expired")); err != nil {
+		return hoist.EnrollToken{}, err
+	}
+	rows, err := t.query(ctx, "read enrolment token", `SELECT data FROM enroll_tokens WHERE hash = ?`, hash)
+	if err != nil {
+		return hoist.EnrollToken{}, err
+	}
+	ts, err := scanJSON[hoist.EnrollToken](t, rows)
+	if err != nil || len(ts) == 0 {
+		return hoist.EnrollToken{}, hoist.Errorf(hoist.ENotFound, "the enrolment token is unknown, used up or expired")
+	}
+	return ts[0], nil
+}
+
+func (t *tx) AppendAgentEvent(ctx context.Context, ev hoist.AgentEvent) (int64, error) {
+	data, err := encode(ev)
+	if err != nil {
+		return 0, err
+	}
+	var seq int64
+	err = t.tx.QueryRowContext(ctx, t.bind(`INSERT INTO agent_events (agent_id, data) VALUES (?, ?) RETURNING seq`), ev.AgentID, data).Scan(&seq)
+	if err != nil {
+		return 0, t.store.storeError("queue an agent event", err)
+	}
+	return seq, nil
+}
+
+func (t *tx) AgentEvents(ctx context.Context, agentID string, after int64, limit int) ([]hoist.AgentEvent, error) {
+	rows, err := t.query(ctx, "read agent events",
+		`SELECT seq, data FROM agent_events WHERE agent_id = ? AND seq > ? ORDER BY seq LIMIT ?`, agentID, after, hoist.ListLimit(limit))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []hoist.AgentEvent
+	for rows.Next() {
+		var (
+			seq  int64
+			data string
+		)
+		if err := rows.Scan(&seq, &data); err != nil {
+			return nil, t.store.storeError("read agent events", err)
+		}
+		var ev hoist.AgentEvent
+		if err := decode(data, &ev); err != nil {
+			return nil, err
+		}
+		ev.Seq, ev.AgentID = seq, agentID
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, t.store.storeError("read agent events", err)
+	}
+	return out, nil
+}
+
+func (t *tx) MarkDelivered(ctx context.Context, id string) (bool, error) {
+	// ON CONFLICT rather than a unique violation: in PostgreSQL a failed
+	// statement aborts the whole transaction.
+	res, err := t.exec(ctx, "mark delivered", `INSERT INTO delivered (id) VALUES (?) ON CONFLICT (id) DO NOTHING`, id)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
