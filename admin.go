@@ -32,6 +32,7 @@ const (
 	PermitDecide       Permit = "decide"        // approve, deny, revoke
 	PermitReadAudit    Permit = "read_audit"
 	PermitManageUsers  Permit = "manage_users"
+	PermitManageAgents Permit = "manage_agents" // enrolment tokens, agent revokes
 )
 
 // Can reports whether role holds permit. Access control is this pure

@@ -3,6 +3,7 @@ package hoist
 import (
 	"regexp"
 	"time"
+	"unicode"
 )
 
 // Defaults of the approval settings, as the product this follows ships them.
@@ -108,16 +109,22 @@ func ParseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// printable reports whether s is valid UTF-8 free of control characters other
-// than tab, so that a reason cannot forge lines in a terminal or a log.
+// printable reports whether s is valid UTF-8 free of control characters
+// other than tab, of format characters (bidirectional overrides, zero-width
+// marks) and of line separators, so that text a requester typed cannot forge
+// lines or disguise itself in a terminal, a log or the console.
 func printable(s string) bool {
 	for _, r := range s {
-		if r == '\uFFFD' || (r < 0x20 && r != '\t') || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if r == '\uFFFD' || (r < 0x20 && r != '\t') || r == 0x7f || (r >= 0x80 && r < 0xa0) ||
+			r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Cf, r) {
 			return false
 		}
 	}
 	return true
 }
+
+// Printable is printable for callers outside the domain (query parameters).
+func Printable(s string) bool { return printable(s) }
 
 // checkName validates a user or host name as it arrives from outside.
 func checkName(what, s string, max int) error {

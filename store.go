@@ -57,6 +57,8 @@ type Tx interface {
 	// Token returns the token with hash, or ENotFound.
 	Token(ctx context.Context, hash string) (Token, error)
 	DeleteToken(ctx context.Context, hash string) error
+	// DeleteTokensOf removes every token of the admin.
+	DeleteTokensOf(ctx context.Context, adminID string) error
 	// DeleteExpiredTokens removes the tokens expired at now.
 	DeleteExpiredTokens(ctx context.Context, now time.Time) error
 

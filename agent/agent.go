@@ -83,8 +83,63 @@ type Agent struct {
 	mu     sync.Mutex
 	// byUser holds each user's latest session: one session per user at a time.
 	byUser map[string]*session
-	wg     sync.WaitGroup
-	closed bool
+	// pending holds each user's latest request to the server.
+	pending  map[string]RequestInfo
+	upstream Upstream
+	wg       sync.WaitGroup
+	closed   bool
+}
+
+// Upstream is the server, as the agent asks it things.
+type Upstream interface {
+	// Request files a user's request and returns it (the open one, when the
+	// user asked before).
+	Request(ctx context.Context, user, reason string, d time.Duration) (RequestInfo, error)
+	// SessionEnded tells the server that a user ended a session here.
+	SessionEnded(sessionID string)
+}
+
+// RequestInfo is a request as the agent knows it.
+type RequestInfo struct {
+	ID    string `json:"id"`
+	State string `json:"state"` // pending, approved, denied, expired
+}
+
+// SetUpstream connects the agent to its server.
+func (a *Agent) SetUpstream(u Upstream) {
+	a.mu.Lock()
+	a.upstream = u
+	a.mu.Unlock()
+}
+
+// Decided records the server's decision on a user's request.
+func (a *Agent) Decided(user, requestID, state string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cur, ok := a.pending[user]; ok && cur.ID == requestID {
+		a.pending[user] = RequestInfo{ID: requestID, State: state}
+	}
+}
+
+// Request asks the server for JIT mode for user.
+func (a *Agent) Request(ctx context.Context, user, reason string, d time.Duration) (RequestInfo, error) {
+	a.mu.Lock()
+	up := a.upstream
+	a.mu.Unlock()
+	if up == nil {
+		return RequestInfo{}, hoist.Errorf(hoist.EUnavailable, "this machine is not enrolled with a hoist-server, so JIT mode cannot be requested here (an administrator runs: hoistd enroll)")
+	}
+	if a.activeFor(user) != nil {
+		return RequestInfo{}, hoist.Errorf(hoist.EConflict, "JIT elevated access is already active for %s", user)
+	}
+	info, err := up.Request(ctx, user, reason, d)
+	if err != nil {
+		return info, err
+	}
+	a.mu.Lock()
+	a.pending[user] = info
+	a.mu.Unlock()
+	return info, nil
 }
 
 // New opens the state directory, resumes the sessions it holds — ending at
@@ -116,7 +171,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}}
+	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}, pending: map[string]RequestInfo{}}
 	if err := a.resume(); err != nil {
 		outbox.Close()
 		return nil, err
@@ -205,6 +260,11 @@ func (a *Agent) Activate(g Grant) error {
 		}
 		return hoist.Errorf(hoist.EConflict, "%s already has an active session", g.User)
 	}
+	// A session that was here once never starts again: a replayed grant after
+	// a revoke or an exit is refused.
+	if _, err := os.Stat(a.sessionPath(g.SessionID)); err == nil {
+		return hoist.Errorf(hoist.EConflict, "session %s has already been used on this machine", g.SessionID)
+	}
 	group, err := a.cfg.Cgroups.NewGroup(g.SessionID)
 	if err != nil {
 		return hoist.WrapError(hoist.EUnavailable, "cannot create the session's cgroup", err)
@@ -220,6 +280,9 @@ func (a *Agent) Activate(g Grant) error {
 		return err
 	}
 	a.byUser[g.User] = s
+	if p, ok := a.pending[g.User]; ok && (p.ID == g.RequestID || g.RequestID == "") {
+		a.pending[g.User] = RequestInfo{ID: p.ID, State: "approved"}
+	}
 	a.schedule(s)
 	a.audit("session.started", g.User, s.rec.ID, map[string]any{"request_id": g.RequestID, "not_after": g.NotAfter, "by": g.By})
 	a.cfg.Logger.Info("session started", "session", s.rec.ID, "user", g.User, "not_after", g.NotAfter)
@@ -325,11 +388,19 @@ func (a *Agent) Status(user string) StatusInfo {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := a.byUser[user]
-	if s == nil {
-		return StatusInfo{State: "none", User: user}
-	}
+	req := a.pending[user]
 	now := a.cfg.Clock()
+	if s == nil || (req.State == "pending" && s.rec.State == "ended") {
+		st := StatusInfo{State: "none", User: user, RequestID: req.ID, RequestState: req.State}
+		if req.State == "pending" {
+			st.State = "pending"
+		}
+		return st
+	}
 	st := StatusInfo{State: "active", User: user, SessionID: s.rec.ID, RequestID: s.rec.RequestID, ExpiresAt: s.rec.NotAfter}
+	if req.ID != "" && req.ID != s.rec.RequestID {
+		st.RequestID, st.RequestState = req.ID, req.State
+	}
 	if s.rec.State != "active" || !now.Before(s.rec.NotAfter) {
 		st.State, st.EndReason = "ended", s.rec.EndReason
 		if st.EndReason == "" {
@@ -350,7 +421,13 @@ type StatusInfo struct {
 	ExpiresAt time.Time
 	Remaining time.Duration
 	EndReason string
+	// RequestState is the state of RequestID when it is not the session's:
+	// pending, denied or expired.
+	RequestState string
 }
+
+// Outbox is the agent's queue of audit events for the server.
+func (a *Agent) Outbox() *Outbox { return a.outbox }
 
 // Close stops the expiry timers and waits for ends in progress. Sessions
 // stay on disk, and their processes run on: the next hoistd adopts them.

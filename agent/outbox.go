@@ -3,6 +3,8 @@ package agent
 import (
 	"encoding/json"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,19 +23,76 @@ type Event struct {
 }
 
 // Outbox is the agent's durable queue of audit events: JSON lines, appended
-// and synced before the action they record is reported done.
+// and synced before the action they record is reported done. What the
+// server acknowledged is marked by an offset kept beside it; once all is
+// acknowledged the file starts over.
 type Outbox struct {
-	mu sync.Mutex
-	f  *os.File
+	mu   sync.Mutex
+	f    *os.File
+	path string
 }
 
 // OpenOutbox opens (creating, 0600) the outbox file at path.
 func OpenOutbox(path string) (*Outbox, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	return &Outbox{f: f}, nil
+	return &Outbox{f: f, path: path}, nil
+}
+
+func (o *Outbox) offsetPath() string { return o.path + ".acked" }
+
+// Pending returns up to max events not yet acknowledged, and the offset to
+// acknowledge once the server has them.
+func (o *Outbox) Pending(max int) ([]Event, int64, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	start := o.acked()
+	data, err := os.ReadFile(o.path)
+	if err != nil || int64(len(data)) <= start {
+		return nil, start, err
+	}
+	var events []Event
+	off := start
+	for _, line := range splitLines(data[start:]) {
+		if len(events) == max {
+			break
+		}
+		var ev Event
+		if err := json.Unmarshal(line, &ev); err == nil {
+			events = append(events, ev)
+		}
+		off += int64(len(line)) + 1
+	}
+	return events, off, nil
+}
+
+// Ack marks everything before off delivered; when that is all, the file is
+// emptied.
+func (o *Outbox) Ack(off int64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	info, err := o.f.Stat()
+	if err != nil {
+		return err
+	}
+	if off >= info.Size() {
+		if err := o.f.Truncate(0); err != nil {
+			return err
+		}
+		off = 0
+	}
+	return writeFileAtomic(o.offsetPath(), []byte(strconv.FormatInt(off, 10)))
+}
+
+func (o *Outbox) acked() int64 {
+	data, err := os.ReadFile(o.offsetPath())
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	return n
 }
 
 // Append queues an event.

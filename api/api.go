@@ -45,7 +45,8 @@ type Config struct {
 type Route struct {
 	Method string
 	Path   string
-	Auth   bool
+	Auth   bool // needs an admin's bearer token
+	Agent  bool // needs an agent's client certificate
 }
 
 // New returns a Handler with every route registered.
@@ -63,8 +64,11 @@ func New(cfg Config) *Handler {
 	h.metrics = newMetrics(cfg.Registry, cfg.Store, cfg.Clock)
 	for _, rt := range h.routes() {
 		handler := rt.handle
-		if rt.auth {
+		switch rt.auth {
+		case authAdmin:
 			handler = h.authenticated(rt.handle)
+		case authAgent:
+			handler = h.agentAuthenticated(rt.handle)
 		}
 		h.mux.Handle(rt.method+" "+rt.path, h.instrument(rt.method+" "+rt.path, handler))
 	}
@@ -74,36 +78,54 @@ func New(cfg Config) *Handler {
 
 type route struct {
 	method, path string
-	auth         bool
+	auth         authKind
 	handle       handlerFunc
 }
+
+// authKind says who may call a route.
+type authKind int
+
+const (
+	authNone  authKind = iota
+	authAdmin          // a bearer token from /api/v1/login
+	authAgent          // a client certificate from enrolment
+)
 
 // handlerFunc is a handler that returns its error to the one error writer.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 func (h *Handler) routes() []route {
 	return []route{
-		{"GET", "/healthz", false, h.healthz},
-		{"GET", "/readyz", false, h.readyz},
-		{"GET", "/api/v1/openapi.json", false, h.openapi},
-		{"POST", "/api/v1/login", false, h.login},
-		{"POST", "/api/v1/logout", true, h.logout},
-		{"GET", "/api/v1/me", true, h.me},
-		{"GET", "/api/v1/settings", true, h.settings},
-		{"GET", "/api/v1/requests", true, h.listRequests},
-		{"GET", "/api/v1/requests/{id}", true, h.getRequest},
-		{"POST", "/api/v1/requests/approve", true, h.approve},
-		{"POST", "/api/v1/requests/deny", true, h.deny},
-		{"GET", "/api/v1/sessions", true, h.listSessions},
-		{"GET", "/api/v1/sessions/{id}", true, h.getSession},
-		{"POST", "/api/v1/sessions/revoke", true, h.revoke},
-		{"GET", "/api/v1/users", true, h.listUsers},
-		{"POST", "/api/v1/users", true, h.createUser},
-		{"PATCH", "/api/v1/users/{name}", true, h.updateUser},
-		{"DELETE", "/api/v1/users/{name}", true, h.deleteUser},
-		{"GET", "/api/v1/audit", true, h.listAudit},
-		{"GET", "/api/v1/audit/verify", true, h.verifyAudit},
-		{"GET", "/api/v1/audit/export", true, h.exportAudit},
+		{"GET", "/healthz", authNone, h.healthz},
+		{"GET", "/readyz", authNone, h.readyz},
+		{"GET", "/api/v1/openapi.json", authNone, h.openapi},
+		{"POST", "/api/v1/login", authNone, h.login},
+		{"POST", "/api/v1/logout", authAdmin, h.logout},
+		{"GET", "/api/v1/me", authAdmin, h.me},
+		{"GET", "/api/v1/settings", authAdmin, h.settings},
+		{"GET", "/api/v1/requests", authAdmin, h.listRequests},
+		{"GET", "/api/v1/requests/{id}", authAdmin, h.getRequest},
+		{"POST", "/api/v1/requests/approve", authAdmin, h.approve},
+		{"POST", "/api/v1/requests/deny", authAdmin, h.deny},
+		{"GET", "/api/v1/sessions", authAdmin, h.listSessions},
+		{"GET", "/api/v1/sessions/{id}", authAdmin, h.getSession},
+		{"POST", "/api/v1/sessions/revoke", authAdmin, h.revoke},
+		{"GET", "/api/v1/users", authAdmin, h.listUsers},
+		{"POST", "/api/v1/users", authAdmin, h.createUser},
+		{"PATCH", "/api/v1/users/{name}", authAdmin, h.updateUser},
+		{"DELETE", "/api/v1/users/{name}", authAdmin, h.deleteUser},
+		{"GET", "/api/v1/audit", authAdmin, h.listAudit},
+		{"GET", "/api/v1/audit/verify", authAdmin, h.verifyAudit},
+		{"GET", "/api/v1/audit/export", authAdmin, h.exportAudit},
+		{"POST", "/api/v1/enroll-tokens", authAdmin, h.createEnrollToken},
+		{"GET", "/api/v1/agents", authAdmin, h.listAgents},
+		{"POST", "/api/v1/agents/{id}/revoke", authAdmin, h.revokeAgent},
+		{"POST", "/agent/v1/enroll", authNone, h.enroll},
+		{"POST", "/agent/v1/checkin", authAgent, h.checkin},
+		{"POST", "/agent/v1/requests", authAgent, h.agentRequest},
+		{"GET", "/agent/v1/events", authAgent, h.agentEvents},
+		{"POST", "/agent/v1/audit", authAgent, h.agentAudit},
+		{"POST", "/agent/v1/sessions/{id}/ended", authAgent, h.agentSessionEnded},
 	}
 }
 
@@ -112,7 +134,7 @@ func (h *Handler) routes() []route {
 func (h *Handler) Routes() []Route {
 	var out []Route
 	for _, rt := range h.routes() {
-		out = append(out, Route{Method: rt.method, Path: rt.path, Auth: rt.auth})
+		out = append(out, Route{Method: rt.method, Path: rt.path, Auth: rt.auth == authAdmin, Agent: rt.auth == authAgent})
 	}
 	return out
 }

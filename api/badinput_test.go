@@ -91,6 +91,8 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"no token", "POST", "/api/v1/requests/approve", `{"ids":["` + id + `"],"once":true}`, "", true, 401, hoist.EUnauthorized},
 		{"bad id in path", "GET", "/api/v1/requests/%00%ff", ``, "", false, 404, hoist.ENotFound},
 		{"unknown id", "GET", "/api/v1/sessions/ses_aaaaaaaaaaaaaaaa", ``, "", false, 404, hoist.ENotFound},
+		{"NUL in a filter", "GET", "/api/v1/requests?user=%00", ``, "", false, 400, hoist.EInvalid},
+		{"invalid UTF-8 in a filter", "GET", "/api/v1/sessions?host=%ff", ``, "", false, 400, hoist.EInvalid},
 		{"unknown state", "GET", "/api/v1/requests?state=happy", ``, "", false, 400, hoist.EInvalid},
 		{"limit not a number", "GET", "/api/v1/requests?limit=lots", ``, "", false, 400, hoist.EInvalid},
 		{"limit too large", "GET", "/api/v1/sessions?limit=1000000", ``, "", false, 400, hoist.EInvalid},

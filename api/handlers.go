@@ -126,6 +126,9 @@ func textParam(q url.Values, name string) (string, error) {
 	if len(s) > 256 {
 		return "", hoist.Errorf(hoist.EInvalid, "%s is longer than 256 bytes", name)
 	}
+	if !hoist.Printable(s) {
+		return "", hoist.Errorf(hoist.EInvalid, "%s holds control or invalid characters", name)
+	}
 	return s, nil
 }
 

@@ -28,8 +28,18 @@ func tokenHash(token string) string {
 func (s *Service) Login(ctx context.Context, name, password, from string) (token string, a hoist.Admin, expires time.Time, err error) {
 	now := s.now()
 	denied := hoist.Errorf(hoist.EUnauthorized, "wrong user name or password")
-	if len(name) > 64 || len(password) > 1024 {
-		return "", a, expires, denied
+	if hoist.CheckAdminName(name) != nil || len(password) > 1024 {
+		return "", a, expires, denied // no such account can exist: nothing to look up or record
+	}
+	// Each check holds ~19 MiB: cap how many run at once, so that a flood of
+	// logins cannot exhaust memory.
+	select {
+	case s.hashSlots <- struct{}{}:
+		defer func() { <-s.hashSlots }()
+	case <-ctx.Done():
+		return "", a, expires, ctx.Err()
+	case <-time.After(5 * time.Second):
+		return "", a, expires, hoist.Errorf(hoist.ERateLimited, "the server is busy with logins; try again shortly")
 	}
 	err = s.store.View(ctx, func(tx hoist.Tx) (err error) {
 		a, err = tx.AdminByName(ctx, name)
@@ -239,8 +249,13 @@ func (s *Service) UpdateAdmin(ctx context.Context, a Actor, in AdminInput) (adm 
 			adm.Role, changed["role"] = in.Role, in.Role
 		}
 		if in.Password != "" {
-			adm.PasswordHash, changed["password"] = hashPassword(in.Password), "changed"
+			adm.PasswordHash, changed["password"] = hashPassword(in.Password), "changed; logins ended"
 			adm.FailedLogins, adm.LastFailedLogin = 0, time.Time{}
+			// A new password ends every login of the old one: a stolen token
+			// must not outlive the reset.
+			if err := tx.DeleteTokensOf(ctx, adm.ID); err != nil {
+				return err
+			}
 		}
 		if in.Disabled != nil {
 			adm.Disabled, changed["disabled"] = *in.Disabled, *in.Disabled

@@ -10,6 +10,7 @@ package control
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/hoist-jit/hoist"
@@ -23,6 +24,11 @@ type Service struct {
 	log      *slog.Logger
 	// TokenTTL is how long a login token lasts.
 	tokenTTL time.Duration
+	signer   Signer
+	url      string
+	notify   *notifier
+	// hashSlots bounds concurrent password checks.
+	hashSlots chan struct{}
 }
 
 // Config configures a Service.
@@ -33,6 +39,12 @@ type Config struct {
 	Clock    func() time.Time
 	Logger   *slog.Logger
 	TokenTTL time.Duration // default 12h
+	// Signer issues agent certificates and signs grants; without one, agents
+	// cannot enrol.
+	Signer Signer
+	// URL is the server's address as agents reach it, put in enrolment
+	// tokens.
+	URL string
 }
 
 // New returns a Service. It fails with EInvalid when the settings are out of
@@ -50,7 +62,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = 12 * time.Hour
 	}
-	return &Service{store: cfg.Store, settings: cfg.Settings, clock: cfg.Clock, log: cfg.Logger, tokenTTL: cfg.TokenTTL}, nil
+	return &Service{store: cfg.Store, settings: cfg.Settings, clock: cfg.Clock, log: cfg.Logger, tokenTTL: cfg.TokenTTL,
+		signer: cfg.Signer, url: cfg.URL, notify: newNotifier(), hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}, nil
 }
 
 // Settings returns the approval settings in force.
@@ -78,6 +91,7 @@ var permitVerb = map[hoist.Permit]string{
 	hoist.PermitDecide:       "approve, deny or revoke",
 	hoist.PermitReadAudit:    "read the audit log",
 	hoist.PermitManageUsers:  "manage users",
+	hoist.PermitManageAgents: "manage agents",
 }
 
 // Result is the outcome for one id of a batch ("Approve Selected").

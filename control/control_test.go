@@ -225,6 +225,12 @@ func TestFailedLoginsAreSlowed(t *testing.T) {
 	if _, _, _, err := f.svc.Login(ctx, "carol", "password-of-carol", "10.0.0.9"); err != nil {
 		t.Fatalf("after the delay: %v", err)
 	}
+	// Names no account can have are refused the same way, NUL bytes and all.
+	for _, name := range []string{"ad\x00min", "ad\xffmin", "ADMIN"} {
+		if _, _, _, err := f.svc.Login(ctx, name, "x", ""); hoist.ErrorCode(err) != hoist.EUnauthorized {
+			t.Errorf("login as %q: %v, want unauthorized", name, err)
+		}
+	}
 	// Unknown users get the same answer as wrong passwords.
 	_, _, _, err := f.svc.Login(ctx, "nobody", "whatever", "10.0.0.9")
 	if hoist.ErrorCode(err) != hoist.EUnauthorized || hoist.ErrorMessage(err) != "wrong user name or password" {
@@ -248,7 +254,15 @@ func TestTokensExpireAndRevoke(t *testing.T) {
 	if _, err := f.svc.Authenticate(ctx, token); hoist.ErrorCode(err) != hoist.EUnauthorized {
 		t.Fatalf("after logout: %v, want unauthorized", err)
 	}
+	// A new password ends the logins of the old one.
 	token, _, _, _ = f.svc.Login(ctx, "carol", "password-of-carol", "")
+	if _, err := f.svc.UpdateAdmin(ctx, f.admin, control.AdminInput{Name: "carol", Password: "a brand new password"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, token); hoist.ErrorCode(err) != hoist.EUnauthorized {
+		t.Fatalf("token after a password change: %v, want unauthorized", err)
+	}
+	token, _, _, _ = f.svc.Login(ctx, "carol", "a brand new password", "")
 	f.clock.Add(12 * time.Hour)
 	if _, err := f.svc.Authenticate(ctx, token); hoist.ErrorCode(err) != hoist.EUnauthorized {
 		t.Fatalf("after 12h: %v, want unauthorized", err)

@@ -119,6 +119,9 @@ func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Dur
 			if err := tx.InsertSession(ctx, sess); err != nil {
 				return err
 			}
+			if err := s.pushGrant(ctx, tx, next, sess, now); err != nil {
+				return err
+			}
 			once := d == 0
 			if err := audit(ctx, tx, now, a.Name, hoist.AuditRequestApproved, r.ID, map[string]any{
 				"user": r.User, "host": r.Host, "duration": hoist.FormatDuration(next.GrantedDuration),
@@ -134,6 +137,7 @@ func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Dur
 		res := resultOf(id, err)
 		if err == nil {
 			res.Request, res.Session = &next, &sess
+			s.notify.wake(next.Agent)
 			s.log.Info("request approved", "request", id, "session", sess.ID, "by", a.Name, "duration", next.GrantedDuration)
 		}
 		results = append(results, res)
@@ -163,6 +167,10 @@ func (s *Service) Deny(ctx context.Context, a Actor, ids []string, reason string
 			if err := tx.UpdateRequest(ctx, next); err != nil {
 				return err
 			}
+			if err := s.pushDecision(ctx, tx, hoist.AgentEvent{AgentID: r.Agent, Kind: hoist.AgentEventDenied, RequestID: r.ID,
+				User: r.User, Reason: reason, CreatedAt: now}); err != nil {
+				return err
+			}
 			return audit(ctx, tx, now, a.Name, hoist.AuditRequestDenied, r.ID, map[string]any{
 				"user": r.User, "host": r.Host, "reason": reason,
 			})
@@ -170,6 +178,7 @@ func (s *Service) Deny(ctx context.Context, a Actor, ids []string, reason string
 		res := resultOf(id, err)
 		if err == nil {
 			res.Request = &next
+			s.notify.wake(next.Agent)
 			s.log.Info("request denied", "request", id, "by", a.Name)
 		}
 		results = append(results, res)
@@ -211,8 +220,30 @@ func (s *Service) expireRequest(ctx context.Context, tx hoist.Tx, r hoist.Reques
 	if err := tx.UpdateRequest(ctx, next); err != nil {
 		return err
 	}
+	if err := s.pushDecision(ctx, tx, hoist.AgentEvent{AgentID: r.Agent, Kind: hoist.AgentEventExpired, RequestID: r.ID,
+		User: r.User, CreatedAt: now}); err != nil {
+		return err
+	}
 	return audit(ctx, tx, now, SystemActor, hoist.AuditRequestExpired, r.ID, map[string]any{"user": r.User, "host": r.Host})
 }
 
 // SystemActor is the actor of what Hoist does by itself: expiries.
 const SystemActor = "hoist"
+
+// pushGrant signs the grant for an approved request and queues it for the
+// request's agent.
+func (s *Service) pushGrant(ctx context.Context, tx hoist.Tx, r hoist.Request, sess hoist.Session, now time.Time) error {
+	if r.Agent == "" {
+		return nil
+	}
+	if s.signer == nil {
+		return hoist.Errorf(hoist.EUnavailable, "this server cannot sign grants")
+	}
+	grant, err := hoist.SignGrant(s.signer.GrantKey(), hoist.Grant{Agent: r.Agent, User: r.User, Request: r.ID, Session: sess.ID,
+		NotBefore: sess.NotBefore, NotAfter: sess.NotAfter, Scope: hoist.GrantScopeJIT})
+	if err != nil {
+		return err
+	}
+	return s.pushDecision(ctx, tx, hoist.AgentEvent{AgentID: r.Agent, Kind: hoist.AgentEventApproved, RequestID: r.ID,
+		SessionID: sess.ID, User: r.User, Grant: grant, CreatedAt: now})
+}

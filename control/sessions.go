@@ -72,11 +72,16 @@ func (s *Service) Revoke(ctx context.Context, a Actor, ids []string, reason stri
 				return err
 			}
 			ended, err = s.endSession(ctx, tx, sess, hoist.EndRevoked, a.Name, reason)
-			return err
+			if err != nil {
+				return err
+			}
+			return s.pushDecision(ctx, tx, hoist.AgentEvent{AgentID: sess.Agent, Kind: hoist.AgentEventRevoked, RequestID: sess.RequestID,
+				SessionID: sess.ID, User: sess.User, Reason: reason, CreatedAt: ended.EndedAt})
 		})
 		res := resultOf(id, err)
 		if err == nil {
 			res.Session = &ended
+			s.notify.wake(ended.Agent)
 			s.log.Info("session ended", "session", ended.ID, "reason", ended.EndReason, "by", a.Name)
 		}
 		results = append(results, res)
@@ -128,6 +133,9 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 			}
 			return s.expireRequest(ctx, tx, cur, now)
 		})
+		if err == nil {
+			s.notify.wake(r.Agent)
+		}
 		n, err = count(n, err)
 		if err != nil {
 			return n, err

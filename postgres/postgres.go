@@ -8,6 +8,7 @@ import (
 	"embed"
 	"errors"
 	"io/fs"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -40,10 +41,12 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 		return nil, err
 	}
 	return sqlstore.New(db, db, sqlstore.Dialect{
-		Dollar:      true,
-		LockHead:    " FOR UPDATE",
-		IsUnique:    func(err error) bool { return pgCode(err) == "23505" },
-		IsRetryable: func(err error) bool { c := pgCode(err); return c == "40001" || c == "40P01" },
+		Dollar:        true,
+		LockHead:      " FOR UPDATE",
+		IsUnique:      func(err error) bool { return pgCode(err) == "23505" },
+		IsRetryable:   func(err error) bool { c := pgCode(err); return c == "40001" || c == "40P01" },
+		IsBadInput:    func(err error) bool { return strings.HasPrefix(pgCode(err), "22") },
+		ReadIsolation: sql.LevelRepeatableRead,
 	}), nil
 }
 

@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,9 @@ type Config struct {
 	TLSCert, TLSKey string
 	// Hosts are extra names and addresses the generated certificate covers.
 	Hosts []string
+	// PublicURL is the address agents use to reach this server, put in
+	// enrolment tokens; default: the listening address.
+	PublicURL string
 	// AdminPassword is the first admin's password; generated when empty.
 	AdminPassword string
 	// Settings are the approval settings.
@@ -133,15 +137,28 @@ func (m *Main) open(ctx context.Context) error {
 		return err
 	}
 	m.store = store
-	m.svc, err = control.New(control.Config{Store: store, Settings: cfg.Settings, Clock: cfg.Clock, Logger: cfg.Logger})
+	cert, ca, err := m.certificate()
+	if err != nil {
+		return err
+	}
+	grantKey, err := loadOrCreateGrantKey(cfg.DataDir)
+	if err != nil {
+		return hoist.WrapError(hoist.EInvalid, "cannot load or create the grant key: "+err.Error(), err)
+	}
+	m.listener, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return hoist.WrapError(hoist.EUnavailable, "cannot listen on "+cfg.Listen, err)
+	}
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = m.URL()
+	}
+	m.svc, err = control.New(control.Config{Store: store, Settings: cfg.Settings, Clock: cfg.Clock, Logger: cfg.Logger,
+		Signer: &signer{ca: ca, grantKey: grantKey}, URL: publicURL})
 	if err != nil {
 		return err
 	}
 	generated, err := m.svc.Bootstrap(ctx, cfg.AdminPassword)
-	if err != nil {
-		return err
-	}
-	cert, err := m.certificate()
 	if err != nil {
 		return err
 	}
@@ -152,13 +169,18 @@ func (m *Main) open(ctx context.Context) error {
 	if cfg.wrapHandler != nil {
 		root = cfg.wrapHandler(root)
 	}
-	m.listener, err = net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return hoist.WrapError(hoist.EUnavailable, "cannot listen on "+cfg.Listen, err)
-	}
+	clientCAs := x509.NewCertPool()
+	clientCAs.AddCert(ca.Cert)
 	m.http = &http.Server{
-		Handler:           root,
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
+		Handler: root,
+		TLSConfig: &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{cert},
+			// Agents present the certificate enrolment gave them; admins and
+			// enrolling agents present none.
+			ClientAuth: tls.VerifyClientCertIfGiven,
+			ClientCAs:  clientCAs,
+		},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -193,21 +215,23 @@ func storeKind(url string) string {
 	return "sqlite"
 }
 
-func (m *Main) certificate() (tls.Certificate, error) {
-	if m.cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(m.cfg.TLSCert, m.cfg.TLSKey)
-		if err != nil {
-			return tls.Certificate{}, hoist.WrapError(hoist.EInvalid, "cannot load --tls-cert/--tls-key", err)
-		}
-		return cert, nil
-	}
+// certificate returns the server's TLS certificate and the CA that signs
+// agent certificates (and, unless --tls-cert is given, the server's).
+func (m *Main) certificate() (tls.Certificate, *pki.CA, error) {
 	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
-		return tls.Certificate{}, hoist.WrapError(hoist.EInvalid, "cannot create the data directory", err)
+		return tls.Certificate{}, nil, hoist.WrapError(hoist.EInvalid, "cannot create the data directory", err)
 	}
 	now := m.cfg.Clock()
 	ca, err := pki.LoadOrCreateCA(m.cfg.DataDir, now)
 	if err != nil {
-		return tls.Certificate{}, hoist.WrapError(hoist.EInvalid, "cannot load or create the CA in "+m.cfg.DataDir+": "+err.Error(), err)
+		return tls.Certificate{}, nil, hoist.WrapError(hoist.EInvalid, "cannot load or create the CA in "+m.cfg.DataDir+": "+err.Error(), err)
+	}
+	if m.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(m.cfg.TLSCert, m.cfg.TLSKey)
+		if err != nil {
+			return tls.Certificate{}, nil, hoist.WrapError(hoist.EInvalid, "cannot load --tls-cert/--tls-key", err)
+		}
+		return cert, ca, nil
 	}
 	hosts := append(pki.DefaultHosts(), m.cfg.Hosts...)
 	if h, _, err := net.SplitHostPort(m.cfg.Listen); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
@@ -215,9 +239,12 @@ func (m *Main) certificate() (tls.Certificate, error) {
 	}
 	cert, err := ca.ServerCertificate(m.cfg.DataDir, hosts, now)
 	if err != nil {
-		return tls.Certificate{}, hoist.WrapError(hoist.EInvalid, "cannot make the server certificate: "+err.Error(), err)
+		return tls.Certificate{}, nil, hoist.WrapError(hoist.EInvalid, "cannot make the server certificate: "+err.Error(), err)
 	}
-	return cert, nil
+	// The chain carries the CA, so that an enrolling agent can check it
+	// against the fingerprint in its token.
+	cert.Certificate = append(cert.Certificate, ca.Cert.Raw)
+	return cert, ca, nil
 }
 
 // sweep applies expiries until ctx ends.
@@ -259,6 +286,9 @@ func (m *Main) Store() hoist.Store { return m.store }
 // 15 seconds), then the store closes.
 func (m *Main) Close() error {
 	var err error
+	if m.svc != nil {
+		m.svc.StopWaiting() // long polls answer now instead of holding the shutdown
+	}
 	if m.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		err = m.http.Shutdown(ctx)

@@ -117,6 +117,11 @@ func (t *tx) DeleteToken(ctx context.Context, hash string) error {
 	return err
 }
 
+func (t *tx) DeleteTokensOf(ctx context.Context, adminID string) error {
+	_, err := t.exec(ctx, "delete tokens", `DELETE FROM tokens WHERE admin_id = ?`, adminID)
+	return err
+}
+
 func (t *tx) DeleteExpiredTokens(ctx context.Context, now time.Time) error {
 	_, err := t.exec(ctx, "delete tokens", `DELETE FROM tokens WHERE expires_at <= ?`, micros(now))
 	return err

@@ -26,6 +26,13 @@ type Dialect struct {
 	// IsRetryable reports whether err is a transient conflict between
 	// transactions (a serialization failure or a deadlock).
 	IsRetryable func(error) bool
+	// IsBadInput reports whether err is the database refusing a value (a NUL
+	// byte, invalid UTF-8), which is the caller's mistake.
+	IsBadInput func(error) bool
+	// ReadIsolation is the isolation of read-only transactions: a snapshot,
+	// so that a view across several statements is consistent (PostgreSQL's
+	// default READ COMMITTED is not).
+	ReadIsolation sql.IsolationLevel
 }
 
 // Store is a hoist.Store on database/sql.
@@ -50,7 +57,7 @@ func (s *Store) Update(ctx context.Context, fn func(hoist.Tx) error) error {
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(ctx context.Context, fn func(hoist.Tx) error) error {
-	return s.run(ctx, s.reader, &sql.TxOptions{ReadOnly: true}, fn)
+	return s.run(ctx, s.reader, &sql.TxOptions{ReadOnly: true, Isolation: s.dialect.ReadIsolation}, fn)
 }
 
 func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(hoist.Tx) error) error {
@@ -96,6 +103,8 @@ func (s *Store) storeError(what string, err error) error {
 		return hoist.WrapError(hoist.EConflict, "it already exists", err)
 	case s.dialect.IsRetryable != nil && s.dialect.IsRetryable(err):
 		return hoist.WrapError(hoist.EConflict, "a concurrent change won; try again", err)
+	case s.dialect.IsBadInput != nil && s.dialect.IsBadInput(err):
+		return hoist.WrapError(hoist.EInvalid, "the input holds characters that cannot be stored", err)
 	}
 	var herr *hoist.Error
 	if errors.As(err, &herr) {

@@ -152,7 +152,9 @@ func TestBadInvocations(t *testing.T) {
 		{"bad settings", []string{"serve", "--data", t.TempDir(), "--one-time", "10h"}, "one-time duration"},
 		{"bad reason pattern", []string{"serve", "--data", t.TempDir(), "--reason-pattern", "("}, "regular expression"},
 		{"bad log level", []string{"serve", "--data", t.TempDir(), "--log-level", "loud"}, "--log-level"},
+		{"verify where there is no database", []string{"audit", "verify", "--data", "/nonexistent/hoist"}, "no Hoist database"},
 		{"negative export start", []string{"audit", "export", "--data", t.TempDir(), "--after", "-1"}, "negative"},
+		{"export where there is no database", []string{"audit", "export", "--data", t.TempDir()}, "no Hoist database"},
 		{"unknown command", []string{"frobnicate"}, "unknown command"},
 	}
 	for _, tc := range cases {

@@ -1,0 +1,242 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/control"
+)
+
+// The agent API, under /agent/v1: enrolment with a token, then everything
+// over mutual TLS with the certificate enrolment issued.
+
+type agentKey struct{}
+
+func agentFrom(ctx context.Context) hoist.AgentRecord {
+	a, _ := ctx.Value(agentKey{}).(hoist.AgentRecord)
+	return a
+}
+
+// agentAuthenticated admits a request only with a client certificate that
+// the server's CA signed and that names an agent not revoked.
+func (h *Handler) agentAuthenticated(next handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+			return hoist.Errorf(hoist.EUnauthorized, "an agent certificate is required")
+		}
+		leaf := r.TLS.VerifiedChains[0][0]
+		a, err := h.svc.Agent(r.Context(), leaf.Subject.CommonName)
+		if err != nil {
+			return err
+		}
+		return next(w, r.WithContext(context.WithValue(r.Context(), agentKey{}, a)))
+	}
+}
+
+// EnrollBody is the body of POST /agent/v1/enroll.
+type EnrollBody struct {
+	Secret string             `json:"secret"`
+	CSR    string             `json:"csr"` // base64 DER
+	Facts  control.AgentFacts `json:"facts"`
+}
+
+func (h *Handler) enroll(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var in EnrollBody
+	if err := decodeStrict(body, &in); err != nil {
+		return err
+	}
+	csr, err := base64.StdEncoding.DecodeString(in.CSR)
+	if err != nil || in.Secret == "" {
+		return hoist.Errorf(hoist.EInvalid, "secret and csr (base64 DER) are required")
+	}
+	enr, err := h.svc.Enroll(r.Context(), in.Secret, csr, in.Facts)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, enr)
+	return nil
+}
+
+func (h *Handler) checkin(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var facts control.AgentFacts
+	if err := decodeStrict(body, &facts); err != nil {
+		return err
+	}
+	if err := h.svc.Checkin(r.Context(), agentFrom(r.Context()).ID, facts); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// AgentRequestBody is the body of POST /agent/v1/requests.
+type AgentRequestBody struct {
+	User     string `json:"user"`
+	Duration string `json:"duration,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// AgentRequestAnswer says which request stands for the user's ask.
+type AgentRequestAnswer struct {
+	Request RequestView `json:"request"`
+	Created bool        `json:"created"`
+}
+
+func (h *Handler) agentRequest(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var in AgentRequestBody
+	if err := decodeStrict(body, &in); err != nil {
+		return err
+	}
+	var d time.Duration
+	if in.Duration != "" {
+		if d, err = hoist.ParseDuration(in.Duration); err != nil {
+			return err
+		}
+	}
+	req, created, err := h.svc.AgentRequest(r.Context(), agentFrom(r.Context()), in.User, in.Reason, d)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, AgentRequestAnswer{Request: requestView(req), Created: created})
+	return nil
+}
+
+// EventsAnswer carries an agent's events and where to resume.
+type EventsAnswer struct {
+	Events []hoist.AgentEvent `json:"events"`
+	Cursor int64              `json:"cursor"`
+}
+
+func (h *Handler) agentEvents(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "after", "wait")
+	if err != nil {
+		return err
+	}
+	after, err := intParam(q, "after", 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	waitSeconds, err := intParam(q, "wait", 0, int64(control.MaxEventWait/time.Second))
+	if err != nil {
+		return err
+	}
+	evs, err := h.svc.AgentEvents(r.Context(), agentFrom(r.Context()).ID, after, time.Duration(waitSeconds)*time.Second)
+	if err != nil {
+		return err
+	}
+	ans := EventsAnswer{Events: evs, Cursor: after}
+	if ans.Events == nil {
+		ans.Events = []hoist.AgentEvent{}
+	}
+	if len(evs) > 0 {
+		ans.Cursor = evs[len(evs)-1].Seq
+	}
+	writeJSON(w, http.StatusOK, ans)
+	return nil
+}
+
+// AuditBody is the body of POST /agent/v1/audit.
+type AuditBody struct {
+	Events []control.AgentAuditEvent `json:"events"`
+}
+
+func (h *Handler) agentAudit(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var in AuditBody
+	if err := decodeStrict(body, &in); err != nil {
+		return err
+	}
+	n, err := h.svc.AgentAudit(r.Context(), agentFrom(r.Context()), in.Events)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"stored": n})
+	return nil
+}
+
+func (h *Handler) agentSessionEnded(w http.ResponseWriter, r *http.Request) error {
+	if err := h.svc.AgentSessionEnded(r.Context(), agentFrom(r.Context()), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// EnrollTokenBody is the body of POST /api/v1/enroll-tokens.
+type EnrollTokenBody struct {
+	Group string `json:"group,omitempty"`
+	TTL   string `json:"ttl,omitempty"`  // default 24h
+	Uses  int    `json:"uses,omitempty"` // default 1
+}
+
+// EnrollTokenAnswer carries a new token, shown once.
+type EnrollTokenAnswer struct {
+	Token     string    `json:"token"`
+	Group     string    `json:"group,omitempty"`
+	Uses      int       `json:"uses"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (h *Handler) createEnrollToken(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var in EnrollTokenBody
+	if err := decodeStrict(body, &in); err != nil {
+		return err
+	}
+	ttl := 24 * time.Hour
+	if in.TTL != "" {
+		if ttl, err = hoist.ParseDuration(in.TTL); err != nil {
+			return err
+		}
+	}
+	if in.Uses == 0 {
+		in.Uses = 1
+	}
+	token, et, err := h.svc.CreateEnrollToken(r.Context(), actorFrom(r.Context()), in.Group, ttl, in.Uses)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, EnrollTokenAnswer{Token: token, Group: et.Group, Uses: et.UsesLeft, ExpiresAt: et.ExpiresAt})
+	return nil
+}
+
+func (h *Handler) listAgents(w http.ResponseWriter, r *http.Request) error {
+	as, err := h.svc.Agents(r.Context(), actorFrom(r.Context()))
+	if err != nil {
+		return err
+	}
+	if as == nil {
+		as = []hoist.AgentRecord{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agents": as})
+	return nil
+}
+
+func (h *Handler) revokeAgent(w http.ResponseWriter, r *http.Request) error {
+	if err := h.svc.RevokeAgent(r.Context(), actorFrom(r.Context()), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,391 @@
+package control
+
+import (
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// Signer issues what only the server's keys can: agent certificates and
+// grants. The server package backs it with the data directory's CA and
+// grant key.
+type Signer interface {
+	// IssueAgentCertificate signs a client certificate for agentID.
+	IssueAgentCertificate(pub crypto.PublicKey, agentID string, now time.Time) ([]byte, error)
+	// GrantKey signs grants; agents pin its public half at enrolment.
+	GrantKey() ed25519.PrivateKey
+	// CAPEM is the CA certificate agents pin.
+	CAPEM() []byte
+	// CAFingerprint is the SHA-256 of the CA certificate, hex.
+	CAFingerprint() string
+}
+
+// EnrollTokenPrefix starts every enrolment token.
+const EnrollTokenPrefix = "hoist1."
+
+// tokenBody is what an enrolment token carries: where the server is, the
+// fingerprint of its CA (the agent refuses any other), and the secret.
+type tokenBody struct {
+	URL         string `json:"u"`
+	Fingerprint string `json:"f"`
+	Secret      string `json:"s"`
+}
+
+// ParseEnrollToken splits a token into the server URL, the CA fingerprint
+// and the secret.
+func ParseEnrollToken(token string) (url, fingerprint, secret string, err error) {
+	bad := hoist.Errorf(hoist.EInvalid, "this is not a Hoist enrolment token")
+	rest, ok := strings.CutPrefix(strings.TrimSpace(token), EnrollTokenPrefix)
+	if !ok || len(rest) > 2048 {
+		return "", "", "", bad
+	}
+	data, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil {
+		return "", "", "", bad
+	}
+	var b tokenBody
+	if err := json.Unmarshal(data, &b); err != nil || b.URL == "" || len(b.Fingerprint) != 64 || len(b.Secret) < 20 {
+		return "", "", "", bad
+	}
+	return b.URL, b.Fingerprint, b.Secret, nil
+}
+
+// CreateEnrollToken makes a token that enrols up to uses machines into
+// group until ttl passes.
+func (s *Service) CreateEnrollToken(ctx context.Context, a Actor, group string, ttl time.Duration, uses int) (string, hoist.EnrollToken, error) {
+	if err := a.require(hoist.PermitManageAgents); err != nil {
+		return "", hoist.EnrollToken{}, err
+	}
+	if s.signer == nil {
+		return "", hoist.EnrollToken{}, hoist.Errorf(hoist.EUnavailable, "this server cannot enrol agents")
+	}
+	switch {
+	case ttl < time.Minute || ttl > 30*24*time.Hour:
+		return "", hoist.EnrollToken{}, hoist.Errorf(hoist.EInvalid, "the token's lifetime must be between 1m and 720h")
+	case uses < 1 || uses > 10000:
+		return "", hoist.EnrollToken{}, hoist.Errorf(hoist.EInvalid, "uses must be between 1 and 10000")
+	case len(group) > 128 || strings.ContainsAny(group, "\x00\n\r"):
+		return "", hoist.EnrollToken{}, hoist.Errorf(hoist.EInvalid, "invalid group name")
+	}
+	raw := make([]byte, 24)
+	_, _ = rand.Read(raw)
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	body, _ := json.Marshal(tokenBody{URL: s.url, Fingerprint: s.signer.CAFingerprint(), Secret: secret})
+	token := EnrollTokenPrefix + base64.RawURLEncoding.EncodeToString(body)
+	now := s.now()
+	et := hoist.EnrollToken{Hash: tokenHash(secret), Group: group, CreatedBy: a.Name, CreatedAt: now, ExpiresAt: now.Add(ttl), UsesLeft: uses}
+	err := s.store.Update(ctx, func(tx hoist.Tx) error {
+		if err := tx.InsertEnrollToken(ctx, et); err != nil {
+			return err
+		}
+		return audit(ctx, tx, now, a.Name, "agent.token_created", "", map[string]any{"group": group, "uses": uses, "expires_at": et.ExpiresAt})
+	})
+	return token, et, err
+}
+
+// AgentFacts is what an agent reports about its machine.
+type AgentFacts struct {
+	Hostname string `json:"hostname"`
+	Version  string `json:"version"`
+	OS       string `json:"os"`
+	Kernel   string `json:"kernel"`
+}
+
+func (f AgentFacts) check() error {
+	for _, v := range []string{f.Hostname, f.Version, f.OS, f.Kernel} {
+		if len(v) > 253 || strings.ContainsAny(v, "\x00\n\r\x1b") {
+			return hoist.Errorf(hoist.EInvalid, "agent facts must be short printable text")
+		}
+	}
+	if f.Hostname == "" {
+		return hoist.Errorf(hoist.EInvalid, "hostname is required")
+	}
+	return nil
+}
+
+// Enrolment is what a newly enrolled agent keeps.
+type Enrolment struct {
+	AgentID     string `json:"agent_id"`
+	Certificate string `json:"certificate"` // PEM
+	CA          string `json:"ca"`          // PEM
+	GrantKey    string `json:"grant_key"`   // base64 Ed25519 public key
+}
+
+// Enroll spends one use of the token's secret and returns the agent's
+// identity: a client certificate for the key in csr, the CA, and the key
+// grants are signed with.
+func (s *Service) Enroll(ctx context.Context, secret string, csrDER []byte, facts AgentFacts) (Enrolment, error) {
+	if s.signer == nil {
+		return Enrolment{}, hoist.Errorf(hoist.EUnavailable, "this server cannot enrol agents")
+	}
+	if err := facts.check(); err != nil {
+		return Enrolment{}, err
+	}
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil || csr.CheckSignature() != nil {
+		return Enrolment{}, hoist.Errorf(hoist.EInvalid, "the certificate request is not valid")
+	}
+	now := s.now()
+	id := hoist.NewID(hoist.AgentIDPrefix)
+	err = s.store.Update(ctx, func(tx hoist.Tx) error {
+		tok, err := tx.UseEnrollToken(ctx, tokenHash(secret), now)
+		if err != nil {
+			return hoist.Errorf(hoist.EUnauthorized, "the enrolment token is unknown, used up or expired")
+		}
+		rec := hoist.AgentRecord{ID: id, Hostname: facts.Hostname, Version: facts.Version, OS: facts.OS, Kernel: facts.Kernel,
+			Group: tok.Group, EnrolledAt: now, LastSeen: now}
+		if err := tx.InsertAgent(ctx, rec); err != nil {
+			return err
+		}
+		return audit(ctx, tx, now, facts.Hostname, "agent.enrolled", id, map[string]any{"hostname": facts.Hostname, "group": tok.Group, "version": facts.Version})
+	})
+	if err != nil {
+		return Enrolment{}, err
+	}
+	certPEM, err := s.signer.IssueAgentCertificate(csr.PublicKey, id, now)
+	if err != nil {
+		return Enrolment{}, hoist.WrapError(hoist.EInternal, "cannot issue the agent certificate", err)
+	}
+	return Enrolment{AgentID: id, Certificate: string(certPEM), CA: string(s.signer.CAPEM()),
+		GrantKey: base64.StdEncoding.EncodeToString(s.signer.GrantKey().Public().(ed25519.PublicKey))}, nil
+}
+
+// Agent returns the agent whose certificate names id, refusing a revoked
+// one. Agent-facing calls start here.
+func (s *Service) Agent(ctx context.Context, id string) (a hoist.AgentRecord, err error) {
+	err = s.store.View(ctx, func(tx hoist.Tx) (err error) { a, err = tx.AgentByID(ctx, id); return err })
+	if err != nil {
+		return a, hoist.Errorf(hoist.EUnauthorized, "unknown agent")
+	}
+	if a.Revoked {
+		return a, hoist.Errorf(hoist.EUnauthorized, "this agent was revoked")
+	}
+	return a, nil
+}
+
+// Checkin records that the agent is alive and what it runs.
+func (s *Service) Checkin(ctx context.Context, agentID string, facts AgentFacts) error {
+	if err := facts.check(); err != nil {
+		return err
+	}
+	now := s.now()
+	return s.store.Update(ctx, func(tx hoist.Tx) error {
+		a, err := tx.AgentByID(ctx, agentID)
+		if err != nil {
+			return err
+		}
+		a.Hostname, a.Version, a.OS, a.Kernel, a.LastSeen = facts.Hostname, facts.Version, facts.OS, facts.Kernel, now
+		return tx.UpdateAgent(ctx, a)
+	})
+}
+
+// AgentRequest files a user's request from the agent a.
+func (s *Service) AgentRequest(ctx context.Context, a hoist.AgentRecord, user, reason string, d time.Duration) (hoist.Request, bool, error) {
+	if user == "root" {
+		return hoist.Request{}, false, hoist.Errorf(hoist.EInvalid, "root needs no JIT mode")
+	}
+	return s.CreateRequest(ctx, RequestInput{User: user, Host: a.Hostname, Agent: a.ID, Reason: reason, Duration: d})
+}
+
+// MaxEventWait caps a long poll.
+const MaxEventWait = 60 * time.Second
+
+// AgentEvents returns the agent's events after seq. With wait, an empty
+// answer is held until an event comes or wait passes: a long poll, so that
+// a decision reaches the agent the moment it is made.
+func (s *Service) AgentEvents(ctx context.Context, agentID string, after int64, wait time.Duration) ([]hoist.AgentEvent, error) {
+	wait = min(wait, MaxEventWait)
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		// Subscribe before reading, so that an event committed between the
+		// read and the wait still wakes us.
+		woken := s.notify.subscribe(agentID)
+		var evs []hoist.AgentEvent
+		err := s.store.View(ctx, func(tx hoist.Tx) (err error) {
+			evs, err = tx.AgentEvents(ctx, agentID, after, 100)
+			return err
+		})
+		if err != nil || len(evs) > 0 || wait <= 0 {
+			s.notify.unsubscribe(agentID, woken)
+			return evs, err
+		}
+		select {
+		case <-woken:
+		case <-deadline.C:
+			s.notify.unsubscribe(agentID, woken)
+			return nil, nil
+		case <-s.notify.closed:
+			s.notify.unsubscribe(agentID, woken)
+			return nil, nil
+		case <-ctx.Done():
+			s.notify.unsubscribe(agentID, woken)
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// AgentAuditEvent is an audit event an agent produced.
+type AgentAuditEvent struct {
+	ID      string         `json:"id"`
+	Time    time.Time      `json:"time"`
+	Action  string         `json:"action"`
+	Actor   string         `json:"actor"`
+	Subject string         `json:"subject,omitempty"`
+	Detail  map[string]any `json:"detail,omitempty"`
+}
+
+// AgentAudit stores the agent's audit events in the audit log, each once:
+// a retry after a lost answer records nothing twice.
+func (s *Service) AgentAudit(ctx context.Context, a hoist.AgentRecord, events []AgentAuditEvent) (stored int, err error) {
+	if len(events) > 1000 {
+		return 0, hoist.Errorf(hoist.EInvalid, "at most 1000 events at once")
+	}
+	for _, ev := range events {
+		if !strings.HasPrefix(ev.ID, "evt_") || len(ev.ID) > 64 || !strings.Contains(ev.Action, ".") || len(ev.Action) > 64 {
+			return stored, hoist.Errorf(hoist.EInvalid, "malformed agent event %q", ev.ID)
+		}
+	}
+	now := s.now()
+	for _, ev := range events {
+		err := s.store.Update(ctx, func(tx hoist.Tx) error {
+			fresh, err := tx.MarkDelivered(ctx, a.ID+"/"+ev.ID)
+			if err != nil || !fresh {
+				return err
+			}
+			detail := map[string]any{"agent": a.ID, "host": a.Hostname, "event_id": ev.ID, "at": ev.Time}
+			for k, v := range ev.Detail {
+				detail[k] = v
+			}
+			stored++
+			return audit(ctx, tx, now, ev.Actor, "agent."+ev.Action, ev.Subject, detail)
+		})
+		if err != nil {
+			return stored, err
+		}
+	}
+	return stored, nil
+}
+
+// AgentSessionEnded records that the user ended their session on the agent
+// ("hoist exit"), so that the server's view matches.
+func (s *Service) AgentSessionEnded(ctx context.Context, a hoist.AgentRecord, sessionID string) error {
+	if !hoist.ValidID(hoist.SessionIDPrefix, sessionID) {
+		return hoist.Errorf(hoist.ENotFound, "no session %q", sessionID)
+	}
+	err := s.store.Update(ctx, func(tx hoist.Tx) error {
+		sess, err := tx.Session(ctx, sessionID)
+		if err != nil {
+			return err
+		}
+		if sess.Agent != a.ID {
+			return hoist.Errorf(hoist.ENotFound, "no session %q on this agent", sessionID)
+		}
+		_, err = s.endSession(ctx, tx, sess, hoist.EndExited, sess.User, "ended on the machine")
+		return err
+	})
+	if hoist.ErrorCode(err) == hoist.EConflict {
+		return nil // already ended: the answer the agent wants
+	}
+	return err
+}
+
+// Agents lists the enrolled agents.
+func (s *Service) Agents(ctx context.Context, a Actor) (as []hoist.AgentRecord, err error) {
+	if err := a.require(hoist.PermitReadRequests); err != nil {
+		return nil, err
+	}
+	err = s.store.View(ctx, func(tx hoist.Tx) (err error) { as, err = tx.Agents(ctx); return err })
+	return as, err
+}
+
+// RevokeAgent cuts an agent off: its certificate is refused from now on.
+func (s *Service) RevokeAgent(ctx context.Context, a Actor, id string) error {
+	if err := a.require(hoist.PermitManageAgents); err != nil {
+		return err
+	}
+	now := s.now()
+	return s.store.Update(ctx, func(tx hoist.Tx) error {
+		rec, err := tx.AgentByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if rec.Revoked {
+			return hoist.Errorf(hoist.EConflict, "agent %s is already revoked", id)
+		}
+		rec.Revoked = true
+		if err := tx.UpdateAgent(ctx, rec); err != nil {
+			return err
+		}
+		return audit(ctx, tx, now, a.Name, "agent.revoked", id, map[string]any{"hostname": rec.Hostname})
+	})
+}
+
+// pushDecision queues the event an agent must hear about a decision, in the
+// decision's transaction.
+func (s *Service) pushDecision(ctx context.Context, tx hoist.Tx, ev hoist.AgentEvent) error {
+	if ev.AgentID == "" {
+		return nil // a request filed without an agent (tests, imports)
+	}
+	_, err := tx.AppendAgentEvent(ctx, ev)
+	return err
+}
+
+// notifier wakes the long polls of one agent. It is in-process: replicas on
+// one PostgreSQL database will need LISTEN/NOTIFY here.
+type notifier struct {
+	mu      sync.Mutex
+	waiters map[string]map[chan struct{}]bool
+	closed  chan struct{}
+	once    sync.Once
+}
+
+func newNotifier() *notifier {
+	return &notifier{waiters: map[string]map[chan struct{}]bool{}, closed: make(chan struct{})}
+}
+
+// StopWaiting answers every long poll now, empty, and every later one at
+// once: the server is shutting down and agents will reconnect elsewhere.
+func (s *Service) StopWaiting() { s.notify.once.Do(func() { close(s.notify.closed) }) }
+
+func (n *notifier) subscribe(agentID string) chan struct{} {
+	ch := make(chan struct{})
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.waiters[agentID] == nil {
+		n.waiters[agentID] = map[chan struct{}]bool{}
+	}
+	n.waiters[agentID][ch] = true
+	return ch
+}
+
+func (n *notifier) unsubscribe(agentID string, ch chan struct{}) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.waiters[agentID], ch)
+	if len(n.waiters[agentID]) == 0 {
+		delete(n.waiters, agentID)
+	}
+}
+
+// wake wakes every long poll of agentID; each must subscribe again.
+func (n *notifier) wake(agentID string) {
+	if agentID == "" {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for ch := range n.waiters[agentID] {
+		close(ch)
+	}
+	delete(n.waiters, agentID)
+}
