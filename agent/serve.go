@@ -97,9 +97,28 @@ func (a *Agent) serveConn(c *net.UnixConn) {
 			fail(hoist.ErrorCode(err), hoist.ErrorMessage(err), 1)
 			return
 		}
+		a.mu.Lock()
+		up := a.upstream
+		a.mu.Unlock()
+		if up != nil {
+			up.SessionEnded(id)
+		}
 		_ = localapi.WriteFrame(c, localapi.Reply{Ended: &localapi.Ended{SessionID: id, Terminated: rep.Terminated}})
 	case localapi.OpRequest:
-		fail(hoist.EUnavailable, "this machine is not connected to a hoist-server, so JIT mode cannot be requested here yet", 1)
+		var d time.Duration
+		if req.Duration != "" {
+			if d, err = hoist.ParseDuration(req.Duration); err != nil {
+				fail(hoist.EInvalid, hoist.ErrorMessage(err), 1)
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := a.Request(ctx, peer.User, req.Reason, d); err != nil {
+			fail(hoist.ErrorCode(err), hoist.ErrorMessage(err), 1)
+			return
+		}
+		_ = localapi.WriteFrame(c, localapi.Reply{Status: statusReply(a.Status(peer.User))})
 	case localapi.OpGrant:
 		a.serveGrant(c, peer, req, fail)
 	case localapi.OpRun:
@@ -110,7 +129,8 @@ func (a *Agent) serveConn(c *net.UnixConn) {
 }
 
 func statusReply(st StatusInfo) *localapi.Status {
-	out := &localapi.Status{State: st.State, User: st.User, SessionID: st.SessionID, RequestID: st.RequestID, EndReason: st.EndReason}
+	out := &localapi.Status{State: st.State, User: st.User, SessionID: st.SessionID, RequestID: st.RequestID, EndReason: st.EndReason,
+		RequestState: st.RequestState}
 	if !st.ExpiresAt.IsZero() {
 		out.ExpiresAt = st.ExpiresAt.UTC().Format(time.RFC3339)
 	}

@@ -148,8 +148,45 @@ func newRequest(env Env, socket *string) *cobra.Command {
 					return err
 				}
 			}
-			_, err := exchange(socketPath(env, *socket), localapi.Request{Op: localapi.OpRequest, Duration: forDur, Reason: reason})
-			return err
+			path := socketPath(env, *socket)
+			rep, err := exchange(path, localapi.Request{Op: localapi.OpRequest, Duration: forDur, Reason: reason})
+			if err != nil {
+				return err
+			}
+			st := rep.Status
+			if st == nil || st.RequestID == "" {
+				return hoist.Errorf(hoist.EUnavailable, "hoistd answered without a request")
+			}
+			id := st.RequestID
+			if !wait {
+				if asJSON {
+					return printJSON(env.Stdout, map[string]string{"id": id, "state": "pending"})
+				}
+				fmt.Fprintf(env.Stdout, "JIT elevated access requested; waiting for an approver.\n%s\n", id)
+				return nil
+			}
+			if !asJSON {
+				fmt.Fprintf(env.Stderr, "JIT elevated access requested (%s); waiting for an approver…\n", id)
+			}
+			state, st, err := waitForDecision(path, id)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if err := printJSON(env.Stdout, map[string]any{"id": id, "state": state, "session_id": st.SessionID, "expires_at": st.ExpiresAt}); err != nil {
+					return err
+				}
+			} else if state == "approved" {
+				printStatus(env, st)
+				fmt.Fprintln(env.Stdout, id)
+			} else {
+				fmt.Fprintf(env.Stderr, "hoist: request %s was %s\n", id, state)
+				fmt.Fprintln(env.Stdout, id)
+			}
+			if state != "approved" {
+				return exitStatus{1}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&forDur, "for", "", "how long (Go syntax: 90s, 45m, 4h); default: the one-time window")
@@ -157,4 +194,25 @@ func newRequest(env Env, socket *string) *cobra.Command {
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the decision: exit 0 approved, non-zero denied")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object with id and state")
 	return cmd
+}
+
+// waitForDecision watches the local status until the request is decided.
+// hoistd hears of the decision by push; asking it is cheap.
+func waitForDecision(path, id string) (string, *localapi.Status, error) {
+	for {
+		rep, err := exchange(path, localapi.Request{Op: localapi.OpStatus})
+		if err != nil {
+			return "", nil, err
+		}
+		st := rep.Status
+		switch {
+		case st == nil:
+			return "", nil, hoist.Errorf(hoist.EUnavailable, "hoistd answered without a status")
+		case st.State == "active" && st.RequestID == id:
+			return "approved", st, nil
+		case st.RequestID == id && (st.RequestState == "denied" || st.RequestState == "expired"):
+			return st.RequestState, st, nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

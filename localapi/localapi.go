@@ -89,6 +89,9 @@ type Status struct {
 	RemainingSeconds int64  `json:"remaining_seconds"`
 	EndReason        string `json:"end_reason,omitempty"`
 	User             string `json:"user"`
+	// RequestState is the state of RequestID when it is not the session's
+	// own: pending, denied or expired.
+	RequestState string `json:"request_state,omitempty"`
 }
 
 // Started says the program runs.

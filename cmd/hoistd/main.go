@@ -4,14 +4,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/link"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -26,7 +29,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(newServe(stdout, stderr), newGrant(stdout), newEnroll())
+	root.AddCommand(newServe(stdout, stderr), newGrant(stdout), newEnroll(stdout))
 	if err := root.Execute(); err != nil {
 		var herr *hoist.Error
 		msg := err.Error()
@@ -39,12 +42,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func newEnroll() *cobra.Command {
-	return &cobra.Command{
+func newEnroll(stdout io.Writer) *cobra.Command {
+	var server, token, stateDir string
+	cmd := &cobra.Command{
 		Use:   "enroll --server URL --token TOKEN [--state DIR]",
-		Short: "Enrol this machine with a hoist-server (not available yet)",
+		Short: "Enrol this machine with a hoist-server (the token pins the server's CA)",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return hoist.Errorf(hoist.EUnavailable, "enrolment with a hoist-server is not built yet; use hoistd grant for local grants")
+			if token == "" {
+				return hoist.Errorf(hoist.EInvalid, "--token is required (hoist admin enroll-token prints one)")
+			}
+			if link.Enrolled(stateDir) {
+				return hoist.Errorf(hoist.EConflict, "this machine is already enrolled (%s); remove its identity directory to enrol again", stateDir)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			id, err := link.Enroll(ctx, server, token, stateDir, link.Facts(hoist.Version))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "enrolled with %s as %s\n", id.Server, id.AgentID)
+			return nil
 		},
 	}
+	cmd.Flags().StringVar(&server, "server", "", "server URL (default: the one in the token)")
+	cmd.Flags().StringVar(&token, "token", "", "enrolment token")
+	cmd.Flags().StringVar(&stateDir, "state", "/var/lib/hoist", "state directory")
+	return cmd
 }

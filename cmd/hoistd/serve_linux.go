@@ -18,6 +18,7 @@ import (
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/agent"
+	"github.com/hoist-jit/hoist/link"
 	"github.com/hoist-jit/hoist/localapi"
 	"github.com/hoist-jit/hoist/platform"
 )
@@ -62,6 +63,17 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 			ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer cancel()
 			go func() { <-ctx.Done(); l.Close() }()
+			if link.Enrolled(stateDir) {
+				c, err := link.Load(stateDir)
+				if err != nil {
+					return err
+				}
+				lk := link.New(c, a, stateDir, link.Facts(hoist.Version), log)
+				go lk.Run(ctx)
+				log.Info("linked to the server", "link", c.String())
+			} else {
+				log.Warn("not enrolled: JIT mode can only be granted locally (hoistd grant) until hoistd enroll is run")
+			}
 			log.Info("hoistd listening", "socket", socket, "state", stateDir, "cgroups", cgroupRoot)
 			fmt.Fprintf(stdout, "hoistd: serving %s\n", socket)
 			return a.Serve(l)

@@ -1,0 +1,271 @@
+// Package link is hoistd's connection to hoist-server: enrolment with a
+// token that pins the server's CA, then mutual TLS for everything — check-in,
+// filing users' requests, a long poll that brings decisions the moment they
+// are made, and delivery of the agent's audit events.
+package link
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/api"
+	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/pki"
+)
+
+// Identity is what enrolment leaves in the state directory, root-only.
+type Identity struct {
+	Server   string `json:"server"`
+	AgentID  string `json:"agent_id"`
+	GrantKey string `json:"grant_key"` // base64 Ed25519 public key
+}
+
+func identityDir(stateDir string) string { return filepath.Join(stateDir, "identity") }
+
+// Enrolled reports whether stateDir holds an identity.
+func Enrolled(stateDir string) bool {
+	_, err := os.Stat(filepath.Join(identityDir(stateDir), "identity.json"))
+	return err == nil
+}
+
+// pinnedTLS trusts exactly the CA whose SHA-256 fingerprint is pin, which
+// the server must present in its chain.
+func pinnedTLS(pin, serverName string) *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // replaced by VerifyConnection below: the pin, then the chain
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			var ca *x509.Certificate
+			for _, c := range cs.PeerCertificates {
+				if pki.Fingerprint(c) == pin {
+					ca = c
+				}
+			}
+			if ca == nil || len(cs.PeerCertificates) == 0 {
+				return errors.New("the server's CA does not match the fingerprint in the enrolment token")
+			}
+			pool := x509.NewCertPool()
+			pool.AddCert(ca)
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, DNSName: serverName})
+			return err
+		},
+	}
+}
+
+// Facts describes this machine.
+func Facts(version string) control.AgentFacts {
+	host, _ := os.Hostname()
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return control.AgentFacts{Hostname: host, Version: version, OS: "linux", Kernel: string(bytes.TrimSpace(kernel))}
+}
+
+// Enroll enrols this machine with the server using token and writes the
+// identity to stateDir. server may be empty to use the token's URL.
+func Enroll(ctx context.Context, server, token, stateDir string, facts control.AgentFacts) (Identity, error) {
+	tokURL, pin, secret, err := control.ParseEnrollToken(token)
+	if err != nil {
+		return Identity{}, err
+	}
+	if server == "" {
+		server = tokURL
+	}
+	u, err := url.Parse(server)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return Identity{}, hoist.Errorf(hoist.EInvalid, "server URL %q must look like https://host:port", server)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return Identity{}, err
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: facts.Hostname}}, key)
+	if err != nil {
+		return Identity{}, err
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: pinnedTLS(pin, u.Hostname())}}
+	var enr control.Enrolment
+	body := api.EnrollBody{Secret: secret, CSR: base64.StdEncoding.EncodeToString(csr), Facts: facts}
+	if err := call(ctx, hc, u, "POST", "/agent/v1/enroll", nil, body, &enr); err != nil {
+		return Identity{}, err
+	}
+	caBlock, _ := pem.Decode([]byte(enr.CA))
+	if caBlock == nil {
+		return Identity{}, hoist.Errorf(hoist.EInvalid, "the server sent no CA")
+	}
+	caCert, err := x509.ParseCertificate(caBlock.Bytes)
+	if err != nil || pki.Fingerprint(caCert) != pin {
+		return Identity{}, hoist.Errorf(hoist.EForbidden, "the server's CA does not match the fingerprint in the enrolment token")
+	}
+	if pub, err := base64.StdEncoding.DecodeString(enr.GrantKey); err != nil || len(pub) != ed25519.PublicKeySize {
+		return Identity{}, hoist.Errorf(hoist.EInvalid, "the server sent no valid grant key")
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return Identity{}, err
+	}
+	id := Identity{Server: u.Scheme + "://" + u.Host, AgentID: enr.AgentID, GrantKey: enr.GrantKey}
+	idJSON, _ := json.MarshalIndent(id, "", "  ")
+	dir := identityDir(stateDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Identity{}, err
+	}
+	for name, data := range map[string][]byte{
+		"agent-key.pem": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+		"agent.pem":     []byte(enr.Certificate),
+		"ca.pem":        []byte(enr.CA),
+		"identity.json": idJSON,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return Identity{}, err
+		}
+	}
+	return id, nil
+}
+
+// Client talks to the server over mutual TLS as this agent.
+type Client struct {
+	ID       Identity
+	grantKey ed25519.PublicKey
+	base     *url.URL
+	http     *http.Client
+	poll     *http.Client // without the overall timeout: long polls are long
+}
+
+// Load returns the client for the identity in stateDir.
+func Load(stateDir string) (*Client, error) {
+	dir := identityDir(stateDir)
+	data, err := os.ReadFile(filepath.Join(dir, "identity.json"))
+	if err != nil {
+		return nil, hoist.Errorf(hoist.ENotFound, "this machine is not enrolled (no %s)", filepath.Join(dir, "identity.json"))
+	}
+	var id Identity
+	if err := json.Unmarshal(data, &id); err != nil {
+		return nil, hoist.Errorf(hoist.EInvalid, "the identity in %s is damaged", dir)
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "agent.pem"), filepath.Join(dir, "agent-key.pem"))
+	if err != nil {
+		return nil, hoist.Errorf(hoist.EInvalid, "the agent certificate in %s is damaged: %v", dir, err)
+	}
+	pool, err := pki.LoadCertPool(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		return nil, err
+	}
+	grantKey, err := base64.StdEncoding.DecodeString(id.GrantKey)
+	if err != nil || len(grantKey) != ed25519.PublicKeySize {
+		return nil, hoist.Errorf(hoist.EInvalid, "the pinned grant key is damaged")
+	}
+	u, err := url.Parse(id.Server)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, Certificates: []tls.Certificate{cert}},
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 10 * time.Second,
+		ForceAttemptHTTP2:   true,
+	}
+	return &Client{ID: id, grantKey: ed25519.PublicKey(grantKey), base: u,
+		http: &http.Client{Timeout: 30 * time.Second, Transport: tr}, poll: &http.Client{Transport: tr}}, nil
+}
+
+// GrantKey is the pinned key grants must be signed with.
+func (c *Client) GrantKey() ed25519.PublicKey { return c.grantKey }
+
+func call(ctx context.Context, hc *http.Client, base *url.URL, method, path string, q url.Values, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	u := *base
+	u.Path, u.RawQuery = path, q.Encode()
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return hoist.WrapError(hoist.EUnavailable, "cannot reach the server: "+err.Error(), err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return hoist.WrapError(hoist.EUnavailable, "the server's answer was cut off", err)
+	}
+	if resp.StatusCode >= 300 {
+		var eb api.ErrorBody
+		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
+			return &hoist.Error{Code: eb.Error.Code, Message: eb.Error.Message}
+		}
+		return hoist.Errorf(hoist.EUnavailable, "the server answered %s", resp.Status)
+	}
+	if out != nil && resp.StatusCode != http.StatusNoContent {
+		if err := json.Unmarshal(data, out); err != nil {
+			return hoist.WrapError(hoist.EUnavailable, "the server's answer is not the JSON expected", err)
+		}
+	}
+	return nil
+}
+
+// Checkin reports this machine's facts.
+func (c *Client) Checkin(ctx context.Context, facts control.AgentFacts) error {
+	return call(ctx, c.http, c.base, "POST", "/agent/v1/checkin", nil, facts, nil)
+}
+
+// Request files a user's request.
+func (c *Client) Request(ctx context.Context, user, reason string, d time.Duration) (api.AgentRequestAnswer, error) {
+	body := api.AgentRequestBody{User: user, Reason: reason}
+	if d > 0 {
+		body.Duration = d.String()
+	}
+	var ans api.AgentRequestAnswer
+	err := call(ctx, c.http, c.base, "POST", "/agent/v1/requests", nil, body, &ans)
+	return ans, err
+}
+
+// Events long-polls for the agent's events after cursor.
+func (c *Client) Events(ctx context.Context, after int64, wait time.Duration) (api.EventsAnswer, error) {
+	q := url.Values{"after": {strconv.FormatInt(after, 10)}, "wait": {strconv.Itoa(int(wait / time.Second))}}
+	var ans api.EventsAnswer
+	err := call(ctx, c.poll, c.base, "GET", "/agent/v1/events", q, nil, &ans)
+	return ans, err
+}
+
+// Audit delivers audit events; the server stores each id once.
+func (c *Client) Audit(ctx context.Context, events []control.AgentAuditEvent) error {
+	return call(ctx, c.http, c.base, "POST", "/agent/v1/audit", nil, api.AuditBody{Events: events}, nil)
+}
+
+// SessionEnded tells the server the user ended a session here.
+func (c *Client) SessionEnded(ctx context.Context, sessionID string) error {
+	return call(ctx, c.http, c.base, "POST", "/agent/v1/sessions/"+url.PathEscape(sessionID)+"/ended", nil, nil, nil)
+}
+
+// String names the link for logs.
+func (c *Client) String() string { return fmt.Sprintf("%s as %s", c.ID.Server, c.ID.AgentID) }

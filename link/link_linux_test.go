@@ -1,0 +1,329 @@
+package link_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/agent"
+	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/link"
+	"github.com/hoist-jit/hoist/platform"
+	"github.com/hoist-jit/hoist/server"
+	"github.com/hoist-jit/hoist/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+var ctx = context.Background()
+
+var adminActor = control.Actor{Name: "admin", Role: hoist.RoleAdmin}
+
+func startServer(t *testing.T) *server.Main {
+	t.Helper()
+	m, err := server.Start(ctx, server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
+		AdminPassword: "correct horse battery staple", Settings: hoist.DefaultApprovalSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func token(t *testing.T, m *server.Main, uses int) string {
+	t.Helper()
+	tok, _, err := m.Service().CreateEnrollToken(ctx, adminActor, "", time.Hour, uses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestEnrolmentRefusals(t *testing.T) {
+	a, b := startServer(t), startServer(t)
+	facts := link.Facts(hoist.Version)
+	tok := token(t, a, 1)
+	if _, err := link.Enroll(ctx, "", tok, t.TempDir(), facts); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	cases := []struct {
+		name, server, token, want string
+	}{
+		{"used up", "", tok, "unknown, used up or expired"},
+		{"unknown", "", token(t, b, 1)[:20] + "x", "not a Hoist enrolment token"},
+		// b's token pins b's CA: a server with another CA is refused before
+		// the secret is sent.
+		{"another server's CA", a.URL(), token(t, b, 1), "does not match the fingerprint"},
+		{"not https", "http://127.0.0.1:1", token(t, a, 1), "https://"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := link.Enroll(ctx, tc.server, tc.token, t.TempDir(), facts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("enrol: %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+	agents, _ := a.Service().Agents(ctx, adminActor)
+	if len(agents) != 1 {
+		t.Fatalf("%d agents enrolled, want 1", len(agents))
+	}
+}
+
+// fleet is a real server, and an enrolled in-process hoistd with a real
+// socket, real cgroups and a real non-root user.
+type fleet struct {
+	t      *testing.T
+	srv    *server.Main
+	agent  *agent.Agent
+	link   *link.Link
+	socket string
+	cgs    platform.Cgroups
+	user   testenv.User
+	bin    string
+}
+
+func newFleet(t *testing.T) *fleet {
+	t.Helper()
+	testenv.RequireRoot(t)
+	mount, err := platform.FindCgroup2()
+	testenv.Require(t, err == nil, "needs cgroup v2")
+	f := &fleet{t: t, srv: startServer(t), user: testenv.NewUser(t), bin: testenv.Binaries(t)}
+	state := t.TempDir()
+	if _, err := link.Enroll(ctx, "", token(t, f.srv, 1), state, link.Facts(hoist.Version)); err != nil {
+		t.Fatal(err)
+	}
+	pub := testenv.PublicDir(t)
+	f.socket = filepath.Join(pub, "hoistd.sock")
+	f.cgs = platform.Cgroups{Root: filepath.Join(mount, "hoist-test-"+filepath.Base(pub))}
+	a, err := agent.New(agent.Config{StateDir: state, Cgroups: f.cgs, Grace: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := link.Load(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.agent, f.link = a, link.New(c, a, state, link.Facts(hoist.Version), nil)
+	runCtx, stop := context.WithCancel(ctx)
+	go f.link.Run(runCtx)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: f.socket, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(f.socket, 0o666)
+	done := make(chan struct{})
+	go func() { _ = a.Serve(l); close(done) }()
+	t.Cleanup(func() {
+		stop()
+		l.Close()
+		<-done
+		a.Close()
+		entries, _ := os.ReadDir(f.cgs.Root)
+		for _, e := range entries {
+			if g, err := f.cgs.OpenGroup(e.Name()); err == nil {
+				_, _ = g.End(ctx, 0)
+			}
+		}
+		_ = os.Remove(f.cgs.Root)
+	})
+	return f
+}
+
+func (f *fleet) command(script string) *exec.Cmd {
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Env = []string{"PATH=" + f.bin + ":/usr/bin:/bin", "HOIST_SOCKET=" + f.socket, "HOME=/tmp"}
+	cmd.Dir = "/tmp"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: f.user.UID, Gid: f.user.GID}}
+	return cmd
+}
+
+func (f *fleet) sh(script string) (int, string, string) {
+	f.t.Helper()
+	cmd := f.command(script)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		f.t.Fatal(err)
+	}
+	return code, out.String(), errOut.String()
+}
+
+// request runs "hoist request" as the user and returns the id it printed on
+// its last line.
+func (f *fleet) request(args string) string {
+	f.t.Helper()
+	code, out, errOut := f.sh("hoist request " + args)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	id := lines[len(lines)-1]
+	if code != 0 || !hoist.ValidID(hoist.RequestIDPrefix, id) {
+		f.t.Fatalf("hoist request: exit %d, %q %q", code, out, errOut)
+	}
+	return id
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func alive(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+func (f *fleet) auditActions() map[string]int {
+	out := map[string]int{}
+	_ = f.srv.Service().Audit(ctx, adminActor, hoist.AuditFilter{}, func(r hoist.AuditRecord) error {
+		out[r.Action]++
+		return nil
+	})
+	return out
+}
+
+// TestTheWholePath: request on the machine, approve on the server, root on
+// the machine for the window, and nothing left after it.
+func TestTheWholePath(t *testing.T) {
+	f := newFleet(t)
+	id := f.request("--for 5s --reason 'install the printer driver'")
+	pending, err := f.srv.Service().Requests(ctx, adminActor, hoist.RequestFilter{State: hoist.RequestPending})
+	if err != nil || len(pending) != 1 || pending[0].ID != id || pending[0].User != f.user.Name || pending[0].RequestedDuration != 5*time.Second {
+		t.Fatalf("pending on the server = %+v, %v", pending, err)
+	}
+	if _, out, _ := f.sh("hoist status --json"); !strings.Contains(out, `"state": "pending"`) {
+		t.Fatalf("status while pending: %s", out)
+	}
+	results, err := f.srv.Service().Approve(ctx, control.Actor{Name: "carol", Role: hoist.RoleApprover}, []string{id}, 5*time.Second, "")
+	if err != nil || !results[0].OK {
+		t.Fatalf("approve: %+v %v", results, err)
+	}
+	approvedAt := time.Now()
+	waitUntil(t, "the agent to hear of the approval", func() bool { return f.agent.Status(f.user.Name).State == "active" })
+	t.Logf("approval reached the agent in %s", time.Since(approvedAt))
+
+	code, out, errOut := f.sh("hoist run -- id -u")
+	if code != 0 || out != "0\n" {
+		t.Fatalf("hoist run -- id -u: exit %d, %q %q", code, out, errOut)
+	}
+	sid := f.agent.Status(f.user.Name).SessionID
+	escape := f.command(`hoist run -- sh -c 'setsid sh -c "sleep 1000 &"; (sleep 1000 &); nohup sleep 1000 >/dev/null 2>&1 &'; exec hoist run -- sleep 1000`)
+	if err := escape.Start(); err != nil {
+		t.Fatal(err)
+	}
+	g, err := f.cgs.OpenGroup(sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	waitUntil(t, "4 elevated sleeps", func() bool {
+		pids, _ = g.Pids()
+		return len(pids) >= 4
+	})
+	_ = escape.Wait() // returns when the window closes and the sleep is ended
+	waitUntil(t, "the session to end", func() bool { return f.agent.Status(f.user.Name).State == "ended" })
+	waitUntil(t, "the cgroup to go", func() bool { _, err := os.Stat(g.Dir()); return os.IsNotExist(err) })
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("process %d survived the window", pid)
+		}
+	}
+	// The machine's audit events reach the server's log.
+	waitUntil(t, "the agent's audit events on the server", func() bool {
+		a := f.auditActions()
+		return a["agent.command.started"] >= 3 && a["agent.command.ended"] >= 3 && a["agent.session.ended"] == 1
+	})
+	var argvs []string
+	_ = f.srv.Service().Audit(ctx, adminActor, hoist.AuditFilter{Action: "agent.command.started"}, func(r hoist.AuditRecord) error {
+		argvs = append(argvs, string(r.Detail))
+		return nil
+	})
+	if !strings.Contains(strings.Join(argvs, "\n"), `"argv":["id","-u"]`) {
+		t.Fatalf("the server's audit lacks the elevated id -u:\n%s", strings.Join(argvs, "\n"))
+	}
+	rep, err := f.srv.Service().VerifyAudit(ctx, adminActor)
+	if err != nil || !rep.OK {
+		t.Fatalf("audit chain: %+v %v", rep, err)
+	}
+}
+
+func TestRevokeReachesTheMachine(t *testing.T) {
+	f := newFleet(t)
+	id := f.request("--for 1h")
+	if res, _ := f.srv.Service().Approve(ctx, adminActor, []string{id}, time.Hour, ""); !res[0].OK {
+		t.Fatalf("approve: %+v", res)
+	}
+	waitUntil(t, "the session", func() bool { return f.agent.Status(f.user.Name).State == "active" })
+	blocking := f.command("exec hoist run -- sleep 1000")
+	if err := blocking.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sid := f.agent.Status(f.user.Name).SessionID
+	g, _ := f.cgs.OpenGroup(sid)
+	waitUntil(t, "the elevated sleep", func() bool { pids, _ := g.Pids(); return len(pids) == 1 })
+	if res, _ := f.srv.Service().Revoke(ctx, adminActor, []string{id}, "incident over"); !res[0].OK {
+		t.Fatalf("revoke: %+v", res)
+	}
+	err := blocking.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 143 {
+		t.Fatalf("the elevated program ended with %v, want 143", err)
+	}
+	st := f.agent.Status(f.user.Name)
+	if st.State != "ended" || st.EndReason != "revoked" {
+		t.Fatalf("status after revoke: %+v", st)
+	}
+	if code, _, _ := f.sh("hoist run -- id -u"); code != 126 {
+		t.Fatalf("run after revoke: exit %d, want 126", code)
+	}
+}
+
+func TestDeniedRequestEndsTheWait(t *testing.T) {
+	f := newFleet(t)
+	waiter := f.command("hoist request --for 10m --reason games --wait")
+	var out, errOut bytes.Buffer
+	waiter.Stdout, waiter.Stderr = &out, &errOut
+	if err := waiter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pending []hoist.Request
+	waitUntil(t, "the request on the server", func() bool {
+		pending, _ = f.srv.Service().Requests(ctx, adminActor, hoist.RequestFilter{State: hoist.RequestPending})
+		return len(pending) == 1
+	})
+	if res, _ := f.srv.Service().Deny(ctx, adminActor, []string{pending[0].ID}, "not for games"); !res[0].OK {
+		t.Fatalf("deny: %+v", res)
+	}
+	err := waiter.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 || !strings.Contains(errOut.String(), "denied") {
+		t.Fatalf("hoist request --wait after a denial: %v, stderr %q", err, errOut.String())
+	}
+	if !strings.HasSuffix(strings.TrimSpace(out.String()), pending[0].ID) {
+		t.Fatalf("the request id is not on the last line: %q", out.String())
+	}
+}

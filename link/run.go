@@ -1,0 +1,198 @@
+package link
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/agent"
+	"github.com/hoist-jit/hoist/control"
+)
+
+// PollWait is how long one long poll waits for an event. Decisions arrive
+// the moment they are made; the wait only bounds an idle connection.
+const PollWait = 25 * time.Second
+
+// Link keeps an agent connected to its server.
+type Link struct {
+	c        *Client
+	a        *agent.Agent
+	stateDir string
+	facts    control.AgentFacts
+	log      *slog.Logger
+	clock    func() time.Time
+	kick     chan struct{} // wakes the audit delivery
+}
+
+// New links a to the server c talks to. Call Run to connect.
+func New(c *Client, a *agent.Agent, stateDir string, facts control.AgentFacts, log *slog.Logger) *Link {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l := &Link{c: c, a: a, stateDir: stateDir, facts: facts, log: log, clock: time.Now, kick: make(chan struct{}, 1)}
+	a.SetUpstream(l)
+	return l
+}
+
+// Request implements agent.Upstream.
+func (l *Link) Request(ctx context.Context, user, reason string, d time.Duration) (agent.RequestInfo, error) {
+	ans, err := l.c.Request(ctx, user, reason, d)
+	if err != nil {
+		return agent.RequestInfo{}, err
+	}
+	return agent.RequestInfo{ID: ans.Request.ID, State: string(ans.Request.State)}, nil
+}
+
+// SessionEnded implements agent.Upstream: the server hears of it through the
+// audit queue too, but this makes its session view right at once.
+func (l *Link) SessionEnded(sessionID string) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := l.c.SessionEnded(ctx, sessionID); err != nil {
+			l.log.Warn("cannot tell the server a session ended", "session", sessionID, "err", err)
+		}
+	}()
+	l.Kick()
+}
+
+// Kick asks for the audit queue to be delivered now.
+func (l *Link) Kick() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Link) cursorPath() string { return filepath.Join(l.stateDir, "events.cursor") }
+
+func (l *Link) cursor() int64 {
+	data, _ := os.ReadFile(l.cursorPath())
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	return n
+}
+
+// Run keeps the link up until ctx ends: check-in, the event long poll, and
+// audit delivery, each retrying with backoff and jitter.
+func (l *Link) Run(ctx context.Context) {
+	go l.deliverLoop(ctx)
+	backoff := newBackoff()
+	for ctx.Err() == nil {
+		if err := l.c.Checkin(ctx, l.facts); err != nil {
+			l.log.Warn("check-in failed", "err", err)
+			backoff.wait(ctx)
+			continue
+		}
+		break
+	}
+	after := l.cursor()
+	for ctx.Err() == nil {
+		ans, err := l.c.Events(ctx, after, PollWait)
+		if err != nil {
+			if ctx.Err() == nil {
+				l.log.Warn("event poll failed", "err", err)
+				backoff.wait(ctx)
+			}
+			continue
+		}
+		backoff.reset()
+		for _, ev := range ans.Events {
+			l.apply(ev)
+		}
+		if ans.Cursor > after {
+			after = ans.Cursor
+			_ = os.WriteFile(l.cursorPath(), []byte(strconv.FormatInt(after, 10)), 0o600)
+		}
+	}
+}
+
+// apply acts on one event. A grant is checked against the pinned key, this
+// agent and the clock before anything happens.
+func (l *Link) apply(ev hoist.AgentEvent) {
+	switch ev.Kind {
+	case hoist.AgentEventApproved:
+		g, err := hoist.VerifyGrant(l.c.GrantKey(), ev.Grant, l.c.ID.AgentID, l.clock())
+		if err != nil {
+			l.log.Warn("refusing a grant", "request", ev.RequestID, "err", err)
+			return
+		}
+		err = l.a.Activate(agent.Grant{SessionID: g.Session, RequestID: g.Request, User: g.User, NotBefore: g.NotBefore, NotAfter: g.NotAfter, By: "server"})
+		if err != nil {
+			l.log.Warn("cannot start the granted session", "session", g.Session, "err", err)
+		}
+	case hoist.AgentEventDenied, hoist.AgentEventExpired:
+		l.a.Decided(ev.User, ev.RequestID, ev.Kind)
+	case hoist.AgentEventRevoked:
+		go func() {
+			if _, err := l.a.EndSession(ev.SessionID, string(hoist.EndRevoked), "server"); err != nil && hoist.ErrorCode(err) != hoist.ENotFound {
+				l.log.Warn("cannot end a revoked session", "session", ev.SessionID, "err", err)
+			}
+			l.Kick()
+		}()
+	default:
+		l.log.Info("skipping an event of a kind this agent does not know", "kind", ev.Kind)
+	}
+}
+
+// deliverLoop sends the audit queue to the server, now and then and when
+// kicked.
+func (l *Link) deliverLoop(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		if err := l.Deliver(ctx); err != nil && ctx.Err() == nil {
+			l.log.Debug("audit delivery failed; will retry", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-l.kick:
+		}
+	}
+}
+
+// Deliver sends everything queued, in batches, acknowledging each batch
+// only after the server stored it.
+func (l *Link) Deliver(ctx context.Context) error {
+	ob := l.a.Outbox()
+	for {
+		events, off, err := ob.Pending(500)
+		if err != nil || len(events) == 0 {
+			return err
+		}
+		batch := make([]control.AgentAuditEvent, len(events))
+		for i, ev := range events {
+			batch[i] = control.AgentAuditEvent{ID: ev.ID, Time: ev.Time, Action: ev.Action, Actor: ev.Actor, Subject: ev.Subject, Detail: ev.Detail}
+		}
+		if err := l.c.Audit(ctx, batch); err != nil {
+			return err
+		}
+		if err := ob.Ack(off); err != nil {
+			return err
+		}
+	}
+}
+
+type backoff struct{ d time.Duration }
+
+func newBackoff() *backoff { return &backoff{d: 100 * time.Millisecond} }
+
+func (b *backoff) reset() { b.d = 100 * time.Millisecond }
+
+// wait sleeps for the current delay with jitter, then doubles it up to 30s,
+// so that a fleet does not reconnect in step after an outage.
+func (b *backoff) wait(ctx context.Context) {
+	d := b.d/2 + rand.N(b.d)
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+	b.d = min(b.d*2, 30*time.Second)
+}
