@@ -107,7 +107,8 @@ func newAdmin(env Env) *cobra.Command {
 		Use:   "admin",
 		Short: "Administer Hoist through hoist-server: approvals, sessions",
 	}
-	admin.AddCommand(newLogin(env), newLogout(env), newApprovals(env), newApprove(env), newDeny(env), newRevoke(env), newSessions(env))
+	admin.AddCommand(newLogin(env), newLogout(env), newApprovals(env), newApprove(env), newDeny(env), newRevoke(env), newSessions(env),
+		newEnrollToken(env), newAgents(env), newAgent(env))
 	return admin
 }
 

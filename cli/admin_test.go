@@ -13,6 +13,7 @@ import (
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/cli"
 	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/link"
 	"github.com/hoist-jit/hoist/server"
 )
 
@@ -220,5 +221,42 @@ func TestLogoutRevokesTheToken(t *testing.T) {
 	admin.ok("", "admin", "logout")
 	if _, err := m.Service().Authenticate(context.Background(), stored.Token); hoist.ErrorCode(err) != hoist.EUnauthorized {
 		t.Fatalf("token after logout: %v, want unauthorized", err)
+	}
+}
+
+func TestEnrolmentTokensAndAgents(t *testing.T) {
+	m := startServer(t)
+	admin := loggedInAdmin(t, m)
+	out := admin.ok("", "admin", "enroll-token", "--ttl", "1h", "--uses", "2")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	tok := lines[len(lines)-1]
+	state := t.TempDir()
+	id, err := link.Enroll(context.Background(), "", tok, state, control.AgentFacts{Hostname: "ws-42", Version: hoist.Version, OS: "linux", Kernel: "6.1"})
+	if err != nil {
+		t.Fatalf("enrol with the printed token: %v", err)
+	}
+	var agents []map[string]any
+	if err := json.Unmarshal([]byte(admin.ok("", "admin", "agents", "--json")), &agents); err != nil {
+		t.Fatal(err)
+	}
+	if len(agents) != 1 || agents[0]["hostname"] != "ws-42" || agents[0]["version"] != hoist.Version || agents[0]["id"] != id.AgentID {
+		t.Fatalf("agents = %v", agents)
+	}
+	if table := admin.ok("", "admin", "agents"); !strings.Contains(table, "ws-42") {
+		t.Fatalf("agents table lacks ws-42:\n%s", table)
+	}
+	c, err := link.Load(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Checkin(context.Background(), link.Facts(hoist.Version)); err != nil {
+		t.Fatalf("check-in before revoke: %v", err)
+	}
+	admin.ok("", "admin", "agent", "revoke", id.AgentID)
+	if err := c.Checkin(context.Background(), link.Facts(hoist.Version)); hoist.ErrorCode(err) != hoist.EUnauthorized {
+		t.Fatalf("check-in after revoke: %v, want unauthorized", err)
+	}
+	if r := admin.run("", "admin", "enroll-token", "--ttl", "1s"); r.code == 0 || !strings.Contains(r.stderr, "lifetime") {
+		t.Fatalf("a 1s token: exit %d, %q", r.code, r.stderr)
 	}
 }

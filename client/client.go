@@ -217,3 +217,28 @@ func listQuery(state, user, host string, limit int) url.Values {
 	}
 	return q
 }
+
+// EnrollToken makes an agent enrolment token.
+func (c *Client) EnrollToken(ctx context.Context, group string, ttl time.Duration, uses int) (api.EnrollTokenAnswer, error) {
+	body := api.EnrollTokenBody{Group: group, Uses: uses}
+	if ttl > 0 {
+		body.TTL = ttl.String()
+	}
+	var ans api.EnrollTokenAnswer
+	err := c.do(ctx, "POST", "/api/v1/enroll-tokens", nil, body, &ans)
+	return ans, err
+}
+
+// Agents lists the enrolled agents.
+func (c *Client) Agents(ctx context.Context) ([]hoist.AgentRecord, error) {
+	var ans struct {
+		Agents []hoist.AgentRecord `json:"agents"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/agents", nil, nil, &ans)
+	return ans.Agents, err
+}
+
+// RevokeAgent cuts an agent off.
+func (c *Client) RevokeAgent(ctx context.Context, id string) error {
+	return c.do(ctx, "POST", "/api/v1/agents/"+url.PathEscape(id)+"/revoke", nil, nil, nil)
+}
