@@ -88,6 +88,10 @@ type Tx interface {
 	AppendAgentEvent(ctx context.Context, ev AgentEvent) (int64, error)
 	// AgentEvents returns the agent's events after seq, oldest first.
 	AgentEvents(ctx context.Context, agentID string, after int64, limit int) ([]AgentEvent, error)
+	// NotifyAgent tells every server sharing the store, when this
+	// transaction commits, that the agent has new events (PostgreSQL NOTIFY;
+	// a no-op where one server owns the store).
+	NotifyAgent(ctx context.Context, agentID string) error
 	// MarkDelivered records that the agent event id (an audit event an agent
 	// sent) is stored; false when it already was, so that a retry is not
 	// recorded twice.

@@ -336,9 +336,15 @@ func (s *Service) pushDecision(ctx context.Context, tx hoist.Tx, ev hoist.AgentE
 	if ev.AgentID == "" {
 		return nil // a request filed without an agent (tests, imports)
 	}
-	_, err := tx.AppendAgentEvent(ctx, ev)
-	return err
+	if _, err := tx.AppendAgentEvent(ctx, ev); err != nil {
+		return err
+	}
+	return tx.NotifyAgent(ctx, ev.AgentID)
 }
+
+// Wake answers the long polls of agentID now: another server recorded an
+// event for it.
+func (s *Service) Wake(agentID string) { s.notify.wake(agentID) }
 
 // notifier wakes the long polls of one agent. It is in-process: replicas on
 // one PostgreSQL database will need LISTEN/NOTIFY here.

@@ -17,13 +17,14 @@ import (
 	"github.com/hoist-jit/hoist/agent"
 	"github.com/hoist-jit/hoist/control"
 	"github.com/hoist-jit/hoist/link"
+	"github.com/hoist-jit/hoist/pgtest"
 	"github.com/hoist-jit/hoist/platform"
 	"github.com/hoist-jit/hoist/server"
 	"github.com/hoist-jit/hoist/testenv"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m)
 	testenv.Cleanup()
 	os.Exit(code)
 }
@@ -97,11 +98,15 @@ type fleet struct {
 }
 
 func newFleet(t *testing.T) *fleet {
+	return newFleetOn(t, startServer(t))
+}
+
+func newFleetOn(t *testing.T, srv *server.Main) *fleet {
 	t.Helper()
 	testenv.RequireRoot(t)
 	mount, err := platform.FindCgroup2()
 	testenv.Require(t, err == nil, "needs cgroup v2")
-	f := &fleet{t: t, srv: startServer(t), user: testenv.NewUser(t), bin: testenv.Binaries(t)}
+	f := &fleet{t: t, srv: srv, user: testenv.NewUser(t), bin: testenv.Binaries(t)}
 	state := t.TempDir()
 	if _, err := link.Enroll(ctx, "", token(t, f.srv, 1), state, link.Facts(hoist.Version)); err != nil {
 		t.Fatal(err)
@@ -325,5 +330,40 @@ func TestDeniedRequestEndsTheWait(t *testing.T) {
 	}
 	if !strings.HasSuffix(strings.TrimSpace(out.String()), pending[0].ID) {
 		t.Fatalf("the request id is not on the last line: %q", out.String())
+	}
+}
+
+// TestReplicasOnPostgreSQL runs two servers on one database: the agent
+// long-polls one, the approval is made on the other, and it still arrives
+// at once (PostgreSQL NOTIFY), with the shared CA and grant key.
+func TestReplicasOnPostgreSQL(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir() // the replicas share the CA and the grant key
+	start := func() *server.Main {
+		m, err := server.Start(ctx, server.Config{DataDir: dir, DatabaseURL: url, Listen: "127.0.0.1:0",
+			AdminPassword: "correct horse battery staple", Settings: hoist.DefaultApprovalSettings()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	a, b := start(), start()
+	f := newFleetOn(t, a) // enrolled with a, polling a
+	id := f.request("--for 1h")
+	approved := time.Now()
+	if res, err := b.Service().Approve(ctx, adminActor, []string{id}, time.Hour, ""); err != nil || !res[0].OK {
+		t.Fatalf("approve on the other replica: %+v %v", res, err)
+	}
+	waitUntil(t, "the approval made on replica b to reach the agent on replica a", func() bool {
+		return f.agent.Status(f.user.Name).State == "active"
+	})
+	took := time.Since(approved)
+	t.Logf("approval on b reached the agent polling a in %s", took)
+	if took > link.PollWait/2 {
+		t.Fatalf("the approval took %s: it waited for a poll to time out instead of being pushed", took)
+	}
+	if code, out, _ := f.sh("hoist run -- id -u"); code != 0 || out != "0\n" {
+		t.Fatalf("hoist run after a cross-replica approval: %d %q", code, out)
 	}
 }

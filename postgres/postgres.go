@@ -47,6 +47,7 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 		IsRetryable:   func(err error) bool { c := pgCode(err); return c == "40001" || c == "40P01" },
 		IsBadInput:    func(err error) bool { return strings.HasPrefix(pgCode(err), "22") },
 		ReadIsolation: sql.LevelRepeatableRead,
+		NotifyAgent:   `SELECT pg_notify('` + AgentEventsChannel + `', ?)`,
 	}), nil
 }
 

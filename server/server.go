@@ -189,6 +189,13 @@ func (m *Main) open(ctx context.Context) error {
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	m.stop = stop
+	if cfg.DatabaseURL != "" {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			postgres.ListenAgentEvents(runCtx, cfg.DatabaseURL, cfg.Logger, m.svc.Wake)
+		}()
+	}
 	m.wg.Add(2)
 	go func() {
 		defer m.wg.Done()

@@ -135,3 +135,11 @@ func (t *tx) MarkDelivered(ctx context.Context, id string) (bool, error) {
 	n, err := res.RowsAffected()
 	return n == 1, err
 }
+
+func (t *tx) NotifyAgent(ctx context.Context, agentID string) error {
+	if t.d.NotifyAgent == "" {
+		return nil
+	}
+	_, err := t.exec(ctx, "notify other servers", t.d.NotifyAgent, agentID)
+	return err
+}

@@ -29,6 +29,10 @@ type Dialect struct {
 	// IsBadInput reports whether err is the database refusing a value (a NUL
 	// byte, invalid UTF-8), which is the caller's mistake.
 	IsBadInput func(error) bool
+	// NotifyAgent is the statement that announces an agent's new events to
+	// other servers at commit, with the agent id as its one argument; empty
+	// where there are no other servers.
+	NotifyAgent string
 	// ReadIsolation is the isolation of read-only transactions: a snapshot,
 	// so that a view across several statements is consistent (PostgreSQL's
 	// default READ COMMITTED is not).

@@ -1,0 +1,53 @@
+package postgres
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// AgentEventsChannel is the NOTIFY channel on which servers announce that an
+// agent has new events, so that the replica holding the agent's long poll
+// answers at once, whichever replica made the decision.
+const AgentEventsChannel = "hoist_agent_events"
+
+// ListenAgentEvents calls wake with the agent id of every notification until
+// ctx ends, reconnecting after failures. PostgreSQL's own LISTEN/NOTIFY is
+// the whole cluster protocol: no other coordination between replicas.
+func ListenAgentEvents(ctx context.Context, url string, log *slog.Logger, wake func(agentID string)) {
+	delay := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := listenOnce(ctx, url, wake, func() { delay = 100 * time.Millisecond })
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("lost the PostgreSQL notification connection; reconnecting", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+func listenOnce(ctx context.Context, url string, wake func(string), connected func()) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+AgentEventsChannel); err != nil {
+		return err
+	}
+	connected()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		wake(n.Payload)
+	}
+}
