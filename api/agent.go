@@ -222,6 +222,9 @@ func (h *Handler) createEnrollToken(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (h *Handler) listAgents(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
 	as, err := h.svc.Agents(r.Context(), actorFrom(r.Context()))
 	if err != nil {
 		return err

@@ -2,7 +2,17 @@ package api_test
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"maps"
@@ -22,6 +32,7 @@ import (
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/api"
 	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/pki"
 	"github.com/hoist-jit/hoist/sqlite"
 )
 
@@ -52,8 +63,12 @@ func (k oaKey) String() string { return k.Method + " " + k.Path }
 type oaOperation struct {
 	OperationID string                 `json:"operationId"`
 	Summary     string                 `json:"summary"`
+	Description string                 `json:"description"`
 	Security    *[]map[string][]string `json:"security"`
-	Parameters  []oaParameter          `json:"parameters"`
+	// HoistAuth marks what OpenAPI 3.0 cannot say: the route needs an
+	// agent's TLS client certificate (mutual TLS).
+	HoistAuth   string        `json:"x-hoist-auth"`
+	Parameters  []oaParameter `json:"parameters"`
 	RequestBody *struct {
 		Required bool                   `json:"required"`
 		Content  map[string]oaMediaType `json:"content"`
@@ -96,6 +111,10 @@ type oaSchema struct {
 }
 
 const oaSchemaPrefix = "#/components/schemas/"
+
+// oaAgentAuth is the x-hoist-auth of routes that need an agent's client
+// certificate.
+const oaAgentAuth = "agent-certificate"
 
 var oaMethods = map[string]bool{
 	"get": true, "put": true, "post": true, "delete": true,
@@ -244,6 +263,9 @@ func TestOpenAPISecurity(t *testing.T) {
 	routes := append(api.New(api.Config{}).Routes(), api.Route{Method: "GET", Path: "/metrics", Auth: false})
 	for _, r := range routes {
 		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
+			if r.Auth && r.Agent {
+				t.Fatal("Routes(): got Auth and Agent both true, want at most one")
+			}
 			op := doc.ops[oaKey{r.Method, r.Path}]
 			if op == nil {
 				t.Skip("not documented (reported by TestOpenAPIMatchesRoutes)")
@@ -252,6 +274,26 @@ func TestOpenAPISecurity(t *testing.T) {
 				t.Fatalf("no security on the operation: want %s", map[bool]string{true: "[{bearerAuth: []}]", false: "[]"}[r.Auth])
 			}
 			sec := *op.Security
+			switch {
+			case r.Agent:
+				// OpenAPI 3.0 has no mutual TLS scheme: no credential it can
+				// describe, and the marker says which one is needed.
+				if len(sec) != 0 {
+					t.Errorf("agent route: got security %v, want [] (no bearer token)", sec)
+				}
+				if op.HoistAuth != oaAgentAuth {
+					t.Errorf("agent route: got x-hoist-auth %q, want %q", op.HoistAuth, oaAgentAuth)
+				}
+				if !strings.Contains(op.Description, "client certificate") {
+					t.Errorf("agent route: got description %q, want it to say a client certificate is needed", op.Description)
+				}
+				if _, ok := op.Responses["401"]; !ok {
+					t.Error("agent route: got no 401 response, want one")
+				}
+				return
+			case op.HoistAuth != "":
+				t.Errorf("got x-hoist-auth %q, want none (not an agent route)", op.HoistAuth)
+			}
 			if !r.Auth {
 				if len(sec) != 0 {
 					t.Errorf("public route: got security %v, want []", sec)
@@ -351,7 +393,7 @@ func TestOpenAPIOperations(t *testing.T) {
 	doc := fetchOpenAPI(t)
 	auth := map[oaKey]bool{}
 	for _, r := range api.New(api.Config{}).Routes() {
-		auth[oaKey{r.Method, r.Path}] = r.Auth
+		auth[oaKey{r.Method, r.Path}] = r.Auth || r.Agent
 	}
 	seen := map[string]oaKey{}
 	pathParam := regexp.MustCompile(`\{([^}]+)\}`)
@@ -493,6 +535,18 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"Transition", hoist.Transition{}, true},
 		{"Error", api.ErrorBody{}, true},
 		{"ErrorDetail", api.ErrorDetail{}, true},
+		{"EnrollTokenBody", api.EnrollTokenBody{}, false},
+		{"EnrollTokenAnswer", api.EnrollTokenAnswer{}, true},
+		{"AgentRecord", hoist.AgentRecord{}, true},
+		{"EnrollBody", api.EnrollBody{}, false},
+		{"AgentFacts", control.AgentFacts{}, false},
+		{"Enrolment", control.Enrolment{}, true},
+		{"AgentRequestBody", api.AgentRequestBody{}, false},
+		{"AgentRequestAnswer", api.AgentRequestAnswer{}, true},
+		{"EventsAnswer", api.EventsAnswer{}, true},
+		{"AgentEvent", hoist.AgentEvent{}, true},
+		{"AuditBody", api.AuditBody{}, false},
+		{"AgentAuditEvent", control.AgentAuditEvent{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -634,12 +688,44 @@ func (d *openAPIDoc) validate(s *oaSchema, v any, at string) []string {
 type oaLiveServer struct {
 	url    string
 	svc    *control.Service
-	tokens map[string]string // by account name
+	client *http.Client            // for admins and anonymous calls
+	tokens map[string]string       // by account name
+	agents map[string]*http.Client // by agent name: clients with its certificate
+	caPool *x509.CertPool          // the server's CA, with TLS
 }
 
 const oaAdminPassword = "correct horse battery staple"
 
+// oaSigner is control.Signer on a CA made for the test.
+type oaSigner struct {
+	ca       *pki.CA
+	grantKey ed25519.PrivateKey
+}
+
+func (s *oaSigner) IssueAgentCertificate(pub crypto.PublicKey, agentID string, now time.Time) ([]byte, error) {
+	der, err := s.ca.IssueClientCertificate(pub, agentID, now.Add(time.Hour), now)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}
+func (s *oaSigner) GrantKey() ed25519.PrivateKey { return s.grantKey }
+func (s *oaSigner) CAPEM() []byte                { return s.ca.CertPEM }
+func (s *oaSigner) CAFingerprint() string        { return pki.Fingerprint(s.ca.Cert) }
+
+// newOALiveServer starts the API over plain HTTP on a service that has no
+// Signer: agents cannot enrol and no call carries a client certificate.
 func newOALiveServer(t *testing.T) *oaLiveServer {
+	return startOALiveServer(t, false)
+}
+
+// newOATLSServer starts the API the way hoist-server serves it: over TLS
+// that asks agents for their certificate, on a service that can enrol them.
+func newOATLSServer(t *testing.T) *oaLiveServer {
+	return startOALiveServer(t, true)
+}
+
+func startOALiveServer(t *testing.T, withTLS bool) *oaLiveServer {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, t.TempDir())
@@ -647,16 +733,51 @@ func newOALiveServer(t *testing.T) *oaLiveServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc, err := control.New(control.Config{Store: st, Settings: hoist.DefaultApprovalSettings()})
+	cfg := control.Config{Store: st, Settings: hoist.DefaultApprovalSettings()}
+	var ca *pki.CA
+	dir := t.TempDir()
+	if withTLS {
+		if ca, err = pki.LoadOrCreateCA(dir, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		_, grantKey, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Signer, cfg.URL = &oaSigner{ca: ca, grantKey: grantKey}, "https://hoist.test"
+	}
+	svc, err := control.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.Bootstrap(ctx, oaAdminPassword); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(api.Config{Service: svc, Store: st}))
-	t.Cleanup(srv.Close)
-	ls := &oaLiveServer{url: srv.URL, svc: svc, tokens: map[string]string{}}
+	handler := api.New(api.Config{Service: svc, Store: st})
+	ls := &oaLiveServer{svc: svc, client: http.DefaultClient, tokens: map[string]string{}, agents: map[string]*http.Client{}}
+	if withTLS {
+		cert, err := ca.ServerCertificate(dir, []string{"127.0.0.1"}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls.caPool = x509.NewCertPool()
+		ls.caPool.AddCert(ca.Cert)
+		srv := httptest.NewUnstartedServer(handler)
+		srv.TLS = &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{cert},
+			ClientAuth:   tls.VerifyClientCertIfGiven, // as hoist-server asks
+			ClientCAs:    ls.caPool,
+		}
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		ls.url = srv.URL
+		ls.client = ls.tlsClient(nil)
+	} else {
+		srv := httptest.NewServer(handler)
+		t.Cleanup(srv.Close)
+		ls.url = srv.URL
+	}
 
 	ls.tokens["admin"] = ls.login(t, "admin", oaAdminPassword)
 	admin := control.Actor{Name: "admin", Role: hoist.RoleAdmin}
@@ -665,6 +786,71 @@ func newOALiveServer(t *testing.T) *oaLiveServer {
 	}
 	ls.tokens["carol"] = ls.login(t, "carol", "carol's long password")
 	return ls
+}
+
+// tlsClient trusts the server's CA and presents cert, when given.
+func (ls *oaLiveServer) tlsClient(cert *tls.Certificate) *http.Client {
+	cfg := &tls.Config{RootCAs: ls.caPool, MinVersion: tls.VersionTLS12}
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+}
+
+// oaCSR returns a new key and a certificate request for it, base64 DER.
+func oaCSR(t *testing.T) (*ecdsa.PrivateKey, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ignored"}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, base64.StdEncoding.EncodeToString(der)
+}
+
+// enrollToken makes an enrolment token through the API and returns its
+// secret.
+func (ls *oaLiveServer) enrollToken(t *testing.T, uses int) string {
+	t.Helper()
+	status, _, data := ls.do(t, "POST", "/api/v1/enroll-tokens", "admin", "application/json", fmt.Sprintf(`{"uses":%d}`, uses))
+	var ans api.EnrollTokenAnswer
+	if err := json.Unmarshal(data, &ans); status != http.StatusCreated || err != nil {
+		t.Fatalf("POST /api/v1/enroll-tokens: got status %d (%s), want 201 and a token", status, data)
+	}
+	_, _, secret, err := control.ParseEnrollToken(ans.Token)
+	if err != nil {
+		t.Fatalf("the token %q does not parse: %v", ans.Token, err)
+	}
+	return secret
+}
+
+// enroll enrols a machine with secret through the API and keeps a client
+// with its certificate as ls.agents[name]. It returns the enrolment.
+func (ls *oaLiveServer) enroll(t *testing.T, name, secret string) control.Enrolment {
+	t.Helper()
+	key, csr := oaCSR(t)
+	body, _ := json.Marshal(api.EnrollBody{Secret: secret, CSR: csr, Facts: control.AgentFacts{Hostname: name, Version: "1.0.0", OS: "linux", Kernel: "6.8.0"}})
+	status, _, data := ls.do(t, "POST", "/agent/v1/enroll", "", "application/json", string(body))
+	var enr control.Enrolment
+	if err := json.Unmarshal(data, &enr); status != http.StatusOK || err != nil {
+		t.Fatalf("POST /agent/v1/enroll: got status %d (%s), want 200 and an enrolment", status, data)
+	}
+	block, _ := pem.Decode([]byte(enr.Certificate))
+	if block == nil {
+		t.Fatalf("enrolment: got certificate %q, want PEM", enr.Certificate)
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf.Subject.CommonName != enr.AgentID {
+		t.Errorf("enrolment: got a certificate for %q, want one for the agent id %q", leaf.Subject.CommonName, enr.AgentID)
+	}
+	ls.agents[name] = ls.tlsClient(&tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: key, Leaf: leaf})
+	return enr
 }
 
 func (ls *oaLiveServer) login(t *testing.T, user, password string) string {
@@ -694,14 +880,17 @@ func (ls *oaLiveServer) do(t *testing.T, method, target, as, contentType, body s
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	if as != "" {
+	client := ls.client
+	if c, ok := ls.agents[as]; ok {
+		client = c // an agent: its certificate, no token
+	} else if as != "" {
 		tok, ok := ls.tokens[as]
 		if !ok {
 			tok = as // a literal token
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -867,6 +1056,29 @@ func TestOpenAPILiveAnswers(t *testing.T) {
 		{"delete user", "DELETE", "/api/v1/users/{name}", "/api/v1/users/erin", "admin", "", "", 204},
 		{"delete user again", "DELETE", "/api/v1/users/{name}", "/api/v1/users/erin", "admin", "", "", 404},
 		{"delete oneself", "DELETE", "/api/v1/users/{name}", "/api/v1/users/admin", "admin", "", "", 409},
+		// Agents, on a server that has no CA to enrol them with.
+		{"enroll token without a CA", "POST", "/api/v1/enroll-tokens", "", "admin", js, `{"group":"web","ttl":"1h","uses":2}`, 503},
+		{"enroll token as approver", "POST", "/api/v1/enroll-tokens", "", "carol", js, `{}`, 403},
+		{"enroll token without token", "POST", "/api/v1/enroll-tokens", "", "", js, `{}`, 401},
+		{"enroll token bad ttl", "POST", "/api/v1/enroll-tokens", "", "admin", js, `{"ttl":"soon"}`, 400},
+		{"enroll token unknown field", "POST", "/api/v1/enroll-tokens", "", "admin", js, `{"ttl":"1h","expires":"never"}`, 400},
+		{"agents", "GET", "/api/v1/agents", "", "admin", "", "", 200},
+		{"agents as approver", "GET", "/api/v1/agents", "", "carol", "", "", 200},
+		{"agents without token", "GET", "/api/v1/agents", "", "", "", "", 401},
+		{"revoke unknown agent", "POST", "/api/v1/agents/{id}/revoke", "/api/v1/agents/agt_nope/revoke", "admin", "", "", 404},
+		{"revoke agent as approver", "POST", "/api/v1/agents/{id}/revoke", "/api/v1/agents/agt_nope/revoke", "carol", "", "", 403},
+		{"enroll without a CA", "POST", "/agent/v1/enroll", "", "", js, `{"secret":"s3cret","csr":"AAAA","facts":{"hostname":"web1"}}`, 503},
+		{"enroll no secret", "POST", "/agent/v1/enroll", "", "", js, `{"csr":"AAAA","facts":{"hostname":"web1"}}`, 400},
+		{"enroll unknown field", "POST", "/agent/v1/enroll", "", "", js, `{"secret":"s","csr":"AAAA","facts":{"hostname":"web1","arch":"arm64"}}`, 400},
+		// Agent routes without a client certificate, with or without a token.
+		{"checkin without certificate", "POST", "/agent/v1/checkin", "", "", js, `{"hostname":"web1"}`, 401},
+		{"checkin with a bearer token", "POST", "/agent/v1/checkin", "", "admin", js, `{"hostname":"web1"}`, 401},
+		{"agent request without certificate", "POST", "/agent/v1/requests", "", "", js, `{"user":"bob"}`, 401},
+		{"events without certificate", "GET", "/agent/v1/events", "/agent/v1/events?after=0&wait=0", "", "", "", 401},
+		{"events with a bearer token", "GET", "/agent/v1/events", "", "admin", "", "", 401},
+		{"agent audit without certificate", "POST", "/agent/v1/audit", "", "", js, `{"events":[]}`, 401},
+		{"session ended without certificate", "POST", "/agent/v1/sessions/{id}/ended", "/agent/v1/sessions/ses_nope/ended", "", "", "", 401},
+
 		{"logout", "POST", "/api/v1/logout", "", "carol", "", "", 204},
 		{"logged out", "GET", "/api/v1/me", "", "carol", "", "", 401},
 	}
@@ -883,15 +1095,171 @@ func TestOpenAPILiveAnswers(t *testing.T) {
 			doc.checkAnswer(t, oaKey{tt.method, tt.path}, status, header, data)
 		})
 	}
+
+	t.Run("no agents", func(t *testing.T) {
+		status, _, data := ls.do(t, "GET", "/api/v1/agents", "admin", "", "")
+		if status != http.StatusOK || string(bytes.TrimSpace(data)) != `{"agents":[]}` {
+			t.Errorf("GET /api/v1/agents: got %d %s, want 200 {\"agents\":[]}", status, bytes.TrimSpace(data))
+		}
+	})
+}
+
+// TestOpenAPILiveAgent walks an agent's life over TLS, the way hoist-server
+// serves it: a token, enrolment, then calls with the client certificate
+// enrolment issued, an approval reaching the agent as an event, and a
+// revoke. Each answer is held to the document.
+func TestOpenAPILiveAgent(t *testing.T) {
+	doc := fetchOpenAPI(t)
+	ls := newOATLSServer(t)
+	const js = "application/json"
+
+	// call makes one call as a subtest and returns its body; path is the
+	// route as the document writes it, target the URL when it differs.
+	call := func(name, method, path, target, as, body string, wantStatus int) []byte {
+		t.Helper()
+		if target == "" {
+			target = path
+		}
+		contentType := ""
+		if body != "" {
+			contentType = js
+		}
+		var data []byte
+		t.Run(name, func(t *testing.T) {
+			status, header, got := ls.do(t, method, target, as, contentType, body)
+			data = got
+			if status != wantStatus {
+				t.Errorf("%s %s: got status %d (%s), want %d", method, target, status, bytes.TrimSpace(got), wantStatus)
+			}
+			doc.checkAnswer(t, oaKey{method, path}, status, header, got)
+		})
+		return data
+	}
+	decode := func(data []byte, v any) {
+		t.Helper()
+		if err := json.Unmarshal(data, v); err != nil {
+			t.Fatalf("%s: %v", bytes.TrimSpace(data), err)
+		}
+	}
+
+	// Tokens.
+	var tok api.EnrollTokenAnswer
+	decode(call("enroll token", "POST", "/api/v1/enroll-tokens", "", "admin", `{"group":"web","ttl":"1h","uses":2}`, 201), &tok)
+	if tok.Group != "web" || tok.Uses != 2 {
+		t.Errorf("enroll token: got group %q uses %d, want web and 2", tok.Group, tok.Uses)
+	}
+	_, _, secret, err := control.ParseEnrollToken(tok.Token)
+	if err != nil {
+		t.Fatalf("enroll token %q: %v", tok.Token, err)
+	}
+	call("enroll token defaults", "POST", "/api/v1/enroll-tokens", "", "admin", `{}`, 201)
+	call("enroll token no body", "POST", "/api/v1/enroll-tokens", "", "admin", "", 400)
+	call("enroll token too short", "POST", "/api/v1/enroll-tokens", "", "admin", `{"ttl":"30s"}`, 400)
+	call("enroll token too many uses", "POST", "/api/v1/enroll-tokens", "", "admin", `{"uses":10001}`, 400)
+	call("enroll token as approver", "POST", "/api/v1/enroll-tokens", "", "carol", `{}`, 403)
+
+	// Enrolment.
+	_, csr := oaCSR(t)
+	call("enroll bad csr", "POST", "/agent/v1/enroll", "", "", `{"secret":"`+secret+`","csr":"AAAA","facts":{"hostname":"web1"}}`, 400)
+	call("enroll no hostname", "POST", "/agent/v1/enroll", "", "", `{"secret":"`+secret+`","csr":"`+csr+`","facts":{}}`, 400)
+	call("enroll unknown secret", "POST", "/agent/v1/enroll", "", "", `{"secret":"not-the-secret","csr":"`+csr+`","facts":{"hostname":"web1"}}`, 401)
+	web1 := ls.enroll(t, "@web1", secret)
+	ls.enroll(t, "@db1", secret)
+	call("enroll token used up", "POST", "/agent/v1/enroll", "", "", `{"secret":"`+secret+`","csr":"`+csr+`","facts":{"hostname":"web3"}}`, 401)
+
+	// The agent's calls.
+	call("checkin", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","version":"1.0.1","os":"linux","kernel":"6.8.0"}`, 204)
+	call("checkin unknown field", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","arch":"arm64"}`, 400)
+	call("checkin without certificate", "POST", "/agent/v1/checkin", "", "", `{"hostname":"web1"}`, 401)
+	call("checkin with a bearer token", "POST", "/agent/v1/checkin", "", "admin", `{"hostname":"web1"}`, 401)
+
+	var first, again api.AgentRequestAnswer
+	decode(call("request", "POST", "/agent/v1/requests", "", "@web1", `{"user":"bob","duration":"30m","reason":"deploy"}`, 200), &first)
+	decode(call("request again", "POST", "/agent/v1/requests", "", "@web1", `{"user":"bob","duration":"10m"}`, 200), &again)
+	if !first.Created || again.Created || again.Request.ID != first.Request.ID || first.Request.Host != "web1" {
+		t.Errorf("requests: got created %v then %v for %s then %s on %q, want true then false for one request on web1",
+			first.Created, again.Created, first.Request.ID, again.Request.ID, first.Request.Host)
+	}
+	call("request for root", "POST", "/agent/v1/requests", "", "@web1", `{"user":"root"}`, 400)
+	call("request too long", "POST", "/agent/v1/requests", "", "@web1", `{"user":"dave","duration":"100h"}`, 400)
+
+	var evs api.EventsAnswer
+	decode(call("no events", "GET", "/agent/v1/events", "/agent/v1/events?wait=0", "@web1", "", 200), &evs)
+	if len(evs.Events) != 0 || evs.Cursor != 0 {
+		t.Errorf("events before a decision: got %+v, want none and cursor 0", evs)
+	}
+	call("approve", "POST", "/api/v1/requests/approve", "", "carol", `{"ids":["`+first.Request.ID+`"],"duration":"30m"}`, 200)
+	decode(call("approved event", "GET", "/agent/v1/events", "", "@web1", "", 200), &evs)
+	if len(evs.Events) != 1 || evs.Events[0].Kind != hoist.AgentEventApproved || evs.Events[0].Grant == "" ||
+		evs.Events[0].SessionID == "" || evs.Cursor != evs.Events[0].Seq {
+		t.Fatalf("events after the approval: got %+v, want one approved event with a grant, a session and the cursor at its seq", evs)
+	}
+	session := evs.Events[0].SessionID
+	cursor := strconv.FormatInt(evs.Cursor, 10)
+	call("no other agent's events", "GET", "/agent/v1/events", "", "@db1", "", 200)
+	call("long poll", "GET", "/agent/v1/events", "/agent/v1/events?after="+cursor+"&wait=1", "@web1", "", 200)
+	call("wait too long", "GET", "/agent/v1/events", "/agent/v1/events?wait=61", "@web1", "", 400)
+
+	events := `{"events":[{"id":"evt_1","time":"2025-01-02T03:04:05Z","action":"command.started","actor":"bob","subject":"` + session + `","detail":{"argv":["id"]}}]}`
+	var stored struct{ Stored int }
+	decode(call("audit", "POST", "/agent/v1/audit", "", "@web1", events, 200), &stored)
+	if stored.Stored != 1 {
+		t.Errorf("audit: got stored %d, want 1", stored.Stored)
+	}
+	decode(call("audit again", "POST", "/agent/v1/audit", "", "@web1", events, 200), &stored)
+	if stored.Stored != 0 {
+		t.Errorf("audit again: got stored %d, want 0", stored.Stored)
+	}
+	call("audit bad id", "POST", "/agent/v1/audit", "", "@web1", `{"events":[{"id":"1","action":"command.started"}]}`, 400)
+	call("agent audit in the log", "GET", "/api/v1/audit", "/api/v1/audit?action=agent.command.started", "admin", "", 200)
+
+	ended := "/agent/v1/sessions/" + session + "/ended"
+	call("session ended by another agent", "POST", "/agent/v1/sessions/{id}/ended", ended, "@db1", "", 404)
+	call("session ended", "POST", "/agent/v1/sessions/{id}/ended", ended, "@web1", "", 204)
+	call("session ended again", "POST", "/agent/v1/sessions/{id}/ended", ended, "@web1", "", 204)
+	call("unknown session ended", "POST", "/agent/v1/sessions/{id}/ended", "/agent/v1/sessions/ses_nope/ended", "@web1", "", 404)
+
+	// Admins see and revoke agents.
+	var list struct{ Agents []hoist.AgentRecord }
+	decode(call("agents", "GET", "/api/v1/agents", "", "carol", "", 200), &list)
+	if len(list.Agents) != 2 {
+		t.Errorf("agents: got %d, want 2", len(list.Agents))
+	}
+	db1 := ""
+	for _, a := range list.Agents {
+		if a.ID != web1.AgentID {
+			db1 = a.ID
+		}
+	}
+	revoke := "/api/v1/agents/" + db1 + "/revoke"
+	call("revoke agent as approver", "POST", "/api/v1/agents/{id}/revoke", revoke, "carol", "", 403)
+	call("revoke agent", "POST", "/api/v1/agents/{id}/revoke", revoke, "admin", "", 204)
+	call("revoke agent again", "POST", "/api/v1/agents/{id}/revoke", revoke, "admin", "", 409)
+	call("revoke unknown agent", "POST", "/api/v1/agents/{id}/revoke", "/api/v1/agents/agt_nope/revoke", "admin", "", 404)
+	call("revoked agent checks in", "POST", "/agent/v1/checkin", "", "@db1", `{"hostname":"db1"}`, 401)
+	call("revoked agent polls", "GET", "/agent/v1/events", "", "@db1", "", 401)
+	call("other agent still in", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1"}`, 204)
 }
 
 // TestOpenAPIQueryParameters holds the query parameters the document
 // declares to what the handlers accept: each enum value and each bound is
 // accepted, one past a bound and any other value refused, and so are
-// undeclared and repeated parameters.
+// undeclared and repeated parameters. Agent routes are called by an
+// enrolled agent, over TLS with its certificate.
 func TestOpenAPIQueryParameters(t *testing.T) {
 	doc := fetchOpenAPI(t)
-	ls := newOALiveServer(t)
+	ls := newOATLSServer(t)
+	ls.enroll(t, "@web1", ls.enrollToken(t, 1))
+	ls.svc.StopWaiting() // every long poll answers at once: wait=60 must not take a minute
+	caller := map[oaKey]string{}
+	for _, r := range api.New(api.Config{}).Routes() {
+		switch {
+		case r.Agent:
+			caller[oaKey{r.Method, r.Path}] = "@web1"
+		default:
+			caller[oaKey{r.Method, r.Path}] = "admin"
+		}
+	}
 	type probe struct {
 		query string
 		ok    bool
@@ -952,7 +1320,7 @@ func TestOpenAPIQueryParameters(t *testing.T) {
 				name = pr.label
 			}
 			t.Run(k.String()+"?"+name, func(t *testing.T) {
-				status, header, data := ls.do(t, k.Method, k.Path+"?"+pr.query, "admin", "", "")
+				status, header, data := ls.do(t, k.Method, k.Path+"?"+pr.query, caller[k], "", "")
 				if got := status < 300; got != pr.ok {
 					t.Errorf("got status %d (%.200s), want %s", status, bytes.TrimSpace(data), map[bool]string{true: "2xx", false: "400"}[pr.ok])
 				}

@@ -163,8 +163,11 @@ func (s *Service) Enroll(ctx context.Context, secret string, csrDER []byte, fact
 // one. Agent-facing calls start here.
 func (s *Service) Agent(ctx context.Context, id string) (a hoist.AgentRecord, err error) {
 	err = s.store.View(ctx, func(tx hoist.Tx) (err error) { a, err = tx.AgentByID(ctx, id); return err })
-	if err != nil {
+	if hoist.ErrorCode(err) == hoist.ENotFound {
 		return a, hoist.Errorf(hoist.EUnauthorized, "unknown agent")
+	}
+	if err != nil {
+		return a, err
 	}
 	if a.Revoked {
 		return a, hoist.Errorf(hoist.EUnauthorized, "this agent was revoked")
@@ -229,7 +232,7 @@ func (s *Service) AgentEvents(ctx context.Context, agentID string, after int64, 
 			return nil, nil
 		case <-ctx.Done():
 			s.notify.unsubscribe(agentID, woken)
-			return nil, ctx.Err()
+			return nil, nil // the agent hung up; nobody reads the answer
 		}
 	}
 }
@@ -251,7 +254,8 @@ func (s *Service) AgentAudit(ctx context.Context, a hoist.AgentRecord, events []
 		return 0, hoist.Errorf(hoist.EInvalid, "at most 1000 events at once")
 	}
 	for _, ev := range events {
-		if !strings.HasPrefix(ev.ID, "evt_") || len(ev.ID) > 64 || !strings.Contains(ev.Action, ".") || len(ev.Action) > 64 {
+		if !strings.HasPrefix(ev.ID, "evt_") || len(ev.ID) > 64 || !strings.Contains(ev.Action, ".") || len(ev.Action) > 64 ||
+			len(ev.Actor) > 256 || len(ev.Subject) > 256 || !hoist.Printable(ev.ID+ev.Action+ev.Actor+ev.Subject) {
 			return stored, hoist.Errorf(hoist.EInvalid, "malformed agent event %q", ev.ID)
 		}
 	}
@@ -262,10 +266,13 @@ func (s *Service) AgentAudit(ctx context.Context, a hoist.AgentRecord, events []
 			if err != nil || !fresh {
 				return err
 			}
-			detail := map[string]any{"agent": a.ID, "host": a.Hostname, "event_id": ev.ID, "at": ev.Time}
+			detail := map[string]any{}
 			for k, v := range ev.Detail {
 				detail[k] = v
 			}
+			// What the server knows wins over what the agent says: an agent
+			// cannot write records in another agent's name.
+			detail["agent"], detail["host"], detail["event_id"], detail["at"] = a.ID, a.Hostname, ev.ID, ev.Time
 			stored++
 			return audit(ctx, tx, now, ev.Actor, "agent."+ev.Action, ev.Subject, detail)
 		})
