@@ -33,7 +33,7 @@ var ctx = context.Background()
 
 var adminActor = control.Actor{Name: "admin", Role: hoist.RoleAdmin}
 
-func startServer(t *testing.T) *server.Main {
+func startServer(t testing.TB) *server.Main {
 	t.Helper()
 	m, err := server.Start(ctx, server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
 		AdminPassword: "correct horse battery staple", Settings: hoist.DefaultApprovalSettings()})
@@ -44,7 +44,7 @@ func startServer(t *testing.T) *server.Main {
 	return m
 }
 
-func token(t *testing.T, m *server.Main, uses int) string {
+func token(t testing.TB, m *server.Main, uses int) string {
 	t.Helper()
 	tok, _, err := m.Service().CreateEnrollToken(ctx, adminActor, "", time.Hour, uses)
 	if err != nil {

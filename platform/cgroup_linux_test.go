@@ -15,7 +15,7 @@ import (
 )
 
 // need fails under HOIST_CI and skips elsewhere when a capability is missing.
-func need(t *testing.T, ok bool, why string) {
+func need(t testing.TB, ok bool, why string) {
 	t.Helper()
 	if ok {
 		return
@@ -27,7 +27,7 @@ func need(t *testing.T, ok bool, why string) {
 }
 
 // testCgroups returns a cgroup root of the test's own, removed at the end.
-func testCgroups(t *testing.T) platform.Cgroups {
+func testCgroups(t testing.TB) platform.Cgroups {
 	t.Helper()
 	need(t, os.Geteuid() == 0, "needs root")
 	mount, err := platform.FindCgroup2()
@@ -57,7 +57,7 @@ func alive(pid int) bool {
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); !cond(); {
 		if time.Now().After(deadline) {
@@ -67,7 +67,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func start(t *testing.T, g *platform.Group, script string) *platform.Process {
+func start(t testing.TB, g *platform.Group, script string) *platform.Process {
 	t.Helper()
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
