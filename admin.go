@@ -1,9 +1,6 @@
 package hoist
 
-import (
-	"regexp"
-	"time"
-)
+import "time"
 
 // Role is what an admin account may do. Each role's permits are fixed here,
 // in one place.
@@ -63,12 +60,22 @@ type Admin struct {
 	LastFailedLogin time.Time `json:"-"`
 }
 
-var adminNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_.@-]{0,63}$`)
-
 // CheckAdminName returns an EInvalid error unless name is a valid account name:
-// lowercase letters, digits and _ . @ -, starting with a letter or _.
+// 1 to 64 lowercase letters, digits and _ . @ -, starting with a letter or _.
+// (A loop, not a regular expression: compiling {0,63} at start-up cost every
+// hoist command a millisecond.)
 func CheckAdminName(name string) error {
-	if !adminNameRE.MatchString(name) {
+	ok := len(name) >= 1 && len(name) <= 64
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c == '_':
+		case i > 0 && (c >= '0' && c <= '9' || c == '.' || c == '@' || c == '-'):
+		default:
+			ok = false
+		}
+	}
+	if !ok {
 		return Errorf(EInvalid, "user name %q is invalid: use 1-64 of a-z 0-9 _ . @ -, starting with a letter or _", name)
 	}
 	return nil

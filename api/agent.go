@@ -8,6 +8,7 @@ import (
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/wire"
 )
 
 // The agent API, under /agent/v1: enrolment with a token, then everything
@@ -180,20 +181,11 @@ func (h *Handler) agentSessionEnded(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-// EnrollTokenBody is the body of POST /api/v1/enroll-tokens.
-type EnrollTokenBody struct {
-	Group string `json:"group,omitempty"`
-	TTL   string `json:"ttl,omitempty"`  // default 24h
-	Uses  int    `json:"uses,omitempty"` // default 1
-}
+// EnrollTokenBody is defined in package wire, which clients import without the server.
+type EnrollTokenBody = wire.EnrollTokenBody
 
-// EnrollTokenAnswer carries a new token, shown once.
-type EnrollTokenAnswer struct {
-	Token     string    `json:"token"`
-	Group     string    `json:"group,omitempty"`
-	Uses      int       `json:"uses"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
+// EnrollTokenAnswer is defined in package wire, which clients import without the server.
+type EnrollTokenAnswer = wire.EnrollTokenAnswer
 
 func (h *Handler) createEnrollToken(w http.ResponseWriter, r *http.Request) error {
 	body, err := readBody(w, r)

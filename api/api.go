@@ -152,10 +152,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if cw.status == http.StatusMethodNotAllowed {
 			code, msg = hoist.EInvalid, "method "+r.Method+" is not allowed here"
 			w.Header().Set("Allow", cw.header.Get("Allow"))
-			writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{ErrorDetail{Code: code, Message: msg}})
+			writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
 			return
 		}
-		writeJSON(w, http.StatusNotFound, ErrorBody{ErrorDetail{Code: code, Message: msg}})
+		writeJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
 		return
 	}
 	h.mux.ServeHTTP(w, r)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/wire"
 )
 
 // MaxBodyBytes caps every request body. The largest legitimate body, a batch
@@ -126,11 +127,8 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// LoginBody is the body of POST /api/v1/login.
-type LoginBody struct {
-	User     string `json:"user"`
-	Password string `json:"password"`
-}
+// LoginBody is defined in package wire, which clients import without the server.
+type LoginBody = wire.LoginBody
 
 // ParseLogin decodes and checks a login body.
 func ParseLogin(body []byte) (LoginBody, error) {
@@ -144,14 +142,8 @@ func ParseLogin(body []byte) (LoginBody, error) {
 	return in, nil
 }
 
-// ApproveBody is the body of POST /api/v1/requests/approve: For a duration,
-// or One Time.
-type ApproveBody struct {
-	IDs      []string `json:"ids"`
-	Duration string   `json:"duration,omitempty"`
-	Once     bool     `json:"once,omitempty"`
-	Reason   string   `json:"reason,omitempty"`
-}
+// ApproveBody is defined in package wire, which clients import without the server.
+type ApproveBody = wire.ApproveBody
 
 // Approval is a checked ApproveBody; Duration zero means One Time.
 type Approval struct {
@@ -185,11 +177,8 @@ func ParseApprove(body []byte) (Approval, error) {
 	return out, nil
 }
 
-// BatchBody is the body of deny and revoke.
-type BatchBody struct {
-	IDs    []string `json:"ids"`
-	Reason string   `json:"reason,omitempty"`
-}
+// BatchBody is defined in package wire, which clients import without the server.
+type BatchBody = wire.BatchBody
 
 // ParseBatch decodes and checks a deny or revoke body.
 func ParseBatch(body []byte) (BatchBody, error) {
@@ -222,13 +211,8 @@ func checkIDs(ids []string) error {
 	return nil
 }
 
-// UserBody is the body that creates (POST) or changes (PATCH) an account.
-type UserBody struct {
-	Name     string `json:"name,omitempty"`
-	Role     string `json:"role,omitempty"`
-	Password string `json:"password,omitempty"`
-	Disabled *bool  `json:"disabled,omitempty"`
-}
+// UserBody is defined in package wire, which clients import without the server.
+type UserBody = wire.UserBody
 
 // ParseUser decodes an account body.
 func ParseUser(body []byte) (UserBody, error) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/wire"
 )
 
 // statusOf maps error codes to HTTP status, in this one place.
@@ -32,16 +33,11 @@ func statusOf(code string) int {
 	return http.StatusInternalServerError
 }
 
-// ErrorBody is the JSON of every error answer.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
+// ErrorBody is defined in package wire, which clients import without the server.
+type ErrorBody = wire.ErrorBody
 
-// ErrorDetail carries the code clients switch on and a message for people.
-type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+// ErrorDetail is defined in package wire, which clients import without the server.
+type ErrorDetail = wire.ErrorDetail
 
 // writeError is the one error writer: the user-safe message to the client,
 // the cause to the log.
@@ -57,7 +53,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if code == hoist.ERateLimited && errors.As(err, &herr) {
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, status, ErrorBody{ErrorDetail{Code: code, Message: hoist.ErrorMessage(err)}})
+	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: hoist.ErrorMessage(err)}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

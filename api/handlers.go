@@ -12,6 +12,7 @@ import (
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/wire"
 )
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) error {
@@ -35,12 +36,8 @@ func (h *Handler) openapi(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-// LoginAnswer is the answer to a successful login.
-type LoginAnswer struct {
-	Token     string    `json:"token"`
-	ExpiresAt time.Time `json:"expires_at"`
-	User      UserView  `json:"user"`
-}
+// LoginAnswer is defined in package wire, which clients import without the server.
+type LoginAnswer = wire.LoginAnswer
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 	body, err := readBody(w, r)

@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hoist-jit/hoist"
-	"github.com/hoist-jit/hoist/api"
 	"github.com/hoist-jit/hoist/client"
+	"github.com/hoist-jit/hoist/wire"
 )
 
 // adminConfig is what "hoist admin login" keeps for the next commands, in
@@ -227,7 +227,7 @@ func newApprovals(env Env) *cobra.Command {
 
 // printResults reports a batch, one line per id, and fails when any id
 // failed.
-func printResults(env Env, results []api.ResultView, asJSON bool, verb string) error {
+func printResults(env Env, results []wire.ResultView, asJSON bool, verb string) error {
 	failed := 0
 	for _, r := range results {
 		if !r.OK {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/hoist-jit/hoist"
-	"github.com/hoist-jit/hoist/api"
+	"github.com/hoist-jit/hoist/wire"
 )
 
 // Client talks to one hoist-server.
@@ -93,7 +93,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return hoist.WrapError(hoist.EUnavailable, "the server's answer was cut off", err)
 	}
 	if resp.StatusCode >= 300 {
-		var eb api.ErrorBody
+		var eb wire.ErrorBody
 		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
 			return &hoist.Error{Code: eb.Error.Code, Message: eb.Error.Message}
 		}
@@ -124,9 +124,9 @@ func shortNetError(err error) string {
 }
 
 // Login exchanges a name and password for a token, and keeps the token.
-func (c *Client) Login(ctx context.Context, user, password string) (api.LoginAnswer, error) {
-	var ans api.LoginAnswer
-	err := c.do(ctx, "POST", "/api/v1/login", nil, api.LoginBody{User: user, Password: password}, &ans)
+func (c *Client) Login(ctx context.Context, user, password string) (wire.LoginAnswer, error) {
+	var ans wire.LoginAnswer
+	err := c.do(ctx, "POST", "/api/v1/login", nil, wire.LoginBody{User: user, Password: password}, &ans)
 	if err == nil {
 		c.token = ans.Token
 	}
@@ -145,24 +145,24 @@ type RequestQuery struct {
 }
 
 // Requests lists requests, newest first.
-func (c *Client) Requests(ctx context.Context, q RequestQuery) ([]api.RequestView, error) {
+func (c *Client) Requests(ctx context.Context, q RequestQuery) ([]wire.RequestView, error) {
 	var ans struct {
-		Requests []api.RequestView `json:"requests"`
+		Requests []wire.RequestView `json:"requests"`
 	}
 	err := c.do(ctx, "GET", "/api/v1/requests", listQuery(q.State, q.User, q.Host, q.Limit), nil, &ans)
 	return ans.Requests, err
 }
 
 // Request returns one request.
-func (c *Client) Request(ctx context.Context, id string) (api.RequestView, error) {
-	var ans api.RequestView
+func (c *Client) Request(ctx context.Context, id string) (wire.RequestView, error) {
+	var ans wire.RequestView
 	err := c.do(ctx, "GET", "/api/v1/requests/"+url.PathEscape(id), nil, nil, &ans)
 	return ans, err
 }
 
 // Approve approves ids For d, or One Time when d is zero.
-func (c *Client) Approve(ctx context.Context, ids []string, d time.Duration, reason string) ([]api.ResultView, error) {
-	body := api.ApproveBody{IDs: ids, Reason: reason}
+func (c *Client) Approve(ctx context.Context, ids []string, d time.Duration, reason string) ([]wire.ResultView, error) {
+	body := wire.ApproveBody{IDs: ids, Reason: reason}
 	if d == 0 {
 		body.Once = true
 	} else {
@@ -172,35 +172,35 @@ func (c *Client) Approve(ctx context.Context, ids []string, d time.Duration, rea
 }
 
 // Deny denies ids.
-func (c *Client) Deny(ctx context.Context, ids []string, reason string) ([]api.ResultView, error) {
-	return c.batch(ctx, "/api/v1/requests/deny", api.BatchBody{IDs: ids, Reason: reason})
+func (c *Client) Deny(ctx context.Context, ids []string, reason string) ([]wire.ResultView, error) {
+	return c.batch(ctx, "/api/v1/requests/deny", wire.BatchBody{IDs: ids, Reason: reason})
 }
 
 // Revoke ends sessions, named by session or request id.
-func (c *Client) Revoke(ctx context.Context, ids []string, reason string) ([]api.ResultView, error) {
-	return c.batch(ctx, "/api/v1/sessions/revoke", api.BatchBody{IDs: ids, Reason: reason})
+func (c *Client) Revoke(ctx context.Context, ids []string, reason string) ([]wire.ResultView, error) {
+	return c.batch(ctx, "/api/v1/sessions/revoke", wire.BatchBody{IDs: ids, Reason: reason})
 }
 
-func (c *Client) batch(ctx context.Context, path string, body any) ([]api.ResultView, error) {
+func (c *Client) batch(ctx context.Context, path string, body any) ([]wire.ResultView, error) {
 	var ans struct {
-		Results []api.ResultView `json:"results"`
+		Results []wire.ResultView `json:"results"`
 	}
 	err := c.do(ctx, "POST", path, nil, body, &ans)
 	return ans.Results, err
 }
 
 // Sessions lists sessions; state "" lists all.
-func (c *Client) Sessions(ctx context.Context, state string, limit int) ([]api.SessionView, error) {
+func (c *Client) Sessions(ctx context.Context, state string, limit int) ([]wire.SessionView, error) {
 	var ans struct {
-		Sessions []api.SessionView `json:"sessions"`
+		Sessions []wire.SessionView `json:"sessions"`
 	}
 	err := c.do(ctx, "GET", "/api/v1/sessions", listQuery(state, "", "", limit), nil, &ans)
 	return ans.Sessions, err
 }
 
 // Settings returns the server's approval settings.
-func (c *Client) Settings(ctx context.Context) (api.SettingsView, error) {
-	var ans api.SettingsView
+func (c *Client) Settings(ctx context.Context) (wire.SettingsView, error) {
+	var ans wire.SettingsView
 	err := c.do(ctx, "GET", "/api/v1/settings", nil, nil, &ans)
 	return ans, err
 }
@@ -219,12 +219,12 @@ func listQuery(state, user, host string, limit int) url.Values {
 }
 
 // EnrollToken makes an agent enrolment token.
-func (c *Client) EnrollToken(ctx context.Context, group string, ttl time.Duration, uses int) (api.EnrollTokenAnswer, error) {
-	body := api.EnrollTokenBody{Group: group, Uses: uses}
+func (c *Client) EnrollToken(ctx context.Context, group string, ttl time.Duration, uses int) (wire.EnrollTokenAnswer, error) {
+	body := wire.EnrollTokenBody{Group: group, Uses: uses}
 	if ttl > 0 {
 		body.TTL = ttl.String()
 	}
-	var ans api.EnrollTokenAnswer
+	var ans wire.EnrollTokenAnswer
 	err := c.do(ctx, "POST", "/api/v1/enroll-tokens", nil, body, &ans)
 	return ans, err
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hoist-jit/hoist/platform"
 )
 
 // BenchmarkEnd measures the end of a session: from the first SIGTERM to the
@@ -16,8 +17,12 @@ func BenchmarkEnd(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root")
 	}
-	for _, n := range []int{1, 100, 1000} {
-		b.Run(fmt.Sprintf("procs=%d", n), func(b *testing.B) {
+	for _, c := range []struct {
+		n     int
+		grace time.Duration
+	}{{1, 10 * time.Second}, {100, 10 * time.Second}, {1000, 10 * time.Second}, {1000, 0}} {
+		n := c.n
+		b.Run(fmt.Sprintf("procs=%d/grace=%s", n, c.grace), func(b *testing.B) {
 			cgs := testCgroups(b)
 			var total time.Duration
 			for i := range b.N {
@@ -27,10 +32,10 @@ func BenchmarkEnd(b *testing.B) {
 					b.Fatal(err)
 				}
 				// Half are detached with setsid, as escapes would be.
-				start(b, g, fmt.Sprintf(`i=0; while [ $i -lt %d ]; do if [ $((i%%2)) = 0 ]; then setsid sleep 1000 & else sleep 1000 & fi; i=$((i+1)); done; wait`, n-1))
+				start(b, g, fmt.Sprintf(`i=0; while [ $i -lt %d ]; do if [ $((i%%2)) = 0 ]; then setsid sleep 1000 & else sleep 1000 & fi; i=$((i+1)); done; exec sleep 1000`, n-1))
 				waitFor(b, "the processes", func() bool { pids, _ := g.Pids(); return len(pids) >= n })
 				b.StartTimer()
-				rep, err := g.End(context.Background(), 10*time.Second)
+				rep, err := g.End(context.Background(), c.grace)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -38,5 +43,28 @@ func BenchmarkEnd(b *testing.B) {
 			}
 			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/end")
 		})
+	}
+}
+
+// BenchmarkStartTrue measures hoistd's part of an elevated run: start
+// /bin/true inside a session cgroup and wait for it.
+func BenchmarkStartTrue(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	cgs := testCgroups(b)
+	g, err := cgs.NewGroup("ses_bench_true")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.End(context.Background(), 0)
+	devnull, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	defer devnull.Close()
+	for b.Loop() {
+		p, err := g.Start(platform.Spec{Path: "/bin/true", Argv: []string{"true"}, Dir: "/", Stdin: devnull, Stdout: devnull, Stderr: devnull})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Wait()
 	}
 }

@@ -1,0 +1,134 @@
+// Package wire holds the JSON shapes of the control server's admin API, for
+// the server and its clients alike. It imports nothing heavy, so that the
+// hoist command stays small and starts fast.
+package wire
+
+import (
+	"time"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// RequestView is a request as the API shows it.
+type RequestView struct {
+	ID                string             `json:"id"`
+	User              string             `json:"user"`
+	Host              string             `json:"host"`
+	Reason            string             `json:"reason"`
+	State             hoist.RequestState `json:"state"`
+	RequestedDuration string             `json:"requested_duration"`
+	RequestedSeconds  int64              `json:"requested_seconds"`
+	CreatedAt         time.Time          `json:"created_at"`
+	ExpiresAt         time.Time          `json:"expires_at"`
+	DecidedBy         string             `json:"decided_by,omitempty"`
+	DecisionReason    string             `json:"decision_reason,omitempty"`
+	GrantedDuration   string             `json:"granted_duration,omitempty"`
+	SessionID         string             `json:"session_id,omitempty"`
+	History           []hoist.Transition `json:"history"`
+}
+
+// SessionView is a session as the API shows it, with the time left at the
+// moment of the answer.
+type SessionView struct {
+	ID               string             `json:"id"`
+	RequestID        string             `json:"request_id"`
+	User             string             `json:"user"`
+	Host             string             `json:"host"`
+	ApprovedBy       string             `json:"approved_by"`
+	State            hoist.SessionState `json:"state"`
+	StartedAt        time.Time          `json:"started_at"`
+	ExpiresAt        time.Time          `json:"expires_at"`
+	RemainingSeconds int64              `json:"remaining_seconds"`
+	EndedAt          *time.Time         `json:"ended_at,omitempty"`
+	EndReason        hoist.EndReason    `json:"end_reason,omitempty"`
+	History          []hoist.Transition `json:"history"`
+}
+
+// UserView is an account as the API shows it; never its password hash.
+type UserView struct {
+	Name      string     `json:"name"`
+	Role      hoist.Role `json:"role"`
+	Disabled  bool       `json:"disabled"`
+	CreatedAt time.Time  `json:"created_at"`
+}
+
+// ResultView is the outcome for one id of a batch.
+type ResultView struct {
+	ID      string       `json:"id"`
+	OK      bool         `json:"ok"`
+	Code    string       `json:"code,omitempty"`
+	Error   string       `json:"error,omitempty"`
+	Request *RequestView `json:"request,omitempty"`
+	Session *SessionView `json:"session,omitempty"`
+}
+
+// SettingsView shows the approval settings in force.
+type SettingsView struct {
+	OneTimeDuration string `json:"one_time_duration"`
+	MaxDuration     string `json:"max_duration"`
+	PendingTTL      string `json:"pending_ttl"`
+	ReasonRequired  bool   `json:"reason_required"`
+	ReasonPattern   string `json:"reason_pattern,omitempty"`
+}
+
+// ErrorBody is the JSON of every error answer.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail carries the code clients switch on and a message for people.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// LoginBody is the body of POST /api/v1/login.
+type LoginBody struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// ApproveBody is the body of POST /api/v1/requests/approve: For a duration,
+// or One Time.
+type ApproveBody struct {
+	IDs      []string `json:"ids"`
+	Duration string   `json:"duration,omitempty"`
+	Once     bool     `json:"once,omitempty"`
+	Reason   string   `json:"reason,omitempty"`
+}
+
+// BatchBody is the body of deny and revoke.
+type BatchBody struct {
+	IDs    []string `json:"ids"`
+	Reason string   `json:"reason,omitempty"`
+}
+
+// UserBody is the body that creates (POST) or changes (PATCH) an account.
+type UserBody struct {
+	Name     string `json:"name,omitempty"`
+	Role     string `json:"role,omitempty"`
+	Password string `json:"password,omitempty"`
+	Disabled *bool  `json:"disabled,omitempty"`
+}
+
+// LoginAnswer is the answer to a successful login.
+type LoginAnswer struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+	User      UserView  `json:"user"`
+}
+
+// EnrollTokenBody is the body of POST /api/v1/enroll-tokens.
+type EnrollTokenBody struct {
+	Group string `json:"group,omitempty"`
+	TTL   string `json:"ttl,omitempty"`  // default 24h
+	Uses  int    `json:"uses,omitempty"` // default 1
+}
+
+// EnrollTokenAnswer carries a new token, shown once.
+type EnrollTokenAnswer struct {
+	Token     string    `json:"token"`
+	Group     string    `json:"group,omitempty"`
+	Uses      int       `json:"uses"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
