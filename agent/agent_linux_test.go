@@ -377,6 +377,12 @@ func TestExitEndsEverything(t *testing.T) {
 	if got := r.sh("", "hoist run -- id -u"); got.code != 126 {
 		t.Fatalf("run after exit: exit %d, want 126", got.code)
 	}
+	// The same grant replayed after the end does not start the session again.
+	now := time.Now()
+	err = r.agent.Activate(agent.Grant{SessionID: sid, User: r.user.Name, NotBefore: now, NotAfter: now.Add(time.Hour)})
+	if hoist.ErrorCode(err) != hoist.EConflict {
+		t.Fatalf("replayed grant: %v, want conflict", err)
+	}
 	ended := r.events("session.ended")
 	if len(ended) != 1 || ended[0].Detail["reason"] != "exited" || ended[0].Detail["terminated"].(float64) < 6 {
 		t.Fatalf("session end audit = %+v", ended)

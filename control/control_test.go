@@ -2,6 +2,7 @@ package control_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -324,6 +325,41 @@ func TestAdminsCannotLockThemselvesOut(t *testing.T) {
 	} {
 		if _, err := f.svc.CreateAdmin(ctx, f.admin, in); hoist.ErrorCode(err) != hoist.EInvalid {
 			t.Errorf("create %+v: %v, want invalid", in, err)
+		}
+	}
+}
+
+func TestAgentAuditIsStoredOnce(t *testing.T) {
+	f := newFixture(t)
+	rec := hoist.AgentRecord{ID: hoist.NewID(hoist.AgentIDPrefix), Hostname: "ws-01"}
+	if err := f.store.Update(ctx, func(tx hoist.Tx) error { return tx.InsertAgent(ctx, rec) }); err != nil {
+		t.Fatal(err)
+	}
+	events := []control.AgentAuditEvent{
+		{ID: "evt_1", Action: "command.started", Actor: "alice", Detail: map[string]any{"argv": []string{"id"}, "agent": "agt_forged", "host": "elsewhere"}},
+		{ID: "evt_2", Action: "command.ended", Actor: "alice"},
+	}
+	for i, want := range []int{2, 0, 0} {
+		n, err := f.svc.AgentAudit(ctx, rec, events)
+		if err != nil || n != want {
+			t.Fatalf("delivery %d stored %d (%v), want %d", i, n, err, want)
+		}
+	}
+	var got []hoist.AuditRecord
+	_ = f.svc.Audit(ctx, f.auditor, hoist.AuditFilter{Action: "agent.command.started"}, func(r hoist.AuditRecord) error {
+		got = append(got, r)
+		return nil
+	})
+	if len(got) != 1 || !strings.Contains(string(got[0].Detail), `"agent":"`+rec.ID+`"`) || !strings.Contains(string(got[0].Detail), `"host":"ws-01"`) {
+		t.Fatalf("stored = %+v; want one record naming the real agent and host", got)
+	}
+	for _, bad := range []control.AgentAuditEvent{
+		{ID: "x", Action: "command.started"},
+		{ID: "evt_3", Action: "nodot"},
+		{ID: "evt_4", Action: "command.started", Actor: "al\u202eice"},
+	} {
+		if _, err := f.svc.AgentAudit(ctx, rec, []control.AgentAuditEvent{bad}); hoist.ErrorCode(err) != hoist.EInvalid {
+			t.Errorf("event %+v: %v, want invalid", bad, err)
 		}
 	}
 }

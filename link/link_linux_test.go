@@ -87,14 +87,17 @@ func TestEnrolmentRefusals(t *testing.T) {
 // fleet is a real server, and an enrolled in-process hoistd with a real
 // socket, real cgroups and a real non-root user.
 type fleet struct {
-	t      *testing.T
-	srv    *server.Main
-	agent  *agent.Agent
-	link   *link.Link
-	socket string
-	cgs    platform.Cgroups
-	user   testenv.User
-	bin    string
+	t        *testing.T
+	srv      *server.Main
+	agent    *agent.Agent
+	link     *link.Link
+	state    string
+	stopLink context.CancelFunc
+	linkDone chan struct{}
+	socket   string
+	cgs      platform.Cgroups
+	user     testenv.User
+	bin      string
 }
 
 func newFleet(t *testing.T) *fleet {
@@ -118,13 +121,8 @@ func newFleetOn(t *testing.T, srv *server.Main) *fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := link.Load(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.agent, f.link = a, link.New(c, a, state, link.Facts(hoist.Version), nil)
-	runCtx, stop := context.WithCancel(ctx)
-	go f.link.Run(runCtx)
+	f.agent, f.state = a, state
+	f.startLink()
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: f.socket, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +131,8 @@ func newFleetOn(t *testing.T, srv *server.Main) *fleet {
 	done := make(chan struct{})
 	go func() { _ = a.Serve(l); close(done) }()
 	t.Cleanup(func() {
-		stop()
+		f.stopLink()
+		<-f.linkDone
 		l.Close()
 		<-done
 		a.Close()
@@ -146,6 +145,19 @@ func newFleetOn(t *testing.T, srv *server.Main) *fleet {
 		_ = os.Remove(f.cgs.Root)
 	})
 	return f
+}
+
+// startLink connects the agent to the server, as hoistd does at start.
+func (f *fleet) startLink() {
+	c, err := link.Load(f.state)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.link = link.New(c, f.agent, f.state, link.Facts(hoist.Version), nil)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { f.link.Run(runCtx); close(done) }()
+	f.stopLink, f.linkDone = stop, done
 }
 
 func (f *fleet) command(script string) *exec.Cmd {
@@ -366,4 +378,113 @@ func TestReplicasOnPostgreSQL(t *testing.T) {
 	if code, out, _ := f.sh("hoist run -- id -u"); code != 0 || out != "0\n" {
 		t.Fatalf("hoist run after a cross-replica approval: %d %q", code, out)
 	}
+}
+
+// TestServerOutageMidSession stops the server in the middle of a session:
+// the agent goes on by its own clock — programs run, the window ends on
+// time — and when the server is back, everything the agent recorded
+// arrives, once.
+func TestServerOutageMidSession(t *testing.T) {
+	dir := t.TempDir()
+	first := startServerAt(t, dir, "127.0.0.1:0")
+	addr := strings.TrimPrefix(first.URL(), "https://")
+	f := newFleetOn(t, first)
+	id := f.request("--for 4s")
+	if res, _ := first.Service().Approve(ctx, adminActor, []string{id}, 4*time.Second, ""); !res[0].OK {
+		t.Fatalf("approve: %+v", res)
+	}
+	waitUntil(t, "the session", func() bool { return f.agent.Status(f.user.Name).State == "active" })
+	// Let what happened so far arrive, so that the counts below are the
+	// outage's own.
+	waitUntil(t, "the session start on the server", func() bool { return countActions(first)["agent.session.started"] == 1 })
+	before := countActions(first)
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The server is gone: elevation still works until the window's end…
+	if code, out, errOut := f.sh("hoist run -- id -u; hoist run -- true"); code != 0 || out != "0\n" {
+		t.Fatalf("hoist run during the outage: %d %q %q", code, out, errOut)
+	}
+	// …and the window still ends on time, by the agent's clock.
+	waitUntil(t, "the session to end by the agent's clock", func() bool { return f.agent.Status(f.user.Name).State == "ended" })
+	if st := f.agent.Status(f.user.Name); st.EndReason != "expired" {
+		t.Fatalf("end reason %q, want expired", st.EndReason)
+	}
+
+	second := startServerAt(t, dir, addr) // same data, same address
+	want := map[string]int{"agent.command.started": 2, "agent.command.ended": 2, "agent.session.ended": 1}
+	got := map[string]int{}
+	waitUntil(t, "the queued events on the restarted server", func() bool {
+		got = countActions(second)
+		for k, n := range want {
+			if got[k]-before[k] < n {
+				return false
+			}
+		}
+		return true
+	})
+	// Deliver again and again: nothing is recorded twice.
+	for range 3 {
+		if err := f.link.Deliver(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := countActions(second)
+	for k, n := range want {
+		if after[k]-before[k] != n {
+			t.Errorf("%s: %d records for this outage, want exactly %d", k, after[k]-before[k], n)
+		}
+	}
+	rep, err := second.Service().VerifyAudit(ctx, adminActor)
+	if err != nil || !rep.OK {
+		t.Fatalf("audit chain after the outage: %+v %v", rep, err)
+	}
+}
+
+// TestRevokeWhileOffline revokes a session while its agent is cut off: the
+// revoke takes effect the moment the agent is back.
+func TestRevokeWhileOffline(t *testing.T) {
+	f := newFleet(t)
+	id := f.request("--for 1h")
+	if res, _ := f.srv.Service().Approve(ctx, adminActor, []string{id}, time.Hour, ""); !res[0].OK {
+		t.Fatalf("approve: %+v", res)
+	}
+	waitUntil(t, "the session", func() bool { return f.agent.Status(f.user.Name).State == "active" })
+	f.stopLink()
+	<-f.linkDone
+	if res, _ := f.srv.Service().Revoke(ctx, adminActor, []string{id}, "while offline"); !res[0].OK {
+		t.Fatalf("revoke: %+v", res)
+	}
+	if st := f.agent.Status(f.user.Name); st.State != "active" {
+		t.Fatalf("an offline agent cannot know yet, but its session is %s", st.State)
+	}
+	f.startLink()
+	waitUntil(t, "the revoke to reach the returning agent", func() bool {
+		st := f.agent.Status(f.user.Name)
+		return st.State == "ended" && st.EndReason == "revoked"
+	})
+	if code, _, _ := f.sh("hoist run -- id -u"); code != 126 {
+		t.Fatalf("run after the revoke: exit %d, want 126", code)
+	}
+}
+
+func startServerAt(t *testing.T, dir, listen string) *server.Main {
+	t.Helper()
+	m, err := server.Start(ctx, server.Config{DataDir: dir, Listen: listen,
+		AdminPassword: "correct horse battery staple", Settings: hoist.DefaultApprovalSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func countActions(m *server.Main) map[string]int {
+	out := map[string]int{}
+	_ = m.Service().Audit(ctx, adminActor, hoist.AuditFilter{}, func(r hoist.AuditRecord) error {
+		out[r.Action]++
+		return nil
+	})
+	return out
 }
