@@ -39,7 +39,7 @@ func TestNewRequestValidates(t *testing.T) {
 		{"over the maximum", "alice", "ws", "", 8*time.Hour + time.Second, set, hoist.EInvalid, 0},
 		{"under a second", "alice", "ws", "", time.Millisecond, set, hoist.EInvalid, 0},
 		{"negative", "alice", "ws", "", -time.Minute, set, hoist.EInvalid, 0},
-		{"fractional seconds", "alice", "ws", "", 1500 * time.Millisecond, set, hoist.EInvalid, 0},
+		{"fractional seconds", "alice", "ws", "", 1500 * time.Millisecond, set, "", 1500 * time.Millisecond},
 		{"no user", "", "ws", "", 0, set, hoist.EInvalid, 0},
 		{"no host", "alice", "", "", 0, set, hoist.EInvalid, 0},
 		{"control characters in reason", "alice", "ws", "ok\x1b[2Jcleared", 0, set, hoist.EInvalid, 0},

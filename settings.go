@@ -67,9 +67,6 @@ func (s ApprovalSettings) CheckDuration(d time.Duration) error {
 	if d < MinDuration || d > s.MaxDuration {
 		return Errorf(EInvalid, "duration %s is out of range: it must be between %s and %s", d, MinDuration, s.MaxDuration)
 	}
-	if d%time.Second != 0 {
-		return Errorf(EInvalid, "duration %s is not a whole number of seconds", d)
-	}
 	return nil
 }
 

@@ -382,7 +382,11 @@ func newSessions(env Env) *cobra.Command {
 				return printJSON(env.Stdout, ss)
 			}
 			if len(ss) == 0 {
-				fmt.Fprintln(env.Stdout, "no active sessions")
+				if all {
+					fmt.Fprintln(env.Stdout, "no sessions")
+				} else {
+					fmt.Fprintln(env.Stdout, "no active sessions")
+				}
 				return nil
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)

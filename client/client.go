@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -36,6 +37,11 @@ func New(baseURL string, caPEM []byte, token string) (*Client, error) {
 	}
 	if u.Path != "" && u.Path != "/" {
 		return nil, hoist.Errorf(hoist.EInvalid, "server URL %q must not have a path", baseURL)
+	}
+	// Passwords and tokens never cross a network in clear text; plain HTTP
+	// is for a server on this machine only.
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return nil, hoist.Errorf(hoist.EInvalid, "server URL %q must use https:// (http is only for localhost)", baseURL)
 	}
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if len(caPEM) > 0 {
@@ -241,4 +247,12 @@ func (c *Client) Agents(ctx context.Context) ([]hoist.AgentRecord, error) {
 // RevokeAgent cuts an agent off.
 func (c *Client) RevokeAgent(ctx context.Context, id string) error {
 	return c.do(ctx, "POST", "/api/v1/agents/"+url.PathEscape(id)+"/revoke", nil, nil, nil)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -263,6 +263,9 @@ func (s *Service) UpdateAdmin(ctx context.Context, a Actor, in AdminInput) (adm 
 		if err := tx.UpdateAdmin(ctx, adm); err != nil {
 			return err
 		}
+		if err := keepAnAdmin(ctx, tx); err != nil {
+			return err
+		}
 		return audit(ctx, tx, now, a.Name, hoist.AuditAdminUpdated, adm.ID, changed)
 	})
 	return adm, err
@@ -285,6 +288,25 @@ func (s *Service) DeleteAdmin(ctx context.Context, a Actor, name string) error {
 		if err := tx.DeleteAdmin(ctx, adm.ID); err != nil {
 			return err
 		}
+		if err := keepAnAdmin(ctx, tx); err != nil {
+			return err
+		}
 		return audit(ctx, tx, now, a.Name, hoist.AuditAdminDeleted, adm.ID, map[string]any{"name": name})
 	})
+}
+
+// keepAnAdmin refuses, inside the changing transaction, any change that
+// leaves no enabled admin: two admins demoting each other at once must not
+// lock everyone out.
+func keepAnAdmin(ctx context.Context, tx hoist.Tx) error {
+	as, err := tx.Admins(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		if a.Role == hoist.RoleAdmin && !a.Disabled {
+			return nil
+		}
+	}
+	return hoist.Errorf(hoist.EConflict, "this would leave no enabled admin")
 }
