@@ -74,6 +74,27 @@ type session struct {
 	timer *time.Timer
 	done  chan struct{} // closed when the end is complete
 	end   platform.EndReport
+	// watchers are the hoist run clients attached to the session's
+	// programs, told when the end begins.
+	watchers map[int]func(string)
+	nextID   int
+}
+
+// watch registers fn to hear the end of s; the returned func unregisters.
+func (a *Agent) watch(s *session, fn func(string)) func() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s.watchers == nil {
+		s.watchers = map[int]func(string){}
+	}
+	id := s.nextID
+	s.nextID++
+	s.watchers[id] = fn
+	return func() {
+		a.mu.Lock()
+		delete(s.watchers, id)
+		a.mu.Unlock()
+	}
 }
 
 // Agent is hoistd's core.
@@ -352,8 +373,18 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	}
 	s.rec.State, s.rec.EndReason = "ending", reason
 	rec := s.rec
+	watchers := make([]func(string), 0, len(s.watchers))
+	for _, w := range s.watchers {
+		watchers = append(watchers, w)
+	}
 	a.wg.Add(1)
 	a.mu.Unlock()
+	// Warn before the first signal: the person at each elevated program's
+	// terminal learns why it is about to close.
+	msg := fmt.Sprintf("JIT elevated access has ended (%s): elevated programs are being closed now; unsaved work in them is lost", reason)
+	for _, w := range watchers {
+		w(msg)
+	}
 	defer a.wg.Done()
 	// Ending is on disk before the first signal: a crash from here on
 	// resumes the end, never the session.

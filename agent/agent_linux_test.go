@@ -37,6 +37,8 @@ type rig struct {
 	cgs    platform.Cgroups
 	user   testenv.User
 	hoist  string
+	// notices is what the blocking client of escapes printed on stderr.
+	notices bytes.Buffer
 }
 
 func newRig(t *testing.T) *rig {
@@ -323,6 +325,8 @@ func (r *rig) escapes(sid string, want int) (*exec.Cmd, []int) {
 		r.t.Fatalf("escapes: %v", err)
 	}
 	blocking := r.command("exec hoist run -- sleep 1000")
+	r.notices.Reset()
+	blocking.Stderr = &r.notices
 	if err := blocking.Start(); err != nil {
 		r.t.Fatal(err)
 	}
@@ -370,6 +374,9 @@ func TestExitEndsEverything(t *testing.T) {
 		t.Fatalf("the blocked hoist run ended with %v, want exit 143", err)
 	}
 	assertAllGone(t, r.cgs, sid, pids)
+	if !strings.Contains(r.notices.String(), "JIT elevated access has ended (exited): elevated programs are being closed") {
+		t.Fatalf("the user was not warned; stderr of hoist run: %q", r.notices.String())
+	}
 	out := r.sh("", "hoist status --json")
 	if !strings.Contains(out.stdout, `"state": "ended"`) || !strings.Contains(out.stdout, `"end_reason": "exited"`) {
 		t.Fatalf("status after exit: %s", out.stdout)
@@ -403,6 +410,9 @@ func TestExpiryEndsEverything(t *testing.T) {
 		return os.IsNotExist(err)
 	})
 	assertAllGone(t, r.cgs, sid, pids)
+	if !strings.Contains(r.notices.String(), "has ended (expired)") || !strings.Contains(r.notices.String(), "unsaved work") {
+		t.Fatalf("the user was not warned; stderr of hoist run: %q", r.notices.String())
+	}
 	if st := r.agent.Status(r.user.Name); st.EndReason != "expired" {
 		t.Fatalf("end reason %q, want expired", st.EndReason)
 	}

@@ -210,6 +210,18 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 	a.audit("command.started", peer.User, s.rec.ID, map[string]any{"argv": req.Argv, "path": path, "cwd": peer.cwd, "pid": proc.Pid(), "uid": peer.UID, "tty": req.TTY})
 	_ = localapi.WriteFrame(c, localapi.Reply{Started: &localapi.Started{Pid: proc.Pid(), SessionID: s.rec.ID}})
 
+	// Frames to the client come from two places — the end's warning and the
+	// exit status — so writes are serialized.
+	var writeMu sync.Mutex
+	send := func(rep localapi.Reply) {
+		writeMu.Lock()
+		defer writeMu.Unlock()
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second)) // a stuck client must not hold up an end
+		_ = localapi.WriteFrame(c, rep)
+	}
+	unwatch := a.watch(s, func(msg string) { send(localapi.Reply{Notice: &localapi.Notice{Message: msg}}) })
+	defer unwatch()
+
 	// Relay signals until the program exits or the client goes away.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -227,7 +239,7 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 	status := proc.Wait()
 	a.audit("command.ended", peer.User, s.rec.ID, map[string]any{"argv": req.Argv, "pid": proc.Pid(), "status": status,
 		"started": started, "ended": a.cfg.Clock()})
-	_ = localapi.WriteFrame(c, localapi.Reply{Exited: &localapi.Exited{Status: status}})
+	send(localapi.Reply{Exited: &localapi.Exited{Status: status}})
 }
 
 // forwardable lists the signals a caller may send its elevated program: the

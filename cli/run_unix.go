@@ -104,9 +104,20 @@ func runElevated(env Env, socket string, argv []string) (int, error) {
 		}
 	}()
 
-	rep = localapi.Reply{}
-	if err := localapi.ReadFrame(c, nil, &rep); err != nil || rep.Exited == nil {
-		return 1, hoist.Errorf(hoist.EUnavailable, "lost hoistd before the program ended")
+	for {
+		rep = localapi.Reply{}
+		if err := localapi.ReadFrame(c, nil, &rep); err != nil {
+			return 1, hoist.Errorf(hoist.EUnavailable, "lost hoistd before the program ended")
+		}
+		if rep.Notice != nil {
+			// The terminal may be in raw mode: end the line by hand.
+			fmt.Fprintf(stderr, "\r\nhoist: %s\r\n", rep.Notice.Message)
+			continue
+		}
+		if rep.Exited == nil {
+			return 1, hoist.Errorf(hoist.EUnavailable, "hoistd answered out of turn")
+		}
+		break
 	}
 	if relay != nil {
 		relay.drain()

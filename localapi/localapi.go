@@ -67,6 +67,7 @@ type Reply struct {
 	Status  *Status  `json:"status,omitempty"`
 	Started *Started `json:"started,omitempty"`
 	Exited  *Exited  `json:"exited,omitempty"`
+	Notice  *Notice  `json:"notice,omitempty"`
 	Ended   *Ended   `json:"ended,omitempty"`
 }
 
@@ -98,6 +99,12 @@ type Status struct {
 type Started struct {
 	Pid       int    `json:"pid"`
 	SessionID string `json:"session_id,omitempty"`
+}
+
+// Notice is a message for the person at the terminal while the program
+// runs: the session is ending and the program is about to be closed.
+type Notice struct {
+	Message string `json:"message"`
 }
 
 // Exited carries the program's exit status (128+n for signal n).
