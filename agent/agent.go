@@ -396,6 +396,13 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	if s.group != nil {
 		rep, err = s.group.End(context.Background(), rec.Grace)
 	}
+	// Root can leave a cgroup; it rarely thinks to drop its environment.
+	if escaped := platform.KillMarked("HOIST_SESSION=" + rec.ID); len(escaped) > 0 {
+		a.cfg.Logger.Warn("killed elevated processes that had left the session's cgroup", "session", rec.ID, "pids", escaped)
+		a.audit("session.escapees_killed", "hoistd", rec.ID, map[string]any{"user": rec.User, "pids": escaped})
+		rep.Killed += len(escaped)
+		rep.Pids = append(rep.Pids, escaped...)
+	}
 	a.mu.Lock()
 	s.end = rep
 	s.rec.State, s.rec.EndedAt = "ended", a.cfg.Clock()

@@ -320,7 +320,8 @@ func (r *rig) escapes(sid string, want int) (*exec.Cmd, []int) {
 	r.t.Helper()
 	// Stdio is /dev/null, not a pipe: the escaped processes keep what they
 	// inherit open, and a pipe would never reach EOF.
-	escape := r.command(`hoist run -- sh -c 'setsid sh -c "sleep 1000 &"; (sleep 1000 &); nohup sleep 1000 >/dev/null 2>&1 & sh -c "exec 0<&- 1>&- 2>&-; sleep 1000 &"; sh -c "trap \"\" TERM; exec sleep 1000" &'`)
+	// The last one is root leaving the session's cgroup for the top one.
+	escape := r.command(`hoist run -- sh -c 'setsid sh -c "sleep 1000 &"; (sleep 1000 &); nohup sleep 1000 >/dev/null 2>&1 & sh -c "exec 0<&- 1>&- 2>&-; sleep 1000 &"; sh -c "trap \"\" TERM; exec sleep 1000" & sh -c "echo \$\$ > ` + filepath.Dir(r.cgs.Root) + `/cgroup.procs; exec sleep 1000" &'`)
 	if err := escape.Run(); err != nil {
 		r.t.Fatalf("escapes: %v", err)
 	}
@@ -346,7 +347,22 @@ func (r *rig) escapes(sid string, want int) (*exec.Cmd, []int) {
 		}
 		return n >= want
 	})
-	return blocking, pids
+	// And the one that left the cgroup, found by the environment it kept.
+	var escaped []int
+	waitUntil(r.t, "the process that left the cgroup", func() bool {
+		escaped = nil
+		for _, pid := range markedPids(sid) {
+			in := false
+			for _, p := range pids {
+				in = in || p == pid
+			}
+			if !in {
+				escaped = append(escaped, pid)
+			}
+		}
+		return len(escaped) >= 1
+	})
+	return blocking, append(pids, escaped...)
 }
 
 func assertAllGone(t *testing.T, cgs platform.Cgroups, sid string, pids []int) {
@@ -404,7 +420,9 @@ func TestExpiryEndsEverything(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || (ee.ExitCode() != 143 && ee.ExitCode() != 137) {
 		t.Fatalf("the blocked hoist run ended with %v, want 143 or 137", err)
 	}
-	waitUntil(t, "the end to complete", func() bool { return r.agent.Status(r.user.Name).State == "ended" })
+	// The end is complete when it is audited: the status says "ended" as
+	// soon as the window closes, while the processes are still going.
+	waitUntil(t, "the end to complete", func() bool { return len(r.events("session.ended")) == 1 })
 	waitUntil(t, "the cgroup to go", func() bool {
 		_, err := os.Stat(filepath.Join(r.cgs.Root, sid))
 		return os.IsNotExist(err)
@@ -491,4 +509,21 @@ func frame(s string) []byte {
 	b := []byte{0, 0, 0, 0}
 	b[0], b[1], b[2], b[3] = byte(len(s)>>24), byte(len(s)>>16), byte(len(s)>>8), byte(len(s))
 	return append(b, s...)
+}
+
+// markedPids lists the processes whose environment names session sid.
+func markedPids(sid string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if bytes.Contains(env, []byte("HOIST_SESSION="+sid+"\x00")) && alive(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }

@@ -303,3 +303,47 @@ func (g *Group) remove() error {
 func SealInheritedFDs() error {
 	return unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 }
+
+// KillMarked kills every process whose initial environment holds marker
+// (for example "HOIST_SESSION=ses_…"), and returns their pids. Elevated
+// programs are root and can move themselves out of their cgroup; this sweep
+// after the end catches those that kept the environment they were given.
+func KillMarked(marker string) []int {
+	want := []byte(marker + "\x00")
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	var killed []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil || !containsVar(env, want) {
+			continue
+		}
+		if unix.Kill(pid, unix.SIGKILL) == nil {
+			killed = append(killed, pid)
+		}
+	}
+	return killed
+}
+
+// containsVar reports whether the NUL-separated environment env holds the
+// entry want (which ends in NUL), as a whole entry.
+func containsVar(env, want []byte) bool {
+	for len(env) > 0 {
+		i := strings.IndexByte(string(env), 0)
+		if i < 0 {
+			return string(env)+"\x00" == string(want)
+		}
+		if string(env[:i+1]) == string(want) {
+			return true
+		}
+		env = env[i+1:]
+	}
+	return false
+}

@@ -54,3 +54,6 @@ func (p *Process) Wait() int { return 126 }
 
 // SealInheritedFDs does nothing here yet.
 func SealInheritedFDs() error { return nil }
+
+// KillMarked does nothing here yet.
+func KillMarked(marker string) []int { return nil }
