@@ -321,13 +321,17 @@ func KillMarked(marker string) []int {
 		if err != nil || pid == self {
 			continue
 		}
-		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil || !containsVar(env, want) {
+		// The pidfd is taken before the environment is read, so that the
+		// process read is the process killed even if the pid is reused.
+		pidfd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
 			continue
 		}
-		if unix.Kill(pid, unix.SIGKILL) == nil {
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err == nil && containsVar(env, want) && unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) == nil {
 			killed = append(killed, pid)
 		}
+		unix.Close(pidfd)
 	}
 	return killed
 }
