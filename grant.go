@@ -22,6 +22,10 @@ type Grant struct {
 	Scope     string    `json:"scope"` // "jit": everything, per the JIT Mode policy
 }
 
+// grantClockSkew is how far ahead of the agent's clock a grant's start may
+// be: clocks of server and machine are never quite the same.
+const grantClockSkew = 5 * time.Minute
+
 // GrantScopeJIT is the scope of a JIT session grant.
 const GrantScopeJIT = "jit"
 
@@ -63,6 +67,8 @@ func VerifyGrant(key ed25519.PublicKey, signed, agent string, now time.Time) (Gr
 		return Grant{}, bad
 	case !now.Before(g.NotAfter):
 		return Grant{}, Errorf(EForbidden, "the grant has expired")
+	case now.Add(grantClockSkew).Before(g.NotBefore):
+		return Grant{}, Errorf(EForbidden, "the grant is not valid yet")
 	}
 	return g, nil
 }

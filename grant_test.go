@@ -36,6 +36,8 @@ func TestGrantForgeryIsRefused(t *testing.T) {
 		{"payload swapped under a real signature", wp + "." + sig, "agt_a", t0.Add(time.Minute), false},
 		{"for another agent", good, "agt_b", t0.Add(time.Minute), false},
 		{"expired", good, "agt_a", t0.Add(time.Hour), false},
+		{"not valid yet", good, "agt_a", t0.Add(-time.Hour), false},
+		{"a little clock skew", good, "agt_a", t0.Add(-time.Minute), true},
 		{"truncated signature", payload + "." + sig[:10], "agt_a", t0, false},
 		{"no signature", payload, "agt_a", t0, false},
 		{"garbage", "x.y", "agt_a", t0, false},

@@ -26,6 +26,10 @@ import (
 	"github.com/hoist-jit/hoist/platform"
 )
 
+// MaxWindow caps any session on this machine, whatever a server signs: a
+// compromised or mistaken server cannot hand out root for a year.
+const MaxWindow = 7 * 24 * time.Hour
+
 // DefaultGrace is how long elevated programs have between SIGTERM and the
 // kill at the end of a session.
 const DefaultGrace = 10 * time.Second
@@ -78,6 +82,13 @@ type session struct {
 	// programs, told when the end begins.
 	watchers map[int]func(string)
 	nextID   int
+	// ending is set, in memory, by the one end() that does the work; a
+	// session resumed from disk as "ending" still needs its end run.
+	ending bool
+	// startMu orders starts before the end: a run holds it shared while it
+	// checks the session and starts its program; the end takes it
+	// exclusively, so no program is born after the end has begun.
+	startMu sync.RWMutex
 }
 
 // watch registers fn to hear the end of s; the returned func unregisters.
@@ -109,6 +120,25 @@ type Agent struct {
 	upstream Upstream
 	wg       sync.WaitGroup
 	closed   bool
+	// closing receives descriptors callers passed, to be closed by one
+	// goroutine: a close can block (a socket lingering, a FUSE flush), and it
+	// must not hold the connection's goroutine — let alone many threads.
+	closing chan []*os.File
+}
+
+// closeLater closes files in the background closer.
+func (a *Agent) closeLater(files []*os.File) {
+	if len(files) > 0 {
+		a.closing <- files
+	}
+}
+
+func (a *Agent) closer() {
+	for files := range a.closing {
+		for _, f := range files {
+			f.Close()
+		}
+	}
 }
 
 // Upstream is the server, as the agent asks it things.
@@ -192,7 +222,8 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}, pending: map[string]RequestInfo{}}
+	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}, pending: map[string]RequestInfo{}, closing: make(chan []*os.File, 4096)}
+	go a.closer()
 	if err := a.resume(); err != nil {
 		outbox.Close()
 		return nil, err
@@ -224,6 +255,10 @@ func (a *Agent) resume() error {
 		recs = append(recs, rec)
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].NotBefore.Before(recs[j].NotBefore) })
+	// Held while timers are armed: a timer that fires at once must find its
+	// session complete.
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for _, rec := range recs {
 		s := &session{rec: rec, done: make(chan struct{})}
 		if rec.State == "ended" {
@@ -233,9 +268,18 @@ func (a *Agent) resume() error {
 		}
 		// Active, or interrupted while ending: adopt the cgroup and finish the
 		// job on time.
-		if g, err := a.cfg.Cgroups.OpenGroup(rec.ID); err == nil {
-			s.group = g
+		g, err := a.cfg.Cgroups.OpenGroup(rec.ID)
+		if err != nil {
+			// After a reboot the cgroup is gone (and so are its processes):
+			// make it again, so that the session has its container.
+			g, err = a.cfg.Cgroups.NewGroup(rec.ID)
 		}
+		if err != nil {
+			a.cfg.Logger.Error("cannot restore a session's cgroup; ending the session", "session", rec.ID, "err", err)
+			rec.State = "ending"
+			s.rec.State = "ending"
+		}
+		s.group = g
 		a.byUser[rec.User] = s
 		a.cfg.Logger.Info("resumed session", "session", rec.ID, "user", rec.User, "not_after", rec.NotAfter)
 		a.schedule(s)
@@ -243,7 +287,8 @@ func (a *Agent) resume() error {
 	return nil
 }
 
-// schedule arms the expiry of s; a window already over ends it now.
+// schedule arms the expiry of s; a window already over ends it now. The
+// caller holds a.mu.
 func (a *Agent) schedule(s *session) {
 	left := s.rec.NotAfter.Sub(a.cfg.Clock())
 	if s.rec.State == "ending" {
@@ -263,6 +308,8 @@ func (a *Agent) Activate(g Grant) error {
 		return hoist.Errorf(hoist.EInvalid, "invalid session id")
 	case g.User == "" || g.User == "root":
 		return hoist.Errorf(hoist.EInvalid, "a grant needs a non-root user")
+	case g.NotAfter.Sub(now) > MaxWindow:
+		return hoist.Errorf(hoist.EInvalid, "the grant's window is longer than %s", MaxWindow)
 	case !g.NotAfter.After(now):
 		return hoist.Errorf(hoist.EInvalid, "the grant's window is already over")
 	}
@@ -330,6 +377,14 @@ func (a *Agent) activeFor(user string) *session {
 	return s
 }
 
+// stillActive reports whether s has not begun to end; callers hold
+// s.startMu shared.
+func (a *Agent) stillActive(s *session) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !s.ending && s.rec.State == "active" && a.cfg.Clock().Before(s.rec.NotAfter) && s.group != nil
+}
+
 // EndUser ends user's active session for reason; it returns when every
 // elevated process is gone.
 func (a *Agent) EndUser(user, reason, actor string) (platform.EndReport, string, error) {
@@ -363,13 +418,17 @@ func (a *Agent) EndSession(id, reason, actor string) (platform.EndReport, error)
 // its report.
 func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error) {
 	a.mu.Lock()
-	if s.rec.State == "ended" || (s.rec.State == "ending" && s.rec.EndReason != "") {
+	if s.ending || s.rec.State == "ended" {
 		a.mu.Unlock()
 		<-s.done
 		return s.end, nil
 	}
+	s.ending = true
 	if s.timer != nil {
 		s.timer.Stop()
+	}
+	if s.rec.EndReason != "" && s.rec.State == "ending" {
+		reason = s.rec.EndReason // an end interrupted by a crash keeps its reason
 	}
 	s.rec.State, s.rec.EndReason = "ending", reason
 	rec := s.rec
@@ -389,8 +448,13 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	// Ending is on disk before the first signal: a crash from here on
 	// resumes the end, never the session.
 	if err := a.save(rec); err != nil {
+		// Ending goes on regardless: killing is the safe side.
 		a.cfg.Logger.Error("cannot save the session's end", "session", rec.ID, "err", err)
 	}
+	// No program starts from here on; runs already past their check finish
+	// starting first, so the end sees them.
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
 	var rep platform.EndReport
 	var err error
 	if s.group != nil {
@@ -506,5 +570,18 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	// The rename is durable only once the directory is.
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
 }
+
+// WriteFileAtomic replaces path with data, durably: for other packages of
+// hoistd (the link's cursor).
+func WriteFileAtomic(path string, data []byte) error { return writeFileAtomic(path, data) }

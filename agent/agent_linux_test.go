@@ -39,6 +39,7 @@ type rig struct {
 	hoist  string
 	// notices is what the blocking client of escapes printed on stderr.
 	notices bytes.Buffer
+	stop    func()
 }
 
 func newRig(t *testing.T) *rig {
@@ -70,7 +71,15 @@ func (r *rig) start() {
 	done := make(chan struct{})
 	go func() { _ = a.Serve(l); close(done) }()
 	r.agent = a
-	r.t.Cleanup(func() { l.Close(); <-done; a.Close() })
+	r.stop = func() { l.Close(); <-done; a.Close() }
+	r.t.Cleanup(func() { r.stop() })
+}
+
+// restart stops hoistd the way a crash would leave things — sessions on
+// disk, processes running — and starts a new one on the same state.
+func (r *rig) restart() {
+	r.stop()
+	r.start()
 }
 
 // removeCgroups kills and removes whatever a test left below root.
@@ -526,4 +535,61 @@ func markedPids(sid string) []int {
 		}
 	}
 	return out
+}
+
+// TestResumeAnInterruptedEnd: hoistd died during a session's end (between
+// the first signal and the last kill). The next hoistd must finish the end,
+// not wait for it.
+func TestResumeAnInterruptedEnd(t *testing.T) {
+	r := newRig(t)
+	sid := r.grant(time.Hour)
+	blocking := r.command("exec hoist run -- sleep 1000")
+	if err := blocking.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer blocking.Wait()
+	g, _ := r.cgs.OpenGroup(sid)
+	var pids []int
+	waitUntil(t, "the elevated sleep", func() bool { pids, _ = g.Pids(); return len(pids) == 1 })
+	r.stop()
+	// What the dead hoistd left: the end begun on disk, the program running.
+	path := filepath.Join(r.state, "sessions", sid+".json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.Replace(data, []byte(`"state":"active"`), []byte(`"state":"ending","end_reason":"revoked"`), 1)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	waitUntil(t, "the resumed end to kill the program", func() bool { return !alive(pids[0]) })
+	waitUntil(t, "the end to complete", func() bool { return len(r.events("session.ended")) == 1 })
+	if ev := r.events("session.ended")[0]; ev.Detail["reason"] != "revoked" {
+		t.Fatalf("end reason %v, want the interrupted end's: revoked", ev.Detail["reason"])
+	}
+	// The user can have a new session afterwards.
+	r.grant(time.Minute)
+}
+
+// TestResumeAfterReboot: the machine restarted during a session, so its
+// cgroup is gone. The session goes on with a new cgroup.
+func TestResumeAfterReboot(t *testing.T) {
+	r := newRig(t)
+	sid := r.grant(time.Hour)
+	r.stop()
+	g, err := r.cgs.OpenGroup(sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.End(context.Background(), 0); err != nil { // what a reboot does
+		t.Fatal(err)
+	}
+	r.start()
+	if got := r.sh("", "hoist run -- id -u"); got.code != 0 || got.stdout != "0\n" {
+		t.Fatalf("run after a reboot: exit %d, %q %q", got.code, got.stdout, got.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(r.cgs.Root, sid)); err != nil {
+		t.Fatalf("the session's cgroup was not made again: %v", err)
+	}
 }

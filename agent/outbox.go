@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -31,9 +32,11 @@ type Outbox struct {
 	f    *os.File
 	path string
 	// dirty says a write awaits fsync; syncing is batched (see Append).
-	dirty   bool
-	syncReq chan struct{}
-	done    chan struct{}
+	dirty     bool
+	syncReq   chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // OpenOutbox opens (creating, 0600) the outbox file at path.
@@ -63,29 +66,37 @@ func (o *Outbox) syncLoop() {
 
 func (o *Outbox) offsetPath() string { return o.path + ".acked" }
 
-// Pending returns up to max events not yet acknowledged, and the offset to
-// acknowledge once the server has them.
-func (o *Outbox) Pending(max int) ([]Event, int64, error) {
+// Pending returns up to max events not yet acknowledged, at most maxBytes
+// of them (but always one), and for each the offset to acknowledge once the
+// server has it.
+func (o *Outbox) Pending(max, maxBytes int) ([]Event, []int64, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	start := o.acked()
-	data, err := os.ReadFile(o.path)
-	if err != nil || int64(len(data)) <= start {
-		return nil, start, err
+	if _, err := o.f.Seek(start, 0); err != nil {
+		return nil, nil, err
 	}
-	var events []Event
-	off := start
-	for _, line := range splitLines(data[start:]) {
-		if len(events) == max {
+	// Read what a batch can hold, not the whole file.
+	buf := make([]byte, maxBytes+1)
+	n, _ := io.ReadFull(o.f, buf)
+	var (
+		events []Event
+		ends   []int64
+		off    = start
+		size   int
+	)
+	for _, line := range splitLines(buf[:n]) {
+		if len(events) == max || (len(events) > 0 && size+len(line) > maxBytes) {
 			break
 		}
 		var ev Event
-		if err := json.Unmarshal(line, &ev); err == nil {
-			events = append(events, ev)
-		}
+		_ = json.Unmarshal(line, &ev) // an unreadable line stays a zero Event: passed over, acknowledged
 		off += int64(len(line)) + 1
+		size += len(line)
+		events = append(events, ev)
+		ends = append(ends, off)
 	}
-	return events, off, nil
+	return events, ends, nil
 }
 
 // Ack marks everything before off delivered; when that is all, the file is
@@ -139,10 +150,13 @@ func (o *Outbox) Append(action, actor, subject string, at time.Time, detail map[
 
 // Close syncs and closes the file.
 func (o *Outbox) Close() error {
-	close(o.syncReq)
-	<-o.done
-	_ = o.f.Sync()
-	return o.f.Close()
+	o.closeOnce.Do(func() {
+		close(o.syncReq)
+		<-o.done
+		_ = o.f.Sync()
+		o.closeErr = o.f.Close()
+	})
+	return o.closeErr
 }
 
 // ReadEvents returns the events queued at path, in order.

@@ -28,26 +28,33 @@ type Peer struct {
 }
 
 // Serve accepts connections on l until it is closed. Each connection is one
-// exchange, served on its own goroutine.
+// exchange, served on its own goroutine. It does not wait for the runs in
+// flight when l closes: elevated programs outlive a stopping hoistd, and the
+// next one adopts their session.
 func (a *Agent) Serve(l *net.UnixListener) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	delay := time.Duration(0)
 	for {
 		c, err := l.AcceptUnix()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
+			// Out of descriptors or memory, perhaps because a user opened
+			// many connections: wait and go on. hoistd must not exit, or
+			// nobody ends the sessions.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			a.cfg.Logger.Warn("accept failed; retrying", "err", err, "in", delay)
+			time.Sleep(delay)
+			continue
 		}
-		wg.Add(1)
+		delay = 0
 		go func() {
-			defer wg.Done()
 			defer c.Close()
+			defer func() {
+				if p := recover(); p != nil {
+					a.cfg.Logger.Error("a connection's handler panicked; hoistd goes on", "panic", p)
+				}
+			}()
 			a.serveConn(c)
 		}()
 	}
@@ -70,11 +77,7 @@ func (a *Agent) serveConn(c *net.UnixConn) {
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	closeFiles := func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}
+	closeFiles := func() { a.closeLater(files) }
 	fail := func(code, msg string, exit int) {
 		closeFiles()
 		_ = localapi.WriteFrame(c, localapi.Reply{Error: &localapi.Error{Code: code, Message: msg, Exit: exit}})
@@ -182,13 +185,21 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 		return
 	}
 	s := a.activeFor(peer.User)
+	if s != nil {
+		s.startMu.RLock()
+		if !a.stillActive(s) {
+			s.startMu.RUnlock()
+			s = nil
+		}
+	}
 	if s == nil {
-		a.audit("command.refused", peer.User, "", map[string]any{"argv": req.Argv, "cwd": peer.cwd, "uid": peer.UID, "pid": peer.PID, "why": "no active session"})
+		a.audit("command.refused", peer.User, "", map[string]any{"argv": clipArgv(req.Argv), "cwd": peer.cwd, "uid": peer.UID, "pid": peer.PID, "why": "no active session"})
 		fail(hoist.EForbidden, fmt.Sprintf("JIT elevated access is not active for %s; ask for it with: hoist request", peer.User), 126)
 		return
 	}
 	path, err := resolve(req.Argv[0], peer.cwd)
 	if err != nil {
+		s.startMu.RUnlock()
 		fail(hoist.ENotFound, fmt.Sprintf("%s: %v", req.Argv[0], err), exitStatusOf(err))
 		return
 	}
@@ -196,18 +207,15 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 		Path: path, Argv: req.Argv, Env: Environment(peer.User, s.rec.ID, req.Term), Dir: peer.cwd,
 		Stdin: files[0], Stdout: files[1], Stderr: files[2], TTY: req.TTY,
 	})
-	closeFiles := func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}
+	s.startMu.RUnlock()
+	closeFiles := func() { a.closeLater(files) }
 	if err != nil {
 		fail(hoist.EInvalid, fmt.Sprintf("%s: %v", req.Argv[0], err), exitStatusOf(err))
 		return
 	}
 	closeFiles() // the program has them; hoistd must not keep the caller's terminal open
 	started := a.cfg.Clock()
-	a.audit("command.started", peer.User, s.rec.ID, map[string]any{"argv": req.Argv, "path": path, "cwd": peer.cwd, "pid": proc.Pid(), "uid": peer.UID, "tty": req.TTY})
+	a.audit("command.started", peer.User, s.rec.ID, map[string]any{"argv": clipArgv(req.Argv), "path": path, "cwd": peer.cwd, "pid": proc.Pid(), "uid": peer.UID, "tty": req.TTY})
 	_ = localapi.WriteFrame(c, localapi.Reply{Started: &localapi.Started{Pid: proc.Pid(), SessionID: s.rec.ID}})
 
 	// Frames to the client come from two places — the end's warning and the
@@ -237,7 +245,7 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 		}
 	}()
 	status := proc.Wait()
-	a.audit("command.ended", peer.User, s.rec.ID, map[string]any{"argv": req.Argv, "pid": proc.Pid(), "status": status,
+	a.audit("command.ended", peer.User, s.rec.ID, map[string]any{"argv": clipArgv(req.Argv), "pid": proc.Pid(), "status": status,
 		"started": started, "ended": a.cfg.Clock()})
 	send(localapi.Reply{Exited: &localapi.Exited{Status: status}})
 }
@@ -258,4 +266,24 @@ func lookupUser(uid int) (string, error) {
 		return "", err
 	}
 	return u.Username, nil
+}
+
+// clipArgv keeps an audited command line to a size the audit log can carry
+// (4 KiB), marking what was cut, so that a huge command line cannot clog
+// the delivery of every event after it.
+func clipArgv(argv []string) []string {
+	const total, each = 4096, 1024
+	out := make([]string, 0, len(argv))
+	used := 0
+	for i, a := range argv {
+		if len(a) > each {
+			a = a[:each] + "…[cut]"
+		}
+		if used+len(a) > total {
+			return append(out, fmt.Sprintf("…[%d more arguments cut]", len(argv)-i))
+		}
+		used += len(a)
+		out = append(out, a)
+	}
+	return out
 }

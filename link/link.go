@@ -148,7 +148,7 @@ type Client struct {
 	grantKey ed25519.PublicKey
 	base     *url.URL
 	http     *http.Client
-	poll     *http.Client // without the overall timeout: long polls are long
+	poll     *http.Client // a longer timeout: long polls are long
 }
 
 // Load returns the client for the identity in stateDir.
@@ -185,7 +185,10 @@ func Load(stateDir string) (*Client, error) {
 		ForceAttemptHTTP2:   true,
 	}
 	return &Client{ID: id, grantKey: ed25519.PublicKey(grantKey), base: u,
-		http: &http.Client{Timeout: 30 * time.Second, Transport: tr}, poll: &http.Client{Transport: tr}}, nil
+		http: &http.Client{Timeout: 30 * time.Second, Transport: tr},
+		// A long poll is long, but not endless: a silent middlebox must not
+		// stall grants and revokes for ever.
+		poll: &http.Client{Timeout: PollWait + 30*time.Second, Transport: tr}}, nil
 }
 
 // GrantKey is the pinned key grants must be signed with.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -107,7 +108,9 @@ func (l *Link) Run(ctx context.Context) {
 		}
 		if ans.Cursor > after {
 			after = ans.Cursor
-			_ = os.WriteFile(l.cursorPath(), []byte(strconv.FormatInt(after, 10)), 0o600)
+			if err := agent.WriteFileAtomic(l.cursorPath(), []byte(strconv.FormatInt(after, 10))); err != nil {
+				l.log.Warn("cannot save the event cursor", "err", err)
+			}
 		}
 	}
 }
@@ -120,6 +123,10 @@ func (l *Link) apply(ev hoist.AgentEvent) {
 		g, err := hoist.VerifyGrant(l.c.GrantKey(), ev.Grant, l.c.ID.AgentID, l.clock())
 		if err != nil {
 			l.log.Warn("refusing a grant", "request", ev.RequestID, "err", err)
+			return
+		}
+		if _, err := user.Lookup(g.User); err != nil {
+			l.log.Warn("refusing a grant for a user this machine does not have", "user", g.User, "request", g.Request)
 			return
 		}
 		err = l.a.Activate(agent.Grant{SessionID: g.Session, RequestID: g.Request, User: g.User, NotBefore: g.NotBefore, NotAfter: g.NotAfter, By: "server"})
@@ -158,26 +165,65 @@ func (l *Link) deliverLoop(ctx context.Context) {
 	}
 }
 
+// batchBytes keeps a delivery well under the server's 64 KiB body limit.
+const batchBytes = 32 << 10
+
 // Deliver sends everything queued, in batches, acknowledging each batch
-// only after the server stored it.
+// only after the server stored it. An event the server refuses outright is
+// logged and passed over, so that one bad event cannot hold back all the
+// others for ever.
 func (l *Link) Deliver(ctx context.Context) error {
 	ob := l.a.Outbox()
 	for {
-		events, off, err := ob.Pending(500)
+		events, ends, err := ob.Pending(500, batchBytes)
 		if err != nil || len(events) == 0 {
 			return err
 		}
-		batch := make([]control.AgentAuditEvent, len(events))
-		for i, ev := range events {
-			batch[i] = control.AgentAuditEvent{ID: ev.ID, Time: ev.Time, Action: ev.Action, Actor: ev.Actor, Subject: ev.Subject, Detail: ev.Detail}
+		convert := func(ev agent.Event) control.AgentAuditEvent {
+			return control.AgentAuditEvent{ID: ev.ID, Time: ev.Time, Action: ev.Action, Actor: ev.Actor, Subject: ev.Subject, Detail: ev.Detail}
 		}
-		if err := l.c.Audit(ctx, batch); err != nil {
+		batch := make([]control.AgentAuditEvent, 0, len(events))
+		for _, ev := range events {
+			if ev.ID != "" {
+				batch = append(batch, convert(ev))
+			}
+		}
+		err = l.c.Audit(ctx, batch)
+		if refused(err) && len(batch) > 1 {
+			// Find the bad one: deliver one at a time.
+			for j, ev := range events {
+				if ev.ID != "" {
+					if err := l.c.Audit(ctx, []control.AgentAuditEvent{convert(ev)}); err != nil && !refused(err) {
+						return err
+					} else if err != nil {
+						l.log.Error("the server refused an audit event; passing over it", "event", ev.ID, "action", ev.Action, "err", err)
+					}
+				}
+				if err := ob.Ack(ends[j]); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if refused(err) {
+			l.log.Error("the server refused an audit event; passing over it", "err", err)
+		} else if err != nil {
 			return err
 		}
-		if err := ob.Ack(off); err != nil {
+		if err := ob.Ack(ends[len(ends)-1]); err != nil {
 			return err
 		}
 	}
+}
+
+// refused reports whether the server rejected what was sent (retrying the
+// same bytes cannot help), as opposed to being unreachable.
+func refused(err error) bool {
+	switch hoist.ErrorCode(err) {
+	case hoist.EInvalid, hoist.ETooLarge:
+		return true
+	}
+	return false
 }
 
 type backoff struct{ d time.Duration }

@@ -110,22 +110,32 @@ func (c Cgroups) OpenGroup(id string) (*Group, error) {
 // Dir is the cgroup's directory.
 func (g *Group) Dir() string { return g.dir }
 
-// Pids lists the processes in the group now.
+// Pids lists the processes in the group now, including those in cgroups
+// an elevated program made below it.
 func (g *Group) Pids() ([]int, error) {
-	data, err := os.ReadFile(filepath.Join(g.dir, "cgroup.procs"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var pids []int
-	for _, line := range strings.Fields(string(data)) {
-		if pid, err := strconv.Atoi(line); err == nil {
-			pids = append(pids, pid)
+	err := filepath.WalkDir(g.dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return err
 		}
-	}
-	return pids, nil
+		if !d.IsDir() {
+			return nil
+		}
+		data, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+		if err != nil {
+			return nil // gone meanwhile
+		}
+		for _, line := range strings.Fields(string(data)) {
+			if pid, err := strconv.Atoi(line); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		return nil
+	})
+	return pids, err
 }
 
 // Populated reports whether any process is in the group.
@@ -288,13 +298,22 @@ func (g *Group) waitEmpty(ctx context.Context, limit time.Duration) error {
 	}
 }
 
-// remove deletes the empty cgroup; a group already gone is fine.
+// remove deletes the empty cgroup and any an elevated program made below
+// it, deepest first; a group already gone is fine.
 func (g *Group) remove() error {
-	err := unix.Rmdir(g.dir)
-	if err == nil || errors.Is(err, unix.ENOENT) {
+	var dirs []string
+	_ = filepath.WalkDir(g.dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, path)
+		}
 		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := unix.Rmdir(dirs[i]); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("remove cgroup %s: %w", dirs[i], err)
+		}
 	}
-	return fmt.Errorf("remove cgroup %s: %w", g.dir, err)
+	return nil
 }
 
 // SealInheritedFDs marks every descriptor above stderr close-on-exec.
