@@ -75,12 +75,6 @@ func (r *rig) start() {
 	r.t.Cleanup(func() { r.stop() })
 }
 
-// restart stops hoistd the way a crash would leave things — sessions on
-// disk, processes running — and starts a new one on the same state.
-func (r *rig) restart() {
-	r.stop()
-	r.start()
-}
 
 // removeCgroups kills and removes whatever a test left below root.
 func removeCgroups(root string) {
