@@ -75,7 +75,6 @@ func (r *rig) start() {
 	r.t.Cleanup(func() { r.stop() })
 }
 
-
 // removeCgroups kills and removes whatever a test left below root.
 func removeCgroups(root string) {
 	entries, _ := os.ReadDir(root)
@@ -127,26 +126,6 @@ func (r *rig) sh(stdin, script string) outcome {
 		r.t.Fatal(err)
 	}
 	return outcome{code, out.String(), errOut.String()}
-}
-
-func alive(pid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func (r *rig) events(action string) []agent.Event {
@@ -300,7 +279,7 @@ func TestSignalsAreForwarded(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			waitUntil(t, "the program to start", func() bool { _, err := os.Stat(ready); return err == nil })
+			testenv.WaitUntil(t, "the program to start", func() bool { _, err := os.Stat(ready); return err == nil })
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
@@ -340,7 +319,7 @@ func (r *rig) escapes(sid string, want int) (*exec.Cmd, []int) {
 	}
 	var pids []int
 	// Count the sleeps: the shells that start them come and go.
-	waitUntil(r.t, fmt.Sprintf("%d sleeps in the session", want), func() bool {
+	testenv.WaitUntil(r.t, fmt.Sprintf("%d sleeps in the session", want), func() bool {
 		pids, _ = g.Pids()
 		n := 0
 		for _, pid := range pids {
@@ -352,7 +331,7 @@ func (r *rig) escapes(sid string, want int) (*exec.Cmd, []int) {
 	})
 	// And the one that left the cgroup, found by the environment it kept.
 	var escaped []int
-	waitUntil(r.t, "the process that left the cgroup", func() bool {
+	testenv.WaitUntil(r.t, "the process that left the cgroup", func() bool {
 		escaped = nil
 		for _, pid := range markedPids(sid) {
 			in := false
@@ -371,7 +350,7 @@ func (r *rig) escapes(sid string, want int) (*exec.Cmd, []int) {
 func assertAllGone(t *testing.T, cgs platform.Cgroups, sid string, pids []int) {
 	t.Helper()
 	for _, pid := range pids {
-		if alive(pid) {
+		if testenv.Alive(pid) {
 			t.Errorf("elevated process %d survived the end", pid)
 		}
 	}
@@ -425,8 +404,8 @@ func TestExpiryEndsEverything(t *testing.T) {
 	}
 	// The end is complete when it is audited: the status says "ended" as
 	// soon as the window closes, while the processes are still going.
-	waitUntil(t, "the end to complete", func() bool { return len(r.events("session.ended")) == 1 })
-	waitUntil(t, "the cgroup to go", func() bool {
+	testenv.WaitUntil(t, "the end to complete", func() bool { return len(r.events("session.ended")) == 1 })
+	testenv.WaitUntil(t, "the cgroup to go", func() bool {
 		_, err := os.Stat(filepath.Join(r.cgs.Root, sid))
 		return os.IsNotExist(err)
 	})
@@ -524,7 +503,7 @@ func markedPids(sid string) []int {
 			continue
 		}
 		env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if bytes.Contains(env, []byte("HOIST_SESSION="+sid+"\x00")) && alive(pid) {
+		if bytes.Contains(env, []byte("HOIST_SESSION="+sid+"\x00")) && testenv.Alive(pid) {
 			out = append(out, pid)
 		}
 	}
@@ -544,7 +523,7 @@ func TestResumeAnInterruptedEnd(t *testing.T) {
 	defer blocking.Wait()
 	g, _ := r.cgs.OpenGroup(sid)
 	var pids []int
-	waitUntil(t, "the elevated sleep", func() bool { pids, _ = g.Pids(); return len(pids) == 1 })
+	testenv.WaitUntil(t, "the elevated sleep", func() bool { pids, _ = g.Pids(); return len(pids) == 1 })
 	r.stop()
 	// What the dead hoistd left: the end begun on disk, the program running.
 	path := filepath.Join(r.state, "sessions", sid+".json")
@@ -557,8 +536,8 @@ func TestResumeAnInterruptedEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.start()
-	waitUntil(t, "the resumed end to kill the program", func() bool { return !alive(pids[0]) })
-	waitUntil(t, "the end to complete", func() bool { return len(r.events("session.ended")) == 1 })
+	testenv.WaitUntil(t, "the resumed end to kill the program", func() bool { return !testenv.Alive(pids[0]) })
+	testenv.WaitUntil(t, "the end to complete", func() bool { return len(r.events("session.ended")) == 1 })
 	if ev := r.events("session.ended")[0]; ev.Detail["reason"] != "revoked" {
 		t.Fatalf("end reason %v, want the interrupted end's: revoked", ev.Detail["reason"])
 	}

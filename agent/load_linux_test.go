@@ -91,7 +91,7 @@ func TestLoad(t *testing.T) {
 	}
 	// The daemon's goroutines and descriptors return to where they were.
 	var g1, fd1 int
-	waitUntil(t, "goroutines and descriptors to settle", func() bool {
+	testenv.WaitUntil(t, "goroutines and descriptors to settle", func() bool {
 		g1, fd1 = settle()
 		return g1 <= g0 && fd1 <= fd0
 	})

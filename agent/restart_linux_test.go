@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hoist-jit/hoist/platform"
+	"github.com/hoist-jit/hoist/testenv"
 )
 
 // daemon is a real hoistd process.
@@ -26,7 +27,7 @@ func (d *daemon) start() {
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
 	}
-	waitUntil(d.t, "hoistd to listen", func() bool {
+	testenv.WaitUntil(d.t, "hoistd to listen", func() bool {
 		c, err := net.Dial("unix", d.socket)
 		if err == nil {
 			c.Close()
@@ -74,11 +75,11 @@ func TestKill9AndRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			var pids []int
-			waitUntil(t, "the elevated processes", func() bool { pids, _ = g.Pids(); return len(pids) >= 3 })
+			testenv.WaitUntil(t, "the elevated processes", func() bool { pids, _ = g.Pids(); return len(pids) >= 3 })
 
 			d.kill9()
 			for _, pid := range pids {
-				if !alive(pid) {
+				if !testenv.Alive(pid) {
 					t.Fatalf("process %d died with hoistd; elevated programs must run on", pid)
 				}
 			}
@@ -87,7 +88,7 @@ func TestKill9AndRestart(t *testing.T) {
 					time.Sleep(50 * time.Millisecond)
 				}
 				for _, pid := range pids {
-					if !alive(pid) {
+					if !testenv.Alive(pid) {
 						t.Fatalf("process %d ended without hoistd", pid)
 					}
 				}
@@ -95,14 +96,14 @@ func TestKill9AndRestart(t *testing.T) {
 			d.start()
 			if !restartAfterEnd && time.Since(granted) < 2*time.Second {
 				for _, pid := range pids {
-					if !alive(pid) {
+					if !testenv.Alive(pid) {
 						t.Fatalf("the restarted hoistd ended process %d before the window closed", pid)
 					}
 				}
 			}
-			waitUntil(t, "the adopted session to end", func() bool {
+			testenv.WaitUntil(t, "the adopted session to end", func() bool {
 				for _, pid := range pids {
-					if alive(pid) {
+					if testenv.Alive(pid) {
 						return false
 					}
 				}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -196,26 +195,6 @@ func (f *fleet) request(args string) string {
 	return id
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func alive(pid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
 func (f *fleet) auditActions() map[string]int {
 	out := map[string]int{}
 	_ = f.srv.Service().Audit(ctx, adminActor, hoist.AuditFilter{}, func(r hoist.AuditRecord) error {
@@ -242,7 +221,7 @@ func TestTheWholePath(t *testing.T) {
 		t.Fatalf("approve: %+v %v", results, err)
 	}
 	approvedAt := time.Now()
-	waitUntil(t, "the agent to hear of the approval", func() bool { return f.agent.Status(f.user.Name).State == "active" })
+	testenv.WaitUntil(t, "the agent to hear of the approval", func() bool { return f.agent.Status(f.user.Name).State == "active" })
 	t.Logf("approval reached the agent in %s", time.Since(approvedAt))
 
 	code, out, errOut := f.sh("hoist run -- id -u")
@@ -259,20 +238,20 @@ func TestTheWholePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pids []int
-	waitUntil(t, "4 elevated sleeps", func() bool {
+	testenv.WaitUntil(t, "4 elevated sleeps", func() bool {
 		pids, _ = g.Pids()
 		return len(pids) >= 4
 	})
 	_ = escape.Wait() // returns when the window closes and the sleep is ended
-	waitUntil(t, "the session to end", func() bool { return f.agent.Status(f.user.Name).State == "ended" })
-	waitUntil(t, "the cgroup to go", func() bool { _, err := os.Stat(g.Dir()); return os.IsNotExist(err) })
+	testenv.WaitUntil(t, "the session to end", func() bool { return f.agent.Status(f.user.Name).State == "ended" })
+	testenv.WaitUntil(t, "the cgroup to go", func() bool { _, err := os.Stat(g.Dir()); return os.IsNotExist(err) })
 	for _, pid := range pids {
-		if alive(pid) {
+		if testenv.Alive(pid) {
 			t.Errorf("process %d survived the window", pid)
 		}
 	}
 	// The machine's audit events reach the server's log.
-	waitUntil(t, "the agent's audit events on the server", func() bool {
+	testenv.WaitUntil(t, "the agent's audit events on the server", func() bool {
 		a := f.auditActions()
 		return a["agent.command.started"] >= 3 && a["agent.command.ended"] >= 3 && a["agent.session.ended"] == 1
 	})
@@ -296,14 +275,14 @@ func TestRevokeReachesTheMachine(t *testing.T) {
 	if res, _ := f.srv.Service().Approve(ctx, adminActor, []string{id}, time.Hour, ""); !res[0].OK {
 		t.Fatalf("approve: %+v", res)
 	}
-	waitUntil(t, "the session", func() bool { return f.agent.Status(f.user.Name).State == "active" })
+	testenv.WaitUntil(t, "the session", func() bool { return f.agent.Status(f.user.Name).State == "active" })
 	blocking := f.command("exec hoist run -- sleep 1000")
 	if err := blocking.Start(); err != nil {
 		t.Fatal(err)
 	}
 	sid := f.agent.Status(f.user.Name).SessionID
 	g, _ := f.cgs.OpenGroup(sid)
-	waitUntil(t, "the elevated sleep", func() bool { pids, _ := g.Pids(); return len(pids) == 1 })
+	testenv.WaitUntil(t, "the elevated sleep", func() bool { pids, _ := g.Pids(); return len(pids) == 1 })
 	if res, _ := f.srv.Service().Revoke(ctx, adminActor, []string{id}, "incident over"); !res[0].OK {
 		t.Fatalf("revoke: %+v", res)
 	}
@@ -329,7 +308,7 @@ func TestDeniedRequestEndsTheWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pending []hoist.Request
-	waitUntil(t, "the request on the server", func() bool {
+	testenv.WaitUntil(t, "the request on the server", func() bool {
 		pending, _ = f.srv.Service().Requests(ctx, adminActor, hoist.RequestFilter{State: hoist.RequestPending})
 		return len(pending) == 1
 	})
@@ -367,7 +346,7 @@ func TestReplicasOnPostgreSQL(t *testing.T) {
 	if res, err := b.Service().Approve(ctx, adminActor, []string{id}, time.Hour, ""); err != nil || !res[0].OK {
 		t.Fatalf("approve on the other replica: %+v %v", res, err)
 	}
-	waitUntil(t, "the approval made on replica b to reach the agent on replica a", func() bool {
+	testenv.WaitUntil(t, "the approval made on replica b to reach the agent on replica a", func() bool {
 		return f.agent.Status(f.user.Name).State == "active"
 	})
 	took := time.Since(approved)
@@ -393,10 +372,10 @@ func TestServerOutageMidSession(t *testing.T) {
 	if res, _ := first.Service().Approve(ctx, adminActor, []string{id}, 4*time.Second, ""); !res[0].OK {
 		t.Fatalf("approve: %+v", res)
 	}
-	waitUntil(t, "the session", func() bool { return f.agent.Status(f.user.Name).State == "active" })
+	testenv.WaitUntil(t, "the session", func() bool { return f.agent.Status(f.user.Name).State == "active" })
 	// Let what happened so far arrive, so that the counts below are the
 	// outage's own.
-	waitUntil(t, "the session start on the server", func() bool { return countActions(first)["agent.session.started"] == 1 })
+	testenv.WaitUntil(t, "the session start on the server", func() bool { return countActions(first)["agent.session.started"] == 1 })
 	before := countActions(first)
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
@@ -407,7 +386,7 @@ func TestServerOutageMidSession(t *testing.T) {
 		t.Fatalf("hoist run during the outage: %d %q %q", code, out, errOut)
 	}
 	// …and the window still ends on time, by the agent's clock.
-	waitUntil(t, "the session to end by the agent's clock", func() bool { return f.agent.Status(f.user.Name).State == "ended" })
+	testenv.WaitUntil(t, "the session to end by the agent's clock", func() bool { return f.agent.Status(f.user.Name).State == "ended" })
 	if st := f.agent.Status(f.user.Name); st.EndReason != "expired" {
 		t.Fatalf("end reason %q, want expired", st.EndReason)
 	}
@@ -415,7 +394,7 @@ func TestServerOutageMidSession(t *testing.T) {
 	second := startServerAt(t, dir, addr) // same data, same address
 	want := map[string]int{"agent.command.started": 2, "agent.command.ended": 2, "agent.session.ended": 1}
 	got := map[string]int{}
-	waitUntil(t, "the queued events on the restarted server", func() bool {
+	testenv.WaitUntil(t, "the queued events on the restarted server", func() bool {
 		got = countActions(second)
 		for k, n := range want {
 			if got[k]-before[k] < n {
@@ -450,7 +429,7 @@ func TestRevokeWhileOffline(t *testing.T) {
 	if res, _ := f.srv.Service().Approve(ctx, adminActor, []string{id}, time.Hour, ""); !res[0].OK {
 		t.Fatalf("approve: %+v", res)
 	}
-	waitUntil(t, "the session", func() bool { return f.agent.Status(f.user.Name).State == "active" })
+	testenv.WaitUntil(t, "the session", func() bool { return f.agent.Status(f.user.Name).State == "active" })
 	f.stopLink()
 	<-f.linkDone
 	if res, _ := f.srv.Service().Revoke(ctx, adminActor, []string{id}, "while offline"); !res[0].OK {
@@ -460,7 +439,7 @@ func TestRevokeWhileOffline(t *testing.T) {
 		t.Fatalf("an offline agent cannot know yet, but its session is %s", st.State)
 	}
 	f.startLink()
-	waitUntil(t, "the revoke to reach the returning agent", func() bool {
+	testenv.WaitUntil(t, "the revoke to reach the returning agent", func() bool {
 		st := f.agent.Status(f.user.Name)
 		return st.State == "ended" && st.EndReason == "revoked"
 	})

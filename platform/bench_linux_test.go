@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hoist-jit/hoist/platform"
+	"github.com/hoist-jit/hoist/testenv"
 )
 
 // BenchmarkEnd measures the end of a session: from the first SIGTERM to the
@@ -33,7 +34,7 @@ func BenchmarkEnd(b *testing.B) {
 				}
 				// Half are detached with setsid, as escapes would be.
 				start(b, g, fmt.Sprintf(`i=0; while [ $i -lt %d ]; do if [ $((i%%2)) = 0 ]; then setsid sleep 1000 & else sleep 1000 & fi; i=$((i+1)); done; exec sleep 1000`, n-1))
-				waitFor(b, "the processes", func() bool { pids, _ := g.Pids(); return len(pids) >= n })
+				testenv.WaitUntil(b, "the processes", func() bool { pids, _ := g.Pids(); return len(pids) >= n })
 				b.StartTimer()
 				rep, err := g.End(context.Background(), c.grace)
 				if err != nil {

@@ -12,26 +12,15 @@ import (
 	"time"
 
 	"github.com/hoist-jit/hoist/platform"
+	"github.com/hoist-jit/hoist/testenv"
 )
-
-// need fails under HOIST_CI and skips elsewhere when a capability is missing.
-func need(t testing.TB, ok bool, why string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("HOIST_CI") != "" {
-		t.Fatalf("required under HOIST_CI: %s", why)
-	}
-	t.Skip(why)
-}
 
 // testCgroups returns a cgroup root of the test's own, removed at the end.
 func testCgroups(t testing.TB) platform.Cgroups {
 	t.Helper()
-	need(t, os.Geteuid() == 0, "needs root")
+	testenv.Require(t, os.Geteuid() == 0, "needs root")
 	mount, err := platform.FindCgroup2()
-	need(t, err == nil, "needs cgroup v2")
+	testenv.Require(t, err == nil, "needs cgroup v2")
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	root := filepath.Join(mount, "hoist-test-"+hex.EncodeToString(b))
@@ -44,27 +33,6 @@ func testCgroups(t testing.TB) platform.Cgroups {
 		_ = os.Remove(root)
 	})
 	return platform.Cgroups{Root: root}
-}
-
-// alive reports whether pid is a live process (zombies are dead).
-func alive(pid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func start(t testing.TB, g *platform.Group, script string) *platform.Process {
@@ -109,7 +77,7 @@ func TestNothingEscapesTheEnd(t *testing.T) {
 			}
 			start(t, g, tc.script)
 			var pids []int
-			waitFor(t, "the processes to start", func() bool {
+			testenv.WaitUntil(t, "the processes to start", func() bool {
 				pids, _ = g.Pids()
 				return len(pids) >= tc.procs
 			})
@@ -133,7 +101,7 @@ func TestNothingEscapesTheEnd(t *testing.T) {
 				t.Errorf("report counts no processes")
 			}
 			for _, pid := range append(pids, rep.Pids...) {
-				if alive(pid) {
+				if testenv.Alive(pid) {
 					t.Errorf("process %d is still alive after the end", pid)
 				}
 			}
