@@ -124,6 +124,10 @@ type Agent struct {
 	// goroutine: a close can block (a socket lingering, a FUSE flush), and it
 	// must not hold the connection's goroutine — let alone many threads.
 	closing chan []*os.File
+
+	connMu    sync.Mutex
+	conns     map[int]int // open connections per uid
+	connTotal int
 }
 
 // closeLater closes files in the background closer.
@@ -222,7 +226,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}, pending: map[string]RequestInfo{}, closing: make(chan []*os.File, 4096)}
+	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}, pending: map[string]RequestInfo{}, closing: make(chan []*os.File, 4096), conns: map[int]int{}}
 	go a.closer()
 	if err := a.resume(); err != nil {
 		outbox.Close()

@@ -566,3 +566,42 @@ func TestResumeAfterReboot(t *testing.T) {
 		t.Fatalf("the session's cgroup was not made again: %v", err)
 	}
 }
+
+// TestConnectionCap: one user holding many idle connections gets a clear
+// refusal past the cap, and hoistd serves everyone again once they close.
+func TestConnectionCap(t *testing.T) {
+	r := newRig(t)
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	// Idle connections count once hoistd has read their credentials; keep
+	// opening until one is refused.
+	var refusal string
+	testenv.WaitUntil(t, "a refusal past the cap", func() bool {
+		c, err := net.Dial("unix", r.socket)
+		if err != nil {
+			return false
+		}
+		conns = append(conns, c)
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		buf := make([]byte, 512)
+		if n, _ := c.Read(buf); n > 0 {
+			refusal = string(buf[:n])
+			return true
+		}
+		return false
+	})
+	if !strings.Contains(refusal, "too many connections") || len(conns) < 257 {
+		t.Fatalf("after %d connections: %q", len(conns), refusal)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	testenv.WaitUntil(t, "hoistd to serve again", func() bool {
+		return r.sh("", "hoist status").code == 0
+	})
+}

@@ -67,6 +67,13 @@ func (a *Agent) serveConn(c *net.UnixConn) {
 		a.cfg.Logger.Warn("refusing a connection without credentials", "err", err)
 		return
 	}
+	if !a.admit(peer.UID) {
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = localapi.WriteFrame(c, localapi.Reply{Error: &localapi.Error{Code: hoist.ERateLimited,
+			Message: "too many connections to hoistd from this user; try again shortly", Exit: 1}})
+		return
+	}
+	defer a.release(peer.UID)
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	req, files, err := localapi.ReceiveRequest(c)
 	if err != nil {
@@ -286,4 +293,32 @@ func clipArgv(argv []string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// Connection caps: one user cannot hold hoistd's descriptors, and all users
+// together cannot exhaust them.
+const (
+	maxConnsPerUser = 256
+	maxConns        = 2048
+)
+
+func (a *Agent) admit(uid int) bool {
+	a.connMu.Lock()
+	defer a.connMu.Unlock()
+	if a.conns[uid] >= maxConnsPerUser || a.connTotal >= maxConns {
+		return false
+	}
+	a.conns[uid]++
+	a.connTotal++
+	return true
+}
+
+func (a *Agent) release(uid int) {
+	a.connMu.Lock()
+	defer a.connMu.Unlock()
+	a.conns[uid]--
+	if a.conns[uid] == 0 {
+		delete(a.conns, uid)
+	}
+	a.connTotal--
 }
