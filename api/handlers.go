@@ -21,6 +21,9 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) error {
+	if h.store == nil {
+		return hoist.Errorf(hoist.EUnavailable, "no store is configured")
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := h.store.Ping(ctx); err != nil {

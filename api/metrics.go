@@ -29,7 +29,10 @@ func newMetrics(reg *prometheus.Registry, store hoist.Store, clock func() time.T
 			Name: "hoist_decisions_total", Help: "Approve, deny and revoke outcomes per id.",
 		}, []string{"decision", "result"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.decisions, &storeCollector{store: store})
+	reg.MustRegister(m.requests, m.latency, m.decisions)
+	if store != nil {
+		reg.MustRegister(&storeCollector{store: store})
+	}
 	return m
 }
 
