@@ -110,6 +110,9 @@ func printStatus(env Env, st *localapi.Status) {
 		fmt.Fprintf(env.Stdout, "JIT elevated access for %s is waiting for approval (request %s)\n", st.User, st.RequestID)
 	default:
 		fmt.Fprintf(env.Stdout, "JIT elevated access is not active for %s\n", st.User)
+		if st.RequestState == "denied" || st.RequestState == "expired" {
+			fmt.Fprintf(env.Stdout, "Your last request (%s) was %s; ask again with: hoist request\n", st.RequestID, st.RequestState)
+		}
 	}
 }
 

@@ -322,6 +322,9 @@ func TestDeniedRequestEndsTheWait(t *testing.T) {
 	if !strings.HasSuffix(strings.TrimSpace(out.String()), pending[0].ID) {
 		t.Fatalf("the request id is not on the last line: %q", out.String())
 	}
+	if _, st, _ := f.sh("hoist status"); !strings.Contains(st, "was denied") {
+		t.Fatalf("status after a denial does not say so: %q", st)
+	}
 }
 
 // TestReplicasOnPostgreSQL runs two servers on one database: the agent
