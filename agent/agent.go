@@ -125,6 +125,8 @@ type Agent struct {
 	// must not hold the connection's goroutine — let alone many threads.
 	closing chan []*os.File
 
+	refusals *refusalLimiter
+
 	connMu    sync.Mutex
 	conns     map[int]int // open connections per uid
 	connTotal int
@@ -226,7 +228,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}, pending: map[string]RequestInfo{}, closing: make(chan []*os.File, 4096), conns: map[int]int{}}
+	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}, pending: map[string]RequestInfo{}, closing: make(chan []*os.File, 4096), conns: map[int]int{}, refusals: newRefusalLimiter()}
 	go a.closer()
 	if err := a.resume(); err != nil {
 		outbox.Close()

@@ -200,7 +200,13 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 		}
 	}
 	if s == nil {
-		a.audit("command.refused", peer.User, "", map[string]any{"argv": clipArgv(req.Argv), "cwd": peer.cwd, "uid": peer.UID, "pid": peer.PID, "why": "no active session"})
+		if suppressed, ok := a.refusals.allow(peer.UID, a.cfg.Clock()); ok {
+			detail := map[string]any{"argv": clipArgv(req.Argv), "cwd": peer.cwd, "uid": peer.UID, "pid": peer.PID, "why": "no active session"}
+			if suppressed > 0 {
+				detail["suppressed_before"] = suppressed // refusals not recorded one by one in the last window
+			}
+			a.audit("command.refused", peer.User, "", detail)
+		}
 		fail(hoist.EForbidden, fmt.Sprintf("JIT elevated access is not active for %s; ask for it with: hoist request", peer.User), 126)
 		return
 	}
@@ -321,4 +327,49 @@ func (a *Agent) release(uid int) {
 		delete(a.conns, uid)
 	}
 	a.connTotal--
+}
+
+// refusalLimiter bounds how many refused runs per user are recorded one by
+// one: a user looping on "hoist run" without a session must not fill root's
+// disk with audit events. The count of those left out is recorded with the
+// next one that is.
+type refusalLimiter struct {
+	mu     sync.Mutex
+	byUID  map[int]*refusalWindow
+	limit  int
+	window time.Duration
+}
+
+type refusalWindow struct {
+	start      time.Time
+	count      int
+	suppressed int
+}
+
+func newRefusalLimiter() *refusalLimiter {
+	return &refusalLimiter{byUID: map[int]*refusalWindow{}, limit: 30, window: time.Minute}
+}
+
+// allow reports whether this refusal is recorded, and how many were left
+// out before it.
+func (l *refusalLimiter) allow(uid int, now time.Time) (suppressed int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.byUID[uid]
+	if w == nil || now.Sub(w.start) >= l.window {
+		prev := 0
+		if w != nil {
+			prev = w.suppressed
+		}
+		w = &refusalWindow{start: now, suppressed: 0}
+		l.byUID[uid] = w
+		w.count = 1
+		return prev, true
+	}
+	if w.count >= l.limit {
+		w.suppressed++
+		return 0, false
+	}
+	w.count++
+	return 0, true
 }
