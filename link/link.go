@@ -125,19 +125,35 @@ func Enroll(ctx context.Context, server, token, stateDir string, facts control.A
 	}
 	id := Identity{Server: u.Scheme + "://" + u.Host, AgentID: enr.AgentID, GrantKey: enr.GrantKey}
 	idJSON, _ := json.MarshalIndent(id, "", "  ")
+	// Written to a directory beside it and renamed into place, so that a
+	// crash leaves either no identity or a whole one.
 	dir := identityDir(stateDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return Identity{}, err
 	}
-	for name, data := range map[string][]byte{
-		"agent-key.pem": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-		"agent.pem":     []byte(enr.Certificate),
-		"ca.pem":        []byte(enr.CA),
-		"identity.json": idJSON,
+	tmp, err := os.MkdirTemp(stateDir, ".identity-")
+	if err != nil {
+		return Identity{}, err
+	}
+	defer os.RemoveAll(tmp)
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{
+		{"agent-key.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})},
+		{"agent.pem", []byte(enr.Certificate)},
+		{"ca.pem", []byte(enr.CA)},
+		{"identity.json", idJSON},
 	} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(tmp, f.name), f.data, 0o600); err != nil {
 			return Identity{}, err
 		}
+	}
+	if _, err := tls.LoadX509KeyPair(filepath.Join(tmp, "agent.pem"), filepath.Join(tmp, "agent-key.pem")); err != nil {
+		return Identity{}, hoist.Errorf(hoist.EInvalid, "the server's certificate does not match this machine's key")
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return Identity{}, fmt.Errorf("install the identity: %w", err)
 	}
 	return id, nil
 }
