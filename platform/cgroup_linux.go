@@ -230,9 +230,9 @@ func (g *Group) End(ctx context.Context, grace time.Duration) (EndReport, error)
 	}
 	rep := EndReport{Terminated: len(pids), Pids: pids}
 	if grace > 0 {
+		rel := g.relPath()
 		for _, pid := range pids {
-			_ = unix.Kill(pid, unix.SIGTERM)
-			_ = unix.Kill(pid, unix.SIGCONT) // a stopped process must run to see SIGTERM
+			signalIn(rel, pid, unix.SIGTERM, unix.SIGCONT) // a stopped process must run to see SIGTERM
 		}
 		if err := g.waitEmpty(ctx, grace); err == nil {
 			rep.Took = time.Since(start)
@@ -249,6 +249,39 @@ func (g *Group) End(ctx context.Context, grace time.Duration) (EndReport, error)
 	}
 	rep.Took = time.Since(start)
 	return rep, g.remove()
+}
+
+// signalIn sends sigs to pid only if pid is still in the cgroup rel (or
+// below it): the pidfd is taken first and the cgroup checked after, so that
+// a pid reused by a process outside the session is never signalled.
+func signalIn(rel string, pid int, sigs ...unix.Signal) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok && (p == rel || strings.HasPrefix(p, rel+"/")) {
+			for _, sig := range sigs {
+				_ = unix.PidfdSendSignal(fd, sig, nil, 0)
+			}
+			return
+		}
+	}
+}
+
+// relPath is the group's path as /proc/PID/cgroup writes it: relative to
+// the cgroup2 mount point.
+func (g *Group) relPath() string {
+	m, err := FindCgroup2()
+	if err != nil {
+		return g.dir
+	}
+	return "/" + strings.TrimPrefix(strings.TrimPrefix(g.dir, m), "/")
 }
 
 // waitEmpty waits until populated is 0, up to limit (0: until ctx ends). It
