@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"strconv"
@@ -37,6 +38,7 @@ type Outbox struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
+	closed    bool // set under mu before syncReq is closed: no send after it
 }
 
 // OpenOutbox opens (creating, 0600) the outbox file at path.
@@ -134,6 +136,9 @@ func (o *Outbox) Append(action, actor, subject string, at time.Time, detail map[
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.closed {
+		return errors.New("the audit outbox is closed")
+	}
 	// The write reaches the kernel now, so a crash of hoistd loses nothing;
 	// the fsync that survives a crash of the machine follows within moments,
 	// batched, because one per event doubled the cost of every hoist run.
@@ -151,6 +156,9 @@ func (o *Outbox) Append(action, actor, subject string, at time.Time, detail map[
 // Close syncs and closes the file.
 func (o *Outbox) Close() error {
 	o.closeOnce.Do(func() {
+		o.mu.Lock()
+		o.closed = true
+		o.mu.Unlock()
 		close(o.syncReq)
 		<-o.done
 		_ = o.f.Sync()
