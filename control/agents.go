@@ -205,6 +205,14 @@ const MaxEventWait = 60 * time.Second
 // AgentEvents returns the agent's events after seq. With wait, an empty
 // answer is held until an event comes or wait passes: a long poll, so that
 // a decision reaches the agent the moment it is made.
+//
+// Why a long poll rather than SSE or a WebSocket: each poll is an ordinary
+// HTTP request with a JSON answer, so it passes every proxy and load
+// balancer, rides HTTP/2 on the agent's one connection, needs no library,
+// and holds no state on the server but the agent's cursor — any replica
+// can answer the next poll, and an answer lost on the way is simply asked
+// for again from the same cursor. The cost, one request per event batch,
+// is nothing at the rate decisions are made.
 func (s *Service) AgentEvents(ctx context.Context, agentID string, after int64, wait time.Duration) ([]hoist.AgentEvent, error) {
 	wait = min(wait, MaxEventWait)
 	deadline := time.NewTimer(wait)
