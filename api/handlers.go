@@ -133,28 +133,12 @@ func textParam(q url.Values, name string) (string, error) {
 }
 
 func (h *Handler) listRequests(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, "state", "user", "host", "limit")
+	lp, err := parseList(r, "pending, approved, denied, cancelled or expired",
+		hoist.RequestPending, hoist.RequestApproved, hoist.RequestDenied, hoist.RequestCancelled, hoist.RequestExpired)
 	if err != nil {
 		return err
 	}
-	var f hoist.RequestFilter
-	switch st := hoist.RequestState(q.Get("state")); st {
-	case "", hoist.RequestPending, hoist.RequestApproved, hoist.RequestDenied, hoist.RequestCancelled, hoist.RequestExpired:
-		f.State = st
-	default:
-		return hoist.Errorf(hoist.EInvalid, "state must be pending, approved, denied, cancelled or expired")
-	}
-	limit, err := intParam(q, "limit", 1, hoist.MaxListLimit)
-	if err != nil {
-		return err
-	}
-	f.Limit = int(limit)
-	if f.User, err = textParam(q, "user"); err != nil {
-		return err
-	}
-	if f.Host, err = textParam(q, "host"); err != nil {
-		return err
-	}
+	f := hoist.RequestFilter{State: hoist.RequestState(lp.state), User: lp.user, Host: lp.host, Limit: lp.limit}
 	rs, err := h.svc.Requests(r.Context(), actorFrom(r.Context()), f)
 	if err != nil {
 		return err
@@ -165,6 +149,41 @@ func (h *Handler) listRequests(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"requests": views})
 	return nil
+}
+
+// listParams are the filters the request and session lists share.
+type listParams struct {
+	state, user, host string
+	limit             int
+}
+
+// parseList reads state (one of states, described by help), user, host and
+// limit, refusing anything else.
+func parseList[S ~string](r *http.Request, help string, states ...S) (listParams, error) {
+	var lp listParams
+	q, err := query(r, "state", "user", "host", "limit")
+	if err != nil {
+		return lp, err
+	}
+	if lp.state = q.Get("state"); lp.state != "" {
+		known := false
+		for _, st := range states {
+			known = known || string(st) == lp.state
+		}
+		if !known {
+			return lp, hoist.Errorf(hoist.EInvalid, "state must be %s", help)
+		}
+	}
+	limit, err := intParam(q, "limit", 1, hoist.MaxListLimit)
+	if err != nil {
+		return lp, err
+	}
+	lp.limit = int(limit)
+	if lp.user, err = textParam(q, "user"); err != nil {
+		return lp, err
+	}
+	lp.host, err = textParam(q, "host")
+	return lp, err
 }
 
 func (h *Handler) getRequest(w http.ResponseWriter, r *http.Request) error {
@@ -241,28 +260,11 @@ func (h *Handler) writeResults(w http.ResponseWriter, results []control.Result, 
 }
 
 func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, "state", "user", "host", "limit")
+	lp, err := parseList(r, "active or ended", hoist.SessionActive, hoist.SessionEnded)
 	if err != nil {
 		return err
 	}
-	var f hoist.SessionFilter
-	switch st := hoist.SessionState(q.Get("state")); st {
-	case "", hoist.SessionActive, hoist.SessionEnded:
-		f.State = st
-	default:
-		return hoist.Errorf(hoist.EInvalid, "state must be active or ended")
-	}
-	limit, err := intParam(q, "limit", 1, hoist.MaxListLimit)
-	if err != nil {
-		return err
-	}
-	f.Limit = int(limit)
-	if f.User, err = textParam(q, "user"); err != nil {
-		return err
-	}
-	if f.Host, err = textParam(q, "host"); err != nil {
-		return err
-	}
+	f := hoist.SessionFilter{State: hoist.SessionState(lp.state), User: lp.user, Host: lp.host, Limit: lp.limit}
 	ss, err := h.svc.Sessions(r.Context(), actorFrom(r.Context()), f)
 	if err != nil {
 		return err
