@@ -306,37 +306,23 @@ func newApprove(env Env) *cobra.Command {
 }
 
 func newDeny(env Env) *cobra.Command {
-	var reason string
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "deny ID... [--reason TEXT]",
-		Short: "Deny requests",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := loggedIn(env)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := timeout()
-			defer cancel()
-			results, err := c.Deny(ctx, args, reason)
-			if err != nil {
-				return err
-			}
-			return printResults(env, results, asJSON, "denied")
-		},
-	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why, shown to the requester")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
-	return cmd
+	return newBatch(env, "deny ID... [--reason TEXT]", "Deny requests", "why, shown to the requester", "denied", (*client.Client).Deny)
 }
 
 func newRevoke(env Env) *cobra.Command {
+	return newBatch(env, "revoke ID... [--reason TEXT]", "End active sessions now (by session id or request id)",
+		"why, kept in the audit log", "revoked", (*client.Client).Revoke)
+}
+
+// newBatch makes a command that applies one decision, with a reason, to
+// several ids and reports each.
+func newBatch(env Env, use, short, reasonHelp, verb string,
+	decide func(*client.Client, context.Context, []string, string) ([]wire.ResultView, error)) *cobra.Command {
 	var reason string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "revoke ID... [--reason TEXT]",
-		Short: "End active sessions now (by session id or request id)",
+		Use:   use,
+		Short: short,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := loggedIn(env)
@@ -345,14 +331,14 @@ func newRevoke(env Env) *cobra.Command {
 			}
 			ctx, cancel := timeout()
 			defer cancel()
-			results, err := c.Revoke(ctx, args, reason)
+			results, err := decide(c, ctx, args, reason)
 			if err != nil {
 				return err
 			}
-			return printResults(env, results, asJSON, "revoked")
+			return printResults(env, results, asJSON, verb)
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why, kept in the audit log")
+	cmd.Flags().StringVar(&reason, "reason", "", reasonHelp)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
 	return cmd
 }
