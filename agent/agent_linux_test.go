@@ -153,6 +153,12 @@ func TestRefusedWithoutASession(t *testing.T) {
 	if err := json.Unmarshal([]byte(out.stdout), &st); err != nil || st["state"] != "none" {
 		t.Fatalf("status: %q (%v)", out.stdout, err)
 	}
+	// The contract's keys are there even without a session, for scripts.
+	for _, key := range []string{"state", "expires_at", "remaining_seconds", "session_id"} {
+		if _, ok := st[key]; !ok {
+			t.Errorf("status --json lacks %q: %s", key, out.stdout)
+		}
+	}
 	if len(r.events("command.refused")) != 1 {
 		t.Fatal("the refusal was not audited")
 	}

@@ -142,7 +142,8 @@ func statusReply(st StatusInfo) *localapi.Status {
 	out := &localapi.Status{State: st.State, User: st.User, SessionID: st.SessionID, RequestID: st.RequestID, EndReason: st.EndReason,
 		RequestState: st.RequestState}
 	if !st.ExpiresAt.IsZero() {
-		out.ExpiresAt = st.ExpiresAt.UTC().Format(time.RFC3339)
+		at := st.ExpiresAt.UTC().Format(time.RFC3339)
+		out.ExpiresAt = &at
 	}
 	out.RemainingSeconds = int64((st.Remaining + time.Second - 1) / time.Second)
 	return out

@@ -98,9 +98,12 @@ func newStatus(env Env, socket *string) *cobra.Command {
 func printStatus(env Env, st *localapi.Status) {
 	switch st.State {
 	case "active":
-		until := st.ExpiresAt
-		if t, err := time.Parse(time.RFC3339, st.ExpiresAt); err == nil {
-			until = t.Local().Format("15:04:05")
+		until := ""
+		if st.ExpiresAt != nil {
+			until = *st.ExpiresAt
+			if t, err := time.Parse(time.RFC3339, *st.ExpiresAt); err == nil {
+				until = t.Local().Format("15:04:05")
+			}
 		}
 		fmt.Fprintf(env.Stdout, "JIT elevated access is active for %s: %s left (until %s)\n", st.User,
 			hoist.FormatDuration(time.Duration(st.RemainingSeconds)*time.Second), until)

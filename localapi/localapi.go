@@ -83,13 +83,15 @@ func (e *Error) Error() string { return e.Message }
 
 // Status is the caller's JIT state on this machine.
 type Status struct {
-	State            string `json:"state"` // none, pending, active, ended
-	SessionID        string `json:"session_id,omitempty"`
-	RequestID        string `json:"request_id,omitempty"`
-	ExpiresAt        string `json:"expires_at,omitempty"` // RFC 3339
-	RemainingSeconds int64  `json:"remaining_seconds"`
-	EndReason        string `json:"end_reason,omitempty"`
-	User             string `json:"user"`
+	State string `json:"state"` // none, pending, active, ended
+	// SessionID and ExpiresAt are always present (empty and null without a
+	// session), as the user-facing contract promises scripts.
+	SessionID        string  `json:"session_id"`
+	RequestID        string  `json:"request_id,omitempty"`
+	ExpiresAt        *string `json:"expires_at"` // RFC 3339
+	RemainingSeconds int64   `json:"remaining_seconds"`
+	EndReason        string  `json:"end_reason,omitempty"`
+	User             string  `json:"user"`
 	// RequestState is the state of RequestID when it is not the session's
 	// own: pending, denied or expired.
 	RequestState string `json:"request_state,omitempty"`

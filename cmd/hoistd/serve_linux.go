@@ -144,7 +144,7 @@ func newGrant(stdout io.Writer) *cobra.Command {
 			if rep.Error != nil {
 				return hoist.Errorf(rep.Error.Code, "%s", rep.Error.Message)
 			}
-			fmt.Fprintf(stdout, "granted %s JIT elevated access until %s (session %s)\n", args[0], rep.Status.ExpiresAt, rep.Status.SessionID)
+			fmt.Fprintf(stdout, "granted %s JIT elevated access until %s (session %s)\n", args[0], *rep.Status.ExpiresAt, rep.Status.SessionID)
 			return nil
 		},
 	}
