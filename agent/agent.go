@@ -38,8 +38,9 @@ const DefaultGrace = 10 * time.Second
 type Config struct {
 	// StateDir keeps sessions and the audit outbox; created 0700.
 	StateDir string
-	// Cgroups makes the per-session containers.
-	Cgroups platform.Cgroups
+	// Tracker makes the per-session containers: cgroups, or the fork-event
+	// tracker where cgroup v2 is missing.
+	Tracker platform.Tracker
 	// Grace is the default grace period at the end of a session.
 	Grace  time.Duration
 	Clock  func() time.Time
@@ -74,7 +75,7 @@ type record struct {
 
 type session struct {
 	rec   record
-	group *platform.Group
+	group platform.Group
 	timer *time.Timer
 	done  chan struct{} // closed when the end is complete
 	end   platform.EndReport
@@ -274,11 +275,11 @@ func (a *Agent) resume() error {
 		}
 		// Active, or interrupted while ending: adopt the cgroup and finish the
 		// job on time.
-		g, err := a.cfg.Cgroups.OpenGroup(rec.ID)
+		g, err := a.cfg.Tracker.OpenGroup(rec.ID)
 		if err != nil {
 			// After a reboot the cgroup is gone (and so are its processes):
 			// make it again, so that the session has its container.
-			g, err = a.cfg.Cgroups.NewGroup(rec.ID)
+			g, err = a.cfg.Tracker.NewGroup(rec.ID)
 		}
 		if err != nil {
 			a.cfg.Logger.Error("cannot restore a session's cgroup; ending the session", "session", rec.ID, "err", err)
@@ -339,9 +340,9 @@ func (a *Agent) Activate(g Grant) error {
 	if _, err := os.Stat(a.sessionPath(g.SessionID)); err == nil {
 		return hoist.Errorf(hoist.EConflict, "session %s has already been used on this machine", g.SessionID)
 	}
-	group, err := a.cfg.Cgroups.NewGroup(g.SessionID)
+	group, err := a.cfg.Tracker.NewGroup(g.SessionID)
 	if err != nil {
-		return hoist.WrapError(hoist.EUnavailable, "cannot create the session's cgroup", err)
+		return hoist.WrapError(hoist.EUnavailable, "cannot create the session's process group", err)
 	}
 	s := &session{
 		rec: record{ID: g.SessionID, RequestID: g.RequestID, User: g.User, NotBefore: g.NotBefore, NotAfter: g.NotAfter,

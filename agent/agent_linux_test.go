@@ -35,6 +35,9 @@ type rig struct {
 	socket string
 	state  string
 	cgs    platform.Cgroups
+	// tracker holds the sessions' processes: cgs, or the fork-event
+	// fallback.
+	tracker platform.Tracker
 	user   testenv.User
 	hoist  string
 	// notices is what the blocking client of escapes printed on stderr.
@@ -42,7 +45,17 @@ type rig struct {
 	stop    func()
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigWith(t, platform.TrackCgroup) }
+
+// eachTracker runs test once with cgroups and once with the fallback for
+// hosts without cgroup v2: both must pass the same tests.
+func eachTracker(t *testing.T, test func(t *testing.T, r *rig)) {
+	for _, kind := range []string{platform.TrackCgroup, platform.TrackProc} {
+		t.Run(kind, func(t *testing.T) { test(t, newRigWith(t, kind)) })
+	}
+}
+
+func newRigWith(t *testing.T, kind string) *rig {
 	t.Helper()
 	testenv.RequireRoot(t)
 	mount, err := platform.FindCgroup2()
@@ -54,12 +67,19 @@ func newRig(t *testing.T) *rig {
 	r.state = t.TempDir()
 	r.cgs = platform.Cgroups{Root: filepath.Join(mount, "hoist-test-"+filepath.Base(pub))}
 	t.Cleanup(func() { removeCgroups(r.cgs.Root) })
+	r.tracker = r.cgs
+	if kind == platform.TrackProc {
+		proc, err := platform.NewProcTracker()
+		testenv.Require(t, err == nil, fmt.Sprint("needs the process-events connector: ", err))
+		t.Cleanup(func() { proc.Close() })
+		r.tracker = proc
+	}
 	r.start()
 	return r
 }
 
 func (r *rig) start() {
-	a, err := agent.New(agent.Config{StateDir: r.state, Cgroups: r.cgs, Grace: 500 * time.Millisecond})
+	a, err := agent.New(agent.Config{StateDir: r.state, Tracker: r.tracker, Grace: 500 * time.Millisecond})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -164,8 +184,9 @@ func TestRefusedWithoutASession(t *testing.T) {
 	}
 }
 
-func TestRunsAsRootDuringTheSession(t *testing.T) {
-	r := newRig(t)
+func TestRunsAsRootDuringTheSession(t *testing.T) { eachTracker(t, testRunsAsRootDuringTheSession) }
+
+func testRunsAsRootDuringTheSession(t *testing.T, r *rig) {
 	sid := r.grant(time.Minute)
 	cases := []struct {
 		name, script string
@@ -319,7 +340,7 @@ func (r *rig) escapes(sid string, want int) (*exec.Cmd, []int) {
 	if err := blocking.Start(); err != nil {
 		r.t.Fatal(err)
 	}
-	g, err := r.cgs.OpenGroup(sid)
+	g, err := r.tracker.OpenGroup(sid)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -365,8 +386,9 @@ func assertAllGone(t *testing.T, cgs platform.Cgroups, sid string, pids []int) {
 	}
 }
 
-func TestExitEndsEverything(t *testing.T) {
-	r := newRig(t)
+func TestExitEndsEverything(t *testing.T) { eachTracker(t, testExitEndsEverything) }
+
+func testExitEndsEverything(t *testing.T, r *rig) {
 	sid := r.grant(time.Hour)
 	blocking, pids := r.escapes(sid, 6)
 	got := r.sh("", "hoist exit")
@@ -400,8 +422,9 @@ func TestExitEndsEverything(t *testing.T) {
 	}
 }
 
-func TestExpiryEndsEverything(t *testing.T) {
-	r := newRig(t)
+func TestExpiryEndsEverything(t *testing.T) { eachTracker(t, testExpiryEndsEverything) }
+
+func testExpiryEndsEverything(t *testing.T, r *rig) {
 	sid := r.grant(3 * time.Second)
 	blocking, pids := r.escapes(sid, 6)
 	err := blocking.Wait() // returns when the window closes
@@ -527,7 +550,7 @@ func TestResumeAnInterruptedEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer blocking.Wait()
-	g, _ := r.cgs.OpenGroup(sid)
+	g, _ := r.tracker.OpenGroup(sid)
 	var pids []int
 	testenv.WaitUntil(t, "the elevated sleep", func() bool { pids, _ = g.Pids(); return len(pids) == 1 })
 	r.stop()

@@ -17,12 +17,13 @@ import (
 type daemon struct {
 	t                      *testing.T
 	bin, state, socket, cg string
+	tracker                string
 	cmd                    *exec.Cmd
 }
 
 func (d *daemon) start() {
 	d.t.Helper()
-	d.cmd = exec.Command(filepath.Join(d.bin, "hoistd"), "run", "--state", d.state, "--socket", d.socket, "--cgroup-root", d.cg, "--grace", "300ms")
+	d.cmd = exec.Command(filepath.Join(d.bin, "hoistd"), "run", "--state", d.state, "--socket", d.socket, "--cgroup-root", d.cg, "--tracker", d.tracker, "--grace", "300ms")
 	d.cmd.Stdout, d.cmd.Stderr = os.Stderr, os.Stderr
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
@@ -43,6 +44,12 @@ func (d *daemon) kill9() {
 }
 
 func TestKill9AndRestart(t *testing.T) {
+	for _, tracker := range []string{platform.TrackCgroup, platform.TrackProc} {
+		t.Run(tracker, func(t *testing.T) { testKill9AndRestart(t, tracker) })
+	}
+}
+
+func testKill9AndRestart(t *testing.T, tracker string) {
 	for _, restartAfterEnd := range []bool{false, true} {
 		name := "restarted before the end"
 		if restartAfterEnd {
@@ -50,7 +57,8 @@ func TestKill9AndRestart(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			r := newRig(t) // for the user, the binaries and a cgroup root; its in-process agent stays idle
-			d := &daemon{t: t, bin: filepath.Dir(r.hoist), state: t.TempDir(), socket: filepath.Join(filepath.Dir(r.socket), "real.sock"), cg: r.cgs.Root + "-real"}
+			d := &daemon{t: t, bin: filepath.Dir(r.hoist), state: t.TempDir(), socket: filepath.Join(filepath.Dir(r.socket), "real.sock"),
+				cg: r.cgs.Root + "-real", tracker: tracker}
 			t.Cleanup(func() {
 				if d.cmd.ProcessState == nil {
 					d.kill9()
@@ -70,12 +78,16 @@ func TestKill9AndRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer user.Wait()
-			g, err := platform.Cgroups{Root: d.cg}.OpenGroup(sid)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var pids []int
-			testenv.WaitUntil(t, "the elevated processes", func() bool { pids, _ = g.Pids(); return len(pids) >= 3 })
+			if tracker == platform.TrackCgroup {
+				g, err := platform.Cgroups{Root: d.cg}.OpenGroup(sid)
+				if err != nil {
+					t.Fatal(err)
+				}
+				testenv.WaitUntil(t, "the elevated processes", func() bool { pids, _ = g.Pids(); return len(pids) >= 3 })
+			} else {
+				testenv.WaitUntil(t, "the elevated processes", func() bool { pids = markedPids(sid); return len(pids) >= 3 })
+			}
 
 			d.kill9()
 			for _, pid := range pids {

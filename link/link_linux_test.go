@@ -116,7 +116,7 @@ func newFleetOn(t *testing.T, srv *server.Main) *fleet {
 	pub := testenv.PublicDir(t)
 	f.socket = filepath.Join(pub, "hoistd.sock")
 	f.cgs = platform.Cgroups{Root: filepath.Join(mount, "hoist-test-"+filepath.Base(pub))}
-	a, err := agent.New(agent.Config{StateDir: state, Cgroups: f.cgs, Grace: 300 * time.Millisecond})
+	a, err := agent.New(agent.Config{StateDir: state, Tracker: f.cgs, Grace: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestTheWholePath(t *testing.T) {
 	})
 	_ = escape.Wait() // returns when the window closes and the sleep is ended
 	testenv.WaitUntil(t, "the session to end", func() bool { return f.agent.Status(f.user.Name).State == "ended" })
-	testenv.WaitUntil(t, "the cgroup to go", func() bool { _, err := os.Stat(g.Dir()); return os.IsNotExist(err) })
+	testenv.WaitUntil(t, "the cgroup to go", func() bool { _, err := os.Stat(filepath.Join(f.cgs.Root, sid)); return os.IsNotExist(err) })
 	for _, pid := range pids {
 		if testenv.Alive(pid) {
 			t.Errorf("process %d survived the window", pid)

@@ -18,17 +18,22 @@ func BenchmarkEnd(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root")
 	}
+	for kind, tracker := range trackers(b) {
+		b.Run("tracker="+kind, func(b *testing.B) { benchmarkEnd(b, tracker) })
+	}
+}
+
+func benchmarkEnd(b *testing.B, tracker platform.Tracker) {
 	for _, c := range []struct {
 		n     int
 		grace time.Duration
 	}{{1, 10 * time.Second}, {100, 10 * time.Second}, {1000, 10 * time.Second}, {1000, 0}} {
 		n := c.n
 		b.Run(fmt.Sprintf("procs=%d/grace=%s", n, c.grace), func(b *testing.B) {
-			cgs := testCgroups(b)
 			var total time.Duration
 			for i := range b.N {
 				b.StopTimer()
-				g, err := cgs.NewGroup(fmt.Sprintf("ses_bench_%d", i))
+				g, err := tracker.NewGroup(fmt.Sprintf("ses_bench_%d_%d_%d", n, c.grace.Milliseconds(), i))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -67,21 +65,27 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// Group is the cgroup of one session.
-type Group struct {
+// Kind is "cgroup".
+func (c Cgroups) Kind() string { return TrackCgroup }
+
+// Close does nothing: the cgroups are the state, and they stay.
+func (c Cgroups) Close() error { return nil }
+
+// cgroupGroup is the cgroup of one session.
+type cgroupGroup struct {
 	dir string
 }
 
 func (c Cgroups) path(id string) (string, error) {
-	if id == "" || strings.ContainsAny(id, "/\x00") || id == "." || id == ".." {
-		return "", fmt.Errorf("invalid group name %q", id)
+	if err := checkGroupName(id); err != nil {
+		return "", err
 	}
 	return filepath.Join(c.Root, id), nil
 }
 
 // NewGroup creates the cgroup of session id. It fails if it exists: a
 // session never shares its container.
-func (c Cgroups) NewGroup(id string) (*Group, error) {
+func (c Cgroups) NewGroup(id string) (Group, error) {
 	dir, err := c.path(id)
 	if err != nil {
 		return nil, err
@@ -92,11 +96,11 @@ func (c Cgroups) NewGroup(id string) (*Group, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
 	}
-	return &Group{dir: dir}, nil
+	return &cgroupGroup{dir: dir}, nil
 }
 
 // OpenGroup returns the existing cgroup of session id, after a restart.
-func (c Cgroups) OpenGroup(id string) (*Group, error) {
+func (c Cgroups) OpenGroup(id string) (Group, error) {
 	dir, err := c.path(id)
 	if err != nil {
 		return nil, err
@@ -104,15 +108,12 @@ func (c Cgroups) OpenGroup(id string) (*Group, error) {
 	if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err != nil {
 		return nil, fmt.Errorf("open cgroup %s: %w", dir, err)
 	}
-	return &Group{dir: dir}, nil
+	return &cgroupGroup{dir: dir}, nil
 }
-
-// Dir is the cgroup's directory.
-func (g *Group) Dir() string { return g.dir }
 
 // Pids lists the processes in the group now, including those in cgroups
 // an elevated program made below it.
-func (g *Group) Pids() ([]int, error) {
+func (g *cgroupGroup) Pids() ([]int, error) {
 	var pids []int
 	err := filepath.WalkDir(g.dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -139,7 +140,7 @@ func (g *Group) Pids() ([]int, error) {
 }
 
 // Populated reports whether any process is in the group.
-func (g *Group) Populated() (bool, error) {
+func (g *cgroupGroup) Populated() (bool, error) {
 	data, err := os.ReadFile(filepath.Join(g.dir, "cgroup.events"))
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
@@ -157,72 +158,20 @@ func (g *Group) Populated() (bool, error) {
 
 // Start starts spec as root inside the group. The child is cloned straight
 // into the cgroup, so it never runs a single instruction outside it.
-func (g *Group) Start(spec Spec) (*Process, error) {
+func (g *cgroupGroup) Start(spec Spec) (*Process, error) {
 	cg, err := os.Open(g.dir)
 	if err != nil {
 		return nil, fmt.Errorf("open cgroup: %w", err)
 	}
 	defer cg.Close()
-	cmd := &exec.Cmd{
-		Path:   spec.Path,
-		Args:   spec.Argv,
-		Env:    spec.Env,
-		Dir:    spec.Dir,
-		Stdin:  spec.Stdin,
-		Stdout: spec.Stdout,
-		Stderr: spec.Stderr,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setsid:      true,
-			Setctty:     spec.TTY,
-			Ctty:        0,
-			UseCgroupFD: true,
-			CgroupFD:    int(cg.Fd()),
-			Credential:  &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}},
-			Pdeathsig:   0, // elevated programs outlive a crashed hoistd; the restarted one adopts them
-		},
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return &Process{cmd: cmd}, nil
-}
-
-// Process is an elevated process started by Start.
-type Process struct {
-	cmd *exec.Cmd
-}
-
-// Pid is the process id.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
-
-// Signal sends sig to the process's group (it leads a session of its own),
-// which is what a terminal would do.
-func (p *Process) Signal(sig syscall.Signal) error {
-	return syscall.Kill(-p.cmd.Process.Pid, sig)
-}
-
-// Wait waits for the process and returns its exit status the way a shell
-// reports it: the exit code, or 128+n when signal n ended it.
-func (p *Process) Wait() int {
-	err := p.cmd.Wait()
-	state := p.cmd.ProcessState
-	if state == nil {
-		if err != nil {
-			return 126
-		}
-		return 0
-	}
-	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return state.ExitCode()
+	return startProcess(spec, int(cg.Fd()))
 }
 
 // End terminates every process in the group: SIGTERM to each, up to grace
 // for them to leave, then cgroup.kill for the rest (including any forked
 // meanwhile), then it waits until the group is empty and removes it. It
 // returns when the group is gone or ctx ends.
-func (g *Group) End(ctx context.Context, grace time.Duration) (EndReport, error) {
+func (g *cgroupGroup) End(ctx context.Context, grace time.Duration) (EndReport, error) {
 	start := time.Now()
 	pids, err := g.Pids()
 	if err != nil {
@@ -276,7 +225,7 @@ func signalIn(rel string, pid int, sigs ...unix.Signal) {
 
 // relPath is the group's path as /proc/PID/cgroup writes it: relative to
 // the cgroup2 mount point.
-func (g *Group) relPath() string {
+func (g *cgroupGroup) relPath() string {
 	m, err := FindCgroup2()
 	if err != nil {
 		return g.dir
@@ -287,7 +236,7 @@ func (g *Group) relPath() string {
 // waitEmpty waits until populated is 0, up to limit (0: until ctx ends). It
 // watches cgroup.events with inotify, so it wakes the moment the last
 // process leaves.
-func (g *Group) waitEmpty(ctx context.Context, limit time.Duration) error {
+func (g *cgroupGroup) waitEmpty(ctx context.Context, limit time.Duration) error {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return err
@@ -333,7 +282,7 @@ func (g *Group) waitEmpty(ctx context.Context, limit time.Duration) error {
 
 // remove deletes the empty cgroup and any an elevated program made below
 // it, deepest first; a group already gone is fine.
-func (g *Group) remove() error {
+func (g *cgroupGroup) remove() error {
 	var dirs []string
 	_ = filepath.WalkDir(g.dir, func(path string, d os.DirEntry, err error) error {
 		if err == nil && d.IsDir() {

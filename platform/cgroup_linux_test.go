@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,7 +36,18 @@ func testCgroups(t testing.TB) platform.Cgroups {
 	return platform.Cgroups{Root: root}
 }
 
-func start(t testing.TB, g *platform.Group, script string) *platform.Process {
+// trackers returns every tracker there is, each for its own subtest: the
+// fallback must pass what the cgroups pass.
+func trackers(t testing.TB) map[string]platform.Tracker {
+	t.Helper()
+	cgs := testCgroups(t)
+	proc, err := platform.NewProcTracker()
+	testenv.Require(t, err == nil, fmt.Sprint("needs the process-events connector (CONFIG_PROC_EVENTS): ", err))
+	t.Cleanup(func() { proc.Close() })
+	return map[string]platform.Tracker{platform.TrackCgroup: cgs, platform.TrackProc: proc}
+}
+
+func start(t testing.TB, g platform.Group, script string) *platform.Process {
 	t.Helper()
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
@@ -52,26 +64,37 @@ func start(t testing.TB, g *platform.Group, script string) *platform.Process {
 }
 
 func TestNothingEscapesTheEnd(t *testing.T) {
-	cgs := testCgroups(t)
+	for kind, tracker := range trackers(t) {
+		t.Run(kind, func(t *testing.T) { testNothingEscapesTheEnd(t, tracker) })
+	}
+}
+
+func testNothingEscapesTheEnd(t *testing.T, tracker platform.Tracker) {
 	cases := []struct {
 		name   string
 		script string
 		procs  int // how many processes to wait for before ending
 		grace  time.Duration
+		cgroup bool // only means something with cgroups
 	}{
-		{"setsid and background", `setsid sh -c 'sleep 1000 &'; sleep 1000`, 3, time.Second},
-		{"subshell background", `(sleep 1000 &); sleep 1000`, 2, time.Second},
-		{"nohup", `nohup sleep 1000 >/dev/null 2>&1 & sleep 1000`, 2, time.Second},
-		{"closed stdio double fork", `sh -c 'exec 0<&- 1>&- 2>&-; sleep 1000 &' ; sleep 1000`, 2, time.Second},
-		{"ignores SIGTERM", `trap '' TERM; sh -c 'trap "" TERM; sleep 1000 & wait' & sleep 1000`, 4, 300 * time.Millisecond},
-		{"the parent exits first", `sleep 1000 & sleep 1000 & exit 0`, 2, time.Second},
-		{"burst of 500 forks", `i=0; while [ $i -lt 500 ]; do sleep 1000 & i=$((i+1)); done; wait`, 501, time.Second},
-		{"forks during the end", `trap '' TERM; while true; do sleep 1000 & done`, 20, 300 * time.Millisecond},
-		{"a cgroup of its own below", `d=$(cat /proc/self/cgroup | sed -n 's/^0:://p'); mkdir -p /sys/fs/cgroup/unified$d/inner 2>/dev/null || mkdir -p /sys/fs/cgroup$d/inner; sh -c 'echo $$ > $(ls -d /sys/fs/cgroup/unified'$d'/inner /sys/fs/cgroup'$d'/inner 2>/dev/null | head -1)/cgroup.procs; exec sleep 1000' & sleep 1000`, 2, time.Second},
+		{"setsid and background", `setsid sh -c 'sleep 1000 &'; sleep 1000`, 3, time.Second, false},
+		{"subshell background", `(sleep 1000 &); sleep 1000`, 2, time.Second, false},
+		{"nohup", `nohup sleep 1000 >/dev/null 2>&1 & sleep 1000`, 2, time.Second, false},
+		{"closed stdio double fork", `sh -c 'exec 0<&- 1>&- 2>&-; sleep 1000 &' ; sleep 1000`, 2, time.Second, false},
+		{"ignores SIGTERM", `trap '' TERM; sh -c 'trap "" TERM; sleep 1000 & wait' & sleep 1000`, 4, 300 * time.Millisecond, false},
+		{"the parent exits first", `sleep 1000 & sleep 1000 & exit 0`, 2, time.Second, false},
+		{"burst of 500 forks", `i=0; while [ $i -lt 500 ]; do sleep 1000 & i=$((i+1)); done; wait`, 501, time.Second, false},
+		{"forks during the end", `trap '' TERM; while true; do sleep 1000 & done`, 20, 300 * time.Millisecond, false},
+		{"a cgroup of its own below", `d=$(cat /proc/self/cgroup | sed -n 's/^0:://p'); mkdir -p /sys/fs/cgroup/unified$d/inner 2>/dev/null || mkdir -p /sys/fs/cgroup$d/inner; sh -c 'echo $$ > $(ls -d /sys/fs/cgroup/unified'$d'/inner /sys/fs/cgroup'$d'/inner 2>/dev/null | head -1)/cgroup.procs; exec sleep 1000' & sleep 1000`, 2, time.Second, true},
+		{"drops its environment and detaches", `setsid env -i /bin/sh -c 'sleep 1000 &'; sleep 1000`, 2, time.Second, false},
 	}
 	for _, tc := range cases {
+		if tc.cgroup && tracker.Kind() != platform.TrackCgroup {
+			continue
+		}
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := cgs.NewGroup("ses_" + strings.ReplaceAll(tc.name, " ", "_"))
+			id := "ses_" + strings.ReplaceAll(tc.name, " ", "_")
+			g, err := tracker.NewGroup(id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,8 +128,13 @@ func TestNothingEscapesTheEnd(t *testing.T) {
 					t.Errorf("process %d is still alive after the end", pid)
 				}
 			}
-			if _, err := os.Stat(g.Dir()); !os.IsNotExist(err) {
-				t.Errorf("cgroup %s still exists: %v", g.Dir(), err)
+			if cgs, ok := tracker.(platform.Cgroups); ok {
+				if _, err := os.Stat(filepath.Join(cgs.Root, id)); !os.IsNotExist(err) {
+					t.Errorf("cgroup %s still exists: %v", id, err)
+				}
+			}
+			if pids, _ := g.Pids(); len(pids) != 0 {
+				t.Errorf("the group still lists %v", pids)
 			}
 		})
 	}
@@ -126,8 +154,13 @@ func statusField(pid int, field string) (string, bool) {
 }
 
 func TestExitStatus(t *testing.T) {
-	cgs := testCgroups(t)
-	g, err := cgs.NewGroup("ses_exit")
+	for kind, tracker := range trackers(t) {
+		t.Run(kind, func(t *testing.T) { testExitStatus(t, tracker) })
+	}
+}
+
+func testExitStatus(t *testing.T, tracker platform.Tracker) {
+	g, err := tracker.NewGroup("ses_exit")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,10 +183,52 @@ func TestExitStatus(t *testing.T) {
 }
 
 func TestGroupNamesCannotEscapeTheRoot(t *testing.T) {
-	cgs := platform.Cgroups{Root: t.TempDir()}
-	for _, id := range []string{"", ".", "..", "../x", "a/b", "a\x00b"} {
-		if _, err := cgs.NewGroup(id); err == nil {
-			t.Errorf("NewGroup(%q) succeeded", id)
+	for kind, tracker := range trackers(t) {
+		for _, id := range []string{"", ".", "..", "../x", "a/b", "a\x00b"} {
+			if _, err := tracker.NewGroup(id); err == nil {
+				t.Errorf("%s: NewGroup(%q) succeeded", kind, id)
+			}
+		}
+	}
+}
+
+// TestProcTrackerFindsASessionAgain: a new tracker (hoistd restarted) finds
+// the processes of a session by their marker and ancestry, and ends them.
+func TestProcTrackerFindsASessionAgain(t *testing.T) {
+	testenv.RequireRoot(t)
+	first, err := platform.NewProcTracker()
+	testenv.Require(t, err == nil, fmt.Sprint("needs the process-events connector: ", err))
+	g, err := first.NewGroup("ses_again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	devnull, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	defer devnull.Close()
+	p, err := g.Start(platform.Spec{Path: "/bin/sh", Argv: []string{"sh", "-c", "(sleep 1000 &); setsid env -u HOIST_SESSION sleep 1000 & sleep 1000"},
+		Env: []string{"PATH=/usr/bin:/bin", "HOIST_SESSION=ses_again"}, Dir: "/", Stdin: devnull, Stdout: devnull, Stderr: devnull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p.Wait()
+	var pids []int
+	testenv.WaitUntil(t, "the sleeps", func() bool { pids, _ = g.Pids(); return len(pids) >= 4 })
+	first.Close()
+
+	second, err := platform.NewProcTracker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	g2, err := second.OpenGroup("ses_again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g2.End(context.Background(), 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if testenv.Alive(pid) {
+			t.Errorf("process %d of the session survived the end by a new tracker", pid)
 		}
 	}
 }

@@ -25,8 +25,8 @@ import (
 
 func newServe(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		stateDir, socket, cgroupRoot string
-		grace                        time.Duration
+		stateDir, socket, cgroupRoot, tracking string
+		grace                                  time.Duration
 		logJSON                      bool
 	)
 	cmd := &cobra.Command{
@@ -44,14 +44,15 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 			if logJSON {
 				log = slog.New(slog.NewJSONHandler(stderr, nil))
 			}
-			if cgroupRoot == "" {
-				mount, err := platform.FindCgroup2()
-				if err != nil {
-					return hoist.Errorf(hoist.EUnavailable, "no cgroup v2 hierarchy is mounted: %v", err)
-				}
-				cgroupRoot = filepath.Join(mount, "hoist")
+			tracker, err := platform.NewTracker(tracking, cgroupRoot)
+			if err != nil {
+				return hoist.WrapError(hoist.EUnavailable, "cannot track elevated processes", err)
 			}
-			a, err := agent.New(agent.Config{StateDir: stateDir, Cgroups: platform.Cgroups{Root: cgroupRoot}, Grace: grace, Logger: log})
+			defer tracker.Close()
+			if tracker.Kind() != platform.TrackCgroup {
+				log.Warn("no cgroup v2: elevated processes are tracked by fork events (the fallback)", "tracker", tracker.Kind())
+			}
+			a, err := agent.New(agent.Config{StateDir: stateDir, Tracker: tracker, Grace: grace, Logger: log})
 			if err != nil {
 				return err
 			}
@@ -74,7 +75,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 			} else {
 				log.Warn("not enrolled: JIT mode can only be granted locally (hoistd grant) until hoistd enroll is run")
 			}
-			log.Info("hoistd listening", "socket", socket, "state", stateDir, "cgroups", cgroupRoot)
+			log.Info("hoistd listening", "socket", socket, "state", stateDir, "tracker", tracker.Kind())
 			fmt.Fprintf(stdout, "hoistd: serving %s\n", socket)
 			return a.Serve(l)
 		},
@@ -83,6 +84,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&stateDir, "state", "/var/lib/hoist", "state directory")
 	f.StringVar(&socket, "socket", localapi.DefaultSocket, "socket to serve")
 	f.StringVar(&cgroupRoot, "cgroup-root", "", "cgroup directory for sessions (default: <cgroup2 mount>/hoist)")
+	f.StringVar(&tracking, "tracker", platform.TrackAuto, "how elevated processes are held: auto, cgroup (cgroup v2) or proc (fork events, for hosts without cgroup v2)")
 	f.DurationVar(&grace, "grace", agent.DefaultGrace, "time between SIGTERM and the kill at a session's end")
 	f.BoolVar(&logJSON, "log-json", false, "log JSON instead of text")
 	return cmd
