@@ -38,8 +38,8 @@ type rig struct {
 	// tracker holds the sessions' processes: cgs, or the fork-event
 	// fallback.
 	tracker platform.Tracker
-	user   testenv.User
-	hoist  string
+	user    testenv.User
+	hoist   string
 	// notices is what the blocking client of escapes printed on stderr.
 	notices bytes.Buffer
 	stop    func()

@@ -27,7 +27,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	var (
 		stateDir, socket, cgroupRoot, tracking string
 		grace                                  time.Duration
-		logJSON                      bool
+		logJSON                                bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--state DIR] [--socket PATH]",
