@@ -25,7 +25,10 @@ const (
 type Error struct {
 	Code    string
 	Message string
-	Err     error
+	// Fields names what is wrong with each bad field of the input, for a
+	// form to show beside the field.
+	Fields map[string]string
+	Err    error
 }
 
 func (e *Error) Error() string {

@@ -1,0 +1,259 @@
+package hoist
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+)
+
+// GroupIDPrefix marks computer group ids.
+const GroupIDPrefix = "grp_"
+
+// DefaultGroup holds every agent. It cannot be deleted or renamed.
+const DefaultGroup = "Linux Computers"
+
+// ComputerGroup is a set of machines that policies and agent configuration
+// target. An agent is in the default group, in the group its enrolment token
+// named, and in every group whose rules it matches.
+type ComputerGroup struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Priority decides between groups whose agent configurations set the
+	// same field: the highest wins; on a tie, the name first in order.
+	Priority int `json:"priority"`
+	// Rules add agents by what they report; empty rules add none.
+	Rules  GroupRules  `json:"rules"`
+	Config AgentConfig `json:"config"`
+
+	Version   int       `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	UpdatedBy string    `json:"updated_by,omitempty"`
+}
+
+// GroupRules select agents by their facts. Every rule set must match; a
+// group with no rule set selects agents only by enrolment token.
+type GroupRules struct {
+	// Hostname is a path.Match pattern ("web-*").
+	Hostname string `json:"hostname,omitempty"`
+	// OS is matched against the OS the agent reports ("linux").
+	OS string `json:"os,omitempty"`
+	// MinAgentVersion selects agents at this version or newer.
+	MinAgentVersion string `json:"min_agent_version,omitempty"`
+}
+
+// Empty reports whether no rule is set.
+func (r GroupRules) Empty() bool { return r == GroupRules{} }
+
+// Matches reports whether the agent a satisfies every rule that is set.
+func (r GroupRules) Matches(a AgentRecord) bool {
+	if r.Empty() {
+		return false
+	}
+	if r.Hostname != "" {
+		if ok, _ := path.Match(r.Hostname, a.Hostname); !ok {
+			return false
+		}
+	}
+	if r.OS != "" && !strings.EqualFold(r.OS, a.OS) {
+		return false
+	}
+	if r.MinAgentVersion != "" && VersionLess(a.Version, r.MinAgentVersion) {
+		return false
+	}
+	return true
+}
+
+// AgentConfig is the configuration a group gives its agents. A nil field is
+// not set by this group: another group, or the default, decides it.
+type AgentConfig struct {
+	// CreateJITShortcut installs (true) or removes (false) the "Start Hoist
+	// JIT Elevated Access" desktop launcher.
+	CreateJITShortcut *bool `json:"create_jit_shortcut,omitempty"`
+	// Reminders are how long before the end of a session the user is
+	// reminded.
+	Reminders []Duration `json:"reminders,omitempty"`
+	// DefaultDuration is the window asked for when the user names none.
+	DefaultDuration *Duration `json:"default_duration,omitempty"`
+	// MaxDuration caps what a user of these machines may ask for.
+	MaxDuration *Duration `json:"max_duration,omitempty"`
+	// CheckinInterval is how often the agent reports that it is alive.
+	CheckinInterval *Duration `json:"checkin_interval,omitempty"`
+	// Grace is the time between SIGTERM and the kill at a session's end.
+	Grace *Duration `json:"grace,omitempty"`
+}
+
+// ConfigFields maps each configuration field to the lowest agent version
+// that understands it. The server leaves out what an agent is too old for.
+var ConfigFields = map[string]string{
+	"create_jit_shortcut": "0.2.0",
+	"reminders":           "0.2.0",
+	"default_duration":    "0.2.0",
+	"max_duration":        "0.2.0",
+	"checkin_interval":    "0.2.0",
+	"grace":               "0.2.0",
+}
+
+// Defaults of the agent configuration.
+const (
+	DefaultCheckinInterval = 5 * time.Minute
+	DefaultGrace           = 10 * time.Second
+)
+
+// DefaultReminders are the reminders of a session, before its end.
+var DefaultReminders = []Duration{Duration(15 * time.Minute), Duration(5 * time.Minute), Duration(time.Minute)}
+
+// Validate checks a group for storing.
+func (g ComputerGroup) Validate() error {
+	f := FieldErrors{}
+	if !namePattern.MatchString(g.Name) {
+		f["name"] = "1 to 100 letters, digits, spaces or ()._/- starting with a letter or digit"
+	}
+	if len(g.Description) > 1000 {
+		f["description"] = "at most 1000 characters"
+	}
+	if g.Priority < -1000 || g.Priority > 1000 {
+		f["priority"] = "between -1000 and 1000"
+	}
+	if g.Rules.Hostname != "" {
+		if _, err := path.Match(g.Rules.Hostname, ""); err != nil || len(g.Rules.Hostname) > 253 {
+			f["rules.hostname"] = "a hostname pattern such as web-* or db-?.example.com"
+		}
+	}
+	if len(g.Rules.OS) > 64 {
+		f["rules.os"] = "at most 64 characters"
+	}
+	if v := g.Rules.MinAgentVersion; v != "" {
+		if _, ok := parseVersion(v); !ok {
+			f["rules.min_agent_version"] = fmt.Sprintf("%q is not a version such as 0.2.0", v)
+		}
+	}
+	g.Config.validate(f)
+	return f.err("the group")
+}
+
+func (c AgentConfig) validate(f FieldErrors) {
+	if len(c.Reminders) > 10 {
+		f["config.reminders"] = "at most 10 reminders"
+	}
+	for _, r := range c.Reminders {
+		if r.D() < time.Second || r.D() > 24*time.Hour {
+			f["config.reminders"] = fmt.Sprintf("%s is not between 1s and 24h before the end", r)
+		}
+	}
+	inRange := func(field string, d *Duration, lo, hi time.Duration) {
+		if d != nil && (d.D() < lo || d.D() > hi) {
+			f["config."+field] = fmt.Sprintf("between %s and %s", lo, hi)
+		}
+	}
+	inRange("default_duration", c.DefaultDuration, MinDuration, 7*24*time.Hour)
+	inRange("max_duration", c.MaxDuration, MinDuration, 7*24*time.Hour)
+	inRange("checkin_interval", c.CheckinInterval, 10*time.Second, 24*time.Hour)
+	inRange("grace", c.Grace, 0, 10*time.Minute)
+	if c.DefaultDuration != nil && c.MaxDuration != nil && *c.DefaultDuration > *c.MaxDuration {
+		f["config.default_duration"] = "at most the max duration"
+	}
+}
+
+// SetFields lists the configuration fields c sets.
+func (c AgentConfig) SetFields() []string {
+	var out []string
+	if c.CreateJITShortcut != nil {
+		out = append(out, "create_jit_shortcut")
+	}
+	if c.Reminders != nil {
+		out = append(out, "reminders")
+	}
+	if c.DefaultDuration != nil {
+		out = append(out, "default_duration")
+	}
+	if c.MaxDuration != nil {
+		out = append(out, "max_duration")
+	}
+	if c.CheckinInterval != nil {
+		out = append(out, "checkin_interval")
+	}
+	if c.Grace != nil {
+		out = append(out, "grace")
+	}
+	return out
+}
+
+// without returns c with field unset.
+func (c AgentConfig) without(field string) AgentConfig {
+	switch field {
+	case "create_jit_shortcut":
+		c.CreateJITShortcut = nil
+	case "reminders":
+		c.Reminders = nil
+	case "default_duration":
+		c.DefaultDuration = nil
+	case "max_duration":
+		c.MaxDuration = nil
+	case "checkin_interval":
+		c.CheckinInterval = nil
+	case "grace":
+		c.Grace = nil
+	}
+	return c
+}
+
+// overlay sets in c each field that c leaves unset and o sets.
+func (c AgentConfig) overlay(o AgentConfig) AgentConfig {
+	if c.CreateJITShortcut == nil {
+		c.CreateJITShortcut = o.CreateJITShortcut
+	}
+	if c.Reminders == nil {
+		c.Reminders = o.Reminders
+	}
+	if c.DefaultDuration == nil {
+		c.DefaultDuration = o.DefaultDuration
+	}
+	if c.MaxDuration == nil {
+		c.MaxDuration = o.MaxDuration
+	}
+	if c.CheckinInterval == nil {
+		c.CheckinInterval = o.CheckinInterval
+	}
+	if c.Grace == nil {
+		c.Grace = o.Grace
+	}
+	return c
+}
+
+// GroupsOf returns the groups agent a is in, highest priority first: the
+// default group, the group its enrolment token named, and those whose rules
+// it matches.
+func GroupsOf(a AgentRecord, groups []ComputerGroup) []ComputerGroup {
+	var in []ComputerGroup
+	for _, g := range groups {
+		if g.Name == DefaultGroup || g.Name == a.Group || g.Rules.Matches(a) {
+			in = append(in, g)
+		}
+	}
+	SortGroups(in)
+	return in
+}
+
+// SortGroups orders groups by priority, highest first, then by name.
+func SortGroups(gs []ComputerGroup) {
+	slices.SortStableFunc(gs, func(a, b ComputerGroup) int {
+		if a.Priority != b.Priority {
+			return b.Priority - a.Priority
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+}
+
+// MergeConfig is the configuration of an agent in groups (highest priority
+// first): each field comes from the first group that sets it.
+func MergeConfig(groups []ComputerGroup) AgentConfig {
+	var c AgentConfig
+	for _, g := range groups {
+		c = c.overlay(g.Config)
+	}
+	return c
+}

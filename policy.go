@@ -1,0 +1,400 @@
+package hoist
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// PolicyIDPrefix marks policy ids.
+const PolicyIDPrefix = "pol_"
+
+// Policy kinds. The three JIT kinds together make JIT mode available on the
+// machines of a computer group; application policies elevate (or deny, or
+// audit) single programs with or without a session.
+const (
+	KindApplication = "application"
+	KindJITStartup  = "jit-startup"  // JIT Mode (Startup and Approval)
+	KindJITMode     = "jit-mode"     // JIT Mode
+	KindJITChildren = "jit-children" // JIT Mode (Child Processes)
+)
+
+// PolicyKinds maps each kind to the lowest agent version that understands
+// it. The server never sends a policy to an agent older than this.
+var PolicyKinds = map[string]string{
+	KindApplication: "0.2.0",
+	KindJITStartup:  "0.2.0",
+	KindJITMode:     "0.2.0",
+	KindJITChildren: "0.2.0",
+}
+
+// JITKinds are the three kinds that must all be active for a group.
+var JITKinds = []string{KindJITStartup, KindJITMode, KindJITChildren}
+
+// Application policy actions.
+const (
+	ActionElevate = "elevate" // run as root, without a session
+	ActionAllow   = "allow"   // permitted, not elevated: runs as the user
+	ActionDeny    = "deny"    // refused, even during a JIT session
+	ActionJustify = "justify" // elevate once the user gives a reason
+	ActionAudit   = "audit"   // decides nothing; a match is recorded
+)
+
+var policyActions = []string{ActionElevate, ActionAllow, ActionDeny, ActionJustify, ActionAudit}
+
+// Approver roles a JIT startup policy may name.
+var approverRoles = []string{"approver", "admin"}
+
+// Policy is an administrator's rule for the machines of some computer
+// groups. Exactly one of the kind's bodies is set.
+type Policy struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Kind        string `json:"kind"`
+	// Groups are the names of the computer groups the policy targets.
+	Groups []string `json:"groups"`
+	Active bool     `json:"active"`
+	// Priority orders policies of one kind: the higher applies first.
+	Priority int `json:"priority"`
+	// MinAgentVersion is the lowest agent version the policy may reach, on
+	// top of its kind's own; empty means the kind's.
+	MinAgentVersion string `json:"min_agent_version,omitempty"`
+
+	Application *ApplicationRule `json:"application,omitempty"`
+	Startup     *JITStartup      `json:"startup,omitempty"`
+	Mode        *JITMode         `json:"mode,omitempty"`
+	Children    *JITChildren     `json:"children,omitempty"`
+
+	Version   int       `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	UpdatedBy string    `json:"updated_by,omitempty"`
+}
+
+// ApplicationRule matches a program and says what to do with it. Empty
+// filters match everything; all set filters must match.
+type ApplicationRule struct {
+	// Path is the executable's absolute path, or a pattern of path.Match
+	// ("/usr/bin/apt*").
+	Path string `json:"path"`
+	// SHA256 is the hex digest the file must have: a binary that changed no
+	// longer matches.
+	SHA256 string `json:"sha256,omitempty"`
+	// Args is a regular expression matched against the arguments after the
+	// program name, joined by single spaces.
+	Args string `json:"args,omitempty"`
+	// Users and UnixGroups restrict the rule to these requesting users, or
+	// members of these groups of the machine.
+	Users      []string `json:"users,omitempty"`
+	UnixGroups []string `json:"unix_groups,omitempty"`
+	Action     string   `json:"action"`
+}
+
+// JITStartup is the JIT Mode (Startup and Approval) policy: who may ask for
+// JIT mode and how the request is approved.
+type JITStartup struct {
+	// Users and UnixGroups may request; both empty means every user.
+	Users      []string `json:"users,omitempty"`
+	UnixGroups []string `json:"unix_groups,omitempty"`
+	// Durations, when set, are the only windows a user may ask for.
+	Durations       []Duration `json:"durations,omitempty"`
+	DefaultDuration Duration   `json:"default_duration,omitempty"`
+	MaxDuration     Duration   `json:"max_duration,omitempty"`
+	ReasonRequired  bool       `json:"reason_required,omitempty"`
+	// ApproverRole is the lowest role that may approve: approver (the
+	// default) or admin.
+	ApproverRole string `json:"approver_role,omitempty"`
+}
+
+// JITMode is the JIT Mode policy: what runs elevated during a session.
+// Everything does, but the programs in Exclude.
+type JITMode struct {
+	Exclude []string `json:"exclude,omitempty"`
+}
+
+// JITChildren is the JIT Mode (Child Processes) policy: the end of a
+// session. Every descendant is tracked and ended; Grace is the time between
+// SIGTERM and the kill; Reminders are how long before the end the user is
+// reminded.
+type JITChildren struct {
+	Grace     Duration   `json:"grace,omitempty"`
+	Reminders []Duration `json:"reminders,omitempty"`
+}
+
+// Duration is a time.Duration written the Go way ("45m") in JSON and YAML.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON writes "45m0s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads "45m" (or a number of seconds).
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var secs float64
+		if json.Unmarshal(b, &secs) != nil {
+			return fmt.Errorf("a duration is a string such as \"45m\"")
+		}
+		*d = Duration(secs * float64(time.Second))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as \"45m\"", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// FieldErrors is a validation failure per field, for forms and CLIs.
+type FieldErrors map[string]string
+
+func (f FieldErrors) err(what string) error {
+	if len(f) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(k + ": " + f[k])
+	}
+	return &Error{Code: EInvalid, Message: what + " is not valid: " + b.String(), Fields: f}
+}
+
+var namePattern = regexp.MustCompile(`^[\p{L}\p{N}][\p{L}\p{N} ()._/-]{0,99}$`)
+
+// unixName is a user or group name as useradd accepts it.
+var unixName = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}\$?$`)
+
+// Validate checks p for storing: every field the kind needs, nothing it
+// does not, patterns that compile, a hash that is a hash. It names each
+// bad field.
+func (p Policy) Validate() error {
+	f := FieldErrors{}
+	if !namePattern.MatchString(p.Name) {
+		f["name"] = "1 to 100 letters, digits, spaces or ()._/- starting with a letter or digit"
+	}
+	if len(p.Description) > 1000 {
+		f["description"] = "at most 1000 characters"
+	}
+	if _, ok := PolicyKinds[p.Kind]; !ok {
+		f["kind"] = fmt.Sprintf("unknown kind %q: want %s, %s, %s or %s", p.Kind, KindApplication, KindJITStartup, KindJITMode, KindJITChildren)
+	}
+	if len(p.Groups) == 0 {
+		f["groups"] = "name at least one computer group"
+	}
+	for _, g := range p.Groups {
+		if !namePattern.MatchString(g) {
+			f["groups"] = fmt.Sprintf("%q is not a group name", g)
+		}
+	}
+	if p.Priority < -1000 || p.Priority > 1000 {
+		f["priority"] = "between -1000 and 1000"
+	}
+	if p.MinAgentVersion != "" {
+		if _, ok := parseVersion(p.MinAgentVersion); !ok {
+			f["min_agent_version"] = fmt.Sprintf("%q is not a version such as 0.2.0", p.MinAgentVersion)
+		}
+	}
+	bodies := map[string]bool{KindApplication: p.Application != nil, KindJITStartup: p.Startup != nil, KindJITMode: p.Mode != nil, KindJITChildren: p.Children != nil}
+	field := map[string]string{KindApplication: "application", KindJITStartup: "startup", KindJITMode: "mode", KindJITChildren: "children"}
+	for kind, set := range bodies {
+		if set && kind != p.Kind {
+			f[field[kind]] = fmt.Sprintf("belongs to %s policies, not %s", kind, p.Kind)
+		}
+	}
+	switch p.Kind {
+	case KindApplication:
+		if p.Application == nil {
+			f["application"] = "an application policy needs its rule (path, action)"
+		} else {
+			p.Application.validate(f)
+		}
+	case KindJITStartup:
+		if p.Startup != nil {
+			p.Startup.validate(f)
+		}
+	case KindJITMode:
+		if p.Mode != nil {
+			for _, pat := range p.Mode.Exclude {
+				if err := checkPathPattern(pat); err != nil {
+					f["mode.exclude"] = err.Error()
+				}
+			}
+		}
+	case KindJITChildren:
+		if p.Children != nil {
+			p.Children.validate(f)
+		}
+	}
+	return f.err("the policy")
+}
+
+func (r *ApplicationRule) validate(f FieldErrors) {
+	if err := checkPathPattern(r.Path); err != nil {
+		f["application.path"] = err.Error()
+	}
+	if r.SHA256 != "" {
+		if b, err := hex.DecodeString(r.SHA256); err != nil || len(b) != sha256.Size {
+			f["application.sha256"] = "64 hexadecimal digits (sha256sum prints them)"
+		}
+	}
+	if r.Args != "" {
+		if len(r.Args) > 1000 {
+			f["application.args"] = "at most 1000 characters"
+		} else if _, err := regexp.Compile(r.Args); err != nil {
+			f["application.args"] = "not a regular expression: " + err.Error()
+		}
+	}
+	checkNames(f, "application.users", r.Users)
+	checkNames(f, "application.unix_groups", r.UnixGroups)
+	if !slices.Contains(policyActions, r.Action) {
+		f["application.action"] = fmt.Sprintf("unknown action %q: want one of %s", r.Action, strings.Join(policyActions, ", "))
+	}
+}
+
+func (s *JITStartup) validate(f FieldErrors) {
+	checkNames(f, "startup.users", s.Users)
+	checkNames(f, "startup.unix_groups", s.UnixGroups)
+	max := s.MaxDuration.D()
+	if max == 0 {
+		max = DefaultMaxDuration
+	}
+	if max < MinDuration || max > 7*24*time.Hour {
+		f["startup.max_duration"] = "between 1s and 168h"
+	}
+	for _, d := range s.Durations {
+		if d.D() < MinDuration || d.D() > max {
+			f["startup.durations"] = fmt.Sprintf("%s is not between 1s and the max duration %s", d, max)
+		}
+	}
+	if d := s.DefaultDuration.D(); d != 0 && (d < MinDuration || d > max) {
+		f["startup.default_duration"] = fmt.Sprintf("between 1s and the max duration %s", max)
+	}
+	if s.ApproverRole != "" && !slices.Contains(approverRoles, s.ApproverRole) {
+		f["startup.approver_role"] = "approver or admin"
+	}
+}
+
+func (c *JITChildren) validate(f FieldErrors) {
+	if g := c.Grace.D(); g < 0 || g > 10*time.Minute {
+		f["children.grace"] = "between 0s and 10m"
+	}
+	if len(c.Reminders) > 10 {
+		f["children.reminders"] = "at most 10 reminders"
+	}
+	for _, r := range c.Reminders {
+		if r.D() < time.Second || r.D() > 24*time.Hour {
+			f["children.reminders"] = fmt.Sprintf("%s is not between 1s and 24h before the end", r)
+		}
+	}
+}
+
+func checkNames(f FieldErrors, field string, names []string) {
+	for _, n := range names {
+		if !unixName.MatchString(n) {
+			f[field] = fmt.Sprintf("%q is not a user or group name", n)
+		}
+	}
+}
+
+// checkPathPattern accepts an absolute, clean path or path.Match pattern.
+func checkPathPattern(p string) error {
+	if !strings.HasPrefix(p, "/") || len(p) > 4096 || strings.ContainsRune(p, 0) {
+		return fmt.Errorf("an absolute path or pattern such as /usr/bin/apt-get or /usr/bin/apt*")
+	}
+	if _, err := path.Match(p, "/"); err != nil {
+		return fmt.Errorf("not a valid pattern: %v", err)
+	}
+	if path.Clean(p) != p {
+		return fmt.Errorf("write the path without ./, ../ or a trailing slash: %s", path.Clean(p))
+	}
+	return nil
+}
+
+// NeedsVersion is the lowest agent version that may receive p.
+func (p Policy) NeedsVersion() string {
+	need := PolicyKinds[p.Kind]
+	if p.MinAgentVersion != "" && VersionLess(need, p.MinAgentVersion) {
+		need = p.MinAgentVersion
+	}
+	return need
+}
+
+// parseVersion reads "1.2.3" (a leading v and a -suffix are ignored).
+func parseVersion(v string) ([3]int, bool) {
+	v = strings.TrimPrefix(v, "v")
+	if i := strings.IndexAny(v, "-+"); i >= 0 {
+		v = v[:i]
+	}
+	parts := strings.Split(v, ".")
+	var out [3]int
+	if len(parts) == 0 || len(parts) > 3 {
+		return out, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 1_000_000 {
+			return out, false
+		}
+		out[i] = n
+	}
+	return out, true
+}
+
+// VersionLess reports whether version a is older than b. A version that
+// does not parse is older than every other: an agent that reports garbage
+// gets nothing it might misread.
+func VersionLess(a, b string) bool {
+	va, oka := parseVersion(a)
+	vb, okb := parseVersion(b)
+	switch {
+	case !oka:
+		return okb || a < b
+	case !okb:
+		return false
+	}
+	for i := range va {
+		if va[i] != vb[i] {
+			return va[i] < vb[i]
+		}
+	}
+	return false
+}
+
+// SamplePolicies are the three JIT policies a new server ships, for the
+// default group and inactive: JIT mode stays off until an administrator
+// turns all three on for a group.
+func SamplePolicies(now time.Time) []Policy {
+	mk := func(name, kind, desc string) Policy {
+		return Policy{ID: NewID(PolicyIDPrefix), Name: name, Kind: kind, Description: desc, Groups: []string{DefaultGroup},
+			Version: 1, CreatedAt: now, UpdatedAt: now, UpdatedBy: "hoist"}
+	}
+	startup := mk("JIT Mode (Startup and Approval)", KindJITStartup, "Who may start the JIT helper and request JIT elevated access, for how long, and who approves.")
+	startup.Startup = &JITStartup{DefaultDuration: Duration(DefaultOneTimeDuration), MaxDuration: Duration(DefaultMaxDuration), ApproverRole: "approver"}
+	mode := mk("JIT Mode", KindJITMode, "While a session is active, every program the user runs through Hoist runs as root.")
+	mode.Mode = &JITMode{}
+	children := mk("JIT Mode (Child Processes)", KindJITChildren, "Everything started in the session, and every descendant, is tracked and ended when the session ends.")
+	children.Children = &JITChildren{Grace: Duration(DefaultGrace), Reminders: DefaultReminders}
+	return []Policy{startup, mode, children}
+}
