@@ -16,6 +16,10 @@ type AgentRecord struct {
 	EnrolledAt time.Time `json:"enrolled_at"`
 	LastSeen   time.Time `json:"last_seen"`
 	Revoked    bool      `json:"revoked"`
+	// Revision is the policy bundle the agent last confirmed it holds.
+	Revision string `json:"revision,omitempty"`
+	// Skipped lists the policies the agent reported it could not process.
+	Skipped []SkippedPolicy `json:"skipped,omitempty"`
 }
 
 // EnrollToken is a one-time (or few-times) secret that lets a machine enrol.
@@ -44,8 +48,14 @@ type AgentEvent struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// AllAgents addresses an agent event to every agent.
+const AllAgents = "*"
+
 // Agent event kinds.
 const (
+	// AgentEventPolicy tells agents that policies or configuration changed:
+	// check in for the new bundle.
+	AgentEventPolicy = "policy"
 	AgentEventApproved = "approved"
 	AgentEventDenied   = "denied"
 	AgentEventRevoked  = "revoked"

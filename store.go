@@ -83,10 +83,12 @@ type Tx interface {
 	// now, and returns it; ENotFound for an unknown, used-up or expired one.
 	UseEnrollToken(ctx context.Context, hash string, now time.Time) (EnrollToken, error)
 
-	// AppendAgentEvent queues ev for its agent and returns its sequence
-	// number.
+	// AppendAgentEvent queues ev for its agent (every agent when AgentID is
+	// AllAgents; only the latest such broadcast is kept) and returns its
+	// sequence number.
 	AppendAgentEvent(ctx context.Context, ev AgentEvent) (int64, error)
-	// AgentEvents returns the agent's events after seq, oldest first.
+	// AgentEvents returns the agent's events after seq, oldest first,
+	// broadcasts included.
 	AgentEvents(ctx context.Context, agentID string, after int64, limit int) ([]AgentEvent, error)
 	// NotifyAgent tells every server sharing the store, when this
 	// transaction commits, that the agent has new events (PostgreSQL NOTIFY;
@@ -96,6 +98,28 @@ type Tx interface {
 	// sent) is stored; false when it already was, so that a retry is not
 	// recorded twice.
 	MarkDelivered(ctx context.Context, id string) (bool, error)
+
+	// InsertPolicy fails with EConflict when the name is taken.
+	InsertPolicy(ctx context.Context, p Policy) error
+	// Policy returns the policy with this id or exact name, or ENotFound.
+	Policy(ctx context.Context, idOrName string) (Policy, error)
+	// Policies returns every policy, by name.
+	Policies(ctx context.Context) ([]Policy, error)
+	// UpdatePolicy replaces the stored policy with p if the stored version
+	// is p.Version-1, and fails with EConflict otherwise.
+	UpdatePolicy(ctx context.Context, p Policy) error
+	DeletePolicy(ctx context.Context, id string) error
+
+	// InsertGroup fails with EConflict when the name is taken.
+	InsertGroup(ctx context.Context, g ComputerGroup) error
+	// Group returns the group with this id or exact name, or ENotFound.
+	Group(ctx context.Context, idOrName string) (ComputerGroup, error)
+	// Groups returns every computer group, by name.
+	Groups(ctx context.Context) ([]ComputerGroup, error)
+	// UpdateGroup replaces the stored group with g if the stored version is
+	// g.Version-1, and fails with EConflict otherwise.
+	UpdateGroup(ctx context.Context, g ComputerGroup) error
+	DeleteGroup(ctx context.Context, id string) error
 }
 
 // RequestFilter selects requests. Zero fields match everything.

@@ -88,6 +88,13 @@ func (t *tx) AppendAgentEvent(ctx context.Context, ev hoist.AgentEvent) (int64, 
 	if err != nil {
 		return 0, err
 	}
+	if ev.AgentID == hoist.AllAgents {
+		// A broadcast says only "something changed; check in": the latest
+		// one is all an agent needs, so older ones go.
+		if _, err := t.exec(ctx, "drop older broadcasts", `DELETE FROM agent_events WHERE agent_id = ?`, hoist.AllAgents); err != nil {
+			return 0, err
+		}
+	}
 	var seq int64
 	err = t.tx.QueryRowContext(ctx, t.bind(`INSERT INTO agent_events (agent_id, data) VALUES (?, ?) RETURNING seq`), ev.AgentID, data).Scan(&seq)
 	if err != nil {
@@ -98,7 +105,7 @@ func (t *tx) AppendAgentEvent(ctx context.Context, ev hoist.AgentEvent) (int64, 
 
 func (t *tx) AgentEvents(ctx context.Context, agentID string, after int64, limit int) ([]hoist.AgentEvent, error) {
 	rows, err := t.query(ctx, "read agent events",
-		`SELECT seq, data FROM agent_events WHERE agent_id = ? AND seq > ? ORDER BY seq LIMIT ?`, agentID, after, hoist.ListLimit(limit))
+		`SELECT seq, agent_id, data FROM agent_events WHERE agent_id IN (?, ?) AND seq > ? ORDER BY seq LIMIT ?`, agentID, hoist.AllAgents, after, hoist.ListLimit(limit))
 	if err != nil {
 		return nil, err
 	}
@@ -106,17 +113,17 @@ func (t *tx) AgentEvents(ctx context.Context, agentID string, after int64, limit
 	var out []hoist.AgentEvent
 	for rows.Next() {
 		var (
-			seq  int64
-			data string
+			seq       int64
+			to, data string
 		)
-		if err := rows.Scan(&seq, &data); err != nil {
+		if err := rows.Scan(&seq, &to, &data); err != nil {
 			return nil, t.store.storeError("read agent events", err)
 		}
 		var ev hoist.AgentEvent
 		if err := decode(data, &ev); err != nil {
 			return nil, err
 		}
-		ev.Seq, ev.AgentID = seq, agentID
+		ev.Seq, ev.AgentID = seq, to
 		out = append(out, ev)
 	}
 	if err := rows.Err(); err != nil {

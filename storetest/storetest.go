@@ -39,6 +39,9 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Agents", func(t *testing.T) { testAgents(t, open(t)) })
 	t.Run("EnrollTokens", func(t *testing.T) { testEnrollTokens(t, open(t)) })
 	t.Run("AgentEvents", func(t *testing.T) { testAgentEvents(t, open(t)) })
+	t.Run("Broadcasts", func(t *testing.T) { testBroadcasts(t, open(t)) })
+	t.Run("Policies", func(t *testing.T) { testPolicies(t, open(t)) })
+	t.Run("Groups", func(t *testing.T) { testGroups(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { testAuditChain(t, open(t)) })
 	t.Run("AuditConcurrentAppends", func(t *testing.T) { testAuditConcurrent(t, open(t)) })
 	t.Run("AuditAppendOnly", func(t *testing.T) { testAuditAppendOnly(t, b) })
@@ -608,5 +611,120 @@ func testAgentEvents(t *testing.T, s hoist.Store) {
 		if err != nil || fresh != want {
 			t.Fatalf("delivery %d: fresh %v (%v), want %v", i, fresh, err, want)
 		}
+	}
+}
+
+func testBroadcasts(t *testing.T, s hoist.Store) {
+	var seqs []int64
+	err := s.Update(ctx(), func(tx hoist.Tx) error {
+		for _, to := range []string{hoist.AllAgents, "agt_a", hoist.AllAgents, "agt_b"} {
+			seq, err := tx.AppendAgentEvent(ctx(), hoist.AgentEvent{AgentID: to, Kind: hoist.AgentEventPolicy, CreatedAt: t0})
+			if err != nil {
+				return err
+			}
+			seqs = append(seqs, seq)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []hoist.AgentEvent
+	_ = s.View(ctx(), func(tx hoist.Tx) (err error) { evs, err = tx.AgentEvents(ctx(), "agt_a", 0, 0); return err })
+	// Its own event, and only the latest broadcast.
+	if len(evs) != 2 || evs[0].Seq != seqs[1] || evs[1].Seq != seqs[2] || evs[1].AgentID != hoist.AllAgents {
+		t.Fatalf("events of agt_a = %+v (seqs %v)", evs, seqs)
+	}
+}
+
+func testPolicies(t *testing.T, s hoist.Store) {
+	samples := hoist.SamplePolicies(t0)
+	err := s.Update(ctx(), func(tx hoist.Tx) error {
+		for _, p := range samples {
+			if err := tx.InsertPolicy(ctx(), p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dup := samples[0]
+	dup.ID = hoist.NewID(hoist.PolicyIDPrefix)
+	err = s.Update(ctx(), func(tx hoist.Tx) error { return tx.InsertPolicy(ctx(), dup) })
+	if hoist.ErrorCode(err) != hoist.EConflict {
+		t.Fatalf("a second policy with the same name: %v, want conflict", err)
+	}
+	var got hoist.Policy
+	for _, key := range []string{samples[1].ID, samples[1].Name} {
+		err = s.View(ctx(), func(tx hoist.Tx) (err error) { got, err = tx.Policy(ctx(), key); return err })
+		if err != nil || got.ID != samples[1].ID || got.Mode == nil || !got.CreatedAt.Equal(t0) {
+			t.Fatalf("Policy(%q) = %+v, %v", key, got, err)
+		}
+	}
+	got.Active, got.Version = true, got.Version+1
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.UpdatePolicy(ctx(), got) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.UpdatePolicy(ctx(), got) }); hoist.ErrorCode(err) != hoist.EConflict {
+		t.Fatalf("a stale update: %v, want conflict", err)
+	}
+	renamed := got
+	renamed.Name, renamed.Version = samples[0].Name, got.Version+1
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.UpdatePolicy(ctx(), renamed) }); hoist.ErrorCode(err) != hoist.EConflict {
+		t.Fatalf("a rename onto another policy's name: %v, want conflict", err)
+	}
+	var all []hoist.Policy
+	_ = s.View(ctx(), func(tx hoist.Tx) (err error) { all, err = tx.Policies(ctx()); return err })
+	if len(all) != 3 || all[0].Name != "JIT Mode" || !all[0].Active {
+		t.Fatalf("policies = %+v", all)
+	}
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.DeletePolicy(ctx(), got.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.DeletePolicy(ctx(), got.ID) }); hoist.ErrorCode(err) != hoist.ENotFound {
+		t.Fatalf("deleting twice: %v, want not found", err)
+	}
+	err = s.View(ctx(), func(tx hoist.Tx) (err error) { _, err = tx.Policy(ctx(), got.ID); return err })
+	if hoist.ErrorCode(err) != hoist.ENotFound {
+		t.Fatalf("a deleted policy: %v", err)
+	}
+}
+
+func testGroups(t *testing.T, s hoist.Store) {
+	yes := true
+	g := hoist.ComputerGroup{ID: hoist.NewID(hoist.GroupIDPrefix), Name: "devs", Priority: 5, Rules: hoist.GroupRules{Hostname: "dev-*"},
+		Config: hoist.AgentConfig{CreateJITShortcut: &yes}, Version: 1, CreatedAt: t0, UpdatedAt: t0}
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.InsertGroup(ctx(), g) }); err != nil {
+		t.Fatal(err)
+	}
+	same := g
+	same.ID = hoist.NewID(hoist.GroupIDPrefix)
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.InsertGroup(ctx(), same) }); hoist.ErrorCode(err) != hoist.EConflict {
+		t.Fatalf("a second group named devs: %v", err)
+	}
+	var got hoist.ComputerGroup
+	err := s.View(ctx(), func(tx hoist.Tx) (err error) { got, err = tx.Group(ctx(), "devs"); return err })
+	if err != nil || got.ID != g.ID || got.Config.CreateJITShortcut == nil || !*got.Config.CreateJITShortcut || got.Rules.Hostname != "dev-*" {
+		t.Fatalf("Group(devs) = %+v, %v", got, err)
+	}
+	got.Priority, got.Version = 9, 2
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.UpdateGroup(ctx(), got) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.UpdateGroup(ctx(), got) }); hoist.ErrorCode(err) != hoist.EConflict {
+		t.Fatalf("a stale group update: %v", err)
+	}
+	var all []hoist.ComputerGroup
+	_ = s.View(ctx(), func(tx hoist.Tx) (err error) { all, err = tx.Groups(ctx()); return err })
+	if len(all) != 1 || all[0].Priority != 9 {
+		t.Fatalf("groups = %+v", all)
+	}
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.DeleteGroup(ctx(), g.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.DeleteGroup(ctx(), g.ID) }); hoist.ErrorCode(err) != hoist.ENotFound {
+		t.Fatalf("deleting a group twice: %v", err)
 	}
 }
