@@ -30,6 +30,9 @@ const (
 	PermitReadAudit    Permit = "read_audit"
 	PermitManageUsers  Permit = "manage_users"
 	PermitManageAgents Permit = "manage_agents" // enrolment tokens, agent revokes
+	// PermitManagePolicies covers policies, computer groups and agent
+	// configuration.
+	PermitManagePolicies Permit = "manage_policies"
 )
 
 // Can reports whether role holds permit. Access control is this pure

@@ -55,7 +55,7 @@ const AllAgents = "*"
 const (
 	// AgentEventPolicy tells agents that policies or configuration changed:
 	// check in for the new bundle.
-	AgentEventPolicy = "policy"
+	AgentEventPolicy   = "policy"
 	AgentEventApproved = "approved"
 	AgentEventDenied   = "denied"
 	AgentEventRevoked  = "revoked"

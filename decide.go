@@ -220,6 +220,15 @@ func (s *JITStartup) MayRequest(user string, groups []string, d time.Duration, r
 			return 0, Errorf(EForbidden, "%s may not request JIT elevated access on this machine", user)
 		}
 	}
+	return s.CheckWindow(d, reason)
+}
+
+// CheckWindow checks the window and the reason of a request against the
+// policy, and returns the window (the default when d is zero).
+func (s *JITStartup) CheckWindow(d time.Duration, reason string) (time.Duration, error) {
+	if s == nil {
+		s = &JITStartup{}
+	}
 	max := s.MaxDuration.D()
 	if max == 0 {
 		max = DefaultMaxDuration

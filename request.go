@@ -47,6 +47,12 @@ type Request struct {
 	DecisionReason  string        `json:"decision_reason,omitempty"`
 	GrantedDuration time.Duration `json:"granted_duration,omitempty"`
 	SessionID       string        `json:"session_id,omitempty"`
+	// Policy names the JIT startup policy that admitted the request;
+	// ApproverRole (admin, or any approver when empty) and MaxDuration are
+	// its rules for the decision.
+	Policy       string        `json:"policy,omitempty"`
+	ApproverRole string        `json:"approver_role,omitempty"`
+	MaxDuration  time.Duration `json:"max_duration,omitempty"`
 	// Version counts the changes; stores use it to refuse a write based on a
 	// stale read, so that of two approvers exactly one wins.
 	Version int          `json:"version"`

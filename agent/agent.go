@@ -42,9 +42,12 @@ type Config struct {
 	// tracker where cgroup v2 is missing.
 	Tracker platform.Tracker
 	// Grace is the default grace period at the end of a session.
-	Grace  time.Duration
-	Clock  func() time.Time
-	Logger *slog.Logger
+	Grace time.Duration
+	// DesktopDir is where the JIT launcher goes (DefaultDesktopDir when
+	// empty).
+	DesktopDir string
+	Clock      func() time.Time
+	Logger     *slog.Logger
 }
 
 // Grant is an approved window of JIT mode for one user of this machine.
@@ -127,6 +130,8 @@ type Agent struct {
 	closing chan []*os.File
 
 	refusals *refusalLimiter
+	// pol is the policy bundle in force; guarded by mu.
+	pol policyState
 
 	connMu    sync.Mutex
 	conns     map[int]int // open connections per uid
@@ -190,6 +195,14 @@ func (a *Agent) Request(ctx context.Context, user, reason string, d time.Duratio
 	if a.activeFor(user) != nil {
 		return RequestInfo{}, hoist.Errorf(hoist.EConflict, "JIT elevated access is already active for %s", user)
 	}
+	j, ok, _ := a.jit()
+	if !ok {
+		return RequestInfo{}, hoist.Errorf(hoist.EForbidden, "JIT mode is not enabled for this machine: ask your administrator to activate the JIT policies for its computer group")
+	}
+	d, err := j.Startup.Startup.MayRequest(user, unixGroups(user), d, reason)
+	if err != nil {
+		return RequestInfo{}, err
+	}
 	info, err := up.Request(ctx, user, reason, d)
 	if err != nil {
 		return info, err
@@ -231,6 +244,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}, pending: map[string]RequestInfo{}, closing: make(chan []*os.File, 4096), conns: map[int]int{}, refusals: newRefusalLimiter()}
 	go a.closer()
+	a.loadPolicy()
 	if err := a.resume(); err != nil {
 		outbox.Close()
 		return nil, err
@@ -321,6 +335,9 @@ func (a *Agent) Activate(g Grant) error {
 		return hoist.Errorf(hoist.EInvalid, "the grant's window is already over")
 	}
 	grace := a.cfg.Grace
+	if p := a.sessionGrace(); p > 0 {
+		grace = p
+	}
 	if g.Grace > 0 {
 		grace = g.Grace
 	}

@@ -133,6 +133,25 @@ func (a *Agent) serveConn(c *net.UnixConn) {
 		a.serveGrant(c, peer, req, fail)
 	case localapi.OpRun:
 		a.serveRun(c, peer, req, files, fail)
+	case localapi.OpExplain:
+		if err := checkArgv(req.Argv); err != nil {
+			fail(hoist.EInvalid, err.Error(), 1)
+			return
+		}
+		path, err := resolve(req.Argv[0], peer.cwd)
+		if err != nil {
+			fail(hoist.ENotFound, fmt.Sprintf("%s: %v", req.Argv[0], err), exitStatusOf(err))
+			return
+		}
+		b := a.Bundle()
+		d := hoist.Decide(b, a.factsFor(b, peer.User, path, req.Argv, a.activeFor(peer.User) != nil, req.Reason))
+		_, jit, _ := a.jit()
+		why := d.Why
+		if d.Action == hoist.ActionNone && d.Policy == "" {
+			why = a.notActive(peer.User)
+		}
+		_ = localapi.WriteFrame(c, localapi.Reply{Explained: &localapi.Explanation{Path: path, Action: d.Action, Elevate: d.Elevate,
+			Policy: d.Policy, Why: why, Session: d.Session, Audited: d.Audited, JIT: jit}})
 	default:
 		fail(hoist.EInvalid, fmt.Sprintf("unknown request %q", req.Op), 1)
 	}
@@ -200,28 +219,84 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 			s = nil
 		}
 	}
-	if s == nil {
+	unlock := func() {
+		if s != nil {
+			s.startMu.RUnlock()
+		}
+	}
+	refuse := func(why, policy string, exit int) {
 		if suppressed, ok := a.refusals.allow(peer.UID, a.cfg.Clock()); ok {
-			detail := map[string]any{"argv": clipArgv(req.Argv), "cwd": peer.cwd, "uid": peer.UID, "pid": peer.PID, "why": "no active session"}
+			detail := map[string]any{"argv": clipArgv(req.Argv), "cwd": peer.cwd, "uid": peer.UID, "pid": peer.PID, "why": why}
+			if policy != "" {
+				detail["policy"] = policy
+			}
 			if suppressed > 0 {
 				detail["suppressed_before"] = suppressed // refusals not recorded one by one in the last window
 			}
 			a.audit("command.refused", peer.User, "", detail)
 		}
-		fail(hoist.EForbidden, fmt.Sprintf("JIT elevated access is not active for %s; ask for it with: hoist request", peer.User), 126)
-		return
+		fail(hoist.EForbidden, why, exit)
 	}
+	bundle := a.Bundle()
 	path, err := resolve(req.Argv[0], peer.cwd)
 	if err != nil {
-		s.startMu.RUnlock()
+		unlock()
+		if s == nil && !hasApplicationPolicies(bundle) {
+			refuse(a.notActive(peer.User), "", 126)
+			return
+		}
 		fail(hoist.ENotFound, fmt.Sprintf("%s: %v", req.Argv[0], err), exitStatusOf(err))
 		return
 	}
-	proc, err := s.group.Start(platform.Spec{
-		Path: path, Argv: req.Argv, Env: Environment(peer.User, s.rec.ID, req.Term), Dir: peer.cwd,
+	d := hoist.Decide(bundle, a.factsFor(bundle, peer.User, path, req.Argv, s != nil, req.Reason))
+	for _, name := range d.Audited {
+		a.audit("command.audited", peer.User, "", map[string]any{"argv": clipArgv(req.Argv), "path": path, "cwd": peer.cwd, "uid": peer.UID, "pid": peer.PID, "policy": name})
+	}
+	var (
+		group platform.Group
+		sid   string
+		runID string // the container of a run elevated by policy, without a session
+	)
+	switch {
+	case d.Elevate && d.Session && s != nil:
+		group, sid = s.group, s.rec.ID
+	case d.Elevate:
+		unlock()
+		s = nil
+		runID = hoist.NewID(RunIDPrefix)
+		if group, err = a.cfg.Tracker.NewGroup(runID); err != nil {
+			fail(hoist.EUnavailable, "cannot make a process group for the program: "+err.Error(), 126)
+			return
+		}
+	case d.Action == hoist.ActionNone && d.Policy == "":
+		unlock()
+		refuse(a.notActive(peer.User), "", 126)
+		return
+	default:
+		unlock()
+		refuse(d.Why, d.Policy, 126)
+		return
+	}
+	marker := sid
+	if runID != "" {
+		marker = runID
+	}
+	proc, err := group.Start(platform.Spec{
+		Path: path, Argv: req.Argv, Env: Environment(peer.User, marker, req.Term), Dir: peer.cwd,
 		Stdin: files[0], Stdout: files[1], Stderr: files[2], TTY: req.TTY,
 	})
-	s.startMu.RUnlock()
+	unlock()
+	if runID != "" {
+		// Whatever the program leaves behind ends with it: a program elevated
+		// by policy gets no session to outlive it in.
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if rep, err := group.End(ctx, a.cfg.Grace); err != nil || rep.Terminated > 0 {
+				a.cfg.Logger.Info("ended what a policy-elevated program left", "run", runID, "terminated", rep.Terminated, "err", err)
+			}
+		}()
+	}
 	closeFiles := func() { a.closeLater(files) }
 	if err != nil {
 		fail(hoist.EInvalid, fmt.Sprintf("%s: %v", req.Argv[0], err), exitStatusOf(err))
@@ -229,8 +304,15 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 	}
 	closeFiles() // the program has them; hoistd must not keep the caller's terminal open
 	started := a.cfg.Clock()
-	a.audit("command.started", peer.User, s.rec.ID, map[string]any{"argv": clipArgv(req.Argv), "path": path, "cwd": peer.cwd, "pid": proc.Pid(), "uid": peer.UID, "tty": req.TTY})
-	_ = localapi.WriteFrame(c, localapi.Reply{Started: &localapi.Started{Pid: proc.Pid(), SessionID: s.rec.ID}})
+	startDetail := map[string]any{"argv": clipArgv(req.Argv), "path": path, "cwd": peer.cwd, "pid": proc.Pid(), "uid": peer.UID, "tty": req.TTY}
+	if d.Policy != "" {
+		startDetail["policy"] = d.Policy
+	}
+	if runID != "" {
+		startDetail["run"] = runID
+	}
+	a.audit("command.started", peer.User, sid, startDetail)
+	_ = localapi.WriteFrame(c, localapi.Reply{Started: &localapi.Started{Pid: proc.Pid(), SessionID: sid}})
 
 	// Frames to the client come from two places — the end's warning and the
 	// exit status — so writes are serialized.
@@ -241,8 +323,10 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second)) // a stuck client must not hold up an end
 		_ = localapi.WriteFrame(c, rep)
 	}
-	unwatch := a.watch(s, func(msg string) { send(localapi.Reply{Notice: &localapi.Notice{Message: msg}}) })
-	defer unwatch()
+	if s != nil {
+		unwatch := a.watch(s, func(msg string) { send(localapi.Reply{Notice: &localapi.Notice{Message: msg}}) })
+		defer unwatch()
+	}
 
 	// Relay signals until the program exits or the client goes away.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -259,9 +343,40 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 		}
 	}()
 	status := proc.Wait()
-	a.audit("command.ended", peer.User, s.rec.ID, map[string]any{"argv": clipArgv(req.Argv), "pid": proc.Pid(), "status": status,
+	a.audit("command.ended", peer.User, sid, map[string]any{"argv": clipArgv(req.Argv), "pid": proc.Pid(), "status": status,
 		"started": started, "ended": a.cfg.Clock()})
 	send(localapi.Reply{Exited: &localapi.Exited{Status: status}})
+}
+
+// RunIDPrefix marks the container of a program elevated by policy without
+// a session.
+const RunIDPrefix = "run_"
+
+// notActive is the refusal of a run with no session and no policy for it.
+func (a *Agent) notActive(user string) string {
+	if _, ok, received := a.jit(); received && !ok {
+		return fmt.Sprintf("JIT elevated access is not active for %s, and JIT mode is not enabled for this machine", user)
+	}
+	return fmt.Sprintf("JIT elevated access is not active for %s; ask for it with: hoist request", user)
+}
+
+func hasApplicationPolicies(b hoist.Bundle) bool {
+	for _, p := range b.Policies {
+		if p.Kind == hoist.KindApplication {
+			return true
+		}
+	}
+	return false
+}
+
+// factsFor gathers the facts about a program that the bundle's policies
+// need: the checks that touch the disk are skipped when no application
+// policy could use them, which keeps a session's runs fast.
+func (a *Agent) factsFor(b hoist.Bundle, user, path string, argv []string, session bool, reason string) hoist.ProcessFacts {
+	if !hasApplicationPolicies(b) {
+		return hoist.ProcessFacts{User: user, Path: path, Session: session, Reason: reason}
+	}
+	return processFacts(user, path, argv, session, reason)
 }
 
 // forwardable lists the signals a caller may send its elevated program: the

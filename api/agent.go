@@ -74,11 +74,22 @@ func (h *Handler) checkin(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeStrict(body, &facts); err != nil {
 		return err
 	}
-	if err := h.svc.Checkin(r.Context(), agentFrom(r.Context()).ID, facts); err != nil {
+	b, err := h.svc.Checkin(r.Context(), agentFrom(r.Context()).ID, facts)
+	if err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if b == nil {
+		w.WriteHeader(http.StatusNoContent) // the agent holds its latest bundle
+		return nil
+	}
+	writeJSON(w, http.StatusOK, CheckinAnswer{Bundle: b})
 	return nil
+}
+
+// CheckinAnswer carries the agent's new bundle; a check-in that changes
+// nothing is answered 204 with no body.
+type CheckinAnswer struct {
+	Bundle *hoist.Bundle `json:"bundle"`
 }
 
 // AgentRequestBody is the body of POST /agent/v1/requests.
@@ -217,12 +228,12 @@ func (h *Handler) listAgents(w http.ResponseWriter, r *http.Request) error {
 	if _, err := query(r); err != nil {
 		return err
 	}
-	as, err := h.svc.Agents(r.Context(), actorFrom(r.Context()))
+	as, err := h.svc.AgentViews(r.Context(), actorFrom(r.Context()))
 	if err != nil {
 		return err
 	}
 	if as == nil {
-		as = []hoist.AgentRecord{}
+		as = []wire.AgentView{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"agents": as})
 	return nil

@@ -53,7 +53,11 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if code == hoist.ERateLimited && errors.As(err, &herr) {
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: hoist.ErrorMessage(err)}})
+	detail := ErrorDetail{Code: code, Message: hoist.ErrorMessage(err)}
+	if errors.As(err, &herr) && len(herr.Fields) > 0 {
+		detail.Fields = herr.Fields
+	}
+	writeJSON(w, status, ErrorBody{Error: detail})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -105,10 +105,10 @@ func printJSON(w io.Writer, v any) error {
 func newAdmin(env Env) *cobra.Command {
 	admin := &cobra.Command{
 		Use:   "admin",
-		Short: "Administer Hoist through hoist-server: approvals, sessions",
+		Short: "Administer Hoist through hoist-server: approvals, sessions, agents, policies, groups",
 	}
 	admin.AddCommand(newLogin(env), newLogout(env), newApprovals(env), newApprove(env), newDeny(env), newRevoke(env), newSessions(env),
-		newEnrollToken(env), newAgents(env), newAgent(env))
+		newEnrollToken(env), newAgents(env), newAgent(env), newPolicies(env), newGroups(env), newConfig(env))
 	return admin
 }
 

@@ -249,11 +249,11 @@ func TestEnrolmentTokensAndAgents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Checkin(context.Background(), link.Facts(hoist.Version)); err != nil {
+	if _, err := c.Checkin(context.Background(), link.Facts(hoist.Version)); err != nil {
 		t.Fatalf("check-in before revoke: %v", err)
 	}
 	admin.ok("", "admin", "agent", "revoke", id.AgentID)
-	if err := c.Checkin(context.Background(), link.Facts(hoist.Version)); hoist.ErrorCode(err) != hoist.EUnauthorized {
+	if _, err := c.Checkin(context.Background(), link.Facts(hoist.Version)); hoist.ErrorCode(err) != hoist.EUnauthorized {
 		t.Fatalf("check-in after revoke: %v, want unauthorized", err)
 	}
 	if r := admin.run("", "admin", "enroll-token", "--ttl", "1s"); r.code == 0 || !strings.Contains(r.stderr, "lifetime") {

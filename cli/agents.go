@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -51,7 +52,7 @@ func newAgents(env Env) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "agents [--json]",
-		Short: "List enrolled machines: host, version, last seen",
+		Short: "List enrolled machines: host, version, last seen, groups, what version gating holds back",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := loggedIn(env)
@@ -72,14 +73,27 @@ func newAgents(env Env) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tHOST\tVERSION\tOS\tLAST SEEN\tGROUP\tSTATE")
+			fmt.Fprintln(tw, "ID\tHOST\tVERSION\tOS\tLAST SEEN\tGROUPS\tSTATE\tHELD BACK")
 			for _, a := range as {
 				state := "active"
-				if a.Revoked {
+				switch {
+				case a.Revoked:
 					state = "revoked"
+				case !a.Current:
+					state = "active, policies pending"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s %s\t%s ago\t%s\t%s\n", a.ID, a.Hostname, a.Version, a.OS, a.Kernel,
-					hoist.FormatDuration(time.Since(a.LastSeen).Truncate(time.Second)), a.Group, state)
+				var held []string
+				for _, h := range a.HeldBack {
+					held = append(held, h.String())
+				}
+				for _, s := range a.Skipped {
+					held = append(held, fmt.Sprintf("skipped by the agent: %s (%s)", s.Name, s.Reason))
+				}
+				if len(held) == 0 {
+					held = []string{"-"}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s %s\t%s ago\t%s\t%s\t%s\n", a.ID, a.Hostname, a.Version, a.OS, a.Kernel,
+					hoist.FormatDuration(time.Since(a.LastSeen).Truncate(time.Second)), strings.Join(a.Groups, ", "), state, strings.Join(held, "; "))
 			}
 			return tw.Flush()
 		},

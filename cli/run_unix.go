@@ -21,15 +21,16 @@ import (
 )
 
 func newRun(env Env, socket *string) *cobra.Command {
+	var reason string
 	cmd := &cobra.Command{
-		Use:   "run [--] CMD [ARG...]",
+		Use:   "run [--reason TEXT] [--] CMD [ARG...]",
 		Short: "Run CMD as root while JIT elevated access is active (or a policy allows it)",
 		Long: "Run CMD as root. The exit status is CMD's (128+n when signal n ended it); " +
 			"126 when hoist refuses, 127 when CMD is not found.",
 		Args:                  cobra.MinimumNArgs(1),
 		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			code, err := runElevated(env, socketPath(env, *socket), args)
+			code, err := runElevated(env, socketPath(env, *socket), args, reason)
 			if err != nil {
 				var r refusal
 				if errors.As(err, &r) {
@@ -43,13 +44,14 @@ func newRun(env Env, socket *string) *cobra.Command {
 	}
 	// Everything after CMD is CMD's: "hoist run ls -la" must not parse -la.
 	cmd.Flags().SetInterspersed(false)
+	cmd.Flags().StringVar(&reason, "reason", "", "the justification a policy asks for, kept in the audit log")
 	return cmd
 }
 
 // runElevated asks hoistd to run argv and relays until it exits. When stdin
 // is a terminal it makes a fresh pseudo-terminal for the program — root
 // never gets the user's own terminal — and relays it in raw mode.
-func runElevated(env Env, socket string, argv []string) (int, error) {
+func runElevated(env Env, socket string, argv []string, reason string) (int, error) {
 	stdin, _ := env.Stdin.(*os.File)
 	stdout, _ := env.Stdout.(*os.File)
 	stderr, _ := env.Stderr.(*os.File)
@@ -61,7 +63,7 @@ func runElevated(env Env, socket string, argv []string) (int, error) {
 		return 1, err
 	}
 	defer c.Close()
-	req := localapi.Request{V: localapi.Version, Op: localapi.OpRun, Argv: argv, Term: env.Getenv("TERM")}
+	req := localapi.Request{V: localapi.Version, Op: localapi.OpRun, Argv: argv, Term: env.Getenv("TERM"), Reason: reason}
 	files := []*os.File{stdin, stdout, stderr}
 
 	var relay *ptyRelay

@@ -222,3 +222,39 @@ func waitForDecision(path, id string) (string, *localapi.Status, error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+func newExplain(env Env, socket *string) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "explain [--json] [--] CMD [ARG...]",
+		Short: "Say which policy would decide CMD for you, and why",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := exchange(socketPath(env, *socket), localapi.Request{Op: localapi.OpExplain, Argv: args})
+			if err != nil {
+				return err
+			}
+			e := rep.Explained
+			if e == nil {
+				return hoist.Errorf(hoist.EUnavailable, "hoistd answered out of turn")
+			}
+			if asJSON {
+				return printJSON(env.Stdout, e)
+			}
+			verdict := map[string]string{hoist.ActionElevate: "runs as root", hoist.ActionAllow: "is allowed, not elevated",
+				hoist.ActionDeny: "is denied", hoist.ActionJustify: "runs as root once you give a reason (--reason)", hoist.ActionNone: "is not elevated"}[e.Action]
+			fmt.Fprintf(env.Stdout, "%s %s\n", e.Path, verdict)
+			if e.Policy != "" {
+				fmt.Fprintf(env.Stdout, "policy: %s\n", e.Policy)
+			}
+			fmt.Fprintf(env.Stdout, "why:    %s\n", e.Why)
+			for _, a := range e.Audited {
+				fmt.Fprintf(env.Stdout, "audited by: %s\n", a)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object")
+	return cmd
+}

@@ -77,6 +77,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	u := *c.base
 	u.Path = path
+	if p, err := url.PathUnescape(path); err == nil && p != path {
+		u.Path, u.RawPath = p, path // a name in the path, escaped by the caller
+	}
 	u.RawQuery = query.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
@@ -101,7 +104,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if resp.StatusCode >= 300 {
 		var eb wire.ErrorBody
 		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
-			return &hoist.Error{Code: eb.Error.Code, Message: eb.Error.Message}
+			return &hoist.Error{Code: eb.Error.Code, Message: eb.Error.Message, Fields: eb.Error.Fields}
 		}
 		return hoist.Errorf(hoist.EUnavailable, "the server answered %s", resp.Status)
 	}
@@ -236,9 +239,9 @@ func (c *Client) EnrollToken(ctx context.Context, group string, ttl time.Duratio
 }
 
 // Agents lists the enrolled agents.
-func (c *Client) Agents(ctx context.Context) ([]hoist.AgentRecord, error) {
+func (c *Client) Agents(ctx context.Context) ([]wire.AgentView, error) {
 	var ans struct {
-		Agents []hoist.AgentRecord `json:"agents"`
+		Agents []wire.AgentView `json:"agents"`
 	}
 	err := c.do(ctx, "GET", "/api/v1/agents", nil, nil, &ans)
 	return ans.Agents, err

@@ -98,6 +98,10 @@ type AgentFacts struct {
 	Version  string `json:"version"`
 	OS       string `json:"os"`
 	Kernel   string `json:"kernel"`
+	// Revision is the policy bundle the agent holds; Skipped what in it
+	// the agent could not process.
+	Revision string                `json:"revision,omitempty"`
+	Skipped  []hoist.SkippedPolicy `json:"skipped,omitempty"`
 }
 
 func (f AgentFacts) check() error {
@@ -175,20 +179,40 @@ func (s *Service) Agent(ctx context.Context, id string) (a hoist.AgentRecord, er
 	return a, nil
 }
 
-// Checkin records that the agent is alive and what it runs.
-func (s *Service) Checkin(ctx context.Context, agentID string, facts AgentFacts) error {
+// Checkin records that the agent is alive, what it runs, which bundle it
+// holds and what it could not process. It returns the agent's bundle when
+// that differs from the revision the agent holds, and nil otherwise.
+func (s *Service) Checkin(ctx context.Context, agentID string, facts AgentFacts) (*hoist.Bundle, error) {
 	if err := facts.check(); err != nil {
-		return err
+		return nil, err
+	}
+	if len(facts.Revision) > 64 || len(facts.Skipped) > 1000 {
+		return nil, hoist.Errorf(hoist.EInvalid, "agent facts must be short")
+	}
+	for _, sk := range facts.Skipped {
+		if len(sk.ID)+len(sk.Name)+len(sk.Reason) > 2000 {
+			return nil, hoist.Errorf(hoist.EInvalid, "agent facts must be short")
+		}
 	}
 	now := s.now()
-	return s.store.Update(ctx, func(tx hoist.Tx) error {
+	var out *hoist.Bundle
+	err := s.store.Update(ctx, func(tx hoist.Tx) error {
 		a, err := tx.AgentByID(ctx, agentID)
 		if err != nil {
 			return err
 		}
 		a.Hostname, a.Version, a.OS, a.Kernel, a.LastSeen = facts.Hostname, facts.Version, facts.OS, facts.Kernel, now
+		a.Revision, a.Skipped = facts.Revision, facts.Skipped
+		b, _, err := bundleOf(ctx, tx, a)
+		if err != nil {
+			return err
+		}
+		if b.Revision != facts.Revision {
+			out = &b
+		}
 		return tx.UpdateAgent(ctx, a)
 	})
+	return out, err
 }
 
 // AgentRequest files a user's request from the agent a.
@@ -196,7 +220,29 @@ func (s *Service) AgentRequest(ctx context.Context, a hoist.AgentRecord, user, r
 	if user == "root" {
 		return hoist.Request{}, false, hoist.Errorf(hoist.EInvalid, "root needs no JIT mode")
 	}
-	return s.CreateRequest(ctx, RequestInput{User: user, Host: a.Hostname, Agent: a.ID, Reason: reason, Duration: d})
+	// The agent checks the startup policy first, for a quick answer; the
+	// server checks again, since it is the server that approves.
+	var jit hoist.JITPolicies
+	err := s.store.View(ctx, func(tx hoist.Tx) error {
+		b, _, err := bundleOf(ctx, tx, a)
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if jit, ok = b.JIT(); !ok {
+			return hoist.Errorf(hoist.EForbidden, "JIT mode is not enabled for this machine: the three JIT policies are not all active for any of its computer groups")
+		}
+		return nil
+	})
+	if err != nil {
+		return hoist.Request{}, false, err
+	}
+	d, err = jit.Startup.Startup.CheckWindow(d, reason)
+	if err != nil {
+		return hoist.Request{}, false, err
+	}
+	return s.CreateRequest(ctx, RequestInput{User: user, Host: a.Hostname, Agent: a.ID, Reason: reason, Duration: d,
+		ApproverRole: jit.Startup.Startup.ApproverRole, MaxDuration: jit.Startup.Startup.MaxDuration.D(), Policy: jit.Startup.Name})
 }
 
 // MaxEventWait caps a long poll.
@@ -398,13 +444,23 @@ func (n *notifier) unsubscribe(agentID string, ch chan struct{}) {
 	}
 }
 
-// wake wakes every long poll of agentID; each must subscribe again.
+// wake wakes every long poll of agentID (of every agent for
+// hoist.AllAgents); each must subscribe again.
 func (n *notifier) wake(agentID string) {
 	if agentID == "" {
 		return
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if agentID == hoist.AllAgents {
+		for id, chans := range n.waiters {
+			for ch := range chans {
+				close(ch)
+			}
+			delete(n.waiters, id)
+		}
+		return
+	}
 	for ch := range n.waiters[agentID] {
 		close(ch)
 	}

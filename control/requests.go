@@ -14,6 +14,11 @@ type RequestInput struct {
 	Agent    string
 	Reason   string
 	Duration time.Duration // zero: the one-time default
+	// ApproverRole, MaxDuration and Policy come from the JIT startup policy
+	// that let the request through.
+	ApproverRole string
+	MaxDuration  time.Duration
+	Policy       string
 }
 
 // CreateRequest records a new pending request, or returns the user's open
@@ -25,6 +30,7 @@ func (s *Service) CreateRequest(ctx context.Context, in RequestInput) (r hoist.R
 	if err != nil {
 		return hoist.Request{}, false, err
 	}
+	r.ApproverRole, r.MaxDuration, r.Policy = in.ApproverRole, in.MaxDuration, in.Policy
 	for range 3 {
 		err = s.store.Update(ctx, func(tx hoist.Tx) error {
 			open, err := tx.Requests(ctx, hoist.RequestFilter{User: in.User, Host: in.Host, State: hoist.RequestPending, Limit: 1})
@@ -109,6 +115,12 @@ func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Dur
 			sess hoist.Session
 		)
 		err := s.decide(ctx, id, func(tx hoist.Tx, r hoist.Request, now time.Time) (err error) {
+			if r.ApproverRole == string(hoist.RoleAdmin) && a.Role != hoist.RoleAdmin {
+				return hoist.Errorf(hoist.EForbidden, "policy %q wants an admin to approve this request", r.Policy)
+			}
+			if r.MaxDuration > 0 && d > r.MaxDuration {
+				return hoist.Errorf(hoist.EInvalid, "policy %q allows at most %s for this request", r.Policy, hoist.FormatDuration(r.MaxDuration))
+			}
 			next, sess, err = r.Approve(hoist.Approval{Approver: a.Name, Duration: d, Reason: note}, s.settings, now)
 			if err != nil {
 				return err

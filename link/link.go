@@ -253,8 +253,19 @@ func call(ctx context.Context, hc *http.Client, base *url.URL, method, path stri
 }
 
 // Checkin reports this machine's facts.
-func (c *Client) Checkin(ctx context.Context, facts control.AgentFacts) error {
-	return call(ctx, c.http, c.base, "POST", "/agent/v1/checkin", nil, facts, nil)
+// It returns the agent's new policy bundle, as sent, or nil when the
+// revision in facts is current.
+func (c *Client) Checkin(ctx context.Context, facts control.AgentFacts) (json.RawMessage, error) {
+	var ans struct {
+		Bundle json.RawMessage `json:"bundle"`
+	}
+	if err := call(ctx, c.http, c.base, "POST", "/agent/v1/checkin", nil, facts, &ans); err != nil {
+		return nil, err
+	}
+	if len(ans.Bundle) == 0 || string(ans.Bundle) == "null" {
+		return nil, nil
+	}
+	return ans.Bundle, nil
 }
 
 // Request files a user's request.

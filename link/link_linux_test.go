@@ -97,6 +97,7 @@ type fleet struct {
 	cgs      platform.Cgroups
 	user     testenv.User
 	bin      string
+	desktop  string
 }
 
 func newFleet(t *testing.T) *fleet {
@@ -116,7 +117,8 @@ func newFleetOn(t *testing.T, srv *server.Main) *fleet {
 	pub := testenv.PublicDir(t)
 	f.socket = filepath.Join(pub, "hoistd.sock")
 	f.cgs = platform.Cgroups{Root: filepath.Join(mount, "hoist-test-"+filepath.Base(pub))}
-	a, err := agent.New(agent.Config{StateDir: state, Tracker: f.cgs, Grace: 300 * time.Millisecond})
+	f.desktop = t.TempDir()
+	a, err := agent.New(agent.Config{StateDir: state, Tracker: f.cgs, Grace: 300 * time.Millisecond, DesktopDir: f.desktop})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +145,21 @@ func newFleetOn(t *testing.T, srv *server.Main) *fleet {
 		}
 		_ = os.Remove(f.cgs.Root)
 	})
+	f.enableJIT()
 	return f
+}
+
+// enableJIT activates the three JIT policies the server ships for the
+// default group, and waits for the agent to hear of it: JIT mode is off
+// until then.
+func (f *fleet) enableJIT() {
+	f.t.Helper()
+	for _, name := range []string{"JIT Mode (Startup and Approval)", "JIT Mode", "JIT Mode (Child Processes)"} {
+		if _, err := f.srv.Service().SetPolicyActive(ctx, adminActor, name, true); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	testenv.WaitUntil(f.t, "JIT mode on the machine", func() bool { _, ok := f.agent.Bundle().JIT(); return ok })
 }
 
 // startLink connects the agent to the server, as hoistd does at start.

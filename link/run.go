@@ -29,6 +29,7 @@ type Link struct {
 	log      *slog.Logger
 	clock    func() time.Time
 	kick     chan struct{} // wakes the audit delivery
+	recheck  chan struct{} // asks for a check-in now: policies changed
 }
 
 // New links a to the server c talks to. Call Run to connect.
@@ -36,7 +37,7 @@ func New(c *Client, a *agent.Agent, stateDir string, facts control.AgentFacts, l
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Link{c: c, a: a, stateDir: stateDir, facts: facts, log: log, clock: time.Now, kick: make(chan struct{}, 1)}
+	l := &Link{c: c, a: a, stateDir: stateDir, facts: facts, log: log, clock: time.Now, kick: make(chan struct{}, 1), recheck: make(chan struct{}, 1)}
 	a.SetUpstream(l)
 	return l
 }
@@ -83,15 +84,8 @@ func (l *Link) cursor() int64 {
 // audit delivery, each retrying with backoff and jitter.
 func (l *Link) Run(ctx context.Context) {
 	go l.deliverLoop(ctx)
+	go l.checkinLoop(ctx)
 	backoff := newBackoff()
-	for ctx.Err() == nil {
-		if err := l.c.Checkin(ctx, l.facts); err != nil {
-			l.log.Warn("check-in failed", "err", err)
-			backoff.wait(ctx)
-			continue
-		}
-		break
-	}
 	after := l.cursor()
 	for ctx.Err() == nil {
 		ans, err := l.c.Events(ctx, after, PollWait)
@@ -133,6 +127,11 @@ func (l *Link) apply(ev hoist.AgentEvent) {
 		if err != nil {
 			l.log.Warn("cannot start the granted session", "session", g.Session, "err", err)
 		}
+	case hoist.AgentEventPolicy:
+		select {
+		case l.recheck <- struct{}{}:
+		default:
+		}
 	case hoist.AgentEventDenied, hoist.AgentEventExpired:
 		l.a.Decided(ev.User, ev.RequestID, ev.Kind)
 	case hoist.AgentEventRevoked:
@@ -144,6 +143,54 @@ func (l *Link) apply(ev hoist.AgentEvent) {
 		}()
 	default:
 		l.log.Info("skipping an event of a kind this agent does not know", "kind", ev.Kind)
+	}
+}
+
+// Checkin reports the agent to the server with the revision of the bundle
+// it holds, and applies the new bundle when the server sends one.
+func (l *Link) Checkin(ctx context.Context) error {
+	for range 2 { // once more after a new bundle, to confirm the revision held
+		facts := l.facts
+		facts.Revision, facts.Skipped = l.a.PolicyState()
+		bundle, err := l.c.Checkin(ctx, facts)
+		if err != nil {
+			return err
+		}
+		if bundle == nil {
+			return nil
+		}
+		if err := l.a.ApplyBundle(bundle); err != nil {
+			return err
+		}
+		l.Kick() // the policy audit events
+	}
+	return nil
+}
+
+// checkinLoop checks in at start, at the configured interval, and whenever
+// the server says that policies changed.
+func (l *Link) checkinLoop(ctx context.Context) {
+	backoff := newBackoff()
+	for ctx.Err() == nil {
+		if err := l.Checkin(ctx); err != nil {
+			if ctx.Err() == nil {
+				l.log.Warn("check-in failed", "err", err)
+				backoff.wait(ctx)
+			}
+			continue
+		}
+		backoff.reset()
+		every := hoist.DefaultCheckinInterval
+		if c := l.a.Bundle().Config.CheckinInterval; c != nil && c.D() > 0 {
+			every = c.D()
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		case <-l.recheck:
+		}
+		t.Stop()
 	}
 }
 

@@ -40,6 +40,8 @@ const (
 	// OpGrant is root's local grant of JIT mode to a user, for machines
 	// without a server.
 	OpGrant = "grant"
+	// OpExplain asks which policy would decide Argv for the caller.
+	OpExplain = "explain"
 )
 
 // Request is a frame from the client.
@@ -52,7 +54,8 @@ type Request struct {
 	Term string `json:"term,omitempty"`
 	// TTY says the descriptors are a terminal the client made for this run.
 	TTY bool `json:"tty,omitempty"`
-	// Duration and Reason are the ask of OpRequest.
+	// Duration and Reason are the ask of OpRequest; Reason is also the
+	// justification of an OpRun a policy wants one for.
 	Duration string `json:"duration,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	// Signal is the signal number to forward, for OpSignal.
@@ -69,6 +72,23 @@ type Reply struct {
 	Exited  *Exited  `json:"exited,omitempty"`
 	Notice  *Notice  `json:"notice,omitempty"`
 	Ended   *Ended   `json:"ended,omitempty"`
+	// Explained answers OpExplain.
+	Explained *Explanation `json:"explained,omitempty"`
+}
+
+// Explanation is what hoistd would do with a command, and why.
+type Explanation struct {
+	// Path is the program the command resolves to.
+	Path    string `json:"path"`
+	Action  string `json:"action"` // elevate, allow, deny, justify, none
+	Elevate bool   `json:"elevate"`
+	Policy  string `json:"policy,omitempty"`
+	Why     string `json:"why"`
+	// Session is true when the JIT session is what elevates it.
+	Session bool     `json:"session,omitempty"`
+	Audited []string `json:"audited,omitempty"`
+	// JIT says whether JIT mode is available on this machine.
+	JIT bool `json:"jit"`
 }
 
 // Error is a refusal. Code is a hoist error code; Exit is the exit status

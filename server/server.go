@@ -162,6 +162,9 @@ func (m *Main) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := m.svc.Seed(ctx); err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	handler := api.New(api.Config{Service: m.svc, Store: store, Logger: cfg.Logger, Clock: cfg.Clock, Registry: reg})

@@ -113,7 +113,7 @@ func (t *tx) AgentEvents(ctx context.Context, agentID string, after int64, limit
 	var out []hoist.AgentEvent
 	for rows.Next() {
 		var (
-			seq       int64
+			seq      int64
 			to, data string
 		)
 		if err := rows.Scan(&seq, &to, &data); err != nil {

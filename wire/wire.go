@@ -80,6 +80,16 @@ type ErrorBody struct {
 type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Fields names what is wrong with each bad field of the input.
+	Fields map[string]string `json:"fields,omitempty"`
+}
+
+// DuplicateBody is the body of POST /api/v1/policies/{key}/duplicate.
+type DuplicateBody struct {
+	// Name of the copy; "<name> (copy)" when empty.
+	Name string `json:"name,omitempty"`
+	// Groups the copy targets; the original's when empty.
+	Groups []string `json:"groups,omitempty"`
 }
 
 // LoginBody is the body of POST /api/v1/login.
@@ -131,4 +141,14 @@ type EnrollTokenAnswer struct {
 	Group     string    `json:"group,omitempty"`
 	Uses      int       `json:"uses"`
 	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// AgentView is an agent as administrators see it: its record, its groups,
+// and what version gating holds back from it.
+type AgentView struct {
+	hoist.AgentRecord
+	Groups   []string         `json:"groups"`
+	HeldBack []hoist.HeldBack `json:"held_back"`
+	// Current is true when the agent holds its latest bundle.
+	Current bool `json:"current"`
 }

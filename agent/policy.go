@@ -1,0 +1,245 @@
+package agent
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// DesktopFile is the name of the JIT launcher the agent installs when its
+// configuration says Create JIT mode shortcut: Yes.
+const DesktopFile = "hoist-jit.desktop"
+
+// DefaultDesktopDir is where launchers for every user live.
+const DefaultDesktopDir = "/usr/share/applications"
+
+// desktopEntry is the launcher. It runs the unprivileged helper; nothing
+// in it is elevated.
+const desktopEntry = `[Desktop Entry]
+Type=Application
+Version=1.5
+Name=Start Hoist JIT Elevated Access
+GenericName=JIT elevated access
+Comment=Ask for administrator rights for a limited time, approved by your IT team
+Exec=hoist jit
+Terminal=true
+Icon=dialog-password
+Categories=System;Security;
+Keywords=sudo;root;admin;elevate;jit;
+StartupNotify=false
+`
+
+// maxHashedFile bounds the file the agent hashes for a policy: a policy
+// does not make root read a 100 GB file.
+const maxHashedFile = 1 << 30
+
+// policyState is what the agent holds of its policies.
+type policyState struct {
+	bundle  hoist.Bundle
+	skipped []hoist.SkippedPolicy
+	// received is false until a bundle came from a server: a machine that
+	// was never linked has no policies and only local grants.
+	received bool
+}
+
+func (a *Agent) policyPath() string { return filepath.Join(a.cfg.StateDir, "policy.json") }
+
+// loadPolicy reads the bundle kept on disk, so that policies hold with the
+// server unreachable.
+func (a *Agent) loadPolicy() {
+	data, err := os.ReadFile(a.policyPath())
+	if err != nil {
+		return
+	}
+	b, skipped, err := hoist.ParseBundle(data)
+	if err != nil {
+		a.cfg.Logger.Error("the stored policy bundle is unreadable; waiting for the server's", "err", err)
+		return
+	}
+	a.pol = policyState{bundle: b, skipped: skipped, received: true}
+}
+
+// ApplyBundle takes a bundle from the server: it keeps what it can process,
+// reports what it cannot, stores it, and applies the configuration (the
+// launcher). It fails only when data is not a bundle at all.
+func (a *Agent) ApplyBundle(data []byte) error {
+	b, skipped, err := hoist.ParseBundle(data)
+	if err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(a.policyPath(), data); err != nil {
+		return fmt.Errorf("store the policy bundle: %w", err)
+	}
+	a.mu.Lock()
+	a.pol = policyState{bundle: b, skipped: skipped, received: true}
+	a.mu.Unlock()
+	for _, s := range skipped {
+		a.cfg.Logger.Warn("skipping a policy this agent cannot process; the others apply", "policy", s.Name, "id", s.ID, "why", s.Reason)
+		a.audit("policy.skipped", "hoistd", s.ID, map[string]any{"name": s.Name, "reason": s.Reason, "revision": b.Revision})
+	}
+	_, jit := b.JIT()
+	a.audit("policy.applied", "hoistd", b.Revision, map[string]any{"revision": b.Revision, "groups": b.Groups,
+		"policies": len(b.Policies), "skipped": len(skipped), "jit_available": jit})
+	a.cfg.Logger.Info("policies applied", "revision", b.Revision, "groups", b.Groups, "policies", len(b.Policies), "skipped", len(skipped), "jit", jit)
+	a.applyShortcut(b.Config)
+	return nil
+}
+
+// PolicyState returns the revision of the bundle held and what of it was
+// skipped, for the check-in.
+func (a *Agent) PolicyState() (revision string, skipped []hoist.SkippedPolicy) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pol.bundle.Revision, append([]hoist.SkippedPolicy(nil), a.pol.skipped...)
+}
+
+// Bundle returns the bundle in force.
+func (a *Agent) Bundle() hoist.Bundle {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pol.bundle
+}
+
+// applyShortcut installs or removes the JIT launcher as the configuration
+// says; a configuration silent on it leaves the machine as it is.
+func (a *Agent) applyShortcut(c hoist.AgentConfig) {
+	if c.CreateJITShortcut == nil {
+		return
+	}
+	dir := a.cfg.DesktopDir
+	if dir == "" {
+		dir = DefaultDesktopDir
+	}
+	path := filepath.Join(dir, DesktopFile)
+	if *c.CreateJITShortcut {
+		if cur, err := os.ReadFile(path); err == nil && string(cur) == desktopEntry {
+			return
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			a.cfg.Logger.Error("cannot install the JIT launcher", "err", err)
+			return
+		}
+		if err := WriteFileAtomic(path, []byte(desktopEntry)); err != nil {
+			a.cfg.Logger.Error("cannot install the JIT launcher", "err", err)
+			return
+		}
+		_ = os.Chmod(path, 0o644) // every user's desktop reads it
+		a.audit("config.shortcut_installed", "hoistd", path, nil)
+		return
+	}
+	if err := os.Remove(path); err == nil {
+		a.audit("config.shortcut_removed", "hoistd", path, nil)
+	} else if !os.IsNotExist(err) {
+		a.cfg.Logger.Error("cannot remove the JIT launcher", "err", err)
+	}
+}
+
+// jit returns the JIT policies in force; ok is false when JIT mode is not
+// available here. A machine that never received policies (not enrolled)
+// has JIT mode only through root's local grants, which need none.
+func (a *Agent) jit() (hoist.JITPolicies, bool, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	j, ok := a.pol.bundle.JIT()
+	return j, ok, a.pol.received
+}
+
+// sessionGrace is the grace period of a new session: the JIT Mode (Child
+// Processes) policy's, else the configuration's, else hoistd's default.
+func (a *Agent) sessionGrace() time.Duration {
+	j, ok, _ := a.jit()
+	if ok && j.Children.Children != nil && j.Children.Children.Grace > 0 {
+		return j.Children.Children.Grace.D()
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if g := a.pol.bundle.Config.Grace; g != nil {
+		return g.D()
+	}
+	return 0
+}
+
+// processFacts gathers what Decide needs about path run by user.
+func processFacts(userName, path string, argv []string, session bool, reason string) hoist.ProcessFacts {
+	f := hoist.ProcessFacts{User: userName, Path: path, Session: session, Reason: reason}
+	if len(argv) > 1 {
+		f.Args = argv[1:]
+	}
+	f.UnixGroups = unixGroups(userName)
+	f.Untrusted = untrusted(path)
+	f.SHA256 = func() (string, error) { return hashFile(path) }
+	return f
+}
+
+// unixGroups lists the names of user's groups on this machine.
+func unixGroups(name string) []string {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil
+	}
+	ids, err := u.GroupIds()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, id := range ids {
+		if g, err := user.LookupGroupId(id); err == nil {
+			out = append(out, g.Name)
+		}
+	}
+	return out
+}
+
+// untrusted says why path cannot be elevated by an application policy, or
+// "" when it can: the file and every directory above it must be root's and
+// writable by nobody else, or a user could swap the program between the
+// decision and the start.
+func untrusted(path string) string {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return fmt.Sprintf("%s cannot be resolved", path)
+	}
+	path = real
+	for p := path; ; p = filepath.Dir(p) {
+		var st syscall.Stat_t
+		if err := syscall.Stat(p, &st); err != nil {
+			return fmt.Sprintf("%s cannot be checked", p)
+		}
+		if st.Uid != 0 {
+			return fmt.Sprintf("%s is not owned by root", p)
+		}
+		sticky := st.Mode&syscall.S_ISVTX != 0 && p != path
+		if st.Mode&0o022 != 0 && !sticky {
+			return fmt.Sprintf("%s is writable by users other than root", p)
+		}
+		if p == "/" {
+			return ""
+		}
+	}
+}
+
+// hashFile returns the SHA-256 of the file at path, in hex.
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, maxHashedFile+1))
+	if err != nil {
+		return "", err
+	}
+	if n > maxHashedFile {
+		return "", fmt.Errorf("%s is larger than %d bytes", path, maxHashedFile)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -1,0 +1,460 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/client"
+)
+
+// maxPolicyFile bounds a policy or group file: they are a few lines.
+const maxPolicyFile = 1 << 20
+
+// readSpec reads a YAML or JSON file ("-" for standard input) strictly into
+// v: a misspelt field is an error, not a silent default.
+func readSpec(env Env, path string, v any) error {
+	if path == "" {
+		return hoist.Errorf(hoist.EInvalid, "name the file with -f FILE (YAML or JSON; - for standard input)")
+	}
+	var r io.Reader
+	if path == "-" {
+		r = env.Stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return hoist.Errorf(hoist.EInvalid, "cannot read %s: %v", path, err)
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxPolicyFile+1))
+	if err != nil {
+		return hoist.Errorf(hoist.EInvalid, "cannot read %s: %v", path, err)
+	}
+	if len(data) > maxPolicyFile {
+		return hoist.Errorf(hoist.EInvalid, "%s is larger than %d bytes", path, maxPolicyFile)
+	}
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return hoist.Errorf(hoist.EInvalid, "%s is not YAML or JSON: %v", path, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return hoist.Errorf(hoist.EInvalid, "%s: %v", path, err)
+	}
+	return nil
+}
+
+// printSpec prints v as JSON, or as YAML for people.
+func printSpec(w io.Writer, v any, asJSON bool) error {
+	if asJSON {
+		return printJSON(w, v)
+	}
+	data, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(data)
+	return err
+}
+
+// adminCommand makes a command that runs fn with a logged-in client.
+func adminCommand(env Env, use, short string, args cobra.PositionalArgs, fn func(c *client.Client, cmd *cobra.Command, args []string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  args,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := loggedIn(env)
+			if err != nil {
+				return err
+			}
+			return fn(c, cmd, args)
+		},
+	}
+}
+
+func newPolicies(env Env) *cobra.Command {
+	root := &cobra.Command{Use: "policies", Short: "Application and JIT policies: ls, show, create, edit, activate, deactivate, duplicate, delete"}
+	var asJSON bool
+
+	ls := adminCommand(env, "ls [--json]", "List the policies", cobra.NoArgs, func(c *client.Client, cmd *cobra.Command, args []string) error {
+		ctx, cancel := timeout()
+		defer cancel()
+		ps, err := c.Policies(ctx)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(env.Stdout, ps)
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tKIND\tACTIVE\tPRIORITY\tGROUPS\tACTION")
+		for _, p := range ps {
+			action := "-"
+			if p.Application != nil {
+				action = p.Application.Action + " " + p.Application.Path
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.ID, p.Name, p.Kind, yesNo(p.Active), p.Priority, strings.Join(p.Groups, ", "), action)
+		}
+		return tw.Flush()
+	})
+	ls.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+
+	show := adminCommand(env, "show ID|NAME [--json]", "Show one policy (YAML, or JSON with --json)", cobra.ExactArgs(1), func(c *client.Client, cmd *cobra.Command, args []string) error {
+		ctx, cancel := timeout()
+		defer cancel()
+		p, err := c.Policy(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		return printSpec(env.Stdout, p, asJSON)
+	})
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	var file string
+	create := adminCommand(env, "create -f FILE", "Create a policy from a YAML or JSON file, validated before it is stored", cobra.NoArgs, func(c *client.Client, cmd *cobra.Command, args []string) error {
+		var p hoist.Policy
+		if err := readSpec(env, file, &p); err != nil {
+			return err
+		}
+		if err := p.Validate(); err != nil {
+			return err
+		}
+		ctx, cancel := timeout()
+		defer cancel()
+		got, err := c.CreatePolicy(ctx, p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "created policy %q (%s), %s\n", got.Name, got.ID, activeWord(got.Active))
+		return nil
+	})
+	create.Flags().StringVarP(&file, "file", "f", "", "the policy, YAML or JSON (- for standard input)")
+
+	edit := adminCommand(env, "edit ID|NAME -f FILE", "Replace a policy with the file's (its version must be the one stored)", cobra.ExactArgs(1), func(c *client.Client, cmd *cobra.Command, args []string) error {
+		var p hoist.Policy
+		if err := readSpec(env, file, &p); err != nil {
+			return err
+		}
+		if err := p.Validate(); err != nil {
+			return err
+		}
+		ctx, cancel := timeout()
+		defer cancel()
+		got, err := c.UpdatePolicy(ctx, args[0], p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "updated policy %q (%s) to version %d, %s\n", got.Name, got.ID, got.Version, activeWord(got.Active))
+		return nil
+	})
+	edit.Flags().StringVarP(&file, "file", "f", "", "the policy, YAML or JSON (- for standard input)")
+
+	toggle := func(active bool) *cobra.Command {
+		verb := "deactivate"
+		if active {
+			verb = "activate"
+		}
+		return adminCommand(env, verb+" ID|NAME...", strings.ToUpper(verb[:1])+verb[1:]+" policies", cobra.MinimumNArgs(1), func(c *client.Client, cmd *cobra.Command, args []string) error {
+			ctx, cancel := timeout()
+			defer cancel()
+			for _, key := range args {
+				p, err := c.SetPolicyActive(ctx, key, active)
+				if err != nil {
+					return fmt.Errorf("%s: %w", key, err)
+				}
+				fmt.Fprintf(env.Stdout, "policy %q is %s\n", p.Name, activeWord(p.Active))
+			}
+			return nil
+		})
+	}
+
+	var (
+		newName string
+		groups  []string
+	)
+	dup := adminCommand(env, "duplicate ID|NAME [--name NEW] [--group GROUP]...", "Copy a policy, for other computer groups; the copy starts inactive", cobra.ExactArgs(1), func(c *client.Client, cmd *cobra.Command, args []string) error {
+		ctx, cancel := timeout()
+		defer cancel()
+		p, err := c.DuplicatePolicy(ctx, args[0], newName, groups)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "created policy %q (%s) for %s, inactive\n", p.Name, p.ID, strings.Join(p.Groups, ", "))
+		return nil
+	})
+	dup.Flags().StringVar(&newName, "name", "", "name of the copy (default: NAME (copy))")
+	dup.Flags().StringArrayVar(&groups, "group", nil, "computer group the copy targets (repeat for several; default: the original's)")
+
+	del := adminCommand(env, "delete ID|NAME...", "Delete policies", cobra.MinimumNArgs(1), func(c *client.Client, cmd *cobra.Command, args []string) error {
+		ctx, cancel := timeout()
+		defer cancel()
+		for _, key := range args {
+			if err := c.DeletePolicy(ctx, key); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+			fmt.Fprintf(env.Stdout, "deleted policy %s\n", key)
+		}
+		return nil
+	})
+	root.AddCommand(ls, show, create, edit, toggle(true), toggle(false), dup, del)
+	return root
+}
+
+func newGroups(env Env) *cobra.Command {
+	root := &cobra.Command{Use: "groups", Short: "Computer groups: ls, show, create, edit, delete"}
+	var asJSON bool
+	ls := adminCommand(env, "ls [--json]", "List the computer groups", cobra.NoArgs, func(c *client.Client, cmd *cobra.Command, args []string) error {
+		ctx, cancel := timeout()
+		defer cancel()
+		gs, err := c.Groups(ctx)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(env.Stdout, gs)
+		}
+		hoist.SortGroups(gs)
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tPRIORITY\tRULES\tCONFIG")
+		for _, g := range gs {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", g.ID, g.Name, g.Priority, describeRules(g), strings.Join(g.Config.SetFields(), ", "))
+		}
+		return tw.Flush()
+	})
+	ls.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+
+	show := adminCommand(env, "show ID|NAME [--json]", "Show one group", cobra.ExactArgs(1), func(c *client.Client, cmd *cobra.Command, args []string) error {
+		ctx, cancel := timeout()
+		defer cancel()
+		g, err := c.Group(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		return printSpec(env.Stdout, g, asJSON)
+	})
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	var (
+		file        string
+		g           hoist.ComputerGroup
+		description string
+	)
+	create := adminCommand(env, "create NAME [--priority N] [--hostname PATTERN] [--os OS] [--min-version V] | create -f FILE", "Create a computer group", cobra.MaximumNArgs(1), func(c *client.Client, cmd *cobra.Command, args []string) error {
+		in := g
+		in.Description = description
+		switch {
+		case file != "" && len(args) == 0:
+			in = hoist.ComputerGroup{}
+			if err := readSpec(env, file, &in); err != nil {
+				return err
+			}
+		case file == "" && len(args) == 1:
+			in.Name = args[0]
+		default:
+			return hoist.Errorf(hoist.EInvalid, "give a NAME, or a file with -f FILE")
+		}
+		if err := in.Validate(); err != nil {
+			return err
+		}
+		ctx, cancel := timeout()
+		defer cancel()
+		got, err := c.CreateGroup(ctx, in)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "created group %q (%s)\n", got.Name, got.ID)
+		return nil
+	})
+	f := create.Flags()
+	f.StringVarP(&file, "file", "f", "", "the group, YAML or JSON (- for standard input)")
+	f.IntVar(&g.Priority, "priority", 0, "decides between groups whose agent configurations conflict: the highest wins")
+	f.StringVar(&g.Rules.Hostname, "hostname", "", "add machines whose hostname matches this pattern (web-*)")
+	f.StringVar(&g.Rules.OS, "os", "", "add machines that report this OS")
+	f.StringVar(&g.Rules.MinAgentVersion, "min-version", "", "add machines whose agent is at least this version")
+	f.StringVar(&description, "description", "", "what the group is for")
+
+	edit := adminCommand(env, "edit ID|NAME -f FILE", "Replace a group's settings with the file's", cobra.ExactArgs(1), func(c *client.Client, cmd *cobra.Command, args []string) error {
+		var in hoist.ComputerGroup
+		if err := readSpec(env, file, &in); err != nil {
+			return err
+		}
+		ctx, cancel := timeout()
+		defer cancel()
+		got, err := c.UpdateGroup(ctx, args[0], in)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "updated group %q to version %d\n", got.Name, got.Version)
+		return nil
+	})
+	edit.Flags().StringVarP(&file, "file", "f", "", "the group, YAML or JSON (- for standard input)")
+
+	del := adminCommand(env, "delete ID|NAME...", "Delete computer groups that no policy targets", cobra.MinimumNArgs(1), func(c *client.Client, cmd *cobra.Command, args []string) error {
+		ctx, cancel := timeout()
+		defer cancel()
+		for _, key := range args {
+			if err := c.DeleteGroup(ctx, key); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+			fmt.Fprintf(env.Stdout, "deleted group %s\n", key)
+		}
+		return nil
+	})
+	root.AddCommand(ls, show, create, edit, del)
+	return root
+}
+
+func describeRules(g hoist.ComputerGroup) string {
+	if g.Name == hoist.DefaultGroup {
+		return "every agent"
+	}
+	var parts []string
+	if r := g.Rules; !r.Empty() {
+		if r.Hostname != "" {
+			parts = append(parts, "hostname "+r.Hostname)
+		}
+		if r.OS != "" {
+			parts = append(parts, "os "+r.OS)
+		}
+		if r.MinAgentVersion != "" {
+			parts = append(parts, "agent >= "+r.MinAgentVersion)
+		}
+	}
+	parts = append(parts, "enrolment token")
+	return strings.Join(parts, " or ")
+}
+
+func newConfig(env Env) *cobra.Command {
+	root := &cobra.Command{Use: "config", Short: "Agent configuration per computer group: show, set"}
+	var asJSON bool
+	show := adminCommand(env, "show GROUP [--json]", "Show a group's agent configuration", cobra.ExactArgs(1), func(c *client.Client, cmd *cobra.Command, args []string) error {
+		ctx, cancel := timeout()
+		defer cancel()
+		g, err := c.Group(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		return printSpec(env.Stdout, g.Config, asJSON)
+	})
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	set := adminCommand(env, "set GROUP FIELD=VALUE...", "Set agent configuration fields of a group (FIELD= unsets one): "+
+		"create_jit_shortcut=yes|no, reminders=15m,5m,1m, default_duration, max_duration, checkin_interval, grace",
+		cobra.MinimumNArgs(2), func(c *client.Client, cmd *cobra.Command, args []string) error {
+			ctx, cancel := timeout()
+			defer cancel()
+			g, err := c.Group(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			cfg := g.Config
+			for _, kv := range args[1:] {
+				if err := setConfigField(&cfg, kv); err != nil {
+					return err
+				}
+			}
+			got, err := c.SetGroupConfig(ctx, g.ID, cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "agent configuration of %q updated (version %d); agents hear of it now\n", got.Name, got.Version)
+			return nil
+		})
+	root.AddCommand(show, set)
+	return root
+}
+
+// setConfigField applies one FIELD=VALUE to c.
+func setConfigField(c *hoist.AgentConfig, kv string) error {
+	field, value, ok := strings.Cut(kv, "=")
+	if !ok {
+		return hoist.Errorf(hoist.EInvalid, "%q: write FIELD=VALUE", kv)
+	}
+	dur := func() (*hoist.Duration, error) {
+		if value == "" {
+			return nil, nil
+		}
+		d, err := hoist.ParseDuration(value)
+		if err != nil {
+			return nil, hoist.Errorf(hoist.EInvalid, "%s: %s", field, hoist.ErrorMessage(err))
+		}
+		v := hoist.Duration(d)
+		return &v, nil
+	}
+	var err error
+	switch field {
+	case "create_jit_shortcut":
+		if value == "" {
+			c.CreateJITShortcut = nil
+			break
+		}
+		b, perr := parseYesNo(value)
+		if perr != nil {
+			return hoist.Errorf(hoist.EInvalid, "create_jit_shortcut: %v", perr)
+		}
+		c.CreateJITShortcut = &b
+	case "reminders":
+		c.Reminders = nil
+		for _, part := range strings.Split(value, ",") {
+			if part = strings.TrimSpace(part); part == "" {
+				continue
+			}
+			d, perr := hoist.ParseDuration(part)
+			if perr != nil {
+				return hoist.Errorf(hoist.EInvalid, "reminders: %s", hoist.ErrorMessage(perr))
+			}
+			c.Reminders = append(c.Reminders, hoist.Duration(d))
+		}
+	case "default_duration":
+		c.DefaultDuration, err = dur()
+	case "max_duration":
+		c.MaxDuration, err = dur()
+	case "checkin_interval":
+		c.CheckinInterval, err = dur()
+	case "grace":
+		c.Grace, err = dur()
+	default:
+		return hoist.Errorf(hoist.EInvalid, "unknown configuration field %q: want create_jit_shortcut, reminders, default_duration, max_duration, checkin_interval or grace", field)
+	}
+	return err
+}
+
+func parseYesNo(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "yes", "y", "on":
+		return true, nil
+	case "no", "n", "off":
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, fmt.Errorf("%q is not yes or no", s)
+	}
+	return b, nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func activeWord(b bool) string {
+	if b {
+		return "active"
+	}
+	return "inactive"
+}
