@@ -45,6 +45,9 @@ type Decision struct {
 	Session bool `json:"session,omitempty"`
 	// Audited names the audit-only policies that matched.
 	Audited []string `json:"audited,omitempty"`
+	// Note says why a policy that names the program did not match it (a
+	// hash that no longer matches).
+	Note string `json:"note,omitempty"`
 }
 
 // ActionNone is the decision when nothing elevates or allows a program.
@@ -165,7 +168,7 @@ func Decide(b Bundle, f ProcessFacts) Decision {
 	if hashErr != "" {
 		why += " (" + hashErr + ")"
 	}
-	return Decision{Action: ActionNone, Why: why, Audited: audited}
+	return Decision{Action: ActionNone, Why: why, Audited: audited, Note: hashErr}
 }
 
 // matches reports whether r matches f. why is set when a hash could not be

@@ -25,7 +25,7 @@ const DefaultDesktopDir = "/usr/share/applications"
 // in it is elevated.
 const desktopEntry = `[Desktop Entry]
 Type=Application
-Version=1.5
+Version=1.4
 Name=Start Hoist JIT Elevated Access
 GenericName=JIT elevated access
 Comment=Ask for administrator rights for a limited time, approved by your IT team

@@ -148,7 +148,7 @@ func (a *Agent) serveConn(c *net.UnixConn) {
 		_, jit, _ := a.jit()
 		why := d.Why
 		if d.Action == hoist.ActionNone && d.Policy == "" {
-			why = a.notActive(peer.User)
+			why = a.notActive(peer.User, path, d.Note)
 		}
 		_ = localapi.WriteFrame(c, localapi.Reply{Explained: &localapi.Explanation{Path: path, Action: d.Action, Elevate: d.Elevate,
 			Policy: d.Policy, Why: why, Session: d.Session, Audited: d.Audited, JIT: jit}})
@@ -242,7 +242,7 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 	if err != nil {
 		unlock()
 		if s == nil && !hasApplicationPolicies(bundle) {
-			refuse(a.notActive(peer.User), "", 126)
+			refuse(a.notActive(peer.User, "", ""), "", 126)
 			return
 		}
 		fail(hoist.ENotFound, fmt.Sprintf("%s: %v", req.Argv[0], err), exitStatusOf(err))
@@ -270,7 +270,7 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 		}
 	case d.Action == hoist.ActionNone && d.Policy == "":
 		unlock()
-		refuse(a.notActive(peer.User), "", 126)
+		refuse(a.notActive(peer.User, path, d.Note), "", 126)
 		return
 	default:
 		unlock()
@@ -352,12 +352,20 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 // a session.
 const RunIDPrefix = "run_"
 
-// notActive is the refusal of a run with no session and no policy for it.
-func (a *Agent) notActive(user string) string {
-	if _, ok, received := a.jit(); received && !ok {
-		return fmt.Sprintf("JIT elevated access is not active for %s, and JIT mode is not enabled for this machine", user)
+// notActive is the refusal of a run of path (when known) with no session
+// and no policy for it.
+func (a *Agent) notActive(user, path, note string) string {
+	msg := fmt.Sprintf("JIT elevated access is not active for %s", user)
+	if path != "" && hasApplicationPolicies(a.Bundle()) {
+		msg += ", and no policy elevates " + path
 	}
-	return fmt.Sprintf("JIT elevated access is not active for %s; ask for it with: hoist request", user)
+	if note != "" {
+		msg += " (" + note + ")"
+	}
+	if _, ok, received := a.jit(); received && !ok {
+		return msg + "; JIT mode is not enabled for this machine"
+	}
+	return msg + "; ask for it with: hoist request"
 }
 
 func hasApplicationPolicies(b hoist.Bundle) bool {

@@ -84,7 +84,7 @@ func (s *Service) CreatePolicy(ctx context.Context, a Actor, p hoist.Policy) (ho
 		}
 		return s.policyChanged(ctx, tx, a, "policy.created", p, nil)
 	})
-	return p, err
+	return p, s.woke(err)
 }
 
 // UpdatePolicy replaces the policy key with p. p.Version must be the
@@ -141,7 +141,7 @@ func (s *Service) changePolicy(ctx context.Context, a Actor, key, action string,
 		}
 		return s.policyChanged(ctx, tx, a, action, p, &cur)
 	})
-	return p, err
+	return p, s.woke(err)
 }
 
 // DuplicatePolicy copies the policy key under a new name, for other groups
@@ -179,7 +179,7 @@ func (s *Service) DuplicatePolicy(ctx context.Context, a Actor, key, name string
 		}
 		return s.policyChanged(ctx, tx, a, "policy.duplicated", p, &src)
 	})
-	return p, err
+	return p, s.woke(err)
 }
 
 // DeletePolicy removes the policy key.
@@ -191,7 +191,7 @@ func (s *Service) DeletePolicy(ctx context.Context, a Actor, key string) error {
 		return err
 	}
 	now := s.now()
-	return s.store.Update(ctx, func(tx hoist.Tx) error {
+	return s.woke(s.store.Update(ctx, func(tx hoist.Tx) error {
 		cur, err := tx.Policy(ctx, key)
 		if err != nil {
 			return err
@@ -203,7 +203,7 @@ func (s *Service) DeletePolicy(ctx context.Context, a Actor, key string) error {
 			return err
 		}
 		return broadcastPolicyChange(ctx, tx)
-	})
+	}))
 }
 
 // policyChanged audits a change of p (from prev, when there was one) and
@@ -281,7 +281,7 @@ func (s *Service) CreateGroup(ctx context.Context, a Actor, g hoist.ComputerGrou
 		}
 		return broadcastPolicyChange(ctx, tx)
 	})
-	return g, err
+	return g, s.woke(err)
 }
 
 // UpdateGroup replaces the group key's description, priority, rules and
@@ -339,7 +339,7 @@ func (s *Service) changeGroup(ctx context.Context, a Actor, key, action string, 
 		}
 		return broadcastPolicyChange(ctx, tx)
 	})
-	return g, err
+	return g, s.woke(err)
 }
 
 // DeleteGroup removes the group key. The default group stays, and so does a
@@ -353,7 +353,7 @@ func (s *Service) DeleteGroup(ctx context.Context, a Actor, key string) error {
 		return err
 	}
 	now := s.now()
-	return s.store.Update(ctx, func(tx hoist.Tx) error {
+	return s.woke(s.store.Update(ctx, func(tx hoist.Tx) error {
 		cur, err := tx.Group(ctx, key)
 		if err != nil {
 			return err
@@ -381,7 +381,16 @@ func (s *Service) DeleteGroup(ctx context.Context, a Actor, key string) error {
 			return err
 		}
 		return broadcastPolicyChange(ctx, tx)
-	})
+	}))
+}
+
+// woke wakes every agent's long poll once a change that broadcasts has
+// committed (err nil); other servers hear of it by NOTIFY.
+func (s *Service) woke(err error) error {
+	if err == nil {
+		s.notify.wake(hoist.AllAgents)
+	}
+	return err
 }
 
 // bundleOf builds agent a's bundle from the store.

@@ -1,0 +1,249 @@
+package link_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/agent"
+	"github.com/hoist-jit/hoist/link"
+	"github.com/hoist-jit/hoist/testenv"
+	"github.com/hoist-jit/hoist/wire"
+)
+
+func (f *fleet) view() wire.AgentView {
+	f.t.Helper()
+	views, err := f.srv.Service().AgentViews(ctx, adminActor)
+	if err != nil || len(views) != 1 {
+		f.t.Fatalf("agent views: %v, %v", views, err)
+	}
+	return views[0]
+}
+
+func (f *fleet) createPolicy(p hoist.Policy) hoist.Policy {
+	f.t.Helper()
+	got, err := f.srv.Service().CreatePolicy(ctx, adminActor, p)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return got
+}
+
+// settled waits until the agent holds the server's latest bundle.
+func (f *fleet) settled() {
+	f.t.Helper()
+	testenv.WaitUntil(f.t, "the agent to hold its latest bundle", func() bool { return f.view().Current })
+}
+
+// TestJITModeFollowsThePolicies: JIT mode is available only while all
+// three JIT policies are active for the machine's group, and the machine
+// hears of a change by push.
+func TestJITModeFollowsThePolicies(t *testing.T) {
+	f := newFleet(t)
+	f.settled()
+	rev, _ := f.agent.PolicyState()
+	c, err := link.Load(f.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts := link.Facts(hoist.Version)
+	facts.Revision = rev
+	if b, err := c.Checkin(ctx, facts); err != nil || b != nil {
+		t.Fatalf("a check-in with the current revision got a bundle (%d bytes), %v; want nothing", len(b), err)
+	}
+
+	if _, err := f.srv.Service().SetPolicyActive(ctx, adminActor, "JIT Mode (Child Processes)", false); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitUntil(t, "JIT mode to go away on the machine", func() bool { _, ok := f.agent.Bundle().JIT(); return !ok })
+	code, _, errOut := f.sh("hoist request --for 1m")
+	if code == 0 || !strings.Contains(errOut, "JIT mode is not enabled for this machine") {
+		t.Fatalf("request with a JIT policy off: exit %d, %q", code, errOut)
+	}
+	// The server refuses too, whatever the agent thinks.
+	rec, err := f.srv.Service().Agent(ctx, f.view().ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.srv.Service().AgentRequest(ctx, rec, f.user.Name, "", 0); hoist.ErrorCode(err) != hoist.EForbidden {
+		t.Fatalf("the server took a request with JIT mode off: %v", err)
+	}
+	f.enableJIT()
+	f.request("--for 1m")
+}
+
+// TestStartupPolicyRules: the JIT Mode (Startup and Approval) policy decides
+// who may ask, for how long, with what reason.
+func TestStartupPolicyRules(t *testing.T) {
+	f := newFleet(t)
+	svc := f.srv.Service()
+	p, err := svc.Policy(ctx, adminActor, "JIT Mode (Startup and Approval)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Startup.ReasonRequired = true
+	p.Startup.Durations = []hoist.Duration{hoist.Duration(15 * 60e9), hoist.Duration(60 * 60e9)}
+	p.Startup.ApproverRole = "admin"
+	if _, err := svc.UpdatePolicy(ctx, adminActor, p.ID, p); err != nil {
+		t.Fatal(err)
+	}
+	f.settled()
+	for _, tc := range []struct{ args, want string }{
+		{"--for 15m", "a reason is required"},
+		{"--for 45m --reason 'INC-1'", "one of 15m0s, 1h0m0s"},
+	} {
+		if code, _, errOut := f.sh("hoist request " + tc.args); code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("request %s: exit %d, %q; want %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	id := f.request("--for 15m --reason 'INC-1'")
+	approver := adminActor
+	approver.Name, approver.Role = "ann", hoist.RoleApprover
+	res, err := svc.Approve(ctx, approver, []string{id}, 0, "")
+	if err != nil || len(res) != 1 || res[0].Code != hoist.EForbidden {
+		t.Fatalf("an approver approved what the policy keeps for admins: %+v, %v", res, err)
+	}
+}
+
+// TestApplicationPolicies: a policy elevates one program for one user
+// without a session; deny beats it; a changed binary no longer matches;
+// hoist explain says which policy decides.
+func TestApplicationPolicies(t *testing.T) {
+	f := newFleet(t)
+	other := testenv.NewUser(t)
+	f.createPolicy(hoist.Policy{Name: "Elevate id", Kind: hoist.KindApplication, Groups: []string{hoist.DefaultGroup}, Active: true,
+		Application: &hoist.ApplicationRule{Path: "/usr/bin/id", Users: []string{f.user.Name}, Action: hoist.ActionElevate}})
+	f.createPolicy(hoist.Policy{Name: "No group listings", Kind: hoist.KindApplication, Groups: []string{hoist.DefaultGroup}, Active: true,
+		Application: &hoist.ApplicationRule{Path: "/usr/bin/id", Args: `^-G`, Action: hoist.ActionDeny}})
+	whoami, err := os.ReadFile("/usr/bin/whoami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(whoami)
+	pinned := f.createPolicy(hoist.Policy{Name: "Pinned whoami", Kind: hoist.KindApplication, Groups: []string{hoist.DefaultGroup}, Active: true,
+		Application: &hoist.ApplicationRule{Path: "/usr/bin/whoami", SHA256: hex.EncodeToString(sum[:]), Action: hoist.ActionElevate}})
+	f.settled()
+
+	if code, out, errOut := f.sh("hoist run -- id -u"); code != 0 || out != "0\n" {
+		t.Fatalf("id -u by policy, without a session: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, _ := f.sh("hoist run whoami"); code != 0 || out != "root\n" {
+		t.Fatalf("whoami with a matching hash: exit %d, %q", code, out)
+	}
+	if code, _, errOut := f.sh("hoist run -- id -G"); code != 126 || !strings.Contains(errOut, `"No group listings" denies`) {
+		t.Fatalf("deny beats elevate: exit %d, %q", code, errOut)
+	}
+	code, out, _ := f.sh("hoist explain -- id -u")
+	if code != 0 || !strings.Contains(out, "runs as root") || !strings.Contains(out, "policy: Elevate id") {
+		t.Fatalf("explain: exit %d, %q", code, out)
+	}
+	// Another user is not named by the policy.
+	cmd := f.command("hoist run -- id -u")
+	cmd.SysProcAttr.Credential.Uid, cmd.SysProcAttr.Credential.Gid = other.UID, other.GID
+	outB, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 126 || !strings.Contains(string(outB), "no policy elevates /usr/bin/id") {
+		t.Fatalf("a user outside the policy: %v, %q", err, outB)
+	}
+	// The binary "changed": the pinned hash no longer matches.
+	pinned.Application.SHA256 = strings.Repeat("ab", 32)
+	if _, err := f.srv.Service().UpdatePolicy(ctx, adminActor, pinned.ID, pinned); err != nil {
+		t.Fatal(err)
+	}
+	f.settled()
+	if code, _, errOut := f.sh("hoist run whoami"); code != 126 || !strings.Contains(errOut, "SHA-256 no longer matches") {
+		t.Fatalf("whoami with a stale hash: exit %d, %q", code, errOut)
+	}
+	// Audited on the server with the policy that elevated it.
+	testenv.WaitUntil(t, "the commands in the server's audit log", func() bool {
+		found := 0
+		_ = f.srv.Service().Audit(ctx, adminActor, hoist.AuditFilter{}, func(r hoist.AuditRecord) error {
+			var d map[string]any
+			_ = json.Unmarshal(r.Detail, &d)
+			if r.Action == "agent.command.started" && d["policy"] == "Elevate id" {
+				found++
+			}
+			if r.Action == "agent.command.refused" && d["policy"] == "No group listings" {
+				found++
+			}
+			return nil
+		})
+		return found >= 2
+	})
+}
+
+// TestShortcutFollowsTheConfiguration: Create JIT mode shortcut Yes
+// installs a valid launcher, No removes it, both by push.
+func TestShortcutFollowsTheConfiguration(t *testing.T) {
+	f := newFleet(t)
+	validate, err := exec.LookPath("desktop-file-validate")
+	testenv.Require(t, err == nil, "needs desktop-file-validate (desktop-file-utils)")
+	path := filepath.Join(f.desktop, agent.DesktopFile)
+	yes, no := true, false
+	if _, err := f.srv.Service().SetGroupConfig(ctx, adminActor, hoist.DefaultGroup, hoist.AgentConfig{CreateJITShortcut: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitUntil(t, "the launcher", func() bool { _, err := os.Stat(path); return err == nil })
+	data, _ := os.ReadFile(path)
+	if !strings.Contains(string(data), "Name=Start Hoist JIT Elevated Access\n") || !strings.Contains(string(data), "Exec=hoist jit\n") {
+		t.Fatalf("launcher:\n%s", data)
+	}
+	if out, err := exec.Command(validate, path).CombinedOutput(); err != nil || len(out) > 0 {
+		t.Fatalf("desktop-file-validate: %v: %s", err, out)
+	}
+	if info, _ := os.Stat(path); info.Mode().Perm() != 0o644 {
+		t.Fatalf("launcher mode %v, want 0644", info.Mode().Perm())
+	}
+	if _, err := f.srv.Service().SetGroupConfig(ctx, adminActor, hoist.DefaultGroup, hoist.AgentConfig{CreateJITShortcut: &no}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitUntil(t, "the launcher to go", func() bool { _, err := os.Stat(path); return os.IsNotExist(err) })
+}
+
+// TestVersionGatingAndSkipping: the server keeps from an agent what it is
+// too old for and says so; an agent that meets a policy kind it does not
+// know skips that one, reports it, and keeps all the others.
+func TestVersionGatingAndSkipping(t *testing.T) {
+	f := newFleet(t)
+	f.createPolicy(hoist.Policy{Name: "From the future", Kind: hoist.KindApplication, Groups: []string{hoist.DefaultGroup}, Active: true,
+		MinAgentVersion: "9.0.0", Application: &hoist.ApplicationRule{Path: "/usr/bin/id", Action: hoist.ActionElevate}})
+	f.settled()
+	v := f.view()
+	if len(v.HeldBack) != 1 || v.HeldBack[0].What != "policy From the future" || v.HeldBack[0].Needs != "9.0.0" {
+		t.Fatalf("held back = %+v", v.HeldBack)
+	}
+	for _, p := range f.agent.Bundle().Policies {
+		if p.Name == "From the future" {
+			t.Fatal("the agent got a policy it is too old for")
+		}
+	}
+	// A server newer than the agent sends a kind the agent does not know.
+	rev, _ := f.agent.PolicyState()
+	cur, _ := json.Marshal(f.agent.Bundle())
+	var raw map[string]any
+	_ = json.Unmarshal(cur, &raw)
+	raw["policies"] = append(raw["policies"].([]any), map[string]any{"id": "pol_future", "name": "Kernel modules", "kind": "kernel-module", "groups": []string{hoist.DefaultGroup}, "active": true})
+	crafted, _ := json.Marshal(raw)
+	if err := f.agent.ApplyBundle(crafted); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.agent.PolicyState(); got != rev {
+		t.Fatalf("revision %s, want the crafted bundle's %s", got, rev)
+	}
+	if _, ok := f.agent.Bundle().JIT(); !ok {
+		t.Fatal("one unknown policy stopped the others from applying")
+	}
+	if err := f.link.Checkin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v = f.view()
+	if len(v.Skipped) != 1 || v.Skipped[0].Name != "Kernel modules" || !strings.Contains(v.Skipped[0].Reason, "unknown policy kind") {
+		t.Fatalf("skipped as the server sees it = %+v", v.Skipped)
+	}
+	f.request("--for 1m") // JIT mode goes on
+}
