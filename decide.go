@@ -207,6 +207,26 @@ func (r *ApplicationRule) matches(f ProcessFacts) (ok bool, why string) {
 	return true, ""
 }
 
+// StartupRules are the rules a request on this machine follows: the JIT
+// startup policy's, with the agent configuration's default duration where
+// the policy names none and its max duration where it is the tighter.
+func (b Bundle) StartupRules(j JITPolicies) *JITStartup {
+	var s JITStartup
+	if j.Startup.Startup != nil {
+		s = *j.Startup.Startup
+	}
+	if c := b.Config.DefaultDuration; c != nil && s.DefaultDuration == 0 {
+		s.DefaultDuration = *c
+	}
+	if c := b.Config.MaxDuration; c != nil && (s.MaxDuration == 0 || *c < s.MaxDuration) {
+		s.MaxDuration = *c
+	}
+	if s.MaxDuration > 0 && s.DefaultDuration > s.MaxDuration {
+		s.DefaultDuration = s.MaxDuration
+	}
+	return &s
+}
+
 // MayRequest checks a user's request for JIT mode against the startup
 // policy: who may ask, for how long, with what reason. It returns the
 // window to ask for (the default when d is zero).

@@ -278,3 +278,21 @@ func TestVersionLess(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestStartupRulesTakeTheConfiguration(t *testing.T) {
+	b := jitBundle(true)
+	j, _ := b.JIT()
+	j.Startup.Startup.DefaultDuration, j.Startup.Startup.MaxDuration = 0, hoist.Duration(4*time.Hour)
+	b.Config = hoist.AgentConfig{DefaultDuration: ptr(hoist.Duration(time.Hour)), MaxDuration: ptr(hoist.Duration(2 * time.Hour))}
+	r := b.StartupRules(j)
+	if r.DefaultDuration.D() != time.Hour || r.MaxDuration.D() != 2*time.Hour {
+		t.Fatalf("rules = %+v: want the configuration's default and its tighter max", r)
+	}
+	if _, err := r.CheckWindow(3*time.Hour, ""); hoist.ErrorCode(err) != hoist.EInvalid {
+		t.Fatalf("3h past a 2h max: %v", err)
+	}
+	b.Config.MaxDuration = ptr(hoist.Duration(8 * time.Hour))
+	if r := b.StartupRules(j); r.MaxDuration.D() != 4*time.Hour {
+		t.Fatalf("a looser configured max overrode the policy: %s", r.MaxDuration)
+	}
+}

@@ -199,7 +199,7 @@ func (a *Agent) Request(ctx context.Context, user, reason string, d time.Duratio
 	if !ok {
 		return RequestInfo{}, hoist.Errorf(hoist.EForbidden, "JIT mode is not enabled for this machine: ask your administrator to activate the JIT policies for its computer group")
 	}
-	d, err := j.Startup.Startup.MayRequest(user, unixGroups(user), d, reason)
+	d, err := a.Bundle().StartupRules(j).MayRequest(user, unixGroups(user), d, reason)
 	if err != nil {
 		return RequestInfo{}, err
 	}

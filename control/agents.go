@@ -222,7 +222,10 @@ func (s *Service) AgentRequest(ctx context.Context, a hoist.AgentRecord, user, r
 	}
 	// The agent checks the startup policy first, for a quick answer; the
 	// server checks again, since it is the server that approves.
-	var jit hoist.JITPolicies
+	var (
+		jit   hoist.JITPolicies
+		rules *hoist.JITStartup
+	)
 	err := s.store.View(ctx, func(tx hoist.Tx) error {
 		b, _, err := bundleOf(ctx, tx, a)
 		if err != nil {
@@ -232,17 +235,18 @@ func (s *Service) AgentRequest(ctx context.Context, a hoist.AgentRecord, user, r
 		if jit, ok = b.JIT(); !ok {
 			return hoist.Errorf(hoist.EForbidden, "JIT mode is not enabled for this machine: the three JIT policies are not all active for any of its computer groups")
 		}
+		rules = b.StartupRules(jit)
 		return nil
 	})
 	if err != nil {
 		return hoist.Request{}, false, err
 	}
-	d, err = jit.Startup.Startup.CheckWindow(d, reason)
+	d, err = rules.CheckWindow(d, reason)
 	if err != nil {
 		return hoist.Request{}, false, err
 	}
 	return s.CreateRequest(ctx, RequestInput{User: user, Host: a.Hostname, Agent: a.ID, Reason: reason, Duration: d,
-		ApproverRole: jit.Startup.Startup.ApproverRole, MaxDuration: jit.Startup.Startup.MaxDuration.D(), Policy: jit.Startup.Name})
+		ApproverRole: rules.ApproverRole, MaxDuration: rules.MaxDuration.D(), Policy: jit.Startup.Name})
 }
 
 // MaxEventWait caps a long poll.
