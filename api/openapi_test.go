@@ -19,6 +19,7 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
@@ -34,6 +35,7 @@ import (
 	"github.com/hoist-jit/hoist/control"
 	"github.com/hoist-jit/hoist/pki"
 	"github.com/hoist-jit/hoist/sqlite"
+	"github.com/hoist-jit/hoist/wire"
 )
 
 // The parts of an OpenAPI 3.0 document these tests read.
@@ -486,14 +488,20 @@ func TestOpenAPIOperations(t *testing.T) {
 }
 
 // oaJSONFields returns the JSON names of t's fields and which of them are
-// always present (no omitempty or omitzero).
+// always present (no omitempty or omitzero). The fields of an embedded
+// struct without a JSON name are t's own, as encoding/json writes them.
 func oaJSONFields(t reflect.Type) (names []string, always []string) {
 	for f := range t.Fields() {
+		tag := f.Tag.Get("json")
+		name, opts, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			n, a := oaJSONFields(f.Type)
+			names, always = append(names, n...), append(always, a...)
+			continue
+		}
 		if !f.IsExported() {
 			continue
 		}
-		tag := f.Tag.Get("json")
-		name, opts, _ := strings.Cut(tag, ",")
 		if name == "-" && opts == "" {
 			continue
 		}
@@ -537,7 +545,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"ErrorDetail", api.ErrorDetail{}, true},
 		{"EnrollTokenBody", api.EnrollTokenBody{}, false},
 		{"EnrollTokenAnswer", api.EnrollTokenAnswer{}, true},
-		{"AgentRecord", hoist.AgentRecord{}, true},
+		{"AgentView", wire.AgentView{}, true}, // hoist.AgentRecord and more
 		{"EnrollBody", api.EnrollBody{}, false},
 		{"AgentFacts", control.AgentFacts{}, false},
 		{"Enrolment", control.Enrolment{}, true},
@@ -547,6 +555,22 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"AgentEvent", hoist.AgentEvent{}, true},
 		{"AuditBody", api.AuditBody{}, false},
 		{"AgentAuditEvent", control.AgentAuditEvent{}, false},
+		{"CheckinAnswer", api.CheckinAnswer{}, true},
+		{"Bundle", hoist.Bundle{}, true},
+		{"HeldBack", hoist.HeldBack{}, true},
+		{"SkippedPolicy", hoist.SkippedPolicy{}, true},
+		{"Policy", hoist.Policy{}, true},
+		{"PolicyBody", hoist.Policy{}, false},
+		{"ApplicationRule", hoist.ApplicationRule{}, true},
+		{"JITStartup", hoist.JITStartup{}, true},
+		{"JITMode", hoist.JITMode{}, true},
+		{"JITChildren", hoist.JITChildren{}, true},
+		{"DuplicateBody", wire.DuplicateBody{}, false},
+		{"ComputerGroup", hoist.ComputerGroup{}, true},
+		{"NewGroupBody", hoist.ComputerGroup{}, false},
+		{"GroupBody", hoist.ComputerGroup{}, false},
+		{"GroupRules", hoist.GroupRules{}, true},
+		{"AgentConfig", hoist.AgentConfig{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -564,6 +588,11 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 			got := slices.Sorted(maps.Keys(s.Properties))
 			if !slices.Equal(got, names) {
 				t.Errorf("properties: got %v, want %v (the JSON fields of %T)", got, names, tt.goType)
+			}
+			for _, r := range s.Required {
+				if !slices.Contains(names, r) {
+					t.Errorf("required %q: not a JSON field of %T %v", r, tt.goType, names)
+				}
 			}
 			if tt.answer {
 				req := slices.Sorted(slices.Values(s.Required))
@@ -587,6 +616,39 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		}
 		if _, ok := s.Properties["disabled"]; ok {
 			t.Error("property disabled: got declared, want absent (a new user cannot be disabled)")
+		}
+	})
+
+	// Bodies require what the server cannot do without, and nothing a
+	// client may leave out.
+	for _, tt := range []struct {
+		name string
+		want []string
+	}{
+		{"PolicyBody", []string{"groups", "kind", "name"}},
+		{"NewGroupBody", []string{"name"}},
+		{"GroupBody", nil}, // PUT keeps the name: a client may leave it out
+		{"DuplicateBody", nil},
+	} {
+		t.Run(tt.name+" required", func(t *testing.T) {
+			s := doc.Components.Schemas[tt.name]
+			if s == nil {
+				t.Fatalf("components.schemas.%s: missing", tt.name)
+			}
+			if got := slices.Sorted(slices.Values(s.Required)); !slices.Equal(got, tt.want) {
+				t.Errorf("required: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+
+	t.Run("PolicyKind", func(t *testing.T) {
+		s := doc.Components.Schemas["PolicyKind"]
+		if s == nil {
+			t.Fatal("components.schemas.PolicyKind: missing")
+		}
+		want := slices.Sorted(maps.Keys(hoist.PolicyKinds))
+		if got := slices.Sorted(slices.Values(s.Enum)); !slices.Equal(got, want) {
+			t.Errorf("enum: got %v, want %v (hoist.PolicyKinds)", got, want)
 		}
 	})
 }
@@ -751,6 +813,11 @@ func startOALiveServer(t *testing.T, withTLS bool) *oaLiveServer {
 		t.Fatal(err)
 	}
 	if _, err := svc.Bootstrap(ctx, oaAdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	// As hoist-server starts: the default group and the three JIT
+	// policies, inactive.
+	if err := svc.Seed(ctx); err != nil {
 		t.Fatal(err)
 	}
 	handler := api.New(api.Config{Service: svc, Store: st})
@@ -1078,6 +1145,31 @@ func TestOpenAPILiveAnswers(t *testing.T) {
 		{"events with a bearer token", "GET", "/agent/v1/events", "", "admin", "", "", 401},
 		{"agent audit without certificate", "POST", "/agent/v1/audit", "", "", js, `{"events":[]}`, 401},
 		{"session ended without certificate", "POST", "/agent/v1/sessions/{id}/ended", "/agent/v1/sessions/ses_nope/ended", "", "", "", 401},
+		// Policies and computer groups: read by every role, changed by admins.
+		{"policies", "GET", "/api/v1/policies", "", "admin", "", "", 200},
+		{"policies as approver", "GET", "/api/v1/policies", "", "carol", "", "", 200},
+		{"policies unknown query", "GET", "/api/v1/policies", "/api/v1/policies?kind=application", "admin", "", "", 400},
+		{"policies without token", "GET", "/api/v1/policies", "", "", "", "", 401},
+		{"policy by name", "GET", "/api/v1/policies/{key}", "/api/v1/policies/JIT%20Mode", "carol", "", "", 200},
+		{"policy not found", "GET", "/api/v1/policies/{key}", "/api/v1/policies/pol_nope", "admin", "", "", 404},
+		{"policy key too long", "GET", "/api/v1/policies/{key}", "/api/v1/policies/" + strings.Repeat("a", 101), "admin", "", "", 400},
+		{"create policy as approver", "POST", "/api/v1/policies", "", "carol", js, `{"name":"x","kind":"jit-mode","groups":["Linux Computers"]}`, 403},
+		{"create policy not JSON", "POST", "/api/v1/policies", "", "admin", "text/plain", `name=x`, 400},
+		{"create policy too large", "POST", "/api/v1/policies", "", "admin", js, `{"name":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}`, 413},
+		{"activate as approver", "POST", "/api/v1/policies/{key}/activate", "/api/v1/policies/JIT%20Mode/activate", "carol", "", "", 403},
+		{"deactivate unknown policy", "POST", "/api/v1/policies/{key}/deactivate", "/api/v1/policies/nope/deactivate", "admin", "", "", 404},
+		{"duplicate no body", "POST", "/api/v1/policies/{key}/duplicate", "/api/v1/policies/JIT%20Mode/duplicate", "admin", "", "", 400},
+		{"update unknown policy", "PUT", "/api/v1/policies/{key}", "/api/v1/policies/nope", "admin", js, `{"name":"nope","kind":"jit-mode","groups":["Linux Computers"]}`, 404},
+		{"delete policy as approver", "DELETE", "/api/v1/policies/{key}", "/api/v1/policies/JIT%20Mode", "carol", "", "", 403},
+		{"groups", "GET", "/api/v1/groups", "", "carol", "", "", 200},
+		{"groups unknown query", "GET", "/api/v1/groups", "/api/v1/groups?limit=1", "admin", "", "", 400},
+		{"default group", "GET", "/api/v1/groups/{key}", "/api/v1/groups/Linux%20Computers", "admin", "", "", 200},
+		{"group not found", "GET", "/api/v1/groups/{key}", "/api/v1/groups/grp_nope", "admin", "", "", 404},
+		{"create group as approver", "POST", "/api/v1/groups", "", "carol", js, `{"name":"web"}`, 403},
+		{"update group unknown field", "PUT", "/api/v1/groups/{key}", "/api/v1/groups/Linux%20Computers", "admin", js, `{"colour":"red"}`, 400},
+		{"config as approver", "PUT", "/api/v1/groups/{key}/config", "/api/v1/groups/Linux%20Computers/config", "carol", js, `{}`, 403},
+		{"config bad duration", "PUT", "/api/v1/groups/{key}/config", "/api/v1/groups/Linux%20Computers/config", "admin", js, `{"grace":"soon"}`, 400},
+		{"delete default group", "DELETE", "/api/v1/groups/{key}", "/api/v1/groups/Linux%20Computers", "admin", "", "", 409},
 
 		{"logout", "POST", "/api/v1/logout", "", "carol", "", "", 204},
 		{"logged out", "GET", "/api/v1/me", "", "carol", "", "", 401},
@@ -1104,6 +1196,38 @@ func TestOpenAPILiveAnswers(t *testing.T) {
 	})
 }
 
+// call makes one call as a subtest of t, holds the answer to the document
+// and returns its body; path is the route as the document writes it, target
+// the URL when it differs. A body is sent as application/json.
+func (ls *oaLiveServer) call(t *testing.T, doc *openAPIDoc, name, method, path, target, as, body string, wantStatus int) []byte {
+	t.Helper()
+	if target == "" {
+		target = path
+	}
+	contentType := ""
+	if body != "" {
+		contentType = "application/json"
+	}
+	var data []byte
+	t.Run(name, func(t *testing.T) {
+		status, header, got := ls.do(t, method, target, as, contentType, body)
+		data = got
+		if status != wantStatus {
+			t.Errorf("%s %s: got status %d (%s), want %d", method, target, status, bytes.TrimSpace(got), wantStatus)
+		}
+		doc.checkAnswer(t, oaKey{method, path}, status, header, got)
+	})
+	return data
+}
+
+// oaDecode reads a JSON answer into v, or stops the test.
+func oaDecode(t *testing.T, data []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", bytes.TrimSpace(data), err)
+	}
+}
+
 // TestOpenAPILiveAgent walks an agent's life over TLS, the way hoist-server
 // serves it: a token, enrolment, then calls with the client certificate
 // enrolment issued, an approval reaching the agent as an event, and a
@@ -1111,35 +1235,14 @@ func TestOpenAPILiveAnswers(t *testing.T) {
 func TestOpenAPILiveAgent(t *testing.T) {
 	doc := fetchOpenAPI(t)
 	ls := newOATLSServer(t)
-	const js = "application/json"
 
-	// call makes one call as a subtest and returns its body; path is the
-	// route as the document writes it, target the URL when it differs.
 	call := func(name, method, path, target, as, body string, wantStatus int) []byte {
 		t.Helper()
-		if target == "" {
-			target = path
-		}
-		contentType := ""
-		if body != "" {
-			contentType = js
-		}
-		var data []byte
-		t.Run(name, func(t *testing.T) {
-			status, header, got := ls.do(t, method, target, as, contentType, body)
-			data = got
-			if status != wantStatus {
-				t.Errorf("%s %s: got status %d (%s), want %d", method, target, status, bytes.TrimSpace(got), wantStatus)
-			}
-			doc.checkAnswer(t, oaKey{method, path}, status, header, got)
-		})
-		return data
+		return ls.call(t, doc, name, method, path, target, as, body, wantStatus)
 	}
 	decode := func(data []byte, v any) {
 		t.Helper()
-		if err := json.Unmarshal(data, v); err != nil {
-			t.Fatalf("%s: %v", bytes.TrimSpace(data), err)
-		}
+		oaDecode(t, data, v)
 	}
 
 	// Tokens.
@@ -1167,9 +1270,26 @@ func TestOpenAPILiveAgent(t *testing.T) {
 	ls.enroll(t, "@db1", secret)
 	call("enroll token used up", "POST", "/agent/v1/enroll", "", "", `{"secret":"`+secret+`","csr":"`+csr+`","facts":{"hostname":"web3"}}`, 401)
 
-	// The agent's calls.
-	call("checkin", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","version":"1.0.1","os":"linux","kernel":"6.8.0"}`, 204)
+	// The agent's calls. JIT mode is off until the three JIT policies the
+	// server seeded inactive are all active for one of the agent's groups.
+	call("request before JIT mode", "POST", "/agent/v1/requests", "", "@web1", `{"user":"bob","duration":"30m"}`, 403)
+	for _, name := range oaJITPolicies {
+		var p hoist.Policy
+		decode(call("activate "+name, "POST", "/api/v1/policies/{key}/activate", "/api/v1/policies/"+url.PathEscape(name)+"/activate", "admin", "", 200), &p)
+		if !p.Active || p.Name != name {
+			t.Errorf("activate %s: got %q active %v, want it active", name, p.Name, p.Active)
+		}
+	}
+
+	var bundle api.CheckinAnswer
+	decode(call("checkin", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","version":"1.0.1","os":"linux","kernel":"6.8.0"}`, 200), &bundle)
+	if b := bundle.Bundle; b == nil || b.Revision == "" || len(b.Policies) != 3 || !slices.Equal(b.Groups, []string{hoist.DefaultGroup}) {
+		t.Fatalf("checkin: got bundle %+v, want the three JIT policies for %q and a revision", b, hoist.DefaultGroup)
+	}
+	revision := bundle.Bundle.Revision
+	call("checkin with the revision", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","version":"1.0.1","os":"linux","kernel":"6.8.0","revision":"`+revision+`"}`, 204)
 	call("checkin unknown field", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","arch":"arm64"}`, 400)
+	call("checkin revision too long", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","revision":"`+strings.Repeat("a", 65)+`"}`, 400)
 	call("checkin without certificate", "POST", "/agent/v1/checkin", "", "", `{"hostname":"web1"}`, 401)
 	call("checkin with a bearer token", "POST", "/agent/v1/checkin", "", "admin", `{"hostname":"web1"}`, 401)
 
@@ -1183,20 +1303,26 @@ func TestOpenAPILiveAgent(t *testing.T) {
 	call("request for root", "POST", "/agent/v1/requests", "", "@web1", `{"user":"root"}`, 400)
 	call("request too long", "POST", "/agent/v1/requests", "", "@web1", `{"user":"dave","duration":"100h"}`, 400)
 
+	// The policy changes reached every agent as one event: the latest.
 	var evs api.EventsAnswer
-	decode(call("no events", "GET", "/agent/v1/events", "/agent/v1/events?wait=0", "@web1", "", 200), &evs)
-	if len(evs.Events) != 0 || evs.Cursor != 0 {
-		t.Errorf("events before a decision: got %+v, want none and cursor 0", evs)
+	decode(call("policy event", "GET", "/agent/v1/events", "/agent/v1/events?wait=0", "@web1", "", 200), &evs)
+	if len(evs.Events) != 1 || evs.Events[0].Kind != hoist.AgentEventPolicy || evs.Cursor != evs.Events[0].Seq {
+		t.Fatalf("events before a decision: got %+v, want one policy event and the cursor at its seq", evs)
+	}
+	after := strconv.FormatInt(evs.Cursor, 10)
+	decode(call("no events", "GET", "/agent/v1/events", "/agent/v1/events?wait=0&after="+after, "@web1", "", 200), &evs)
+	if len(evs.Events) != 0 || strconv.FormatInt(evs.Cursor, 10) != after {
+		t.Errorf("events after the policy event: got %+v, want none and cursor %s", evs, after)
 	}
 	call("approve", "POST", "/api/v1/requests/approve", "", "carol", `{"ids":["`+first.Request.ID+`"],"duration":"30m"}`, 200)
-	decode(call("approved event", "GET", "/agent/v1/events", "", "@web1", "", 200), &evs)
+	decode(call("approved event", "GET", "/agent/v1/events", "/agent/v1/events?after="+after, "@web1", "", 200), &evs)
 	if len(evs.Events) != 1 || evs.Events[0].Kind != hoist.AgentEventApproved || evs.Events[0].Grant == "" ||
 		evs.Events[0].SessionID == "" || evs.Cursor != evs.Events[0].Seq {
 		t.Fatalf("events after the approval: got %+v, want one approved event with a grant, a session and the cursor at its seq", evs)
 	}
 	session := evs.Events[0].SessionID
 	cursor := strconv.FormatInt(evs.Cursor, 10)
-	call("no other agent's events", "GET", "/agent/v1/events", "", "@db1", "", 200)
+	call("no other agent's events", "GET", "/agent/v1/events", "/agent/v1/events?after="+after, "@db1", "", 200)
 	call("long poll", "GET", "/agent/v1/events", "/agent/v1/events?after="+cursor+"&wait=1", "@web1", "", 200)
 	call("wait too long", "GET", "/agent/v1/events", "/agent/v1/events?wait=61", "@web1", "", 400)
 
@@ -1220,7 +1346,7 @@ func TestOpenAPILiveAgent(t *testing.T) {
 	call("unknown session ended", "POST", "/agent/v1/sessions/{id}/ended", "/agent/v1/sessions/ses_nope/ended", "@web1", "", 404)
 
 	// Admins see and revoke agents.
-	var list struct{ Agents []hoist.AgentRecord }
+	var list struct{ Agents []wire.AgentView }
 	decode(call("agents", "GET", "/api/v1/agents", "", "carol", "", 200), &list)
 	if len(list.Agents) != 2 {
 		t.Errorf("agents: got %d, want 2", len(list.Agents))
@@ -1229,6 +1355,13 @@ func TestOpenAPILiveAgent(t *testing.T) {
 	for _, a := range list.Agents {
 		if a.ID != web1.AgentID {
 			db1 = a.ID
+			if a.Current {
+				t.Errorf("agent db1: got current, want not (it never checked in)")
+			}
+			continue
+		}
+		if !a.Current || a.Revision != revision || !slices.Equal(a.Groups, []string{hoist.DefaultGroup}) || len(a.HeldBack) != 0 {
+			t.Errorf("agent web1: got %+v, want current at revision %s in %q, nothing held back", a, revision, hoist.DefaultGroup)
 		}
 	}
 	revoke := "/api/v1/agents/" + db1 + "/revoke"
@@ -1238,7 +1371,214 @@ func TestOpenAPILiveAgent(t *testing.T) {
 	call("revoke unknown agent", "POST", "/api/v1/agents/{id}/revoke", "/api/v1/agents/agt_nope/revoke", "admin", "", 404)
 	call("revoked agent checks in", "POST", "/agent/v1/checkin", "", "@db1", `{"hostname":"db1"}`, 401)
 	call("revoked agent polls", "GET", "/agent/v1/events", "", "@db1", "", 401)
-	call("other agent still in", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1"}`, 204)
+	call("other agent still in", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","version":"1.0.1","revision":"`+revision+`"}`, 204)
+
+	// JIT mode off again: one policy of the three is enough.
+	call("deactivate JIT Mode", "POST", "/api/v1/policies/{key}/deactivate", "/api/v1/policies/"+url.PathEscape("JIT Mode")+"/deactivate", "admin", "", 200)
+	call("request after JIT mode", "POST", "/agent/v1/requests", "", "@web1", `{"user":"dave","duration":"30m"}`, 403)
+	bundle = api.CheckinAnswer{}
+	decode(call("checkin after the change", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","version":"1.0.1","revision":"`+revision+`"}`, 200), &bundle)
+	if b := bundle.Bundle; b == nil || b.Revision == revision || len(b.Policies) != 2 {
+		t.Errorf("checkin after the change: got %+v, want a new revision with two policies", b)
+	}
+}
+
+// oaJITPolicies are the JIT policies control.Service.Seed makes.
+var oaJITPolicies = []string{"JIT Mode (Startup and Approval)", "JIT Mode", "JIT Mode (Child Processes)"}
+
+// TestOpenAPILivePolicies manages policies and computer groups through the
+// API the way an administrator does, and follows them to an enrolled
+// agent's bundle and to the agents list. Each answer is held to the
+// document; refusals of bad content name the bad fields.
+func TestOpenAPILivePolicies(t *testing.T) {
+	doc := fetchOpenAPI(t)
+	ls := newOATLSServer(t)
+	ls.enroll(t, "@web1", ls.enrollToken(t, 1))
+
+	call := func(name, method, path, target, as, body string, wantStatus int) []byte {
+		t.Helper()
+		return ls.call(t, doc, name, method, path, target, as, body, wantStatus)
+	}
+	decode := func(data []byte, v any) {
+		t.Helper()
+		oaDecode(t, data, v)
+	}
+	// fields calls, wants a 400, and checks that the error names exactly
+	// these fields.
+	fields := func(name, method, path, target, body string, want ...string) {
+		t.Helper()
+		var e api.ErrorBody
+		decode(call(name, method, path, target, "admin", body, 400), &e)
+		if got := slices.Sorted(maps.Keys(e.Error.Fields)); !slices.Equal(got, want) {
+			t.Errorf("%s: got fields %v (%s), want %v", name, got, e.Error.Message, want)
+		}
+	}
+	policy := func(key string) string { return "/api/v1/policies/" + url.PathEscape(key) }
+	group := func(key string) string { return "/api/v1/groups/" + url.PathEscape(key) }
+
+	// What a new server holds.
+	var pl struct{ Policies []hoist.Policy }
+	decode(call("seeded policies", "GET", "/api/v1/policies", "", "carol", "", 200), &pl)
+	var seeded []string
+	for _, p := range pl.Policies {
+		seeded = append(seeded, p.Name)
+		if p.Active || !slices.Equal(p.Groups, []string{hoist.DefaultGroup}) || !strings.HasPrefix(p.ID, hoist.PolicyIDPrefix) {
+			t.Errorf("seeded policy %q: got active %v groups %v id %q, want inactive for %q", p.Name, p.Active, p.Groups, p.ID, hoist.DefaultGroup)
+		}
+	}
+	if want := slices.Sorted(slices.Values(oaJITPolicies)); !slices.Equal(seeded, want) {
+		t.Errorf("seeded policies: got %v, want %v in name order", seeded, want)
+	}
+	var gl struct{ Groups []hoist.ComputerGroup }
+	decode(call("seeded groups", "GET", "/api/v1/groups", "", "admin", "", 200), &gl)
+	if len(gl.Groups) != 1 || gl.Groups[0].Name != hoist.DefaultGroup {
+		t.Errorf("seeded groups: got %+v, want only %q", gl.Groups, hoist.DefaultGroup)
+	}
+
+	// Computer groups.
+	var web hoist.ComputerGroup
+	decode(call("create group", "POST", "/api/v1/groups", "", "admin", `{"name":"web","description":"Web servers","priority":20,"rules":{"hostname":"web-*","os":"linux"}}`, 201), &web)
+	if !strings.HasPrefix(web.ID, hoist.GroupIDPrefix) || web.Version != 1 || web.UpdatedBy != "admin" || web.Rules.Hostname != "web-*" {
+		t.Errorf("create group: got %+v, want a new group at version 1 by admin", web)
+	}
+	call("create group again", "POST", "/api/v1/groups", "", "admin", `{"name":"web"}`, 409)
+	call("create group as approver", "POST", "/api/v1/groups", "", "carol", `{"name":"db"}`, 403)
+	fields("create bad group", "POST", "/api/v1/groups", "",
+		`{"name":" web","priority":2000,"rules":{"min_agent_version":"new"},"config":{"grace":"11m"}}`,
+		"config.grace", "name", "priority", "rules.min_agent_version")
+	fields("create group without a name", "POST", "/api/v1/groups", "", `{}`, "name")
+	decode(call("group by name", "GET", "/api/v1/groups/{key}", group("web"), "carol", "", 200), &web)
+	decode(call("group by id", "GET", "/api/v1/groups/{key}", group(web.ID), "carol", "", 200), &web)
+
+	decode(call("set config", "PUT", "/api/v1/groups/{key}/config", group("web")+"/config", "admin",
+		`{"create_jit_shortcut":true,"reminders":["10m","1m"],"max_duration":"4h","checkin_interval":"2m"}`, 200), &web)
+	if c := web.Config; c.CreateJITShortcut == nil || !*c.CreateJITShortcut || len(c.Reminders) != 2 || c.MaxDuration == nil || c.MaxDuration.D() != 4*time.Hour || web.Version != 2 {
+		t.Errorf("set config: got %+v at version %d, want the configuration set at version 2", c, web.Version)
+	}
+	fields("config out of bounds", "PUT", "/api/v1/groups/{key}/config", group("web")+"/config",
+		`{"checkin_interval":"1s","default_duration":"5h","max_duration":"4h"}`, "config.checkin_interval", "config.default_duration")
+	call("config unknown field", "PUT", "/api/v1/groups/{key}/config", group("web")+"/config", "admin", `{"colour":"red"}`, 400)
+	call("config of an unknown group", "PUT", "/api/v1/groups/{key}/config", group("nope")+"/config", "admin", `{}`, 404)
+
+	call("update group stale", "PUT", "/api/v1/groups/{key}", group("web"), "admin", `{"priority":30,"rules":{"hostname":"web-*"},"version":1}`, 409)
+	web = hoist.ComputerGroup{} // decode into a fresh value: fields left out stay unset
+	decode(call("update group", "PUT", "/api/v1/groups/{key}", group("web"), "admin",
+		`{"name":"web","description":"Web servers","priority":30,"rules":{"hostname":"web-*"},"config":{"create_jit_shortcut":true},"version":2}`, 200), &web)
+	if web.Version != 3 || web.Priority != 30 || web.Rules.OS != "" || web.Config.MaxDuration != nil {
+		t.Errorf("update group: got %+v, want version 3, priority 30, the rules and configuration replaced", web)
+	}
+	fields("rename group", "PUT", "/api/v1/groups/{key}", group("web"), `{"name":"www"}`, "name")
+	fields("rules for the default group", "PUT", "/api/v1/groups/{key}", group(hoist.DefaultGroup), `{"rules":{"os":"linux"}}`, "rules")
+	call("update unknown group", "PUT", "/api/v1/groups/{key}", group("nope"), "admin", `{}`, 404)
+
+	// Policies.
+	const apt = `{"name":"Elevate apt-get","kind":"application","groups":["web"],"priority":5,` +
+		`"application":{"path":"/usr/bin/apt-get","args":"^(update|install)\\b","unix_groups":["devs"],"action":"elevate"}}`
+	var p hoist.Policy
+	decode(call("create policy", "POST", "/api/v1/policies", "", "admin", apt, 201), &p)
+	if !strings.HasPrefix(p.ID, hoist.PolicyIDPrefix) || p.Version != 1 || p.Active || p.Application == nil || p.Application.Action != hoist.ActionElevate {
+		t.Errorf("create policy: got %+v, want a new inactive application policy at version 1", p)
+	}
+	call("create policy again", "POST", "/api/v1/policies", "", "admin", apt, 409)
+	call("create policy as approver", "POST", "/api/v1/policies", "", "carol", apt, 403)
+	fields("create bad policy", "POST", "/api/v1/policies", "",
+		`{"name":"Bad","kind":"application","groups":["Linux Computers"],"application":{"path":"usr/bin/apt","sha256":"abc","action":"run"},"mode":{}}`,
+		"application.action", "application.path", "application.sha256", "mode")
+	fields("create bad JIT policy", "POST", "/api/v1/policies", "",
+		`{"name":"Too long","kind":"jit-startup","groups":["Linux Computers"],"startup":{"max_duration":"200h","approver_role":"root"}}`,
+		"startup.approver_role", "startup.max_duration")
+	fields("policy for an unknown group", "POST", "/api/v1/policies", "", `{"name":"Nowhere","kind":"jit-mode","groups":["nope"]}`, "groups")
+	call("policy unknown nested field", "POST", "/api/v1/policies", "", "admin", `{"name":"x","kind":"jit-mode","groups":["web"],"mode":{"include":[]}}`, 400)
+	decode(call("policy by id", "GET", "/api/v1/policies/{key}", policy(p.ID), "carol", "", 200), &p)
+	decode(call("policy by name", "GET", "/api/v1/policies/{key}", policy(p.Name), "carol", "", 200), &p)
+
+	update := strings.Replace(apt, `"priority":5`, `"priority":7,"version":1`, 1)
+	decode(call("update policy", "PUT", "/api/v1/policies/{key}", policy("Elevate apt-get"), "admin", update, 200), &p)
+	if p.Version != 2 || p.Priority != 7 || p.UpdatedBy != "admin" {
+		t.Errorf("update policy: got version %d priority %d by %q, want version 2, priority 7, by admin", p.Version, p.Priority, p.UpdatedBy)
+	}
+	call("update policy stale", "PUT", "/api/v1/policies/{key}", policy("Elevate apt-get"), "admin", update, 409)
+	fields("update policy badly", "PUT", "/api/v1/policies/{key}", policy(p.ID), `{"name":"Elevate apt-get","kind":"application","groups":[]}`, "application", "groups")
+	call("update policy as approver", "PUT", "/api/v1/policies/{key}", policy(p.ID), "carol", update, 403)
+
+	decode(call("activate policy", "POST", "/api/v1/policies/{key}/activate", policy(p.Name)+"/activate", "admin", "", 200), &p)
+	if !p.Active || p.Version != 3 {
+		t.Errorf("activate policy: got active %v version %d, want active at version 3", p.Active, p.Version)
+	}
+	decode(call("deactivate policy", "POST", "/api/v1/policies/{key}/deactivate", policy(p.ID)+"/deactivate", "admin", "", 200), &p)
+	if p.Active || p.Version != 4 {
+		t.Errorf("deactivate policy: got active %v version %d, want inactive at version 4", p.Active, p.Version)
+	}
+	decode(call("activate policy again", "POST", "/api/v1/policies/{key}/activate", policy(p.Name)+"/activate", "admin", "", 200), &p)
+	call("deactivate as approver", "POST", "/api/v1/policies/{key}/deactivate", policy(p.Name)+"/deactivate", "carol", "", 403)
+
+	var dup, copied hoist.Policy
+	decode(call("duplicate policy", "POST", "/api/v1/policies/{key}/duplicate", policy(p.Name)+"/duplicate", "admin",
+		`{"name":"Elevate apt-get everywhere","groups":["Linux Computers"]}`, 201), &dup)
+	if dup.ID == p.ID || dup.Active || dup.Version != 1 || !slices.Equal(dup.Groups, []string{hoist.DefaultGroup}) ||
+		dup.Application == nil || dup.Application.Path != "/usr/bin/apt-get" {
+		t.Errorf("duplicate policy: got %+v, want an inactive copy at version 1 for %q", dup, hoist.DefaultGroup)
+	}
+	decode(call("duplicate with defaults", "POST", "/api/v1/policies/{key}/duplicate", policy(p.Name)+"/duplicate", "admin", `{}`, 201), &copied)
+	if copied.Name != p.Name+" (copy)" || !slices.Equal(copied.Groups, p.Groups) {
+		t.Errorf("duplicate with defaults: got %q for %v, want %q for %v", copied.Name, copied.Groups, p.Name+" (copy)", p.Groups)
+	}
+	call("duplicate again", "POST", "/api/v1/policies/{key}/duplicate", policy(p.Name)+"/duplicate", "admin", `{}`, 409)
+	fields("duplicate to an unknown group", "POST", "/api/v1/policies/{key}/duplicate", policy(p.Name)+"/duplicate", `{"name":"x","groups":["nope"]}`, "groups")
+	call("duplicate unknown field", "POST", "/api/v1/policies/{key}/duplicate", policy(p.Name)+"/duplicate", "admin", `{"active":true}`, 400)
+	call("duplicate unknown policy", "POST", "/api/v1/policies/{key}/duplicate", policy("nope")+"/duplicate", "admin", `{}`, 404)
+	call("duplicate as approver", "POST", "/api/v1/policies/{key}/duplicate", policy(p.Name)+"/duplicate", "carol", `{}`, 403)
+
+	// A policy for newer agents than this one is held back from it.
+	decode(call("create policy for newer agents", "POST", "/api/v1/policies", "", "admin",
+		`{"name":"Needs 9","kind":"application","groups":["web"],"active":true,"min_agent_version":"9.0.0","application":{"path":"/usr/bin/top","action":"audit"}}`, 201), &p)
+
+	// The agent: its hostname puts it in web; it gets the active policies
+	// of its groups and their merged configuration, and reports what it
+	// could not process.
+	const facts = `"hostname":"web-01","version":"1.0.0","os":"linux","kernel":"6.8.0","skipped":[{"name":"config colour","reason":"unknown field"}]`
+	var ans api.CheckinAnswer
+	decode(call("checkin", "POST", "/agent/v1/checkin", "", "@web1", `{`+facts+`}`, 200), &ans)
+	b := ans.Bundle
+	if b == nil || !slices.Equal(b.Groups, []string{"web", hoist.DefaultGroup}) || len(b.Policies) != 1 || b.Policies[0].Name != "Elevate apt-get" ||
+		b.Config.CreateJITShortcut == nil || !*b.Config.CreateJITShortcut {
+		t.Fatalf("checkin: got bundle %+v, want groups web and %q, the one active policy it may have, and web's configuration", b, hoist.DefaultGroup)
+	}
+	call("checkin with the revision", "POST", "/agent/v1/checkin", "", "@web1", `{`+facts+`,"revision":"`+b.Revision+`"}`, 204)
+	call("checkin skipped too long", "POST", "/agent/v1/checkin", "", "@web1", `{`+facts+`,"revision":"`+b.Revision+`","skipped":[{"reason":"`+strings.Repeat("a", 2001)+`"}]}`, 400)
+
+	var al struct{ Agents []wire.AgentView }
+	decode(call("agents", "GET", "/api/v1/agents", "", "carol", "", 200), &al)
+	if len(al.Agents) != 1 {
+		t.Fatalf("agents: got %d, want 1", len(al.Agents))
+	}
+	a := al.Agents[0]
+	wantHeld := []hoist.HeldBack{{What: "policy Needs 9", Needs: "9.0.0"}}
+	if !a.Current || a.Revision != b.Revision || !slices.Equal(a.Groups, b.Groups) || !slices.Equal(a.HeldBack, wantHeld) ||
+		len(a.Skipped) != 1 || a.Skipped[0].Name != "config colour" {
+		t.Errorf("agents: got %+v, want it current in %v, %v held back and one skipped", a, b.Groups, wantHeld)
+	}
+
+	// Deleting: a group goes once no policy targets it.
+	call("delete targeted group", "DELETE", "/api/v1/groups/{key}", group("web"), "admin", "", 409)
+	call("delete default group", "DELETE", "/api/v1/groups/{key}", group(hoist.DefaultGroup), "admin", "", 409)
+	call("delete group as approver", "DELETE", "/api/v1/groups/{key}", group("web"), "carol", "", 403)
+	call("delete policy as approver", "DELETE", "/api/v1/policies/{key}", policy("Elevate apt-get"), "carol", "", 403)
+	call("delete policy", "DELETE", "/api/v1/policies/{key}", policy("Elevate apt-get"), "admin", "", 204)
+	call("delete policy again", "DELETE", "/api/v1/policies/{key}", policy("Elevate apt-get"), "admin", "", 404)
+	call("delete copy", "DELETE", "/api/v1/policies/{key}", policy(copied.ID), "admin", "", 204)
+	call("delete policy for newer agents", "DELETE", "/api/v1/policies/{key}", policy(p.ID), "admin", "", 204)
+	call("deleted policy", "GET", "/api/v1/policies/{key}", policy(p.ID), "admin", "", 404)
+	call("delete group", "DELETE", "/api/v1/groups/{key}", group(web.ID), "admin", "", 204)
+	call("delete group again", "DELETE", "/api/v1/groups/{key}", group(web.ID), "admin", "", 404)
+	call("deleted group", "GET", "/api/v1/groups/{key}", group("web"), "admin", "", 404)
+
+	// Every change is in the audit log.
+	var page struct{ Records []hoist.AuditRecord }
+	decode(call("audited", "GET", "/api/v1/audit", "/api/v1/audit?action=policy.duplicated", "admin", "", 200), &page)
+	if len(page.Records) != 2 {
+		t.Errorf("audit of policy.duplicated: got %d records, want 2", len(page.Records))
+	}
 }
 
 // TestOpenAPIQueryParameters holds the query parameters the document
