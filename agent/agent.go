@@ -166,6 +166,8 @@ type Upstream interface {
 type RequestInfo struct {
 	ID    string `json:"id"`
 	State string `json:"state"` // pending, approved, denied, expired
+	// Reason is the approver's note on a decision.
+	Reason string `json:"reason,omitempty"`
 }
 
 // SetUpstream connects the agent to its server.
@@ -176,11 +178,11 @@ func (a *Agent) SetUpstream(u Upstream) {
 }
 
 // Decided records the server's decision on a user's request.
-func (a *Agent) Decided(user, requestID, state string) {
+func (a *Agent) Decided(user, requestID, state, reason string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if cur, ok := a.pending[user]; ok && cur.ID == requestID {
-		a.pending[user] = RequestInfo{ID: requestID, State: state}
+		a.pending[user] = RequestInfo{ID: requestID, State: state, Reason: reason}
 	}
 }
 
@@ -517,7 +519,7 @@ func (a *Agent) Status(user string) StatusInfo {
 	req := a.pending[user]
 	now := a.cfg.Clock()
 	if s == nil || (req.State == "pending" && s.rec.State == "ended") {
-		st := StatusInfo{State: "none", User: user, RequestID: req.ID, RequestState: req.State}
+		st := StatusInfo{State: "none", User: user, RequestID: req.ID, RequestState: req.State, DecisionReason: req.Reason}
 		if req.State == "pending" {
 			st.State = "pending"
 		}
@@ -525,7 +527,7 @@ func (a *Agent) Status(user string) StatusInfo {
 	}
 	st := StatusInfo{State: "active", User: user, SessionID: s.rec.ID, RequestID: s.rec.RequestID, ExpiresAt: s.rec.NotAfter}
 	if req.ID != "" && req.ID != s.rec.RequestID {
-		st.RequestID, st.RequestState = req.ID, req.State
+		st.RequestID, st.RequestState, st.DecisionReason = req.ID, req.State, req.Reason
 	}
 	if s.rec.State != "active" || !now.Before(s.rec.NotAfter) {
 		st.State, st.EndReason = "ended", s.rec.EndReason
@@ -550,6 +552,55 @@ type StatusInfo struct {
 	// RequestState is the state of RequestID when it is not the session's:
 	// pending, denied or expired.
 	RequestState string
+	// DecisionReason is the approver's note on a denied request.
+	DecisionReason string
+}
+
+// HelperInfo is what the JIT helper needs besides the state: whether JIT
+// mode is available here, the rules of a request, and when to remind.
+type HelperInfo struct {
+	JIT             bool
+	ReasonRequired  bool
+	Durations       []time.Duration
+	DefaultDuration time.Duration
+	MaxDuration     time.Duration
+	Reminders       []time.Duration
+}
+
+// Helper returns the JIT helper's facts for this machine.
+func (a *Agent) Helper() HelperInfo {
+	b := a.Bundle()
+	j, ok := b.JIT()
+	info := HelperInfo{JIT: ok, Reminders: durations(hoist.DefaultReminders)}
+	if !ok {
+		_, _, received := a.jit()
+		info.JIT = !received // a machine without a server has root's local grants
+	} else {
+		r := b.StartupRules(j)
+		info.ReasonRequired, info.Durations = r.ReasonRequired, durations(r.Durations)
+		info.DefaultDuration, info.MaxDuration = r.DefaultDuration.D(), r.MaxDuration.D()
+		if info.DefaultDuration == 0 {
+			info.DefaultDuration = hoist.DefaultOneTimeDuration
+		}
+		if info.MaxDuration == 0 {
+			info.MaxDuration = hoist.DefaultMaxDuration
+		}
+	}
+	// The child-processes policy's schedule, else the configuration's.
+	if ok && j.Children.Children != nil && len(j.Children.Children.Reminders) > 0 {
+		info.Reminders = durations(j.Children.Children.Reminders)
+	} else if len(b.Config.Reminders) > 0 {
+		info.Reminders = durations(b.Config.Reminders)
+	}
+	return info
+}
+
+func durations(ds []hoist.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.D()
+	}
+	return out
 }
 
 // Outbox is the agent's queue of audit events for the server.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/hoist-jit/hoist"
@@ -36,6 +35,42 @@ Categories=System;Security;
 Keywords=sudo;root;admin;elevate;jit;
 StartupNotify=false
 `
+
+// AutostartFile is the entry that starts the quiet JIT helper in every
+// desktop session, so that reminders and the tray appear however JIT mode
+// was requested.
+const AutostartFile = "hoist-jit-helper.desktop"
+
+// DefaultAutostartDir is where desktop sessions look for system-wide
+// autostart entries.
+const DefaultAutostartDir = "/etc/xdg/autostart"
+
+const autostartEntry = `[Desktop Entry]
+Type=Application
+Name=Hoist JIT Helper
+Comment=Reminds you of the time left in JIT elevated access and lets you end it early
+Exec=hoist jit --quiet
+Icon=dialog-password
+Terminal=false
+NoDisplay=true
+X-GNOME-Autostart-enabled=true
+`
+
+// InstallAutostart writes the quiet helper's autostart entry into dir.
+// The helper it starts runs as the user and only talks to hoistd.
+func InstallAutostart(dir string) error {
+	path := filepath.Join(dir, AutostartFile)
+	if cur, err := os.ReadFile(path); err == nil && string(cur) == autostartEntry {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(path, []byte(autostartEntry)); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o644)
+}
 
 // maxHashedFile bounds the file the agent hashes for a policy: a policy
 // does not make root read a 100 GB file.
@@ -196,34 +231,6 @@ func unixGroups(name string) []string {
 		}
 	}
 	return out
-}
-
-// untrusted says why path cannot be elevated by an application policy, or
-// "" when it can: the file and every directory above it must be root's and
-// writable by nobody else, or a user could swap the program between the
-// decision and the start.
-func untrusted(path string) string {
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return fmt.Sprintf("%s cannot be resolved", path)
-	}
-	path = real
-	for p := path; ; p = filepath.Dir(p) {
-		var st syscall.Stat_t
-		if err := syscall.Stat(p, &st); err != nil {
-			return fmt.Sprintf("%s cannot be checked", p)
-		}
-		if st.Uid != 0 {
-			return fmt.Sprintf("%s is not owned by root", p)
-		}
-		sticky := st.Mode&syscall.S_ISVTX != 0 && p != path
-		if st.Mode&0o022 != 0 && !sticky {
-			return fmt.Sprintf("%s is writable by users other than root", p)
-		}
-		if p == "/" {
-			return ""
-		}
-	}
 }
 
 // hashFile returns the SHA-256 of the file at path, in hex.

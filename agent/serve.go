@@ -99,8 +99,11 @@ func (a *Agent) serveConn(c *net.UnixConn) {
 	}
 	switch req.Op {
 	case localapi.OpStatus:
-		st := a.Status(peer.User)
-		_ = localapi.WriteFrame(c, localapi.Reply{Status: statusReply(st)})
+		st := statusReply(a.Status(peer.User))
+		if req.Helper {
+			st.Helper = helperReply(a.Helper())
+		}
+		_ = localapi.WriteFrame(c, localapi.Reply{Status: st})
 	case localapi.OpExit:
 		rep, id, err := a.EndUser(peer.User, string(hoist.EndExited), peer.User)
 		if err != nil {
@@ -157,9 +160,27 @@ func (a *Agent) serveConn(c *net.UnixConn) {
 	}
 }
 
+func helperReply(h HelperInfo) *localapi.HelperInfo {
+	str := func(ds []time.Duration) []string {
+		out := make([]string, len(ds))
+		for i, d := range ds {
+			out[i] = hoist.FormatDuration(d)
+		}
+		return out
+	}
+	out := &localapi.HelperInfo{JIT: h.JIT, ReasonRequired: h.ReasonRequired, Durations: str(h.Durations), Reminders: str(h.Reminders)}
+	if h.DefaultDuration > 0 {
+		out.DefaultDuration = hoist.FormatDuration(h.DefaultDuration)
+	}
+	if h.MaxDuration > 0 {
+		out.MaxDuration = hoist.FormatDuration(h.MaxDuration)
+	}
+	return out
+}
+
 func statusReply(st StatusInfo) *localapi.Status {
 	out := &localapi.Status{State: st.State, User: st.User, SessionID: st.SessionID, RequestID: st.RequestID, EndReason: st.EndReason,
-		RequestState: st.RequestState}
+		RequestState: st.RequestState, DecisionReason: st.DecisionReason}
 	if !st.ExpiresAt.IsZero() {
 		at := st.ExpiresAt.UTC().Format(time.RFC3339)
 		out.ExpiresAt = &at

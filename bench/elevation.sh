@@ -23,7 +23,7 @@ useradd --no-create-home --shell /bin/sh --user-group "$user"
 mkdir -p "$work/out"; chown "$user" "$work/out"
 echo "$user ALL=(root) NOPASSWD: /bin/true" > "/etc/sudoers.d/$user"; chmod 440 "/etc/sudoers.d/$user"
 mount=$(awk '$3=="cgroup2"{print $2; exit}' /proc/mounts)
-"$work/hoistd" run --state "$work/state" --socket "$work/sock" --cgroup-root "$mount/hoist-bench-$$" >"$work/hoistd.log" 2>&1 &
+"$work/hoistd" run --state "$work/state" --socket "$work/sock" --cgroup-root "$mount/hoist-bench-$$" --autostart-dir= >"$work/hoistd.log" 2>&1 &
 hoistd_pid=$!
 for _ in $(seq 100); do [ -S "$work/sock" ] && break; sleep 0.05; done
 "$work/hoistd" grant "$user" --for 1h --socket "$work/sock" >/dev/null

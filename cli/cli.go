@@ -46,7 +46,7 @@ func Run(args []string, env Env) int {
 	})
 	var socket string
 	root.PersistentFlags().StringVar(&socket, "socket", "", "hoistd's socket (default $HOIST_SOCKET, else "+localapi.DefaultSocket+")")
-	root.AddCommand(newAdmin(env), newRequest(env, &socket), newStatus(env, &socket), newRun(env, &socket), newExit(env, &socket), newExplain(env, &socket))
+	root.AddCommand(newAdmin(env), newRequest(env, &socket), newStatus(env, &socket), newRun(env, &socket), newExit(env, &socket), newExplain(env, &socket), newJIT(env, &socket))
 	err := root.Execute()
 	if err == nil {
 		return 0

@@ -133,7 +133,7 @@ func (l *Link) apply(ev hoist.AgentEvent) {
 		default:
 		}
 	case hoist.AgentEventDenied, hoist.AgentEventExpired:
-		l.a.Decided(ev.User, ev.RequestID, ev.Kind)
+		l.a.Decided(ev.User, ev.RequestID, ev.Kind, ev.Reason)
 	case hoist.AgentEventRevoked:
 		go func() {
 			if _, err := l.a.EndSession(ev.SessionID, string(hoist.EndRevoked), "server"); err != nil && hoist.ErrorCode(err) != hoist.ENotFound {

@@ -62,6 +62,8 @@ type Request struct {
 	Signal int `json:"signal,omitempty"`
 	// User is who OpGrant grants JIT mode to.
 	User string `json:"user,omitempty"`
+	// Helper asks OpStatus for the JIT helper's facts too.
+	Helper bool `json:"helper,omitempty"`
 }
 
 // Reply is a frame from hoistd. Exactly one field is set.
@@ -115,6 +117,23 @@ type Status struct {
 	// RequestState is the state of RequestID when it is not the session's
 	// own: pending, denied or expired.
 	RequestState string `json:"request_state,omitempty"`
+	// DecisionReason is the approver's note on a denied request.
+	DecisionReason string `json:"decision_reason,omitempty"`
+	// Helper carries what the JIT helper needs; hoist status leaves it out.
+	Helper *HelperInfo `json:"helper,omitempty"`
+}
+
+// HelperInfo is what the JIT helper needs to ask and to remind. Durations
+// are in Go's syntax.
+type HelperInfo struct {
+	// JIT says whether JIT mode is available on this machine.
+	JIT             bool     `json:"jit"`
+	ReasonRequired  bool     `json:"reason_required,omitempty"`
+	Durations       []string `json:"durations,omitempty"`
+	DefaultDuration string   `json:"default_duration,omitempty"`
+	MaxDuration     string   `json:"max_duration,omitempty"`
+	// Reminders are how long before the end the user is reminded.
+	Reminders []string `json:"reminders"`
 }
 
 // Started says the program runs.

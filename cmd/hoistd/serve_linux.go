@@ -25,9 +25,9 @@ import (
 
 func newServe(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		stateDir, socket, cgroupRoot, tracking string
-		grace                                  time.Duration
-		logJSON                                bool
+		stateDir, socket, cgroupRoot, tracking, autostart string
+		grace                                             time.Duration
+		logJSON                                           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--state DIR] [--socket PATH]",
@@ -57,6 +57,11 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			defer a.Close()
+			if autostart != "" {
+				if err := agent.InstallAutostart(autostart); err != nil {
+					log.Warn("cannot install the JIT helper's autostart entry", "dir", autostart, "err", err)
+				}
+			}
 			l, err := listen(socket)
 			if err != nil {
 				return err
@@ -85,6 +90,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&socket, "socket", localapi.DefaultSocket, "socket to serve")
 	f.StringVar(&cgroupRoot, "cgroup-root", "", "cgroup directory for sessions (default: <cgroup2 mount>/hoist)")
 	f.StringVar(&tracking, "tracker", platform.TrackAuto, "how elevated processes are held: auto, cgroup (cgroup v2) or proc (fork events, for hosts without cgroup v2)")
+	f.StringVar(&autostart, "autostart-dir", agent.DefaultAutostartDir, "where the quiet JIT helper's desktop autostart entry goes (empty: none)")
 	f.DurationVar(&grace, "grace", agent.DefaultGrace, "time between SIGTERM and the kill at a session's end")
 	f.BoolVar(&logJSON, "log-json", false, "log JSON instead of text")
 	return cmd

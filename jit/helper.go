@@ -1,0 +1,337 @@
+package jit
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/localapi"
+)
+
+// Daemon is hoistd as the helper sees it.
+type Daemon interface {
+	// Status returns the user's state with the helper's facts.
+	Status() (localapi.Status, error)
+	// Request asks for JIT mode.
+	Request(d time.Duration, reason string) error
+	// Exit ends JIT mode now.
+	Exit() error
+}
+
+// Helper is one run of "hoist jit".
+type Helper struct {
+	Daemon  Daemon
+	Desktop *Desktop
+	In      io.Reader
+	Out     io.Writer
+	// Quiet is the autostart mode: ask for nothing, only watch, remind
+	// and offer the tray's Exit while a session is active; never exit by
+	// itself.
+	Quiet bool
+	// For and Reason answer the questions in advance.
+	For    time.Duration
+	Reason string
+	// Poll is how often hoistd is asked (default 1s).
+	Poll time.Duration
+}
+
+// Exit statuses of Run.
+const (
+	ExitEnded    = 0 // the session ended: expired or exited
+	ExitRefused  = 1 // not available, denied, expired undecided, revoked, or an error
+	ExitCanceled = 2 // the user left before a session started
+)
+
+// Run runs the helper until the session ends (or, in quiet mode, until ctx
+// ends) and returns the exit status.
+func (h *Helper) Run(ctx context.Context) int {
+	if h.Poll <= 0 {
+		h.Poll = time.Second
+	}
+	st, err := h.Daemon.Status()
+	if err != nil {
+		h.say("hoist: %s", hoist.ErrorMessage(err))
+		return ExitRefused
+	}
+	if h.Quiet {
+		return h.watch(ctx, st)
+	}
+	switch st.State {
+	case "active":
+	case "pending":
+		h.say("Your request %s is waiting for approval…", st.RequestID)
+	default:
+		if code, ok := h.ask(st); !ok {
+			return code
+		}
+	}
+	return h.follow(ctx)
+}
+
+// ask asks for JIT mode, prompting for what the policy wants.
+func (h *Helper) ask(st localapi.Status) (int, bool) {
+	info := st.Helper
+	if info == nil || !info.JIT {
+		h.say("hoist: JIT mode is not enabled for this machine; ask your administrator.")
+		return ExitRefused, false
+	}
+	in := bufio.NewReader(h.In)
+	d := h.For
+	if d == 0 {
+		choices := info.DefaultDuration
+		if len(info.Durations) > 0 {
+			choices = strings.Join(info.Durations, ", ")
+		}
+		for {
+			fmt.Fprintf(h.Out, "For how long do you need JIT elevated access? [%s] (%s): ", info.DefaultDuration, choices)
+			line, err := in.ReadString('\n')
+			line = strings.TrimSpace(line)
+			if line == "" && err != nil {
+				fmt.Fprintln(h.Out)
+				return ExitCanceled, false
+			}
+			if line == "" {
+				break // the default, which hoistd applies
+			}
+			if d, err = hoist.ParseDuration(line); err == nil {
+				break
+			}
+			h.say("%s", hoist.ErrorMessage(err))
+		}
+	}
+	reason := h.Reason
+	for reason == "" && info.ReasonRequired {
+		fmt.Fprint(h.Out, "Why do you need it? (required; it is shown to the approver): ")
+		line, err := in.ReadString('\n')
+		reason = strings.TrimSpace(line)
+		if reason == "" && err != nil {
+			fmt.Fprintln(h.Out)
+			return ExitCanceled, false
+		}
+	}
+	if err := h.Daemon.Request(d, reason); err != nil {
+		h.say("hoist: %s", hoist.ErrorMessage(err))
+		return ExitRefused, false
+	}
+	st, err := h.Daemon.Status()
+	if err == nil && st.State == "pending" {
+		h.say("Your request %s was sent; waiting for an administrator to approve it…", st.RequestID)
+	}
+	return 0, true
+}
+
+// follow waits for the decision, then counts down until the session ends.
+func (h *Helper) follow(ctx context.Context) int {
+	keys, restore := h.keys()
+	defer restore()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	rem := NewReminders(nil)
+	session := ""
+	live := isTerminal(h.Out)
+	tick := time.NewTicker(h.Poll)
+	defer tick.Stop()
+	confirming := false
+	for {
+		st, err := h.Daemon.Status()
+		if err != nil {
+			h.line(live, "hoist: lost hoistd: %s", hoist.ErrorMessage(err))
+			return ExitRefused
+		}
+		if st.Helper != nil {
+			rem = h.schedule(rem, st.Helper)
+		}
+		switch {
+		case st.State == "active":
+			remaining := time.Duration(st.RemainingSeconds) * time.Second
+			if session != st.SessionID {
+				session = st.SessionID
+				expires, _ := time.Parse(time.RFC3339, deref(st.ExpiresAt))
+				h.announce(live, Started(expires, remaining))
+			}
+			for _, at := range rem.Due(session, remaining) {
+				h.announce(live, Reminder(at, rem.Last(at)))
+			}
+			h.Desktop.ShowTray(remaining)
+			if live && !confirming {
+				fmt.Fprintf(h.Out, "\r\x1b[K  JIT elevated access: %s left  ·  q or Ctrl-C: end it now", Clock(remaining))
+			}
+		case session != "" && (st.State == "ended" || st.SessionID != session):
+			h.Desktop.HideTray()
+			h.announce(live, Ended(st.EndReason))
+			if st.EndReason == string(hoist.EndRevoked) {
+				return ExitRefused
+			}
+			return ExitEnded
+		case st.RequestState == "denied" || (st.State == "none" && st.RequestState == "denied"):
+			h.announce(live, Denied(st.DecisionReason))
+			return ExitRefused
+		case st.RequestState == "expired":
+			h.line(live, "Your request expired before anyone decided on it.")
+			return ExitRefused
+		case st.State == "none" && st.RequestID == "":
+			h.line(live, "There is no JIT request or session for you on this machine.")
+			return ExitRefused
+		}
+		select {
+		case <-ctx.Done():
+			return ExitCanceled
+		case <-tick.C:
+		case k := <-keys:
+			switch {
+			case confirming && (k == 'y' || k == 'Y'):
+				confirming = false
+				fmt.Fprint(h.Out, "y\r\n")
+				if err := h.Daemon.Exit(); err != nil {
+					h.line(live, "hoist: %s", hoist.ErrorMessage(err))
+				}
+			case confirming:
+				confirming = false
+				fmt.Fprint(h.Out, "\r\nJIT elevated access continues.\r\n")
+			case k == 'q' || k == 3: // 3 is Ctrl-C in raw mode
+				if session == "" {
+					h.line(live, "Stopped waiting; your request stays open (hoist status shows it).")
+					return ExitCanceled
+				}
+				confirming = true
+				fmt.Fprint(h.Out, "\r\x1b[KEnd JIT elevated access now? Elevated programs will be closed. [y/N] ")
+			}
+		case <-sigs:
+			// Without a terminal to ask on, leave JIT mode as it is.
+			h.line(live, "Stopped watching; JIT elevated access stays as it is (hoist exit ends it).")
+			return ExitCanceled
+		}
+	}
+}
+
+// watch is the quiet autostart helper: it follows whatever session the
+// user has, reminding and showing the tray, until ctx ends.
+func (h *Helper) watch(ctx context.Context, st localapi.Status) int {
+	rem := NewReminders(nil)
+	session := ""
+	if st.State == "active" {
+		session = st.SessionID // started before this helper: no "started" notice
+	}
+	tick := time.NewTicker(h.Poll)
+	defer tick.Stop()
+	for {
+		if st.Helper != nil {
+			rem = h.schedule(rem, st.Helper)
+		}
+		switch {
+		case st.State == "active":
+			remaining := time.Duration(st.RemainingSeconds) * time.Second
+			if session != st.SessionID {
+				session = st.SessionID
+				expires, _ := time.Parse(time.RFC3339, deref(st.ExpiresAt))
+				h.Desktop.Notify(Started(expires, remaining))
+			}
+			for _, at := range rem.Due(session, remaining) {
+				h.Desktop.Notify(Reminder(at, rem.Last(at)))
+			}
+			h.Desktop.ShowTray(remaining)
+		case session != "":
+			h.Desktop.HideTray()
+			h.Desktop.Notify(Ended(st.EndReason))
+			session = ""
+		}
+		select {
+		case <-ctx.Done():
+			h.Desktop.HideTray()
+			return ExitEnded
+		case <-tick.C:
+		}
+		var err error
+		if st, err = h.Daemon.Status(); err != nil {
+			st = localapi.Status{State: "none"} // hoistd restarting: try again
+		}
+	}
+}
+
+// schedule keeps rem when the schedule is unchanged.
+func (h *Helper) schedule(rem *Reminders, info *localapi.HelperInfo) *Reminders {
+	var sched []time.Duration
+	for _, s := range info.Reminders {
+		if d, err := time.ParseDuration(s); err == nil {
+			sched = append(sched, d)
+		}
+	}
+	next := NewReminders(sched)
+	if fmt.Sprint(next.schedule) == fmt.Sprint(rem.schedule) {
+		return rem
+	}
+	next.session, next.given = rem.session, rem.given
+	return next
+}
+
+// announce tells the user m in the terminal and on the desktop.
+func (h *Helper) announce(live bool, m Message) {
+	text := m.Summary
+	if m.Body != "" {
+		text += ". " + m.Body
+	}
+	h.line(live, "%s", text)
+	h.Desktop.Notify(m)
+}
+
+// line prints a line of its own, above the live countdown.
+func (h *Helper) line(live bool, format string, args ...any) {
+	if live {
+		fmt.Fprint(h.Out, "\r\x1b[K")
+	}
+	fmt.Fprintf(h.Out, format, args...)
+	if live {
+		fmt.Fprint(h.Out, "\r\n")
+	} else {
+		fmt.Fprintln(h.Out)
+	}
+}
+
+func (h *Helper) say(format string, args ...any) { h.line(false, format, args...) }
+
+// keys reads single keys from a terminal in raw mode; without a terminal
+// no key ever comes.
+func (h *Helper) keys() (<-chan byte, func()) {
+	ch := make(chan byte, 8)
+	f, ok := h.In.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return ch, func() {}
+	}
+	old, err := term.MakeRaw(int(f.Fd()))
+	if err != nil {
+		return ch, func() {}
+	}
+	go func() {
+		buf := make([]byte, 1)
+		for {
+			if n, err := f.Read(buf); err != nil || n == 0 {
+				return
+			}
+			ch <- buf[0]
+		}
+	}()
+	return ch, func() { _ = term.Restore(int(f.Fd()), old) }
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,146 @@
+// Package jit is the JIT helper the user sees: it asks for JIT mode, waits
+// for the decision, counts down, reminds the user before the end — in the
+// terminal, by desktop notification, in the tray — and offers to end JIT
+// mode early. It runs as the user and talks only to hoistd's socket.
+//
+// The decisions (which reminder is due, what to say) are pure functions of
+// the status hoistd reports and the clock; the terminal and D-Bus are
+// adapters around them.
+package jit
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// Reminders tracks which reminders of one session have been given.
+type Reminders struct {
+	schedule []time.Duration // longest first
+	session  string
+	given    map[time.Duration]bool
+}
+
+// NewReminders returns a tracker for schedule (how long before the end).
+func NewReminders(schedule []time.Duration) *Reminders {
+	s := slices.Clone(schedule)
+	slices.SortFunc(s, func(a, b time.Duration) int { return int(b - a) })
+	return &Reminders{schedule: slices.Compact(s), given: map[time.Duration]bool{}}
+}
+
+// Due returns the reminders that fell due for session with remaining time
+// left, each once, most urgent last. Reminders already past when the
+// tracker first sees a session are not given: the user who starts the
+// helper with 10 minutes left does not hear "15 minutes left".
+func (r *Reminders) Due(session string, remaining time.Duration) []time.Duration {
+	if session != r.session {
+		r.session, r.given = session, map[time.Duration]bool{}
+		for _, at := range r.schedule {
+			if remaining < at-time.Second {
+				r.given[at] = true
+			}
+		}
+	}
+	var due []time.Duration
+	for _, at := range r.schedule {
+		if !r.given[at] && remaining <= at {
+			r.given[at] = true
+			due = append(due, at)
+		}
+	}
+	if len(due) > 1 {
+		due = due[len(due)-1:] // several at once (a suspended laptop): only the most urgent
+	}
+	return due
+}
+
+// Last reports whether at is the last reminder of the schedule.
+func (r *Reminders) Last(at time.Duration) bool {
+	return len(r.schedule) > 0 && at == r.schedule[len(r.schedule)-1]
+}
+
+// Message is one thing to tell the user: a summary for a notification's
+// title and a body.
+type Message struct {
+	Summary string
+	Body    string
+	// Urgent messages are shown until dismissed.
+	Urgent bool
+}
+
+// Started announces a session.
+func Started(expires time.Time, remaining time.Duration) Message {
+	return Message{Summary: "JIT elevated access has started",
+		Body: fmt.Sprintf("Programs you run with \"hoist run\" run as root until %s (%s from now).", expires.Local().Format("15:04"), Human(remaining))}
+}
+
+// Reminder says how long is left; the last one says plainly what the end
+// does to unsaved work.
+func Reminder(left time.Duration, last bool) Message {
+	m := Message{Summary: fmt.Sprintf("JIT elevated access ends in %s", Human(left)),
+		Body: "Run \"hoist exit\" or use Exit JIT Access when you are done."}
+	if last {
+		m.Body = "Elevated programs will then be closed, and unsaved work in them will be lost. Save your work now."
+		m.Urgent = true
+	}
+	return m
+}
+
+// Ended says why a session ended.
+func Ended(reason string) Message {
+	why := map[string]string{
+		string(hoist.EndExpired): "the approved time is over",
+		string(hoist.EndExited):  "you ended it",
+		string(hoist.EndRevoked): "an administrator revoked it",
+	}[reason]
+	if why == "" {
+		why = reason
+	}
+	return Message{Summary: "JIT elevated access has ended (" + reason + ")",
+		Body: "It ended because " + why + ". Elevated programs have been closed.", Urgent: reason == string(hoist.EndRevoked)}
+}
+
+// Denied says a request was denied, with the approver's reason.
+func Denied(reason string) Message {
+	m := Message{Summary: "Your request for JIT elevated access was denied", Urgent: true}
+	if reason != "" {
+		m.Body = "Reason: " + reason
+	}
+	return m
+}
+
+// Human writes a duration for people: "1 minute", "4 minutes", "1h30m",
+// "45 seconds".
+func Human(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return plural(int(d/time.Second), "second")
+	case d < time.Hour && d%time.Minute == 0:
+		return plural(int(d/time.Minute), "minute")
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d/time.Minute), int(d%time.Minute/time.Second))
+	}
+	return hoist.FormatDuration(d.Truncate(time.Minute))
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// Clock writes time left as a countdown: "1:05:09" or "29:41".
+func Clock(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	s := int((d + time.Second - 1) / time.Second)
+	if s >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", s/3600, s%3600/60, s%60)
+	}
+	return fmt.Sprintf("%d:%02d", s/60, s%60)
+}
