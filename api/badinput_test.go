@@ -33,6 +33,9 @@ func badInputServer(t *testing.T) (srv *httptest.Server, token, reqID string, st
 	if _, err := svc.Bootstrap(ctx, "correct horse battery staple"); err != nil {
 		t.Fatal(err)
 	}
+	if err := svc.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
 	token, _, _, err = svc.Login(ctx, "admin", "correct horse battery staple", "")
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +108,13 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"user with bad role", "POST", "/api/v1/users", `{"name":"eve","role":"root","password":"long enough password"}`, "", false, 400, hoist.EInvalid},
 		{"user with bad name", "POST", "/api/v1/users", `{"name":"../../etc","role":"admin","password":"long enough password"}`, "", false, 400, hoist.EInvalid},
 		{"rename a user", "PATCH", "/api/v1/users/admin", `{"name":"root"}`, "", false, 400, hoist.EInvalid},
+		{"nested key in other case", "POST", "/api/v1/policies", `{"name":"X","kind":"application","groups":["Linux Computers"],"application":{"Path":"/bin/id","action":"elevate"}}`, "", false, 400, hoist.EInvalid},
+		{"nested unknown key", "PUT", "/api/v1/groups/Linux%20Computers/config", `{"grace":"5s","colour":"blue"}`, "", false, 400, hoist.EInvalid},
+		{"unknown key in a list", "POST", "/api/v1/policies", `{"name":"X","kind":"jit-startup","groups":["Linux Computers"],"startup":{"durations":["1h"]},"extra":[{"a":1}]}`, "", false, 400, hoist.EInvalid},
+		{"policy of an unknown kind", "POST", "/api/v1/policies", `{"name":"X","kind":"firewall","groups":["Linux Computers"]}`, "", false, 400, hoist.EInvalid},
+		{"policy for an unknown group", "POST", "/api/v1/policies", `{"name":"X","kind":"application","groups":["nope"],"application":{"path":"/bin/id","action":"elevate"}}`, "", false, 400, hoist.EInvalid},
+		{"a bad duration", "PUT", "/api/v1/groups/Linux%20Computers/config", `{"grace":"forever"}`, "", false, 400, hoist.EInvalid},
+		{"delete the default group", "DELETE", "/api/v1/groups/Linux%20Computers", ``, "", false, 409, hoist.EConflict},
 	}
 	before := auditCount(t, store)
 	for _, tc := range cases {

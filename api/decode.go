@@ -51,15 +51,10 @@ func decodeStrict(body []byte, v any) error {
 		return hoist.Errorf(hoist.EInvalid, "the body must be a JSON object")
 	}
 	// encoding/json matches keys without regard to case; the API does not:
-	// {"IDS": …} is an unknown field, as the OpenAPI document says.
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(body, &keys); err == nil {
-		allowed := jsonFields(reflect.TypeOf(v))
-		for k := range keys {
-			if !allowed[k] {
-				return hoist.Errorf(hoist.EInvalid, "unknown field %q", clip(k, 64))
-			}
-		}
+	// {"IDS": …} is an unknown field, at any depth, as the OpenAPI document
+	// says.
+	if err := checkKeys(body, reflect.TypeOf(v), "", 0); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -87,16 +82,70 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
-// jsonFields returns the JSON names of the fields of the struct t points to.
-func jsonFields(t reflect.Type) map[string]bool {
+// checkKeys refuses, in the JSON value raw meant for a t, any object key
+// that is not exactly the JSON name of a field. Values that do not parse
+// are left to the decoder, which says what is wrong with them.
+func checkKeys(raw []byte, t reflect.Type, path string, depth int) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	out := map[string]bool{}
+	if depth > 32 {
+		return hoist.Errorf(hoist.EInvalid, "the body is nested too deeply")
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+			return nil // it reads itself
+		}
+		var keys map[string]json.RawMessage
+		if json.Unmarshal(raw, &keys) != nil {
+			return nil
+		}
+		fields := jsonFields(t)
+		for k, v := range keys {
+			ft, ok := fields[k]
+			if !ok {
+				return hoist.Errorf(hoist.EInvalid, "unknown field %q", clip(path+k, 64))
+			}
+			if err := checkKeys(v, ft, path+k+".", depth+1); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		var items []json.RawMessage
+		if json.Unmarshal(raw, &items) != nil {
+			return nil
+		}
+		for _, it := range items {
+			if err := checkKeys(it, t.Elem(), path, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// jsonFields returns the JSON names of the fields of struct t, with the
+// fields of embedded structs, and their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
 	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if name != "" && name != "-" {
-			out[name] = true
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" {
+			et := f.Type
+			for et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				for k, v := range jsonFields(et) {
+					out[k] = v
+				}
+			}
+			continue
+		}
+		if name != "" && name != "-" && f.IsExported() {
+			out[name] = f.Type
 		}
 	}
 	return out
