@@ -14,8 +14,13 @@ import (
 type ProcessFacts struct {
 	User       string
 	UnixGroups []string
-	// Path is the resolved absolute path of the executable.
+	// Path is the real path of the executable, symlinks resolved: the file
+	// policies match and the file an application policy starts.
 	Path string
+	// Typed is the path as the user named it, when it differs (a symlink
+	// such as /usr/bin/vi): deny policies match it too, so that an alias
+	// cannot get round a deny.
+	Typed string
 	// Args are the arguments after the program name.
 	Args []string
 	// SHA256 returns the hex digest of the executable; it is called only
@@ -107,7 +112,10 @@ func Decide(b Bundle, f ProcessFacts) Decision {
 		if p.Kind != KindApplication || !p.Active || p.Application == nil {
 			continue
 		}
-		ok, why := p.Application.matches(f)
+		ok, why := p.Application.matches(f, f.Path)
+		if !ok && p.Application.Action == ActionDeny && f.Typed != "" && f.Typed != f.Path {
+			ok, _ = p.Application.matches(f, f.Typed)
+		}
 		if why != "" {
 			hashErr = why
 		}
@@ -173,8 +181,8 @@ func Decide(b Bundle, f ProcessFacts) Decision {
 
 // matches reports whether r matches f. why is set when a hash could not be
 // taken or did not match, to explain a miss.
-func (r *ApplicationRule) matches(f ProcessFacts) (ok bool, why string) {
-	if m, _ := path.Match(r.Path, f.Path); !m {
+func (r *ApplicationRule) matches(f ProcessFacts, name string) (ok bool, why string) {
+	if m, _ := path.Match(r.Path, name); !m {
 		return false, ""
 	}
 	if len(r.Users) > 0 || len(r.UnixGroups) > 0 {
@@ -260,6 +268,9 @@ func (s *JITStartup) CheckWindow(d time.Duration, reason string) (time.Duration,
 		d = s.DefaultDuration.D()
 		if d == 0 {
 			d = min(DefaultOneTimeDuration, max)
+		}
+		if len(s.Durations) > 0 && !slices.Contains(s.Durations, Duration(d)) {
+			d = s.Durations[0].D() // the default must be one the policy allows
 		}
 	}
 	if d < MinDuration || d > max {

@@ -290,6 +290,8 @@ func (s *JITStartup) validate(f FieldErrors) {
 	}
 	if d := s.DefaultDuration.D(); d != 0 && (d < MinDuration || d > max) {
 		f["startup.default_duration"] = fmt.Sprintf("between 1s and the max duration %s", max)
+	} else if d != 0 && len(s.Durations) > 0 && !slices.Contains(s.Durations, s.DefaultDuration) {
+		f["startup.default_duration"] = "one of the durations the policy allows"
 	}
 	if s.ApproverRole != "" && !slices.Contains(approverRoles, s.ApproverRole) {
 		f["startup.approver_role"] = "approver or admin"

@@ -296,3 +296,35 @@ func TestStartupRulesTakeTheConfiguration(t *testing.T) {
 		t.Fatalf("a looser configured max overrode the policy: %s", r.MaxDuration)
 	}
 }
+
+func TestDenyMatchesTheNameTypedToo(t *testing.T) {
+	b := hoist.Bundle{Policies: []hoist.Policy{
+		app("Elevate usr bin", 0, hoist.ApplicationRule{Path: "/usr/bin/*", Action: hoist.ActionElevate}),
+		app("No vi", 0, hoist.ApplicationRule{Path: "/usr/bin/vi", Action: hoist.ActionDeny}),
+	}}
+	// /usr/bin/vi is a link to /usr/bin/vim.basic: the deny on the name
+	// typed still holds.
+	d := hoist.Decide(b, hoist.ProcessFacts{User: "bob", Path: "/usr/bin/vim.basic", Typed: "/usr/bin/vi"})
+	if d.Action != hoist.ActionDeny || d.Policy != "No vi" {
+		t.Fatalf("Decide = %+v, want the deny", d)
+	}
+	// An elevate policy matches the real file only: a link named like an
+	// allowed program elevates nothing else.
+	b = hoist.Bundle{Policies: []hoist.Policy{app("Elevate id", 0, hoist.ApplicationRule{Path: "/usr/bin/id", Action: hoist.ActionElevate})}}
+	if d := hoist.Decide(b, hoist.ProcessFacts{User: "bob", Path: "/usr/bin/bash", Typed: "/usr/bin/id"}); d.Elevate {
+		t.Fatalf("a link named id elevated bash: %+v", d)
+	}
+}
+
+func TestTheDefaultIsAnAllowedDuration(t *testing.T) {
+	s := &hoist.JITStartup{Durations: []hoist.Duration{hoist.Duration(time.Hour), hoist.Duration(2 * time.Hour)}}
+	if d, err := s.CheckWindow(0, ""); err != nil || d != time.Hour {
+		t.Fatalf("the default with a list of durations: %v, %v; want the first allowed", d, err)
+	}
+	p := hoist.Policy{Name: "S", Kind: hoist.KindJITStartup, Groups: []string{"g"},
+		Startup: &hoist.JITStartup{Durations: s.Durations, DefaultDuration: hoist.Duration(30 * time.Minute)}}
+	var he *hoist.Error
+	if err := p.Validate(); !errors.As(err, &he) || he.Fields["startup.default_duration"] == "" {
+		t.Fatalf("a default outside the allowed durations: %v", err)
+	}
+}

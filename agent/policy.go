@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hoist-jit/hoist"
@@ -202,15 +203,27 @@ func (a *Agent) sessionGrace() time.Duration {
 	return 0
 }
 
-// processFacts gathers what Decide needs about path run by user.
+// processFacts gathers what Decide needs about path run by user. Policies
+// see the real file: path with its symlinks resolved.
 func processFacts(userName, path string, argv []string, session bool, reason string) hoist.ProcessFacts {
 	f := hoist.ProcessFacts{User: userName, Path: path, Session: session, Reason: reason}
+	if real, err := filepath.EvalSymlinks(path); err == nil && real != path {
+		f.Path, f.Typed = real, path
+	}
 	if len(argv) > 1 {
 		f.Args = argv[1:]
 	}
 	f.UnixGroups = unixGroups(userName)
-	f.Untrusted = untrusted(path)
-	f.SHA256 = func() (string, error) { return hashFile(path) }
+	f.Untrusted = untrusted(f.Path)
+	var (
+		once sync.Once
+		sum  string
+		err  error
+	)
+	f.SHA256 = func() (string, error) {
+		once.Do(func() { sum, err = hashFile(f.Path) })
+		return sum, err
+	}
 	return f
 }
 
@@ -235,11 +248,14 @@ func unixGroups(name string) []string {
 
 // hashFile returns the SHA-256 of the file at path, in hex.
 func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := openForHash(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
 	h := sha256.New()
 	n, err := io.Copy(h, io.LimitReader(f, maxHashedFile+1))
 	if err != nil {

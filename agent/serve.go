@@ -251,6 +251,9 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 			if policy != "" {
 				detail["policy"] = policy
 			}
+			if req.Reason != "" {
+				detail["reason"] = req.Reason
+			}
 			if suppressed > 0 {
 				detail["suppressed_before"] = suppressed // refusals not recorded one by one in the last window
 			}
@@ -269,7 +272,9 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 		fail(hoist.ENotFound, fmt.Sprintf("%s: %v", req.Argv[0], err), exitStatusOf(err))
 		return
 	}
-	d := hoist.Decide(bundle, a.factsFor(bundle, peer.User, path, req.Argv, s != nil, req.Reason))
+	facts := a.factsFor(bundle, peer.User, path, req.Argv, s != nil, req.Reason)
+	d := hoist.Decide(bundle, facts)
+	path = execPath(d, facts, path)
 	for _, name := range d.Audited {
 		a.audit("command.audited", peer.User, "", map[string]any{"argv": clipArgv(req.Argv), "path": path, "cwd": peer.cwd, "uid": peer.UID, "pid": peer.PID, "policy": name})
 	}
@@ -328,6 +333,9 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 	startDetail := map[string]any{"argv": clipArgv(req.Argv), "path": path, "cwd": peer.cwd, "pid": proc.Pid(), "uid": peer.UID, "tty": req.TTY}
 	if d.Policy != "" {
 		startDetail["policy"] = d.Policy
+	}
+	if req.Reason != "" {
+		startDetail["reason"] = req.Reason // the justification a policy asked for
 	}
 	if runID != "" {
 		startDetail["run"] = runID
@@ -406,6 +414,17 @@ func (a *Agent) factsFor(b hoist.Bundle, user, path string, argv []string, sessi
 		return hoist.ProcessFacts{User: user, Path: path, Session: session, Reason: reason}
 	}
 	return processFacts(user, path, argv, session, reason)
+}
+
+// execPath is the file to start: an application policy starts the real
+// file it decided on (symlinks resolved, its directories checked), so that
+// no link can be swapped between the decision and the start; a session
+// starts what the user named.
+func execPath(d hoist.Decision, f hoist.ProcessFacts, typed string) string {
+	if d.Elevate && !d.Session && f.Path != "" {
+		return f.Path
+	}
+	return typed
 }
 
 // forwardable lists the signals a caller may send its elevated program: the

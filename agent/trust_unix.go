@@ -4,9 +4,17 @@ package agent
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"syscall"
 )
+
+// openForHash opens path for reading without blocking and without
+// following a last symlink: a FIFO named like a program must not hold
+// hoistd.
+func openForHash(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+}
 
 // untrusted says why path cannot be elevated by an application policy, or
 // "" when it can: the file and every directory above it must be root's and

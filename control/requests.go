@@ -121,7 +121,11 @@ func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Dur
 			if r.MaxDuration > 0 && d > r.MaxDuration {
 				return hoist.Errorf(hoist.EInvalid, "policy %q allows at most %s for this request", r.Policy, hoist.FormatDuration(r.MaxDuration))
 			}
-			next, sess, err = r.Approve(hoist.Approval{Approver: a.Name, Duration: d, Reason: note}, s.settings, now)
+			grant := d
+			if grant == 0 && r.MaxDuration > 0 && s.settings.OneTimeDuration > r.MaxDuration {
+				grant = r.MaxDuration // One Time, within the policy's maximum
+			}
+			next, sess, err = r.Approve(hoist.Approval{Approver: a.Name, Duration: grant, Reason: note}, s.settings, now)
 			if err != nil {
 				return err
 			}

@@ -143,12 +143,26 @@ func (h *Helper) follow(ctx context.Context) int {
 	tick := time.NewTicker(h.Poll)
 	defer tick.Stop()
 	confirming := false
+	var lostSince time.Time
 	for {
 		st, err := h.Daemon.Status()
 		if err != nil {
-			h.line(live, "hoist: lost hoistd: %s", hoist.ErrorMessage(err))
-			return ExitRefused
+			// hoistd restarting is not the end: it keeps sessions on disk.
+			if lostSince.IsZero() {
+				lostSince = time.Now()
+			}
+			if time.Since(lostSince) > 30*time.Second {
+				h.line(live, "hoist: lost hoistd: %s", hoist.ErrorMessage(err))
+				return ExitRefused
+			}
+			select {
+			case <-ctx.Done():
+				return ExitCanceled
+			case <-tick.C:
+			}
+			continue
 		}
+		lostSince = time.Time{}
 		if st.Helper != nil {
 			rem = h.schedule(rem, st.Helper)
 		}
@@ -252,10 +266,10 @@ func (h *Helper) watch(ctx context.Context, st localapi.Status) int {
 			return ExitEnded
 		case <-tick.C:
 		}
-		var err error
-		if st, err = h.Daemon.Status(); err != nil {
-			st = localapi.Status{State: "none"} // hoistd restarting: try again
-		}
+		if next, err := h.Daemon.Status(); err == nil {
+			st = next
+		} // else hoistd is restarting: keep what was known and ask again
+
 	}
 }
 

@@ -89,6 +89,7 @@ func TestStartupPolicyRules(t *testing.T) {
 	}
 	p.Startup.ReasonRequired = true
 	p.Startup.Durations = []hoist.Duration{hoist.Duration(15 * 60e9), hoist.Duration(60 * 60e9)}
+	p.Startup.DefaultDuration = p.Startup.Durations[0]
 	p.Startup.ApproverRole = "admin"
 	if _, err := svc.UpdatePolicy(ctx, adminActor, p.ID, p); err != nil {
 		t.Fatal(err)
@@ -138,6 +139,18 @@ func TestApplicationPolicies(t *testing.T) {
 	}
 	if code, _, errOut := f.sh("hoist run -- id -G"); code != 126 || !strings.Contains(errOut, `"No group listings" denies`) {
 		t.Fatalf("deny beats elevate: exit %d, %q", code, errOut)
+	}
+	// Policies see the real file behind a link: a link to id is id; a link
+	// named id to a shell is a shell.
+	dir := testenv.PublicDir(t)
+	if err := os.Chown(dir, int(f.user.UID), int(f.user.GID)); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := f.sh("ln -s /usr/bin/id " + dir + "/myid && hoist run " + dir + "/myid -u"); code != 0 || out != "0\n" {
+		t.Fatalf("a link to id: exit %d, %q %q", code, out, errOut)
+	}
+	if code, _, errOut := f.sh("mkdir " + dir + "/bin && ln -s /bin/sh " + dir + "/bin/id && hoist run " + dir + "/bin/id -c id"); code != 126 || !strings.Contains(errOut, "no policy elevates") {
+		t.Fatalf("a shell linked as id: exit %d, %q", code, errOut)
 	}
 	code, out, _ := f.sh("hoist explain -- id -u")
 	if code != 0 || !strings.Contains(out, "runs as root") || !strings.Contains(out, "policy: Elevate id") {

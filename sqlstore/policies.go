@@ -19,7 +19,7 @@ func (t *tx) InsertPolicy(ctx context.Context, p hoist.Policy) error {
 }
 
 func (t *tx) Policy(ctx context.Context, idOrName string) (hoist.Policy, error) {
-	rows, err := t.query(ctx, "read policy", `SELECT data FROM policies WHERE id = ? OR name = ?`, idOrName, idOrName)
+	rows, err := t.query(ctx, "read policy", `SELECT data FROM policies WHERE id = ? OR name = ? ORDER BY CASE WHEN id = ? THEN 0 ELSE 1 END LIMIT 1`, idOrName, idOrName, idOrName)
 	if err != nil {
 		return hoist.Policy{}, err
 	}
@@ -78,7 +78,7 @@ func (t *tx) InsertGroup(ctx context.Context, g hoist.ComputerGroup) error {
 }
 
 func (t *tx) Group(ctx context.Context, idOrName string) (hoist.ComputerGroup, error) {
-	rows, err := t.query(ctx, "read group", `SELECT data FROM computer_groups WHERE id = ? OR name = ?`, idOrName, idOrName)
+	rows, err := t.query(ctx, "read group", `SELECT data FROM computer_groups WHERE id = ? OR name = ? ORDER BY CASE WHEN id = ? THEN 0 ELSE 1 END LIMIT 1`, idOrName, idOrName, idOrName)
 	if err != nil {
 		return hoist.ComputerGroup{}, err
 	}
