@@ -274,12 +274,12 @@ func (s *JITStartup) CheckWindow(d time.Duration, reason string) (time.Duration,
 		}
 	}
 	if d < MinDuration || d > max {
-		return 0, Errorf(EInvalid, "a request may be for 1s up to %s", max)
+		return 0, Errorf(EInvalid, "a request may be for 1s up to %s", FormatDuration(max))
 	}
 	if len(s.Durations) > 0 && !slices.Contains(s.Durations, Duration(d)) {
 		allowed := make([]string, len(s.Durations))
 		for i, a := range s.Durations {
-			allowed[i] = a.String()
+			allowed[i] = FormatDuration(a.D())
 		}
 		return 0, Errorf(EInvalid, "a request may be for one of %s", strings.Join(allowed, ", "))
 	}

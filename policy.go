@@ -393,10 +393,12 @@ func SamplePolicies(now time.Time) []Policy {
 			Version: 1, CreatedAt: now, UpdatedAt: now, UpdatedBy: "hoist"}
 	}
 	startup := mk("JIT Mode (Startup and Approval)", KindJITStartup, "Who may start the JIT helper and request JIT elevated access, for how long, and who approves.")
-	startup.Startup = &JITStartup{DefaultDuration: Duration(DefaultOneTimeDuration), MaxDuration: Duration(DefaultMaxDuration), ApproverRole: "approver"}
+	// Durations, grace and reminders are left to the agent configuration
+	// (and its defaults) until an administrator sets them here.
+	startup.Startup = &JITStartup{ApproverRole: "approver"}
 	mode := mk("JIT Mode", KindJITMode, "While a session is active, every program the user runs through Hoist runs as root.")
 	mode.Mode = &JITMode{}
 	children := mk("JIT Mode (Child Processes)", KindJITChildren, "Everything started in the session, and every descendant, is tracked and ended when the session ends.")
-	children.Children = &JITChildren{Grace: Duration(DefaultGrace), Reminders: DefaultReminders}
+	children.Children = &JITChildren{}
 	return []Policy{startup, mode, children}
 }

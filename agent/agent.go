@@ -46,8 +46,11 @@ type Config struct {
 	// DesktopDir is where the JIT launcher goes (DefaultDesktopDir when
 	// empty).
 	DesktopDir string
-	Clock      func() time.Time
-	Logger     *slog.Logger
+	// HoistPath is the hoist command desktop entries run ("hoist", found
+	// on PATH, when empty).
+	HoistPath string
+	Clock     func() time.Time
+	Logger    *slog.Logger
 }
 
 // Grant is an approved window of JIT mode for one user of this machine.
@@ -196,6 +199,12 @@ func (a *Agent) Request(ctx context.Context, user, reason string, d time.Duratio
 	}
 	if a.activeFor(user) != nil {
 		return RequestInfo{}, hoist.Errorf(hoist.EConflict, "JIT elevated access is already active for %s", user)
+	}
+	a.mu.Lock()
+	waiting := a.pending[user]
+	a.mu.Unlock()
+	if waiting.State == "pending" {
+		return waiting, hoist.Errorf(hoist.EConflict, "your request %s is already waiting for approval (hoist status shows it)", waiting.ID)
 	}
 	j, ok, _ := a.jit()
 	if !ok {
@@ -518,7 +527,11 @@ func (a *Agent) Status(user string) StatusInfo {
 	s := a.byUser[user]
 	req := a.pending[user]
 	now := a.cfg.Clock()
-	if s == nil || (req.State == "pending" && s.rec.State == "ended") {
+	// A newer request than the last session's speaks for the user: its
+	// state, not the old session's end.
+	newer := s != nil && req.ID != "" && req.ID != s.rec.RequestID && req.State != "approved" &&
+		(s.rec.State != "active" || !now.Before(s.rec.NotAfter))
+	if s == nil || newer {
 		st := StatusInfo{State: "none", User: user, RequestID: req.ID, RequestState: req.State, DecisionReason: req.Reason}
 		if req.State == "pending" {
 			st.State = "pending"

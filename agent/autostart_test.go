@@ -18,7 +18,7 @@ func TestAutostartEntry(t *testing.T) {
 	testenv.Require(t, err == nil, "needs desktop-file-validate (desktop-file-utils)")
 	dir := filepath.Join(t.TempDir(), "autostart")
 	for range 2 { // a second install changes nothing
-		if err := agent.InstallAutostart(dir); err != nil {
+		if err := agent.InstallAutostart(dir, "/usr/local/bin/hoist"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -27,7 +27,7 @@ func TestAutostartEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(data), "\nExec=hoist jit --quiet\n") {
+	if !strings.Contains(string(data), "\nExec=/usr/local/bin/hoist jit --quiet\n") {
 		t.Fatalf("entry:\n%s", data)
 	}
 	if out, err := exec.Command(validate, path).CombinedOutput(); err != nil || len(out) > 0 {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,7 +30,7 @@ Version=1.4
 Name=Start Hoist JIT Elevated Access
 GenericName=JIT elevated access
 Comment=Ask for administrator rights for a limited time, approved by your IT team
-Exec=hoist jit
+Exec=%s jit
 Terminal=true
 Icon=dialog-password
 Categories=System;Security;
@@ -50,7 +51,7 @@ const autostartEntry = `[Desktop Entry]
 Type=Application
 Name=Hoist JIT Helper
 Comment=Reminds you of the time left in JIT elevated access and lets you end it early
-Exec=hoist jit --quiet
+Exec=%s jit --quiet
 Icon=dialog-password
 Terminal=false
 NoDisplay=true
@@ -59,18 +60,28 @@ X-GNOME-Autostart-enabled=true
 
 // InstallAutostart writes the quiet helper's autostart entry into dir.
 // The helper it starts runs as the user and only talks to hoistd.
-func InstallAutostart(dir string) error {
+// hoistPath is the hoist command the entry runs ("hoist" when empty).
+func InstallAutostart(dir, hoistPath string) error {
 	path := filepath.Join(dir, AutostartFile)
-	if cur, err := os.ReadFile(path); err == nil && string(cur) == autostartEntry {
+	entry := fmt.Sprintf(autostartEntry, execName(hoistPath))
+	if cur, err := os.ReadFile(path); err == nil && string(cur) == entry {
 		return nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(path, []byte(autostartEntry)); err != nil {
+	if err := WriteFileAtomic(path, []byte(entry)); err != nil {
 		return err
 	}
 	return os.Chmod(path, 0o644)
+}
+
+// execName is the hoist command for a desktop entry's Exec key.
+func execName(hoistPath string) string {
+	if hoistPath == "" || strings.ContainsAny(hoistPath, " \t\n\"'\\$`%") {
+		return "hoist"
+	}
+	return hoistPath
 }
 
 // maxHashedFile bounds the file the agent hashes for a policy: a policy
@@ -155,15 +166,16 @@ func (a *Agent) applyShortcut(c hoist.AgentConfig) {
 		dir = DefaultDesktopDir
 	}
 	path := filepath.Join(dir, DesktopFile)
+	entry := fmt.Sprintf(desktopEntry, execName(a.cfg.HoistPath))
 	if *c.CreateJITShortcut {
-		if cur, err := os.ReadFile(path); err == nil && string(cur) == desktopEntry {
+		if cur, err := os.ReadFile(path); err == nil && string(cur) == entry {
 			return
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			a.cfg.Logger.Error("cannot install the JIT launcher", "err", err)
 			return
 		}
-		if err := WriteFileAtomic(path, []byte(desktopEntry)); err != nil {
+		if err := WriteFileAtomic(path, []byte(entry)); err != nil {
 			a.cfg.Logger.Error("cannot install the JIT launcher", "err", err)
 			return
 		}

@@ -307,10 +307,27 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 	if runID != "" {
 		marker = runID
 	}
+	// Frames to the client come from two places — the end's warning and the
+	// exit status — so writes are serialized; the lock is held until the
+	// Started frame is out, so that no warning comes before it.
+	var writeMu sync.Mutex
+	send := func(rep localapi.Reply) {
+		writeMu.Lock()
+		defer writeMu.Unlock()
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second)) // a stuck client must not hold up an end
+		_ = localapi.WriteFrame(c, rep)
+	}
+	writeMu.Lock()
 	proc, err := group.Start(platform.Spec{
 		Path: path, Argv: req.Argv, Env: Environment(peer.User, marker, req.Term), Dir: peer.cwd,
 		Stdin: files[0], Stdout: files[1], Stderr: files[2], TTY: req.TTY,
 	})
+	if err == nil && s != nil {
+		// Watch before the start is released to the end: the program's user
+		// hears the end's warning whenever it comes.
+		unwatch := a.watch(s, func(msg string) { send(localapi.Reply{Notice: &localapi.Notice{Message: msg}}) })
+		defer unwatch()
+	}
 	unlock()
 	if runID != "" {
 		// Whatever the program leaves behind ends with it: a program elevated
@@ -325,6 +342,7 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 	}
 	closeFiles := func() { a.closeLater(files) }
 	if err != nil {
+		writeMu.Unlock()
 		fail(hoist.EInvalid, fmt.Sprintf("%s: %v", req.Argv[0], err), exitStatusOf(err))
 		return
 	}
@@ -342,20 +360,7 @@ func (a *Agent) serveRun(c *net.UnixConn, peer Peer, req localapi.Request, files
 	}
 	a.audit("command.started", peer.User, sid, startDetail)
 	_ = localapi.WriteFrame(c, localapi.Reply{Started: &localapi.Started{Pid: proc.Pid(), SessionID: sid}})
-
-	// Frames to the client come from two places — the end's warning and the
-	// exit status — so writes are serialized.
-	var writeMu sync.Mutex
-	send := func(rep localapi.Reply) {
-		writeMu.Lock()
-		defer writeMu.Unlock()
-		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second)) // a stuck client must not hold up an end
-		_ = localapi.WriteFrame(c, rep)
-	}
-	if s != nil {
-		unwatch := a.watch(s, func(msg string) { send(localapi.Reply{Notice: &localapi.Notice{Message: msg}}) })
-		defer unwatch()
-	}
+	writeMu.Unlock()
 
 	// Relay signals until the program exits or the client goes away.
 	ctx, cancel := context.WithCancel(context.Background())

@@ -122,5 +122,6 @@ func newAgent(env Env) *cobra.Command {
 			return nil
 		},
 	})
+	refuseUnknown(agent)
 	return agent
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -51,7 +52,11 @@ func readSpec(env Env, path string, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return hoist.Errorf(hoist.EInvalid, "%s: %v", path, err)
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && typ.Field != "" {
+			return hoist.Errorf(hoist.EInvalid, "%s: field %q has the wrong type (%s where %s is wanted)", path, typ.Field, typ.Value, typ.Type)
+		}
+		return hoist.Errorf(hoist.EInvalid, "%s: %s", path, strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return nil
 }
@@ -198,9 +203,20 @@ func newPolicies(env Env) *cobra.Command {
 	dup.Flags().StringVar(&newName, "name", "", "name of the copy (default: NAME (copy))")
 	dup.Flags().StringArrayVar(&groups, "group", nil, "computer group the copy targets (repeat for several; default: the original's)")
 
-	del := adminCommand(env, "delete ID|NAME...", "Delete policies", cobra.MinimumNArgs(1), func(c *client.Client, cmd *cobra.Command, args []string) error {
+	var yes bool
+	del := adminCommand(env, "delete ID|NAME... [--yes]", "Delete policies (a JIT policy only with --yes: without it JIT mode stops)", cobra.MinimumNArgs(1), func(c *client.Client, cmd *cobra.Command, args []string) error {
 		ctx, cancel := timeout()
 		defer cancel()
+		for _, key := range args {
+			p, err := c.Policy(ctx, key)
+			if err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+			if p.Kind != hoist.KindApplication && !yes {
+				return hoist.Errorf(hoist.EInvalid, "%q is one of the three JIT policies: without it JIT mode stops on its groups. "+
+					"Deactivate it instead (hoist admin policies deactivate), or add --yes to delete it", p.Name)
+			}
+		}
 		for _, key := range args {
 			if err := c.DeletePolicy(ctx, key); err != nil {
 				return fmt.Errorf("%s: %w", key, err)
@@ -209,7 +225,9 @@ func newPolicies(env Env) *cobra.Command {
 		}
 		return nil
 	})
+	del.Flags().BoolVar(&yes, "yes", false, "delete JIT policies too")
 	root.AddCommand(ls, show, create, edit, toggle(true), toggle(false), dup, del)
+	refuseUnknown(root)
 	return root
 }
 
@@ -314,6 +332,7 @@ func newGroups(env Env) *cobra.Command {
 		return nil
 	})
 	root.AddCommand(ls, show, create, edit, del)
+	refuseUnknown(root)
 	return root
 }
 
@@ -373,6 +392,7 @@ func newConfig(env Env) *cobra.Command {
 			return nil
 		})
 	root.AddCommand(show, set)
+	refuseUnknown(root)
 	return root
 }
 
@@ -457,4 +477,16 @@ func activeWord(b bool) string {
 		return "active"
 	}
 	return "inactive"
+}
+
+// refuseUnknown makes a command that only groups others fail on an unknown
+// subcommand, instead of printing its help and succeeding.
+func refuseUnknown(cmd *cobra.Command) {
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		return hoist.Errorf(hoist.EInvalid, "unknown command %q for %q; see %s --help", args[0], c.CommandPath(), c.CommandPath())
+	}
 }

@@ -105,7 +105,13 @@ application:
 	if r := admin.run("", "admin", "groups", "delete", "web"); r.code == 0 || !strings.Contains(r.stderr, "JIT Mode for web") {
 		t.Fatalf("deleting a targeted group: exit %d, %q", r.code, r.stderr)
 	}
-	admin.ok("", "admin", "policies", "delete", "JIT Mode for web")
+	if r := admin.run("", "admin", "policies", "delete", "JIT Mode for web"); r.code == 0 || !strings.Contains(r.stderr, "--yes") {
+		t.Fatalf("deleting a JIT policy without --yes: exit %d, %q", r.code, r.stderr)
+	}
+	admin.ok("", "admin", "policies", "delete", "JIT Mode for web", "--yes")
+	if r := admin.run("", "admin", "policies", "frob"); r.code == 0 || !strings.Contains(r.stderr, "unknown command") {
+		t.Fatalf("an unknown subcommand: exit %d, %q", r.code, r.stderr)
+	}
 	admin.ok("", "admin", "groups", "delete", "web")
 	if r := admin.run("", "admin", "groups", "delete", hoist.DefaultGroup); r.code == 0 || !strings.Contains(r.stderr, "cannot be deleted") {
 		t.Fatalf("deleting the default group: exit %d, %q", r.code, r.stderr)

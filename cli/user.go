@@ -114,7 +114,11 @@ func printStatus(env Env, st *localapi.Status) {
 	default:
 		fmt.Fprintf(env.Stdout, "JIT elevated access is not active for %s\n", st.User)
 		if st.RequestState == "denied" || st.RequestState == "expired" {
-			fmt.Fprintf(env.Stdout, "Your last request (%s) was %s; ask again with: hoist request\n", st.RequestID, st.RequestState)
+			why := ""
+			if st.DecisionReason != "" {
+				why = " (" + st.DecisionReason + ")"
+			}
+			fmt.Fprintf(env.Stdout, "Your last request (%s) was %s%s; ask again with: hoist request\n", st.RequestID, st.RequestState, why)
 		}
 	}
 }
@@ -186,7 +190,11 @@ func newRequest(env Env, socket *string) *cobra.Command {
 				printStatus(env, st)
 				fmt.Fprintln(env.Stdout, id)
 			} else {
-				fmt.Fprintf(env.Stderr, "hoist: request %s was %s\n", id, state)
+				why := ""
+				if st.DecisionReason != "" {
+					why = ": " + st.DecisionReason
+				}
+				fmt.Fprintf(env.Stderr, "hoist: request %s was %s%s\n", id, state, why)
 				fmt.Fprintln(env.Stdout, id)
 			}
 			if state != "approved" {

@@ -173,9 +173,15 @@ func (t *ProcTracker) handle(data []byte) {
 		if !ok {
 			return
 		}
-		if st, ok := readStat(child); ok && !st.dead() {
-			t.members[child] = member{group: m.group, start: st.start}
+		// Recorded even when it is already gone (the reader lags behind a
+		// burst): the forks it made before it died come next in the stream
+		// and must find their parent a member. Its exit event, which follows
+		// them, removes it.
+		var start uint64
+		if st, ok := readStat(child); ok {
+			start = st.start
 		}
+		t.members[child] = member{group: m.group, start: start}
 	case procEventExit:
 		pid, tgid := int(ne.Uint32(ev[procEventHeader:])), int(ne.Uint32(ev[procEventHeader+4:]))
 		if pid == tgid {

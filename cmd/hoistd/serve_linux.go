@@ -52,13 +52,13 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 			if tracker.Kind() != platform.TrackCgroup {
 				log.Warn("no cgroup v2: elevated processes are tracked by fork events (the fallback)", "tracker", tracker.Kind())
 			}
-			a, err := agent.New(agent.Config{StateDir: stateDir, Tracker: tracker, Grace: grace, Logger: log})
+			a, err := agent.New(agent.Config{StateDir: stateDir, Tracker: tracker, Grace: grace, Logger: log, HoistPath: hoistCommand()})
 			if err != nil {
 				return err
 			}
 			defer a.Close()
 			if autostart != "" {
-				if err := agent.InstallAutostart(autostart); err != nil {
+				if err := agent.InstallAutostart(autostart, hoistCommand()); err != nil {
 					log.Warn("cannot install the JIT helper's autostart entry", "dir", autostart, "err", err)
 				}
 			}
@@ -159,4 +159,18 @@ func newGrant(stdout io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&socket, "socket", localapi.DefaultSocket, "hoistd's socket")
 	cmd.Flags().StringVar(&forDur, "for", "30m", "how long (Go syntax: 90s, 45m, 4h)")
 	return cmd
+}
+
+// hoistCommand is the hoist binary next to this hoistd when there is one
+// (a build directory, /usr/bin), else "hoist" from the user's PATH.
+func hoistCommand() string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(self), "hoist")
+	if info, err := os.Stat(p); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
+		return p
+	}
+	return ""
 }
