@@ -168,16 +168,7 @@ func (h *Helper) follow(ctx context.Context) int {
 		}
 		switch {
 		case st.State == "active":
-			remaining := time.Duration(st.RemainingSeconds) * time.Second
-			if session != st.SessionID {
-				session = st.SessionID
-				expires, _ := time.Parse(time.RFC3339, deref(st.ExpiresAt))
-				h.announce(live, Started(expires, remaining))
-			}
-			for _, at := range rem.Due(session, remaining) {
-				h.announce(live, Reminder(at, rem.Last(at)))
-			}
-			h.Desktop.ShowTray(remaining)
+			remaining := h.active(st, &session, rem, func(m Message) { h.announce(live, m) })
 			if live && !confirming {
 				fmt.Fprintf(h.Out, "\r\x1b[K  JIT elevated access: %s left  ·  q or Ctrl-C: end it now", Clock(remaining))
 			}
@@ -245,16 +236,7 @@ func (h *Helper) watch(ctx context.Context, st localapi.Status) int {
 		}
 		switch {
 		case st.State == "active":
-			remaining := time.Duration(st.RemainingSeconds) * time.Second
-			if session != st.SessionID {
-				session = st.SessionID
-				expires, _ := time.Parse(time.RFC3339, deref(st.ExpiresAt))
-				h.Desktop.Notify(Started(expires, remaining))
-			}
-			for _, at := range rem.Due(session, remaining) {
-				h.Desktop.Notify(Reminder(at, rem.Last(at)))
-			}
-			h.Desktop.ShowTray(remaining)
+			h.active(st, &session, rem, h.Desktop.Notify)
 		case session != "":
 			h.Desktop.HideTray()
 			h.Desktop.Notify(Ended(st.EndReason))
@@ -271,6 +253,22 @@ func (h *Helper) watch(ctx context.Context, st localapi.Status) int {
 		} // else hoistd is restarting: keep what was known and ask again
 
 	}
+}
+
+// active handles one look at an active session: the start of a new one,
+// the reminders that fell due, the tray. It returns the time left.
+func (h *Helper) active(st localapi.Status, session *string, rem *Reminders, tell func(Message)) time.Duration {
+	remaining := time.Duration(st.RemainingSeconds) * time.Second
+	if *session != st.SessionID {
+		*session = st.SessionID
+		expires, _ := time.Parse(time.RFC3339, deref(st.ExpiresAt))
+		tell(Started(expires, remaining))
+	}
+	for _, at := range rem.Due(*session, remaining) {
+		tell(Reminder(at, rem.Last(at)))
+	}
+	h.Desktop.ShowTray(remaining)
+	return remaining
 }
 
 // schedule keeps rem when the schedule is unchanged.
