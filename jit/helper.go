@@ -44,6 +44,11 @@ type Helper struct {
 	Poll time.Duration
 }
 
+// idlePolls is how many polls the quiet helper skips while its user has no
+// session and no request: the announcement of a session comes a few
+// seconds late, the machine's load stays low.
+const idlePolls = 3
+
 // Exit statuses of Run.
 const (
 	ExitEnded    = 0 // the session ended: expired or exited
@@ -228,12 +233,13 @@ func (h *Helper) watch(ctx context.Context, st localapi.Status) int {
 	if st.State == "active" {
 		session = st.SessionID // started before this helper: no "started" notice
 	}
-	tick := time.NewTicker(h.Poll)
-	defer tick.Stop()
 	for {
 		if st.Helper != nil {
 			rem = h.schedule(rem, st.Helper)
 		}
+		// Every poll while something is on; a few times slower while nothing
+		// is, in every desktop session of the machine.
+		wait := h.Poll
 		switch {
 		case st.State == "active":
 			h.active(st, &session, rem, h.Desktop.Notify)
@@ -241,17 +247,18 @@ func (h *Helper) watch(ctx context.Context, st localapi.Status) int {
 			h.Desktop.HideTray()
 			h.Desktop.Notify(Ended(st.EndReason))
 			session = ""
+		case st.State != "pending":
+			wait = idlePolls * h.Poll
 		}
 		select {
 		case <-ctx.Done():
 			h.Desktop.HideTray()
 			return ExitEnded
-		case <-tick.C:
+		case <-time.After(wait):
 		}
 		if next, err := h.Daemon.Status(); err == nil {
 			st = next
 		} // else hoistd is restarting: keep what was known and ask again
-
 	}
 }
 

@@ -210,7 +210,7 @@ func TestQuietHelperNotifiesAndOffersExit(t *testing.T) {
 		n        note
 		from, to time.Time
 	}{
-		{"started", started, approved, approved.Add(2500 * time.Millisecond)},
+		{"started", started, approved, approved.Add(4 * time.Second)}, // an idle quiet helper looks every 3s
 		{"6s reminder", first, end.Add(-7500 * time.Millisecond), end.Add(-4 * time.Second)},
 		{"3s reminder", last, end.Add(-4500 * time.Millisecond), end.Add(-1 * time.Second)},
 		{"end", ended, end.Add(-500 * time.Millisecond), end.Add(3 * time.Second)},
