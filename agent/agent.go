@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -260,7 +261,38 @@ func New(cfg Config) (*Agent, error) {
 		outbox.Close()
 		return nil, err
 	}
+	a.sweepRuns()
 	return a, nil
+}
+
+// sweepRuns removes the process groups of policy-elevated programs that a
+// previous hoistd left empty. A group still in use is left to run: its
+// program may be an upgrade halfway through, and killing it would do more
+// harm than the leftover does.
+func (a *Agent) sweepRuns() {
+	lister, ok := a.cfg.Tracker.(interface{ Groups() ([]string, error) })
+	if !ok {
+		return
+	}
+	names, err := lister.Groups()
+	if err != nil {
+		a.cfg.Logger.Warn("cannot list process groups", "err", err)
+		return
+	}
+	for _, name := range names {
+		if !strings.HasPrefix(name, RunIDPrefix) {
+			continue
+		}
+		g, err := a.cfg.Tracker.OpenGroup(name)
+		if err != nil {
+			continue
+		}
+		if pids, err := g.Pids(); err == nil && len(pids) == 0 {
+			_, _ = g.End(context.Background(), 0)
+		} else {
+			a.cfg.Logger.Warn("a policy-elevated program from before the restart still runs; its group stays", "run", name, "pids", pids)
+		}
+	}
 }
 
 func (a *Agent) sessionPath(id string) string {

@@ -653,3 +653,17 @@ func TestConnectionCap(t *testing.T) {
 		return r.sh("", "hoist status").code == 0
 	})
 }
+
+// TestEmptyRunGroupsAreSwept: the group of a policy-elevated program that
+// a crashed hoistd left behind is removed at the next start when empty.
+func TestEmptyRunGroupsAreSwept(t *testing.T) {
+	r := newRig(t)
+	r.stop()
+	if _, err := r.cgs.NewGroup(agent.RunIDPrefix + "leftover"); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	if _, err := os.Stat(filepath.Join(r.cgs.Root, agent.RunIDPrefix+"leftover")); !os.IsNotExist(err) {
+		t.Fatalf("the empty run group is still there (%v)", err)
+	}
+}

@@ -68,6 +68,24 @@ func unescapeMount(s string) string {
 // Kind is "cgroup".
 func (c Cgroups) Kind() string { return TrackCgroup }
 
+// Groups lists the names of the groups below Root.
+func (c Cgroups) Groups() ([]string, error) {
+	entries, err := os.ReadDir(c.Root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
 // Close does nothing: the cgroups are the state, and they stay.
 func (c Cgroups) Close() error { return nil }
 
