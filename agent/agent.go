@@ -78,7 +78,13 @@ type record struct {
 	State     string        `json:"state"` // active, ending, ended
 	EndReason string        `json:"end_reason,omitempty"`
 	EndedAt   time.Time     `json:"ended_at,omitzero"`
+	// By is who granted it: "server", or root's local grant.
+	By string `json:"by,omitempty"`
 }
+
+// localGrantBy marks root's local, break-glass grants: policies do not
+// end them.
+const localGrantBy = "root (local grant)"
 
 type session struct {
 	rec   record
@@ -406,7 +412,7 @@ func (a *Agent) Activate(g Grant) error {
 	}
 	s := &session{
 		rec: record{ID: g.SessionID, RequestID: g.RequestID, User: g.User, NotBefore: g.NotBefore, NotAfter: g.NotAfter,
-			Grace: grace, State: "active"},
+			Grace: grace, State: "active", By: g.By},
 		group: group,
 		done:  make(chan struct{}),
 	}

@@ -126,8 +126,27 @@ func (a *Agent) ApplyBundle(data []byte) error {
 		return fmt.Errorf("store the policy bundle: %w", err)
 	}
 	a.mu.Lock()
+	_, hadJIT := a.pol.bundle.JIT()
+	hadJIT = hadJIT || !a.pol.received
 	a.pol = policyState{bundle: b, skipped: skipped, received: true}
+	var ending []string
+	if _, hasJIT := b.JIT(); hadJIT && !hasJIT {
+		// JIT mode exists only while its three policies are active: turning
+		// one off ends the sessions it allowed, like a revoke.
+		for _, s := range a.byUser {
+			if s.rec.State == "active" && s.rec.By != localGrantBy {
+				ending = append(ending, s.rec.ID)
+			}
+		}
+	}
 	a.mu.Unlock()
+	for _, id := range ending {
+		go func() {
+			if _, err := a.EndSession(id, string(hoist.EndRevoked), "policy"); err != nil && hoist.ErrorCode(err) != hoist.ENotFound {
+				a.cfg.Logger.Warn("cannot end a session JIT mode no longer allows", "session", id, "err", err)
+			}
+		}()
+	}
 	for _, s := range skipped {
 		a.cfg.Logger.Warn("skipping a policy this agent cannot process; the others apply", "policy", s.Name, "id", s.ID, "why", s.Reason)
 		a.audit("policy.skipped", "hoistd", s.ID, map[string]any{"name": s.Name, "reason": s.Reason, "revision": b.Revision})

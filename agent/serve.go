@@ -209,7 +209,7 @@ func (a *Agent) serveGrant(c *net.UnixConn, peer Peer, req localapi.Request, fai
 		return
 	}
 	now := a.cfg.Clock()
-	g := Grant{SessionID: hoist.NewID(hoist.SessionIDPrefix), User: req.User, NotBefore: now, NotAfter: now.Add(d), By: "root (local grant)"}
+	g := Grant{SessionID: hoist.NewID(hoist.SessionIDPrefix), User: req.User, NotBefore: now, NotAfter: now.Add(d), By: localGrantBy}
 	if err := a.Activate(g); err != nil {
 		fail(hoist.ErrorCode(err), hoist.ErrorMessage(err), 1)
 		return

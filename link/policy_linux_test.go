@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/agent"
@@ -58,10 +59,29 @@ func TestJITModeFollowsThePolicies(t *testing.T) {
 		t.Fatalf("a check-in with the current revision got a bundle (%d bytes), %v; want nothing", len(b), err)
 	}
 
+	// A session is on when JIT mode is switched off: it ends, as if revoked.
+	f.approve(f.request("--for 1h"), time.Hour)
+	testenv.WaitUntil(t, "the session", func() bool { return f.agent.Status(f.user.Name).State == "active" })
+	blocking := f.command("exec hoist run -- sleep 1000")
+	if err := blocking.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = blocking.Process.Kill(); _ = blocking.Wait() })
+	g, err := f.cgs.OpenGroup(f.agent.Status(f.user.Name).SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	testenv.WaitUntil(t, "the elevated sleep", func() bool { pids, _ = g.Pids(); return len(pids) == 1 })
+
 	if _, err := f.srv.Service().SetPolicyActive(ctx, adminActor, "JIT Mode (Child Processes)", false); err != nil {
 		t.Fatal(err)
 	}
 	testenv.WaitUntil(t, "JIT mode to go away on the machine", func() bool { _, ok := f.agent.Bundle().JIT(); return !ok })
+	testenv.WaitUntil(t, "the session to end with JIT mode", func() bool {
+		st := f.agent.Status(f.user.Name)
+		return st.State == "ended" && st.EndReason == string(hoist.EndRevoked) && !testenv.Alive(pids[0])
+	})
 	code, _, errOut := f.sh("hoist request --for 1m")
 	if code == 0 || !strings.Contains(errOut, "JIT mode is not enabled for this machine") {
 		t.Fatalf("request with a JIT policy off: exit %d, %q", code, errOut)
