@@ -192,10 +192,20 @@ func TestQuietHelperNotifiesAndOffersExit(t *testing.T) {
 	helper.Env = append(helper.Env, "DBUS_SESSION_BUS_ADDRESS="+bus.addr)
 	var helperOut bytes.Buffer
 	helper.Stdout, helper.Stderr = &helperOut, &helperOut
+	names := func() int {
+		var ns []string
+		_ = bus.conn.BusObject().Call("org.freedesktop.DBus.ListNames", 0).Store(&ns)
+		return len(ns)
+	}
+	before := names()
 	if err := helper.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = helper.Process.Kill(); _ = helper.Wait() })
+	// The helper is up once it is on the bus; a session that started before
+	// it would (rightly) not be announced as new.
+	testenv.WaitUntil(t, "the helper on the bus", func() bool { return names() > before })
+	time.Sleep(500 * time.Millisecond)
 
 	// First window: expiry, with the reminders.
 	f.approve(f.request("--for 9s"), 9*time.Second)
