@@ -178,6 +178,8 @@ type RequestInfo struct {
 	State string `json:"state"` // pending, approved, denied, expired
 	// Reason is the approver's note on a decision.
 	Reason string `json:"reason,omitempty"`
+	// Existing is set when the ask found the user's request still waiting.
+	Existing bool `json:"-"`
 }
 
 // SetUpstream connects the agent to its server.
@@ -211,7 +213,8 @@ func (a *Agent) Request(ctx context.Context, user, reason string, d time.Duratio
 	waiting := a.pending[user]
 	a.mu.Unlock()
 	if waiting.State == "pending" {
-		return waiting, hoist.Errorf(hoist.EConflict, "your request %s is already waiting for approval (hoist status shows it)", waiting.ID)
+		waiting.Existing = true // asking again makes no second request
+		return waiting, nil
 	}
 	j, ok, _ := a.jit()
 	if !ok {

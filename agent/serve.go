@@ -127,11 +127,14 @@ func (a *Agent) serveConn(c *net.UnixConn) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if _, err := a.Request(ctx, peer.User, req.Reason, d); err != nil {
+		info, err := a.Request(ctx, peer.User, req.Reason, d)
+		if err != nil {
 			fail(hoist.ErrorCode(err), hoist.ErrorMessage(err), 1)
 			return
 		}
-		_ = localapi.WriteFrame(c, localapi.Reply{Status: statusReply(a.Status(peer.User))})
+		st := statusReply(a.Status(peer.User))
+		st.AlreadyPending = info.Existing
+		_ = localapi.WriteFrame(c, localapi.Reply{Status: st})
 	case localapi.OpGrant:
 		a.serveGrant(c, peer, req, fail)
 	case localapi.OpRun:

@@ -393,3 +393,31 @@ func newSessions(env Env) *cobra.Command {
 	cmd.Flags().BoolVar(&all, "all", false, "include ended sessions")
 	return cmd
 }
+
+// adminCommand makes a command that runs fn with a logged-in client.
+func adminCommand(env Env, use, short string, args cobra.PositionalArgs, fn func(c *client.Client, cmd *cobra.Command, args []string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  args,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := loggedIn(env)
+			if err != nil {
+				return err
+			}
+			return fn(c, cmd, args)
+		},
+	}
+}
+
+// refuseUnknown makes a command that only groups others fail on an unknown
+// subcommand, instead of printing its help and succeeding.
+func refuseUnknown(cmd *cobra.Command) {
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		return hoist.Errorf(hoist.EInvalid, "unknown command %q for %q; see %s --help", args[0], c.CommandPath(), c.CommandPath())
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/client"
 )
 
 func newEnrollToken(env Env) *cobra.Command {
@@ -18,15 +19,9 @@ func newEnrollToken(env Env) *cobra.Command {
 		uses   int
 		asJSON bool
 	)
-	cmd := &cobra.Command{
-		Use:   "enroll-token [--group NAME] [--ttl 24h] [--uses N] [--json]",
-		Short: "Make a token that enrols machines (hoistd enroll --token …); printed on the last line",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := loggedIn(env)
-			if err != nil {
-				return err
-			}
+	cmd := adminCommand(env, "enroll-token [--group NAME] [--ttl 24h] [--uses N] [--json]",
+		"Make a token that enrols machines (hoistd enroll --token …); printed on the last line",
+		cobra.NoArgs, func(c *client.Client, cmd *cobra.Command, args []string) error {
 			ctx, cancel := timeout()
 			defer cancel()
 			ans, err := c.EnrollToken(ctx, group, ttl, uses)
@@ -39,8 +34,7 @@ func newEnrollToken(env Env) *cobra.Command {
 			fmt.Fprintf(env.Stdout, "enrolment token for %d machine(s), valid until %s; on each machine run:\n  hoistd enroll --token TOKEN\n%s\n",
 				ans.Uses, ans.ExpiresAt.Local().Format(time.RFC3339), ans.Token)
 			return nil
-		},
-	}
+		})
 	cmd.Flags().StringVar(&group, "group", "", "computer group the machines join")
 	cmd.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid")
 	cmd.Flags().IntVar(&uses, "uses", 1, "how many machines may enrol with it")
@@ -50,15 +44,8 @@ func newEnrollToken(env Env) *cobra.Command {
 
 func newAgents(env Env) *cobra.Command {
 	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "agents [--json]",
-		Short: "List enrolled machines: host, version, last seen, groups, what version gating holds back",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := loggedIn(env)
-			if err != nil {
-				return err
-			}
+	cmd := adminCommand(env, "agents [--json]", "List enrolled machines: host, version, last seen, groups, what version gating holds back",
+		cobra.NoArgs, func(c *client.Client, cmd *cobra.Command, args []string) error {
 			ctx, cancel := timeout()
 			defer cancel()
 			as, err := c.Agents(ctx)
@@ -96,23 +83,15 @@ func newAgents(env Env) *cobra.Command {
 					hoist.FormatDuration(time.Since(a.LastSeen).Truncate(time.Second)), strings.Join(a.Groups, ", "), state, strings.Join(held, "; "))
 			}
 			return tw.Flush()
-		},
-	}
+		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
 	return cmd
 }
 
 func newAgent(env Env) *cobra.Command {
 	agent := &cobra.Command{Use: "agent", Short: "Act on one enrolled machine"}
-	agent.AddCommand(&cobra.Command{
-		Use:   "revoke ID",
-		Short: "Cut an agent off now: its certificate is refused from here on",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := loggedIn(env)
-			if err != nil {
-				return err
-			}
+	agent.AddCommand(adminCommand(env, "revoke ID", "Cut an agent off now: its certificate is refused from here on",
+		cobra.ExactArgs(1), func(c *client.Client, cmd *cobra.Command, args []string) error {
 			ctx, cancel := timeout()
 			defer cancel()
 			if err := c.RevokeAgent(ctx, args[0]); err != nil {
@@ -120,8 +99,7 @@ func newAgent(env Env) *cobra.Command {
 			}
 			fmt.Fprintf(env.Stdout, "agent %s revoked\n", args[0])
 			return nil
-		},
-	})
+		}))
 	refuseUnknown(agent)
 	return agent
 }

@@ -168,6 +168,9 @@ func newRequest(env Env, socket *string) *cobra.Command {
 				return hoist.Errorf(hoist.EUnavailable, "hoistd answered without a request")
 			}
 			id := st.RequestID
+			if st.AlreadyPending {
+				fmt.Fprintf(env.Stderr, "hoist: your request %s is already waiting for approval; no second request was made (hoist status shows it)\n", id)
+			}
 			if !wait {
 				if asJSON {
 					return printJSON(env.Stdout, map[string]string{"id": id, "state": "pending"})

@@ -95,7 +95,13 @@ func TestJITModeFollowsThePolicies(t *testing.T) {
 		t.Fatalf("the server took a request with JIT mode off: %v", err)
 	}
 	f.enableJIT()
-	f.request("--for 1m")
+	first := f.request("--for 1m")
+	// Asking again while it waits makes no second request, and says so.
+	code, out, errOut := f.sh("hoist request --for 1m")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || lines[len(lines)-1] != first || !strings.Contains(errOut, "already waiting for approval") {
+		t.Fatalf("a second request: exit %d, %q %q; want %s again, said so", code, out, errOut, first)
+	}
 }
 
 // TestStartupPolicyRules: the JIT Mode (Startup and Approval) policy decides

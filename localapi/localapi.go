@@ -119,6 +119,9 @@ type Status struct {
 	RequestState string `json:"request_state,omitempty"`
 	// DecisionReason is the approver's note on a denied request.
 	DecisionReason string `json:"decision_reason,omitempty"`
+	// AlreadyPending answers an OpRequest that found the caller's request
+	// still waiting: no second one was made.
+	AlreadyPending bool `json:"already_pending,omitempty"`
 	// Helper carries what the JIT helper needs; hoist status leaves it out.
 	Helper *HelperInfo `json:"helper,omitempty"`
 }

@@ -61,7 +61,18 @@ func NewUser(t testing.TB) User {
 		t.Fatalf("useradd: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
+		// The user's last processes (a tmux server, a shell) may still be on
+		// their way out when the test ends: give them a moment.
+		var (
+			out []byte
+			err error
+		)
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if out, err = exec.Command("userdel", name).CombinedOutput(); err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
 			t.Errorf("userdel %s: %v: %s", name, err, out)
 		}
 	})
