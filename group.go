@@ -109,7 +109,7 @@ var DefaultReminders = []Duration{Duration(15 * time.Minute), Duration(5 * time.
 // Validate checks a group for storing.
 func (g ComputerGroup) Validate() error {
 	f := FieldErrors{}
-	if !namePattern.MatchString(g.Name) {
+	if !validObjectName(g.Name) {
 		f["name"] = "1 to 100 letters, digits, spaces or ()._/- starting with a letter or digit"
 	}
 	if len(g.Description) > 1000 {
