@@ -61,6 +61,9 @@ type Tx interface {
 	DeleteTokensOf(ctx context.Context, adminID string) error
 	// DeleteExpiredTokens removes the tokens expired at now.
 	DeleteExpiredTokens(ctx context.Context, now time.Time) error
+	// ExtendToken moves the expiry of the token with hash to expires
+	// (console logins slide while they are used), or fails with ENotFound.
+	ExtendToken(ctx context.Context, hash string, expires time.Time) error
 
 	// AppendAudit seals ev after the current head of the log and stores it.
 	// Concurrent appenders are serialized, so the chain never forks.
@@ -146,11 +149,14 @@ type SessionFilter struct {
 
 // AuditFilter selects audit records.
 type AuditFilter struct {
-	AfterSeq int64 // records with Seq > AfterSeq
-	Action   string
-	Actor    string
-	Subject  string
-	Limit    int // zero: no limit
+	AfterSeq  int64 // records with Seq > AfterSeq
+	BeforeSeq int64 // when set, records with Seq < BeforeSeq
+	// Newest lists from the newest record back, as the console shows it.
+	Newest  bool
+	Action  string
+	Actor   string
+	Subject string
+	Limit   int // zero: no limit
 }
 
 // List limits.

@@ -26,6 +26,43 @@ func tokenHash(token string) string {
 // delay (ERateLimited) before the next try counts. Every failure is audited;
 // unknown names and wrong passwords get the same answer.
 func (s *Service) Login(ctx context.Context, name, password, from string) (token string, a hoist.Admin, expires time.Time, err error) {
+	return s.login(ctx, name, password, from, s.tokenTTL, "api")
+}
+
+// LoginConsole is Login for the web console: the token lasts idle, and
+// KeepAlive slides it while the admin works, so that a console left alone
+// logs itself out.
+func (s *Service) LoginConsole(ctx context.Context, name, password, from string, idle time.Duration) (token string, a hoist.Admin, expires time.Time, err error) {
+	return s.login(ctx, name, password, from, min(idle, s.tokenTTL), "console")
+}
+
+// KeepAlive moves the expiry of a console token to idle from now, never past
+// the token's whole lifetime from its login. It writes only when the expiry
+// would move by more than a minute, so that a busy console does not write on
+// every click.
+func (s *Service) KeepAlive(ctx context.Context, token string, idle time.Duration) error {
+	now := s.now()
+	hash := tokenHash(token)
+	return s.store.Update(ctx, func(tx hoist.Tx) error {
+		t, err := tx.Token(ctx, hash)
+		if err != nil {
+			return err
+		}
+		if !now.Before(t.ExpiresAt) {
+			return hoist.Errorf(hoist.EUnauthorized, "not logged in, or the login has expired")
+		}
+		next := now.Add(idle)
+		if limit := t.CreatedAt.Add(s.tokenTTL); next.After(limit) {
+			next = limit
+		}
+		if next.Sub(t.ExpiresAt) < time.Minute {
+			return nil
+		}
+		return tx.ExtendToken(ctx, hash, next)
+	})
+}
+
+func (s *Service) login(ctx context.Context, name, password, from string, ttl time.Duration, via string) (token string, a hoist.Admin, expires time.Time, err error) {
 	now := s.now()
 	denied := hoist.Errorf(hoist.EUnauthorized, "wrong user name or password")
 	if hoist.CheckAdminName(name) != nil || len(password) > 1024 {
@@ -63,7 +100,7 @@ func (s *Service) Login(ctx context.Context, name, password, from string) (token
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
 	token = TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	expires = now.Add(s.tokenTTL)
+	expires = now.Add(ttl)
 	err = s.store.Update(ctx, func(tx hoist.Tx) error {
 		cur, err := tx.Admin(ctx, a.ID)
 		if err != nil {
@@ -81,7 +118,7 @@ func (s *Service) Login(ctx context.Context, name, password, from string) (token
 		if err := tx.InsertToken(ctx, hoist.Token{Hash: tokenHash(token), AdminID: a.ID, CreatedAt: now, ExpiresAt: expires}); err != nil {
 			return err
 		}
-		return audit(ctx, tx, now, a.Name, hoist.AuditLogin, a.ID, map[string]any{"from": from})
+		return audit(ctx, tx, now, a.Name, hoist.AuditLogin, a.ID, map[string]any{"from": from, "via": via})
 	})
 	if err != nil {
 		return "", hoist.Admin{}, time.Time{}, err

@@ -176,17 +176,25 @@ func (f *fleet) startLink() {
 	f.stopLink, f.linkDone = stop, done
 }
 
-func (f *fleet) command(script string) *exec.Cmd {
+func (f *fleet) command(script string) *exec.Cmd { return f.commandAs(f.user, script) }
+
+// commandAs is a shell command run by user u on the fleet's machine.
+func (f *fleet) commandAs(u testenv.User, script string) *exec.Cmd {
 	cmd := exec.Command("/bin/sh", "-c", script)
 	cmd.Env = []string{"PATH=" + f.bin + ":/usr/bin:/bin", "HOIST_SOCKET=" + f.socket, "HOME=/tmp"}
 	cmd.Dir = "/tmp"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: f.user.UID, Gid: f.user.GID}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: u.UID, Gid: u.GID}}
 	return cmd
 }
 
 func (f *fleet) sh(script string) (int, string, string) {
 	f.t.Helper()
-	cmd := f.command(script)
+	return f.shAs(f.user, script)
+}
+
+func (f *fleet) shAs(u testenv.User, script string) (int, string, string) {
+	f.t.Helper()
+	cmd := f.commandAs(u, script)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

@@ -25,6 +25,7 @@ import (
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/api"
+	"github.com/hoist-jit/hoist/console"
 	"github.com/hoist-jit/hoist/control"
 	"github.com/hoist-jit/hoist/pki"
 	"github.com/hoist-jit/hoist/postgres"
@@ -60,6 +61,10 @@ type Config struct {
 	Out   io.Writer
 	Clock func() time.Time
 
+	// ConsoleIdleTimeout signs out a web console left alone this long;
+	// console.DefaultIdleTimeout when zero.
+	ConsoleIdleTimeout time.Duration
+
 	// wrapHandler, when set, wraps the API handler; tests use it to know
 	// when a request is in flight.
 	wrapHandler func(http.Handler) http.Handler
@@ -75,6 +80,19 @@ type Main struct {
 	caPath   string
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
+}
+
+// split sends the API's paths to the API and every other path to the web
+// console.
+func split(apiHandler, consoleHandler http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/agent/") || p == "/healthz" || p == "/readyz" || p == "/metrics" {
+			apiHandler.ServeHTTP(w, r)
+			return
+		}
+		consoleHandler.ServeHTTP(w, r)
+	})
 }
 
 // OpenStore opens the store the configuration names: PostgreSQL when
@@ -168,7 +186,8 @@ func (m *Main) open(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	handler := api.New(api.Config{Service: m.svc, Store: store, Logger: cfg.Logger, Clock: cfg.Clock, Registry: reg})
-	var root http.Handler = handler
+	web := console.New(console.Config{Service: m.svc, Logger: cfg.Logger, Clock: cfg.Clock, IdleTimeout: cfg.ConsoleIdleTimeout})
+	var root http.Handler = split(handler, web)
 	if cfg.wrapHandler != nil {
 		root = cfg.wrapHandler(root)
 	}

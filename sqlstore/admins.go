@@ -122,6 +122,14 @@ func (t *tx) DeleteTokensOf(ctx context.Context, adminID string) error {
 	return err
 }
 
+func (t *tx) ExtendToken(ctx context.Context, hash string, expires time.Time) error {
+	res, err := t.exec(ctx, "extend token", `UPDATE tokens SET expires_at = ? WHERE hash = ?`, micros(expires), hash)
+	if err != nil {
+		return err
+	}
+	return expectOne(res, hoist.Errorf(hoist.ENotFound, "no such token"))
+}
+
 func (t *tx) DeleteExpiredTokens(ctx context.Context, now time.Time) error {
 	_, err := t.exec(ctx, "delete tokens", `DELETE FROM tokens WHERE expires_at <= ?`, micros(now))
 	return err

@@ -57,6 +57,9 @@ func (t *tx) AppendAudit(ctx context.Context, ev hoist.AuditEvent, now time.Time
 func (t *tx) Audit(ctx context.Context, f hoist.AuditFilter, fn func(hoist.AuditRecord) error) error {
 	var w where
 	w.add("seq > ?", f.AfterSeq)
+	if f.BeforeSeq > 0 {
+		w.add("seq < ?", f.BeforeSeq)
+	}
 	if f.Action != "" {
 		w.add("action = ?", f.Action)
 	}
@@ -67,6 +70,9 @@ func (t *tx) Audit(ctx context.Context, f hoist.AuditFilter, fn func(hoist.Audit
 		w.add("subject = ?", f.Subject)
 	}
 	q := `SELECT seq, time, actor, action, subject, detail, prev_hash, hash FROM audit` + w.String() + ` ORDER BY seq`
+	if f.Newest {
+		q += ` DESC`
+	}
 	if f.Limit > 0 {
 		q += ` LIMIT ?`
 		w.args = append(w.args, f.Limit)

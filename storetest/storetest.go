@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -345,6 +346,17 @@ func testTokens(t *testing.T, s hoist.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	later := t0.Add(2 * time.Hour)
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.ExtendToken(ctx(), "live", later) }); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.View(ctx(), func(tx hoist.Tx) error {
+		if got, err := tx.Token(ctx(), "live"); err != nil || !got.ExpiresAt.Equal(later) {
+			t.Errorf("extended token = %+v, %v; want it to expire at %v", got, err, later)
+		}
+		return nil
+	})
+	wantCode(t, s.Update(ctx(), func(tx hoist.Tx) error { return tx.ExtendToken(ctx(), "old", later) }), hoist.ENotFound)
 	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.DeleteToken(ctx(), "live") }); err != nil {
 		t.Fatal(err)
 	}
@@ -430,6 +442,17 @@ func testAuditChain(t *testing.T, s hoist.Store) {
 	})
 	if len(recs) != 1 || recs[0].Seq != 8 || string(recs[0].Detail) != `{"a":2,"n":7,"reason":"ünïcode ✓","z":1}` {
 		t.Fatalf("filtered audit = %+v", recs)
+	}
+	// The console's page: newest first, before a sequence number.
+	var seqs []int64
+	_ = s.View(ctx(), func(tx hoist.Tx) error {
+		return tx.Audit(ctx(), hoist.AuditFilter{BeforeSeq: 15, Newest: true, Limit: 3}, func(r hoist.AuditRecord) error {
+			seqs = append(seqs, r.Seq)
+			return nil
+		})
+	})
+	if !slices.Equal(seqs, []int64{14, 13, 12}) {
+		t.Fatalf("newest 3 before 15 = %v, want [14 13 12]", seqs)
 	}
 }
 

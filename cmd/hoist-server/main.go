@@ -108,6 +108,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	f.DurationVar(&set.PendingTTL, "pending-ttl", set.PendingTTL, "how long a request waits for a decision before it expires")
 	f.BoolVar(&set.ReasonRequired, "require-reason", false, "refuse requests without a reason")
 	f.StringVar(&set.ReasonPattern, "reason-pattern", "", "regular expression every reason must match")
+	f.DurationVar(&cfg.ConsoleIdleTimeout, "console-idle", 30*time.Minute, "sign out a web console left alone this long")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&logJSON, "log-json", false, "log JSON instead of text")
 	_ = cmd.MarkFlagRequired("data")

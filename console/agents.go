@@ -1,0 +1,232 @@
+package console
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/wire"
+)
+
+type agentsData struct {
+	Agents    []wire.AgentView
+	Groups    []string
+	CanManage bool
+	// Token is a new enrolment token, shown once.
+	Token     string
+	TokenInfo hoist.EnrollToken
+	Now       time.Time
+}
+
+func (h *Handler) agentsPage(w http.ResponseWriter, r *http.Request, v *visit, d agentsData) error {
+	var err error
+	if d.Agents, err = h.svc.AgentViews(r.Context(), v.actor); err != nil {
+		return err
+	}
+	slices.SortStableFunc(d.Agents, func(a, b wire.AgentView) int { return strings.Compare(a.Hostname, b.Hostname) })
+	d.CanManage, d.Now = hoist.Can(v.actor.Role, hoist.PermitManageAgents), h.clock()
+	if d.CanManage {
+		if d.Groups, err = h.groupNames(r, v); err != nil {
+			return err
+		}
+	}
+	h.render(w, r, http.StatusOK, "agents", v, d)
+	return nil
+}
+
+func (h *Handler) agents(w http.ResponseWriter, r *http.Request, v *visit) error {
+	return h.agentsPage(w, r, v, agentsData{})
+}
+
+func (h *Handler) revokeAgent(w http.ResponseWriter, r *http.Request, v *visit) error {
+	id := r.PathValue("id")
+	if err := h.svc.RevokeAgent(r.Context(), v.actor, id); err != nil {
+		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden || code == hoist.ENotFound {
+			return h.done(w, r, "/agents", false, hoist.ErrorMessage(err))
+		}
+		return err
+	}
+	return h.done(w, r, "/agents", true, "Revoked agent "+id+": the server refuses its certificate from now on.")
+}
+
+// createEnrollToken answers with the page itself, not a redirect: the token
+// is a secret to be shown once, and is never put in a cookie or a URL.
+func (h *Handler) createEnrollToken(w http.ResponseWriter, r *http.Request, v *visit) error {
+	uses, err := strconv.Atoi(strings.TrimSpace(r.PostForm.Get("uses")))
+	if err != nil || uses < 1 {
+		return h.done(w, r, "/agents", false, "Uses: a whole number of machines, 1 or more.")
+	}
+	ttl, err := time.ParseDuration(strings.TrimSpace(r.PostForm.Get("ttl")))
+	if err != nil {
+		return h.done(w, r, "/agents", false, "Valid for: a duration such as 1h or 24h.")
+	}
+	group := r.PostForm.Get("group")
+	if group == hoist.DefaultGroup {
+		group = "" // every agent is in it anyway
+	}
+	tok, info, err := h.svc.CreateEnrollToken(r.Context(), v.actor, group, ttl, uses)
+	if err != nil {
+		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden || code == hoist.ENotFound {
+			return h.done(w, r, "/agents", false, hoist.ErrorMessage(err))
+		}
+		return err
+	}
+	return h.agentsPage(w, r, v, agentsData{Token: tok, TokenInfo: info})
+}
+
+type auditData struct {
+	Records []hoist.AuditRecord
+	Filter  auditQuery
+	Chain   control.ChainReport
+	// Older is the query for the next page back; empty on the last page.
+	Older     string
+	ExportURL string
+}
+
+type auditQuery struct {
+	Action, Actor, Subject, Text string
+	Before                       int64
+}
+
+// auditPageSize is how many records one page of the audit log shows.
+const auditPageSize = 100
+
+// errPageFull stops the walk through the log once a page is full.
+var errPageFull = errors.New("page full")
+
+func readAuditQuery(q url.Values) (auditQuery, error) {
+	f := auditQuery{Action: strings.TrimSpace(q.Get("action")), Actor: strings.TrimSpace(q.Get("actor")),
+		Subject: strings.TrimSpace(q.Get("subject")), Text: strings.TrimSpace(q.Get("text"))}
+	for _, s := range []string{f.Action, f.Actor, f.Subject, f.Text} {
+		if len(s) > 200 {
+			return f, hoist.Errorf(hoist.EInvalid, "a search term is at most 200 characters")
+		}
+	}
+	if s := q.Get("before"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 {
+			return f, hoist.Errorf(hoist.EInvalid, "before must be a record number")
+		}
+		f.Before = n
+	}
+	return f, nil
+}
+
+func (f auditQuery) filter() hoist.AuditFilter {
+	return hoist.AuditFilter{Action: f.Action, Actor: f.Actor, Subject: f.Subject, BeforeSeq: f.Before}
+}
+
+// matches is the free-text search: any of actor, action, subject or detail
+// contains the text, ignoring case.
+func (f auditQuery) matches(rec hoist.AuditRecord) bool {
+	if f.Text == "" {
+		return true
+	}
+	t := strings.ToLower(f.Text)
+	for _, s := range []string{rec.Actor, rec.Action, rec.Subject, string(rec.Detail)} {
+		if strings.Contains(strings.ToLower(s), t) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f auditQuery) values() url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{"action": f.Action, "actor": f.Actor, "subject": f.Subject, "text": f.Text} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	return v
+}
+
+func (h *Handler) audit(w http.ResponseWriter, r *http.Request, v *visit) error {
+	q, err := readAuditQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	d := auditData{Filter: q}
+	filter := q.filter()
+	filter.Newest = true
+	err = h.svc.Audit(r.Context(), v.actor, filter, func(rec hoist.AuditRecord) error {
+		if !q.matches(rec) {
+			return nil
+		}
+		if len(d.Records) == auditPageSize {
+			older := q.values()
+			older.Set("before", strconv.FormatInt(d.Records[len(d.Records)-1].Seq, 10))
+			d.Older = "/audit?" + older.Encode()
+			return errPageFull
+		}
+		d.Records = append(d.Records, rec)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errPageFull) {
+		return err
+	}
+	if d.Chain, err = h.svc.VerifyAudit(r.Context(), v.actor); err != nil {
+		return err
+	}
+	d.ExportURL = "/audit/export"
+	if e := q.values(); len(e) > 0 {
+		d.ExportURL += "?" + e.Encode()
+	}
+	h.render(w, r, http.StatusOK, "audit", v, d)
+	return nil
+}
+
+// exportAudit downloads the records the filters select, oldest first, one
+// JSON object a line: the format `hoist-server audit verify` and the API
+// export use.
+func (h *Handler) exportAudit(w http.ResponseWriter, r *http.Request, v *visit) error {
+	q, err := readAuditQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	if !hoist.Can(v.actor.Role, hoist.PermitReadAudit) {
+		return hoist.Errorf(hoist.EForbidden, "role %s may not read the audit log", v.actor.Role)
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Disposition", `attachment; filename="hoist-audit.jsonl"`)
+	cw := &countingWriter{w: w}
+	bw := bufio.NewWriter(cw)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	err = h.svc.Audit(r.Context(), v.actor, q.filter(), func(rec hoist.AuditRecord) error {
+		if !q.matches(rec) {
+			return nil
+		}
+		return enc.Encode(rec)
+	})
+	if err != nil && cw.n == 0 {
+		w.Header().Del("Content-Disposition") // nothing sent yet: an error page instead
+		return err
+	}
+	if err != nil {
+		h.log.Warn("audit export cut off", "err", err)
+		return nil // the answer has begun; a cut-off file is all that can be said
+	}
+	return bw.Flush()
+}
+
+// countingWriter tells whether any byte has gone out.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,224 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/control"
+)
+
+func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, v *visit) error {
+	if _, err := h.svc.Authenticate(r.Context(), sessionToken(r)); err == nil {
+		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+		return nil
+	}
+	h.render(w, r, http.StatusOK, "login", v, map[string]any{"Next": safeNext(r.URL.Query().Get("next")),
+		"Expired": r.URL.Query().Has("expired")})
+	return nil
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request, v *visit) error {
+	if err := r.ParseForm(); err != nil {
+		return hoist.Errorf(hoist.EInvalid, "the form could not be read")
+	}
+	name, password, next := r.PostForm.Get("user"), r.PostForm.Get("password"), safeNext(r.PostForm.Get("next"))
+	token, _, _, err := h.svc.LoginConsole(r.Context(), name, password, remoteIP(r), h.idle)
+	if err != nil {
+		code := hoist.ErrorCode(err)
+		if code != hoist.EUnauthorized && code != hoist.ERateLimited {
+			return err
+		}
+		h.render(w, r, http.StatusOK, "login", v, map[string]any{"Next": next, "User": name, "Error": hoist.ErrorMessage(err)})
+		return nil
+	}
+	setSessionCookie(w, token)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request, v *visit) error {
+	if err := h.svc.Logout(r.Context(), v.actor, sessionToken(r)); err != nil && hoist.ErrorCode(err) != hoist.ENotFound {
+		return err
+	}
+	clearSessionCookie(w)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	return nil
+}
+
+// approvalsData is the Manage Approvals page.
+type approvalsData struct {
+	Pending   []hoist.Request
+	Sessions  []hoist.Session
+	History   []hoist.Request
+	Filter    historyFilter
+	Durations []durationChoice
+	OneTime   time.Duration
+	Now       time.Time
+	CanDecide bool
+	CSRF      string // the live part draws forms outside the layout
+}
+
+type historyFilter struct {
+	State, User, Host string
+	States            []string
+}
+
+type durationChoice struct {
+	Value, Label string
+	Selected     bool
+}
+
+// approveChoices are the windows offered for Approve Selected, up to the
+// server's maximum.
+var approveChoices = []time.Duration{15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 24 * time.Hour}
+
+func (h *Handler) approvalsData(r *http.Request, v *visit) (approvalsData, error) {
+	ctx := r.Context()
+	set := h.svc.Settings()
+	d := approvalsData{OneTime: set.OneTimeDuration, Now: h.clock(), CanDecide: hoist.Can(v.actor.Role, hoist.PermitDecide), CSRF: v.csrf}
+	var err error
+	if d.Pending, err = h.svc.Requests(ctx, v.actor, hoist.RequestFilter{State: hoist.RequestPending, Limit: hoist.MaxListLimit}); err != nil {
+		return d, err
+	}
+	// Oldest first: the one waiting longest is the one to look at.
+	slices.SortStableFunc(d.Pending, func(a, b hoist.Request) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	if d.Sessions, err = h.svc.Sessions(ctx, v.actor, hoist.SessionFilter{State: hoist.SessionActive, Limit: hoist.MaxListLimit}); err != nil {
+		return d, err
+	}
+	slices.SortStableFunc(d.Sessions, func(a, b hoist.Session) int { return a.NotAfter.Compare(b.NotAfter) })
+	for _, c := range approveChoices {
+		if c <= set.MaxDuration {
+			d.Durations = append(d.Durations, durationChoice{Value: formatDuration(c), Label: formatDuration(c), Selected: c == time.Hour})
+		}
+	}
+	return d, nil
+}
+
+func (h *Handler) approvals(w http.ResponseWriter, r *http.Request, v *visit) error {
+	d, err := h.approvalsData(r, v)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	d.Filter = historyFilter{State: q.Get("state"), User: strings.TrimSpace(q.Get("user")), Host: strings.TrimSpace(q.Get("host")),
+		States: []string{string(hoist.RequestApproved), string(hoist.RequestDenied), string(hoist.RequestExpired), string(hoist.RequestCancelled)}}
+	f := hoist.RequestFilter{User: d.Filter.User, Host: d.Filter.Host, Limit: hoist.DefaultListLimit}
+	if d.Filter.State != "" {
+		if !slices.Contains(d.Filter.States, d.Filter.State) {
+			return hoist.Errorf(hoist.EInvalid, "unknown state %q: choose one from the list", d.Filter.State)
+		}
+		f.State = hoist.RequestState(d.Filter.State)
+	}
+	history, err := h.svc.Requests(r.Context(), v.actor, f)
+	if err != nil {
+		return err
+	}
+	for _, req := range history {
+		if req.State != hoist.RequestPending {
+			d.History = append(d.History, req)
+		}
+	}
+	slices.SortStableFunc(d.History, func(a, b hoist.Request) int { return b.UpdatedAt.Compare(a.UpdatedAt) })
+	h.render(w, r, http.StatusOK, "approvals", v, d)
+	return nil
+}
+
+// approvalsLive is the queue and the active sessions alone, for the page's
+// script to swap in: new requests appear without a reload.
+func (h *Handler) approvalsLive(w http.ResponseWriter, r *http.Request, v *visit) error {
+	d, err := h.approvalsData(r, v)
+	if err != nil {
+		return err
+	}
+	return h.renderPart(w, "approvals", "live", d)
+}
+
+func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error {
+	ids := r.PostForm["id"]
+	if len(ids) == 0 {
+		return h.done(w, r, "/approvals", false, "Select at least one request first.")
+	}
+	var (
+		results []control.Result
+		err     error
+		verb    string
+	)
+	switch r.PostForm.Get("action") {
+	case "approve":
+		d, perr := hoist.ParseDuration(r.PostForm.Get("for"))
+		if perr != nil {
+			return h.done(w, r, "/approvals", false, "Approve For: "+hoist.ErrorMessage(perr))
+		}
+		results, err = h.svc.Approve(r.Context(), v.actor, ids, d, "")
+		verb = "Approved for " + formatDuration(d)
+	case "once":
+		results, err = h.svc.Approve(r.Context(), v.actor, ids, 0, "")
+		verb = "Approved One Time (" + formatDuration(h.svc.Settings().OneTimeDuration) + ")"
+	case "deny":
+		reason := strings.TrimSpace(r.PostForm.Get("reason"))
+		if reason == "" {
+			return h.done(w, r, "/approvals", false, "Deny Selected: give the user a reason.")
+		}
+		results, err = h.svc.Deny(r.Context(), v.actor, ids, reason)
+		verb = "Denied"
+	default:
+		return hoist.Errorf(hoist.EInvalid, "unknown action: use Approve Selected, One Time or Deny Selected")
+	}
+	if err != nil {
+		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden {
+			return h.done(w, r, "/approvals", false, hoist.ErrorMessage(err))
+		}
+		return err
+	}
+	ok, msg := summarize(verb, "request", results)
+	return h.done(w, r, "/approvals", ok, msg)
+}
+
+func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, v *visit) error {
+	ids := r.PostForm["id"]
+	if len(ids) == 0 {
+		return h.done(w, r, "/approvals", false, "No session was named.")
+	}
+	results, err := h.svc.Revoke(r.Context(), v.actor, ids, strings.TrimSpace(r.PostForm.Get("reason")))
+	if err != nil {
+		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden {
+			return h.done(w, r, "/approvals", false, hoist.ErrorMessage(err))
+		}
+		return err
+	}
+	ok, msg := summarize("Revoked", "session", results)
+	return h.done(w, r, "/approvals", ok, msg)
+}
+
+// summarize says how a batch went: how many succeeded, and why each other
+// failed.
+func summarize(verb, noun string, results []control.Result) (bool, string) {
+	var good int
+	var bad []string
+	for _, res := range results {
+		if res.OK {
+			good++
+		} else {
+			bad = append(bad, res.ID+": "+res.Error)
+		}
+	}
+	msg := fmt.Sprintf("%s %d %s", verb, good, plural(noun, good))
+	if good == 1 && len(results) == 1 {
+		msg = fmt.Sprintf("%s 1 %s", verb, noun)
+	}
+	if len(bad) > 0 {
+		msg += fmt.Sprintf("; %d not: %s", len(bad), strings.Join(bad, "; "))
+	}
+	return len(bad) == 0, msg + "."
+}
+
+func plural(noun string, n int) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
+}

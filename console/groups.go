@@ -1,0 +1,274 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/wire"
+)
+
+func asHoistError(err error, target **hoist.Error) bool { return errors.As(err, target) }
+
+type groupsData struct {
+	Groups  []groupRow
+	CanEdit bool
+	// New holds a rejected new group's values and errors.
+	New    url.Values
+	Errors map[string]string
+}
+
+type groupRow struct {
+	Group  hoist.ComputerGroup
+	Agents int
+}
+
+func (h *Handler) groups(w http.ResponseWriter, r *http.Request, v *visit) error {
+	return h.groupsPage(w, r, v, nil, nil)
+}
+
+func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, v *visit, values url.Values, errs map[string]string) error {
+	gs, err := h.svc.Groups(r.Context(), v.actor)
+	if err != nil {
+		return err
+	}
+	views, err := h.svc.AgentViews(r.Context(), v.actor)
+	if err != nil {
+		return err
+	}
+	members := map[string]int{}
+	for _, a := range views {
+		if a.Revoked {
+			continue
+		}
+		for _, g := range a.Groups {
+			members[g]++
+		}
+	}
+	d := groupsData{CanEdit: hoist.Can(v.actor.Role, hoist.PermitManagePolicies), New: values, Errors: errs}
+	if d.New == nil {
+		d.New = url.Values{"priority": {"0"}}
+	}
+	for _, g := range gs {
+		d.Groups = append(d.Groups, groupRow{Group: g, Agents: members[g.Name]})
+	}
+	h.render(w, r, http.StatusOK, "groups", v, d)
+	return nil
+}
+
+// parseGroup reads the name, description, priority and rules of a group.
+func parseGroup(form url.Values) (hoist.ComputerGroup, map[string]string) {
+	errs := map[string]string{}
+	g := hoist.ComputerGroup{Name: strings.TrimSpace(form.Get("name")), Description: strings.TrimSpace(form.Get("description")),
+		Rules: hoist.GroupRules{Hostname: strings.TrimSpace(form.Get("rules.hostname")), OS: strings.TrimSpace(form.Get("rules.os")),
+			MinAgentVersion: strings.TrimSpace(form.Get("rules.min_agent_version"))}}
+	if s := strings.TrimSpace(form.Get("priority")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			errs["priority"] = "a whole number between -1000 and 1000"
+		}
+		g.Priority = n
+	}
+	if s := form.Get("version"); s != "" {
+		g.Version, _ = strconv.Atoi(s)
+	}
+	return g, errs
+}
+
+func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, v *visit) error {
+	g, errs := parseGroup(r.PostForm)
+	if len(errs) == 0 {
+		created, err := h.svc.CreateGroup(r.Context(), v.actor, g)
+		if err == nil {
+			return h.done(w, r, "/groups/"+url.PathEscape(created.ID), true, "Created computer group "+created.Name+".")
+		}
+		if !formError(err, errs) {
+			return err
+		}
+	}
+	return h.groupsPage(w, r, v, r.PostForm, errs)
+}
+
+// groupData is the page of one group: its rules and its agent configuration,
+// each a form of its own.
+type groupData struct {
+	Group   hoist.ComputerGroup
+	Values  url.Values
+	Errors  map[string]string
+	Config  url.Values
+	CErrors map[string]string
+	Members []wire.AgentView
+	CanEdit bool
+	Default bool
+	Summary string
+}
+
+func (f groupData) Value(name string) string  { return f.Values.Get(name) }
+func (f groupData) CValue(name string) string { return f.Config.Get(name) }
+
+func groupValues(g hoist.ComputerGroup) url.Values {
+	v := url.Values{}
+	v.Set("name", g.Name)
+	v.Set("description", g.Description)
+	v.Set("priority", strconv.Itoa(g.Priority))
+	v.Set("rules.hostname", g.Rules.Hostname)
+	v.Set("rules.os", g.Rules.OS)
+	v.Set("rules.min_agent_version", g.Rules.MinAgentVersion)
+	v.Set("version", strconv.Itoa(g.Version))
+	return v
+}
+
+// configValues writes c as form fields. An unset field is empty ("inherit"),
+// which is not the same as a set false or zero.
+func configValues(c hoist.AgentConfig, version int) url.Values {
+	v := url.Values{}
+	v.Set("version", strconv.Itoa(version))
+	switch {
+	case c.CreateJITShortcut == nil:
+		v.Set("config.create_jit_shortcut", "")
+	case *c.CreateJITShortcut:
+		v.Set("config.create_jit_shortcut", "yes")
+	default:
+		v.Set("config.create_jit_shortcut", "no")
+	}
+	v.Set("config.reminders", formatDurations(c.Reminders))
+	for name, d := range map[string]*hoist.Duration{"config.default_duration": c.DefaultDuration, "config.max_duration": c.MaxDuration,
+		"config.checkin_interval": c.CheckinInterval, "config.grace": c.Grace} {
+		if d != nil {
+			v.Set(name, formatDuration(d.D()))
+		}
+	}
+	return v
+}
+
+func parseConfig(form url.Values) (hoist.AgentConfig, map[string]string) {
+	errs := map[string]string{}
+	var c hoist.AgentConfig
+	switch form.Get("config.create_jit_shortcut") {
+	case "yes":
+		yes := true
+		c.CreateJITShortcut = &yes
+	case "no":
+		no := false
+		c.CreateJITShortcut = &no
+	case "":
+	default:
+		errs["config.create_jit_shortcut"] = "choose Yes, No or Inherit"
+	}
+	for _, s := range splitList(form.Get("config.reminders")) {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			errs["config.reminders"] = "durations such as 10m, 1m, separated by commas"
+			break
+		}
+		c.Reminders = append(c.Reminders, hoist.Duration(d))
+	}
+	for name, dst := range map[string]**hoist.Duration{"config.default_duration": &c.DefaultDuration, "config.max_duration": &c.MaxDuration,
+		"config.checkin_interval": &c.CheckinInterval, "config.grace": &c.Grace} {
+		s := strings.TrimSpace(form.Get(name))
+		if s == "" {
+			continue
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			errs[name] = "a duration such as 30m or 1h, or empty to inherit"
+			continue
+		}
+		hd := hoist.Duration(d)
+		*dst = &hd
+	}
+	return c, errs
+}
+
+func (h *Handler) groupPage(w http.ResponseWriter, r *http.Request, v *visit, d groupData) error {
+	views, err := h.svc.AgentViews(r.Context(), v.actor)
+	if err != nil {
+		return err
+	}
+	for _, a := range views {
+		for _, g := range a.Groups {
+			if g == d.Group.Name && !a.Revoked {
+				d.Members = append(d.Members, a)
+			}
+		}
+	}
+	if d.Values == nil {
+		d.Values = groupValues(d.Group)
+	}
+	if d.Config == nil {
+		d.Config = configValues(d.Group.Config, d.Group.Version)
+	}
+	d.CanEdit, d.Default = hoist.Can(v.actor.Role, hoist.PermitManagePolicies), d.Group.Name == hoist.DefaultGroup
+	if d.Summary == "" {
+		d.Summary = d.Errors[""] + d.CErrors[""]
+	}
+	h.render(w, r, http.StatusOK, "group", v, d)
+	return nil
+}
+
+func (h *Handler) editGroup(w http.ResponseWriter, r *http.Request, v *visit) error {
+	g, err := h.svc.Group(r.Context(), v.actor, r.PathValue("key"))
+	if err != nil {
+		return err
+	}
+	return h.groupPage(w, r, v, groupData{Group: g})
+}
+
+func (h *Handler) saveGroup(w http.ResponseWriter, r *http.Request, v *visit) error {
+	cur, err := h.svc.Group(r.Context(), v.actor, r.PathValue("key"))
+	if err != nil {
+		return err
+	}
+	g, errs := parseGroup(r.PostForm)
+	g.Config = cur.Config
+	if len(errs) == 0 {
+		saved, err := h.svc.UpdateGroup(r.Context(), v.actor, cur.ID, g)
+		if err == nil {
+			return h.done(w, r, "/groups/"+url.PathEscape(saved.ID), true, "Saved computer group "+saved.Name+".")
+		}
+		if !formError(err, errs) {
+			return err
+		}
+	}
+	return h.groupPage(w, r, v, groupData{Group: cur, Values: r.PostForm, Errors: errs})
+}
+
+func (h *Handler) saveGroupConfig(w http.ResponseWriter, r *http.Request, v *visit) error {
+	cur, err := h.svc.Group(r.Context(), v.actor, r.PathValue("key"))
+	if err != nil {
+		return err
+	}
+	c, errs := parseConfig(r.PostForm)
+	if ver, _ := strconv.Atoi(r.PostForm.Get("version")); ver != 0 && ver != cur.Version {
+		errs[""] = "Someone else changed this group since you opened it; here is what it holds now. Make your change again."
+		return h.groupPage(w, r, v, groupData{Group: cur, CErrors: errs})
+	}
+	if len(errs) == 0 {
+		saved, err := h.svc.SetGroupConfig(r.Context(), v.actor, cur.ID, c)
+		if err == nil {
+			return h.done(w, r, "/groups/"+url.PathEscape(saved.ID), true, "Saved the agent configuration of "+saved.Name+". Its agents hear of it now.")
+		}
+		if !formError(err, errs) {
+			return err
+		}
+	}
+	return h.groupPage(w, r, v, groupData{Group: cur, Config: r.PostForm, CErrors: errs})
+}
+
+func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request, v *visit) error {
+	g, err := h.svc.Group(r.Context(), v.actor, r.PathValue("key"))
+	if err != nil {
+		return err
+	}
+	if err := h.svc.DeleteGroup(r.Context(), v.actor, g.ID); err != nil {
+		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden || code == hoist.EConflict {
+			return h.done(w, r, "/groups/"+url.PathEscape(g.ID), false, hoist.ErrorMessage(err))
+		}
+		return err
+	}
+	return h.done(w, r, "/groups", true, "Deleted computer group "+g.Name+".")
+}

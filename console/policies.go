@@ -1,0 +1,360 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// policiesData is the policies page: each computer group with the policies
+// that target it.
+type policiesData struct {
+	Groups   []groupPolicies
+	Kinds    []string
+	CanEdit  bool
+}
+
+type groupPolicies struct {
+	Group    hoist.ComputerGroup
+	Policies []hoist.Policy
+	// JITOn is true when the group has all three JIT policies active.
+	JITOn bool
+}
+
+var jitKinds = []string{hoist.KindJITStartup, hoist.KindJITMode, hoist.KindJITChildren}
+
+func (h *Handler) policies(w http.ResponseWriter, r *http.Request, v *visit) error {
+	ps, err := h.svc.Policies(r.Context(), v.actor)
+	if err != nil {
+		return err
+	}
+	gs, err := h.svc.Groups(r.Context(), v.actor)
+	if err != nil {
+		return err
+	}
+	d := policiesData{Kinds: []string{hoist.KindApplication, hoist.KindJITStartup, hoist.KindJITMode, hoist.KindJITChildren},
+		CanEdit: hoist.Can(v.actor.Role, hoist.PermitManagePolicies)}
+	for _, g := range gs {
+		gp := groupPolicies{Group: g}
+		active := map[string]bool{}
+		for _, p := range ps {
+			if slices.Contains(p.Groups, g.Name) {
+				gp.Policies = append(gp.Policies, p)
+				active[p.Kind] = active[p.Kind] || p.Active
+			}
+		}
+		// JIT policies first, in their fixed order, then by priority.
+		slices.SortStableFunc(gp.Policies, func(a, b hoist.Policy) int {
+			if ka, kb := kindOrder(a.Kind), kindOrder(b.Kind); ka != kb {
+				return ka - kb
+			}
+			if a.Priority != b.Priority {
+				return b.Priority - a.Priority
+			}
+			return strings.Compare(a.Name, b.Name)
+		})
+		gp.JITOn = active[hoist.KindJITStartup] && active[hoist.KindJITMode] && active[hoist.KindJITChildren]
+		d.Groups = append(d.Groups, gp)
+	}
+	h.render(w, r, http.StatusOK, "policies", v, d)
+	return nil
+}
+
+func kindOrder(kind string) int {
+	if i := slices.Index(jitKinds, kind); i >= 0 {
+		return i
+	}
+	return len(jitKinds)
+}
+
+// policyForm is the edit page of one policy, with the values as typed and
+// the errors beside them.
+type policyForm struct {
+	New    bool
+	Policy hoist.Policy
+	Values url.Values
+	Errors map[string]string
+	Groups []string
+	// Summary is an error that belongs to no one field.
+	Summary string
+}
+
+func (f policyForm) Value(name string) string { return f.Values.Get(name) }
+
+// policyValues writes p as the form's fields, named as Validate names them.
+func policyValues(p hoist.Policy) url.Values {
+	v := url.Values{}
+	v.Set("name", p.Name)
+	v.Set("description", p.Description)
+	v["groups"] = p.Groups
+	v.Set("priority", strconv.Itoa(p.Priority))
+	if p.Active {
+		v.Set("active", "on")
+	}
+	v.Set("min_agent_version", p.MinAgentVersion)
+	v.Set("version", strconv.Itoa(p.Version))
+	if a := p.Application; a != nil {
+		v.Set("application.path", a.Path)
+		v.Set("application.sha256", a.SHA256)
+		v.Set("application.args", a.Args)
+		v.Set("application.users", strings.Join(a.Users, ", "))
+		v.Set("application.unix_groups", strings.Join(a.UnixGroups, ", "))
+		v.Set("application.action", a.Action)
+	}
+	if s := p.Startup; s != nil {
+		v.Set("startup.users", strings.Join(s.Users, ", "))
+		v.Set("startup.unix_groups", strings.Join(s.UnixGroups, ", "))
+		v.Set("startup.durations", formatDurations(s.Durations))
+		v.Set("startup.default_duration", optDuration(s.DefaultDuration.D()))
+		v.Set("startup.max_duration", optDuration(s.MaxDuration.D()))
+		if s.ReasonRequired {
+			v.Set("startup.reason_required", "on")
+		}
+		v.Set("startup.approver_role", s.ApproverRole)
+	}
+	if m := p.Mode; m != nil {
+		v.Set("mode.exclude", strings.Join(m.Exclude, "\n"))
+	}
+	if c := p.Children; c != nil {
+		v.Set("children.grace", optDuration(c.Grace.D()))
+		v.Set("children.reminders", formatDurations(c.Reminders))
+	}
+	return v
+}
+
+func optDuration(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return formatDuration(d)
+}
+
+// parsePolicy reads the form into a policy of kind. What cannot even be
+// read (a duration that is not one) is reported per field, like Validate's
+// findings, so the page shows every problem at once.
+func parsePolicy(kind string, form url.Values) (hoist.Policy, map[string]string) {
+	errs := map[string]string{}
+	p := hoist.Policy{Kind: kind, Name: strings.TrimSpace(form.Get("name")), Description: strings.TrimSpace(form.Get("description")),
+		Groups: form["groups"], Active: form.Get("active") == "on", MinAgentVersion: strings.TrimSpace(form.Get("min_agent_version"))}
+	if p.Groups == nil {
+		p.Groups = []string{}
+	}
+	if s := strings.TrimSpace(form.Get("priority")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			errs["priority"] = "a whole number between -1000 and 1000"
+		}
+		p.Priority = n
+	}
+	if s := form.Get("version"); s != "" {
+		p.Version, _ = strconv.Atoi(s)
+	}
+	duration := func(name string) hoist.Duration {
+		s := strings.TrimSpace(form.Get(name))
+		if s == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			errs[name] = "a duration such as 30m, 1h or 1h30m"
+		}
+		return hoist.Duration(d)
+	}
+	durations := func(name string) []hoist.Duration {
+		var out []hoist.Duration
+		for _, s := range splitList(form.Get(name)) {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				errs[name] = "durations such as 15m, 1h, separated by commas"
+				return nil
+			}
+			out = append(out, hoist.Duration(d))
+		}
+		return out
+	}
+	switch kind {
+	case hoist.KindApplication:
+		p.Application = &hoist.ApplicationRule{Path: strings.TrimSpace(form.Get("application.path")),
+			SHA256: strings.ToLower(strings.TrimSpace(form.Get("application.sha256"))), Args: form.Get("application.args"),
+			Users: splitList(form.Get("application.users")), UnixGroups: splitList(form.Get("application.unix_groups")),
+			Action: form.Get("application.action")}
+	case hoist.KindJITStartup:
+		p.Startup = &hoist.JITStartup{Users: splitList(form.Get("startup.users")), UnixGroups: splitList(form.Get("startup.unix_groups")),
+			Durations: durations("startup.durations"), DefaultDuration: duration("startup.default_duration"),
+			MaxDuration: duration("startup.max_duration"), ReasonRequired: form.Get("startup.reason_required") == "on",
+			ApproverRole: form.Get("startup.approver_role")}
+	case hoist.KindJITMode:
+		p.Mode = &hoist.JITMode{Exclude: splitLines(form.Get("mode.exclude"))}
+	case hoist.KindJITChildren:
+		p.Children = &hoist.JITChildren{Grace: duration("children.grace"), Reminders: durations("children.reminders")}
+	}
+	return p, errs
+}
+
+// splitList reads "a, b c" as [a b c].
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func (h *Handler) groupNames(r *http.Request, v *visit) ([]string, error) {
+	gs, err := h.svc.Groups(r.Context(), v.actor)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(gs))
+	for i, g := range gs {
+		names[i] = g.Name
+	}
+	return names, nil
+}
+
+func (h *Handler) newPolicy(w http.ResponseWriter, r *http.Request, v *visit) error {
+	kind := r.URL.Query().Get("kind")
+	if !slices.Contains([]string{hoist.KindApplication, hoist.KindJITStartup, hoist.KindJITMode, hoist.KindJITChildren}, kind) {
+		kind = hoist.KindApplication
+	}
+	groups, err := h.groupNames(r, v)
+	if err != nil {
+		return err
+	}
+	p := hoist.Policy{Kind: kind, Groups: []string{hoist.DefaultGroup}}
+	if kind == hoist.KindApplication {
+		p.Application = &hoist.ApplicationRule{Action: hoist.ActionElevate}
+	}
+	h.render(w, r, http.StatusOK, "policy", v, policyForm{New: true, Policy: p, Values: policyValues(p), Groups: groups})
+	return nil
+}
+
+func (h *Handler) createPolicy(w http.ResponseWriter, r *http.Request, v *visit) error {
+	kind := r.PostForm.Get("kind")
+	p, errs := parsePolicy(kind, r.PostForm)
+	if len(errs) == 0 {
+		created, err := h.svc.CreatePolicy(r.Context(), v.actor, p)
+		if err == nil {
+			return h.done(w, r, "/policies", true, "Created policy "+created.Name+". It is inactive until you turn it on.")
+		}
+		if !formError(err, errs) {
+			return err
+		}
+	}
+	return h.policyFormAgain(w, r, v, policyForm{New: true, Policy: p, Values: r.PostForm, Errors: errs})
+}
+
+// formError moves a refusal that belongs on the form (bad fields, a name
+// taken, a stale edit) into errs, and reports whether it did.
+func formError(err error, errs map[string]string) bool {
+	var he *hoist.Error
+	if !asHoistError(err, &he) {
+		return false
+	}
+	switch he.Code {
+	case hoist.EInvalid, hoist.EConflict, hoist.EForbidden, hoist.ENotFound:
+	default:
+		return false
+	}
+	for k, m := range he.Fields {
+		errs[k] = m
+	}
+	if len(he.Fields) == 0 {
+		errs[""] = he.Message
+	}
+	return true
+}
+
+func (h *Handler) policyFormAgain(w http.ResponseWriter, r *http.Request, v *visit, f policyForm) error {
+	groups, err := h.groupNames(r, v)
+	if err != nil {
+		return err
+	}
+	f.Groups, f.Summary = groups, f.Errors[""]
+	h.render(w, r, http.StatusOK, "policy", v, f)
+	return nil
+}
+
+func (h *Handler) editPolicy(w http.ResponseWriter, r *http.Request, v *visit) error {
+	p, err := h.svc.Policy(r.Context(), v.actor, r.PathValue("key"))
+	if err != nil {
+		return err
+	}
+	groups, err := h.groupNames(r, v)
+	if err != nil {
+		return err
+	}
+	h.render(w, r, http.StatusOK, "policy", v, policyForm{Policy: p, Values: policyValues(p), Groups: groups})
+	return nil
+}
+
+func (h *Handler) savePolicy(w http.ResponseWriter, r *http.Request, v *visit) error {
+	cur, err := h.svc.Policy(r.Context(), v.actor, r.PathValue("key"))
+	if err != nil {
+		return err
+	}
+	p, errs := parsePolicy(cur.Kind, r.PostForm)
+	if len(errs) == 0 {
+		saved, err := h.svc.UpdatePolicy(r.Context(), v.actor, cur.ID, p)
+		if err == nil {
+			return h.done(w, r, "/policies", true, "Saved policy "+saved.Name+".")
+		}
+		if !formError(err, errs) {
+			return err
+		}
+	}
+	p.ID, p.CreatedAt, p.UpdatedAt, p.UpdatedBy = cur.ID, cur.CreatedAt, cur.UpdatedAt, cur.UpdatedBy
+	return h.policyFormAgain(w, r, v, policyForm{Policy: p, Values: r.PostForm, Errors: errs})
+}
+
+func (h *Handler) setPolicyActive(w http.ResponseWriter, r *http.Request, v *visit) error {
+	active := r.PostForm.Get("active") == "true"
+	p, err := h.svc.SetPolicyActive(r.Context(), v.actor, r.PathValue("key"), active)
+	if err != nil {
+		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden || code == hoist.EConflict {
+			return h.done(w, r, "/policies", false, hoist.ErrorMessage(err))
+		}
+		return err
+	}
+	state := "off"
+	if p.Active {
+		state = "on"
+	}
+	return h.done(w, r, "/policies", true, "Turned "+state+" policy "+p.Name+". Agents hear of it now.")
+}
+
+func (h *Handler) duplicatePolicy(w http.ResponseWriter, r *http.Request, v *visit) error {
+	p, err := h.svc.DuplicatePolicy(r.Context(), v.actor, r.PathValue("key"), strings.TrimSpace(r.PostForm.Get("name")), nil)
+	if err != nil {
+		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden || code == hoist.EConflict {
+			return h.done(w, r, "/policies", false, hoist.ErrorMessage(err))
+		}
+		return err
+	}
+	return h.done(w, r, "/policies/"+url.PathEscape(p.ID), true, "Duplicated as "+p.Name+" (inactive). Edit it below.")
+}
+
+func (h *Handler) deletePolicy(w http.ResponseWriter, r *http.Request, v *visit) error {
+	p, err := h.svc.Policy(r.Context(), v.actor, r.PathValue("key"))
+	if err != nil {
+		return err
+	}
+	if err := h.svc.DeletePolicy(r.Context(), v.actor, p.ID); err != nil {
+		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden || code == hoist.EConflict {
+			return h.done(w, r, "/policies", false, hoist.ErrorMessage(err))
+		}
+		return err
+	}
+	return h.done(w, r, "/policies", true, "Deleted policy "+p.Name+".")
+}

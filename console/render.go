@@ -1,0 +1,183 @@
+package console
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/url"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// page is what every template sees: the layout's needs, and the page's own
+// Data.
+type page struct {
+	Name  string // the template, also the nav item that is current
+	Title string
+	Actor struct {
+		Name string
+		Role hoist.Role
+	}
+	CSRF  string
+	Flash flash
+	Nav   []navItem
+	Now   time.Time
+	Data  any
+}
+
+type navItem struct {
+	Name, Label, Href string
+}
+
+// navFor lists the pages role may open.
+func navFor(role hoist.Role) []navItem {
+	items := []navItem{{"approvals", "Approvals", "/approvals"}, {"policies", "Policies", "/policies"},
+		{"groups", "Computer groups", "/groups"}, {"agents", "Agents", "/agents"}}
+	if hoist.Can(role, hoist.PermitReadAudit) {
+		items = append(items, navItem{"audit", "Audit", "/audit"})
+	}
+	return items
+}
+
+var pageTitles = map[string]string{
+	"login": "Sign in", "approvals": "Approvals", "policies": "Policies", "policy": "Policy",
+	"groups": "Computer groups", "group": "Computer group", "agents": "Agents", "audit": "Audit", "error": "Error",
+}
+
+func parsePages() map[string]*template.Template {
+	funcs := template.FuncMap{
+		"dur":       formatDuration,
+		"durs":      formatDurations,
+		"when":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"iso":       func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"ago":       ago,
+		"left":      func(now, end time.Time) string { return formatDuration(end.Sub(now).Round(time.Second)) },
+		"join":      strings.Join,
+		"split":     strings.Fields,
+		"fid":       func(name string) string { return field{Name: name}.ID() },
+		"has":       slices.Contains[[]string],
+		"can":       func(role hoist.Role, p string) bool { return hoist.Can(role, hoist.Permit(p)) },
+		"isJIT":     func(kind string) bool { return kind != hoist.KindApplication },
+		"kindLabel": kindLabel,
+		"field":     newField,
+	}
+	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/parts.html"))
+	names, err := fs.Glob(templateFiles, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	pages := map[string]*template.Template{}
+	for _, file := range names {
+		name := strings.TrimSuffix(path.Base(file), ".html")
+		if name == "layout" || name == "parts" {
+			continue
+		}
+		pages[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFiles, file))
+	}
+	return pages
+}
+
+// render writes page name inside the layout. It renders into a buffer first,
+// so that a template error becomes an error page, never half a page.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, v *visit, data any) {
+	p := page{Name: name, Title: pageTitles[name], CSRF: v.csrf, Flash: v.flash, Now: h.clock(), Data: data}
+	p.Actor.Name, p.Actor.Role = v.actor.Name, v.actor.Role
+	if v.actor.Name != "" {
+		p.Nav = navFor(v.actor.Role)
+	}
+	var buf bytes.Buffer
+	t := h.pages[name]
+	if t == nil {
+		panic("console: no template " + name)
+	}
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		h.log.Error("console template failed", "page", name, "err", err)
+		http.Error(w, "The page could not be drawn; the server log says why.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// renderPart writes one named template alone (the live parts of a page).
+func (h *Handler) renderPart(w http.ResponseWriter, name, part string, data any) error {
+	var buf bytes.Buffer
+	if err := h.pages[name].ExecuteTemplate(&buf, part, data); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// formatDuration writes "1h", "30m", "1h30m", "45s" without Go's trailing
+// zero units.
+func formatDuration(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func formatDurations(ds []hoist.Duration) string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = formatDuration(d.D())
+	}
+	return strings.Join(out, ", ")
+}
+
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
+}
+
+func kindLabel(kind string) string {
+	switch kind {
+	case hoist.KindJITStartup:
+		return "JIT Mode (Startup and Approval)"
+	case hoist.KindJITMode:
+		return "JIT Mode"
+	case hoist.KindJITChildren:
+		return "JIT Mode (Child Processes)"
+	case hoist.KindApplication:
+		return "Application"
+	}
+	return kind
+}
+
+// field is one labelled input of a form, with its value as last typed and
+// the error for it.
+type field struct {
+	Name, Label, Hint, Value, Error string
+	Values                          []string
+}
+
+// ID is the element id, also used to tie the hint and error to the input.
+func (f field) ID() string { return "f-" + strings.ReplaceAll(f.Name, ".", "-") }
+
+func newField(values url.Values, errs map[string]string, name, label, hint string) field {
+	return field{Name: name, Label: label, Hint: hint, Value: values.Get(name), Values: values[name], Error: errs[name]}
+}

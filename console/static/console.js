@@ -1,0 +1,91 @@
+// Hoist console: the few things a page cannot do alone. Every page works
+// without this file; with it, the approval queue updates itself, countdowns
+// tick, "select all" works and destructive buttons ask first.
+"use strict";
+
+(function () {
+  // Forms that end something ask before they are sent.
+  document.addEventListener("submit", function (ev) {
+    var msg = ev.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) {
+      ev.preventDefault();
+    }
+  });
+
+  // A form sent back with errors: put the keyboard on the list of them.
+  var errors = document.getElementById("form-errors");
+  if (errors) {
+    errors.focus();
+  }
+
+  if (document.body.dataset.page !== "approvals") {
+    return;
+  }
+
+  var selectAll = document.getElementById("select-all");
+  function boxes() {
+    return Array.prototype.slice.call(document.querySelectorAll('#pending-rows input[name="id"]'));
+  }
+  function syncSelectAll() {
+    if (!selectAll) return;
+    var all = boxes();
+    var checked = all.filter(function (b) { return b.checked; }).length;
+    selectAll.checked = all.length > 0 && checked === all.length;
+    selectAll.indeterminate = checked > 0 && checked < all.length;
+  }
+  if (selectAll) {
+    selectAll.hidden = false;
+    selectAll.addEventListener("change", function () {
+      boxes().forEach(function (b) { b.checked = selectAll.checked; });
+    });
+    document.getElementById("pending-rows").addEventListener("change", syncSelectAll);
+  }
+
+  // Time left in the active sessions, every second.
+  function pad(n) { return n < 10 ? "0" + n : "" + n; }
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-ends]").forEach(function (cell) {
+      var left = Math.max(0, Math.round((Date.parse(cell.dataset.ends) - now) / 1000));
+      var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
+      cell.textContent = left === 0 ? "ending" : (h > 0 ? h + ":" + pad(m) : m) + ":" + pad(s);
+    });
+  }
+  tick();
+  setInterval(tick, 1000);
+
+  // New requests and sessions appear without a reload. The ticks keep what
+  // the approver has selected; a request that was decided meanwhile drops out.
+  var busy = false;
+  function refresh() {
+    if (busy || document.hidden) return;
+    busy = true;
+    fetch("/approvals/live", { credentials: "same-origin", cache: "no-store" }).then(function (res) {
+      if (res.status === 401) {
+        window.location.assign("/login?expired=1&next=/approvals");
+        return null;
+      }
+      return res.ok ? res.text() : null;
+    }).then(function (html) {
+      if (html === null) return;
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      var selected = {};
+      boxes().forEach(function (b) { if (b.checked) selected[b.value] = true; });
+      ["pending-rows", "session-rows"].forEach(function (id) {
+        var fresh = doc.getElementById(id), old = document.getElementById(id);
+        if (fresh && old && fresh.innerHTML !== old.innerHTML) {
+          old.innerHTML = fresh.innerHTML;
+        }
+      });
+      boxes().forEach(function (b) { if (selected[b.value]) b.checked = true; });
+      document.getElementById("pending-count").textContent = document.querySelectorAll("#pending-rows tr[data-id]").length;
+      document.getElementById("session-count").textContent = document.querySelectorAll("#session-rows tr[data-id]").length;
+      syncSelectAll();
+      tick();
+    }).catch(function () { /* offline for a moment: the next poll tries again */ }).then(function () {
+      busy = false;
+    });
+  }
+  setInterval(refresh, 2000);
+  document.addEventListener("visibilitychange", refresh);
+})();
