@@ -75,7 +75,7 @@ func (h *Handler) createEnrollToken(w http.ResponseWriter, r *http.Request, v *v
 	}
 	tok, info, err := h.svc.CreateEnrollToken(r.Context(), v.actor, group, ttl, uses)
 	if err != nil {
-		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden || code == hoist.ENotFound {
+		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden || code == hoist.ENotFound || code == hoist.EUnavailable {
 			return h.done(w, r, "/agents", false, hoist.ErrorMessage(err))
 		}
 		return err

@@ -1,0 +1,488 @@
+package console_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/console"
+	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/sqlite"
+)
+
+var ctx = context.Background()
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// site is a console on a real control service and SQLite store, served over
+// TLS so that the browser rules for Secure cookies hold.
+type site struct {
+	t     *testing.T
+	srv   *httptest.Server
+	svc   *control.Service
+	clock *clock
+	admin control.Actor
+}
+
+const password = "correct horse battery staple"
+
+func newSite(t *testing.T) *site {
+	t.Helper()
+	store, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	clk := &clock{now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
+	svc, err := control.New(control.Config{Store: store, Settings: hoist.DefaultApprovalSettings(), Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Bootstrap(ctx, password); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	admin := control.Actor{Name: "admin", Role: hoist.RoleAdmin}
+	for _, u := range []struct {
+		name string
+		role hoist.Role
+	}{{"carol", hoist.RoleApprover}, {"audrey", hoist.RoleAuditor}} {
+		if _, err := svc.CreateAdmin(ctx, admin, control.AdminInput{Name: u.name, Role: u.role, Password: "password-of-" + u.name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewTLSServer(console.New(console.Config{Service: svc, Clock: clk.Now, IdleTimeout: 30 * time.Minute}))
+	t.Cleanup(srv.Close)
+	return &site{t: t, srv: srv, svc: svc, clock: clk, admin: admin}
+}
+
+// visitor is one browser: a cookie jar, and no automatic redirects, so
+// that each answer can be looked at.
+type visitor struct {
+	s      *site
+	client *http.Client
+}
+
+func (s *site) visitor() *visitor {
+	jar, _ := cookiejar.New(nil)
+	c := *s.srv.Client() // a copy: each visitor has its own jar
+	c.Jar = jar
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &visitor{s: s, client: &c}
+}
+
+func (v *visitor) do(req *http.Request) (*http.Response, string) {
+	v.s.t.Helper()
+	res, err := v.client.Do(req)
+	if err != nil {
+		v.s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 500 {
+		v.s.t.Fatalf("%s %s: %d\n%s", req.Method, req.URL.Path, res.StatusCode, body)
+	}
+	return res, string(body)
+}
+
+func (v *visitor) get(path string) (*http.Response, string) {
+	v.s.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, v.s.srv.URL+path, nil)
+	return v.do(req)
+}
+
+// post sends a form as a page of the console would (same origin).
+func (v *visitor) post(path string, form url.Values, header ...string) (*http.Response, string) {
+	v.s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, v.s.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return v.do(req)
+}
+
+func (v *visitor) signIn(user, pw string) {
+	v.s.t.Helper()
+	res, body := v.post("/login", url.Values{"user": {user}, "password": {pw}, "next": {"/approvals"}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/approvals" {
+		v.s.t.Fatalf("sign in as %s: %d %s\n%s", user, res.StatusCode, res.Header.Get("Location"), body)
+	}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrf reads the form token from a page, as a console page holds it.
+func (v *visitor) csrf() string {
+	v.s.t.Helper()
+	_, body := v.get("/approvals")
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		v.s.t.Fatalf("no form token on the approvals page:\n%s", body)
+	}
+	return m[1]
+}
+
+func (s *site) pending(user string) hoist.Request {
+	s.t.Helper()
+	r, _, err := s.svc.CreateRequest(ctx, control.RequestInput{User: user, Host: "ws-01", Reason: "printer driver", Duration: time.Hour})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return r
+}
+
+func (s *site) request(id string) hoist.Request {
+	s.t.Helper()
+	r, err := s.svc.Request(ctx, s.admin, id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return r
+}
+
+func TestEveryAnswerCarriesTheSecurityHeaders(t *testing.T) {
+	s := newSite(t)
+	v := s.visitor()
+	for _, path := range []string{"/login", "/approvals", "/no/such/page", "/static/console.css"} {
+		res, _ := v.get(path)
+		csp := res.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "form-action 'self'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+			t.Errorf("%s: CSP allows inline code: %q", path, csp)
+		}
+		if res.Header.Get("X-Frame-Options") != "DENY" || res.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: framing or sniffing allowed: %v", path, res.Header)
+		}
+	}
+	// Pages never reference another origin.
+	_, body := v.get("/login")
+	if strings.Contains(body, "http://") || strings.Contains(body, "https://") {
+		t.Errorf("the login page loads from another origin:\n%s", body)
+	}
+}
+
+func TestSignIn(t *testing.T) {
+	s := newSite(t)
+	v := s.visitor()
+	res, _ := v.get("/policies?x=1")
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login?next="+url.QueryEscape("/policies?x=1") {
+		t.Fatalf("a stranger at /policies: %d → %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	res, body := v.post("/login", url.Values{"user": {"admin"}, "password": {"wrong"}})
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "wrong user name or password") || len(res.Cookies()) != 0 {
+		t.Fatalf("wrong password: %d, cookies %v\n%s", res.StatusCode, res.Cookies(), body)
+	}
+	res, _ = v.post("/login", url.Values{"user": {"admin"}, "password": {password}, "next": {"/policies"}})
+	var session *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == "__Host-hoist-session" {
+			session = c
+		}
+	}
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/policies" || session == nil {
+		t.Fatalf("sign in: %d → %q, cookies %v", res.StatusCode, res.Header.Get("Location"), res.Cookies())
+	}
+	if !session.Secure || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || session.Path != "/" || session.Domain != "" {
+		t.Errorf("session cookie is not hardened: %+v", session)
+	}
+	if res, _ := v.get("/policies"); res.StatusCode != http.StatusOK {
+		t.Fatalf("signed in, /policies answers %d", res.StatusCode)
+	}
+	// Sign out ends the login on the server, not only in the browser.
+	token := session.Value
+	v.post("/logout", url.Values{"csrf": {v.csrf()}})
+	if _, err := s.svc.Authenticate(ctx, token); hoist.ErrorCode(err) != hoist.EUnauthorized {
+		t.Errorf("the token still works after sign-out: %v", err)
+	}
+}
+
+func TestSignInSendsOnlyToThisSite(t *testing.T) {
+	s := newSite(t)
+	for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "/login?next=//evil.example"} {
+		v := s.visitor()
+		res, _ := v.post("/login", url.Values{"user": {"admin"}, "password": {password}, "next": {next}})
+		if loc := res.Header.Get("Location"); loc != "/approvals" {
+			t.Errorf("next=%q sent the browser to %q", next, loc)
+		}
+	}
+}
+
+// TestFormsRefuseForgery: a state-changing request must carry the login's
+// form token and come from this origin; otherwise it changes nothing.
+func TestFormsRefuseForgery(t *testing.T) {
+	s := newSite(t)
+	v := s.visitor()
+	v.signIn("admin", password)
+	token := v.csrf()
+	r := s.pending("alice")
+	approve := func(csrf string) url.Values {
+		return url.Values{"id": {r.ID}, "action": {"approve"}, "for": {"1h"}, "csrf": {csrf}}
+	}
+	other := s.visitor()
+	other.signIn("carol", "password-of-carol")
+	cases := []struct {
+		name   string
+		form   url.Values
+		header []string
+	}{
+		{"no token", url.Values{"id": {r.ID}, "action": {"approve"}, "for": {"1h"}}, nil},
+		{"wrong token", approve("AAAA" + token[4:]), nil},
+		{"another login's token", approve(other.csrf()), nil},
+		{"cross-site", approve(token), []string{"Sec-Fetch-Site", "cross-site"}},
+		{"same-site, other origin", approve(token), []string{"Sec-Fetch-Site", "same-site"}},
+		{"foreign Origin", approve(token), []string{"Sec-Fetch-Site", "", "Origin", "https://evil.example"}},
+	}
+	for _, tc := range cases {
+		res, body := v.post("/approvals/decide", tc.form, tc.header...)
+		if res.StatusCode != http.StatusForbidden || !strings.Contains(body, "Nothing was changed") {
+			t.Errorf("%s: %d\n%s", tc.name, res.StatusCode, body)
+		}
+		if got := s.request(r.ID); got.State != hoist.RequestPending {
+			t.Fatalf("%s: the forged form decided the request: %+v", tc.name, got)
+		}
+	}
+	// The real form works.
+	res, _ := v.post("/approvals/decide", approve(token))
+	if res.StatusCode != http.StatusSeeOther || s.request(r.ID).State != hoist.RequestApproved {
+		t.Fatalf("the console's own form: %d, %+v", res.StatusCode, s.request(r.ID))
+	}
+}
+
+// TestIdleLoginExpires: a console left alone signs out; using it keeps it
+// signed in; the page's own polling does not count as use.
+func TestIdleLoginExpires(t *testing.T) {
+	s := newSite(t)
+	v := s.visitor()
+	v.signIn("admin", password)
+	for range 4 {
+		s.clock.Add(20 * time.Minute)
+		if res, _ := v.get("/policies"); res.StatusCode != http.StatusOK {
+			t.Fatalf("a console in use was signed out after %v: %d", 20*time.Minute, res.StatusCode)
+		}
+	}
+	for range 4 {
+		s.clock.Add(10 * time.Minute)
+		res, _ := v.get("/approvals/live")
+		if s.clock.Now().Sub(time.Date(2026, 11, 27, 10, 20, 0, 0, time.UTC)) < 30*time.Minute && res.StatusCode != http.StatusOK {
+			t.Fatalf("live poll within the idle time: %d", res.StatusCode)
+		}
+	}
+	if res, _ := v.get("/approvals/live"); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("polling kept an idle login alive: %d", res.StatusCode)
+	}
+	if res, _ := v.get("/approvals"); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login") {
+		t.Fatalf("an idle console still opens pages: %d", res.StatusCode)
+	}
+}
+
+// TestRolesSeeAndDoOnlyWhatTheyMay: an auditor sees no decision buttons and
+// cannot decide by sending the form anyway; an approver cannot open the
+// audit log or change policies.
+func TestRolesSeeAndDoOnlyWhatTheyMay(t *testing.T) {
+	s := newSite(t)
+	r := s.pending("alice")
+	auditor := s.visitor()
+	auditor.signIn("audrey", "password-of-audrey")
+	if _, body := auditor.get("/approvals"); strings.Contains(body, `id="approve"`) || !strings.Contains(body, "alice") {
+		t.Errorf("the auditor's approvals page:\n%s", body)
+	}
+	res, _ := auditor.post("/approvals/decide", url.Values{"id": {r.ID}, "action": {"approve"}, "for": {"1h"}, "csrf": {auditor.csrf()}})
+	if s.request(r.ID).State != hoist.RequestPending {
+		t.Fatalf("an auditor approved a request (%d)", res.StatusCode)
+	}
+	if _, body := auditor.get("/approvals"); !strings.Contains(body, "may not approve") {
+		t.Errorf("the auditor is not told why:\n%s", body)
+	}
+	approver := s.visitor()
+	approver.signIn("carol", "password-of-carol")
+	if res, _ := approver.get("/audit"); res.StatusCode != http.StatusForbidden {
+		t.Errorf("an approver opened the audit log: %d", res.StatusCode)
+	}
+	p, _ := s.svc.Policy(ctx, s.admin, "JIT Mode")
+	approver.post("/policies/"+p.ID+"/active", url.Values{"active": {"true"}, "csrf": {approver.csrf()}})
+	if after, _ := s.svc.Policy(ctx, s.admin, p.ID); after.Active {
+		t.Errorf("an approver switched a policy on")
+	}
+}
+
+// TestBadInputChangesNothing: whatever a form or a URL holds, the answer is
+// a clear refusal, never a server error, and the stored policies stay as
+// they were.
+func TestBadInputChangesNothing(t *testing.T) {
+	s := newSite(t)
+	v := s.visitor()
+	v.signIn("admin", password)
+	csrf := v.csrf()
+	p, _ := s.svc.Policy(ctx, s.admin, "JIT Mode (Startup and Approval)")
+	g, _ := s.svc.Group(ctx, s.admin, hoist.DefaultGroup)
+	long := strings.Repeat("x", 100_000)
+	posts := []struct {
+		path string
+		form url.Values
+	}{
+		{"/approvals/decide", url.Values{"action": {"approve"}, "for": {"1h"}}},
+		{"/approvals/decide", url.Values{"id": {"req_nope"}, "action": {"approve"}, "for": {"forever"}}},
+		{"/approvals/decide", url.Values{"id": {"req_nope"}, "action": {"launch"}}},
+		{"/approvals/decide", url.Values{"id": {long}, "action": {"deny"}, "reason": {long}}},
+		{"/sessions/revoke", url.Values{"id": {"ses_\x00"}}},
+		{"/policies/" + p.ID, url.Values{"name": {""}, "startup.max_duration": {"soon"}, "startup.durations": {"1h, x"}, "priority": {"high"}}},
+		{"/policies/" + p.ID, url.Values{"name": {p.Name}, "groups": {"No Such Group"}, "version": {"1"}}},
+		{"/policies/" + p.ID, url.Values{"name": {long}}},
+		{"/policies/new", url.Values{"kind": {"nonsense"}, "name": {"x"}}},
+		{"/policies/new", url.Values{"kind": {"application"}, "name": {"Bad regex"}, "groups": {hoist.DefaultGroup}, "application.path": {"relative"}, "application.args": {"("}, "application.action": {"explode"}}},
+		{"/policies/pol_nope/active", url.Values{"active": {"true"}}},
+		{"/policies/pol_nope/delete", nil},
+		{"/groups/" + g.ID + "/config", url.Values{"config.create_jit_shortcut": {"maybe"}, "config.grace": {"-"}, "config.reminders": {"1h,,zz"}}},
+		{"/groups/" + g.ID + "/delete", nil},
+		{"/groups/new", url.Values{"name": {"../etc"}, "rules.hostname": {"[["}}},
+		{"/agents/agt_nope/revoke", nil},
+		{"/agents/enroll-token", url.Values{"uses": {"-1"}, "ttl": {"1h"}}},
+		{"/agents/enroll-token", url.Values{"uses": {"1"}, "ttl": {"999999h"}}},
+	}
+	for _, tc := range posts {
+		form := url.Values{"csrf": {csrf}}
+		for k, vs := range tc.form {
+			form[k] = vs
+		}
+		res, body := v.post(tc.path, form)
+		if res.StatusCode == http.StatusSeeOther {
+			_, body = v.get(res.Header.Get("Location"))
+		}
+		if !strings.Contains(body, `class="flash bad"`) && !strings.Contains(body, `class="err"`) {
+			t.Errorf("POST %s %v: no error shown (%d)\n%.2000s", tc.path, tc.form, res.StatusCode, body)
+		}
+	}
+	gets := []string{"/approvals?state=bogus", "/audit?before=-1", "/audit?text=" + url.QueryEscape(long[:300]),
+		"/policies/pol_nope", "/groups/" + url.PathEscape("\x00"), "/policies/new?kind=../../etc"}
+	for _, path := range gets {
+		v.get(path) // do fails the test on any 5xx
+	}
+	if after, _ := s.svc.Policy(ctx, s.admin, p.ID); after.Version != p.Version {
+		t.Errorf("bad input changed the startup policy: %+v", after)
+	}
+	if after, _ := s.svc.Group(ctx, s.admin, g.ID); after.Version != g.Version {
+		t.Errorf("bad input changed the default group: %+v", after)
+	}
+	// The refused policy form shows each error beside its field, with what
+	// was typed kept.
+	res, body := v.post("/policies/"+p.ID, url.Values{"csrf": {csrf}, "name": {p.Name}, "groups": {hoist.DefaultGroup},
+		"startup.max_duration": {"soon"}, "startup.users": {"alice, bob"}})
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `id="f-startup-max_duration-err"`) ||
+		!strings.Contains(body, `aria-describedby="f-startup-max_duration-hint f-startup-max_duration-err"`) ||
+		!strings.Contains(body, `value="alice, bob"`) || !strings.Contains(body, `value="soon"`) {
+		t.Errorf("refused policy form:\n%s", body)
+	}
+}
+
+func TestPolicyEditAndToggleReachTheStore(t *testing.T) {
+	s := newSite(t)
+	v := s.visitor()
+	v.signIn("admin", password)
+	csrf := v.csrf()
+	p, _ := s.svc.Policy(ctx, s.admin, "JIT Mode (Child Processes)")
+	res, body := v.post("/policies/"+p.ID, url.Values{"csrf": {csrf}, "name": {p.Name}, "description": {"ends everything"}, "groups": {hoist.DefaultGroup},
+		"priority": {"5"}, "version": {"1"}, "children.grace": {"30s"}, "children.reminders": {"10m, 1m"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d\n%s", res.StatusCode, body)
+	}
+	got, _ := s.svc.Policy(ctx, s.admin, p.ID)
+	if got.Description != "ends everything" || got.Priority != 5 || got.Children.Grace.D() != 30*time.Second ||
+		len(got.Children.Reminders) != 2 || got.Children.Reminders[1].D() != time.Minute || got.UpdatedBy != "admin" {
+		t.Fatalf("saved policy: %+v %+v", got, got.Children)
+	}
+	// A second save from the page opened before the first is refused.
+	_, body = v.post("/policies/"+p.ID, url.Values{"csrf": {csrf}, "name": {p.Name}, "groups": {hoist.DefaultGroup}, "version": {"1"}})
+	if !strings.Contains(body, "changed by someone else") {
+		t.Errorf("a stale edit was not refused:\n%.3000s", body)
+	}
+	// Duplicate, then delete the copy.
+	res, _ = v.post("/policies/"+p.ID+"/duplicate", url.Values{"csrf": {csrf}})
+	copyPath := res.Header.Get("Location")
+	dup, err := s.svc.Policy(ctx, s.admin, strings.TrimPrefix(copyPath, "/policies/"))
+	if err != nil || dup.Name != p.Name+" (copy)" || dup.Active {
+		t.Fatalf("duplicate → %q: %+v, %v", copyPath, dup, err)
+	}
+	v.post(copyPath+"/delete", url.Values{"csrf": {csrf}})
+	if _, err := s.svc.Policy(ctx, s.admin, dup.ID); hoist.ErrorCode(err) != hoist.ENotFound {
+		t.Errorf("the copy was not deleted: %v", err)
+	}
+	// The agent configuration's tri-state: Inherit leaves the field unset.
+	g, _ := s.svc.Group(ctx, s.admin, hoist.DefaultGroup)
+	v.post("/groups/"+g.ID+"/config", url.Values{"csrf": {csrf}, "version": {"1"}, "config.create_jit_shortcut": {"yes"}, "config.grace": {"5s"}})
+	g, _ = s.svc.Group(ctx, s.admin, g.ID)
+	if g.Config.CreateJITShortcut == nil || !*g.Config.CreateJITShortcut || g.Config.Grace == nil || g.Config.Grace.D() != 5*time.Second || g.Config.MaxDuration != nil {
+		t.Fatalf("config after save: %+v", g.Config)
+	}
+	v.post("/groups/"+g.ID+"/config", url.Values{"csrf": {csrf}, "version": {"2"}, "config.create_jit_shortcut": {""}})
+	g, _ = s.svc.Group(ctx, s.admin, g.ID)
+	if g.Config.CreateJITShortcut != nil || g.Config.Grace != nil {
+		t.Fatalf("Inherit did not unset: %+v", g.Config)
+	}
+}
+
+func TestAuditPageAndExport(t *testing.T) {
+	s := newSite(t)
+	v := s.visitor()
+	v.signIn("audrey", "password-of-audrey")
+	for _, u := range []string{"alice", "bob", "chris"} {
+		s.pending(u)
+	}
+	_, body := v.get("/audit?action=" + hoist.AuditRequestCreated)
+	if !strings.Contains(body, "Hash chain intact") || strings.Count(body, "<td>"+hoist.AuditRequestCreated+"</td>") != 3 || strings.Contains(body, "<td>"+hoist.AuditLogin+"</td>") {
+		t.Errorf("audit page:\n%s", body)
+	}
+	res, err := v.client.Get(s.srv.URL + "/audit/export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("export content type %q", res.Header.Get("Content-Type"))
+	}
+	var prev hoist.AuditRecord
+	n := 0
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		var rec hoist.AuditRecord
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatalf("line %d: %v", n+1, err)
+		}
+		if rec.Hash != rec.ComputeHash() || (n > 0 && rec.PrevHash != prev.Hash) {
+			t.Fatalf("exported record %d breaks the chain", rec.Seq)
+		}
+		prev, n = rec, n+1
+	}
+	rep, _ := s.svc.VerifyAudit(ctx, s.admin)
+	if int64(n) != rep.Records {
+		t.Errorf("exported %d records of %d", n, rep.Records)
+	}
+}
