@@ -258,8 +258,10 @@ func TestConsoleInChromium(t *testing.T) {
 		return strings.TrimSpace(out) == "0"
 	})
 
-	// One Time for the third.
-	if msg := b.submit("approve one time", tick(users[2]), chromedp.Click(chromedp.ID("#once"))); !strings.Contains(msg, "Approved One Time (30m) 1 request") {
+	// One Time for the third, by keyboard alone: Space ticks, Enter presses.
+	box := chromedp.CSS(fmt.Sprintf(`#pending-rows tr[data-id=%q] input[type=checkbox]`, ids[users[2].Name]))
+	if msg := b.submit("approve one time by keyboard", chromedp.Focus(box), chromedp.KeyEvent(" "),
+		chromedp.Focus(chromedp.ID("#once")), chromedp.KeyEvent("\r")); !strings.Contains(msg, "Approved One Time (30m) 1 request") {
 		t.Errorf("after One Time the page says %q", msg)
 	}
 	if r, _ := svc.Request(ctx, adminActor, ids[users[2].Name]); r.State != hoist.RequestApproved || r.GrantedDuration != 30*time.Minute {
