@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/server"
+)
+
+// serveChildArg is the first argument with which the harness runs itself as
+// the server under test: a process of its own, so that its memory and CPU
+// are its own, started through package server exactly as cmd/hoist-server
+// starts it, with pprof on a second loopback port for the profiles.
+const serveChildArg = "serve-child"
+
+// childInfo is what the server child tells its parent once it listens.
+type childInfo struct {
+	URL    string `json:"url"`
+	CAPath string `json:"ca"`
+	Pprof  string `json:"pprof"`
+}
+
+// serveChild is the server child's main. It stops on SIGTERM, or when its
+// standard input closes: the harness ended, however it ended.
+func serveChild(args []string) error {
+	fs := flag.NewFlagSet(serveChildArg, flag.ContinueOnError)
+	dataDir := fs.String("data", "", "data directory")
+	dbURL := fs.String("database", "", "PostgreSQL URL")
+	logPath := fs.String("log", "", "log file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logOut := io.Discard
+	if *logPath != "" {
+		f, err := os.Create(*logPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		logOut = f
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		cancel()
+	}()
+	m, err := server.Start(ctx, server.Config{
+		DataDir: *dataDir, DatabaseURL: *dbURL, Listen: "127.0.0.1:0",
+		AdminPassword: os.Getenv("HOIST_ADMIN_PASSWORD"), Settings: hoist.DefaultApprovalSettings(),
+		Logger: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return err
+	}
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		m.Close()
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	go func() { _ = http.Serve(pl, mux) }()
+	_ = json.NewEncoder(os.Stdout).Encode(childInfo{URL: m.URL(), CAPath: m.CAPath(), Pprof: "http://" + pl.Addr().String()})
+	<-ctx.Done()
+	pl.Close()
+	return m.Close()
+}
+
+// serverProc is a running server child.
+type serverProc struct {
+	childInfo
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	done  chan struct{}
+}
+
+// startServer starts the server child on dataDir (SQLite) or dbURL.
+func startServer(dataDir, dbURL, adminPassword string) (*serverProc, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	args := []string{serveChildArg, "--data", dataDir, "--log", filepath.Join(dataDir, "server.log")}
+	if dbURL != "" {
+		args = append(args, "--database", dbURL)
+	}
+	cmd := exec.Command(self, args...)
+	// The server runs with Go's defaults, whatever the harness set for itself.
+	cmd.Env = append(withoutGoTuning(os.Environ()), "HOIST_ADMIN_PASSWORD="+adminPassword)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &serverProc{cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	line := make(chan []byte, 1)
+	go func() {
+		b, _ := bufio.NewReader(stdout).ReadBytes('\n')
+		line <- b
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case b := <-line:
+		if err := json.Unmarshal(b, &s.childInfo); err != nil {
+			s.stop()
+			return nil, fmt.Errorf("the server child did not start: %q", b)
+		}
+	case <-time.After(2 * time.Minute):
+		s.stop()
+		return nil, errors.New("the server child did not start within 2 minutes")
+	}
+	return s, nil
+}
+
+func withoutGoTuning(env []string) []string {
+	out := env[:0:0]
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		if k != "GOGC" && k != "GOMEMLIMIT" && k != "GOMAXPROCS" && k != "GODEBUG" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (s *serverProc) pid() int { return s.cmd.Process.Pid }
+
+// stop asks the server to finish (SIGTERM, by pid), and kills it if it has
+// not within 30 seconds.
+func (s *serverProc) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	s.stdin.Close()
+}
+
+// cpuProfile saves a CPU profile of the next d to path.
+func (s *serverProc) cpuProfile(d time.Duration, path string) error {
+	return s.savePprof(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds())), path, d+time.Minute)
+}
+
+// heapProfile saves the server's heap profile to path.
+func (s *serverProc) heapProfile(path string) error {
+	return s.savePprof("/debug/pprof/heap", path, time.Minute)
+}
+
+func (s *serverProc) savePprof(query, path string, timeout time.Duration) error {
+	hc := &http.Client{Timeout: timeout}
+	resp, err := hc.Get(s.Pprof + query)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof answered %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
