@@ -22,6 +22,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, v *visit) er
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request, v *visit) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
 		return hoist.Errorf(hoist.EInvalid, "the form could not be read")
 	}

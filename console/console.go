@@ -50,6 +50,10 @@ const (
 	flashCookie   = "__Host-hoist-flash"
 )
 
+// maxForm caps a form's body: the largest real one (a policy) is a few
+// kilobytes.
+const maxForm = 1 << 20
+
 // DefaultIdleTimeout is how long a console login lasts without being used.
 const DefaultIdleTimeout = 30 * time.Minute
 
@@ -227,6 +231,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, acc access, fn p
 		}
 		v.actor, v.csrf = a, csrfToken(token)
 		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 			if err := r.ParseForm(); err != nil {
 				h.errorPage(w, r, v, hoist.Errorf(hoist.EInvalid, "the form could not be read"))
 				return
@@ -304,6 +309,11 @@ type flash struct {
 }
 
 func (h *Handler) setFlash(w http.ResponseWriter, ok bool, message string) {
+	// A browser drops a cookie over 4 KB without a word: keep the message
+	// well under that once encoded.
+	if len(message) > 1500 {
+		message = strings.ToValidUTF8(message[:1500], "") + "…"
+	}
 	kind := "e"
 	if ok {
 		kind = "o"

@@ -43,22 +43,35 @@ func (s *Service) LoginConsole(ctx context.Context, name, password, from string,
 func (s *Service) KeepAlive(ctx context.Context, token string, idle time.Duration) error {
 	now := s.now()
 	hash := tokenHash(token)
-	return s.store.Update(ctx, func(tx hoist.Tx) error {
+	// next is the new expiry, or zero when the token needs no write.
+	next := func(tx hoist.Tx) (time.Time, error) {
 		t, err := tx.Token(ctx, hash)
 		if err != nil {
-			return err
+			return time.Time{}, err
 		}
 		if !now.Before(t.ExpiresAt) {
-			return hoist.Errorf(hoist.EUnauthorized, "not logged in, or the login has expired")
+			return time.Time{}, hoist.Errorf(hoist.EUnauthorized, "not logged in, or the login has expired")
 		}
-		next := now.Add(idle)
-		if limit := t.CreatedAt.Add(s.tokenTTL); next.After(limit) {
-			next = limit
+		n := now.Add(idle)
+		if limit := t.CreatedAt.Add(s.tokenTTL); n.After(limit) {
+			n = limit
 		}
-		if next.Sub(t.ExpiresAt) < time.Minute {
-			return nil
+		if n.Sub(t.ExpiresAt) < time.Minute {
+			return time.Time{}, nil
 		}
-		return tx.ExtendToken(ctx, hash, next)
+		return n, nil
+	}
+	// Most clicks need no write: look first, outside the write lock.
+	var due time.Time
+	if err := s.store.View(ctx, func(tx hoist.Tx) (err error) { due, err = next(tx); return err }); err != nil || due.IsZero() {
+		return err
+	}
+	return s.store.Update(ctx, func(tx hoist.Tx) error {
+		n, err := next(tx)
+		if err != nil || n.IsZero() {
+			return err
+		}
+		return tx.ExtendToken(ctx, hash, n)
 	})
 }
 

@@ -363,3 +363,37 @@ func TestAgentAuditIsStoredOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleLoginSlidesButNeverOutlivesItsDay: a console login lasts its
+// idle time, each use moves that on, and no use keeps it past the token
+// lifetime (12 hours) from sign-in.
+func TestConsoleLoginSlidesButNeverOutlivesItsDay(t *testing.T) {
+	f := newFixture(t)
+	token, _, expires, err := f.svc.LoginConsole(ctx, "admin", "correct horse battery staple", "127.0.0.1", 30*time.Minute)
+	if err != nil || !expires.Equal(f.clock.Now().Add(30*time.Minute)) {
+		t.Fatalf("console login: expires %v, %v", expires, err)
+	}
+	start := f.clock.Now()
+	for f.clock.Now().Sub(start) < 12*time.Hour-20*time.Minute {
+		f.clock.Add(20 * time.Minute)
+		if _, err := f.svc.Authenticate(ctx, token); err != nil {
+			t.Fatalf("used every 20 minutes, the login ended after %v: %v", f.clock.Now().Sub(start), err)
+		}
+		if err := f.svc.KeepAlive(ctx, token, 30*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.clock.Add(30 * time.Minute)
+	if _, err := f.svc.Authenticate(ctx, token); hoist.ErrorCode(err) != hoist.EUnauthorized {
+		t.Fatalf("still signed in %v after sign-in: %v", f.clock.Now().Sub(start), err)
+	}
+	// Left alone, it ends after the idle time.
+	token, _, _, _ = f.svc.LoginConsole(ctx, "admin", "correct horse battery staple", "127.0.0.1", 30*time.Minute)
+	f.clock.Add(30 * time.Minute)
+	if _, err := f.svc.Authenticate(ctx, token); hoist.ErrorCode(err) != hoist.EUnauthorized {
+		t.Fatalf("an idle console login still works: %v", err)
+	}
+	if err := f.svc.KeepAlive(ctx, token, 30*time.Minute); hoist.ErrorCode(err) != hoist.EUnauthorized {
+		t.Fatalf("an expired login was kept alive: %v", err)
+	}
+}
