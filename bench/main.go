@@ -128,22 +128,25 @@ func run(args []string) error {
 	rep := report{Started: time.Now(), Machine: describeMachine(), FileLimit: fileLimit, Steps: o.capacity.Steps,
 		Window: o.capacity.Window.String(), CheckinEvery: o.capacity.CheckinEvery.String(), Probes: o.capacity.Probes}
 	if o.wants("elevation") {
+		rep.noteLoad("elevation")
 		log.Printf("elevation latency: hoist run, sudo, /bin/true (%d runs each)", o.runs)
-		r, err := runElevation(o.runs, o.results)
-		if err != nil {
-			return err
+		if r, err := runElevation(o.runs, o.results); err != nil {
+			rep.failed("elevation", err)
+		} else {
+			rep.Elevation = &r
 		}
-		rep.Elevation = &r
 	}
 	if o.wants("end") {
+		rep.noteLoad("end")
 		log.Printf("end of session: go test -bench End ./platform")
-		r, err := runEnd(o.endRuns)
-		if err != nil {
-			return err
+		if r, err := runEnd(o.endRuns); err != nil {
+			rep.failed("end", err)
+		} else {
+			rep.End = &r
 		}
-		rep.End = &r
 	}
 	if o.wants("footprint") {
+		rep.noteLoad("footprint")
 		log.Printf("agent footprint: an enrolled hoistd at rest for %s", o.footprint)
 		bin, err := os.MkdirTemp("", "hoist-bench-bin-")
 		if err != nil {
@@ -155,17 +158,19 @@ func run(args []string) error {
 		if out, err := build.CombinedOutput(); err != nil {
 			return fmt.Errorf("build hoistd: %v: %s", err, out)
 		}
-		r, err := runFootprint(o.footprint, bin)
-		if err != nil {
-			return err
+		if r, err := runFootprint(o.footprint, bin); err != nil {
+			rep.failed("footprint", err)
+		} else {
+			rep.Footprint = &r
 		}
-		rep.Footprint = &r
 	}
 	if o.wants("capacity") {
 		for i, store := range o.stores {
+			rep.noteLoad("capacity with " + store)
 			res, err := runCapacity(store, o.capacity, byte(10+10*i))
 			if err != nil {
-				return fmt.Errorf("capacity with %s: %w", store, err)
+				rep.failed("capacity with "+store, err)
+				continue
 			}
 			rep.Capacity = append(rep.Capacity, res)
 		}

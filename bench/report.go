@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"log"
 	"os"
 	"os/exec"
 	"runtime"
@@ -28,6 +29,28 @@ type report struct {
 	End          *endResult       `json:"end,omitempty"`
 	Footprint    *footprintResult `json:"footprint,omitempty"`
 	Capacity     []storeResult    `json:"capacity,omitempty"`
+	// Failures are the sections that could not be measured, and why; the
+	// others still are.
+	Failures map[string]string `json:"failures,omitempty"`
+	LoadAvg  []string          `json:"load_average,omitempty"` // /proc/loadavg as each section began
+}
+
+func (r *report) failed(section string, err error) {
+	log.Printf("%s failed: %v", section, err)
+	if r.Failures == nil {
+		r.Failures = map[string]string{}
+	}
+	r.Failures[section] = err.Error()
+}
+
+// noteLoad records the machine's load as a section begins: the machine is
+// shared, and a busy neighbour shows in the figures.
+func (r *report) noteLoad(section string) {
+	data, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(data))
+	if len(f) >= 3 {
+		r.LoadAvg = append(r.LoadAvg, section+": "+strings.Join(f[:3], " "))
+	}
 }
 
 type machine struct {

@@ -20,8 +20,11 @@ rewrites this file; do not edit the figures by hand.
 
 This VM is slow at what the kernel does for a process — page faults, process creation and
 teardown — so compare the ratios and the shapes, not the absolute numbers. The machine is
-shared: other test runs may have used it at the same time.
-
+shared: other test runs may have used it at the same time{{with .LoadAvg}} (load averages, 1/5/15 min, as
+each section began: {{range $i, $l := .}}{{if $i}}; {{end}}{{$l}}{{end}}){{end}}.
+{{range $section, $why := .Failures}}
+**Not measured in this run — {{$section}}:** {{$why}}
+{{end}}
 ## How to reproduce
 
     make bench                      # everything (as root; about 20 minutes); rewrites BENCHMARKS.md

@@ -40,6 +40,8 @@ func benchmarkEnd(b *testing.B, tracker platform.Tracker) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				// A failure below must not leave a thousand sleeps behind.
+				b.Cleanup(func() { _, _ = g.End(context.Background(), 0) })
 				// Half are detached with setsid, as escapes would be.
 				start(b, g, fmt.Sprintf(`i=0; while [ $i -lt %d ]; do if [ $((i%%2)) = 0 ]; then setsid sleep 1000 & else sleep 1000 & fi; i=$((i+1)); done; exec sleep 1000`, n-1))
 				var pids []int
