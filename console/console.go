@@ -169,6 +169,11 @@ func (h *Handler) routes() {
 	h.handle("POST /agents/enroll-token", signedIn, h.createEnrollToken)
 	h.handle("POST /agents/{id}/revoke", signedIn, h.revokeAgent)
 
+	h.handle("GET /users", signedIn, h.users)
+	h.handle("POST /users/new", signedIn, h.createUser)
+	h.handle("POST /users/{name}", signedIn, h.updateUser)
+	h.handle("POST /users/{name}/delete", signedIn, h.deleteUser)
+
 	h.handle("GET /audit", signedIn, h.audit)
 	h.handle("GET /audit/export", signedIn, h.exportAudit)
 }

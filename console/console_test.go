@@ -486,3 +486,49 @@ func TestAuditPageAndExport(t *testing.T) {
 		t.Errorf("exported %d records of %d", n, rep.Records)
 	}
 }
+
+func TestUsersPage(t *testing.T) {
+	s := newSite(t)
+	v := s.visitor()
+	v.signIn("admin", password)
+	csrf := v.csrf()
+	res, _ := v.post("/users/new", url.Values{"csrf": {csrf}, "name": {"dana"}, "role": {"approver"}, "password": {"a long enough password"}, "password2": {"a long enough password"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create: %d", res.StatusCode)
+	}
+	dana := s.visitor()
+	dana.signIn("dana", "a long enough password")
+	v.post("/users/dana", url.Values{"csrf": {csrf}, "change": {"role"}, "role": {"auditor"}})
+	v.post("/users/dana", url.Values{"csrf": {csrf}, "change": {"disable"}})
+	as, _ := s.svc.Admins(ctx, s.admin)
+	for _, a := range as {
+		if a.Name == "dana" && (a.Role != hoist.RoleAuditor || !a.Disabled) {
+			t.Fatalf("dana after role change and disable: %+v", a)
+		}
+	}
+	if res, _ := dana.get("/approvals"); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("a disabled account still opens pages: %d", res.StatusCode)
+	}
+	// Refusals are shown, and change nothing.
+	_, body := v.post("/users/new", url.Values{"csrf": {csrf}, "name": {"eve"}, "role": {"admin"}, "password": {"short"}, "password2": {"short"}})
+	if !strings.Contains(body, "Nothing was created") || !strings.Contains(body, `value="eve"`) || strings.Contains(body, `value="short"`) {
+		t.Errorf("a refused account:\n%s", body)
+	}
+	res, _ = v.post("/users/admin", url.Values{"csrf": {csrf}, "change": {"role"}, "role": {"auditor"}})
+	if _, body := v.get(res.Header.Get("Location")); !strings.Contains(body, "cannot demote or disable your own account") {
+		t.Errorf("self-demotion not explained:\n%s", body)
+	}
+	v.post("/users/dana/delete", url.Values{"csrf": {csrf}})
+	as, _ = s.svc.Admins(ctx, s.admin)
+	for _, a := range as {
+		if a.Name == "dana" || (a.Name == "admin" && a.Role != hoist.RoleAdmin) {
+			t.Errorf("after delete: %+v", a)
+		}
+	}
+	// Only admins have the page.
+	approver := s.visitor()
+	approver.signIn("carol", "password-of-carol")
+	if res, body := approver.get("/users"); res.StatusCode != http.StatusForbidden || strings.Contains(body, "audrey") {
+		t.Errorf("an approver opened the users page: %d", res.StatusCode)
+	}
+}

@@ -42,12 +42,15 @@ func navFor(role hoist.Role) []navItem {
 	if hoist.Can(role, hoist.PermitReadAudit) {
 		items = append(items, navItem{"audit", "Audit", "/audit"})
 	}
+	if hoist.Can(role, hoist.PermitManageUsers) {
+		items = append(items, navItem{"users", "Users", "/users"})
+	}
 	return items
 }
 
 var pageTitles = map[string]string{
 	"login": "Sign in", "approvals": "Approvals", "policies": "Policies", "policy": "Policy",
-	"groups": "Computer groups", "group": "Computer group", "agents": "Agents", "audit": "Audit", "error": "Error",
+	"groups": "Computer groups", "group": "Computer group", "agents": "Agents", "audit": "Audit", "users": "Users", "error": "Error",
 }
 
 func parsePages() map[string]*template.Template {

@@ -1,0 +1,102 @@
+package console
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/control"
+)
+
+type usersData struct {
+	Users []hoist.Admin
+	Roles []hoist.Role
+	Me    string
+	// New holds a refused new account's name and role (never the password).
+	NewName string
+	NewRole string
+}
+
+func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request, v *visit, d usersData) error {
+	var err error
+	if d.Users, err = h.svc.Admins(r.Context(), v.actor); err != nil {
+		return err
+	}
+	slices.SortFunc(d.Users, func(a, b hoist.Admin) int { return strings.Compare(a.Name, b.Name) })
+	d.Roles, d.Me = []hoist.Role{hoist.RoleAdmin, hoist.RoleApprover, hoist.RoleAuditor}, v.actor.Name
+	if d.NewRole == "" {
+		d.NewRole = string(hoist.RoleApprover)
+	}
+	h.render(w, r, http.StatusOK, "users", v, d)
+	return nil
+}
+
+func (h *Handler) users(w http.ResponseWriter, r *http.Request, v *visit) error {
+	return h.usersPage(w, r, v, usersData{})
+}
+
+// userRefusal turns the refusals an admin can act on into a message on the
+// page; anything else is the error page's.
+func (h *Handler) userRefusal(w http.ResponseWriter, r *http.Request, err error) error {
+	switch hoist.ErrorCode(err) {
+	case hoist.EInvalid, hoist.EForbidden, hoist.EConflict, hoist.ENotFound:
+		return h.done(w, r, "/users", false, hoist.ErrorMessage(err))
+	}
+	return err
+}
+
+func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, v *visit) error {
+	in := control.AdminInput{Name: strings.TrimSpace(r.PostForm.Get("name")), Role: hoist.Role(r.PostForm.Get("role")), Password: r.PostForm.Get("password")}
+	if in.Password != r.PostForm.Get("password2") {
+		return h.done(w, r, "/users", false, "The two passwords differ; nothing was created.")
+	}
+	a, err := h.svc.CreateAdmin(r.Context(), v.actor, in)
+	if err != nil {
+		switch hoist.ErrorCode(err) {
+		case hoist.EInvalid, hoist.EConflict:
+			// Keep what was typed (but the password) beside the reason.
+			v.flash = flash{Message: hoist.ErrorMessage(err) + " Nothing was created."}
+			return h.usersPage(w, r, v, usersData{NewName: in.Name, NewRole: string(in.Role)})
+		}
+		return h.userRefusal(w, r, err)
+	}
+	return h.done(w, r, "/users", true, "Created "+string(a.Role)+" account "+a.Name+".")
+}
+
+// updateUser changes one thing at a time: the role, the password, or
+// whether the account may sign in.
+func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request, v *visit) error {
+	in := control.AdminInput{Name: r.PathValue("name")}
+	var what string
+	switch r.PostForm.Get("change") {
+	case "role":
+		in.Role, what = hoist.Role(r.PostForm.Get("role")), "Changed the role of "
+		if in.Role == "" {
+			return h.done(w, r, "/users", false, "Choose a role.")
+		}
+	case "password":
+		in.Password, what = r.PostForm.Get("password"), "Set a new password for "
+		if in.Password == "" {
+			return h.done(w, r, "/users", false, "Type the new password.")
+		}
+	case "disable", "enable":
+		off := r.PostForm.Get("change") == "disable"
+		in.Disabled, what = &off, map[bool]string{true: "Disabled ", false: "Enabled "}[off]
+	default:
+		return hoist.Errorf(hoist.EInvalid, "unknown change: role, password, disable or enable")
+	}
+	a, err := h.svc.UpdateAdmin(r.Context(), v.actor, in)
+	if err != nil {
+		return h.userRefusal(w, r, err)
+	}
+	return h.done(w, r, "/users", true, what+a.Name+".")
+}
+
+func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, v *visit) error {
+	name := r.PathValue("name")
+	if err := h.svc.DeleteAdmin(r.Context(), v.actor, name); err != nil {
+		return h.userRefusal(w, r, err)
+	}
+	return h.done(w, r, "/users", true, "Deleted account "+name+".")
+}
