@@ -223,3 +223,40 @@ func plural(noun string, n int) string {
 	}
 	return noun + "s"
 }
+
+// requestData is the page of one request: its facts, its session, and
+// every change of either, in order.
+type requestData struct {
+	Request hoist.Request
+	Session *hoist.Session
+	History []historyLine
+}
+
+type historyLine struct {
+	hoist.Transition
+	What string // "request" or "session"
+}
+
+func (h *Handler) requestPage(w http.ResponseWriter, r *http.Request, v *visit) error {
+	req, err := h.svc.Request(r.Context(), v.actor, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	d := requestData{Request: req}
+	for _, t := range req.History {
+		d.History = append(d.History, historyLine{Transition: t, What: "request"})
+	}
+	if req.SessionID != "" {
+		sess, err := h.svc.Session(r.Context(), v.actor, req.SessionID)
+		if err != nil {
+			return err
+		}
+		d.Session = &sess
+		for _, t := range sess.History {
+			d.History = append(d.History, historyLine{Transition: t, What: "session"})
+		}
+	}
+	slices.SortStableFunc(d.History, func(a, b historyLine) int { return a.At.Compare(b.At) })
+	h.render(w, r, http.StatusOK, "request", v, d)
+	return nil
+}

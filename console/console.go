@@ -148,6 +148,7 @@ func (h *Handler) routes() {
 	h.handle("GET /approvals/live", background, h.approvalsLive)
 	h.handle("POST /approvals/decide", signedIn, h.decide)
 	h.handle("POST /sessions/revoke", signedIn, h.revoke)
+	h.handle("GET /requests/{id}", signedIn, h.requestPage)
 
 	h.handle("GET /policies", signedIn, h.policies)
 	h.handle("GET /policies/new", signedIn, h.newPolicy)

@@ -532,3 +532,26 @@ func TestUsersPage(t *testing.T) {
 		t.Errorf("an approver opened the users page: %d", res.StatusCode)
 	}
 }
+
+func TestRequestPageTellsItsStory(t *testing.T) {
+	s := newSite(t)
+	v := s.visitor()
+	v.signIn("carol", "password-of-carol")
+	r := s.pending("alice")
+	if _, err := s.svc.Approve(ctx, s.admin, []string{r.ID}, time.Hour, ""); err != nil {
+		t.Fatal(err)
+	}
+	r = s.request(r.ID)
+	if _, err := s.svc.Revoke(ctx, s.admin, []string{r.SessionID}, "done early"); err != nil {
+		t.Fatal(err)
+	}
+	_, body := v.get("/requests/" + r.ID)
+	for _, want := range []string{"Request of alice on ws-01", "printer driver", "request: pending → approved", "session: active → ended", "done early", r.SessionID} {
+		if !strings.Contains(body, want) {
+			t.Errorf("request page lacks %q:\n%s", want, body)
+		}
+	}
+	if res, _ := v.get("/requests/req_nope"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown request: %d", res.StatusCode)
+	}
+}
