@@ -125,7 +125,8 @@ func runCapacity(store string, cfg capacityConfig, addrByte byte) (res storeResu
 	growCtx, stopGrowing := context.WithTimeout(ctx, cfg.Deadline)
 	defer stopGrowing()
 	res.Stopped = "every step passed"
-	for i, n := range cfg.Steps {
+	failedInARow := 0
+	for _, n := range cfg.Steps {
 		log.Printf("%s: growing the fleet to %d agents", store, n)
 		st := stepResult{Agents: n}
 		grown := time.Now()
@@ -143,8 +144,7 @@ func runCapacity(store string, cfg capacityConfig, addrByte byte) (res storeResu
 		st.Connect = f.connects.take()
 		time.Sleep(cfg.Settle)
 
-		last := i == len(cfg.Steps)-1
-		profile := cfg.ProfileDir != "" && last
+		profile := cfg.ProfileDir != ""
 		var profiled sync.WaitGroup
 		if profile {
 			profiled.Add(1)
@@ -205,8 +205,13 @@ func runCapacity(store string, cfg capacityConfig, addrByte byte) (res storeResu
 		log.Printf("%s: %d agents: check-in p50 %.1f ms p99 %.1f ms (%d, %d failed), poll errors %d, server %.0f MiB, %.2f cores",
 			store, n, st.Checkins.P50, st.Checkins.P99, st.Checkins.N, st.Checkins.Errors, st.PollErrors, st.ServerRSSMiB, st.ServerCPU)
 		res.Steps = append(res.Steps, st)
-		if !st.OK {
-			res.Stopped = fmt.Sprintf("at %d agents: %s", n, st.Why)
+		// One slow window may be a neighbour's burst: the search goes on
+		// through one failed size, and stops at the second in a row.
+		if failedInARow = failedInARow + 1; st.OK {
+			failedInARow = 0
+		}
+		if failedInARow == 2 {
+			res.Stopped = fmt.Sprintf("at %d agents, the second size in a row to fail: %s", n, st.Why)
 			break
 		}
 		if growCtx.Err() != nil {
@@ -214,9 +219,38 @@ func runCapacity(store string, cfg capacityConfig, addrByte byte) (res storeResu
 			break
 		}
 	}
+	if res.Approvals == nil && f.size() > 0 {
+		rate := f.measureApprovals(ctx, cfg.Approvals, 8, 100)
+		res.Approvals = &rate
+	}
+	res.Profiles = keepProfiles(res.Profiles, store, res.Largest, res.Steps)
 	log.Printf("%s: disconnecting %d agents", store, f.size())
 	res.Seconds = time.Since(began).Seconds()
 	return res, nil
+}
+
+// keepProfiles removes the profiles of every size but the largest that
+// passed and the first that failed after it: the two that explain the
+// limit.
+func keepProfiles(paths []string, store string, largest int, steps []stepResult) []string {
+	keep := map[int]bool{largest: true}
+	for _, st := range steps {
+		if !st.OK && st.Agents > largest {
+			keep[st.Agents] = true
+			break
+		}
+	}
+	var kept []string
+	for _, p := range paths {
+		var n int
+		var kind string
+		if _, err := fmt.Sscanf(filepath.Base(p), store+"-%d.%s", &n, &kind); err == nil && keep[n] {
+			kept = append(kept, p)
+			continue
+		}
+		os.Remove(p)
+	}
+	return kept
 }
 
 // measurePush files a request through a random agent, approves it as an

@@ -73,7 +73,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&c.Approvals, "approvals", 1000, "approvals per approvals-per-second measurement")
 	fs.DurationVar(&c.P99Limit, "p99-limit", 100*time.Millisecond, "check-in p99 that ends the capacity search")
 	fs.Float64Var(&c.RSSLimitMiB, "rss-limit-mib", 4096, "server RSS that ends the capacity search")
-	fs.DurationVar(&c.Deadline, "store-deadline", 5*time.Minute, "time after which a store's search stops growing")
+	fs.DurationVar(&c.Deadline, "store-deadline", 7*time.Minute, "time after which a store's search stops growing")
 	fs.IntVar(&c.ConnectWork, "connect-workers", 32, "enrolments and first connections at once")
 	if err := fs.Parse(args); err != nil {
 		return o, err

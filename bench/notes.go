@@ -14,20 +14,25 @@ const elevationNotes = `### What the profile of ` + "`hoist run`" + ` showed, an
 | (earlier) every run fsynced two audit events before answering (≈ 4 ms) | strace, timing of ` + "`Outbox.Append`" + ` | the fsync is batched in the background | 24.1 → 18.0 ms |
 | (earlier) ` + "`hoist`" + ` linked the whole server for the admin wire types | ` + "`go list -deps ./cmd/hoist`" + ` | wire types in package ` + "`wire`" + ` | 13.2 → 10.1 MB |
 
-What remains is the Go client's start-up on this VM, which the start-up table above isolates:
-an empty Go program already costs several times ` + "`/bin/true`" + `, and ` + "`hoist`" + ` adds its package
-initialisation (93 packages with init work: net/http, crypto/tls and x509 for ` + "`hoist admin`" + `,
-YAML for policy files, D-Bus for the JIT helper, cobra). ` + "`perf record -e page-faults`" + ` over
-` + "`hoist run`" + ` counts ≈ 460 page faults against ≈ 150 for the empty program and ≈ 50 for
-` + "`/bin/true`" + `, and a page fault is dear in this VM; CPU samples put a quarter of the client in the
-runtime's own start (schedinit, ` + "`internal/cpu`" + `'s cpuid exits), a quarter in package inits, a sixth in
-cobra and JSON reflection. ` + "`GOMAXPROCS=1`" + ` and ` + "`GODEBUG=memprofilerate=0`" + ` changed nothing measurable.
-hoistd's part (socket round trip, SO_PEERCRED, clone into the session cgroup, exec, wait) is
-the smaller share (` + "`go test -bench StartTrue ./platform`" + `: ≈ 3 ms, of which /bin/true is 2).
-The next step that would reach 0.6× is a ` + "`hoist`" + ` whose user commands do not carry the admin
-client's packages — which the contract (` + "`hoist admin`" + ` from the one ` + "`hoist`" + ` binary) rules out
-today; a split, git-style ` + "`hoist-admin`" + ` helper exec'd by ` + "`hoist admin`" + ` is the way if the
-contract allows it.
+What remains, in the two parts the tables above separate:
+
+- **The Go client's start-up** (` + "`hoist --help`" + ` against an empty Go program and ` + "`/bin/true`" + `): an
+  empty Go program already costs several times ` + "`/bin/true`" + ` here, and ` + "`hoist`" + ` adds its package
+  initialisation (93 packages with init work: net/http, crypto/tls and x509 for ` + "`hoist admin`" + `,
+  YAML for policy files, D-Bus for the JIT helper, cobra). ` + "`perf record -e page-faults`" + ` over
+  ` + "`hoist run`" + ` counts ≈ 460 page faults against ≈ 150 for the empty program and ≈ 50 for
+  ` + "`/bin/true`" + `, and a page fault is dear in this VM; CPU samples put a quarter of the client in
+  the runtime's own start (schedinit, ` + "`internal/cpu`" + `'s cpuid exits), a quarter in package inits,
+  a sixth in cobra and JSON reflection. ` + "`GOMAXPROCS=1`" + ` and ` + "`GODEBUG=memprofilerate=0`" + ` changed
+  nothing measurable. A ` + "`hoist`" + ` whose user commands do not carry the admin client's packages
+  would cut most of the inits, but the contract (` + "`hoist admin`" + ` from the one ` + "`hoist`" + ` binary)
+  rules a separate binary out today.
+- **The round trip through hoistd** (` + "`hoist run -- /bin/true`" + ` minus ` + "`hoist --help`" + `): the bare
+  spawn into the session cgroup is ≈ 3 ms (` + "`go test -bench StartTrue ./platform`" + `, /bin/true
+  itself 2 ms); the rest of hoistd's path (peer credentials, the policy decision, the audit
+  events written to the outbox, the relay and the exit report) is the next thing to profile:
+  ` + "`perf record -g -p $(pidof hoistd)`" + ` during the batch shows it spread over syscalls, the
+  outbox's write and the fork/exec, with no single hot spot found yet.
 `
 
 const capacityNotes = `### What limits capacity here

@@ -147,6 +147,8 @@ func writeReport(path string, rep report) error {
 		},
 		"last": func(steps []stepResult) stepResult { return steps[len(steps)-1] },
 		"div":  func(a, b float64) float64 { return a / b },
+		"mul":  func(a, b float64) float64 { return a * b },
+		"sub":  func(a, b float64) float64 { return a - b },
 		"top":  func(steps []int) int { return steps[len(steps)-1] },
 		"extrapolate": func(steps []stepResult, agents int) string {
 			// The server's RSS grows linearly with connected agents: the
