@@ -221,6 +221,9 @@ func (h *Handler) instrument(name string, next handlerFunc) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p) // a deliberate cut of the connection
+				}
 				h.log.Error("handler panicked", "route", name, "panic", p)
 				if !sw.wrote {
 					h.writeError(sw, r, hoist.Errorf(hoist.EInternal, "internal error"))
@@ -257,6 +260,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	}
 	return w.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection's deadlines.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {

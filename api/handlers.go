@@ -1,9 +1,7 @@
 package api
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"net"
 	"net/http"
 	"net/url"
@@ -412,17 +410,28 @@ func (h *Handler) exportAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a := actorFrom(r.Context())
 	// Headers are only sent with the first byte, so an error before any
 	// record still becomes a JSON error answer.
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Content-Disposition", `attachment; filename="hoist-audit.jsonl"`)
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	if err := h.svc.Audit(r.Context(), a, f, func(rec hoist.AuditRecord) error { return enc.Encode(rec) }); err != nil {
+	rc := http.NewResponseController(w)
+	wrote, err := h.svc.ExportAudit(r.Context(), actorFrom(r.Context()), f, nil, w, func() error {
+		return rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
+	})
+	if err != nil && !wrote {
 		w.Header().Del("Content-Disposition")
+		w.Header().Del("Content-Type")
 		return err
 	}
-	return bw.Flush()
+	if err != nil {
+		// Part of the file is out: break the connection, so that the client
+		// sees a failed download rather than a complete-looking short file.
+		h.log.Warn("audit export cut off", "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
 }
+
+// exportWriteTimeout is how long one batch of an export may take to reach
+// the client.
+const exportWriteTimeout = 30 * time.Second

@@ -1,6 +1,9 @@
 package console
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"slices"
@@ -16,9 +19,21 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, v *visit) er
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return nil
 	}
-	h.render(w, r, http.StatusOK, "login", v, map[string]any{"Next": safeNext(r.URL.Query().Get("next")),
-		"Expired": r.URL.Query().Has("expired")})
+	h.loginForm(w, r, v, map[string]any{"Next": safeNext(r.URL.Query().Get("next")), "Expired": r.URL.Query().Has("expired")})
 	return nil
+}
+
+// loginForm draws the sign-in form with a fresh form token, which it also
+// puts in a cookie: a sign-in is taken only when the two match, so that
+// another site cannot sign a browser into an account of its choosing, even
+// where the browser sends no Sec-Fetch-Site or Origin.
+func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request, v *visit, data map[string]any) {
+	raw := make([]byte, 24)
+	_, _ = rand.Read(raw)
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: token, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	data["LoginToken"] = token
+	h.render(w, r, http.StatusOK, "login", v, data)
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -27,15 +42,28 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, v *visit) error 
 		return hoist.Errorf(hoist.EInvalid, "the form could not be read")
 	}
 	name, password, next := r.PostForm.Get("user"), r.PostForm.Get("password"), safeNext(r.PostForm.Get("next"))
+	c, err := r.Cookie(loginCookie)
+	if err != nil || c.Value == "" || !hmac.Equal([]byte(c.Value), []byte(r.PostForm.Get("login"))) {
+		h.loginForm(w, r, v, map[string]any{"Next": next, "User": name,
+			"Error": "The sign-in form had expired or did not come from this page. Nothing was done; sign in again."})
+		return nil
+	}
 	token, _, _, err := h.svc.LoginConsole(r.Context(), name, password, remoteIP(r), h.idle)
 	if err != nil {
 		code := hoist.ErrorCode(err)
 		if code != hoist.EUnauthorized && code != hoist.ERateLimited {
 			return err
 		}
-		h.render(w, r, http.StatusOK, "login", v, map[string]any{"Next": next, "User": name, "Error": hoist.ErrorMessage(err)})
+		h.loginForm(w, r, v, map[string]any{"Next": next, "User": name, "Error": hoist.ErrorMessage(err)})
 		return nil
 	}
+	// A sign-in over an older one ends the older: one browser, one login.
+	if old := sessionToken(r); old != "" {
+		if a, err := h.svc.Authenticate(r.Context(), old); err == nil {
+			_ = h.svc.Logout(r.Context(), a, old)
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	setSessionCookie(w, token)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil

@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -48,6 +49,7 @@ var staticFiles embed.FS
 const (
 	sessionCookie = "__Host-hoist-session"
 	flashCookie   = "__Host-hoist-flash"
+	loginCookie   = "__Host-hoist-login"
 )
 
 // maxForm caps a form's body: the largest real one (a policy) is a few
@@ -198,6 +200,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		h.serve(w, r, public, func(w http.ResponseWriter, r *http.Request, v *visit) error {
+			if h.otherMethod(r) {
+				h.render(w, r, http.StatusMethodNotAllowed, "error", v, map[string]any{"Status": http.StatusMethodNotAllowed,
+					"Title": http.StatusText(http.StatusMethodNotAllowed), "Message": r.Method + " is not how " + r.URL.Path + " is used."})
+				return nil
+			}
 			return hoist.Errorf(hoist.ENotFound, "There is no page at %s.", r.URL.Path)
 		})
 		return
@@ -205,9 +212,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// assets serves the embedded files; they change only with the binary.
+// otherMethod reports whether the path exists for another method (GET
+// /logout, say).
+func (h *Handler) otherMethod(r *http.Request) bool {
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := h.mux.Handler(probe); pattern != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// assets serves the embedded files; they change only with the binary. The
+// directory is not listed.
 func (h *Handler) assets(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		next.ServeHTTP(w, r)
 	})
@@ -217,9 +245,12 @@ func (h *Handler) assets(next http.Handler) http.Handler {
 // error page. A panic becomes an error page and the server stays up.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, acc access, fn pageFunc) {
 	w.Header().Set("Cache-Control", "no-store")
-	v := &visit{flash: h.takeFlash(w, r)}
+	v := &visit{}
 	defer func() {
 		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p) // a deliberate cut of the connection
+			}
 			h.log.Error("console page panicked", "path", r.URL.Path, "panic", p)
 			h.errorPage(w, r, v, hoist.Errorf(hoist.EInternal, "internal error"))
 		}
@@ -392,11 +423,30 @@ func remoteIP(r *http.Request) string {
 	return host
 }
 
-// safeNext keeps a post-login redirect on this site: a path, not a URL.
+// safeNext keeps a post-login redirect on this site: a clean path (and
+// query) of ours, never something a browser could read as another host
+// ("//evil", "/\\evil", "/\t/evil").
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") || len(next) > 2000 || strings.HasPrefix(next, "/login") {
-		return "/approvals"
+	const home = "/approvals"
+	if next == "" || len(next) > 2000 {
+		return home
 	}
-	return next
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return home
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || u.Fragment != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
+		return home
+	}
+	clean := path.Clean(u.Path)
+	if clean == "/login" || strings.HasPrefix(clean, "//") {
+		return home
+	}
+	if u.RawQuery != "" {
+		clean += "?" + u.RawQuery
+	}
+	return clean
 }

@@ -126,9 +126,23 @@ func (v *visitor) post(path string, form url.Values, header ...string) (*http.Re
 	return v.do(req)
 }
 
+var loginField = regexp.MustCompile(`name="login" value="([^"]+)"`)
+
+// loginToken opens the sign-in page, as a browser does first, and returns
+// its form token (the cookie half is in the jar).
+func (v *visitor) loginToken() string {
+	v.s.t.Helper()
+	_, body := v.get("/login")
+	m := loginField.FindStringSubmatch(body)
+	if m == nil {
+		v.s.t.Fatalf("no form token on the sign-in page:\n%s", body)
+	}
+	return m[1]
+}
+
 func (v *visitor) signIn(user, pw string) {
 	v.s.t.Helper()
-	res, body := v.post("/login", url.Values{"user": {user}, "password": {pw}, "next": {"/approvals"}})
+	res, body := v.post("/login", url.Values{"user": {user}, "password": {pw}, "next": {"/approvals"}, "login": {v.loginToken()}})
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/approvals" {
 		v.s.t.Fatalf("sign in as %s: %d %s\n%s", user, res.StatusCode, res.Header.Get("Location"), body)
 	}
@@ -197,11 +211,19 @@ func TestSignIn(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login?next="+url.QueryEscape("/policies?x=1") {
 		t.Fatalf("a stranger at /policies: %d → %q", res.StatusCode, res.Header.Get("Location"))
 	}
-	res, body := v.post("/login", url.Values{"user": {"admin"}, "password": {"wrong"}})
-	if res.StatusCode != http.StatusOK || !strings.Contains(body, "wrong user name or password") || len(res.Cookies()) != 0 {
+	res, body := v.post("/login", url.Values{"user": {"admin"}, "password": {password}})
+	if !strings.Contains(body, "Nothing was done") || hasSession(res) {
+		t.Fatalf("a sign-in without the form's token was taken:\n%s", body)
+	}
+	res, body = v.post("/login", url.Values{"user": {"admin"}, "password": {password}, "login": {"forged"}})
+	if !strings.Contains(body, "Nothing was done") || hasSession(res) {
+		t.Fatalf("a sign-in with a forged token was taken:\n%s", body)
+	}
+	res, body = v.post("/login", url.Values{"user": {"admin"}, "password": {"wrong"}, "login": {v.loginToken()}})
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "wrong user name or password") || hasSession(res) {
 		t.Fatalf("wrong password: %d, cookies %v\n%s", res.StatusCode, res.Cookies(), body)
 	}
-	res, _ = v.post("/login", url.Values{"user": {"admin"}, "password": {password}, "next": {"/policies"}})
+	res, _ = v.post("/login", url.Values{"user": {"admin"}, "password": {password}, "next": {"/policies"}, "login": {v.loginToken()}})
 	var session *http.Cookie
 	for _, c := range res.Cookies() {
 		if c.Name == "__Host-hoist-session" {
@@ -225,11 +247,21 @@ func TestSignIn(t *testing.T) {
 	}
 }
 
+func hasSession(res *http.Response) bool {
+	for _, c := range res.Cookies() {
+		if c.Name == "__Host-hoist-session" && c.Value != "" {
+			return true
+		}
+	}
+	return false
+}
+
 func TestSignInSendsOnlyToThisSite(t *testing.T) {
 	s := newSite(t)
-	for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "/login?next=//evil.example"} {
+	for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "/login?next=//evil.example",
+		"/\t/evil.example", "/./\\evil.example", "/%2F/evil.example/../", "/\n/evil", "http:/evil.example", "/approvals#//evil"} {
 		v := s.visitor()
-		res, _ := v.post("/login", url.Values{"user": {"admin"}, "password": {password}, "next": {next}})
+		res, _ := v.post("/login", url.Values{"user": {"admin"}, "password": {password}, "next": {next}, "login": {v.loginToken()}})
 		if loc := res.Header.Get("Location"); loc != "/approvals" {
 			t.Errorf("next=%q sent the browser to %q", next, loc)
 		}

@@ -89,6 +89,11 @@ func parsePages() map[string]*template.Template {
 // render writes page name inside the layout. It renders into a buffer first,
 // so that a template error becomes an error page, never half a page.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, v *visit, data any) {
+	// The one-time message is taken here, when a whole page is drawn, so
+	// that a background poll or an asset cannot swallow it.
+	if v.flash.Message == "" {
+		v.flash = h.takeFlash(w, r)
+	}
 	p := page{Name: name, Title: pageTitles[name], CSRF: v.csrf, Flash: v.flash, Now: h.clock(), Data: data}
 	p.Actor.Name, p.Actor.Role = v.actor.Name, v.actor.Role
 	if v.actor.Name != "" {

@@ -29,6 +29,8 @@ type Service struct {
 	notify   *notifier
 	// hashSlots bounds concurrent password checks.
 	hashSlots chan struct{}
+	// exportSlots bounds concurrent audit exports.
+	exportSlots chan struct{}
 }
 
 // Config configures a Service.
@@ -63,7 +65,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.TokenTTL = 12 * time.Hour
 	}
 	return &Service{store: cfg.Store, settings: cfg.Settings, clock: cfg.Clock, log: cfg.Logger, tokenTTL: cfg.TokenTTL,
-		signer: cfg.Signer, url: cfg.URL, notify: newNotifier(), hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}, nil
+		signer: cfg.Signer, url: cfg.URL, notify: newNotifier(), hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), exportSlots: make(chan struct{}, 2)}, nil
 }
 
 // Settings returns the approval settings in force.

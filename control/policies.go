@@ -305,7 +305,18 @@ func (s *Service) UpdateGroup(ctx context.Context, a Actor, key string, g hoist.
 
 // SetGroupConfig replaces the agent configuration of the group key.
 func (s *Service) SetGroupConfig(ctx context.Context, a Actor, key string, c hoist.AgentConfig) (hoist.ComputerGroup, error) {
+	return s.SetGroupConfigAt(ctx, a, key, c, 0)
+}
+
+// SetGroupConfigAt is SetGroupConfig for an edit made on version of the
+// group: when the group has changed since (version is not its current one),
+// the edit is refused with EConflict rather than undoing that change.
+// Version 0 skips the check.
+func (s *Service) SetGroupConfigAt(ctx context.Context, a Actor, key string, c hoist.AgentConfig, version int) (hoist.ComputerGroup, error) {
 	return s.changeGroup(ctx, a, key, "group.config_changed", func(cur hoist.ComputerGroup) (hoist.ComputerGroup, error) {
+		if version != 0 && version != cur.Version {
+			return cur, hoist.Errorf(hoist.EConflict, "group %q was changed by someone else (version %d, you edited %d); reload and try again", cur.Name, cur.Version, version)
+		}
 		cur.Config = c
 		return cur, nil
 	})
