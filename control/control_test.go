@@ -1,7 +1,11 @@
 package control_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -395,5 +399,73 @@ func TestConsoleLoginSlidesButNeverOutlivesItsDay(t *testing.T) {
 	}
 	if err := f.svc.KeepAlive(ctx, token, 30*time.Minute); hoist.ErrorCode(err) != hoist.EUnauthorized {
 		t.Fatalf("an expired login was kept alive: %v", err)
+	}
+}
+
+// blockingWriter holds every write until it is released, as a reader that
+// stopped reading would.
+type blockingWriter struct{ entered, release chan struct{} }
+
+func (w blockingWriter) Write(b []byte) (int, error) {
+	w.entered <- struct{}{}
+	<-w.release
+	return len(b), nil
+}
+
+// TestAuditExportInBatches: an export of more records than a batch writes
+// them all, in order, each once; a third export while two are stalled is
+// refused, and the stalled ones hold no transaction (a write goes through).
+func TestAuditExportInBatches(t *testing.T) {
+	f := newFixture(t)
+	err := f.store.Update(ctx, func(tx hoist.Tx) error {
+		for i := range 2500 {
+			if _, err := tx.AppendAudit(ctx, hoist.AuditEvent{Actor: "t", Action: "test.filler", Subject: fmt.Sprint(i)}, f.clock.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := f.svc.ExportAudit(ctx, f.auditor, hoist.AuditFilter{}, nil, &out, nil); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	rep, _ := f.svc.VerifyAudit(ctx, f.auditor)
+	if int64(len(lines)) != rep.Records {
+		t.Fatalf("exported %d lines of %d records", len(lines), rep.Records)
+	}
+	for i, l := range lines {
+		var r hoist.AuditRecord
+		if err := json.Unmarshal([]byte(l), &r); err != nil || r.Seq != int64(i+1) {
+			t.Fatalf("line %d: seq %d, %v", i+1, r.Seq, err)
+		}
+	}
+	stall := blockingWriter{entered: make(chan struct{}, 10), release: make(chan struct{})}
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := f.svc.ExportAudit(ctx, f.auditor, hoist.AuditFilter{}, nil, stall, nil)
+			done <- err
+		}()
+	}
+	<-stall.entered
+	<-stall.entered
+	if _, err := f.svc.ExportAudit(ctx, f.auditor, hoist.AuditFilter{}, nil, io.Discard, nil); hoist.ErrorCode(err) != hoist.ERateLimited {
+		t.Fatalf("a third export ran beside two stalled ones: %v", err)
+	}
+	// The stalled exports hold no transaction: an approval still goes through.
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, _, err := f.svc.CreateRequest(wctx, control.RequestInput{User: "alice", Host: "ws-01", Reason: "x", Duration: time.Hour}); err != nil {
+		t.Fatalf("a write while exports stall: %v", err)
+	}
+	close(stall.release) // (entered has room for the writes that follow)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
