@@ -84,6 +84,7 @@ type auditData struct {
 	Records []hoist.AuditRecord
 	Filter  auditQuery
 	Chain   control.ChainReport
+	Checked bool // Chain holds a report (the first page)
 	// Older is the query for the next page back; empty on the last page.
 	Older     string
 	ExportURL string
@@ -171,8 +172,13 @@ func (h *Handler) audit(w http.ResponseWriter, r *http.Request, v *visit) error 
 	if err != nil && !errors.Is(err, errPageFull) {
 		return err
 	}
-	if d.Chain, err = h.svc.VerifyAudit(r.Context(), v.actor); err != nil {
-		return err
+	// The whole chain is checked on the first page only: paging back
+	// through a large log should not re-read all of it each time.
+	if q.Before == 0 {
+		if d.Chain, err = h.svc.VerifyAudit(r.Context(), v.actor); err != nil {
+			return err
+		}
+		d.Checked = true
 	}
 	d.ExportURL = "/audit/export"
 	if e := q.values(); len(e) > 0 {

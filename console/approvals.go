@@ -135,7 +135,9 @@ func (h *Handler) approvals(w http.ResponseWriter, r *http.Request, v *visit) er
 	q := r.URL.Query()
 	d.Filter = historyFilter{State: q.Get("state"), User: strings.TrimSpace(q.Get("user")), Host: strings.TrimSpace(q.Get("host")),
 		States: []string{string(hoist.RequestApproved), string(hoist.RequestDenied), string(hoist.RequestExpired), string(hoist.RequestCancelled)}}
-	f := hoist.RequestFilter{User: d.Filter.User, Host: d.Filter.Host, Limit: hoist.DefaultListLimit}
+	// Pending requests are listed above; the history is the rest, so ask
+	// for enough that the newest 100 decided ones are among them.
+	f := hoist.RequestFilter{User: d.Filter.User, Host: d.Filter.Host, Limit: hoist.MaxListLimit}
 	if d.Filter.State != "" {
 		if !slices.Contains(d.Filter.States, d.Filter.State) {
 			return hoist.Errorf(hoist.EInvalid, "unknown state %q: choose one from the list", d.Filter.State)
@@ -152,6 +154,7 @@ func (h *Handler) approvals(w http.ResponseWriter, r *http.Request, v *visit) er
 		}
 	}
 	slices.SortStableFunc(d.History, func(a, b hoist.Request) int { return b.UpdatedAt.Compare(a.UpdatedAt) })
+	d.History = d.History[:min(len(d.History), hoist.DefaultListLimit)]
 	h.render(w, r, http.StatusOK, "approvals", v, d)
 	return nil
 }
@@ -186,7 +189,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error
 		verb = "Approved for " + formatDuration(d)
 	case "once":
 		results, err = h.svc.Approve(r.Context(), v.actor, ids, 0, "")
-		verb = "Approved One Time (" + formatDuration(h.svc.Settings().OneTimeDuration) + ")"
+		verb = "Approved One Time"
 	case "deny":
 		reason := strings.TrimSpace(r.PostForm.Get("reason"))
 		if reason == "" {

@@ -451,10 +451,29 @@ func TestPolicyEditAndToggleReachTheStore(t *testing.T) {
 		len(got.Children.Reminders) != 2 || got.Children.Reminders[1].D() != time.Minute || got.UpdatedBy != "admin" {
 		t.Fatalf("saved policy: %+v %+v", got, got.Children)
 	}
+	// A save that does not say which version it edits is refused.
+	_, body = v.post("/policies/"+p.ID, url.Values{"csrf": {csrf}, "name": {p.Name}, "groups": {hoist.DefaultGroup}, "version": {"x1"}})
+	if !strings.Contains(body, "lost track of which version") {
+		t.Errorf("a save with a broken version was not refused:\n%.3000s", body)
+	}
 	// A second save from the page opened before the first is refused.
 	_, body = v.post("/policies/"+p.ID, url.Values{"csrf": {csrf}, "name": {p.Name}, "groups": {hoist.DefaultGroup}, "version": {"1"}})
 	if !strings.Contains(body, "changed by someone else") {
 		t.Errorf("a stale edit was not refused:\n%.3000s", body)
+	}
+	// A new application policy, from the form the page offers.
+	_, body = v.get("/policies/new?kind=application")
+	form := url.Values{"csrf": {csrf}, "kind": {"application"}, "name": {"Elevate apt"}, "groups": {hoist.DefaultGroup},
+		"priority": {"10"}, "application.path": {"/usr/bin/apt"}, "application.action": {"elevate"}, "application.users": {"alice, bob"}}
+	for _, m := range regexp.MustCompile(`type="hidden" name="(version)" value="([^"]*)"`).FindAllStringSubmatch(body, -1) {
+		form.Set(m[1], m[2])
+	}
+	if res, body := v.post("/policies/new", form); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create from the new-policy form: %d\n%s", res.StatusCode, body)
+	}
+	created, err := s.svc.Policy(ctx, s.admin, "Elevate apt")
+	if err != nil || created.Active || created.Application.Path != "/usr/bin/apt" || len(created.Application.Users) != 2 || created.Priority != 10 {
+		t.Fatalf("created policy: %+v %v", created, err)
 	}
 	// Duplicate, then delete the copy.
 	res, _ = v.post("/policies/"+p.ID+"/duplicate", url.Values{"csrf": {csrf}})
@@ -478,6 +497,17 @@ func TestPolicyEditAndToggleReachTheStore(t *testing.T) {
 	g, _ = s.svc.Group(ctx, s.admin, g.ID)
 	if g.Config.CreateJITShortcut != nil || g.Config.Grace != nil {
 		t.Fatalf("Inherit did not unset: %+v", g.Config)
+	}
+	// A configuration saved from a page opened before the last change is
+	// refused, and saving that page again is refused again.
+	for range 2 {
+		_, body := v.post("/groups/"+g.ID+"/config", url.Values{"csrf": {csrf}, "version": {"2"}, "config.create_jit_shortcut": {"no"}})
+		if !strings.Contains(body, "changed by someone else") || !strings.Contains(body, `name="version" value="2"`) {
+			t.Fatalf("a stale configuration save:\n%.4000s", body)
+		}
+	}
+	if after, _ := s.svc.Group(ctx, s.admin, g.ID); after.Version != g.Version || after.Config.CreateJITShortcut != nil {
+		t.Fatalf("a stale save changed the group: %+v", after)
 	}
 }
 

@@ -74,7 +74,11 @@ func parseGroup(form url.Values) (hoist.ComputerGroup, map[string]string) {
 		g.Priority = n
 	}
 	if s := form.Get("version"); s != "" {
-		g.Version, _ = strconv.Atoi(s)
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			errs[""] = "The form lost track of which version of the group it edits; reload the page."
+		}
+		g.Version = n
 	}
 	return g, errs
 }
@@ -225,6 +229,9 @@ func (h *Handler) saveGroup(w http.ResponseWriter, r *http.Request, v *visit) er
 	}
 	g, errs := parseGroup(r.PostForm)
 	g.Config = cur.Config
+	if g.Version == 0 {
+		errs[""] = "The form lost track of which version of the group it edits; reload the page."
+	}
 	if len(errs) == 0 {
 		saved, err := h.svc.UpdateGroup(r.Context(), v.actor, cur.ID, g)
 		if err == nil {
@@ -243,12 +250,12 @@ func (h *Handler) saveGroupConfig(w http.ResponseWriter, r *http.Request, v *vis
 		return err
 	}
 	c, errs := parseConfig(r.PostForm)
-	if ver, _ := strconv.Atoi(r.PostForm.Get("version")); ver != 0 && ver != cur.Version {
-		errs[""] = "Someone else changed this group since you opened it; here is what it holds now. Make your change again."
-		return h.groupPage(w, r, v, groupData{Group: cur, CErrors: errs})
+	version, err := strconv.Atoi(r.PostForm.Get("version"))
+	if err != nil || version < 1 {
+		errs[""] = "The form lost track of which version of the group it edits; reload the page."
 	}
 	if len(errs) == 0 {
-		saved, err := h.svc.SetGroupConfig(r.Context(), v.actor, cur.ID, c)
+		saved, err := h.svc.SetGroupConfigAt(r.Context(), v.actor, cur.ID, c, version)
 		if err == nil {
 			return h.done(w, r, "/groups/"+url.PathEscape(saved.ID), true, "Saved the agent configuration of "+saved.Name+". Its agents hear of it now.")
 		}

@@ -75,7 +75,8 @@ func kindOrder(kind string) int {
 // policyForm is the edit page of one policy, with the values as typed and
 // the errors beside them.
 type policyForm struct {
-	New    bool
+	New     bool
+	CanEdit bool
 	Policy hoist.Policy
 	Values url.Values
 	Errors map[string]string
@@ -97,7 +98,9 @@ func policyValues(p hoist.Policy) url.Values {
 		v.Set("active", "on")
 	}
 	v.Set("min_agent_version", p.MinAgentVersion)
-	v.Set("version", strconv.Itoa(p.Version))
+	if p.Version > 0 {
+		v.Set("version", strconv.Itoa(p.Version))
+	}
 	if a := p.Application; a != nil {
 		v.Set("application.path", a.Path)
 		v.Set("application.sha256", a.SHA256)
@@ -152,7 +155,11 @@ func parsePolicy(kind string, form url.Values) (hoist.Policy, map[string]string)
 		p.Priority = n
 	}
 	if s := form.Get("version"); s != "" {
-		p.Version, _ = strconv.Atoi(s)
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			errs[""] = "The form lost track of which version of the policy it edits; reload the page."
+		}
+		p.Version = n
 	}
 	duration := func(name string) hoist.Duration {
 		s := strings.TrimSpace(form.Get(name))
@@ -228,16 +235,11 @@ func (h *Handler) newPolicy(w http.ResponseWriter, r *http.Request, v *visit) er
 	if !slices.Contains([]string{hoist.KindApplication, hoist.KindJITStartup, hoist.KindJITMode, hoist.KindJITChildren}, kind) {
 		kind = hoist.KindApplication
 	}
-	groups, err := h.groupNames(r, v)
-	if err != nil {
-		return err
-	}
 	p := hoist.Policy{Kind: kind, Groups: []string{hoist.DefaultGroup}}
 	if kind == hoist.KindApplication {
 		p.Application = &hoist.ApplicationRule{Action: hoist.ActionElevate}
 	}
-	h.render(w, r, http.StatusOK, "policy", v, policyForm{New: true, Policy: p, Values: policyValues(p), Groups: groups})
-	return nil
+	return h.policyFormAgain(w, r, v, policyForm{New: true, Policy: p, Values: policyValues(p)})
 }
 
 func (h *Handler) createPolicy(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -281,7 +283,7 @@ func (h *Handler) policyFormAgain(w http.ResponseWriter, r *http.Request, v *vis
 	if err != nil {
 		return err
 	}
-	f.Groups, f.Summary = groups, f.Errors[""]
+	f.Groups, f.Summary, f.CanEdit = groups, f.Errors[""], hoist.Can(v.actor.Role, hoist.PermitManagePolicies)
 	h.render(w, r, http.StatusOK, "policy", v, f)
 	return nil
 }
@@ -291,12 +293,7 @@ func (h *Handler) editPolicy(w http.ResponseWriter, r *http.Request, v *visit) e
 	if err != nil {
 		return err
 	}
-	groups, err := h.groupNames(r, v)
-	if err != nil {
-		return err
-	}
-	h.render(w, r, http.StatusOK, "policy", v, policyForm{Policy: p, Values: policyValues(p), Groups: groups})
-	return nil
+	return h.policyFormAgain(w, r, v, policyForm{Policy: p, Values: policyValues(p)})
 }
 
 func (h *Handler) savePolicy(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -305,6 +302,11 @@ func (h *Handler) savePolicy(w http.ResponseWriter, r *http.Request, v *visit) e
 		return err
 	}
 	p, errs := parsePolicy(cur.Kind, r.PostForm)
+	if p.Version == 0 {
+		// An edit must say what it edited: without it, it could undo a
+		// change it never saw.
+		errs[""] = "The form lost track of which version of the policy it edits; reload the page."
+	}
 	if len(errs) == 0 {
 		saved, err := h.svc.UpdatePolicy(r.Context(), v.actor, cur.ID, p)
 		if err == nil {

@@ -63,6 +63,7 @@ func parsePages() map[string]*template.Template {
 		"left":      func(now, end time.Time) string { return formatDuration(end.Sub(now).Round(time.Second)) },
 		"join":      strings.Join,
 		"split":     strings.Fields,
+		"tri":       triState,
 		"fid":       func(name string) string { return field{Name: name}.ID() },
 		"has":       slices.Contains[[]string],
 		"can":       func(role hoist.Role, p string) bool { return hoist.Can(role, hoist.Permit(p)) },
@@ -125,13 +126,24 @@ func (h *Handler) renderPart(w http.ResponseWriter, name, part string, data any)
 	return err
 }
 
+// triState names an optional yes/no setting.
+func triState(b *bool) string {
+	switch {
+	case b == nil:
+		return "inherit"
+	case *b:
+		return "Yes"
+	}
+	return "No"
+}
+
 // formatDuration writes "1h", "30m", "1h30m", "45s" without Go's trailing
-// zero units.
+// zero units. It is exact: what a form shows is what it saves again.
 func formatDuration(d time.Duration) string {
 	if d <= 0 {
 		return "0s"
 	}
-	s := d.Round(time.Second).String()
+	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
 	}

@@ -56,7 +56,7 @@ func (s *Service) KeepAlive(ctx context.Context, token string, idle time.Duratio
 		if limit := t.CreatedAt.Add(s.tokenTTL); n.After(limit) {
 			n = limit
 		}
-		if n.Sub(t.ExpiresAt) < time.Minute {
+		if n.Sub(t.ExpiresAt) < min(time.Minute, idle/10) {
 			return time.Time{}, nil
 		}
 		return n, nil

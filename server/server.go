@@ -122,6 +122,9 @@ func Start(ctx context.Context, cfg Config) (*Main, error) {
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = time.Second
 	}
+	if d := cfg.ConsoleIdleTimeout; d != 0 && (d < time.Minute || d > 12*time.Hour) {
+		return nil, hoist.Errorf(hoist.EInvalid, "the console's idle time must be between 1m and 12h, not %s", d)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

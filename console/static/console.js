@@ -41,8 +41,16 @@
     document.getElementById("pending-rows").addEventListener("change", syncSelectAll);
   }
 
-  // Time left in the active sessions, every second.
+  // Time left in the active sessions, every second; how long requests have
+  // waited, in the words the server uses.
   function pad(n) { return n < 10 ? "0" + n : "" + n; }
+  function ago(ms) {
+    var min = Math.floor(ms / 60000);
+    if (min < 1) return "just now";
+    if (min < 60) return min + " min ago";
+    var h = Math.floor(min / 60);
+    return h < 48 ? h + " h ago" : Math.floor(h / 24) + " days ago";
+  }
   function tick() {
     var now = Date.now();
     document.querySelectorAll("[data-ends]").forEach(function (cell) {
@@ -50,12 +58,28 @@
       var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
       cell.textContent = left === 0 ? "ending" : (h > 0 ? h + ":" + pad(m) : m) + ":" + pad(s);
     });
+    document.querySelectorAll("[data-since]").forEach(function (el) {
+      el.textContent = ago(now - Date.parse(el.dataset.since));
+    });
   }
   tick();
   setInterval(tick, 1000);
 
-  // New requests and sessions appear without a reload. The ticks keep what
-  // the approver has selected; a request that was decided meanwhile drops out.
+  // New requests and sessions appear without a reload. A table is swapped
+  // only when its rows changed (by id), so that the countdowns do not cause
+  // a swap every time; the ticks the approver made and the keyboard focus
+  // are kept across a swap, and a request decided meanwhile drops out.
+  function keys(tbody) {
+    return Array.prototype.map.call(tbody.querySelectorAll("tr[data-key]"), function (tr) {
+      return tr.dataset.key;
+    }).join("|");
+  }
+  function focusPath(tbody) {
+    var el = document.activeElement;
+    if (!el || !tbody.contains(el)) return null;
+    var row = el.closest("tr[data-id]");
+    return row ? { id: row.dataset.id, tag: el.tagName } : null;
+  }
   var busy = false;
   function refresh() {
     if (busy || document.hidden) return;
@@ -73,8 +97,12 @@
       boxes().forEach(function (b) { if (b.checked) selected[b.value] = true; });
       ["pending-rows", "session-rows"].forEach(function (id) {
         var fresh = doc.getElementById(id), old = document.getElementById(id);
-        if (fresh && old && fresh.innerHTML !== old.innerHTML) {
-          old.innerHTML = fresh.innerHTML;
+        if (!fresh || !old || keys(fresh) === keys(old) && fresh.querySelectorAll("tr").length === old.querySelectorAll("tr").length) return;
+        var focus = focusPath(old);
+        old.innerHTML = fresh.innerHTML;
+        if (focus) {
+          var again = old.querySelector('tr[data-id="' + focus.id + '"] ' + focus.tag.toLowerCase());
+          if (again) again.focus();
         }
       });
       boxes().forEach(function (b) { if (selected[b.value]) b.checked = true; });
