@@ -14,9 +14,9 @@ import (
 // policiesData is the policies page: each computer group with the policies
 // that target it.
 type policiesData struct {
-	Groups   []groupPolicies
-	Kinds    []string
-	CanEdit  bool
+	Groups  []groupPolicies
+	Kinds   []string
+	CanEdit bool
 }
 
 type groupPolicies struct {
@@ -77,10 +77,10 @@ func kindOrder(kind string) int {
 type policyForm struct {
 	New     bool
 	CanEdit bool
-	Policy hoist.Policy
-	Values url.Values
-	Errors map[string]string
-	Groups []string
+	Policy  hoist.Policy
+	Values  url.Values
+	Errors  map[string]string
+	Groups  []string
 	// Summary is an error that belongs to no one field.
 	Summary string
 }
