@@ -426,6 +426,19 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	b.takeErrors() // the forger's page and the refusal are not console pages
 
+	// Revoke the agent, last: the server refuses it from now on.
+	b.run("open agents", chromedp.Navigate(base+"/agents"), chromedp.WaitVisible(chromedp.ID("#agents")))
+	if msg := b.submit("revoke the agent", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#agents tr[data-agent=%q] button`, host)))); !strings.Contains(msg, "Revoked agent") {
+		t.Errorf("after revoking the agent the page says %q", msg)
+	}
+	if agents, _ := svc.Agents(ctx, adminActor); len(agents) != 1 || !agents[0].Revoked {
+		t.Errorf("agents after Revoke: %+v", agents)
+	}
+	if row := b.text("#agents tbody"); !strings.Contains(row, "revoked") {
+		t.Errorf("the revoked agent's row:\n%s", row)
+	}
+	b.clean("agents after revoke")
+
 	// Sign out: the login is gone, the console sends us back to sign in.
 	b.run("sign out", chromedp.Navigate(base+"/approvals"), chromedp.WaitVisible(chromedp.CSS(".who button")),
 		chromedp.Click(chromedp.CSS(".who button")), chromedp.WaitVisible(chromedp.ID("#user")))
