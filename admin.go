@@ -99,7 +99,22 @@ func CheckPassword(pw string) error {
 // the last at last: nothing for the first five, then doubling from one
 // second up to fifteen minutes. It returns how long is left at now.
 func LoginDelay(failures int, last, now time.Time) time.Duration {
-	const free, maxDelay = 5, 15 * time.Minute
+	return backoff(5, failures, last, now)
+}
+
+// SourceLoginDelay is LoginDelay for one source address over all accounts,
+// which stops a guesser that tries one password on many accounts: twenty
+// failures are free (a busy office behind one address mistypes too), then
+// the wait doubles from one second up to fifteen minutes.
+func SourceLoginDelay(failures int, last, now time.Time) time.Duration {
+	return backoff(20, failures, last, now)
+}
+
+// backoff is nothing for the first free failures, then a doubling wait from
+// one second up to fifteen minutes after the last; it returns what is left
+// of it at now.
+func backoff(free, failures int, last, now time.Time) time.Duration {
+	const maxDelay = 15 * time.Minute
 	if failures < free {
 		return 0
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hoist-jit/hoist"
@@ -78,7 +79,11 @@ func (s *Service) KeepAlive(ctx context.Context, token string, idle time.Duratio
 func (s *Service) login(ctx context.Context, name, password, from string, ttl time.Duration, via string) (token string, a hoist.Admin, expires time.Time, err error) {
 	now := s.now()
 	denied := hoist.Errorf(hoist.EUnauthorized, "wrong user name or password")
+	if wait := s.sources.delay(from, now); wait > 0 {
+		return "", a, expires, hoist.Errorf(hoist.ERateLimited, "too many failed logins from this address; try again in %s", wait.Round(time.Second)+time.Second)
+	}
 	if hoist.CheckAdminName(name) != nil || len(password) > 1024 {
+		s.sources.failed(from, now)
 		return "", a, expires, denied // no such account can exist: nothing to look up or record
 	}
 	// Each check holds ~19 MiB: cap how many run at once, so that a flood of
@@ -139,7 +144,59 @@ func (s *Service) login(ctx context.Context, name, password, from string, ttl ti
 	return token, a, expires, nil
 }
 
+// sourceFailures counts failed logins per source address, in this
+// process: a guesser spread over many accounts meets
+// hoist.SourceLoginDelay. It is memory only, so each replica counts its
+// own; the per-account count in the store is the one all share.
+type sourceFailures struct {
+	mu   sync.Mutex
+	seen map[string]sourceRecord
+}
+
+type sourceRecord struct {
+	failures int
+	last     time.Time
+}
+
+// maxSources bounds the memory a flood from many addresses can take.
+const maxSources = 100_000
+
+func (f *sourceFailures) delay(from string, now time.Time) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.seen[from]
+	return hoist.SourceLoginDelay(r.failures, r.last, now)
+}
+
+func (f *sourceFailures) failed(from string, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.seen == nil {
+		f.seen = map[string]sourceRecord{}
+	}
+	if len(f.seen) >= maxSources {
+		// Forget the addresses quiet for an hour; if that frees nothing,
+		// start over rather than grow without bound.
+		for k, r := range f.seen {
+			if now.Sub(r.last) > time.Hour {
+				delete(f.seen, k)
+			}
+		}
+		if len(f.seen) >= maxSources {
+			clear(f.seen)
+		}
+	}
+	r := f.seen[from]
+	if now.Sub(r.last) > time.Hour {
+		r.failures = 0 // an hour without a failure wipes the slate
+	}
+	r.failures++
+	r.last = now
+	f.seen[from] = r
+}
+
 func (s *Service) recordFailure(ctx context.Context, a hoist.Admin, from string, now time.Time) {
+	s.sources.failed(from, now)
 	err := s.store.Update(ctx, func(tx hoist.Tx) error {
 		if a.ID != "" {
 			cur, err := tx.Admin(ctx, a.ID)

@@ -31,6 +31,7 @@ type Service struct {
 	hashSlots chan struct{}
 	// exportSlots bounds concurrent audit exports.
 	exportSlots chan struct{}
+	sources     sourceFailures
 }
 
 // Config configures a Service.

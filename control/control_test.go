@@ -469,3 +469,25 @@ func TestAuditExportInBatches(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginThrottlePerSource: a guesser trying many accounts from one
+// address is slowed down after twenty failures, even for a right password;
+// another address is not, and the wait passes.
+func TestLoginThrottlePerSource(t *testing.T) {
+	f := newFixture(t)
+	for i := range 20 {
+		if _, _, _, err := f.svc.Login(ctx, fmt.Sprintf("user%d", i), "some guess here", "203.0.113.7"); hoist.ErrorCode(err) != hoist.EUnauthorized {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	if _, _, _, err := f.svc.Login(ctx, "admin", "correct horse battery staple", "203.0.113.7"); hoist.ErrorCode(err) != hoist.ERateLimited {
+		t.Fatalf("after 20 failures from one address, a login from it: %v", err)
+	}
+	if _, _, _, err := f.svc.Login(ctx, "admin", "correct horse battery staple", "198.51.100.1"); err != nil {
+		t.Fatalf("another address was slowed down: %v", err)
+	}
+	f.clock.Add(2 * time.Second)
+	if _, _, _, err := f.svc.Login(ctx, "admin", "correct horse battery staple", "203.0.113.7"); err != nil {
+		t.Fatalf("after the wait: %v", err)
+	}
+}
