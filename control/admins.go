@@ -370,10 +370,13 @@ func (s *Service) UpdateAdmin(ctx context.Context, a Actor, in AdminInput) (adm 
 		if err := tx.UpdateAdmin(ctx, adm); err != nil {
 			return err
 		}
-		if err := keepAnAdmin(ctx, tx); err != nil {
+		// The audit append locks the log's head, which serializes every
+		// writer; the check after it therefore sees any change committed
+		// meanwhile (two admins demoting each other at once on PostgreSQL).
+		if err := audit(ctx, tx, now, a.Name, hoist.AuditAdminUpdated, adm.ID, changed); err != nil {
 			return err
 		}
-		return audit(ctx, tx, now, a.Name, hoist.AuditAdminUpdated, adm.ID, changed)
+		return keepAnAdmin(ctx, tx)
 	})
 	return adm, err
 }
@@ -395,10 +398,11 @@ func (s *Service) DeleteAdmin(ctx context.Context, a Actor, name string) error {
 		if err := tx.DeleteAdmin(ctx, adm.ID); err != nil {
 			return err
 		}
-		if err := keepAnAdmin(ctx, tx); err != nil {
+		// Audit first: see UpdateAdmin.
+		if err := audit(ctx, tx, now, a.Name, hoist.AuditAdminDeleted, adm.ID, map[string]any{"name": name}); err != nil {
 			return err
 		}
-		return audit(ctx, tx, now, a.Name, hoist.AuditAdminDeleted, adm.ID, map[string]any{"name": name})
+		return keepAnAdmin(ctx, tx)
 	})
 }
 
