@@ -10,8 +10,9 @@ import (
 	"github.com/hoist-jit/hoist/wire"
 )
 
-// statusOf maps error codes to HTTP status, in this one place.
-func statusOf(code string) int {
+// StatusOf maps error codes to HTTP status, in this one place (the web
+// console answers with it too).
+func StatusOf(code string) int {
 	switch code {
 	case hoist.EInvalid:
 		return http.StatusBadRequest
@@ -43,7 +44,7 @@ type ErrorDetail = wire.ErrorDetail
 // the cause to the log.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := hoist.ErrorCode(err)
-	status := statusOf(code)
+	status := StatusOf(code)
 	if status >= 500 {
 		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	} else {

@@ -47,10 +47,7 @@ func (h *Handler) agents(w http.ResponseWriter, r *http.Request, v *visit) error
 func (h *Handler) revokeAgent(w http.ResponseWriter, r *http.Request, v *visit) error {
 	id := r.PathValue("id")
 	if err := h.svc.RevokeAgent(r.Context(), v.actor, id); err != nil {
-		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden || code == hoist.ENotFound {
-			return h.done(w, r, "/agents", false, hoist.ErrorMessage(err))
-		}
-		return err
+		return h.refused(w, r, "/agents", err)
 	}
 	return h.done(w, r, "/agents", true, "Revoked agent "+id+": the server refuses its certificate from now on.")
 }
@@ -72,10 +69,7 @@ func (h *Handler) createEnrollToken(w http.ResponseWriter, r *http.Request, v *v
 	}
 	tok, info, err := h.svc.CreateEnrollToken(r.Context(), v.actor, group, ttl, uses)
 	if err != nil {
-		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden || code == hoist.ENotFound || code == hoist.EUnavailable {
-			return h.done(w, r, "/agents", false, hoist.ErrorMessage(err))
-		}
-		return err
+		return h.refused(w, r, "/agents", err)
 	}
 	return h.agentsPage(w, r, v, agentsData{Token: tok, TokenInfo: info})
 }

@@ -201,10 +201,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error
 		return hoist.Errorf(hoist.EInvalid, "unknown action: use Approve Selected, One Time or Deny Selected")
 	}
 	if err != nil {
-		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden {
-			return h.done(w, r, "/approvals", false, hoist.ErrorMessage(err))
-		}
-		return err
+		return h.refused(w, r, "/approvals", err)
 	}
 	ok, msg := summarize(verb, "request", results)
 	return h.done(w, r, "/approvals", ok, msg)
@@ -217,10 +214,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, v *visit) error
 	}
 	results, err := h.svc.Revoke(r.Context(), v.actor, ids, strings.TrimSpace(r.PostForm.Get("reason")))
 	if err != nil {
-		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden {
-			return h.done(w, r, "/approvals", false, hoist.ErrorMessage(err))
-		}
-		return err
+		return h.refused(w, r, "/approvals", err)
 	}
 	ok, msg := summarize("Revoked", "session", results)
 	return h.done(w, r, "/approvals", ok, msg)

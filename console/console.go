@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/api"
 	"github.com/hoist-jit/hoist/control"
 )
 
@@ -380,11 +381,22 @@ func (h *Handler) done(w http.ResponseWriter, r *http.Request, to string, ok boo
 	return nil
 }
 
+// refused turns a refusal the admin can act on (bad input, a role that
+// may not, a change made meanwhile, a busy server) into a message on the
+// page at back; any other error is the error page's.
+func (h *Handler) refused(w http.ResponseWriter, r *http.Request, back string, err error) error {
+	switch hoist.ErrorCode(err) {
+	case hoist.EInvalid, hoist.EForbidden, hoist.EConflict, hoist.ENotFound, hoist.EUnavailable, hoist.ERateLimited:
+		return h.done(w, r, back, false, hoist.ErrorMessage(err))
+	}
+	return err
+}
+
 // errorPage shows err with the status its code maps to.
 func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, v *visit, err error) {
 	code := hoist.ErrorCode(err)
 	msg := hoist.ErrorMessage(err)
-	status := statusOf(code)
+	status := api.StatusOf(code)
 	if status == http.StatusInternalServerError {
 		h.log.Error("console page failed", "path", r.URL.Path, "err", err)
 		msg = "Something went wrong on the server; the log says what. Nothing has been changed by this page."
@@ -393,26 +405,6 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, v *visit, er
 		return
 	}
 	h.render(w, r, status, "error", v, map[string]any{"Status": status, "Title": http.StatusText(status), "Message": msg})
-}
-
-func statusOf(code string) int {
-	switch code {
-	case hoist.EInvalid:
-		return http.StatusBadRequest
-	case hoist.EUnauthorized:
-		return http.StatusUnauthorized
-	case hoist.EForbidden:
-		return http.StatusForbidden
-	case hoist.ENotFound:
-		return http.StatusNotFound
-	case hoist.EConflict:
-		return http.StatusConflict
-	case hoist.ERateLimited:
-		return http.StatusTooManyRequests
-	case hoist.EUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
 }
 
 func remoteIP(r *http.Request) string {

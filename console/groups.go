@@ -272,10 +272,7 @@ func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request, v *visit) 
 		return err
 	}
 	if err := h.svc.DeleteGroup(r.Context(), v.actor, g.ID); err != nil {
-		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden || code == hoist.EConflict {
-			return h.done(w, r, "/groups/"+url.PathEscape(g.ID), false, hoist.ErrorMessage(err))
-		}
-		return err
+		return h.refused(w, r, "/groups/"+url.PathEscape(g.ID), err)
 	}
 	return h.done(w, r, "/groups", true, "Deleted computer group "+g.Name+".")
 }

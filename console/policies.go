@@ -324,10 +324,7 @@ func (h *Handler) setPolicyActive(w http.ResponseWriter, r *http.Request, v *vis
 	active := r.PostForm.Get("active") == "true"
 	p, err := h.svc.SetPolicyActive(r.Context(), v.actor, r.PathValue("key"), active)
 	if err != nil {
-		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden || code == hoist.EConflict {
-			return h.done(w, r, "/policies", false, hoist.ErrorMessage(err))
-		}
-		return err
+		return h.refused(w, r, "/policies", err)
 	}
 	state := "off"
 	if p.Active {
@@ -339,10 +336,7 @@ func (h *Handler) setPolicyActive(w http.ResponseWriter, r *http.Request, v *vis
 func (h *Handler) duplicatePolicy(w http.ResponseWriter, r *http.Request, v *visit) error {
 	p, err := h.svc.DuplicatePolicy(r.Context(), v.actor, r.PathValue("key"), strings.TrimSpace(r.PostForm.Get("name")), nil)
 	if err != nil {
-		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden || code == hoist.EConflict {
-			return h.done(w, r, "/policies", false, hoist.ErrorMessage(err))
-		}
-		return err
+		return h.refused(w, r, "/policies", err)
 	}
 	return h.done(w, r, "/policies/"+url.PathEscape(p.ID), true, "Duplicated as "+p.Name+" (inactive). Edit it below.")
 }
@@ -353,10 +347,7 @@ func (h *Handler) deletePolicy(w http.ResponseWriter, r *http.Request, v *visit)
 		return err
 	}
 	if err := h.svc.DeletePolicy(r.Context(), v.actor, p.ID); err != nil {
-		if code := hoist.ErrorCode(err); code == hoist.EInvalid || code == hoist.EForbidden || code == hoist.EConflict {
-			return h.done(w, r, "/policies", false, hoist.ErrorMessage(err))
-		}
-		return err
+		return h.refused(w, r, "/policies", err)
 	}
 	return h.done(w, r, "/policies", true, "Deleted policy "+p.Name+".")
 }

@@ -36,15 +36,6 @@ func (h *Handler) users(w http.ResponseWriter, r *http.Request, v *visit) error 
 	return h.usersPage(w, r, v, usersData{})
 }
 
-// userRefusal turns the refusals an admin can act on into a message on the
-// page; anything else is the error page's.
-func (h *Handler) userRefusal(w http.ResponseWriter, r *http.Request, err error) error {
-	switch hoist.ErrorCode(err) {
-	case hoist.EInvalid, hoist.EForbidden, hoist.EConflict, hoist.ENotFound:
-		return h.done(w, r, "/users", false, hoist.ErrorMessage(err))
-	}
-	return err
-}
 
 func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, v *visit) error {
 	in := control.AdminInput{Name: strings.TrimSpace(r.PostForm.Get("name")), Role: hoist.Role(r.PostForm.Get("role")), Password: r.PostForm.Get("password")}
@@ -59,7 +50,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, v *visit) e
 			v.flash = flash{Message: hoist.ErrorMessage(err) + " Nothing was created."}
 			return h.usersPage(w, r, v, usersData{NewName: in.Name, NewRole: string(in.Role)})
 		}
-		return h.userRefusal(w, r, err)
+		return h.refused(w, r, "/users", err)
 	}
 	return h.done(w, r, "/users", true, "Created "+string(a.Role)+" account "+a.Name+".")
 }
@@ -88,7 +79,7 @@ func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request, v *visit) e
 	}
 	a, err := h.svc.UpdateAdmin(r.Context(), v.actor, in)
 	if err != nil {
-		return h.userRefusal(w, r, err)
+		return h.refused(w, r, "/users", err)
 	}
 	return h.done(w, r, "/users", true, what+a.Name+".")
 }
@@ -96,7 +87,7 @@ func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request, v *visit) e
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, v *visit) error {
 	name := r.PathValue("name")
 	if err := h.svc.DeleteAdmin(r.Context(), v.actor, name); err != nil {
-		return h.userRefusal(w, r, err)
+		return h.refused(w, r, "/users", err)
 	}
 	return h.done(w, r, "/users", true, "Deleted account "+name+".")
 }
