@@ -90,11 +90,12 @@ func (a Actor) require(p hoist.Permit) error {
 }
 
 var permitVerb = map[hoist.Permit]string{
-	hoist.PermitReadRequests: "read requests",
-	hoist.PermitDecide:       "approve, deny or revoke",
-	hoist.PermitReadAudit:    "read the audit log",
-	hoist.PermitManageUsers:  "manage users",
-	hoist.PermitManageAgents: "manage agents",
+	hoist.PermitReadRequests:   "read requests",
+	hoist.PermitDecide:         "approve, deny or revoke",
+	hoist.PermitReadAudit:      "read the audit log",
+	hoist.PermitManageUsers:    "manage users",
+	hoist.PermitManageAgents:   "manage agents",
+	hoist.PermitManagePolicies: "manage policies, computer groups or agent configuration",
 }
 
 // Result is the outcome for one id of a batch ("Approve Selected").

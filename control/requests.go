@@ -119,7 +119,10 @@ func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Dur
 				return hoist.Errorf(hoist.EForbidden, "policy %q wants an admin to approve this request", r.Policy)
 			}
 			if r.MaxDuration > 0 && d > r.MaxDuration {
-				return hoist.Errorf(hoist.EInvalid, "policy %q allows at most %s for this request", r.Policy, hoist.FormatDuration(r.MaxDuration))
+				return hoist.Errorf(hoist.EInvalid, "at most %s may be granted on %s (the lower of policy %q's longest window and the agent configuration's)", hoist.FormatDuration(r.MaxDuration), r.Host, r.Policy)
+			}
+			if err := jitStillOn(ctx, tx, r); err != nil {
+				return err
 			}
 			grant := d
 			if grant == 0 && r.MaxDuration > 0 && s.settings.OneTimeDuration > r.MaxDuration {
@@ -262,4 +265,25 @@ func (s *Service) pushGrant(ctx context.Context, tx hoist.Tx, r hoist.Request, s
 	}
 	return s.pushDecision(ctx, tx, hoist.AgentEvent{AgentID: r.Agent, Kind: hoist.AgentEventApproved, RequestID: r.ID,
 		SessionID: sess.ID, User: r.User, Grant: grant, CreatedAt: now})
+}
+
+// jitStillOn refuses to approve a request from a machine where JIT mode has
+// been switched off since it was made: the agent would end the session at
+// once, and the approval would record a grant that never was.
+func jitStillOn(ctx context.Context, tx hoist.Tx, r hoist.Request) error {
+	if r.Agent == "" {
+		return nil // a request made without an agent (tests, the API alone)
+	}
+	a, err := tx.AgentByID(ctx, r.Agent)
+	if err != nil {
+		return err
+	}
+	b, _, err := bundleOf(ctx, tx, a)
+	if err != nil {
+		return err
+	}
+	if _, ok := b.JIT(); !ok {
+		return hoist.Errorf(hoist.EConflict, "JIT mode has been switched off for %s since the request was made (its three JIT policies are not all active); deny it, or turn JIT mode on first", r.Host)
+	}
+	return nil
 }

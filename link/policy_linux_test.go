@@ -286,3 +286,24 @@ func TestVersionGatingAndSkipping(t *testing.T) {
 	}
 	f.request("--for 1m") // JIT mode goes on
 }
+
+// TestNoApprovalAfterJITModeIsOff: a request still pending when JIT mode is
+// switched off for its machine cannot be approved (the agent would end the
+// session at once); it can still be denied.
+func TestNoApprovalAfterJITModeIsOff(t *testing.T) {
+	f := newFleet(t)
+	id := f.request("--for 10m --reason 'before the switch'")
+	if _, err := f.srv.Service().SetPolicyActive(ctx, adminActor, "JIT Mode", false); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.srv.Service().Approve(ctx, adminActor, []string{id}, 10*time.Minute, "")
+	if err != nil || len(res) != 1 || res[0].OK || res[0].Code != hoist.EConflict || !strings.Contains(res[0].Error, "JIT mode has been switched off") {
+		t.Fatalf("approve after JIT mode off: %+v, %v", res, err)
+	}
+	if r, _ := f.srv.Service().Request(ctx, adminActor, id); r.State != hoist.RequestPending {
+		t.Fatalf("the request after a refused approval: %+v", r)
+	}
+	if res, _ := f.srv.Service().Deny(ctx, adminActor, []string{id}, "JIT is off"); !res[0].OK {
+		t.Fatalf("deny after JIT mode off: %+v", res)
+	}
+}
