@@ -119,9 +119,10 @@ func (h *Handler) approvalsData(r *http.Request, v *visit) (approvalsData, error
 		return d, err
 	}
 	slices.SortStableFunc(d.Sessions, func(a, b hoist.Session) int { return a.NotAfter.Compare(b.NotAfter) })
+	d.Durations = append(d.Durations, durationChoice{Value: "requested", Label: "as requested", Selected: true})
 	for _, c := range approveChoices {
 		if c <= set.MaxDuration {
-			d.Durations = append(d.Durations, durationChoice{Value: formatDuration(c), Label: formatDuration(c), Selected: c == time.Hour})
+			d.Durations = append(d.Durations, durationChoice{Value: formatDuration(c), Label: formatDuration(c)})
 		}
 	}
 	return d, nil
@@ -174,13 +175,45 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error
 	if len(ids) == 0 {
 		return h.done(w, r, "/approvals", false, "Select at least one request first.")
 	}
+	if len(ids) > control.MaxBatch {
+		return h.done(w, r, "/approvals", false, fmt.Sprintf("At most %d requests at once.", control.MaxBatch))
+	}
+	// Who asked, to say who was approved rather than which id.
+	asked, err := h.svc.Requests(r.Context(), v.actor, hoist.RequestFilter{IDs: ids, Limit: len(ids)})
+	if err != nil {
+		return h.refused(w, r, "/approvals", err)
+	}
+	byID := map[string]hoist.Request{}
+	for _, req := range asked {
+		byID[req.ID] = req
+	}
 	var (
 		results []control.Result
-		err     error
 		verb    string
 	)
 	switch r.PostForm.Get("action") {
 	case "approve":
+		if r.PostForm.Get("for") == "requested" {
+			// Each for the window it asked for: one batch per window.
+			verb = "Approved as requested"
+			windows := map[time.Duration][]string{}
+			var order []time.Duration
+			for _, id := range ids {
+				d := byID[id].RequestedDuration
+				if _, seen := windows[d]; !seen {
+					order = append(order, d)
+				}
+				windows[d] = append(windows[d], id)
+			}
+			for _, d := range order {
+				part, err := h.svc.Approve(r.Context(), v.actor, windows[d], d, "")
+				if err != nil {
+					return h.refused(w, r, "/approvals", err)
+				}
+				results = append(results, part...)
+			}
+			break
+		}
 		d, perr := hoist.ParseDuration(r.PostForm.Get("for"))
 		if perr != nil {
 			return h.done(w, r, "/approvals", false, "Approve For: "+hoist.ErrorMessage(perr))
@@ -203,7 +236,12 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error
 	if err != nil {
 		return h.refused(w, r, "/approvals", err)
 	}
-	ok, msg := summarize(verb, "request", results)
+	ok, msg := summarize(verb, results, func(id string) string {
+		if req, found := byID[id]; found {
+			return req.User + " on " + req.Host
+		}
+		return id
+	})
 	return h.done(w, r, "/approvals", ok, msg)
 }
 
@@ -216,37 +254,35 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, v *visit) error
 	if err != nil {
 		return h.refused(w, r, "/approvals", err)
 	}
-	ok, msg := summarize("Revoked", "session", results)
+	ok, msg := summarize("Revoked the session of", results, func(id string) string {
+		if sess, err := h.svc.Session(r.Context(), v.actor, id); err == nil {
+			return sess.User + " on " + sess.Host
+		}
+		return id
+	})
 	return h.done(w, r, "/approvals", ok, msg)
 }
 
-// summarize says how a batch went: how many succeeded, and why each other
-// failed.
-func summarize(verb, noun string, results []control.Result) (bool, string) {
-	var good int
-	var bad []string
+// summarize says how a batch went, naming who each decision was for:
+// "Approved for 1h: alice on ws-01, bob on ws-02." and, for any that failed,
+// why.
+func summarize(verb string, results []control.Result, name func(id string) string) (bool, string) {
+	var good, bad []string
 	for _, res := range results {
 		if res.OK {
-			good++
+			good = append(good, name(res.ID))
 		} else {
-			bad = append(bad, res.ID+": "+res.Error)
+			bad = append(bad, name(res.ID)+": "+res.Error)
 		}
 	}
-	msg := fmt.Sprintf("%s %d %s", verb, good, plural(noun, good))
-	if good == 1 && len(results) == 1 {
-		msg = fmt.Sprintf("%s 1 %s", verb, noun)
+	var parts []string
+	if len(good) > 0 {
+		parts = append(parts, verb+": "+strings.Join(good, ", ")+".")
 	}
 	if len(bad) > 0 {
-		msg += fmt.Sprintf("; %d not: %s", len(bad), strings.Join(bad, "; "))
+		parts = append(parts, "Not done for "+strings.Join(bad, "; ")+".")
 	}
-	return len(bad) == 0, msg + "."
-}
-
-func plural(noun string, n int) string {
-	if n == 1 {
-		return noun
-	}
-	return noun + "s"
+	return len(bad) == 0, strings.Join(parts, " ")
 }
 
 // requestData is the page of one request: its facts, its session, and

@@ -617,3 +617,30 @@ func TestRequestPageTellsItsStory(t *testing.T) {
 		t.Errorf("unknown request: %d", res.StatusCode)
 	}
 }
+
+// TestApproveAsRequested: each selected request gets the window it asked
+// for, and the message names who was approved.
+func TestApproveAsRequested(t *testing.T) {
+	s := newSite(t)
+	v := s.visitor()
+	v.signIn("carol", "password-of-carol")
+	var ids []string
+	for user, d := range map[string]time.Duration{"alice": 45 * time.Minute, "bob": 2 * time.Hour} {
+		r, _, err := s.svc.CreateRequest(ctx, control.RequestInput{User: user, Host: "ws-01", Reason: "x", Duration: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	res, _ := v.post("/approvals/decide", url.Values{"csrf": {v.csrf()}, "id": ids, "action": {"approve"}, "for": {"requested"}})
+	_, body := v.get(res.Header.Get("Location"))
+	if !strings.Contains(body, "Approved as requested: ") || !strings.Contains(body, "alice on ws-01") || !strings.Contains(body, "bob on ws-01") {
+		t.Errorf("message after Approve as requested:\n%s", body)
+	}
+	for _, id := range ids {
+		r := s.request(id)
+		if r.State != hoist.RequestApproved || r.GrantedDuration != r.RequestedDuration {
+			t.Errorf("%s: %s, granted %v for %v asked", r.User, r.State, r.GrantedDuration, r.RequestedDuration)
+		}
+	}
+}

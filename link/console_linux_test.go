@@ -243,7 +243,7 @@ func TestConsoleInChromium(t *testing.T) {
 	msg := b.submit("approve two for 1h", tick(users[0]), tick(users[1]),
 		chromedp.SetValue(chromedp.ID("#for"), "1h"),
 		chromedp.Click(chromedp.ID("#approve")))
-	if !strings.Contains(msg, "Approved for 1h 2 requests") {
+	if !strings.Contains(msg, "Approved for 1h: ") || !strings.Contains(msg, users[0].Name+" on ") || !strings.Contains(msg, users[1].Name+" on ") {
 		t.Errorf("after Approve Selected the page says %q", msg)
 	}
 	for _, u := range users[:2] {
@@ -261,7 +261,7 @@ func TestConsoleInChromium(t *testing.T) {
 	// One Time for the third, by keyboard alone: Space ticks, Enter presses.
 	box := chromedp.CSS(fmt.Sprintf(`#pending-rows tr[data-id=%q] input[type=checkbox]`, ids[users[2].Name]))
 	if msg := b.submit("approve one time by keyboard", chromedp.Focus(box), chromedp.KeyEvent(" "),
-		chromedp.Focus(chromedp.ID("#once")), chromedp.KeyEvent("\r")); !strings.Contains(msg, "Approved One Time 1 request") {
+		chromedp.Focus(chromedp.ID("#once")), chromedp.KeyEvent("\r")); !strings.Contains(msg, "Approved One Time: "+users[2].Name+" on ") {
 		t.Errorf("after One Time the page says %q", msg)
 	}
 	if r, _ := svc.Request(ctx, adminActor, ids[users[2].Name]); r.State != hoist.RequestApproved || r.GrantedDuration != 30*time.Minute {
@@ -271,7 +271,7 @@ func TestConsoleInChromium(t *testing.T) {
 	// Deny the fourth, with a reason; the user is told it.
 	if msg := b.submit("deny with a reason", tick(users[3]),
 		chromedp.SendKeys(chromedp.ID("#deny-reason"), "use the ticket queue"),
-		chromedp.Click(chromedp.ID("#deny"))); !strings.Contains(msg, "Denied 1 request") {
+		chromedp.Click(chromedp.ID("#deny"))); !strings.Contains(msg, "Denied: "+users[3].Name+" on ") {
 		t.Errorf("after Deny Selected the page says %q", msg)
 	}
 	if r, _ := svc.Request(ctx, adminActor, ids[users[3].Name]); r.State != hoist.RequestDenied || r.DecisionReason != "use the ticket queue" {
@@ -299,7 +299,7 @@ func TestConsoleInChromium(t *testing.T) {
 
 	// Revoke the first user's session: it ends on the machine.
 	r0, _ := svc.Request(ctx, adminActor, ids[users[0].Name])
-	if msg := b.submit("revoke", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#session-rows tr[data-id=%q] button`, r0.SessionID)))); !strings.Contains(msg, "Revoked 1 session") {
+	if msg := b.submit("revoke", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#session-rows tr[data-id=%q] button`, r0.SessionID)))); !strings.Contains(msg, "Revoked the session of: "+users[0].Name+" on ") {
 		t.Errorf("after Revoke the page says %q", msg)
 	}
 	if s, _ := svc.Session(ctx, adminActor, r0.SessionID); s.State == hoist.SessionActive || s.EndReason != hoist.EndRevoked {
