@@ -14,6 +14,9 @@ import (
 
 func asHoistError(err error, target **hoist.Error) bool { return errors.As(err, target) }
 
+// ErrorList is the new-group form's errors in the order of its fields.
+func (d groupsData) ErrorList() []errorItem { return errorList(d.Errors, groupFields) }
+
 type groupsData struct {
 	Groups  []groupRow
 	CanEdit bool
@@ -85,6 +88,9 @@ func parseGroup(form url.Values) (hoist.ComputerGroup, map[string]string) {
 
 func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, v *visit) error {
 	g, errs := parseGroup(r.PostForm)
+	if len(errs) > 0 {
+		mergeFields(errs, g.Validate())
+	}
 	if len(errs) == 0 {
 		created, err := h.svc.CreateGroup(r.Context(), v.actor, g)
 		if err == nil {
@@ -111,7 +117,28 @@ type groupData struct {
 	Summary string
 }
 
-func (f groupData) Value(name string) string  { return f.Values.Get(name) }
+func (f groupData) Value(name string) string { return f.Values.Get(name) }
+
+// ErrorList is both forms' errors in the order of their fields.
+func (f groupData) ErrorList() []errorItem {
+	all := map[string]string{}
+	for _, m := range []map[string]string{f.Errors, f.CErrors} {
+		for k, v := range m {
+			all[k] = v
+		}
+	}
+	return errorList(all, groupFields)
+}
+
+// groupFields are the group page's fields in the order it shows them.
+var groupFields = []fieldLabel{
+	{"config.create_jit_shortcut", "Create JIT mode shortcut"}, {"config.reminders", "Reminders"},
+	{"config.default_duration", "Default window"}, {"config.max_duration", "Longest window"},
+	{"config.checkin_interval", "Check-in interval"}, {"config.grace", "Grace at the end"},
+	{"name", "Name"}, {"description", "Description"}, {"priority", "Priority"},
+	{"rules.hostname", "Hostname pattern"}, {"rules.os", "Operating system"}, {"rules.min_agent_version", "Lowest agent version"},
+}
+
 func (f groupData) CValue(name string) string { return f.Config.Get(name) }
 
 func groupValues(g hoist.ComputerGroup) url.Values {
@@ -232,6 +259,9 @@ func (h *Handler) saveGroup(w http.ResponseWriter, r *http.Request, v *visit) er
 	if g.Version == 0 {
 		errs[""] = "The form lost track of which version of the group it edits; reload the page."
 	}
+	if len(errs) > 0 {
+		mergeFields(errs, g.Validate())
+	}
 	if len(errs) == 0 {
 		saved, err := h.svc.UpdateGroup(r.Context(), v.actor, cur.ID, g)
 		if err == nil {
@@ -253,6 +283,11 @@ func (h *Handler) saveGroupConfig(w http.ResponseWriter, r *http.Request, v *vis
 	version, err := strconv.Atoi(r.PostForm.Get("version"))
 	if err != nil || version < 1 {
 		errs[""] = "The form lost track of which version of the group it edits; reload the page."
+	}
+	if len(errs) > 0 {
+		check := cur
+		check.Config = c
+		mergeFields(errs, check.Validate())
 	}
 	if len(errs) == 0 {
 		saved, err := h.svc.SetGroupConfigAt(r.Context(), v.actor, cur.ID, c, version)

@@ -22,8 +22,9 @@ type policiesData struct {
 type groupPolicies struct {
 	Group    hoist.ComputerGroup
 	Policies []hoist.Policy
-	// JITOn is true when the group has all three JIT policies active.
-	JITOn bool
+	// JITOn is true when the group has all three JIT policies active;
+	// HasJIT when it has any JIT policy (or is the default group).
+	JITOn, HasJIT bool
 }
 
 var jitKinds = []string{hoist.KindJITStartup, hoist.KindJITMode, hoist.KindJITChildren}
@@ -59,6 +60,10 @@ func (h *Handler) policies(w http.ResponseWriter, r *http.Request, v *visit) err
 			return strings.Compare(a.Name, b.Name)
 		})
 		gp.JITOn = active[hoist.KindJITStartup] && active[hoist.KindJITMode] && active[hoist.KindJITChildren]
+		for _, p := range gp.Policies {
+			gp.HasJIT = gp.HasJIT || p.Kind != hoist.KindApplication
+		}
+		gp.HasJIT = gp.HasJIT || g.Name == hoist.DefaultGroup
 		d.Groups = append(d.Groups, gp)
 	}
 	h.render(w, r, http.StatusOK, "policies", v, d)
@@ -77,6 +82,7 @@ func kindOrder(kind string) int {
 type policyForm struct {
 	New     bool
 	CanEdit bool
+	Heading string // the stored name, whatever the form now says
 	Policy  hoist.Policy
 	Values  url.Values
 	Errors  map[string]string
@@ -86,6 +92,66 @@ type policyForm struct {
 }
 
 func (f policyForm) Value(name string) string { return f.Values.Get(name) }
+
+// ErrorList is the form's errors in the order of its fields, by label.
+func (f policyForm) ErrorList() []errorItem { return errorList(f.Errors, policyFields) }
+
+// policyFields are the policy form's fields in the order it shows them.
+var policyFields = []fieldLabel{
+	{"name", "Name"}, {"description", "Description"}, {"groups", "Computer groups"}, {"priority", "Priority"},
+	{"min_agent_version", "Lowest agent version"}, {"application", "Application rule"},
+	{"application.path", "Program path"}, {"application.sha256", "SHA-256"}, {"application.args", "Arguments"},
+	{"application.users", "Users"}, {"application.unix_groups", "Unix groups"}, {"application.action", "Action"},
+	{"startup.users", "Users"}, {"startup.unix_groups", "Unix groups"}, {"startup.durations", "Windows offered"},
+	{"startup.default_duration", "Default window"}, {"startup.max_duration", "Longest window"},
+	{"startup.approver_role", "Who may approve"}, {"mode.exclude", "Excluded programs"},
+	{"children.grace", "Grace"}, {"children.reminders", "Reminders"},
+}
+
+// fieldLabel names a form field as its label does.
+type fieldLabel struct{ key, label string }
+
+// errorItem is one line of a form's error list: a link to the field, by its
+// label.
+type errorItem struct{ ID, Label, Message string }
+
+// errorList orders errs as fields does; a key it does not know comes last,
+// under its own name.
+func errorList(errs map[string]string, fields []fieldLabel) []errorItem {
+	var out []errorItem
+	seen := map[string]bool{"": true}
+	for _, f := range fields {
+		if m, ok := errs[f.key]; ok && !seen[f.key] {
+			out = append(out, errorItem{ID: field{Name: f.key}.ID(), Label: f.label, Message: m})
+			seen[f.key] = true
+		}
+	}
+	var rest []string
+	for k := range errs {
+		if !seen[k] {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	for _, k := range rest {
+		out = append(out, errorItem{ID: field{Name: k}.ID(), Label: k, Message: errs[k]})
+	}
+	return out
+}
+
+// mergeFields adds what the domain's validation finds to the errors the
+// form's own reading found, so that one round shows every problem.
+func mergeFields(errs map[string]string, err error) {
+	var he *hoist.Error
+	if err == nil || !asHoistError(err, &he) {
+		return
+	}
+	for k, m := range he.Fields {
+		if _, ok := errs[k]; !ok {
+			errs[k] = m
+		}
+	}
+}
 
 // policyValues writes p as the form's fields, named as Validate names them.
 func policyValues(p hoist.Policy) url.Values {
@@ -237,7 +303,9 @@ func (h *Handler) newPolicy(w http.ResponseWriter, r *http.Request, v *visit) er
 	}
 	p := hoist.Policy{Kind: kind, Groups: []string{hoist.DefaultGroup}}
 	if kind == hoist.KindApplication {
-		p.Application = &hoist.ApplicationRule{Action: hoist.ActionElevate}
+		// A new rule starts by recording, not by deciding: "audit" changes
+		// nothing until the admin picks what the rule should do.
+		p.Application = &hoist.ApplicationRule{Action: hoist.ActionAudit}
 	}
 	return h.policyFormAgain(w, r, v, policyForm{New: true, Policy: p, Values: policyValues(p)})
 }
@@ -245,6 +313,9 @@ func (h *Handler) newPolicy(w http.ResponseWriter, r *http.Request, v *visit) er
 func (h *Handler) createPolicy(w http.ResponseWriter, r *http.Request, v *visit) error {
 	kind := r.PostForm.Get("kind")
 	p, errs := parsePolicy(kind, r.PostForm)
+	if len(errs) > 0 {
+		mergeFields(errs, p.Validate())
+	}
 	if len(errs) == 0 {
 		created, err := h.svc.CreatePolicy(r.Context(), v.actor, p)
 		if err == nil {
@@ -293,7 +364,7 @@ func (h *Handler) editPolicy(w http.ResponseWriter, r *http.Request, v *visit) e
 	if err != nil {
 		return err
 	}
-	return h.policyFormAgain(w, r, v, policyForm{Policy: p, Values: policyValues(p)})
+	return h.policyFormAgain(w, r, v, policyForm{Policy: p, Values: policyValues(p), Heading: p.Name})
 }
 
 func (h *Handler) savePolicy(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -307,6 +378,9 @@ func (h *Handler) savePolicy(w http.ResponseWriter, r *http.Request, v *visit) e
 		// change it never saw.
 		errs[""] = "The form lost track of which version of the policy it edits; reload the page."
 	}
+	if len(errs) > 0 {
+		mergeFields(errs, p.Validate())
+	}
 	if len(errs) == 0 {
 		saved, err := h.svc.UpdatePolicy(r.Context(), v.actor, cur.ID, p)
 		if err == nil {
@@ -317,7 +391,7 @@ func (h *Handler) savePolicy(w http.ResponseWriter, r *http.Request, v *visit) e
 		}
 	}
 	p.ID, p.CreatedAt, p.UpdatedAt, p.UpdatedBy = cur.ID, cur.CreatedAt, cur.UpdatedAt, cur.UpdatedBy
-	return h.policyFormAgain(w, r, v, policyForm{Policy: p, Values: r.PostForm, Errors: errs})
+	return h.policyFormAgain(w, r, v, policyForm{Policy: p, Values: r.PostForm, Errors: errs, Heading: cur.Name})
 }
 
 func (h *Handler) setPolicyActive(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -330,7 +404,11 @@ func (h *Handler) setPolicyActive(w http.ResponseWriter, r *http.Request, v *vis
 	if p.Active {
 		state = "on"
 	}
-	return h.done(w, r, "/policies", true, "Turned "+state+" policy "+p.Name+". Agents hear of it now.")
+	msg := "Turned " + state + " policy " + p.Name + ". Agents hear of it now."
+	if !p.Active && p.Kind != hoist.KindApplication {
+		msg += " Where JIT mode stops, the sessions running end."
+	}
+	return h.done(w, r, "/policies", true, msg)
 }
 
 func (h *Handler) duplicatePolicy(w http.ResponseWriter, r *http.Request, v *visit) error {

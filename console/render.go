@@ -64,7 +64,6 @@ func parsePages() map[string]*template.Template {
 		"join":      strings.Join,
 		"split":     strings.Fields,
 		"tri":       triState,
-		"fid":       func(name string) string { return field{Name: name}.ID() },
 		"has":       slices.Contains[[]string],
 		"can":       func(role hoist.Role, p string) bool { return hoist.Can(role, hoist.Permit(p)) },
 		"isJIT":     func(kind string) bool { return kind != hoist.KindApplication },

@@ -36,7 +36,6 @@ func (h *Handler) users(w http.ResponseWriter, r *http.Request, v *visit) error 
 	return h.usersPage(w, r, v, usersData{})
 }
 
-
 func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, v *visit) error {
 	in := control.AdminInput{Name: strings.TrimSpace(r.PostForm.Get("name")), Role: hoist.Role(r.PostForm.Get("role")), Password: r.PostForm.Get("password")}
 	if in.Password != r.PostForm.Get("password2") {

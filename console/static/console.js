@@ -106,7 +106,10 @@
         }
       });
       boxes().forEach(function (b) { if (selected[b.value]) b.checked = true; });
-      document.getElementById("pending-count").textContent = document.querySelectorAll("#pending-rows tr[data-id]").length;
+      var waiting = document.querySelectorAll("#pending-rows tr[data-id]").length;
+      document.getElementById("pending-count").textContent = waiting;
+      // The tab says how many wait, for an approver working in another tab.
+      document.title = (waiting > 0 ? "(" + waiting + ") " : "") + document.title.replace(/^\(\d+\) /, "");
       document.getElementById("session-count").textContent = document.querySelectorAll("#session-rows tr[data-id]").length;
       syncSelectAll();
       tick();
