@@ -1,7 +1,9 @@
 package console
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -75,18 +77,72 @@ func (h *Handler) createEnrollToken(w http.ResponseWriter, r *http.Request, v *v
 }
 
 type auditData struct {
-	Records []hoist.AuditRecord
+	Records []auditLine
 	Filter  auditQuery
 	Chain   control.ChainReport
 	Checked bool // Chain holds a report (the first page)
 	// Older is the query for the next page back; empty on the last page.
-	Older     string
-	ExportURL string
+	// Newest is the first page with the same filters.
+	Older, Newest string
+	ExportURL     string
 }
 
 type auditQuery struct {
 	Action, Actor, Subject, Text string
 	Before                       int64
+}
+
+// auditLine is a record as the page shows it.
+type auditLine struct {
+	hoist.AuditRecord
+	Detail string
+}
+
+// readableDetail is a record's detail as compact JSON without the escapes
+// the store keeps for hashing ("\u003c" is shown, and searched, as "<").
+func readableDetail(raw []byte) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return string(raw)
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return string(raw)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// detailValues is the text of every value in a record's detail, unquoted,
+// for the search: `"quotes"` in a reason is found as typed.
+func detailValues(raw []byte) string {
+	var v any
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+		return string(raw)
+	}
+	var b strings.Builder
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				b.WriteString(k + " ")
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		default:
+			fmt.Fprint(&b, v, " ")
+		}
+	}
+	walk(v)
+	return b.String()
 }
 
 // auditPageSize is how many records one page of the audit log shows.
@@ -113,18 +169,24 @@ func readAuditQuery(q url.Values) (auditQuery, error) {
 	return f, nil
 }
 
+// filter is what the store selects; the action (a prefix: "request."
+// finds every request record) and the text are matched here.
 func (f auditQuery) filter() hoist.AuditFilter {
-	return hoist.AuditFilter{Action: f.Action, Actor: f.Actor, Subject: f.Subject, BeforeSeq: f.Before}
+	return hoist.AuditFilter{Actor: f.Actor, Subject: f.Subject, BeforeSeq: f.Before}
 }
 
-// matches is the free-text search: any of actor, action, subject or detail
-// contains the text, ignoring case.
+// matches is the action prefix and the free-text search: any of actor,
+// action, subject or detail (as shown, not as JSON escapes it) contains the
+// text, ignoring case.
 func (f auditQuery) matches(rec hoist.AuditRecord) bool {
+	if !strings.HasPrefix(rec.Action, f.Action) {
+		return false
+	}
 	if f.Text == "" {
 		return true
 	}
 	t := strings.ToLower(f.Text)
-	for _, s := range []string{rec.Actor, rec.Action, rec.Subject, string(rec.Detail)} {
+	for _, s := range []string{rec.Actor, rec.Action, rec.Subject, detailValues(rec.Detail)} {
 		if strings.Contains(strings.ToLower(s), t) {
 			return true
 		}
@@ -160,7 +222,7 @@ func (h *Handler) audit(w http.ResponseWriter, r *http.Request, v *visit) error 
 			d.Older = "/audit?" + older.Encode()
 			return errPageFull
 		}
-		d.Records = append(d.Records, rec)
+		d.Records = append(d.Records, auditLine{AuditRecord: rec, Detail: readableDetail(rec.Detail)})
 		return nil
 	})
 	if err != nil && !errors.Is(err, errPageFull) {
@@ -173,6 +235,10 @@ func (h *Handler) audit(w http.ResponseWriter, r *http.Request, v *visit) error 
 			return err
 		}
 		d.Checked = true
+	}
+	d.Newest = "/audit"
+	if e := q.values(); len(e) > 0 {
+		d.Newest += "?" + e.Encode()
 	}
 	d.ExportURL = "/audit/export"
 	if e := q.values(); len(e) > 0 {

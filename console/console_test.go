@@ -522,6 +522,19 @@ func TestAuditPageAndExport(t *testing.T) {
 	if !strings.Contains(body, "Hash chain intact") || strings.Count(body, "<td>"+hoist.AuditRequestCreated+"</td>") != 3 || strings.Contains(body, "<td>"+hoist.AuditLogin+"</td>") {
 		t.Errorf("audit page:\n%s", body)
 	}
+	// The search sees the detail as shown, not as JSON escapes it, and an
+	// action is a prefix.
+	if _, _, err := s.svc.CreateRequest(ctx, control.RequestInput{User: "dora", Host: "ws-02", Reason: `fix <b> & "quotes"`, Duration: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	_, body = v.get("/audit?text=" + url.QueryEscape(`<b> & "quotes"`))
+	if strings.Count(body, "<td>"+hoist.AuditRequestCreated+"</td>") != 1 || !strings.Contains(body, `fix &lt;b&gt; &amp; \&#34;quotes\&#34;`) {
+		t.Errorf("text search for markup:\n%s", body)
+	}
+	_, body = v.get("/audit?action=request.")
+	if strings.Count(body, "<td>"+hoist.AuditRequestCreated+"</td>") != 4 {
+		t.Errorf("action prefix request. lists:\n%s", body)
+	}
 	res, err := v.client.Get(s.srv.URL + "/audit/export")
 	if err != nil {
 		t.Fatal(err)
