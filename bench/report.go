@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log"
 	"os"
 	"os/exec"
@@ -146,10 +147,18 @@ func writeReport(path string, rep report) error {
 			return nil
 		},
 		"last": func(steps []stepResult) stepResult { return steps[len(steps)-1] },
-		"div":  func(a, b float64) float64 { return a / b },
-		"mul":  func(a, b float64) float64 { return a * b },
-		"sub":  func(a, b float64) float64 { return a - b },
-		"top":  func(steps []int) int { return steps[len(steps)-1] },
+		"stopped": func(r storeResult) string {
+			// A failed last size ends the search as surely as a second
+			// failure in a row; say which.
+			if l := r.Steps[len(r.Steps)-1]; !l.OK && l.Why != "" && !strings.HasPrefix(r.Stopped, "at ") {
+				return fmt.Sprintf("at %d agents, the last size: %s", l.Agents, l.Why)
+			}
+			return r.Stopped
+		},
+		"div": func(a, b float64) float64 { return a / b },
+		"mul": func(a, b float64) float64 { return a * b },
+		"sub": func(a, b float64) float64 { return a - b },
+		"top": func(steps []int) int { return steps[len(steps)-1] },
 		"extrapolate": func(steps []stepResult, agents int) string {
 			// The server's RSS grows linearly with connected agents: the
 			// slope between the smallest and the largest measured size.
@@ -163,10 +172,10 @@ func writeReport(path string, rep report) error {
 				}
 			}
 			if a == nil || b == a {
-				return "?"
+				return "— (too few sizes measured)"
 			}
 			slope := (b.ServerRSSMiB - a.ServerRSSMiB) / float64(b.Agents-a.Agents)
-			return trimFloat((b.ServerRSSMiB+slope*float64(agents-b.Agents))/1024, 1)
+			return "≈ " + trimFloat((b.ServerRSSMiB+slope*float64(agents-b.Agents))/1024, 1) + " GiB"
 		},
 	}).Parse(reportTemplate)
 	if err != nil {
