@@ -173,6 +173,8 @@ func (h *Handler) routes() {
 	h.handle("POST /agents/enroll-token", signedIn, h.createEnrollToken)
 	h.handle("POST /agents/{id}/revoke", signedIn, h.revokeAgent)
 
+	h.handle("GET /account", signedIn, h.account)
+	h.handle("POST /account/password", signedIn, h.changePassword)
 	h.handle("GET /users", signedIn, h.users)
 	h.handle("POST /users/new", signedIn, h.createUser)
 	h.handle("POST /users/{name}", signedIn, h.updateUser)

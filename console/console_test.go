@@ -657,3 +657,29 @@ func TestApproveAsRequested(t *testing.T) {
 		}
 	}
 }
+
+func TestChangeOwnPassword(t *testing.T) {
+	s := newSite(t)
+	v := s.visitor()
+	v.signIn("audrey", "password-of-audrey")
+	csrf := v.csrf()
+	res, _ := v.post("/account/password", url.Values{"csrf": {csrf}, "current": {"not it at all"}, "password": {"a brand new password"}, "password2": {"a brand new password"}})
+	if _, body := v.get(res.Header.Get("Location")); !strings.Contains(body, "current password is not right") {
+		t.Fatalf("wrong current password:\n%s", body)
+	}
+	res, _ = v.post("/account/password", url.Values{"csrf": {csrf}, "current": {"password-of-audrey"}, "password": {"a brand new password"}, "password2": {"a brand new passwort"}})
+	if _, body := v.get(res.Header.Get("Location")); !strings.Contains(body, "differ") {
+		t.Fatalf("mismatched new passwords:\n%s", body)
+	}
+	res, _ = v.post("/account/password", url.Values{"csrf": {csrf}, "current": {"password-of-audrey"}, "password": {"a brand new password"}, "password2": {"a brand new password"}})
+	if res.Header.Get("Location") != "/login" {
+		t.Fatalf("after the change: %d → %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res, _ := v.get("/approvals"); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("the old login survived the password change: %d", res.StatusCode)
+	}
+	if _, _, _, err := s.svc.Login(ctx, "audrey", "password-of-audrey", "127.0.0.1"); err == nil {
+		t.Error("the old password still works")
+	}
+	v.signIn("audrey", "a brand new password")
+}

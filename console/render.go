@@ -50,7 +50,7 @@ func navFor(role hoist.Role) []navItem {
 
 var pageTitles = map[string]string{
 	"login": "Sign in", "approvals": "Approvals", "policies": "Policies", "policy": "Policy",
-	"groups": "Computer groups", "group": "Computer group", "agents": "Agents", "audit": "Audit", "users": "Users", "request": "Request", "error": "Error",
+	"groups": "Computer groups", "group": "Computer group", "agents": "Agents", "audit": "Audit", "users": "Users", "request": "Request", "account": "Your account", "error": "Error",
 }
 
 func parsePages() map[string]*template.Template {

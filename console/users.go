@@ -90,3 +90,22 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, v *visit) e
 	}
 	return h.done(w, r, "/users", true, "Deleted account "+name+".")
 }
+
+func (h *Handler) account(w http.ResponseWriter, r *http.Request, v *visit) error {
+	h.render(w, r, http.StatusOK, "account", v, nil)
+	return nil
+}
+
+func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, v *visit) error {
+	next := r.PostForm.Get("password")
+	if next != r.PostForm.Get("password2") {
+		return h.done(w, r, "/account", false, "The two new passwords differ; the password is unchanged.")
+	}
+	if err := h.svc.ChangeOwnPassword(r.Context(), v.actor, remoteIP(r), r.PostForm.Get("current"), next); err != nil {
+		return h.refused(w, r, "/account", err)
+	}
+	clearSessionCookie(w)
+	h.setFlash(w, true, "Your password is changed. Sign in with the new one.")
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	return nil
+}

@@ -381,6 +381,43 @@ func (s *Service) UpdateAdmin(ctx context.Context, a Actor, in AdminInput) (adm 
 	return adm, err
 }
 
+// ChangeOwnPassword sets a's own password, given the current one. Every
+// login of the account ends, this one too. A wrong current password counts
+// as a failed login, so that a borrowed, signed-in console is no shortcut
+// for guessing.
+func (s *Service) ChangeOwnPassword(ctx context.Context, a Actor, from, current, next string) error {
+	if err := hoist.CheckPassword(next); err != nil {
+		return err
+	}
+	now := s.now()
+	var adm hoist.Admin
+	if err := s.store.View(ctx, func(tx hoist.Tx) (err error) { adm, err = tx.Admin(ctx, a.ID); return err }); err != nil {
+		return err
+	}
+	if wait := hoist.LoginDelay(adm.FailedLogins, adm.LastFailedLogin, now); wait > 0 {
+		return hoist.Errorf(hoist.ERateLimited, "too many failed logins for %s; try again in %s", adm.Name, wait.Round(time.Second)+time.Second)
+	}
+	if len(current) > 1024 || !checkPassword(adm.PasswordHash, current) {
+		s.recordFailure(ctx, adm, from, now)
+		return hoist.Errorf(hoist.EInvalid, "the current password is not right")
+	}
+	hash := hashPassword(next)
+	return s.store.Update(ctx, func(tx hoist.Tx) error {
+		cur, err := tx.Admin(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		cur.PasswordHash, cur.FailedLogins, cur.LastFailedLogin = hash, 0, time.Time{}
+		if err := tx.UpdateAdmin(ctx, cur); err != nil {
+			return err
+		}
+		if err := tx.DeleteTokensOf(ctx, cur.ID); err != nil {
+			return err
+		}
+		return audit(ctx, tx, now, a.Name, hoist.AuditAdminUpdated, cur.ID, map[string]any{"name": cur.Name, "password": "changed by its owner; logins ended"})
+	})
+}
+
 // DeleteAdmin removes an account and its tokens. Nobody deletes themselves.
 func (s *Service) DeleteAdmin(ctx context.Context, a Actor, name string) error {
 	if err := a.require(hoist.PermitManageUsers); err != nil {
