@@ -32,6 +32,7 @@ type Service struct {
 	// exportSlots bounds concurrent audit exports.
 	exportSlots chan struct{}
 	sources     sourceFailures
+	agents      agentCache
 }
 
 // Config configures a Service.
