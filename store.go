@@ -25,6 +25,12 @@ type Store interface {
 
 // Tx is a transaction of a Store.
 type Tx interface {
+	// RelaxDurability lets this transaction commit without waiting for its
+	// write to reach the disk, where the database can (PostgreSQL's
+	// synchronous_commit = off): for writes that a crash may lose without
+	// harm, such as an agent's last-seen time. A no-op elsewhere.
+	RelaxDurability(ctx context.Context) error
+
 	// InsertRequest stores a new request. A second pending request of the same
 	// user on the same host fails with EConflict.
 	InsertRequest(ctx context.Context, r Request) error

@@ -134,3 +134,11 @@ func (t *tx) DeleteExpiredTokens(ctx context.Context, now time.Time) error {
 	_, err := t.exec(ctx, "delete tokens", `DELETE FROM tokens WHERE expires_at <= ?`, micros(now))
 	return err
 }
+
+func (t *tx) RelaxDurability(ctx context.Context) error {
+	if t.d.RelaxDurability == "" {
+		return nil
+	}
+	_, err := t.exec(ctx, "relax durability", t.d.RelaxDurability)
+	return err
+}

@@ -33,6 +33,9 @@ type Dialect struct {
 	// other servers at commit, with the agent id as its one argument; empty
 	// where there are no other servers.
 	NotifyAgent string
+	// RelaxDurability is the statement that lets one transaction commit
+	// without waiting for its flush to disk; empty where there is none.
+	RelaxDurability string
 	// ReadIsolation is the isolation of read-only transactions: a snapshot,
 	// so that a view across several statements is consistent (PostgreSQL's
 	// default READ COMMITTED is not).

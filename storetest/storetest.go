@@ -36,6 +36,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open(t)) })
 	t.Run("Admins", func(t *testing.T) { testAdmins(t, open(t)) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, open(t)) })
+	t.Run("RelaxedDurability", func(t *testing.T) { testRelaxedDurability(t, open(t)) })
 	t.Run("RollbackKeepsNothing", func(t *testing.T) { testRollback(t, open(t)) })
 	t.Run("Agents", func(t *testing.T) { testAgents(t, open(t)) })
 	t.Run("EnrollTokens", func(t *testing.T) { testEnrollTokens(t, open(t)) })
@@ -750,4 +751,32 @@ func testGroups(t *testing.T, s hoist.Store) {
 	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.DeleteGroup(ctx(), g.ID) }); hoist.ErrorCode(err) != hoist.ENotFound {
 		t.Fatalf("deleting a group twice: %v", err)
 	}
+}
+
+// testRelaxedDurability: a transaction that does not wait for the disk
+// still commits, and one that fails still rolls back.
+func testRelaxedDurability(t *testing.T, s hoist.Store) {
+	a := hoist.Admin{ID: hoist.NewID(hoist.AdminIDPrefix), Name: "relaxed", Role: hoist.RoleAdmin, PasswordHash: "h", CreatedAt: t0}
+	err := s.Update(ctx(), func(tx hoist.Tx) error {
+		return errors.Join(tx.RelaxDurability(ctx()), tx.InsertAdmin(ctx(), a))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	b := hoist.Admin{ID: hoist.NewID(hoist.AdminIDPrefix), Name: "rolled", Role: hoist.RoleAdmin, PasswordHash: "h", CreatedAt: t0}
+	if err := s.Update(ctx(), func(tx hoist.Tx) error {
+		return errors.Join(tx.RelaxDurability(ctx()), tx.InsertAdmin(ctx(), b), boom)
+	}); !errors.Is(err, boom) {
+		t.Fatalf("failing relaxed transaction: %v", err)
+	}
+	_ = s.View(ctx(), func(tx hoist.Tx) error {
+		if _, err := tx.AdminByName(ctx(), "relaxed"); err != nil {
+			t.Errorf("the relaxed write is not there: %v", err)
+		}
+		if _, err := tx.AdminByName(ctx(), "rolled"); hoist.ErrorCode(err) != hoist.ENotFound {
+			t.Errorf("the failed relaxed write is there: %v", err)
+		}
+		return nil
+	})
 }
