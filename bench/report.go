@@ -151,7 +151,15 @@ func writeReport(path string, rep report) error {
 			// A failed last size ends the search as surely as a second
 			// failure in a row; say which.
 			if l := r.Steps[len(r.Steps)-1]; !l.OK && l.Why != "" && !strings.HasPrefix(r.Stopped, "at ") {
-				return fmt.Sprintf("at %d agents, the last size: %s", l.Agents, l.Why)
+				return fmt.Sprintf("the search stopped at %d agents, the last size: %s", l.Agents, l.Why)
+			}
+			switch {
+			case strings.HasPrefix(r.Stopped, "at "):
+				return "the search stopped " + r.Stopped
+			case r.Stopped == "every step passed":
+				return "every size measured passed, up to the last step of the search"
+			case r.Stopped != "":
+				return "the search stopped at " + r.Stopped
 			}
 			return r.Stopped
 		},
