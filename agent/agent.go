@@ -170,6 +170,8 @@ type Upstream interface {
 	Request(ctx context.Context, user, reason string, d time.Duration) (RequestInfo, error)
 	// SessionEnded tells the server that a user ended a session here.
 	SessionEnded(sessionID string)
+	// Cancel withdraws user's waiting request.
+	Cancel(ctx context.Context, user string) (RequestInfo, error)
 }
 
 // RequestInfo is a request as the agent knows it.
@@ -230,6 +232,26 @@ func (a *Agent) Request(ctx context.Context, user, reason string, d time.Duratio
 	}
 	a.mu.Lock()
 	a.pending[user] = info
+	a.mu.Unlock()
+	return info, nil
+}
+
+// Cancel withdraws user's waiting request: the user no longer needs it.
+func (a *Agent) Cancel(ctx context.Context, user string) (RequestInfo, error) {
+	a.mu.Lock()
+	up, waiting := a.upstream, a.pending[user]
+	a.mu.Unlock()
+	if up == nil || waiting.State != "pending" {
+		return RequestInfo{}, hoist.Errorf(hoist.ENotFound, "you have no request waiting for approval")
+	}
+	info, err := up.Cancel(ctx, user)
+	if err != nil {
+		return info, err
+	}
+	a.mu.Lock()
+	if cur := a.pending[user]; cur.ID == waiting.ID {
+		a.pending[user] = RequestInfo{ID: waiting.ID, State: info.State}
+	}
 	a.mu.Unlock()
 	return info, nil
 }

@@ -135,6 +135,14 @@ func (a *Agent) serveConn(c *net.UnixConn) {
 		st := statusReply(a.Status(peer.User))
 		st.AlreadyPending = info.Existing
 		_ = localapi.WriteFrame(c, localapi.Reply{Status: st})
+	case localapi.OpCancel:
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := a.Cancel(ctx, peer.User); err != nil {
+			fail(hoist.ErrorCode(err), hoist.ErrorMessage(err), 1)
+			return
+		}
+		_ = localapi.WriteFrame(c, localapi.Reply{Status: statusReply(a.Status(peer.User))})
 	case localapi.OpGrant:
 		a.serveGrant(c, peer, req, fail)
 	case localapi.OpRun:

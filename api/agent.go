@@ -128,6 +128,29 @@ func (h *Handler) agentRequest(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// AgentCancelBody is the body of POST /agent/v1/requests/cancel.
+type AgentCancelBody struct {
+	User string `json:"user"`
+}
+
+// agentCancel withdraws the user's waiting request on the calling agent.
+func (h *Handler) agentCancel(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var in AgentCancelBody
+	if err := decodeStrict(body, &in); err != nil {
+		return err
+	}
+	req, err := h.svc.AgentCancelRequest(r.Context(), agentFrom(r.Context()), in.User)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, AgentRequestAnswer{Request: requestView(req)})
+	return nil
+}
+
 // EventsAnswer carries an agent's events and where to resume.
 type EventsAnswer struct {
 	Events []hoist.AgentEvent `json:"events"`

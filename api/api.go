@@ -137,6 +137,7 @@ func (h *Handler) routes() []route {
 		{"POST", "/agent/v1/enroll", authNone, h.enroll},
 		{"POST", "/agent/v1/checkin", authAgent, h.checkin},
 		{"POST", "/agent/v1/requests", authAgent, h.agentRequest},
+		{"POST", "/agent/v1/requests/cancel", authAgent, h.agentCancel},
 		{"GET", "/agent/v1/events", authAgent, h.agentEvents},
 		{"POST", "/agent/v1/audit", authAgent, h.agentAudit},
 		{"POST", "/agent/v1/sessions/{id}/ended", authAgent, h.agentSessionEnded},

@@ -113,7 +113,7 @@ func printStatus(env Env, st *localapi.Status) {
 		fmt.Fprintf(env.Stdout, "JIT elevated access for %s is waiting for approval (request %s)\n", st.User, st.RequestID)
 	default:
 		fmt.Fprintf(env.Stdout, "JIT elevated access is not active for %s\n", st.User)
-		if st.RequestState == "denied" || st.RequestState == "expired" {
+		if st.RequestState == "denied" || st.RequestState == "expired" || st.RequestState == "cancelled" {
 			why := ""
 			if st.DecisionReason != "" {
 				why = " (" + st.DecisionReason + ")"
@@ -145,14 +145,32 @@ func newExit(env Env, socket *string) *cobra.Command {
 
 func newRequest(env Env, socket *string) *cobra.Command {
 	var (
-		forDur, reason string
-		wait, asJSON   bool
+		forDur, reason         string
+		wait, asJSON, withdraw bool
 	)
 	cmd := &cobra.Command{
-		Use:   "request [--for 45m] [--reason TEXT] [--wait] [--json]",
-		Short: "Ask for JIT elevated access",
+		Use:   "request [--for 45m] [--reason TEXT] [--wait] [--json] | request --cancel",
+		Short: "Ask for JIT elevated access (or withdraw the request that waits)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if withdraw {
+				if forDur != "" || reason != "" || wait {
+					return hoist.Errorf(hoist.EInvalid, "--cancel takes no other flag but --json")
+				}
+				rep, err := exchange(socketPath(env, *socket), localapi.Request{Op: localapi.OpCancel})
+				if err != nil {
+					return err
+				}
+				id := ""
+				if rep.Status != nil {
+					id = rep.Status.RequestID
+				}
+				if asJSON {
+					return printJSON(env.Stdout, map[string]string{"id": id, "state": "cancelled"})
+				}
+				fmt.Fprintf(env.Stdout, "Your request was withdrawn; no approver can grant it now.\n%s\n", id)
+				return nil
+			}
 			if forDur != "" {
 				if _, err := hoist.ParseDuration(forDur); err != nil {
 					return err
@@ -210,6 +228,7 @@ func newRequest(env Env, socket *string) *cobra.Command {
 	cmd.Flags().StringVar(&reason, "reason", "", "why you need it")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the decision: exit 0 approved, non-zero denied")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object with id and state")
+	cmd.Flags().BoolVar(&withdraw, "cancel", false, "withdraw your request that waits for approval")
 	return cmd
 }
 
@@ -227,7 +246,7 @@ func waitForDecision(path, id string) (string, *localapi.Status, error) {
 			return "", nil, hoist.Errorf(hoist.EUnavailable, "hoistd answered without a status")
 		case st.State == "active" && st.RequestID == id:
 			return "approved", st, nil
-		case st.RequestID == id && (st.RequestState == "denied" || st.RequestState == "expired"):
+		case st.RequestID == id && (st.RequestState == "denied" || st.RequestState == "expired" || st.RequestState == "cancelled"):
 			return st.RequestState, st, nil
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -314,6 +314,46 @@ func (s *Service) AgentRequest(ctx context.Context, a hoist.AgentRecord, user, r
 		ApproverRole: rules.ApproverRole, MaxDuration: rules.MaxDuration.D(), Policy: jit.Startup.Name})
 }
 
+// AgentCancelRequest withdraws user's waiting request on agent a: the user
+// no longer needs it. It fails with ENotFound when none is waiting.
+func (s *Service) AgentCancelRequest(ctx context.Context, a hoist.AgentRecord, user string) (hoist.Request, error) {
+	var waiting []hoist.Request
+	err := s.store.View(ctx, func(tx hoist.Tx) (err error) {
+		waiting, err = tx.Requests(ctx, hoist.RequestFilter{State: hoist.RequestPending, User: user, Host: a.Hostname, Limit: 10})
+		return err
+	})
+	if err != nil {
+		return hoist.Request{}, err
+	}
+	var id string
+	for _, r := range waiting {
+		if r.Agent == a.ID {
+			id = r.ID
+		}
+	}
+	if id == "" {
+		return hoist.Request{}, hoist.Errorf(hoist.ENotFound, "no request of %s is waiting", user)
+	}
+	var next hoist.Request
+	err = s.decide(ctx, id, func(tx hoist.Tx, r hoist.Request, now time.Time) (err error) {
+		if r.Agent != a.ID || r.User != user {
+			return hoist.Errorf(hoist.ENotFound, "no request of %s is waiting", user)
+		}
+		if next, err = r.Next(hoist.RequestEvent{To: hoist.RequestCancelled, Actor: user, Reason: "withdrawn by the user"}, now); err != nil {
+			return err
+		}
+		if err := tx.UpdateRequest(ctx, next); err != nil {
+			return err
+		}
+		return audit(ctx, tx, now, user, hoist.AuditRequestCancelled, r.ID, map[string]any{"user": r.User, "host": r.Host, "agent": a.ID})
+	})
+	if err != nil {
+		return hoist.Request{}, err
+	}
+	s.log.Info("request withdrawn", "request", id, "user", user)
+	return next, nil
+}
+
 // MaxEventWait caps a long poll.
 const MaxEventWait = 60 * time.Second
 

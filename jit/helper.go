@@ -190,6 +190,9 @@ func (h *Helper) follow(ctx context.Context) int {
 		case st.RequestState == "expired":
 			h.line(live, "Your request expired before anyone decided on it.")
 			return ExitRefused
+		case st.RequestState == "cancelled":
+			h.line(live, "Your request was withdrawn (hoist request --cancel).")
+			return ExitRefused
 		case st.State == "none" && st.RequestID == "":
 			h.line(live, "There is no JIT request or session for you on this machine.")
 			return ExitRefused
@@ -211,7 +214,7 @@ func (h *Helper) follow(ctx context.Context) int {
 				fmt.Fprint(h.Out, "\r\nJIT elevated access continues.\r\n")
 			case k == 'q' || k == 3: // 3 is Ctrl-C in raw mode
 				if session == "" {
-					h.line(live, "Stopped waiting; your request stays open (hoist status shows it).")
+					h.line(live, "Stopped waiting; your request stays open (hoist status shows it; hoist request --cancel withdraws it).")
 					return ExitCanceled
 				}
 				confirming = true

@@ -279,6 +279,13 @@ func (c *Client) Request(ctx context.Context, user, reason string, d time.Durati
 	return ans, err
 }
 
+// Cancel withdraws user's waiting request.
+func (c *Client) Cancel(ctx context.Context, user string) (api.AgentRequestAnswer, error) {
+	var ans api.AgentRequestAnswer
+	err := call(ctx, c.http, c.base, "POST", "/agent/v1/requests/cancel", nil, api.AgentCancelBody{User: user}, &ans)
+	return ans, err
+}
+
 // Events long-polls for the agent's events after cursor.
 func (c *Client) Events(ctx context.Context, after int64, wait time.Duration) (api.EventsAnswer, error) {
 	q := url.Values{"after": {strconv.FormatInt(after, 10)}, "wait": {strconv.Itoa(int(wait / time.Second))}}

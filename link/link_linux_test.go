@@ -504,3 +504,46 @@ func countActions(m *server.Main) map[string]int {
 	})
 	return out
 }
+
+// TestUserWithdrawsARequest: hoist request --cancel withdraws the waiting
+// request; the server shows it cancelled and refuses to approve it, a
+// waiting `hoist request --wait` ends, and the user may ask again.
+func TestUserWithdrawsARequest(t *testing.T) {
+	f := newFleet(t)
+	if code, _, errOut := f.sh("hoist request --cancel"); code == 0 || !strings.Contains(errOut, "no request waiting") {
+		t.Fatalf("cancel with nothing waiting: exit %d, %q", code, errOut)
+	}
+	waiter := f.command("hoist request --for 10m --reason 'changed my mind' --wait")
+	var out bytes.Buffer
+	waiter.Stdout, waiter.Stderr = &out, &out
+	if err := waiter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	testenv.WaitUntil(t, "the request", func() bool {
+		id = f.agent.Status(f.user.Name).RequestID
+		return id != ""
+	})
+	code, stdout, errOut := f.sh("hoist request --cancel")
+	if code != 0 || !strings.Contains(stdout, id) {
+		t.Fatalf("hoist request --cancel: exit %d, %q %q", code, stdout, errOut)
+	}
+	if r, _ := f.srv.Service().Request(ctx, adminActor, id); r.State != hoist.RequestCancelled {
+		t.Fatalf("on the server: %+v", r)
+	}
+	if res, _ := f.srv.Service().Approve(ctx, adminActor, []string{id}, time.Hour, ""); res[0].OK {
+		t.Fatal("a withdrawn request was approved")
+	}
+	if err := waiter.Wait(); err == nil || !strings.Contains(out.String(), "cancelled") {
+		t.Fatalf("the waiting hoist request: %v, %q", err, out.String())
+	}
+	if _, status, _ := f.sh("hoist status"); !strings.Contains(status, "was cancelled") {
+		t.Errorf("hoist status after withdrawing:\n%s", status)
+	}
+	if again := f.request("--for 10m"); again == id {
+		t.Fatal("asking again returned the withdrawn request")
+	}
+	if f.auditActions()[hoist.AuditRequestCancelled] != 1 {
+		t.Errorf("audit: %v", f.auditActions())
+	}
+}

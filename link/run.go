@@ -51,6 +51,15 @@ func (l *Link) Request(ctx context.Context, user, reason string, d time.Duration
 	return agent.RequestInfo{ID: ans.Request.ID, State: string(ans.Request.State)}, nil
 }
 
+// Cancel implements agent.Upstream.
+func (l *Link) Cancel(ctx context.Context, user string) (agent.RequestInfo, error) {
+	ans, err := l.c.Cancel(ctx, user)
+	if err != nil {
+		return agent.RequestInfo{}, err
+	}
+	return agent.RequestInfo{ID: ans.Request.ID, State: string(ans.Request.State)}, nil
+}
+
 // SessionEnded implements agent.Upstream: the server hears of it through the
 // audit queue too, but this makes its session view right at once.
 func (l *Link) SessionEnded(sessionID string) {

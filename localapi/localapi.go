@@ -42,6 +42,8 @@ const (
 	OpGrant = "grant"
 	// OpExplain asks which policy would decide Argv for the caller.
 	OpExplain = "explain"
+	// OpCancel withdraws the caller's waiting request.
+	OpCancel = "cancel"
 )
 
 // Request is a frame from the client.
