@@ -491,3 +491,28 @@ func TestLoginThrottlePerSource(t *testing.T) {
 		t.Fatalf("after the wait: %v", err)
 	}
 }
+
+// TestAgentCancelRequest: a user's waiting request is withdrawn only
+// through the agent that filed it, and only that user's.
+func TestAgentCancelRequest(t *testing.T) {
+	f := newFixture(t)
+	r, _, err := f.svc.CreateRequest(ctx, control.RequestInput{User: "alice", Host: "ws-01", Agent: "agt_aaaaaaaaaaaaaaaa", Reason: "x", Duration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := hoist.AgentRecord{ID: "agt_bbbbbbbbbbbbbbbb", Hostname: "ws-01"}
+	if _, err := f.svc.AgentCancelRequest(ctx, other, "alice"); hoist.ErrorCode(err) != hoist.ENotFound {
+		t.Fatalf("another agent withdrew the request: %v", err)
+	}
+	mine := hoist.AgentRecord{ID: "agt_aaaaaaaaaaaaaaaa", Hostname: "ws-01"}
+	if _, err := f.svc.AgentCancelRequest(ctx, mine, "bob"); hoist.ErrorCode(err) != hoist.ENotFound {
+		t.Fatalf("another user's withdrawal: %v", err)
+	}
+	got, err := f.svc.AgentCancelRequest(ctx, mine, "alice")
+	if err != nil || got.ID != r.ID || got.State != hoist.RequestCancelled {
+		t.Fatalf("withdraw: %+v, %v", got, err)
+	}
+	if _, err := f.svc.AgentCancelRequest(ctx, mine, "alice"); hoist.ErrorCode(err) != hoist.ENotFound {
+		t.Fatalf("a second withdrawal: %v", err)
+	}
+}
