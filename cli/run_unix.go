@@ -76,6 +76,13 @@ func runElevated(env Env, socket string, argv []string, reason string) (int, err
 		req.TTY = true
 		files = []*os.File{relay.peer, relay.peer, relay.peer}
 	}
+	// Catch the signals a user sends hoist from now on, before the program
+	// exists: one that came between its start and the reply saying so would
+	// otherwise kill this client and leave the program running without it.
+	// What is caught before the start is forwarded once the program runs.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
 	if err := localapi.SendRequest(c, req, files...); err != nil {
 		return 1, hoist.Errorf(hoist.EUnavailable, "cannot talk to hoistd: %v", err)
 	}
@@ -94,9 +101,6 @@ func runElevated(env Env, socket string, argv []string, reason string) (int, err
 	}
 
 	// Forward the signals a user sends hoist to the program.
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
-	defer signal.Stop(sigs)
 	var writeMu sync.Mutex
 	go func() {
 		for s := range sigs {
