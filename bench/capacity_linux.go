@@ -97,8 +97,8 @@ func runCapacity(store string, cfg capacityConfig, addrByte byte) (res storeResu
 		if err != nil {
 			return res, err
 		}
-		defer pg.stop()
-		dbURL = pg.url("hoist")
+		defer pg.Stop()
+		dbURL = pg.URL("hoist")
 	}
 	password := randomPassword()
 	srv, err := startServer(dataDir, dbURL, password)

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/hoist-jit/hoist/pgtest"
 )
 
 // report is everything one run measured.
@@ -94,7 +96,7 @@ func describeMachine() machine {
 		}
 		m.MemoryGiB = int((kib + 1<<19) >> 20)
 	}
-	if bin, err := pgBinDir(); err == nil {
+	if bin, err := pgtest.BinDir(); err == nil {
 		m.PostgreSQL = firstLine(bin+"/postgres", "--version")
 	}
 	m.Hyperfine = firstLine("hyperfine", "--version")

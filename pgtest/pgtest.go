@@ -22,8 +22,11 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 )
 
-// server is the one PostgreSQL of this test binary.
-type server struct {
+// Cluster is a PostgreSQL this process made for itself: initdb in a
+// temporary directory, run as nobody when root, listening on a loopback
+// port, removed by Stop. The tests share one (see URL); the benchmark
+// harness makes a durable one.
+type Cluster struct {
 	dir      string
 	port     int
 	password string
@@ -33,7 +36,7 @@ type server struct {
 
 var (
 	once     sync.Once
-	shared   *server
+	shared   *Cluster
 	startErr error
 	dbSeq    int
 	dbMu     sync.Mutex
@@ -43,7 +46,7 @@ var (
 func Main(m *testing.M) int {
 	code := m.Run()
 	if shared != nil {
-		shared.stop()
+		shared.Stop()
 	}
 	return code
 }
@@ -54,7 +57,7 @@ func URL(t testing.TB) string {
 	if url := os.Getenv("HOIST_TEST_POSTGRES"); url != "" {
 		return url // an operator-provided server: tests share its database
 	}
-	once.Do(func() { shared, startErr = start() })
+	once.Do(func() { shared, startErr = StartCluster(false) })
 	if startErr != nil {
 		if os.Getenv("HOIST_CI") != "" {
 			t.Fatalf("PostgreSQL is required under HOIST_CI: %v", startErr)
@@ -65,7 +68,7 @@ func URL(t testing.TB) string {
 	dbSeq++
 	name := fmt.Sprintf("test_%d_%d", os.Getpid(), dbSeq)
 	dbMu.Unlock()
-	admin := shared.url("postgres")
+	admin := shared.URL("postgres")
 	db, err := sql.Open("pgx", admin)
 	if err != nil {
 		t.Fatal(err)
@@ -82,16 +85,17 @@ func URL(t testing.TB) string {
 		defer db.Close()
 		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
 	})
-	return shared.url(name)
+	return shared.URL(name)
 }
 
-func (s *server) url(db string) string {
+// URL is the address of database db of the cluster, as its owner "hoist".
+func (s *Cluster) URL(db string) string {
 	return fmt.Sprintf("postgres://hoist:%s@127.0.0.1:%d/%s?sslmode=disable", s.password, s.port, db)
 }
 
-// binDir finds the PostgreSQL server binaries: on PATH, or where Debian
+// BinDir finds the PostgreSQL server binaries: on PATH, or where Debian
 // installs them.
-func binDir() (string, error) {
+func BinDir() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		if _, err := exec.LookPath("postgres"); err == nil {
 			return filepath.Dir(p), nil
@@ -104,8 +108,11 @@ func binDir() (string, error) {
 	return filepath.Dir(matches[len(matches)-1]), nil
 }
 
-func start() (*server, error) {
-	bin, err := binDir()
+// StartCluster starts a cluster. Durable keeps PostgreSQL's defaults (fsync,
+// synchronous commit, full-page writes), for figures that stand for a real
+// deployment; otherwise they are off, for speed, as tests want.
+func StartCluster(durable bool) (*Cluster, error) {
+	bin, err := BinDir()
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +127,7 @@ func start() (*server, error) {
 	}
 	pw := make([]byte, 16)
 	_, _ = rand.Read(pw)
-	s := &server{dir: dir, password: hex.EncodeToString(pw), done: make(chan struct{})}
+	s := &Cluster{dir: dir, password: hex.EncodeToString(pw), done: make(chan struct{})}
 	pwfile := filepath.Join(dir, "pw")
 	data := filepath.Join(dir, "data")
 	if err := os.WriteFile(pwfile, []byte(s.password+"\n"), 0o600); err != nil {
@@ -131,8 +138,13 @@ func start() (*server, error) {
 			return nil, s.fail(err)
 		}
 	}
-	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "hoist", "--pwfile", pwfile,
-		"--auth=scram-sha-256", "-E", "UTF8", "--no-sync", "--locale=C")
+	initArgs := []string{"-D", data, "-U", "hoist", "--pwfile", pwfile, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C"}
+	settings := []string{"-c", "max_connections=100", "-c", "shared_buffers=256MB"}
+	if !durable {
+		initArgs = append(initArgs, "--no-sync")
+		settings = []string{"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"}
+	}
+	initdb := exec.Command(filepath.Join(bin, "initdb"), initArgs...)
 	initdb.Dir = dir
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if out, err := initdb.CombinedOutput(); err != nil {
@@ -141,9 +153,8 @@ func start() (*server, error) {
 	if s.port, err = freePort(); err != nil {
 		return nil, s.fail(err)
 	}
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(s.port),
-		"-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-		"-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
+	s.cmd = exec.Command(filepath.Join(bin, "postgres"), append([]string{"-D", data, "-p", strconv.Itoa(s.port),
+		"-k", dir, "-c", "listen_addresses=127.0.0.1"}, settings...)...)
 	s.cmd.Dir = dir
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
 	log, _ := os.Create(filepath.Join(dir, "postgres.log"))
@@ -154,16 +165,16 @@ func start() (*server, error) {
 	go func() { _ = s.cmd.Wait(); close(s.done) }()
 	if err := s.waitReady(30 * time.Second); err != nil {
 		out, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
-		s.stop()
+		s.Stop()
 		return nil, fmt.Errorf("%v; server log:\n%s", err, out)
 	}
 	return s, nil
 }
 
-func (s *server) waitReady(limit time.Duration) error {
+func (s *Cluster) waitReady(limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
-		db, err := sql.Open("pgx", s.url("postgres"))
+		db, err := sql.Open("pgx", s.URL("postgres"))
 		if err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			err = db.PingContext(ctx)
@@ -184,8 +195,8 @@ func (s *server) waitReady(limit time.Duration) error {
 	}
 }
 
-// stop shuts the server down fast and removes its files.
-func (s *server) stop() {
+// Stop shuts the cluster down fast and removes its files.
+func (s *Cluster) Stop() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Signal(syscall.SIGQUIT) // by pid: only the server this package started
 		select {
@@ -198,7 +209,7 @@ func (s *server) stop() {
 	os.RemoveAll(s.dir)
 }
 
-func (s *server) fail(err error) error {
+func (s *Cluster) fail(err error) error {
 	os.RemoveAll(s.dir)
 	return err
 }
