@@ -56,7 +56,6 @@ var pageTitles = map[string]string{
 func parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{
 		"dur":       formatDuration,
-		"durs":      formatDurations,
 		"when":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"iso":       func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"ago":       ago,

@@ -317,6 +317,9 @@ func (s *Service) AgentRequest(ctx context.Context, a hoist.AgentRecord, user, r
 // AgentCancelRequest withdraws user's waiting request on agent a: the user
 // no longer needs it. It fails with ENotFound when none is waiting.
 func (s *Service) AgentCancelRequest(ctx context.Context, a hoist.AgentRecord, user string) (hoist.Request, error) {
+	if user == "" || len(user) > 256 {
+		return hoist.Request{}, hoist.Errorf(hoist.EInvalid, "user must be 1 to 256 bytes")
+	}
 	var waiting []hoist.Request
 	err := s.store.View(ctx, func(tx hoist.Tx) (err error) {
 		waiting, err = tx.Requests(ctx, hoist.RequestFilter{State: hoist.RequestPending, User: user, Host: a.Hostname, Limit: 10})

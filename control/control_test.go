@@ -7,32 +7,19 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/control"
 	"github.com/hoist-jit/hoist/sqlite"
+	"github.com/hoist-jit/hoist/testenv"
 )
-
-// clock is a settable clock, so that no test sleeps to see an expiry.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 type fixture struct {
 	svc      *control.Service
 	store    hoist.Store
-	clock    *clock
+	clock    *testenv.Clock
 	admin    control.Actor
 	approver control.Actor
 	auditor  control.Actor
@@ -51,7 +38,7 @@ func newFixture(t *testing.T, mutate ...func(*hoist.ApprovalSettings)) *fixture 
 	for _, m := range mutate {
 		m(&set)
 	}
-	clk := &clock{now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
+	clk := testenv.NewClock(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))
 	svc, err := control.New(control.Config{Store: store, Settings: set, Clock: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -505,6 +492,9 @@ func TestAgentCancelRequest(t *testing.T) {
 		t.Fatalf("another agent withdrew the request: %v", err)
 	}
 	mine := hoist.AgentRecord{ID: "agt_aaaaaaaaaaaaaaaa", Hostname: "ws-01"}
+	if _, err := f.svc.AgentCancelRequest(ctx, mine, ""); hoist.ErrorCode(err) != hoist.EInvalid {
+		t.Fatalf("withdrawal for no user: %v", err)
+	}
 	if _, err := f.svc.AgentCancelRequest(ctx, mine, "bob"); hoist.ErrorCode(err) != hoist.ENotFound {
 		t.Fatalf("another user's withdrawal: %v", err)
 	}
