@@ -46,7 +46,12 @@ func peerOf(c *net.UnixConn) (Peer, error) {
 	if err != nil {
 		return Peer{}, fmt.Errorf("uid %d has no user name: %w", cred.Uid, err)
 	}
-	p := Peer{UID: int(cred.Uid), PID: int(cred.Pid), User: name, cwd: "/"}
+	p := Peer{UID: int(cred.Uid), GID: int(cred.Gid), PID: int(cred.Pid), User: name, cwd: "/"}
+	// The caller's groups decide what it may see when hoistd looks up its
+	// program; unreadable, it gets none beyond its primary group.
+	if groups, err := peerGroups(p.PID); err == nil && sameProcess(pidfd) {
+		p.Groups = groups
+	}
 	// The working directory comes from the kernel's view of the peer, not
 	// from the message. With a pidfd, the pid is checked to still be the
 	// same process after the read.

@@ -177,6 +177,11 @@ func (h *Helper) follow(ctx context.Context) int {
 			if live && !confirming {
 				fmt.Fprintf(h.Out, "\r\x1b[K  JIT elevated access: %s left  ·  q or Ctrl-C: end it now", Clock(remaining))
 			}
+		case session != "" && st.State == "ended" && st.SessionID == session && st.Closing:
+			// The end has begun; "closed" is said only once they are.
+			if live && !confirming {
+				fmt.Fprint(h.Out, "\r\x1b[K  JIT elevated access has ended: closing elevated programs…")
+			}
 		case session != "" && (st.State == "ended" || st.SessionID != session):
 			h.Desktop.HideTray()
 			h.announce(live, Ended(st.EndReason))

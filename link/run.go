@@ -132,7 +132,7 @@ func (l *Link) apply(ev hoist.AgentEvent) {
 			l.log.Warn("refusing a grant for a user this machine does not have", "user", g.User, "request", g.Request)
 			return
 		}
-		err = l.a.Activate(agent.Grant{SessionID: g.Session, RequestID: g.Request, User: g.User, NotBefore: g.NotBefore, NotAfter: g.NotAfter, By: "server"})
+		err = l.a.Activate(agent.Grant{SessionID: g.Session, RequestID: g.Request, User: g.User, NotBefore: g.NotBefore, NotAfter: g.NotAfter, By: "server", Signed: ev.Grant})
 		if err != nil {
 			l.log.Warn("cannot start the granted session", "session", g.Session, "err", err)
 		}

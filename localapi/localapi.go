@@ -121,6 +121,12 @@ type Status struct {
 	RequestState string `json:"request_state,omitempty"`
 	// DecisionReason is the approver's note on a denied request.
 	DecisionReason string `json:"decision_reason,omitempty"`
+	// Closing says the session has ended and its elevated programs are
+	// still being closed: "have been closed" is true only once it is false.
+	Closing bool `json:"closing,omitempty"`
+	// Unkillable lists elevated processes the end could not kill (stuck in
+	// the kernel); hoistd keeps trying.
+	Unkillable []int `json:"unkillable,omitempty"`
 	// AlreadyPending answers an OpRequest that found the caller's request
 	// still waiting: no second one was made.
 	AlreadyPending bool `json:"already_pending,omitempty"`

@@ -327,11 +327,11 @@ func SealInheritedFDs() error {
 // (for example "HOIST_SESSION=ses_…"), and returns their pids. Elevated
 // programs are root and can move themselves out of their cgroup; this sweep
 // after the end catches those that kept the environment they were given.
-func KillMarked(marker string) []int {
+func KillMarked(ctx context.Context, marker string) ([]int, error) {
 	want := []byte(marker + "\x00")
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	self := os.Getpid()
 	var killed []int
@@ -352,7 +352,7 @@ func KillMarked(marker string) []int {
 		}
 		unix.Close(pidfd)
 	}
-	return killed
+	return killed, ctx.Err()
 }
 
 // containsVar reports whether the NUL-separated environment env holds the

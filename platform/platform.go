@@ -83,4 +83,13 @@ type EndReport struct {
 	Pids []int
 	// Took is how long the end took, from the first signal to empty.
 	Took time.Duration
+	// Unkillable lists what was still there when the end's deadline came.
+	Unkillable []Stuck
+}
+
+// Stuck is a process that a kill did not end.
+type Stuck struct {
+	Pid   int
+	State string
+	Comm  string
 }

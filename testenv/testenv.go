@@ -188,10 +188,19 @@ func WaitUntil(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// Clock is a settable clock, so that no test sleeps to see an expiry.
+// Clock is a settable clock with timers, so that no test sleeps to see an
+// expiry: moving it fires every timer that has come due.
 type Clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu     sync.Mutex
+	now    time.Time
+	timers []*clockTimer
+}
+
+type clockTimer struct {
+	c   *Clock
+	at  time.Time
+	f   func()
+	off bool // stopped or fired
 }
 
 // NewClock returns a clock that reads t until moved.
@@ -200,9 +209,71 @@ func NewClock(t time.Time) *Clock { return &Clock{now: t} }
 // Now reads the clock.
 func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 
-// Add moves the clock on by d.
+// Add moves the clock on by d and starts, each in its own goroutine, the
+// timers that have come due.
 func (c *Clock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
+	due := c.dueLocked()
 	c.mu.Unlock()
+	for _, f := range due {
+		go f()
+	}
+}
+
+// dueLocked takes the timers whose time has come off the list.
+func (c *Clock) dueLocked() []func() {
+	var due []func()
+	kept := c.timers[:0]
+	for _, t := range c.timers {
+		switch {
+		case t.off:
+		case !t.at.After(c.now):
+			t.off = true
+			due = append(due, t.f)
+		default:
+			kept = append(kept, t)
+		}
+	}
+	c.timers = kept
+	return due
+}
+
+// AfterFunc calls f once the clock has been moved d past now; a d of zero or
+// less calls it at once.
+func (c *Clock) AfterFunc(d time.Duration, f func()) interface{ Stop() bool } {
+	c.mu.Lock()
+	t := &clockTimer{c: c, at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	due := c.dueLocked()
+	c.mu.Unlock()
+	for _, f := range due {
+		go f()
+	}
+	return t
+}
+
+// Timers counts the timers not yet fired or stopped: a test waits for the
+// code under test to arm its timer before it moves the clock.
+func (c *Clock) Timers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, t := range c.timers {
+		if !t.off {
+			n++
+		}
+	}
+	return n
+}
+
+// Stop cancels the timer; false when it has fired or was stopped.
+func (t *clockTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	if t.off {
+		return false
+	}
+	t.off = true
+	return true
 }

@@ -52,7 +52,20 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 			if tracker.Kind() != platform.TrackCgroup {
 				log.Warn("no cgroup v2: elevated processes are tracked by fork events (the fallback)", "tracker", tracker.Kind())
 			}
-			a, err := agent.New(agent.Config{StateDir: stateDir, Tracker: tracker, Grace: grace, Logger: log, HoistPath: hoistCommand()})
+			cfg := agent.Config{StateDir: stateDir, Tracker: tracker, Grace: grace, Logger: log, HoistPath: hoistCommand()}
+			var c *link.Client
+			if link.Enrolled(stateDir) {
+				if c, err = link.Load(stateDir); err != nil {
+					return err
+				}
+				// Sessions on disk are checked against the grants the server
+				// signed, before any is resumed.
+				key, agentID := c.GrantKey(), c.ID.AgentID
+				cfg.VerifyGrant = func(signed string, at time.Time) (hoist.Grant, error) {
+					return hoist.VerifyGrant(key, signed, agentID, at)
+				}
+			}
+			a, err := agent.New(cfg)
 			if err != nil {
 				return err
 			}
@@ -69,11 +82,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 			ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer cancel()
 			go func() { <-ctx.Done(); l.Close() }()
-			if link.Enrolled(stateDir) {
-				c, err := link.Load(stateDir)
-				if err != nil {
-					return err
-				}
+			if c != nil {
 				lk := link.New(c, a, stateDir, link.Facts(hoist.Version), log)
 				go lk.Run(ctx)
 				log.Info("linked to the server", "link", c.String())
