@@ -41,6 +41,10 @@ type rig struct {
 	tracker platform.Tracker
 	user    testenv.User
 	hoist   string
+	// clock is the agent's: a test moves it to reach an expiry.
+	clock *testenv.Clock
+	// verify checks signed grants, when a test sets it before a restart.
+	verify func(signed string, at time.Time) (hoist.Grant, error)
 	// notices is what the blocking client of escapes printed on stderr.
 	notices bytes.Buffer
 	stop    func()
@@ -62,7 +66,7 @@ func newRigWith(t *testing.T, kind string) *rig {
 	mount, err := platform.FindCgroup2()
 	testenv.Require(t, err == nil, "needs cgroup v2")
 	bin := testenv.Binaries(t)
-	r := &rig{t: t, user: testenv.NewUser(t), hoist: filepath.Join(bin, "hoist")}
+	r := &rig{t: t, user: testenv.NewUser(t), hoist: filepath.Join(bin, "hoist"), clock: testenv.NewClock(time.Now())}
 	pub := testenv.PublicDir(t)
 	r.socket = filepath.Join(pub, "hoistd.sock")
 	r.state = t.TempDir()
@@ -80,7 +84,7 @@ func newRigWith(t *testing.T, kind string) *rig {
 }
 
 func (r *rig) start() {
-	a, err := agent.New(agent.Config{StateDir: r.state, Tracker: r.tracker, Grace: 500 * time.Millisecond})
+	a, err := agent.New(agent.Config{StateDir: r.state, Tracker: r.tracker, Grace: 500 * time.Millisecond, Clock: r.clock, VerifyGrant: r.verify})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -111,7 +115,7 @@ func removeCgroups(root string) {
 func (r *rig) grant(d time.Duration) string {
 	r.t.Helper()
 	id := hoist.NewID(hoist.SessionIDPrefix)
-	now := time.Now()
+	now := r.clock.Now()
 	if err := r.agent.Activate(agent.Grant{SessionID: id, User: r.user.Name, NotBefore: now, NotAfter: now.Add(d), By: "test"}); err != nil {
 		r.t.Fatal(err)
 	}
@@ -430,7 +434,7 @@ func testExitEndsEverything(t *testing.T, r *rig) {
 		t.Fatalf("run after exit: exit %d, want 126", got.code)
 	}
 	// The same grant replayed after the end does not start the session again.
-	now := time.Now()
+	now := r.clock.Now()
 	err = r.agent.Activate(agent.Grant{SessionID: sid, User: r.user.Name, NotBefore: now, NotAfter: now.Add(time.Hour)})
 	if hoist.ErrorCode(err) != hoist.EConflict {
 		t.Fatalf("replayed grant: %v, want conflict", err)
@@ -444,11 +448,16 @@ func testExitEndsEverything(t *testing.T, r *rig) {
 func TestExpiryEndsEverything(t *testing.T) { eachTracker(t, testExpiryEndsEverything) }
 
 func testExpiryEndsEverything(t *testing.T, r *rig) {
-	// The window must outlast setting up the escapes and finding each of
-	// them, which takes seconds on a loaded machine under the race detector;
-	// 3 s once ran out first in CI.
-	sid := r.grant(8 * time.Second)
+	sid := r.grant(time.Hour)
 	blocking, pids := r.escapes(sid, 6)
+	for _, pid := range pids {
+		if !testenv.Alive(pid) {
+			t.Fatalf("elevated process %d ended before the window closed", pid)
+		}
+	}
+	// The window closes when the agent's clock says so, however long the
+	// escapes took to set up.
+	r.clock.Add(time.Hour)
 	err := blocking.Wait() // returns when the window closes
 	if ee, ok := err.(*exec.ExitError); !ok || (ee.ExitCode() != 143 && ee.ExitCode() != 137) {
 		t.Fatalf("the blocked hoist run ended with %v, want 143 or 137", err)

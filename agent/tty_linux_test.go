@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,7 +76,7 @@ func (m *tmux) waitScreen(want string) {
 // and fg resumes it, the window size follows the user's terminal.
 func TestTerminalBehavesAsUnderSudo(t *testing.T) {
 	r := newRig(t)
-	r.grant(time.Hour)
+	sid := r.grant(time.Hour)
 	m := newTmux(t, r, `sh -c 'hoist run -- /bin/bash --norc -i; echo "hoist-exit=$?"; sleep 1000'`)
 	m.waitScreen("#") // root's prompt
 
@@ -85,16 +86,22 @@ func TestTerminalBehavesAsUnderSudo(t *testing.T) {
 		t.Fatalf("the elevated shell is not root:\n%s", s)
 	}
 
+	// Each key goes once the program it is for runs: a Ctrl-C typed before
+	// bash has started sleep would reach nothing.
 	m.keys("sleep 1000", "Enter")
+	r.waitSleep(sid, "S")
 	m.keys("C-c")
 	m.keys("echo after-ctrl-c=$?", "Enter")
 	m.waitScreen("after-ctrl-c=130")
 
 	m.keys("sleep 1000", "Enter")
+	r.waitSleep(sid, "S")
 	m.keys("C-z")
 	m.waitScreen("Stopped")
+	r.waitSleep(sid, "T")
 	m.keys("fg", "Enter")
 	m.waitScreen("sleep 1000\n")
+	r.waitSleep(sid, "S")
 	m.keys("C-c")
 	m.keys("echo after-fg=$?", "Enter")
 	m.waitScreen("after-fg=130")
@@ -105,4 +112,28 @@ func TestTerminalBehavesAsUnderSudo(t *testing.T) {
 
 	m.keys("exit 5", "Enter")
 	m.waitScreen("hoist-exit=5")
+}
+
+// waitSleep waits until a sleep in session sid is in state ("S" sleeping,
+// "T" stopped), as /proc/PID/stat says.
+func (r *rig) waitSleep(sid, state string) {
+	r.t.Helper()
+	g, err := r.tracker.OpenGroup(sid)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	testenv.WaitUntil(r.t, "a sleep in state "+state, func() bool {
+		pids, _ := g.Pids()
+		for _, pid := range pids {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil {
+				continue
+			}
+			// pid (comm) state ...
+			if f := strings.Fields(string(stat)); len(f) > 2 && f[1] == "(sleep)" && f[2] == state {
+				return true
+			}
+		}
+		return false
+	})
 }
