@@ -147,7 +147,9 @@ func TestTamperedSessionFileIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRig(t)
-	r.verify = func(signed string, at time.Time) (hoist.Grant, error) { return hoist.VerifyGrant(pub, signed, "agt_test", at) }
+	r.verify = func(signed string, at time.Time) (hoist.Grant, error) {
+		return hoist.VerifyGrant(pub, signed, "agt_test", at)
+	}
 	r.stop()
 	r.start()
 	now := r.clock.Now()
