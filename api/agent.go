@@ -12,7 +12,8 @@ import (
 )
 
 // The agent API, under /agent/v1: enrolment with a token, then everything
-// over mutual TLS with the certificate enrolment issued.
+// over mutual TLS with the certificate enrolment issued. Its shapes are in
+// package wire, which hoistd imports without the server.
 
 type agentKey struct{}
 
@@ -37,19 +38,12 @@ func (h *Handler) agentAuthenticated(next handlerFunc) handlerFunc {
 	}
 }
 
-// EnrollBody is the body of POST /agent/v1/enroll.
-type EnrollBody struct {
-	Secret string             `json:"secret"`
-	CSR    string             `json:"csr"` // base64 DER
-	Facts  control.AgentFacts `json:"facts"`
-}
-
 func (h *Handler) enroll(w http.ResponseWriter, r *http.Request) error {
 	body, err := readBody(w, r)
 	if err != nil {
 		return err
 	}
-	var in EnrollBody
+	var in wire.EnrollBody
 	if err := decodeStrict(body, &in); err != nil {
 		return err
 	}
@@ -70,7 +64,7 @@ func (h *Handler) checkin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var facts control.AgentFacts
+	var facts wire.AgentFacts
 	if err := decodeStrict(body, &facts); err != nil {
 		return err
 	}
@@ -82,27 +76,8 @@ func (h *Handler) checkin(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNoContent) // the agent holds its latest bundle
 		return nil
 	}
-	writeJSON(w, http.StatusOK, CheckinAnswer{Bundle: b})
+	writeJSON(w, http.StatusOK, wire.CheckinAnswer{Bundle: b})
 	return nil
-}
-
-// CheckinAnswer carries the agent's new bundle; a check-in that changes
-// nothing is answered 204 with no body.
-type CheckinAnswer struct {
-	Bundle *hoist.Bundle `json:"bundle"`
-}
-
-// AgentRequestBody is the body of POST /agent/v1/requests.
-type AgentRequestBody struct {
-	User     string `json:"user"`
-	Duration string `json:"duration,omitempty"`
-	Reason   string `json:"reason,omitempty"`
-}
-
-// AgentRequestAnswer says which request stands for the user's ask.
-type AgentRequestAnswer struct {
-	Request RequestView `json:"request"`
-	Created bool        `json:"created"`
 }
 
 func (h *Handler) agentRequest(w http.ResponseWriter, r *http.Request) error {
@@ -110,7 +85,7 @@ func (h *Handler) agentRequest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var in AgentRequestBody
+	var in wire.AgentRequestBody
 	if err := decodeStrict(body, &in); err != nil {
 		return err
 	}
@@ -124,13 +99,8 @@ func (h *Handler) agentRequest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, AgentRequestAnswer{Request: requestView(req), Created: created})
+	writeJSON(w, http.StatusOK, wire.AgentRequestAnswer{Request: requestView(req), Created: created})
 	return nil
-}
-
-// AgentCancelBody is the body of POST /agent/v1/requests/cancel.
-type AgentCancelBody struct {
-	User string `json:"user"`
 }
 
 // agentCancel withdraws the user's waiting request on the calling agent.
@@ -139,7 +109,7 @@ func (h *Handler) agentCancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var in AgentCancelBody
+	var in wire.AgentCancelBody
 	if err := decodeStrict(body, &in); err != nil {
 		return err
 	}
@@ -147,14 +117,8 @@ func (h *Handler) agentCancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, AgentRequestAnswer{Request: requestView(req)})
+	writeJSON(w, http.StatusOK, wire.AgentRequestAnswer{Request: requestView(req)})
 	return nil
-}
-
-// EventsAnswer carries an agent's events and where to resume.
-type EventsAnswer struct {
-	Events []hoist.AgentEvent `json:"events"`
-	Cursor int64              `json:"cursor"`
 }
 
 func (h *Handler) agentEvents(w http.ResponseWriter, r *http.Request) error {
@@ -174,7 +138,7 @@ func (h *Handler) agentEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ans := EventsAnswer{Events: evs, Cursor: after}
+	ans := wire.EventsAnswer{Events: evs, Cursor: after}
 	if ans.Events == nil {
 		ans.Events = []hoist.AgentEvent{}
 	}
@@ -185,17 +149,12 @@ func (h *Handler) agentEvents(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// AuditBody is the body of POST /agent/v1/audit.
-type AuditBody struct {
-	Events []control.AgentAuditEvent `json:"events"`
-}
-
 func (h *Handler) agentAudit(w http.ResponseWriter, r *http.Request) error {
 	body, err := readBody(w, r)
 	if err != nil {
 		return err
 	}
-	var in AuditBody
+	var in wire.AuditBody
 	if err := decodeStrict(body, &in); err != nil {
 		return err
 	}

@@ -546,16 +546,16 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"EnrollTokenBody", api.EnrollTokenBody{}, false},
 		{"EnrollTokenAnswer", api.EnrollTokenAnswer{}, true},
 		{"AgentView", wire.AgentView{}, true}, // hoist.AgentRecord and more
-		{"EnrollBody", api.EnrollBody{}, false},
-		{"AgentFacts", control.AgentFacts{}, false},
-		{"Enrolment", control.Enrolment{}, true},
-		{"AgentRequestBody", api.AgentRequestBody{}, false},
-		{"AgentRequestAnswer", api.AgentRequestAnswer{}, true},
-		{"EventsAnswer", api.EventsAnswer{}, true},
+		{"EnrollBody", wire.EnrollBody{}, false},
+		{"AgentFacts", wire.AgentFacts{}, false},
+		{"Enrolment", wire.Enrolment{}, true},
+		{"AgentRequestBody", wire.AgentRequestBody{}, false},
+		{"AgentRequestAnswer", wire.AgentRequestAnswer{}, true},
+		{"EventsAnswer", wire.EventsAnswer{}, true},
 		{"AgentEvent", hoist.AgentEvent{}, true},
-		{"AuditBody", api.AuditBody{}, false},
-		{"AgentAuditEvent", control.AgentAuditEvent{}, false},
-		{"CheckinAnswer", api.CheckinAnswer{}, true},
+		{"AuditBody", wire.AuditBody{}, false},
+		{"AgentAuditEvent", wire.AgentAuditEvent{}, false},
+		{"CheckinAnswer", wire.CheckinAnswer{}, true},
 		{"Bundle", hoist.Bundle{}, true},
 		{"HeldBack", hoist.HeldBack{}, true},
 		{"SkippedPolicy", hoist.SkippedPolicy{}, true},
@@ -887,21 +887,21 @@ func (ls *oaLiveServer) enrollToken(t *testing.T, uses int) string {
 	if err := json.Unmarshal(data, &ans); status != http.StatusCreated || err != nil {
 		t.Fatalf("POST /api/v1/enroll-tokens: got status %d (%s), want 201 and a token", status, data)
 	}
-	_, _, secret, err := control.ParseEnrollToken(ans.Token)
+	tok, err := wire.ParseEnrollToken(ans.Token)
 	if err != nil {
 		t.Fatalf("the token %q does not parse: %v", ans.Token, err)
 	}
-	return secret
+	return tok.Secret
 }
 
 // enroll enrols a machine with secret through the API and keeps a client
 // with its certificate as ls.agents[name]. It returns the enrolment.
-func (ls *oaLiveServer) enroll(t *testing.T, name, secret string) control.Enrolment {
+func (ls *oaLiveServer) enroll(t *testing.T, name, secret string) wire.Enrolment {
 	t.Helper()
 	key, csr := oaCSR(t)
-	body, _ := json.Marshal(api.EnrollBody{Secret: secret, CSR: csr, Facts: control.AgentFacts{Hostname: name, Version: "1.0.0", OS: "linux", Kernel: "6.8.0"}})
+	body, _ := json.Marshal(wire.EnrollBody{Secret: secret, CSR: csr, Facts: wire.AgentFacts{Hostname: name, Version: "1.0.0", OS: "linux", Kernel: "6.8.0"}})
 	status, _, data := ls.do(t, "POST", "/agent/v1/enroll", "", "application/json", string(body))
-	var enr control.Enrolment
+	var enr wire.Enrolment
 	if err := json.Unmarshal(data, &enr); status != http.StatusOK || err != nil {
 		t.Fatalf("POST /agent/v1/enroll: got status %d (%s), want 200 and an enrolment", status, data)
 	}
@@ -1251,10 +1251,11 @@ func TestOpenAPILiveAgent(t *testing.T) {
 	if tok.Group != "web" || tok.Uses != 2 {
 		t.Errorf("enroll token: got group %q uses %d, want web and 2", tok.Group, tok.Uses)
 	}
-	_, _, secret, err := control.ParseEnrollToken(tok.Token)
+	parsed, err := wire.ParseEnrollToken(tok.Token)
 	if err != nil {
 		t.Fatalf("enroll token %q: %v", tok.Token, err)
 	}
+	secret := parsed.Secret
 	call("enroll token defaults", "POST", "/api/v1/enroll-tokens", "", "admin", `{}`, 201)
 	call("enroll token no body", "POST", "/api/v1/enroll-tokens", "", "admin", "", 400)
 	call("enroll token too short", "POST", "/api/v1/enroll-tokens", "", "admin", `{"ttl":"30s"}`, 400)
@@ -1281,7 +1282,7 @@ func TestOpenAPILiveAgent(t *testing.T) {
 		}
 	}
 
-	var bundle api.CheckinAnswer
+	var bundle wire.CheckinAnswer
 	decode(call("checkin", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","version":"1.0.1","os":"linux","kernel":"6.8.0"}`, 200), &bundle)
 	if b := bundle.Bundle; b == nil || b.Revision == "" || len(b.Policies) != 3 || !slices.Equal(b.Groups, []string{hoist.DefaultGroup}) {
 		t.Fatalf("checkin: got bundle %+v, want the three JIT policies for %q and a revision", b, hoist.DefaultGroup)
@@ -1293,7 +1294,7 @@ func TestOpenAPILiveAgent(t *testing.T) {
 	call("checkin without certificate", "POST", "/agent/v1/checkin", "", "", `{"hostname":"web1"}`, 401)
 	call("checkin with a bearer token", "POST", "/agent/v1/checkin", "", "admin", `{"hostname":"web1"}`, 401)
 
-	var first, again api.AgentRequestAnswer
+	var first, again wire.AgentRequestAnswer
 	decode(call("request", "POST", "/agent/v1/requests", "", "@web1", `{"user":"bob","duration":"30m","reason":"deploy"}`, 200), &first)
 	decode(call("request again", "POST", "/agent/v1/requests", "", "@web1", `{"user":"bob","duration":"10m"}`, 200), &again)
 	if !first.Created || again.Created || again.Request.ID != first.Request.ID || first.Request.Host != "web1" {
@@ -1304,7 +1305,7 @@ func TestOpenAPILiveAgent(t *testing.T) {
 	call("request too long", "POST", "/agent/v1/requests", "", "@web1", `{"user":"dave","duration":"100h"}`, 400)
 
 	// The policy changes reached every agent as one event: the latest.
-	var evs api.EventsAnswer
+	var evs wire.EventsAnswer
 	decode(call("policy event", "GET", "/agent/v1/events", "/agent/v1/events?wait=0", "@web1", "", 200), &evs)
 	if len(evs.Events) != 1 || evs.Events[0].Kind != hoist.AgentEventPolicy || evs.Cursor != evs.Events[0].Seq {
 		t.Fatalf("events before a decision: got %+v, want one policy event and the cursor at its seq", evs)
@@ -1376,7 +1377,7 @@ func TestOpenAPILiveAgent(t *testing.T) {
 	// JIT mode off again: one policy of the three is enough.
 	call("deactivate JIT Mode", "POST", "/api/v1/policies/{key}/deactivate", "/api/v1/policies/"+url.PathEscape("JIT Mode")+"/deactivate", "admin", "", 200)
 	call("request after JIT mode", "POST", "/agent/v1/requests", "", "@web1", `{"user":"dave","duration":"30m"}`, 403)
-	bundle = api.CheckinAnswer{}
+	bundle = wire.CheckinAnswer{}
 	decode(call("checkin after the change", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","version":"1.0.1","revision":"`+revision+`"}`, 200), &bundle)
 	if b := bundle.Bundle; b == nil || b.Revision == revision || len(b.Policies) != 2 {
 		t.Errorf("checkin after the change: got %+v, want a new revision with two policies", b)
@@ -1537,7 +1538,7 @@ func TestOpenAPILivePolicies(t *testing.T) {
 	// of its groups and their merged configuration, and reports what it
 	// could not process.
 	const facts = `"hostname":"web-01","version":"1.0.0","os":"linux","kernel":"6.8.0","skipped":[{"name":"config colour","reason":"unknown field"}]`
-	var ans api.CheckinAnswer
+	var ans wire.CheckinAnswer
 	decode(call("checkin", "POST", "/agent/v1/checkin", "", "@web1", `{`+facts+`}`, 200), &ans)
 	b := ans.Bundle
 	if b == nil || !slices.Equal(b.Groups, []string{"web", hoist.DefaultGroup}) || len(b.Policies) != 1 || b.Policies[0].Name != "Elevate apt-get" ||

@@ -26,10 +26,9 @@ import (
 	"time"
 
 	"github.com/hoist-jit/hoist"
-	"github.com/hoist-jit/hoist/api"
 	"github.com/hoist-jit/hoist/client"
-	"github.com/hoist-jit/hoist/control"
 	"github.com/hoist-jit/hoist/link"
+	"github.com/hoist-jit/hoist/wire"
 )
 
 // agentsPerAddress is how many simulated agents share one 127.x.y.z source
@@ -74,7 +73,7 @@ type simAgent struct {
 	id       string
 	hc       *http.Client
 	grantKey ed25519.PublicKey
-	facts    control.AgentFacts
+	facts    wire.AgentFacts
 	revision string
 	timer    *time.Timer
 }
@@ -96,11 +95,11 @@ func (t *tokenSource) next(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		_, _, secret, err := control.ParseEnrollToken(ans.Token)
+		tok, err := wire.ParseEnrollToken(ans.Token)
 		if err != nil {
 			return "", err
 		}
-		t.secret, t.usesKey = secret, 10000
+		t.secret, t.usesKey = tok.Secret, 10000
 	}
 	t.usesKey--
 	return t.secret, nil
@@ -200,9 +199,9 @@ func (f *fleet) connect(ctx context.Context, n int) (*simAgent, error) {
 	if err != nil {
 		return nil, err
 	}
-	facts := control.AgentFacts{Hostname: host, Version: hoist.Version, OS: "linux", Kernel: "6.1.0-bench"}
-	var enr control.Enrolment
-	body := api.EnrollBody{Secret: secret, CSR: base64.StdEncoding.EncodeToString(csr), Facts: facts}
+	facts := wire.AgentFacts{Hostname: host, Version: hoist.Version, OS: "linux", Kernel: "6.1.0-bench"}
+	var enr wire.Enrolment
+	body := wire.EnrollBody{Secret: secret, CSR: base64.StdEncoding.EncodeToString(csr), Facts: facts}
 	if _, err := call(ctx, f.enrol, f.base, "POST", "/agent/v1/enroll", nil, body, &enr); err != nil {
 		return nil, fmt.Errorf("enrol: %w", err)
 	}
@@ -287,7 +286,7 @@ func (a *simAgent) poll() {
 	var after int64
 	for a.f.ctx.Err() == nil {
 		ctx, cancel := context.WithTimeout(a.f.ctx, link.PollWait+30*time.Second)
-		var ans api.EventsAnswer
+		var ans wire.EventsAnswer
 		q := url.Values{"after": {strconv.FormatInt(after, 10)}, "wait": {strconv.Itoa(int(link.PollWait / time.Second))}}
 		_, err := call(ctx, a.hc, a.f.base, "GET", "/agent/v1/events", q, nil, &ans)
 		cancel()
@@ -320,9 +319,9 @@ func (a *simAgent) poll() {
 // request files a JIT request for user through the agent, as hoistd does
 // for "hoist request".
 func (a *simAgent) request(ctx context.Context, user string) (string, error) {
-	var ans api.AgentRequestAnswer
+	var ans wire.AgentRequestAnswer
 	_, err := call(ctx, a.hc, a.f.base, "POST", "/agent/v1/requests", nil,
-		api.AgentRequestBody{User: user, Duration: "10m", Reason: "bench"}, &ans)
+		wire.AgentRequestBody{User: user, Duration: "10m", Reason: "bench"}, &ans)
 	return ans.Request.ID, err
 }
 

@@ -7,12 +7,12 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/wire"
 )
 
 // Signer issues what only the server's keys can: agent certificates and
@@ -27,36 +27,6 @@ type Signer interface {
 	CAPEM() []byte
 	// CAFingerprint is the SHA-256 of the CA certificate, hex.
 	CAFingerprint() string
-}
-
-// EnrollTokenPrefix starts every enrolment token.
-const EnrollTokenPrefix = "hoist1."
-
-// tokenBody is what an enrolment token carries: where the server is, the
-// fingerprint of its CA (the agent refuses any other), and the secret.
-type tokenBody struct {
-	URL         string `json:"u"`
-	Fingerprint string `json:"f"`
-	Secret      string `json:"s"`
-}
-
-// ParseEnrollToken splits a token into the server URL, the CA fingerprint
-// and the secret.
-func ParseEnrollToken(token string) (url, fingerprint, secret string, err error) {
-	bad := hoist.Errorf(hoist.EInvalid, "this is not a Hoist enrolment token")
-	rest, ok := strings.CutPrefix(strings.TrimSpace(token), EnrollTokenPrefix)
-	if !ok || len(rest) > 2048 {
-		return "", "", "", bad
-	}
-	data, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil {
-		return "", "", "", bad
-	}
-	var b tokenBody
-	if err := json.Unmarshal(data, &b); err != nil || b.URL == "" || len(b.Fingerprint) != 64 || len(b.Secret) < 20 {
-		return "", "", "", bad
-	}
-	return b.URL, b.Fingerprint, b.Secret, nil
 }
 
 // CreateEnrollToken makes a token that enrols up to uses machines into
@@ -79,8 +49,7 @@ func (s *Service) CreateEnrollToken(ctx context.Context, a Actor, group string, 
 	raw := make([]byte, 24)
 	_, _ = rand.Read(raw)
 	secret := base64.RawURLEncoding.EncodeToString(raw)
-	body, _ := json.Marshal(tokenBody{URL: s.url, Fingerprint: s.signer.CAFingerprint(), Secret: secret})
-	token := EnrollTokenPrefix + base64.RawURLEncoding.EncodeToString(body)
+	token := wire.EnrollToken{URL: s.url, Fingerprint: s.signer.CAFingerprint(), Secret: secret}.String()
 	now := s.now()
 	et := hoist.EnrollToken{Hash: tokenHash(secret), Group: group, CreatedBy: a.Name, CreatedAt: now, ExpiresAt: now.Add(ttl), UsesLeft: uses}
 	err := s.store.Update(ctx, func(tx hoist.Tx) error {
@@ -92,19 +61,14 @@ func (s *Service) CreateEnrollToken(ctx context.Context, a Actor, group string, 
 	return token, et, err
 }
 
-// AgentFacts is what an agent reports about its machine.
-type AgentFacts struct {
-	Hostname string `json:"hostname"`
-	Version  string `json:"version"`
-	OS       string `json:"os"`
-	Kernel   string `json:"kernel"`
-	// Revision is the policy bundle the agent holds; Skipped what in it
-	// the agent could not process.
-	Revision string                `json:"revision,omitempty"`
-	Skipped  []hoist.SkippedPolicy `json:"skipped,omitempty"`
-}
+// AgentFacts is defined in package wire.
+//
+// Deprecated: use wire.AgentFacts; kept until the last callers (cli tests)
+// move.
+type AgentFacts = wire.AgentFacts
 
-func (f AgentFacts) check() error {
+// checkFacts refuses facts that are not short printable text.
+func checkFacts(f wire.AgentFacts) error {
 	for _, v := range []string{f.Hostname, f.Version, f.OS, f.Kernel} {
 		if len(v) > 253 || strings.ContainsAny(v, "\x00\n\r\x1b") {
 			return hoist.Errorf(hoist.EInvalid, "agent facts must be short printable text")
@@ -116,27 +80,19 @@ func (f AgentFacts) check() error {
 	return nil
 }
 
-// Enrolment is what a newly enrolled agent keeps.
-type Enrolment struct {
-	AgentID     string `json:"agent_id"`
-	Certificate string `json:"certificate"` // PEM
-	CA          string `json:"ca"`          // PEM
-	GrantKey    string `json:"grant_key"`   // base64 Ed25519 public key
-}
-
 // Enroll spends one use of the token's secret and returns the agent's
 // identity: a client certificate for the key in csr, the CA, and the key
 // grants are signed with.
-func (s *Service) Enroll(ctx context.Context, secret string, csrDER []byte, facts AgentFacts) (Enrolment, error) {
+func (s *Service) Enroll(ctx context.Context, secret string, csrDER []byte, facts wire.AgentFacts) (wire.Enrolment, error) {
 	if s.signer == nil {
-		return Enrolment{}, hoist.Errorf(hoist.EUnavailable, "this server cannot enrol agents")
+		return wire.Enrolment{}, hoist.Errorf(hoist.EUnavailable, "this server cannot enrol agents")
 	}
-	if err := facts.check(); err != nil {
-		return Enrolment{}, err
+	if err := checkFacts(facts); err != nil {
+		return wire.Enrolment{}, err
 	}
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil || csr.CheckSignature() != nil {
-		return Enrolment{}, hoist.Errorf(hoist.EInvalid, "the certificate request is not valid")
+		return wire.Enrolment{}, hoist.Errorf(hoist.EInvalid, "the certificate request is not valid")
 	}
 	now := s.now()
 	id := hoist.NewID(hoist.AgentIDPrefix)
@@ -153,13 +109,13 @@ func (s *Service) Enroll(ctx context.Context, secret string, csrDER []byte, fact
 		return audit(ctx, tx, now, facts.Hostname, "agent.enrolled", id, map[string]any{"hostname": facts.Hostname, "group": tok.Group, "version": facts.Version})
 	})
 	if err != nil {
-		return Enrolment{}, err
+		return wire.Enrolment{}, err
 	}
 	certPEM, err := s.signer.IssueAgentCertificate(csr.PublicKey, id, now)
 	if err != nil {
-		return Enrolment{}, hoist.WrapError(hoist.EInternal, "cannot issue the agent certificate", err)
+		return wire.Enrolment{}, hoist.WrapError(hoist.EInternal, "cannot issue the agent certificate", err)
 	}
-	return Enrolment{AgentID: id, Certificate: string(certPEM), CA: string(s.signer.CAPEM()),
+	return wire.Enrolment{AgentID: id, Certificate: string(certPEM), CA: string(s.signer.CAPEM()),
 		GrantKey: base64.StdEncoding.EncodeToString(s.signer.GrantKey().Public().(ed25519.PublicKey))}, nil
 }
 
@@ -231,8 +187,8 @@ func (c *agentCache) drop(id string) {
 // Checkin records that the agent is alive, what it runs, which bundle it
 // holds and what it could not process. It returns the agent's bundle when
 // that differs from the revision the agent holds, and nil otherwise.
-func (s *Service) Checkin(ctx context.Context, agentID string, facts AgentFacts) (*hoist.Bundle, error) {
-	if err := facts.check(); err != nil {
+func (s *Service) Checkin(ctx context.Context, agentID string, facts wire.AgentFacts) (*hoist.Bundle, error) {
+	if err := checkFacts(facts); err != nil {
 		return nil, err
 	}
 	if len(facts.Revision) > 64 || len(facts.Skipped) > 1000 {
@@ -403,19 +359,9 @@ func (s *Service) AgentEvents(ctx context.Context, agentID string, after int64, 
 	}
 }
 
-// AgentAuditEvent is an audit event an agent produced.
-type AgentAuditEvent struct {
-	ID      string         `json:"id"`
-	Time    time.Time      `json:"time"`
-	Action  string         `json:"action"`
-	Actor   string         `json:"actor"`
-	Subject string         `json:"subject,omitempty"`
-	Detail  map[string]any `json:"detail,omitempty"`
-}
-
 // AgentAudit stores the agent's audit events in the audit log, each once:
 // a retry after a lost answer records nothing twice.
-func (s *Service) AgentAudit(ctx context.Context, a hoist.AgentRecord, events []AgentAuditEvent) (stored int, err error) {
+func (s *Service) AgentAudit(ctx context.Context, a hoist.AgentRecord, events []wire.AgentAuditEvent) (stored int, err error) {
 	if len(events) > 1000 {
 		return 0, hoist.Errorf(hoist.EInvalid, "at most 1000 events at once")
 	}

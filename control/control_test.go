@@ -14,6 +14,7 @@ import (
 	"github.com/hoist-jit/hoist/control"
 	"github.com/hoist-jit/hoist/sqlite"
 	"github.com/hoist-jit/hoist/testenv"
+	"github.com/hoist-jit/hoist/wire"
 )
 
 type fixture struct {
@@ -326,7 +327,7 @@ func TestAgentAuditIsStoredOnce(t *testing.T) {
 	if err := f.store.Update(ctx, func(tx hoist.Tx) error { return tx.InsertAgent(ctx, rec) }); err != nil {
 		t.Fatal(err)
 	}
-	events := []control.AgentAuditEvent{
+	events := []wire.AgentAuditEvent{
 		{ID: "evt_1", Action: "command.started", Actor: "alice", Detail: map[string]any{"argv": []string{"id"}, "agent": "agt_forged", "host": "elsewhere"}},
 		{ID: "evt_2", Action: "command.ended", Actor: "alice"},
 	}
@@ -344,12 +345,12 @@ func TestAgentAuditIsStoredOnce(t *testing.T) {
 	if len(got) != 1 || !strings.Contains(string(got[0].Detail), `"agent":"`+rec.ID+`"`) || !strings.Contains(string(got[0].Detail), `"host":"ws-01"`) {
 		t.Fatalf("stored = %+v; want one record naming the real agent and host", got)
 	}
-	for _, bad := range []control.AgentAuditEvent{
+	for _, bad := range []wire.AgentAuditEvent{
 		{ID: "x", Action: "command.started"},
 		{ID: "evt_3", Action: "nodot"},
 		{ID: "evt_4", Action: "command.started", Actor: "al\u202eice"},
 	} {
-		if _, err := f.svc.AgentAudit(ctx, rec, []control.AgentAuditEvent{bad}); hoist.ErrorCode(err) != hoist.EInvalid {
+		if _, err := f.svc.AgentAudit(ctx, rec, []wire.AgentAuditEvent{bad}); hoist.ErrorCode(err) != hoist.EInvalid {
 			t.Errorf("event %+v: %v, want invalid", bad, err)
 		}
 	}

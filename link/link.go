@@ -29,9 +29,8 @@ import (
 	"time"
 
 	"github.com/hoist-jit/hoist"
-	"github.com/hoist-jit/hoist/api"
-	"github.com/hoist-jit/hoist/control"
 	"github.com/hoist-jit/hoist/pki"
+	"github.com/hoist-jit/hoist/wire"
 )
 
 // Identity is what enrolment leaves in the state directory, root-only.
@@ -74,21 +73,22 @@ func pinnedTLS(pin, serverName string) *tls.Config {
 }
 
 // Facts describes this machine.
-func Facts(version string) control.AgentFacts {
+func Facts(version string) wire.AgentFacts {
 	host, _ := os.Hostname()
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return control.AgentFacts{Hostname: host, Version: version, OS: "linux", Kernel: string(bytes.TrimSpace(kernel))}
+	return wire.AgentFacts{Hostname: host, Version: version, OS: "linux", Kernel: string(bytes.TrimSpace(kernel))}
 }
 
 // Enroll enrols this machine with the server using token and writes the
 // identity to stateDir. server may be empty to use the token's URL.
-func Enroll(ctx context.Context, server, token, stateDir string, facts control.AgentFacts) (Identity, error) {
-	tokURL, pin, secret, err := control.ParseEnrollToken(token)
+func Enroll(ctx context.Context, server, token, stateDir string, facts wire.AgentFacts) (Identity, error) {
+	tok, err := wire.ParseEnrollToken(token)
 	if err != nil {
 		return Identity{}, err
 	}
+	pin := tok.Fingerprint
 	if server == "" {
-		server = tokURL
+		server = tok.URL
 	}
 	u, err := url.Parse(server)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
@@ -103,8 +103,8 @@ func Enroll(ctx context.Context, server, token, stateDir string, facts control.A
 		return Identity{}, err
 	}
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: pinnedTLS(pin, u.Hostname())}}
-	var enr control.Enrolment
-	body := api.EnrollBody{Secret: secret, CSR: base64.StdEncoding.EncodeToString(csr), Facts: facts}
+	var enr wire.Enrolment
+	body := wire.EnrollBody{Secret: tok.Secret, CSR: base64.StdEncoding.EncodeToString(csr), Facts: facts}
 	if err := call(ctx, hc, u, "POST", "/agent/v1/enroll", nil, body, &enr); err != nil {
 		return Identity{}, err
 	}
@@ -238,7 +238,7 @@ func call(ctx context.Context, hc *http.Client, base *url.URL, method, path stri
 		return hoist.WrapError(hoist.EUnavailable, "the server's answer was cut off", err)
 	}
 	if resp.StatusCode >= 300 {
-		var eb api.ErrorBody
+		var eb wire.ErrorBody
 		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
 			return &hoist.Error{Code: eb.Error.Code, Message: eb.Error.Message}
 		}
@@ -255,7 +255,7 @@ func call(ctx context.Context, hc *http.Client, base *url.URL, method, path stri
 // Checkin reports this machine's facts.
 // It returns the agent's new policy bundle, as sent, or nil when the
 // revision in facts is current.
-func (c *Client) Checkin(ctx context.Context, facts control.AgentFacts) (json.RawMessage, error) {
+func (c *Client) Checkin(ctx context.Context, facts wire.AgentFacts) (json.RawMessage, error) {
 	var ans struct {
 		Bundle json.RawMessage `json:"bundle"`
 	}
@@ -269,34 +269,34 @@ func (c *Client) Checkin(ctx context.Context, facts control.AgentFacts) (json.Ra
 }
 
 // Request files a user's request.
-func (c *Client) Request(ctx context.Context, user, reason string, d time.Duration) (api.AgentRequestAnswer, error) {
-	body := api.AgentRequestBody{User: user, Reason: reason}
+func (c *Client) Request(ctx context.Context, user, reason string, d time.Duration) (wire.AgentRequestAnswer, error) {
+	body := wire.AgentRequestBody{User: user, Reason: reason}
 	if d > 0 {
 		body.Duration = d.String()
 	}
-	var ans api.AgentRequestAnswer
+	var ans wire.AgentRequestAnswer
 	err := call(ctx, c.http, c.base, "POST", "/agent/v1/requests", nil, body, &ans)
 	return ans, err
 }
 
 // Cancel withdraws user's waiting request.
-func (c *Client) Cancel(ctx context.Context, user string) (api.AgentRequestAnswer, error) {
-	var ans api.AgentRequestAnswer
-	err := call(ctx, c.http, c.base, "POST", "/agent/v1/requests/cancel", nil, api.AgentCancelBody{User: user}, &ans)
+func (c *Client) Cancel(ctx context.Context, user string) (wire.AgentRequestAnswer, error) {
+	var ans wire.AgentRequestAnswer
+	err := call(ctx, c.http, c.base, "POST", "/agent/v1/requests/cancel", nil, wire.AgentCancelBody{User: user}, &ans)
 	return ans, err
 }
 
 // Events long-polls for the agent's events after cursor.
-func (c *Client) Events(ctx context.Context, after int64, wait time.Duration) (api.EventsAnswer, error) {
+func (c *Client) Events(ctx context.Context, after int64, wait time.Duration) (wire.EventsAnswer, error) {
 	q := url.Values{"after": {strconv.FormatInt(after, 10)}, "wait": {strconv.Itoa(int(wait / time.Second))}}
-	var ans api.EventsAnswer
+	var ans wire.EventsAnswer
 	err := call(ctx, c.poll, c.base, "GET", "/agent/v1/events", q, nil, &ans)
 	return ans, err
 }
 
 // Audit delivers audit events; the server stores each id once.
-func (c *Client) Audit(ctx context.Context, events []control.AgentAuditEvent) error {
-	return call(ctx, c.http, c.base, "POST", "/agent/v1/audit", nil, api.AuditBody{Events: events}, nil)
+func (c *Client) Audit(ctx context.Context, events []wire.AgentAuditEvent) error {
+	return call(ctx, c.http, c.base, "POST", "/agent/v1/audit", nil, wire.AuditBody{Events: events}, nil)
 }
 
 // SessionEnded tells the server the user ended a session here.

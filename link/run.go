@@ -13,7 +13,7 @@ import (
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/agent"
-	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/wire"
 )
 
 // PollWait is how long one long poll waits for an event. Decisions arrive
@@ -25,7 +25,7 @@ type Link struct {
 	c        *Client
 	a        *agent.Agent
 	stateDir string
-	facts    control.AgentFacts
+	facts    wire.AgentFacts
 	log      *slog.Logger
 	clock    func() time.Time
 	kick     chan struct{} // wakes the audit delivery
@@ -33,7 +33,7 @@ type Link struct {
 }
 
 // New links a to the server c talks to. Call Run to connect.
-func New(c *Client, a *agent.Agent, stateDir string, facts control.AgentFacts, log *slog.Logger) *Link {
+func New(c *Client, a *agent.Agent, stateDir string, facts wire.AgentFacts, log *slog.Logger) *Link {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -235,10 +235,10 @@ func (l *Link) Deliver(ctx context.Context) error {
 		if err != nil || len(events) == 0 {
 			return err
 		}
-		convert := func(ev agent.Event) control.AgentAuditEvent {
-			return control.AgentAuditEvent{ID: ev.ID, Time: ev.Time, Action: ev.Action, Actor: ev.Actor, Subject: ev.Subject, Detail: ev.Detail}
+		convert := func(ev agent.Event) wire.AgentAuditEvent {
+			return wire.AgentAuditEvent{ID: ev.ID, Time: ev.Time, Action: ev.Action, Actor: ev.Actor, Subject: ev.Subject, Detail: ev.Detail}
 		}
-		batch := make([]control.AgentAuditEvent, 0, len(events))
+		batch := make([]wire.AgentAuditEvent, 0, len(events))
 		for _, ev := range events {
 			if ev.ID != "" {
 				batch = append(batch, convert(ev))
@@ -249,7 +249,7 @@ func (l *Link) Deliver(ctx context.Context) error {
 			// Find the bad one: deliver one at a time.
 			for j, ev := range events {
 				if ev.ID != "" {
-					if err := l.c.Audit(ctx, []control.AgentAuditEvent{convert(ev)}); err != nil && !refused(err) {
+					if err := l.c.Audit(ctx, []wire.AgentAuditEvent{convert(ev)}); err != nil && !refused(err) {
 						return err
 					} else if err != nil {
 						l.log.Error("the server refused an audit event; passing over it", "event", ev.ID, "action", ev.Action, "err", err)

@@ -1,6 +1,8 @@
-// Package wire holds the JSON shapes of the control server's admin API, for
-// the server and its clients alike. It imports nothing heavy, so that the
-// hoist command stays small and starts fast.
+// Package wire holds the JSON shapes of the control server's two APIs, for
+// the server and its clients alike: the admin API (this file) and the agent
+// protocol hoistd speaks (agent.go). It imports nothing but the domain and
+// the standard library, so that the hoist command stays small and starts
+// fast, and so that the root daemon links none of the server.
 package wire
 
 import (

@@ -1,0 +1,132 @@
+package wire
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// The agent protocol: what hoistd and hoist-server exchange under /agent/v1.
+// Enrolment is answered with a token's secret; everything after it goes over
+// mutual TLS with the certificate enrolment issued. These shapes live here,
+// not beside the server's handlers, so that the root daemon links none of
+// the server.
+
+// EnrollTokenPrefix starts every enrolment token.
+const EnrollTokenPrefix = "hoist1."
+
+// maxEnrollToken bounds what ParseEnrollToken decodes.
+const maxEnrollToken = 2048
+
+// EnrollToken is what an enrolment token carries: where the server is, the
+// fingerprint of its CA (the agent refuses any other), and the secret that
+// pays for one enrolment.
+type EnrollToken struct {
+	URL         string `json:"u"`
+	Fingerprint string `json:"f"` // SHA-256 of the CA certificate, hex
+	Secret      string `json:"s"`
+}
+
+// String is the token as administrators copy it: EnrollTokenPrefix and the
+// base64url of its JSON.
+func (t EnrollToken) String() string {
+	body, _ := json.Marshal(t) // three strings: cannot fail
+	return EnrollTokenPrefix + base64.RawURLEncoding.EncodeToString(body)
+}
+
+// ParseEnrollToken reads a token that String made. It fails with
+// hoist.EInvalid, saying only that this is not a token, for anything else.
+func ParseEnrollToken(token string) (EnrollToken, error) {
+	bad := hoist.Errorf(hoist.EInvalid, "this is not a Hoist enrolment token")
+	rest, ok := strings.CutPrefix(strings.TrimSpace(token), EnrollTokenPrefix)
+	if !ok || len(rest) > maxEnrollToken {
+		return EnrollToken{}, bad
+	}
+	data, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil {
+		return EnrollToken{}, bad
+	}
+	var t EnrollToken
+	if err := json.Unmarshal(data, &t); err != nil || t.URL == "" || len(t.Fingerprint) != 64 || len(t.Secret) < 20 {
+		return EnrollToken{}, bad
+	}
+	return t, nil
+}
+
+// AgentFacts is what an agent reports about its machine, at enrolment and
+// at every check-in.
+type AgentFacts struct {
+	Hostname string `json:"hostname"`
+	Version  string `json:"version"`
+	OS       string `json:"os"`
+	Kernel   string `json:"kernel"`
+	// Revision is the policy bundle the agent holds; Skipped what in it
+	// the agent could not process.
+	Revision string                `json:"revision,omitempty"`
+	Skipped  []hoist.SkippedPolicy `json:"skipped,omitempty"`
+}
+
+// EnrollBody is the body of POST /agent/v1/enroll.
+type EnrollBody struct {
+	Secret string     `json:"secret"`
+	CSR    string     `json:"csr"` // base64 DER
+	Facts  AgentFacts `json:"facts"`
+}
+
+// Enrolment is the answer to an enrolment: what a newly enrolled agent
+// keeps.
+type Enrolment struct {
+	AgentID     string `json:"agent_id"`
+	Certificate string `json:"certificate"` // PEM
+	CA          string `json:"ca"`          // PEM
+	GrantKey    string `json:"grant_key"`   // base64 Ed25519 public key
+}
+
+// CheckinAnswer carries the agent's new bundle; a check-in that changes
+// nothing is answered 204 with no body.
+type CheckinAnswer struct {
+	Bundle *hoist.Bundle `json:"bundle"`
+}
+
+// AgentRequestBody is the body of POST /agent/v1/requests.
+type AgentRequestBody struct {
+	User     string `json:"user"`
+	Duration string `json:"duration,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// AgentRequestAnswer says which request stands for the user's ask.
+type AgentRequestAnswer struct {
+	Request RequestView `json:"request"`
+	Created bool        `json:"created"`
+}
+
+// AgentCancelBody is the body of POST /agent/v1/requests/cancel.
+type AgentCancelBody struct {
+	User string `json:"user"`
+}
+
+// EventsAnswer carries an agent's events and where to resume.
+type EventsAnswer struct {
+	Events []hoist.AgentEvent `json:"events"`
+	Cursor int64              `json:"cursor"`
+}
+
+// AuditBody is the body of POST /agent/v1/audit.
+type AuditBody struct {
+	Events []AgentAuditEvent `json:"events"`
+}
+
+// AgentAuditEvent is an audit event an agent produced. The server stores
+// each ID once, so an agent may send it again after a lost answer.
+type AgentAuditEvent struct {
+	ID      string         `json:"id"`
+	Time    time.Time      `json:"time"`
+	Action  string         `json:"action"`
+	Actor   string         `json:"actor"`
+	Subject string         `json:"subject,omitempty"`
+	Detail  map[string]any `json:"detail,omitempty"`
+}
