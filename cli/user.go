@@ -109,6 +109,13 @@ func printStatus(env Env, st *localapi.Status) {
 			hoist.FormatDuration(time.Duration(st.RemainingSeconds)*time.Second), until)
 	case "ended":
 		fmt.Fprintf(env.Stdout, "JIT elevated access for %s has ended (%s)\n", st.User, st.EndReason)
+		if st.Closing {
+			fmt.Fprintln(env.Stdout, "Elevated programs are being closed now.")
+		}
+		if len(st.Unkillable) > 0 {
+			fmt.Fprintf(env.Stdout, "%d elevated process(es) could not be killed (stuck in the kernel: %v); hoistd keeps trying and your administrator has been told\n",
+				len(st.Unkillable), st.Unkillable)
+		}
 	case "pending":
 		fmt.Fprintf(env.Stdout, "JIT elevated access for %s is waiting for approval (request %s)\n", st.User, st.RequestID)
 	default:
