@@ -1,4 +1,4 @@
-package link_test
+package e2e_test
 
 import (
 	"crypto/sha256"
@@ -15,32 +15,7 @@ import (
 	"github.com/hoist-jit/hoist/agent"
 	"github.com/hoist-jit/hoist/link"
 	"github.com/hoist-jit/hoist/testenv"
-	"github.com/hoist-jit/hoist/wire"
 )
-
-func (f *fleet) view() wire.AgentView {
-	f.t.Helper()
-	views, err := f.srv.Service().AgentViews(ctx, adminActor)
-	if err != nil || len(views) != 1 {
-		f.t.Fatalf("agent views: %v, %v", views, err)
-	}
-	return views[0]
-}
-
-func (f *fleet) createPolicy(p hoist.Policy) hoist.Policy {
-	f.t.Helper()
-	got, err := f.srv.Service().CreatePolicy(ctx, adminActor, p)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return got
-}
-
-// settled waits until the agent holds the server's latest bundle.
-func (f *fleet) settled() {
-	f.t.Helper()
-	testenv.WaitUntil(f.t, "the agent to hold its latest bundle", func() bool { return f.view().Current })
-}
 
 // TestJITModeFollowsThePolicies: JIT mode is available only while all
 // three JIT policies are active for the machine's group, and the machine

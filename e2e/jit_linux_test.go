@@ -1,4 +1,4 @@
-package link_test
+package e2e_test
 
 import (
 	"bufio"
@@ -170,14 +170,6 @@ func (f *fleet) setReminders(ds ...time.Duration) {
 		f.t.Fatal(err)
 	}
 	f.settled()
-}
-
-func (f *fleet) approve(id string, d time.Duration) {
-	f.t.Helper()
-	res, err := f.srv.Service().Approve(ctx, adminActor, []string{id}, d, "")
-	if err != nil || len(res) != 1 || !res[0].OK {
-		f.t.Fatalf("approve: %+v, %v", res, err)
-	}
 }
 
 // TestQuietHelperNotifiesAndOffersExit: the autostart helper, started
