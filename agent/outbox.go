@@ -77,14 +77,15 @@ type OutboxOptions struct {
 
 // Outbox is the agent's durable queue of audit events for the server.
 //
-// The file is JSON lines, one event per line, only ever appended to. Each
-// line is handed to the kernel before Append returns, so a crash of hoistd
-// loses nothing; a background fsync follows within moments (batched: one
-// per event doubled the cost of every hoist run), so a crash of the machine
-// can lose only the last moments. What the server acknowledged is marked by
-// an offset in a file beside it ("<path>.acked"); once everything is
+// The file is JSON lines, one event per line, appended to. Each line is
+// handed to the kernel before Append returns, so a crash of hoistd loses
+// nothing; a background fsync follows within moments (batched: one per
+// event doubled the cost of every hoist run), so a crash of the machine can
+// lose only the last moments. What the server acknowledged is marked by an
+// offset in a file beside it ("<path>.acked"); once everything is
 // acknowledged the file is emptied, and a file that never drains is
-// rewritten without its acknowledged head.
+// rewritten without its acknowledged head once that is over CompactBytes
+// and at least half the file.
 //
 // Reading is line-safe: Pending delivers every line that is not one valid
 // event (too long, not JSON, not an event the server would take, NUL
@@ -106,8 +107,9 @@ type OutboxOptions struct {
 // them.
 //
 // All methods are safe for concurrent use. Append waits only for other
-// appends' write(2) and for the ftruncate or rename that empties or
-// rewrites the file, never for an fsync. Pending and Ack are serialised
+// appends' write(2) and for the ftruncate or rename (with a bounded copy of
+// what arrived during a rewrite) that empties or rewrites the file, never
+// for an fsync or a read. Pending and Ack are serialised
 // with each other; the offsets Pending returns are positions in this
 // Outbox's stream, valid until Close, and an Ack of an old position is a
 // no-op.
@@ -183,11 +185,11 @@ func OpenOutboxWith(path string, opt OutboxOptions) (*Outbox, error) {
 		return nil, err
 	}
 	o.f, o.size = f, info.Size()
-	if err := o.endTornLine(); err != nil {
+	o.acked = readOffset(o.offsetPath(), o.size)
+	if err := o.tidy(); err != nil {
 		f.Close()
 		return nil, err
 	}
-	o.acked = readOffset(o.offsetPath(), o.size)
 	if o.size-o.acked > o.max {
 		o.becomeFullLocked(true)
 	}
@@ -199,11 +201,16 @@ func OpenOutboxWith(path string, opt OutboxOptions) (*Outbox, error) {
 func (o *Outbox) offsetPath() string  { return o.path + ".acked" }
 func (o *Outbox) compactPath() string { return o.path + ".compact" }
 
-// endTornLine ends a last line that has no newline, so that it is read as
+// tidy leaves the file as a running outbox would: emptied when all of it
+// is acknowledged (a crash came between the offset and the truncation),
+// else with a last line that has no newline ended, so that it is read as
 // one line and the next event starts afresh. Only OpenOutbox calls it.
-func (o *Outbox) endTornLine() error {
+func (o *Outbox) tidy() error {
 	if o.size == 0 {
 		return nil
+	}
+	if o.acked == o.size {
+		return o.empty(o.size)
 	}
 	last := make([]byte, 1)
 	if _, err := o.f.ReadAt(last, o.size-1); err != nil {
@@ -598,9 +605,11 @@ func (o *Outbox) empty(at int64) error {
 
 // compact rewrites the file without its acknowledged first at bytes: a new
 // file gets the rest and is synced, then replaces the old one by rename.
-// The bulk is copied and synced without mu, catching up on events that
-// arrive meanwhile; only what arrived during the last round is copied (and
-// then synced) under mu. When anything fails it only advances.
+// The bulk is copied and synced without mu, in rounds that catch up on
+// events arriving meanwhile; only what arrived during the last round (at
+// most maxRemainder, else it gives up this time) is copied under mu, and
+// the background fsync that follows makes it durable, as for any append.
+// When anything fails it only advances.
 func (o *Outbox) compact(at int64) error {
 	nf, err := os.OpenFile(o.compactPath(), os.O_CREATE|os.O_TRUNC|os.O_APPEND|os.O_RDWR, 0o600)
 	if err != nil {
@@ -631,7 +640,7 @@ func (o *Outbox) compact(at int64) error {
 		return fail()
 	}
 	o.mu.Lock()
-	if o.size > copied && (copyRange(nf, old, copied, o.size) != nil || nf.Sync() != nil) {
+	if o.size-copied > maxRemainder || copyRange(nf, old, copied, o.size) != nil {
 		o.mu.Unlock()
 		return fail()
 	}
@@ -649,6 +658,9 @@ func (o *Outbox) compact(at int64) error {
 	old.Close()
 	return syncDir(o.path)
 }
+
+// maxRemainder bounds the copy a rewrite makes while appends wait.
+const maxRemainder = 256 << 10
 
 // copyRange appends bytes [from, to) of src to dst.
 func copyRange(dst, src *os.File, from, to int64) error {
