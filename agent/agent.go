@@ -235,7 +235,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := os.Chmod(cfg.StateDir, 0o700); err != nil {
 		return nil, err
 	}
-	outbox, err := OpenOutbox(filepath.Join(cfg.StateDir, "outbox.jsonl"))
+	outbox, err := OpenOutboxWith(filepath.Join(cfg.StateDir, "outbox.jsonl"), OutboxOptions{Now: cfg.Clock.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -353,16 +353,23 @@ func (a *Agent) Close() error {
 	return a.outbox.Close()
 }
 
+// audit queues an event for the server. While the outbox is full an event
+// is refused; the outbox counts those and records the count itself, so
+// each one is not logged here too.
 func (a *Agent) audit(action, actor, subject string, detail map[string]any) {
-	if err := a.outbox.Append(action, actor, subject, a.cfg.Clock.Now(), detail); err != nil {
+	err := a.outbox.Append(action, actor, subject, a.cfg.Clock.Now(), detail)
+	if err != nil && !errors.Is(err, ErrOutboxFull) {
 		a.cfg.Logger.Error("cannot queue an audit event", "action", action, "err", err)
 	}
 }
 
 // auditCritical queues an event that must not be lost even when the
-// outbox is full: the end of a session and what it found.
+// outbox is full (it may use the outbox's reserve): the end of a session
+// and what it found.
 func (a *Agent) auditCritical(action, actor, subject string, detail map[string]any) {
-	a.audit(action, actor, subject, detail)
+	if err := a.outbox.AppendCritical(action, actor, subject, a.cfg.Clock.Now(), detail); err != nil {
+		a.cfg.Logger.Error("cannot queue an audit event", "action", action, "err", err)
+	}
 }
 
 // readFileLimit reads at most limit bytes of path, refusing a larger file.

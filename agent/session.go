@@ -185,7 +185,7 @@ func (a *Agent) resume() error {
 		rec, err := a.readRecord(p)
 		if te, ok := err.(errTampered); ok {
 			a.cfg.Logger.Error("a session file was changed on disk; ending the session", "path", p, "err", err)
-			a.audit("session.tampered", "hoistd", rec.ID, map[string]any{"user": rec.User, "why": te.why, "not_after": rec.NotAfter})
+			a.auditCritical("session.tampered", "hoistd", rec.ID, map[string]any{"user": rec.User, "why": te.why, "not_after": rec.NotAfter})
 			if rec.State != stateEnded {
 				rec.State, rec.EndReason = stateEnding, string(hoist.EndFailed)
 			}
@@ -304,7 +304,7 @@ func (a *Agent) Activate(g Grant) error {
 	}
 	a.schedule(s)
 	a.mu.Unlock()
-	a.audit("session.started", g.User, s.rec.ID, map[string]any{"request_id": g.RequestID, "not_after": g.NotAfter, "by": g.By})
+	a.auditCritical("session.started", g.User, s.rec.ID, map[string]any{"request_id": g.RequestID, "not_after": g.NotAfter, "by": g.By})
 	a.cfg.Logger.Info("session started", "session", s.rec.ID, "user", g.User, "not_after", g.NotAfter)
 	return nil
 }
