@@ -2,7 +2,10 @@
 
 package platform
 
-import "syscall"
+import (
+	"context"
+	"syscall"
+)
 
 // NewTracker fails: no tracker is written for this system yet (Windows:
 // Job Objects).
@@ -26,5 +29,5 @@ func (p *Process) Wait() int { return 126 }
 // SealInheritedFDs does nothing here yet.
 func SealInheritedFDs() error { return nil }
 
-// KillMarked does nothing here yet.
-func KillMarked(marker string) []int { return nil }
+// KillMarked fails with ErrNotSupported.
+func KillMarked(ctx context.Context, marker string) ([]int, error) { return nil, ErrNotSupported }

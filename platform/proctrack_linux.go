@@ -133,7 +133,9 @@ func (t *ProcTracker) read() {
 		case errors.Is(err, unix.ENOBUFS):
 			// Events were dropped: find what they would have told.
 			t.mu.Unlock()
-			t.rescan()
+			// Each environment read is bounded in size and time (a process
+			// whose read blocks is skipped), so this needs no deadline.
+			t.rescan(context.Background())
 			continue
 		default:
 			t.broken = fmt.Errorf("process events stopped: %w", err)
@@ -192,9 +194,10 @@ func (t *ProcTracker) handle(data []byte) {
 
 // rescan finds the members the events did not tell about: processes that
 // carry a session's marker, and the descendants of members. It also drops
-// members that are gone.
-func (t *ProcTracker) rescan() {
-	procs := listProcs()
+// members that are gone. Once ctx ends it reads no more environments (it
+// still finds descendants by ancestry).
+func (t *ProcTracker) rescan(ctx context.Context) {
+	procs := listProcs(ctx)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for pid, m := range t.members {
@@ -256,7 +259,7 @@ func (t *ProcTracker) OpenGroup(id string) (Group, error) {
 	}
 	t.mu.Unlock()
 	if !ok {
-		t.rescan()
+		t.rescan(context.Background())
 	}
 	return g, nil
 }
@@ -344,7 +347,7 @@ func (g *procGroup) Pids() ([]int, error) {
 // event stream has caught up, and a scan of /proc finds none either.
 func (g *procGroup) End(ctx context.Context, grace time.Duration) (EndReport, error) {
 	began := time.Now()
-	g.t.rescan()
+	g.t.rescan(ctx)
 	ms := g.live()
 	rep := EndReport{Terminated: len(ms)}
 	for _, m := range ms {
@@ -375,7 +378,7 @@ func (g *procGroup) End(ctx context.Context, grace time.Duration) (EndReport, er
 				time.Sleep(time.Millisecond)
 				continue
 			}
-			g.t.rescan()
+			g.t.rescan(ctx)
 			if ms = g.live(); len(ms) == 0 && g.recorded() == 0 {
 				break
 			}
@@ -460,8 +463,9 @@ func parseStat(data []byte) (procStat, bool) {
 	return procStat{state: f[0][0], ppid: ppid, start: start}, true
 }
 
-// listProcs reads every process's stat and session marker.
-func listProcs() map[int]procStat {
+// listProcs reads every process's stat and session marker (the latter
+// only while ctx lasts).
+func listProcs(ctx context.Context) map[int]procStat {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -477,21 +481,8 @@ func listProcs() map[int]procStat {
 		if !ok {
 			continue
 		}
-		if env, err := os.ReadFile("/proc/" + e.Name() + "/environ"); err == nil {
-			st.session = envValue(env, "HOIST_SESSION=")
-		}
+		_ = withEnviron(ctx, pid, func(env []byte, complete bool) { st.session = envValue(env, "HOIST_SESSION=", complete) })
 		procs[pid] = st
 	}
 	return procs
-}
-
-// envValue returns the value of the entry that starts with key in the
-// NUL-separated environment env.
-func envValue(env []byte, key string) string {
-	for _, entry := range bytes.Split(env, []byte{0}) {
-		if v, ok := bytes.CutPrefix(entry, []byte(key)); ok {
-			return string(v)
-		}
-	}
-	return ""
 }
