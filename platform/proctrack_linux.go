@@ -344,7 +344,9 @@ func (g *procGroup) Pids() ([]int, error) {
 
 // End terminates the session's processes: SIGTERM, up to grace, then
 // SIGKILL to every member, again and again, until no member is left, the
-// event stream has caught up, and a scan of /proc finds none either.
+// event stream has caught up, and a scan of /proc finds none either; then
+// the group is forgotten. When ctx ends first, the members still alive are
+// listed as Unkillable and the group stays, for End to be called again.
 func (g *procGroup) End(ctx context.Context, grace time.Duration) (EndReport, error) {
 	began := time.Now()
 	g.t.rescan(ctx)
@@ -361,7 +363,10 @@ func (g *procGroup) End(ctx context.Context, grace time.Duration) (EndReport, er
 		for len(g.live()) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(5 * time.Millisecond)
 		}
+		rep.TermPhase = time.Since(began)
 	}
+	// Past ctx's end the loop still kills once (killing is the safe side)
+	// before it reports what is left.
 	counted := map[int]bool{}
 	emptySince := time.Time{}
 	for {
@@ -392,20 +397,46 @@ func (g *procGroup) End(ctx context.Context, grace time.Duration) (EndReport, er
 			signalSame(m, unix.SIGKILL)
 		}
 		if err := ctx.Err(); err != nil {
-			return rep, err
+			return g.unkillable(ctx, rep, began, err)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+	g.forget()
+	rep.Took = time.Since(began)
+	return rep, nil
+}
+
+// unkillable finishes an end whose ctx ended: it lists the members still
+// alive, or forgets the group after all if none is. Its rescan reads no
+// environment (ctx has ended); it drops the members that are gone.
+func (g *procGroup) unkillable(ctx context.Context, rep EndReport, began time.Time, cause error) (EndReport, error) {
+	g.t.rescan(ctx)
+	ms := g.live()
+	pids := make([]int, len(ms))
+	for i, m := range ms {
+		pids[i] = m.pid
+	}
+	rep.Unkillable = describeStuck(pids)
+	rep.Took = time.Since(began)
+	if len(rep.Unkillable) == 0 && g.recorded() == 0 {
+		g.forget()
+		return rep, nil
+	}
+	return rep, fmt.Errorf("%w: %d still running in session %s when the end's deadline passed: %w", ErrUnkillable, len(rep.Unkillable), g.id, cause)
+}
+
+// forget drops the group and its members from the tracker.
+func (g *procGroup) forget() {
 	g.t.mu.Lock()
-	delete(g.t.groups, g.id)
+	defer g.t.mu.Unlock()
+	if g.t.groups[g.id] == g {
+		delete(g.t.groups, g.id)
+	}
 	for pid, m := range g.t.members {
 		if m.group == g {
 			delete(g.t.members, pid)
 		}
 	}
-	g.t.mu.Unlock()
-	rep.Took = time.Since(began)
-	return rep, nil
 }
 
 // signalSame sends sigs to m's process only if its pid still names the same
@@ -427,6 +458,7 @@ func signalSame(m pidStart, sigs ...unix.Signal) {
 // procStat is what the tracker needs of /proc/PID/stat (and environ).
 type procStat struct {
 	state   byte
+	comm    string
 	ppid    int
 	start   uint64
 	session string // the HOIST_SESSION value of its initial environment
@@ -443,12 +475,12 @@ func readStat(pid int) (procStat, bool) {
 	return parseStat(data)
 }
 
-// parseStat reads state, ppid and starttime. The command name is in
+// parseStat reads comm, state, ppid and starttime. The command name is in
 // parentheses and may hold anything, spaces and parentheses included, so
 // the fields are counted from the last ')'.
 func parseStat(data []byte) (procStat, bool) {
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
+	open, i := bytes.IndexByte(data, '('), bytes.LastIndexByte(data, ')')
+	if open < 0 || i < open {
 		return procStat{}, false
 	}
 	f := strings.Fields(string(data[i+1:]))
@@ -460,7 +492,7 @@ func parseStat(data []byte) (procStat, bool) {
 	if err1 != nil || err2 != nil {
 		return procStat{}, false
 	}
-	return procStat{state: f[0][0], ppid: ppid, start: start}, true
+	return procStat{state: f[0][0], comm: string(data[open+1 : i]), ppid: ppid, start: start}, true
 }
 
 // listProcs reads every process's stat and session marker (the latter
