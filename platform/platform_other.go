@@ -4,6 +4,7 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"syscall"
 )
 
@@ -19,6 +20,9 @@ type Process struct{}
 
 // Pid is zero.
 func (p *Process) Pid() int { return 0 }
+
+// ErrExited is returned by Signal once the process has exited.
+var ErrExited = errors.New("the process has exited")
 
 // Signal fails with ErrNotSupported.
 func (p *Process) Signal(sig syscall.Signal) error { return ErrNotSupported }
