@@ -14,7 +14,7 @@ import (
 // (about 1.2 MB), the shape of the attack in issue 13, and none holds the
 // marker. Reported as ms/sweep.
 func BenchmarkKillMarked(b *testing.B) {
-	for _, procs := range []int{1, 10} {
+	for _, procs := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("procs=%d/vars=60000", procs), func(b *testing.B) {
 			hugeEnvironments(b, procs, 60000)
 			for b.Loop() {

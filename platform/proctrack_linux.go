@@ -201,7 +201,15 @@ func (t *ProcTracker) rescan(ctx context.Context) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for pid, m := range t.members {
-		if p, ok := procs[pid]; !ok || p.start != m.start || p.dead() {
+		p, listed := procs[pid]
+		if !listed {
+			// The listing is older than the members recorded while it ran:
+			// a child forked meanwhile is not in it, and dropping it would
+			// let it outlive the end. Only a fresh look tells it is gone (a
+			// read of stat, which no process can make block).
+			p, listed = readStat(pid)
+		}
+		if !listed || p.start != m.start || p.dead() {
 			delete(t.members, pid)
 		}
 	}
