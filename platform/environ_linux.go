@@ -87,17 +87,18 @@ func withEnviron(ctx context.Context, pid int, use func(env []byte, complete boo
 		envBufs.Put(buf)
 		return r.err
 	case <-timer.C:
-		abandon(pid, done, buf)
+		abandon(pid, done)
 		return errEnvironStuck
 	case <-ctx.Done():
-		abandon(pid, done, buf)
+		abandon(pid, done)
 		return ctx.Err()
 	}
 }
 
 // abandon leaves a read blocked in the kernel to finish on its own; pid is
-// refused until it does. (The buffer is dropped: the read still writes it.)
-func abandon(pid int, done <-chan environRead, _ *[]byte) {
+// refused until it does. Its buffer is not returned to the pool: the read
+// may still write it.
+func abandon(pid int, done <-chan environRead) {
 	stuckReads.Lock()
 	stuckReads.pids[pid] = true
 	stuckReads.Unlock()
