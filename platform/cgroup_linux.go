@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -188,7 +189,8 @@ func (g *cgroupGroup) Start(spec Spec) (*Process, error) {
 // End terminates every process in the group: SIGTERM to each, up to grace
 // for them to leave, then cgroup.kill for the rest (including any forked
 // meanwhile), then it waits until the group is empty and removes it. It
-// returns when the group is gone or ctx ends.
+// returns when the group is gone, or when ctx ends: then what is still in
+// the group is listed as Unkillable (see Group.End).
 func (g *cgroupGroup) End(ctx context.Context, grace time.Duration) (EndReport, error) {
 	start := time.Now()
 	pids, err := g.Pids()
@@ -196,26 +198,45 @@ func (g *cgroupGroup) End(ctx context.Context, grace time.Duration) (EndReport, 
 		return EndReport{}, err
 	}
 	rep := EndReport{Terminated: len(pids), Pids: pids}
-	if grace > 0 {
+	if grace > 0 && len(pids) > 0 {
 		rel := g.relPath()
 		for _, pid := range pids {
 			signalIn(rel, pid, unix.SIGTERM, unix.SIGCONT) // a stopped process must run to see SIGTERM
 		}
-		if err := g.waitEmpty(ctx, grace); err == nil {
-			rep.Took = time.Since(start)
+		err := g.waitEmpty(ctx, grace)
+		rep.TermPhase = time.Since(start)
+		if err == nil {
+			rep.Took = rep.TermPhase
 			return rep, g.remove()
 		}
 	}
+	// Killing goes on even when ctx has ended during the grace: writing
+	// cgroup.kill does not wait for anything.
 	left, _ := g.Pids()
 	rep.Killed = len(left)
 	if err := os.WriteFile(filepath.Join(g.dir, "cgroup.kill"), []byte("1"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return rep, fmt.Errorf("cgroup.kill: %w", err)
 	}
 	if err := g.waitEmpty(ctx, 0); err != nil {
-		return rep, err
+		if ctx.Err() == nil {
+			return rep, err
+		}
+		return g.unkillable(rep, start, err)
 	}
 	rep.Took = time.Since(start)
 	return rep, g.remove()
+}
+
+// unkillable finishes an end whose ctx ended: it lists what is still in
+// the group, or removes the group after all if it has just emptied.
+func (g *cgroupGroup) unkillable(rep EndReport, start time.Time, cause error) (EndReport, error) {
+	pids, _ := g.Pids()
+	rep.Unkillable = describeStuck(pids)
+	rep.Took = time.Since(start)
+	if populated, err := g.Populated(); err == nil && !populated {
+		return rep, g.remove()
+	}
+	return rep, fmt.Errorf("%w: %d still in cgroup %s when the end's deadline passed: %w", ErrUnkillable, len(pids), g.dir, cause)
 }
 
 // signalIn sends sigs to pid only if pid is still in the cgroup rel (or
@@ -251,26 +272,17 @@ func (g *cgroupGroup) relPath() string {
 	return "/" + strings.TrimPrefix(strings.TrimPrefix(g.dir, m), "/")
 }
 
-// waitEmpty waits until populated is 0, up to limit (0: until ctx ends). It
-// watches cgroup.events with inotify, so it wakes the moment the last
-// process leaves.
+// waitEmpty waits until populated is 0, up to limit (0: no limit) and
+// never past ctx's end, when it returns ctx's error. It watches
+// cgroup.events with inotify, so it wakes the moment the last process
+// leaves, and an eventfd that ctx's end writes, so it wakes then too.
 func (g *cgroupGroup) waitEmpty(ctx context.Context, limit time.Duration) error {
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	if _, err := unix.InotifyAddWatch(fd, filepath.Join(g.dir, "cgroup.events"), unix.IN_MODIFY); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return nil
-		}
-		return err
-	}
 	var deadline time.Time
 	if limit > 0 {
 		deadline = time.Now().Add(limit)
 	}
-	buf := make([]byte, 4096)
+	w := g.watchEvents(ctx)
+	defer w.close()
 	for {
 		populated, err := g.Populated()
 		if err != nil {
@@ -278,6 +290,9 @@ func (g *cgroupGroup) waitEmpty(ctx context.Context, limit time.Duration) error 
 		}
 		if !populated {
 			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		wait := 100 * time.Millisecond // re-check now and then, in case an event is missed
 		if !deadline.IsZero() {
@@ -287,14 +302,70 @@ func (g *cgroupGroup) waitEmpty(ctx context.Context, limit time.Duration) error 
 			}
 			wait = min(wait, left)
 		}
-		if err := ctx.Err(); err != nil {
-			return err
+		w.wait(wait)
+	}
+}
+
+// eventWatch wakes a waiter when cgroup.events changes or ctx ends.
+type eventWatch struct {
+	ifd, efd int // inotify on cgroup.events, eventfd written when ctx ends; -1 if none
+	stop     func() bool
+	buf      [4096]byte
+
+	mu     sync.Mutex // the eventfd is written only while it is open
+	closed bool
+}
+
+// watchEvents sets up the watch. Either descriptor may be missing (root's
+// inotify instances are shared and can run out; descriptors too): the
+// wait then falls back to re-checking every 100 ms at most.
+func (g *cgroupGroup) watchEvents(ctx context.Context) *eventWatch {
+	w := &eventWatch{ifd: -1, efd: -1, stop: func() bool { return true }}
+	if fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK); err == nil {
+		if _, err := unix.InotifyAddWatch(fd, filepath.Join(g.dir, "cgroup.events"), unix.IN_MODIFY); err == nil {
+			w.ifd = fd
+		} else {
+			unix.Close(fd) // gone already: the first check finds it empty
 		}
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		if _, err := unix.Poll(fds, int(wait.Milliseconds())+1); err != nil && !errors.Is(err, unix.EINTR) {
-			return err
+	}
+	if fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err == nil {
+		w.efd = fd
+		w.stop = context.AfterFunc(ctx, func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if !w.closed {
+				_, _ = unix.Write(fd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+			}
+		})
+	}
+	return w
+}
+
+// wait returns after at most d, or sooner on an event.
+func (w *eventWatch) wait(d time.Duration) {
+	var fds []unix.PollFd
+	for _, fd := range []int{w.ifd, w.efd} {
+		if fd >= 0 {
+			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
 		}
-		_, _ = unix.Read(fd, buf) // drain; the loop re-reads the file
+	}
+	if _, err := unix.Poll(fds, int(d.Milliseconds())+1); err != nil {
+		return // EINTR or worse: the caller re-checks and waits again
+	}
+	if w.ifd >= 0 {
+		_, _ = unix.Read(w.ifd, w.buf[:]) // drain; the caller re-reads the file
+	}
+}
+
+func (w *eventWatch) close() {
+	w.stop()
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	for _, fd := range []int{w.ifd, w.efd} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
 	}
 }
 
@@ -321,52 +392,4 @@ func (g *cgroupGroup) remove() error {
 // Go and would otherwise reach every elevated program.
 func SealInheritedFDs() error {
 	return unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
-}
-
-// KillMarked kills every process whose initial environment holds marker
-// (for example "HOIST_SESSION=ses_…"), and returns their pids. Elevated
-// programs are root and can move themselves out of their cgroup; this sweep
-// after the end catches those that kept the environment they were given.
-func KillMarked(ctx context.Context, marker string) ([]int, error) {
-	want := []byte(marker + "\x00")
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, err
-	}
-	self := os.Getpid()
-	var killed []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		// The pidfd is taken before the environment is read, so that the
-		// process read is the process killed even if the pid is reused.
-		pidfd, err := unix.PidfdOpen(pid, 0)
-		if err != nil {
-			continue
-		}
-		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err == nil && containsVar(env, want) && unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) == nil {
-			killed = append(killed, pid)
-		}
-		unix.Close(pidfd)
-	}
-	return killed, ctx.Err()
-}
-
-// containsVar reports whether the NUL-separated environment env holds the
-// entry want (which ends in NUL), as a whole entry.
-func containsVar(env, want []byte) bool {
-	for len(env) > 0 {
-		i := strings.IndexByte(string(env), 0)
-		if i < 0 {
-			return string(env)+"\x00" == string(want)
-		}
-		if string(env[:i+1]) == string(want) {
-			return true
-		}
-		env = env[i+1:]
-	}
-	return false
 }

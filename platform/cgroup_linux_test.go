@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,18 +51,49 @@ func trackers(t testing.TB) map[string]platform.Tracker {
 
 func start(t testing.TB, g platform.Group, script string) *platform.Process {
 	t.Helper()
+	p, _ := startMarked(t, g, script)
+	return p
+}
+
+// startMarked starts script in g with an environment entry of its own,
+// returned, by which its processes can be found whatever the tracker
+// recorded (unless they drop their environment).
+func startMarked(t testing.TB, g platform.Group, script string) (*platform.Process, string) {
+	t.Helper()
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	mark := "HOIST_TEST_MARK=" + hex.EncodeToString(b)
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer devnull.Close()
-	p, err := g.Start(platform.Spec{Path: "/bin/sh", Argv: []string{"sh", "-c", script}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/",
+	p, err := g.Start(platform.Spec{Path: "/bin/sh", Argv: []string{"sh", "-c", script}, Env: []string{"PATH=/usr/bin:/bin", mark}, Dir: "/",
 		Stdin: devnull, Stdout: devnull, Stderr: devnull})
 	if err != nil {
 		t.Fatal(err)
 	}
 	go p.Wait()
-	return p
+	return p, mark
+}
+
+// survivors kills and lists the live processes whose environment holds
+// mark: processes of a test's session still there after its end.
+func survivors(mark string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var found []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !testenv.Alive(pid) {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err == nil && slices.Contains(strings.Split(string(env), "\x00"), mark) {
+			found = append(found, pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	return found
 }
 
 func TestNothingEscapesTheEnd(t *testing.T) {
@@ -98,7 +131,7 @@ func testNothingEscapesTheEnd(t *testing.T, tracker platform.Tracker) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			start(t, g, tc.script)
+			_, mark := startMarked(t, g, tc.script)
 			var pids []int
 			testenv.WaitUntil(t, "the processes to start", func() bool {
 				pids, _ = g.Pids()
@@ -127,6 +160,10 @@ func testNothingEscapesTheEnd(t *testing.T, tracker platform.Tracker) {
 				if testenv.Alive(pid) {
 					t.Errorf("process %d is still alive after the end", pid)
 				}
+			}
+			// Those the end did not know of too: none may be left.
+			if left := survivors(mark); len(left) > 0 {
+				t.Errorf("%d processes of the session survived its end: %v", len(left), left)
 			}
 			if cgs, ok := tracker.(platform.Cgroups); ok {
 				if _, err := os.Stat(filepath.Join(cgs.Root, id)); !os.IsNotExist(err) {

@@ -40,8 +40,35 @@ type Group interface {
 	Pids() ([]int, error)
 	// End terminates every process in the group: SIGTERM, up to grace for
 	// them to leave, then a kill of all that is left (including any forked
-	// meanwhile). It returns when the group is empty and gone, or ctx ends.
+	// meanwhile). It returns only when the group is empty and removed (nil
+	// error), or when ctx ends, and never later than that: the caller's
+	// deadline (grace plus a margin) is the longest an end can take.
+	//
+	// When ctx ends with processes still in the group after they were sent
+	// SIGKILL (a process in uninterruptible sleep, "D", on a hung NFS or
+	// FUSE mount or a frozen file system, does not die until the kernel
+	// lets it go), the report lists them in Unkillable and the error wraps
+	// ErrUnkillable. The group then stays; calling End again, with grace 0
+	// and a new deadline, kills what is left and removes the group once it
+	// is empty. End on a group that is already gone succeeds at once.
 	End(ctx context.Context, grace time.Duration) (EndReport, error)
+}
+
+// ErrUnkillable is wrapped by the error of an End whose deadline passed
+// with processes still in the group after they had been sent SIGKILL; the
+// report's Unkillable names them.
+var ErrUnkillable = errors.New("processes could not be killed")
+
+// Stuck is a process that was still there when an end's deadline passed.
+type Stuck struct {
+	Pid int
+	// State is the state letter of /proc/PID/stat: "D" for uninterruptible
+	// sleep, "T" stopped, "R" running, and so on. For a process whose main
+	// thread has exited it is the state of a thread still alive.
+	State string
+	// Comm is the process's command name (at most 15 bytes), with bytes
+	// that are not printable ASCII replaced by '?'.
+	Comm string
 }
 
 // Tracker kinds accepted by NewTracker.
@@ -81,15 +108,14 @@ type EndReport struct {
 	Killed int
 	// Pids lists the processes found running when the end began.
 	Pids []int
-	// Took is how long the end took, from the first signal to empty.
+	// TermPhase is how long the SIGTERM phase lasted, from the first signal
+	// until the group was empty or the grace ran out (when SIGKILL went to
+	// the rest). Zero when there was no grace or nothing to signal.
+	TermPhase time.Duration
+	// Took is how long the end took, from the first signal until the group
+	// was empty and removed; when End failed, until it returned.
 	Took time.Duration
-	// Unkillable lists what was still there when the end's deadline came.
+	// Unkillable lists the processes still in the group when ctx ended;
+	// empty unless the error wraps ErrUnkillable.
 	Unkillable []Stuck
-}
-
-// Stuck is a process that a kill did not end.
-type Stuck struct {
-	Pid   int
-	State string
-	Comm  string
 }

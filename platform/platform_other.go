@@ -4,6 +4,7 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"syscall"
 )
 
@@ -20,6 +21,9 @@ type Process struct{}
 // Pid is zero.
 func (p *Process) Pid() int { return 0 }
 
+// ErrExited is returned by Signal once the process has exited.
+var ErrExited = errors.New("the process has exited")
+
 // Signal fails with ErrNotSupported.
 func (p *Process) Signal(sig syscall.Signal) error { return ErrNotSupported }
 
@@ -29,5 +33,5 @@ func (p *Process) Wait() int { return 126 }
 // SealInheritedFDs does nothing here yet.
 func SealInheritedFDs() error { return nil }
 
-// KillMarked does nothing here yet.
+// KillMarked fails with ErrNotSupported.
 func KillMarked(ctx context.Context, marker string) ([]int, error) { return nil, ErrNotSupported }

@@ -133,7 +133,9 @@ func (t *ProcTracker) read() {
 		case errors.Is(err, unix.ENOBUFS):
 			// Events were dropped: find what they would have told.
 			t.mu.Unlock()
-			t.rescan()
+			// Each environment read is bounded in size and time (a process
+			// whose read blocks is skipped), so this needs no deadline.
+			t.rescan(context.Background())
 			continue
 		default:
 			t.broken = fmt.Errorf("process events stopped: %w", err)
@@ -192,13 +194,22 @@ func (t *ProcTracker) handle(data []byte) {
 
 // rescan finds the members the events did not tell about: processes that
 // carry a session's marker, and the descendants of members. It also drops
-// members that are gone.
-func (t *ProcTracker) rescan() {
-	procs := listProcs()
+// members that are gone. Once ctx ends it reads no more environments (it
+// still finds descendants by ancestry).
+func (t *ProcTracker) rescan(ctx context.Context) {
+	procs := listProcs(ctx)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for pid, m := range t.members {
-		if p, ok := procs[pid]; !ok || p.start != m.start || p.dead() {
+		p, listed := procs[pid]
+		if !listed {
+			// The listing is older than the members recorded while it ran:
+			// a child forked meanwhile is not in it, and dropping it would
+			// let it outlive the end. Only a fresh look tells it is gone (a
+			// read of stat, which no process can make block).
+			p, listed = readStat(pid)
+		}
+		if !listed || p.start != m.start || p.dead() {
 			delete(t.members, pid)
 		}
 	}
@@ -256,7 +267,7 @@ func (t *ProcTracker) OpenGroup(id string) (Group, error) {
 	}
 	t.mu.Unlock()
 	if !ok {
-		t.rescan()
+		t.rescan(context.Background())
 	}
 	return g, nil
 }
@@ -341,10 +352,12 @@ func (g *procGroup) Pids() ([]int, error) {
 
 // End terminates the session's processes: SIGTERM, up to grace, then
 // SIGKILL to every member, again and again, until no member is left, the
-// event stream has caught up, and a scan of /proc finds none either.
+// event stream has caught up, and a scan of /proc finds none either; then
+// the group is forgotten. When ctx ends first, the members still alive are
+// listed as Unkillable and the group stays, for End to be called again.
 func (g *procGroup) End(ctx context.Context, grace time.Duration) (EndReport, error) {
 	began := time.Now()
-	g.t.rescan()
+	g.t.rescan(ctx)
 	ms := g.live()
 	rep := EndReport{Terminated: len(ms)}
 	for _, m := range ms {
@@ -358,7 +371,10 @@ func (g *procGroup) End(ctx context.Context, grace time.Duration) (EndReport, er
 		for len(g.live()) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(5 * time.Millisecond)
 		}
+		rep.TermPhase = time.Since(began)
 	}
+	// Past ctx's end the loop still kills once (killing is the safe side)
+	// before it reports what is left.
 	counted := map[int]bool{}
 	emptySince := time.Time{}
 	for {
@@ -375,7 +391,7 @@ func (g *procGroup) End(ctx context.Context, grace time.Duration) (EndReport, er
 				time.Sleep(time.Millisecond)
 				continue
 			}
-			g.t.rescan()
+			g.t.rescan(ctx)
 			if ms = g.live(); len(ms) == 0 && g.recorded() == 0 {
 				break
 			}
@@ -389,20 +405,46 @@ func (g *procGroup) End(ctx context.Context, grace time.Duration) (EndReport, er
 			signalSame(m, unix.SIGKILL)
 		}
 		if err := ctx.Err(); err != nil {
-			return rep, err
+			return g.unkillable(ctx, rep, began, err)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+	g.forget()
+	rep.Took = time.Since(began)
+	return rep, nil
+}
+
+// unkillable finishes an end whose ctx ended: it lists the members still
+// alive, or forgets the group after all if none is. Its rescan reads no
+// environment (ctx has ended); it drops the members that are gone.
+func (g *procGroup) unkillable(ctx context.Context, rep EndReport, began time.Time, cause error) (EndReport, error) {
+	g.t.rescan(ctx)
+	ms := g.live()
+	pids := make([]int, len(ms))
+	for i, m := range ms {
+		pids[i] = m.pid
+	}
+	rep.Unkillable = describeStuck(pids)
+	rep.Took = time.Since(began)
+	if len(rep.Unkillable) == 0 && g.recorded() == 0 {
+		g.forget()
+		return rep, nil
+	}
+	return rep, fmt.Errorf("%w: %d still running in session %s when the end's deadline passed: %w", ErrUnkillable, len(rep.Unkillable), g.id, cause)
+}
+
+// forget drops the group and its members from the tracker.
+func (g *procGroup) forget() {
 	g.t.mu.Lock()
-	delete(g.t.groups, g.id)
+	defer g.t.mu.Unlock()
+	if g.t.groups[g.id] == g {
+		delete(g.t.groups, g.id)
+	}
 	for pid, m := range g.t.members {
 		if m.group == g {
 			delete(g.t.members, pid)
 		}
 	}
-	g.t.mu.Unlock()
-	rep.Took = time.Since(began)
-	return rep, nil
 }
 
 // signalSame sends sigs to m's process only if its pid still names the same
@@ -424,6 +466,7 @@ func signalSame(m pidStart, sigs ...unix.Signal) {
 // procStat is what the tracker needs of /proc/PID/stat (and environ).
 type procStat struct {
 	state   byte
+	comm    string
 	ppid    int
 	start   uint64
 	session string // the HOIST_SESSION value of its initial environment
@@ -440,12 +483,12 @@ func readStat(pid int) (procStat, bool) {
 	return parseStat(data)
 }
 
-// parseStat reads state, ppid and starttime. The command name is in
+// parseStat reads comm, state, ppid and starttime. The command name is in
 // parentheses and may hold anything, spaces and parentheses included, so
 // the fields are counted from the last ')'.
 func parseStat(data []byte) (procStat, bool) {
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
+	open, i := bytes.IndexByte(data, '('), bytes.LastIndexByte(data, ')')
+	if open < 0 || i < open {
 		return procStat{}, false
 	}
 	f := strings.Fields(string(data[i+1:]))
@@ -457,11 +500,12 @@ func parseStat(data []byte) (procStat, bool) {
 	if err1 != nil || err2 != nil {
 		return procStat{}, false
 	}
-	return procStat{state: f[0][0], ppid: ppid, start: start}, true
+	return procStat{state: f[0][0], comm: string(data[open+1 : i]), ppid: ppid, start: start}, true
 }
 
-// listProcs reads every process's stat and session marker.
-func listProcs() map[int]procStat {
+// listProcs reads every process's stat and session marker (the latter
+// only while ctx lasts).
+func listProcs(ctx context.Context) map[int]procStat {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -477,21 +521,8 @@ func listProcs() map[int]procStat {
 		if !ok {
 			continue
 		}
-		if env, err := os.ReadFile("/proc/" + e.Name() + "/environ"); err == nil {
-			st.session = envValue(env, "HOIST_SESSION=")
-		}
+		_ = withEnviron(ctx, pid, func(env []byte, complete bool) { st.session = envValue(env, "HOIST_SESSION=", complete) })
 		procs[pid] = st
 	}
 	return procs
-}
-
-// envValue returns the value of the entry that starts with key in the
-// NUL-separated environment env.
-func envValue(env []byte, key string) string {
-	for _, entry := range bytes.Split(env, []byte{0}) {
-		if v, ok := bytes.CutPrefix(entry, []byte(key)); ok {
-			return string(v)
-		}
-	}
-	return ""
 }

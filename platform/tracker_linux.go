@@ -2,7 +2,9 @@ package platform
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -43,4 +45,58 @@ func checkGroupName(id string) error {
 		return fmt.Errorf("invalid group name %q", id)
 	}
 	return nil
+}
+
+// describeStuck reads the state and name of each of pids that is still
+// alive, for an end's report of what it could not kill.
+func describeStuck(pids []int) []Stuck {
+	var stuck []Stuck
+	for _, pid := range pids {
+		st, ok := readStat(pid)
+		if !ok {
+			continue // gone meanwhile
+		}
+		state := st.state
+		if st.dead() {
+			// The main thread has exited; what holds the process is a
+			// thread that has not.
+			if state = liveThreadState(pid); state == 0 {
+				continue
+			}
+		}
+		stuck = append(stuck, Stuck{Pid: pid, State: string(rune(state)), Comm: printable(st.comm)})
+	}
+	return stuck
+}
+
+// liveThreadState is the state of a thread of pid that has not exited, or
+// 0 when there is none.
+func liveThreadState(pid int) byte {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	for _, task := range tasks {
+		data, err := os.ReadFile(dir + "/" + task.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		if st, ok := parseStat(data); ok && !st.dead() {
+			return st.state
+		}
+	}
+	return 0
+}
+
+// printable replaces what is not printable ASCII with '?': a command name
+// is chosen by the process and ends up in logs and on screens.
+func printable(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }
