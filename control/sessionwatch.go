@@ -226,9 +226,10 @@ func (s *Service) raiseAll(ctx context.Context, a hoist.AgentRecord, found []fin
 // other.
 func (s *Service) raise(ctx context.Context, a hoist.AgentRecord, f finding, prevSeen time.Time) error {
 	now := s.now()
-	key := "alert/" + f.action + "/" + f.session
+	// Agent events are kept as "agt_…/evt_…": these keys cannot meet them.
+	key := f.action + "/" + f.session
 	if f.action == AuditLocalSessionReported {
-		key = "report/" + a.ID + "/" + f.session
+		key = f.action + "/" + a.ID + "/" + f.session
 	}
 	raised := false
 	err := s.store.Update(ctx, func(tx hoist.Tx) error {
