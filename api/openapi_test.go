@@ -548,6 +548,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"AgentView", wire.AgentView{}, true}, // hoist.AgentRecord and more
 		{"EnrollBody", wire.EnrollBody{}, false},
 		{"AgentFacts", wire.AgentFacts{}, false},
+		{"AgentSession", wire.AgentSession{}, false},
 		{"Enrolment", wire.Enrolment{}, true},
 		{"AgentRequestBody", wire.AgentRequestBody{}, false},
 		{"AgentRequestAnswer", wire.AgentRequestAnswer{}, true},

@@ -199,6 +199,9 @@ func (s *Service) Checkin(ctx context.Context, agentID string, facts wire.AgentF
 			return nil, hoist.Errorf(hoist.EInvalid, "agent facts must be short")
 		}
 	}
+	if err := s.watchSessions(ctx, agentID, facts.Sessions); err != nil { // before LastSeen moves: see sessionwatch.go
+		return nil, err
+	}
 	now := s.now()
 	var (
 		out   *hoist.Bundle
@@ -392,7 +395,7 @@ func (s *Service) AgentAudit(ctx context.Context, a hoist.AgentRecord, events []
 			return stored, err
 		}
 	}
-	return stored, nil
+	return stored, s.watchActivity(ctx, a, events) // commands in ended sessions: see sessionwatch.go
 }
 
 // AgentSessionEnded records that the user ended their session on the agent

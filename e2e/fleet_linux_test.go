@@ -93,7 +93,8 @@ func newFleet(t *testing.T) *fleet {
 	return newFleetOn(t, startServer(t))
 }
 
-func newFleetOn(t *testing.T, srv *server.Main) *fleet {
+// newFleetOn is newFleet on srv; opts change the agent's configuration.
+func newFleetOn(t *testing.T, srv *server.Main, opts ...func(*agent.Config)) *fleet {
 	t.Helper()
 	testenv.RequireRoot(t)
 	mount, err := platform.FindCgroup2()
@@ -107,7 +108,11 @@ func newFleetOn(t *testing.T, srv *server.Main) *fleet {
 	f.socket = filepath.Join(pub, "hoistd.sock")
 	f.cgs = platform.Cgroups{Root: filepath.Join(mount, "hoist-test-"+filepath.Base(pub))}
 	f.desktop = t.TempDir()
-	a, err := agent.New(agent.Config{StateDir: state, Tracker: f.cgs, Grace: 300 * time.Millisecond, DesktopDir: f.desktop})
+	cfg := agent.Config{StateDir: state, Tracker: f.cgs, Grace: 300 * time.Millisecond, DesktopDir: f.desktop}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ type Link struct {
 	clock    func() time.Time
 	kick     chan struct{} // wakes the audit delivery
 	recheck  chan struct{} // asks for a check-in now: policies changed
+	reports  sessionReporter
 }
 
 // New links a to the server c talks to. Call Run to connect.
@@ -161,9 +162,10 @@ func (l *Link) Checkin(ctx context.Context) error {
 	for range 2 { // once more after a new bundle, to confirm the revision held
 		facts := l.facts
 		facts.Revision, facts.Skipped = l.a.PolicyState()
+		facts.Sessions = l.sessions()
 		bundle, err := l.c.Checkin(ctx, facts)
 		if err != nil {
-			return err
+			return l.checkinFailed(facts, err)
 		}
 		if bundle == nil {
 			return nil

@@ -67,6 +67,8 @@ type AgentFacts struct {
 	// the agent could not process.
 	Revision string                `json:"revision,omitempty"`
 	Skipped  []hoist.SkippedPolicy `json:"skipped,omitempty"`
+	// Sessions are the JIT sessions the agent holds (see AgentSession).
+	Sessions []AgentSession `json:"sessions,omitempty"`
 }
 
 // EnrollBody is the body of POST /agent/v1/enroll.
