@@ -43,6 +43,9 @@ type Config struct {
 	Tracker platform.Tracker
 	// Grace is the default grace period at the end of a session.
 	Grace time.Duration
+	// EndMargin is how long an end may run past the grace period before
+	// what is left is recorded as unkillable (DefaultEndMargin when zero).
+	EndMargin time.Duration
 	// DesktopDir is where the JIT launcher goes (DefaultDesktopDir when
 	// empty).
 	DesktopDir string
@@ -222,6 +225,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = RealClock{}
+	}
+	if cfg.EndMargin <= 0 {
+		cfg.EndMargin = DefaultEndMargin
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

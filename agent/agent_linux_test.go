@@ -43,6 +43,8 @@ type rig struct {
 	hoist   string
 	// clock is the agent's: a test moves it to reach an expiry.
 	clock *testenv.Clock
+	// endMargin, when set before a restart, is the agent's EndMargin.
+	endMargin time.Duration
 	// verify checks signed grants, when a test sets it before a restart.
 	verify func(signed string, at time.Time) (hoist.Grant, error)
 	// notices is what the blocking client of escapes printed on stderr.
@@ -84,7 +86,7 @@ func newRigWith(t *testing.T, kind string) *rig {
 }
 
 func (r *rig) start() {
-	a, err := agent.New(agent.Config{StateDir: r.state, Tracker: r.tracker, Grace: 500 * time.Millisecond, Clock: r.clock, VerifyGrant: r.verify})
+	a, err := agent.New(agent.Config{StateDir: r.state, Tracker: r.tracker, Grace: 500 * time.Millisecond, Clock: r.clock, VerifyGrant: r.verify, EndMargin: r.endMargin})
 	if err != nil {
 		r.t.Fatal(err)
 	}

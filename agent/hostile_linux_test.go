@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -282,4 +283,70 @@ func TestConcurrentOperations(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	r.stop()
+}
+
+// TestStuckProcessDoesNotHangTheEnd: an elevated program stuck in the
+// kernel (here a writer to a frozen file system, in uninterruptible sleep
+// as on a hung NFS or FUSE mount) cannot be killed. "hoist exit" still
+// returns; the session is ended with the process listed as unkillable,
+// loudly; once the file system thaws, hoistd's retry finishes the job.
+func TestStuckProcessDoesNotHangTheEnd(t *testing.T) {
+	r := newRig(t)
+	r.stop()
+	r.endMargin = time.Second
+	r.start()
+	fs := testenv.NewFreezableFS(t) // after the rig: its cleanup thaws first
+	sid := r.grant(time.Hour)
+	writer := r.command(fmt.Sprintf("exec hoist run -- sh -c 'while :; do echo x >> %s/f; done'", fs.Dir))
+	if err := writer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fs.ThawIfFrozen(); _ = writer.Wait() })
+	g, err := r.tracker.OpenGroup(sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitUntil(t, "the elevated writer", func() bool { pids, _ := g.Pids(); return len(pids) >= 1 })
+	fs.Freeze(t)
+	var stuck int
+	testenv.WaitUntil(t, "the writer in uninterruptible sleep", func() bool {
+		pids, _ := g.Pids()
+		for _, pid := range pids {
+			if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+				if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "D" {
+					stuck = pid
+					return true
+				}
+			}
+		}
+		return false
+	})
+
+	got := r.sh("", "hoist exit")
+	if got.code != 0 {
+		t.Fatalf("hoist exit with a stuck program: %d %q %q", got.code, got.stdout, got.stderr)
+	}
+	st := r.sh("", "hoist status --json")
+	var status struct {
+		State      string `json:"state"`
+		Unkillable []int  `json:"unkillable"`
+	}
+	if err := json.Unmarshal([]byte(st.stdout), &status); err != nil || status.State != "ended" || !slices.Contains(status.Unkillable, stuck) {
+		t.Fatalf("status after the end: %s (%v); want ended, with %d unkillable", st.stdout, err, stuck)
+	}
+	if evs := r.events("session.unkillable"); len(evs) != 1 || evs[0].Subject != sid {
+		t.Fatalf("unkillable records = %+v, want one for %s", evs, sid)
+	}
+	if got := r.sh("", "hoist run -- id -u"); got.code != 126 {
+		t.Fatalf("a run after the end: exit %d, want refused", got.code)
+	}
+
+	fs.Thaw(t)
+	testenv.WaitUntil(t, "the retry to be armed", func() bool { return r.clock.Timers() > 0 })
+	r.clock.Add(time.Minute)
+	testenv.WaitUntil(t, "the stuck process to be gone", func() bool { return !testenv.Alive(stuck) })
+	testenv.WaitUntil(t, "the retry to record it", func() bool { return len(r.events("session.unkillable_gone")) == 1 })
+	if _, err := os.Stat(filepath.Join(r.cgs.Root, sid)); !os.IsNotExist(err) {
+		t.Fatalf("the session's cgroup is still there after the retry (%v)", err)
+	}
 }

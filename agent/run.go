@@ -278,7 +278,7 @@ func (r *run) endRunGroup() {
 	if r.runID == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.a.cfg.Grace+endMargin)
+	ctx, cancel := context.WithTimeout(context.Background(), r.a.cfg.Grace+r.a.cfg.EndMargin)
 	defer cancel()
 	if rep, err := r.group.End(ctx, r.a.cfg.Grace); err != nil || rep.Terminated > 0 {
 		r.a.cfg.Logger.Info("ended what a policy-elevated program left", "run", r.runID, "terminated", rep.Terminated, "unkillable", len(rep.Unkillable), "err", err)

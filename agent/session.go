@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -70,11 +71,11 @@ func (r *record) setStatus(st sessionStatus) {
 // end them.
 const localGrantBy = "root (local grant)"
 
-// endMargin is how long an end may take beyond the grace period before the
-// processes still there are recorded as unkillable: a kill of a process in
-// uninterruptible sleep (hard NFS, FUSE) never completes, and the session
-// must end on time all the same.
-const endMargin = 10 * time.Second
+// DefaultEndMargin is how long an end may take beyond the grace period
+// before the processes still there are recorded as unkillable: a kill of a
+// process in uninterruptible sleep (hard NFS, FUSE) never completes, and
+// the session must end on time all the same.
+const DefaultEndMargin = 10 * time.Second
 
 // retryUnkillableEvery is how often the end of a stuck process is tried
 // again in the background.
@@ -483,7 +484,7 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 // endGroup terminates the session's processes within the end's deadline,
 // then sweeps for the ones root moved out of its cgroup.
 func (a *Agent) endGroup(g platform.Group, rec record) (platform.EndReport, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), rec.Grace+endMargin)
+	ctx, cancel := context.WithTimeout(context.Background(), rec.Grace+a.cfg.EndMargin)
 	defer cancel()
 	var rep platform.EndReport
 	var err error
@@ -491,7 +492,7 @@ func (a *Agent) endGroup(g platform.Group, rec record) (platform.EndReport, erro
 		rep, err = g.End(ctx, rec.Grace)
 	}
 	// Root can leave a cgroup; it rarely thinks to drop its environment.
-	sweep, cancelSweep := context.WithTimeout(context.Background(), endMargin)
+	sweep, cancelSweep := context.WithTimeout(context.Background(), a.cfg.EndMargin)
 	defer cancelSweep()
 	escaped, serr := platform.KillMarked(sweep, "HOIST_SESSION="+rec.ID)
 	if serr != nil {
@@ -515,40 +516,46 @@ func unkillable(rep platform.EndReport) []stuckProcess {
 	return out
 }
 
-// retryUnkillable keeps trying to end what s left behind until its group
-// is empty or hoistd stops; the caller holds a.mu.
+// retryUnkillable keeps trying to end what s left behind, every
+// retryUnkillableEvery on the agent's clock, until its group is empty or
+// hoistd stops; the caller holds a.mu.
 func (a *Agent) retryUnkillable(s *session) {
 	if s.group == nil || a.closed {
 		return
 	}
 	stop := a.stop
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(retryUnkillableEvery):
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), endMargin)
-			rep, err := s.group.End(ctx, 0)
-			cancel()
-			if len(rep.Unkillable) > 0 {
-				continue
-			}
-			if err != nil {
-				a.cfg.Logger.Warn("retrying the end of stuck processes failed", "session", s.rec.ID, "err", err)
-			}
+	var attempt func()
+	attempt = func() {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.EndMargin)
+		rep, err := s.group.End(ctx, 0)
+		cancel()
+		if errors.Is(err, platform.ErrUnkillable) {
 			a.mu.Lock()
-			s.rec.Unkillable = nil
-			rec := s.rec
-			a.mu.Unlock()
-			if err := a.save(rec); err != nil {
-				a.cfg.Logger.Error("cannot save the session", "session", rec.ID, "err", err)
+			if !a.closed {
+				a.cfg.Clock.AfterFunc(retryUnkillableEvery, attempt)
 			}
-			a.auditCritical("session.unkillable_gone", "hoistd", rec.ID, map[string]any{"user": rec.User})
+			a.mu.Unlock()
 			return
 		}
-	}()
+		if err != nil {
+			a.cfg.Logger.Warn("retrying the end of stuck processes failed", "session", s.rec.ID, "err", err)
+		}
+		a.mu.Lock()
+		s.rec.Unkillable = nil
+		rec := s.rec
+		a.mu.Unlock()
+		if err := a.save(rec); err != nil {
+			a.cfg.Logger.Error("cannot save the session", "session", rec.ID, "err", err)
+		}
+		a.auditCritical("session.unkillable_gone", "hoistd", rec.ID, map[string]any{"user": rec.User, "killed": rep.Killed})
+		a.cfg.Logger.Info("the stuck processes of an ended session are gone", "session", rec.ID)
+	}
+	a.cfg.Clock.AfterFunc(retryUnkillableEvery, attempt)
 }
 
 // Status returns user's JIT state.

@@ -30,7 +30,7 @@ func testEndReportsUnkillable(t *testing.T, tracker platform.Tracker) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := newFreezableFS(t)
+	fs := testenv.NewFreezableFS(t)
 	file := filepath.Join(fs.Dir, "log")
 	p := start(t, g, `while :; do echo x >> `+file+`; done`)
 	testenv.WaitUntil(t, "the writer to write", func() bool { info, err := os.Stat(file); return err == nil && info.Size() > 0 })

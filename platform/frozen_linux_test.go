@@ -6,15 +6,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/hoist-jit/hoist/testenv"
 )
 
 // TestMain lets the test binary be the helper programs the tests start.
@@ -82,72 +79,6 @@ func threadsIn(pid int, state string) int {
 		}
 	}
 	return n
-}
-
-// freezableFS is a small ext4 file system on a loop device of its own.
-// Freezing it (fsfreeze, as for a snapshot) makes every write to it block
-// in uninterruptible sleep ("D"), from which not even SIGKILL wakes a
-// process: the state a hung NFS or FUSE mount leaves processes in.
-type freezableFS struct {
-	Dir    string
-	dev    string
-	frozen bool
-}
-
-// newFreezableFS makes, mounts and (at cleanup) thaws, unmounts and
-// detaches one. Create it after the groups the test ends, so that its
-// cleanup, which runs first, thaws what theirs must kill.
-func newFreezableFS(t *testing.T) *freezableFS {
-	t.Helper()
-	testenv.RequireRoot(t)
-	for _, tool := range []string{"mkfs.ext4", "losetup", "fsfreeze", "mount", "umount"} {
-		_, err := exec.LookPath(tool)
-		testenv.Require(t, err == nil, "needs "+tool+" (e2fsprogs, util-linux)")
-	}
-	tmp := testenv.PublicDir(t) // non-root helpers reach the mount through it
-	img, dir := filepath.Join(tmp, "fs.img"), filepath.Join(tmp, "mnt")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run(t, "truncate", "-s", "16M", img)
-	run(t, "mkfs.ext4", "-q", "-F", img)
-	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
-	testenv.Require(t, err == nil, fmt.Sprintf("needs a free loop device: %v: %s", err, out))
-	fs := &freezableFS{Dir: dir, dev: strings.TrimSpace(string(out))}
-	t.Cleanup(func() {
-		fs.ThawIfFrozen()
-		// Lazily: processes still on it die once the other cleanups run.
-		_ = exec.Command("umount", "-l", dir).Run()
-		_ = exec.Command("losetup", "-d", fs.dev).Run()
-	})
-	run(t, "mount", fs.dev, dir)
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	return fs
-}
-
-// Freeze freezes the file system: writes to it block from now on.
-func (fs *freezableFS) Freeze(t *testing.T) {
-	t.Helper()
-	run(t, "fsfreeze", "-f", fs.Dir)
-	fs.frozen = true
-}
-
-// Thaw lets the blocked writes go on.
-func (fs *freezableFS) Thaw(t *testing.T) {
-	t.Helper()
-	run(t, "fsfreeze", "-u", fs.Dir)
-	fs.frozen = false
-}
-
-// ThawIfFrozen is for cleanups that must wait for a process on the file
-// system to die: they thaw it first.
-func (fs *freezableFS) ThawIfFrozen() {
-	if fs.frozen {
-		_ = exec.Command("fsfreeze", "-u", fs.Dir).Run()
-		fs.frozen = false
-	}
 }
 
 func run(t *testing.T, name string, args ...string) {

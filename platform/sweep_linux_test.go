@@ -140,7 +140,7 @@ func TestSweepGetsPastABlockedEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := newFreezableFS(t)
+	fs := testenv.NewFreezableFS(t)
 	mapped := filepath.Join(fs.Dir, "mapped")
 	if err := os.WriteFile(mapped, make([]byte, 4096), 0o600); err != nil {
 		t.Fatal(err)
