@@ -12,6 +12,7 @@ package agent
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -55,6 +56,10 @@ type Config struct {
 	// Clock gives the time and the expiry timers (RealClock when nil).
 	Clock  Clock
 	Logger *slog.Logger
+	// BundleKey is the server's key that signs policy bundles (the grant
+	// key); with it the stored bundle is in force from the start, before
+	// the link to the server is up. SetBundleKey sets it later.
+	BundleKey ed25519.PublicKey
 	// VerifyGrant checks a server's signed grant as of at and returns what
 	// it grants; set on an enrolled machine, it is how a session file edited
 	// on disk is caught when hoistd reads it again.
@@ -250,7 +255,10 @@ func New(cfg Config) (*Agent, error) {
 	for range closers {
 		go a.closer()
 	}
-	a.loadPolicy()
+	if cfg.BundleKey != nil {
+		a.pol.key = cfg.BundleKey
+		a.loadPolicy()
+	}
 	if err := a.resume(); err != nil {
 		outbox.Close()
 		return nil, err

@@ -29,11 +29,16 @@ func (r *rig) applyPolicies(rules ...hoist.ApplicationRule) {
 		b.Policies = append(b.Policies, hoist.Policy{ID: fmt.Sprintf("pol_%d", i), Name: fmt.Sprintf("test policy %d", i),
 			Kind: hoist.KindApplication, Groups: []string{"Default"}, Active: true, Application: &rule})
 	}
-	data, err := json.Marshal(b)
+	pub, key, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	if err := r.agent.ApplyBundle(data); err != nil {
+	r.agent.SetBundleKey(pub)
+	data, sig, err := hoist.SignBundle(key, b)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.agent.ApplyBundle(data, sig); err != nil {
 		r.t.Fatal(err)
 	}
 	if _, skipped := r.agent.PolicyState(); len(skipped) > 0 {

@@ -1,8 +1,13 @@
 package agent
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -90,45 +95,167 @@ const maxHashedFile = 1 << 30
 
 // policyState is what the agent holds of its policies.
 type policyState struct {
+	// key is the pinned grant key that bundles must be signed with; until
+	// SetBundleKey sets it, no bundle is in force.
+	key     ed25519.PublicKey
 	bundle  hoist.Bundle
 	skipped []hoist.SkippedPolicy
 	// received is false until a bundle came from a server: a machine that
 	// was never linked has no policies and only local grants.
 	received bool
+	// refused is the digest of the last bundle from the server that was
+	// refused: the link asks again and again, and the audit log needs to
+	// hear of each bundle once.
+	refused [sha256.Size]byte
 }
 
 func (a *Agent) policyPath() string { return filepath.Join(a.cfg.StateDir, "policy.json") }
 
-// loadPolicy reads the bundle kept on disk, so that policies hold with the
-// server unreachable.
-func (a *Agent) loadPolicy() {
-	data, err := os.ReadFile(a.policyPath())
-	if err != nil {
-		return
-	}
-	b, skipped, err := hoist.ParseBundle(data)
-	if err != nil {
-		a.cfg.Logger.Error("the stored policy bundle is unreadable; waiting for the server's", "err", err)
-		return
-	}
-	a.pol = policyState{bundle: b, skipped: skipped, received: true}
+// maxStoredBundle bounds what hoistd reads of the stored bundle: as much as
+// the link reads of a server's answer.
+const maxStoredBundle = 16 << 20
+
+// storedBundle is policy.json: the bundle's JSON byte for byte as the
+// server signed it, and the signature.
+type storedBundle struct {
+	Signature []byte          `json:"signature"`
+	Bundle    json.RawMessage `json:"bundle"`
 }
 
-// ApplyBundle takes a bundle from the server: it keeps what it can process,
-// reports what it cannot, stores it, and applies the configuration (the
-// launcher). It fails only when data is not a bundle at all.
-func (a *Agent) ApplyBundle(data []byte) error {
+// encodeStored is policy.json for a bundle and its signature. It is put
+// together by hand so that data stays byte for byte what was signed (a JSON
+// encoder would compact and escape it); data is one JSON value, which
+// ParseBundle checked.
+func encodeStored(data, sig []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"signature":"`)
+	b.WriteString(base64.StdEncoding.EncodeToString(sig))
+	b.WriteString(`","bundle":`)
+	b.Write(data)
+	b.WriteString("}\n")
+	return b.Bytes()
+}
+
+// SetBundleKey pins key, the server's grant key, as the one policy bundles
+// must be signed with, and puts in force the bundle stored in the state
+// directory when its signature verifies. A stored bundle that does not —
+// edited on this machine, written by a hoistd from before signed bundles,
+// damaged — is refused, logged and audited ("policy.bundle_rejected"), and
+// the agent runs with no policies (no application is elevated) until the
+// server's bundle arrives. The link calls it before the agent serves;
+// without it no bundle is ever in force.
+func (a *Agent) SetBundleKey(key ed25519.PublicKey) {
+	a.mu.Lock()
+	same := a.pol.key.Equal(key)
+	a.pol.key = key
+	a.mu.Unlock()
+	if !same { // Config.BundleKey loaded the stored bundle already
+		a.loadPolicy()
+	}
+}
+
+// loadPolicy puts in force the bundle kept on disk, so that policies hold
+// with the server unreachable, once the key to check it with is set. New
+// calls it before any key is, and then it does nothing.
+func (a *Agent) loadPolicy() {
+	a.mu.Lock()
+	key := a.pol.key
+	a.mu.Unlock()
+	if key == nil {
+		return
+	}
+	b, skipped, err := readStoredBundle(a.policyPath(), key)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		a.refuseBundle("disk", err)
+		a.mu.Lock()
+		a.pol = policyState{key: key}
+		a.mu.Unlock()
+		return
+	}
+	a.mu.Lock()
+	a.pol = policyState{key: key, bundle: b, skipped: skipped, received: true}
+	a.mu.Unlock()
+}
+
+// readStoredBundle reads policy.json and returns its bundle when the
+// signature in it is key's. It returns an error that wraps os.ErrNotExist
+// when there is none.
+func readStoredBundle(path string, key ed25519.PublicKey) (hoist.Bundle, []hoist.SkippedPolicy, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return hoist.Bundle{}, nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxStoredBundle+1))
+	switch {
+	case err != nil:
+		return hoist.Bundle{}, nil, err
+	case len(data) > maxStoredBundle:
+		return hoist.Bundle{}, nil, hoist.Errorf(hoist.EInvalid, "the stored policy bundle is larger than %d bytes", maxStoredBundle)
+	}
+	var sb storedBundle
+	if err := json.Unmarshal(data, &sb); err != nil {
+		return hoist.Bundle{}, nil, hoist.Errorf(hoist.EInvalid, "the stored policy bundle is unreadable")
+	}
+	if err := hoist.VerifyBundle(key, sb.Bundle, sb.Signature); err != nil {
+		return hoist.Bundle{}, nil, err
+	}
+	return hoist.ParseBundle(sb.Bundle)
+}
+
+// refuseBundle reports a bundle that is not put in force: from "disk" or
+// from the "server".
+func (a *Agent) refuseBundle(from string, err error) {
+	msg := err.Error()
+	var herr *hoist.Error
+	if errors.As(err, &herr) {
+		msg = herr.Message
+	}
+	a.cfg.Logger.Error("refusing a policy bundle whose signature is not the server's", "from", from, "path", a.policyPath(), "err", err)
+	a.audit("policy.bundle_rejected", "hoistd", a.policyPath(), map[string]any{"from": from, "reason": msg})
+}
+
+// ApplyBundle takes a bundle from the server, data as sent and sig the
+// server's signature of it. It refuses a bundle whose signature is not by
+// the key SetBundleKey pinned (hoist.EForbidden), keeping the bundle in
+// force and auditing the refusal once per bundle. Otherwise it keeps what
+// it can process, reports what it cannot, stores bundle and signature, and
+// applies the configuration (the launcher). It fails too when data is not
+// a bundle at all.
+func (a *Agent) ApplyBundle(data, sig []byte) error {
+	a.mu.Lock()
+	key := a.pol.key
+	a.mu.Unlock()
+	if key == nil {
+		return hoist.Errorf(hoist.EUnavailable, "no key to check policy bundles with: SetBundleKey was not called")
+	}
+	if err := hoist.VerifyBundle(key, data, sig); err != nil {
+		digest := sha256.Sum256(append(append([]byte(nil), data...), sig...))
+		a.mu.Lock()
+		again := a.pol.refused == digest
+		a.pol.refused = digest
+		a.mu.Unlock()
+		if again {
+			a.cfg.Logger.Warn("the server sent the refused policy bundle again", "err", err)
+		} else {
+			a.refuseBundle("server", err)
+		}
+		return err
+	}
 	b, skipped, err := hoist.ParseBundle(data)
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(a.policyPath(), data); err != nil {
+	if err := WriteFileAtomic(a.policyPath(), encodeStored(data, sig)); err != nil {
 		return fmt.Errorf("store the policy bundle: %w", err)
 	}
 	a.mu.Lock()
 	_, hadJIT := a.pol.bundle.JIT()
 	hadJIT = hadJIT || !a.pol.received
-	a.pol = policyState{bundle: b, skipped: skipped, received: true}
+	a.pol = policyState{key: key, bundle: b, skipped: skipped, received: true}
 	var ending []string
 	if _, hasJIT := b.JIT(); hadJIT && !hasJIT {
 		// JIT mode exists only while its three policies are active: turning

@@ -68,15 +68,15 @@ func (h *Handler) checkin(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeStrict(body, &facts); err != nil {
 		return err
 	}
-	b, err := h.svc.Checkin(r.Context(), agentFrom(r.Context()).ID, facts)
+	ans, err := h.svc.Checkin(r.Context(), agentFrom(r.Context()).ID, facts)
 	if err != nil {
 		return err
 	}
-	if b == nil {
+	if ans == nil {
 		w.WriteHeader(http.StatusNoContent) // the agent holds its latest bundle
 		return nil
 	}
-	writeJSON(w, http.StatusOK, wire.CheckinAnswer{Bundle: b})
+	writeJSON(w, http.StatusOK, ans)
 	return nil
 }
 

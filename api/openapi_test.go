@@ -895,6 +895,25 @@ func (ls *oaLiveServer) enrollToken(t *testing.T, uses int) string {
 	return tok.Secret
 }
 
+// oaSignedBundle returns the bundle of a check-in answer after checking its
+// signature as an agent does: over the bytes as sent, with the grant key
+// the agent got at enrolment.
+func oaSignedBundle(t *testing.T, enr wire.Enrolment, ans wire.CheckinAnswer) hoist.Bundle {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(enr.GrantKey)
+	if err != nil {
+		t.Fatalf("enrolment grant key %q: %v", enr.GrantKey, err)
+	}
+	if err := hoist.VerifyBundle(ed25519.PublicKey(key), ans.Bundle, ans.Signature); err != nil {
+		t.Fatalf("checkin: the bundle's signature: %v; want it to verify with the grant key", err)
+	}
+	var b hoist.Bundle
+	if err := json.Unmarshal(ans.Bundle, &b); err != nil {
+		t.Fatalf("checkin: the bundle %s: %v", ans.Bundle, err)
+	}
+	return b
+}
+
 // enroll enrols a machine with secret through the API and keeps a client
 // with its certificate as ls.agents[name]. It returns the enrolment.
 func (ls *oaLiveServer) enroll(t *testing.T, name, secret string) wire.Enrolment {
@@ -1285,10 +1304,11 @@ func TestOpenAPILiveAgent(t *testing.T) {
 
 	var bundle wire.CheckinAnswer
 	decode(call("checkin", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","version":"1.0.1","os":"linux","kernel":"6.8.0"}`, 200), &bundle)
-	if b := bundle.Bundle; b == nil || b.Revision == "" || len(b.Policies) != 3 || !slices.Equal(b.Groups, []string{hoist.DefaultGroup}) {
+	b := oaSignedBundle(t, web1, bundle)
+	if b.Revision == "" || len(b.Policies) != 3 || !slices.Equal(b.Groups, []string{hoist.DefaultGroup}) {
 		t.Fatalf("checkin: got bundle %+v, want the three JIT policies for %q and a revision", b, hoist.DefaultGroup)
 	}
-	revision := bundle.Bundle.Revision
+	revision := b.Revision
 	call("checkin with the revision", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","version":"1.0.1","os":"linux","kernel":"6.8.0","revision":"`+revision+`"}`, 204)
 	call("checkin unknown field", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","arch":"arm64"}`, 400)
 	call("checkin revision too long", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","revision":"`+strings.Repeat("a", 65)+`"}`, 400)
@@ -1380,7 +1400,7 @@ func TestOpenAPILiveAgent(t *testing.T) {
 	call("request after JIT mode", "POST", "/agent/v1/requests", "", "@web1", `{"user":"dave","duration":"30m"}`, 403)
 	bundle = wire.CheckinAnswer{}
 	decode(call("checkin after the change", "POST", "/agent/v1/checkin", "", "@web1", `{"hostname":"web1","version":"1.0.1","revision":"`+revision+`"}`, 200), &bundle)
-	if b := bundle.Bundle; b == nil || b.Revision == revision || len(b.Policies) != 2 {
+	if b := oaSignedBundle(t, web1, bundle); b.Revision == revision || len(b.Policies) != 2 {
 		t.Errorf("checkin after the change: got %+v, want a new revision with two policies", b)
 	}
 }
@@ -1395,7 +1415,7 @@ var oaJITPolicies = []string{"JIT Mode (Startup and Approval)", "JIT Mode", "JIT
 func TestOpenAPILivePolicies(t *testing.T) {
 	doc := fetchOpenAPI(t)
 	ls := newOATLSServer(t)
-	ls.enroll(t, "@web1", ls.enrollToken(t, 1))
+	web1 := ls.enroll(t, "@web1", ls.enrollToken(t, 1))
 
 	call := func(name, method, path, target, as, body string, wantStatus int) []byte {
 		t.Helper()
@@ -1541,8 +1561,8 @@ func TestOpenAPILivePolicies(t *testing.T) {
 	const facts = `"hostname":"web-01","version":"1.0.0","os":"linux","kernel":"6.8.0","skipped":[{"name":"config colour","reason":"unknown field"}]`
 	var ans wire.CheckinAnswer
 	decode(call("checkin", "POST", "/agent/v1/checkin", "", "@web1", `{`+facts+`}`, 200), &ans)
-	b := ans.Bundle
-	if b == nil || !slices.Equal(b.Groups, []string{"web", hoist.DefaultGroup}) || len(b.Policies) != 1 || b.Policies[0].Name != "Elevate apt-get" ||
+	b := oaSignedBundle(t, web1, ans)
+	if !slices.Equal(b.Groups, []string{"web", hoist.DefaultGroup}) || len(b.Policies) != 1 || b.Policies[0].Name != "Elevate apt-get" ||
 		b.Config.CreateJITShortcut == nil || !*b.Config.CreateJITShortcut {
 		t.Fatalf("checkin: got bundle %+v, want groups web and %q, the one active policy it may have, and web's configuration", b, hoist.DefaultGroup)
 	}

@@ -61,10 +61,9 @@ func (s *Service) CreateEnrollToken(ctx context.Context, a Actor, group string, 
 	return token, et, err
 }
 
-// AgentFacts is defined in package wire.
-//
-// Deprecated: use wire.AgentFacts; kept until the last callers (cli tests)
-// move.
+// AgentFacts is defined in package wire, where hoistd finds it without the
+// server. This alias is kept only for the cli test that still names it;
+// new code says wire.AgentFacts.
 type AgentFacts = wire.AgentFacts
 
 // checkFacts refuses facts that are not short printable text.
@@ -185,9 +184,10 @@ func (c *agentCache) drop(id string) {
 }
 
 // Checkin records that the agent is alive, what it runs, which bundle it
-// holds and what it could not process. It returns the agent's bundle when
-// that differs from the revision the agent holds, and nil otherwise.
-func (s *Service) Checkin(ctx context.Context, agentID string, facts wire.AgentFacts) (*hoist.Bundle, error) {
+// holds and what it could not process. It returns the agent's bundle,
+// signed with the grant key (hoist.SignBundle), when that differs from the
+// revision the agent holds, and nil otherwise.
+func (s *Service) Checkin(ctx context.Context, agentID string, facts wire.AgentFacts) (*wire.CheckinAnswer, error) {
 	if err := checkFacts(facts); err != nil {
 		return nil, err
 	}
@@ -236,7 +236,24 @@ func (s *Service) Checkin(ctx context.Context, agentID string, facts wire.AgentF
 	if err == nil && !fresh.Revoked {
 		s.agents.put(fresh, s.clock())
 	}
-	return out, err
+	if err != nil || out == nil {
+		return nil, err
+	}
+	return s.signBundle(*out)
+}
+
+// signBundle is b as delivered: its JSON and the signature the agent checks
+// against the grant key it pinned at enrolment, so that a bundle edited on
+// the machine is noticed.
+func (s *Service) signBundle(b hoist.Bundle) (*wire.CheckinAnswer, error) {
+	if s.signer == nil {
+		return nil, hoist.Errorf(hoist.EUnavailable, "this server cannot sign policy bundles")
+	}
+	data, sig, err := hoist.SignBundle(s.signer.GrantKey(), b)
+	if err != nil {
+		return nil, err
+	}
+	return &wire.CheckinAnswer{Bundle: data, Signature: sig}, nil
 }
 
 // AgentRequest files a user's request from the agent a.

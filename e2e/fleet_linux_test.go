@@ -3,6 +3,9 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
 	"net"
 	"os"
 	"os/exec"
@@ -35,12 +38,6 @@ var ctx = context.Background()
 
 var adminActor = control.Actor{Name: "admin", Role: hoist.RoleAdmin}
 
-// startServer starts a server on SQLite in a fresh data directory.
-func startServer(t testing.TB) *server.Main {
-	t.Helper()
-	return startServerAt(t, t.TempDir(), "127.0.0.1:0")
-}
-
 func token(t testing.TB, m *server.Main, uses int) string {
 	t.Helper()
 	tok, _, err := m.Service().CreateEnrollToken(ctx, adminActor, "", time.Hour, uses)
@@ -50,8 +47,8 @@ func token(t testing.TB, m *server.Main, uses int) string {
 	return tok
 }
 
-// startServerAt starts a server on the data in dir, listening on listen:
-// the same dir and address again is the same server restarted.
+// startServerAt starts a server on SQLite in dir, listening on listen: the
+// same dir and address again is the same server restarted.
 func startServerAt(t testing.TB, dir, listen string) *server.Main {
 	t.Helper()
 	m, err := server.Start(ctx, server.Config{DataDir: dir, Listen: listen,
@@ -75,14 +72,20 @@ func countActions(m *server.Main) map[string]int {
 // fleet is a real server, and an enrolled in-process hoistd with a real
 // socket, real cgroups and a real non-root user.
 type fleet struct {
-	t        *testing.T
-	srv      *server.Main
+	t   *testing.T
+	srv *server.Main
+	// opts change the agent's configuration at each start.
+	opts []func(*agent.Config)
+	// srvDir is the server's data directory, when newFleet started it.
+	srvDir   string
 	agent    *agent.Agent
 	link     *link.Link
 	state    string
 	stopLink context.CancelFunc
 	linkDone chan struct{}
 	socket   string
+	listener *net.UnixListener
+	served   chan struct{} // closed when the agent stops serving
 	cgs      platform.Cgroups
 	user     testenv.User
 	bin      string
@@ -90,7 +93,10 @@ type fleet struct {
 }
 
 func newFleet(t *testing.T) *fleet {
-	return newFleetOn(t, startServer(t))
+	dir := t.TempDir()
+	f := newFleetOn(t, startServerAt(t, dir, "127.0.0.1:0"))
+	f.srvDir = dir
+	return f
 }
 
 // newFleetOn is newFleet on srv; opts change the agent's configuration.
@@ -99,38 +105,18 @@ func newFleetOn(t *testing.T, srv *server.Main, opts ...func(*agent.Config)) *fl
 	testenv.RequireRoot(t)
 	mount, err := platform.FindCgroup2()
 	testenv.Require(t, err == nil, "needs cgroup v2")
-	f := &fleet{t: t, srv: srv, user: testenv.NewUser(t), bin: testenv.Binaries(t)}
-	state := t.TempDir()
-	if _, err := link.Enroll(ctx, "", token(t, f.srv, 1), state, link.Facts(hoist.Version)); err != nil {
+	f := &fleet{t: t, srv: srv, user: testenv.NewUser(t), bin: testenv.Binaries(t), opts: opts}
+	f.state = t.TempDir()
+	if _, err := link.Enroll(ctx, "", token(t, f.srv, 1), f.state, link.Facts(hoist.Version)); err != nil {
 		t.Fatal(err)
 	}
 	pub := testenv.PublicDir(t)
 	f.socket = filepath.Join(pub, "hoistd.sock")
 	f.cgs = platform.Cgroups{Root: filepath.Join(mount, "hoist-test-"+filepath.Base(pub))}
 	f.desktop = t.TempDir()
-	cfg := agent.Config{StateDir: state, Tracker: f.cgs, Grace: 300 * time.Millisecond, DesktopDir: f.desktop}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	a, err := agent.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.agent, f.state = a, state
-	f.startLink()
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: f.socket, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = os.Chmod(f.socket, 0o666)
-	done := make(chan struct{})
-	go func() { _ = a.Serve(l); close(done) }()
+	f.startAgent()
 	t.Cleanup(func() {
-		f.stopLink()
-		<-f.linkDone
-		l.Close()
-		<-done
-		a.Close()
+		f.stopAgent()
 		entries, _ := os.ReadDir(f.cgs.Root)
 		for _, e := range entries {
 			if g, err := f.cgs.OpenGroup(e.Name()); err == nil {
@@ -141,6 +127,75 @@ func newFleetOn(t *testing.T, srv *server.Main, opts ...func(*agent.Config)) *fl
 	})
 	f.enableJIT()
 	return f
+}
+
+// startAgent starts hoistd on the fleet's state directory, linked to the
+// server and serving the socket, as hoistd run does.
+func (f *fleet) startAgent() {
+	f.t.Helper()
+	cfg := agent.Config{StateDir: f.state, Tracker: f.cgs, Grace: 300 * time.Millisecond, DesktopDir: f.desktop}
+	for _, o := range f.opts {
+		o(&cfg)
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.agent = a
+	f.startLink()
+	_ = os.Remove(f.socket)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: f.socket, Net: "unix"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	_ = os.Chmod(f.socket, 0o666)
+	f.listener, f.served = l, make(chan struct{})
+	go func(done chan struct{}) { _ = a.Serve(l); close(done) }(f.served)
+}
+
+// stopAgent stops hoistd: its link, its socket, the agent.
+func (f *fleet) stopAgent() {
+	if f.agent == nil {
+		return
+	}
+	f.stopLink()
+	<-f.linkDone
+	f.listener.Close()
+	<-f.served
+	f.agent.Close()
+	f.agent = nil
+}
+
+// restartAgent stops hoistd and starts it again on the same state, as a
+// restart of the service does.
+func (f *fleet) restartAgent() {
+	f.t.Helper()
+	f.stopAgent()
+	f.startAgent()
+}
+
+// signBundle signs data with the grant key of the server newFleet started,
+// as that server signs the bundles it delivers.
+func (f *fleet) signBundle(data []byte) []byte {
+	f.t.Helper()
+	if f.srvDir == "" {
+		f.t.Fatal("signBundle: the fleet did not start its server (use newFleet)")
+	}
+	pemData, err := os.ReadFile(filepath.Join(f.srvDir, server.GrantKeyFile))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	block, _ := pem.Decode(pemData)
+	if block == nil {
+		f.t.Fatalf("%s holds no PEM block", server.GrantKeyFile)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	// The message as the agent protocol documents it, spelled out here
+	// rather than taken from the code under test.
+	return ed25519.Sign(key.(ed25519.PrivateKey), append([]byte("hoist-bundle-v1\n"), data...))
 }
 
 // enableJIT activates the three JIT policies the server ships for the

@@ -30,8 +30,8 @@ func TestJITModeFollowsThePolicies(t *testing.T) {
 	}
 	facts := link.Facts(hoist.Version)
 	facts.Revision = rev
-	if b, err := c.Checkin(ctx, facts); err != nil || b != nil {
-		t.Fatalf("a check-in with the current revision got a bundle (%d bytes), %v; want nothing", len(b), err)
+	if ans, err := c.Checkin(ctx, facts); err != nil || ans != nil {
+		t.Fatalf("a check-in with the current revision got %+v, %v; want nothing", ans, err)
 	}
 
 	// A session is on when JIT mode is switched off: it ends, as if revoked.
@@ -243,7 +243,10 @@ func TestVersionGatingAndSkipping(t *testing.T) {
 	_ = json.Unmarshal(cur, &raw)
 	raw["policies"] = append(raw["policies"].([]any), map[string]any{"id": "pol_future", "name": "Kernel modules", "kind": "kernel-module", "groups": []string{hoist.DefaultGroup}, "active": true})
 	crafted, _ := json.Marshal(raw)
-	if err := f.agent.ApplyBundle(crafted); err != nil {
+	if err := f.agent.ApplyBundle(crafted, nil); hoist.ErrorCode(err) != hoist.EForbidden {
+		t.Fatalf("an unsigned bundle: got %v, want it refused (%s)", err, hoist.EForbidden)
+	}
+	if err := f.agent.ApplyBundle(crafted, f.signBundle(crafted)); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := f.agent.PolicyState(); got != rev {
@@ -280,5 +283,84 @@ func TestNoApprovalAfterJITModeIsOff(t *testing.T) {
 	}
 	if res, _ := f.srv.Service().Deny(ctx, adminActor, []string{id}, "JIT is off"); !res[0].OK {
 		t.Fatalf("deny after JIT mode off: %+v", res)
+	}
+}
+
+// TestEditedPolicyBundleIsRefused: the bundle hoistd keeps on disk carries
+// the server's signature. A bundle as the server sent it survives a
+// restart with the server down; one that root edited on the machine — an
+// elevate rule added, the revision kept — is refused at the next start:
+// nothing of it is in force, no application is elevated, and the refusal
+// reaches the server's audit log. The server's own bundle then puts the
+// real policies back.
+func TestEditedPolicyBundleIsRefused(t *testing.T) {
+	f := newFleet(t)
+	addr := strings.TrimPrefix(f.srv.URL(), "https://")
+	f.createPolicy(hoist.Policy{Name: "Elevate id", Kind: hoist.KindApplication, Groups: []string{hoist.DefaultGroup}, Active: true,
+		Application: &hoist.ApplicationRule{Path: "/usr/bin/id", Users: []string{f.user.Name}, Action: hoist.ActionElevate}})
+	f.settled()
+	elevated := func(what, cmd string) {
+		t.Helper()
+		if code, out, errOut := f.sh("hoist run -- " + cmd); code != 0 || out != "0\n" {
+			t.Fatalf("%s: hoist run -- %s: exit %d, %q %q; want 0 and root's uid", what, cmd, code, out, errOut)
+		}
+	}
+	refused := func(what, cmd string) {
+		t.Helper()
+		if code, out, errOut := f.sh("hoist run -- " + cmd); code != 126 || out != "" {
+			t.Fatalf("%s: hoist run -- %s: exit %d, %q %q; want it refused (126)", what, cmd, code, out, errOut)
+		}
+	}
+	elevated("by policy", "id -u")
+
+	// The server goes away; the bundle it signed holds across a restart.
+	if err := f.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.restartAgent()
+	elevated("after a restart with the server down", "id -u")
+
+	// Root adds a rule that elevates a shell for everyone, keeping the
+	// revision, and restarts hoistd.
+	path := filepath.Join(f.state, "policy.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored map[string]any
+	if err := json.Unmarshal(data, &stored); err != nil {
+		t.Fatalf("policy.json: %v\n%s", err, data)
+	}
+	bundle, ok := stored["bundle"].(map[string]any)
+	if !ok {
+		t.Fatalf("policy.json holds no bundle:\n%s", data)
+	}
+	bundle["policies"] = append(bundle["policies"].([]any), map[string]any{"id": "pol_root", "name": "Root shell", "kind": hoist.KindApplication,
+		"groups": []string{hoist.DefaultGroup}, "active": true, "application": map[string]any{"path": "/usr/bin/dash", "action": hoist.ActionElevate}})
+	edited, _ := json.Marshal(stored)
+	if err := os.WriteFile(path, edited, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.restartAgent()
+	refused("the edited bundle's rule", "dash -c 'id -u'")
+	refused("the edited bundle's genuine rule", "id -u")
+	if rev, _ := f.agent.PolicyState(); rev != "" {
+		t.Errorf("revision held after the refusal: got %q, want none (the server must send its bundle)", rev)
+	}
+
+	// The server is back: it hears of the refusal, and its bundle restores
+	// the real policies, without the added rule.
+	f.srv = startServerAt(t, f.srvDir, addr)
+	testenv.WaitUntil(t, "the refusal in the server's audit log", func() bool { return f.auditActions()["agent.policy.bundle_rejected"] == 1 })
+	f.settled()
+	elevated("with the server's bundle again", "id -u")
+	refused("the added rule, after the server's bundle", "dash -c 'id -u'")
+	var reason string
+	_ = f.srv.Service().Audit(ctx, adminActor, hoist.AuditFilter{Action: "agent.policy.bundle_rejected"}, func(r hoist.AuditRecord) error {
+		reason = string(r.Detail)
+		return nil
+	})
+	if !strings.Contains(reason, "signature does not verify") || !strings.Contains(reason, `"from":"disk"`) {
+		t.Errorf("the refusal as the server recorded it: %s; want the stored bundle's signature named", reason)
 	}
 }

@@ -252,20 +252,18 @@ func call(ctx context.Context, hc *http.Client, base *url.URL, method, path stri
 	return nil
 }
 
-// Checkin reports this machine's facts.
-// It returns the agent's new policy bundle, as sent, or nil when the
+// Checkin reports this machine's facts. It returns the agent's new policy
+// bundle and the server's signature of it, as sent, or nil when the
 // revision in facts is current.
-func (c *Client) Checkin(ctx context.Context, facts wire.AgentFacts) (json.RawMessage, error) {
-	var ans struct {
-		Bundle json.RawMessage `json:"bundle"`
-	}
+func (c *Client) Checkin(ctx context.Context, facts wire.AgentFacts) (*wire.CheckinAnswer, error) {
+	var ans wire.CheckinAnswer
 	if err := call(ctx, c.http, c.base, "POST", "/agent/v1/checkin", nil, facts, &ans); err != nil {
 		return nil, err
 	}
 	if len(ans.Bundle) == 0 || string(ans.Bundle) == "null" {
 		return nil, nil
 	}
-	return ans.Bundle, nil
+	return &ans, nil
 }
 
 // Request files a user's request.

@@ -33,12 +33,16 @@ type Link struct {
 	reports  sessionReporter
 }
 
-// New links a to the server c talks to. Call Run to connect.
+// New links a to the server c talks to, and puts in force the policy
+// bundle a stored, if its signature is the server's. Call Run to connect.
 func New(c *Client, a *agent.Agent, stateDir string, facts wire.AgentFacts, log *slog.Logger) *Link {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	l := &Link{c: c, a: a, stateDir: stateDir, facts: facts, log: log, clock: time.Now, kick: make(chan struct{}, 1), recheck: make(chan struct{}, 1)}
+	// Bundles are signed with the key grants are: the agent checks the one
+	// it stored, and every new one, against the key pinned at enrolment.
+	a.SetBundleKey(c.GrantKey())
 	a.SetUpstream(l)
 	return l
 }
@@ -163,14 +167,15 @@ func (l *Link) Checkin(ctx context.Context) error {
 		facts := l.facts
 		facts.Revision, facts.Skipped = l.a.PolicyState()
 		facts.Sessions = l.sessions()
-		bundle, err := l.c.Checkin(ctx, facts)
+		ans, err := l.c.Checkin(ctx, facts)
 		if err != nil {
 			return l.checkinFailed(facts, err)
 		}
-		if bundle == nil {
+		if ans == nil {
 			return nil
 		}
-		if err := l.a.ApplyBundle(bundle); err != nil {
+		if err := l.a.ApplyBundle(ans.Bundle, ans.Signature); err != nil {
+			l.Kick() // the rejection's audit event
 			return err
 		}
 		l.Kick() // the policy audit events

@@ -90,7 +90,14 @@ type Enrolment struct {
 // CheckinAnswer carries the agent's new bundle; a check-in that changes
 // nothing is answered 204 with no body.
 type CheckinAnswer struct {
-	Bundle *hoist.Bundle `json:"bundle"`
+	// Bundle is a hoist.Bundle's JSON, byte for byte as the server signed
+	// it: the signature covers these bytes, not a re-encoding of them.
+	Bundle json.RawMessage `json:"bundle"`
+	// Signature is the Ed25519 signature of "hoist-bundle-v1\n" followed by
+	// Bundle, by the grant key the agent pinned at enrolment (see
+	// hoist.VerifyBundle); base64 in JSON. Agents older than the signature
+	// ignore it.
+	Signature []byte `json:"signature"`
 }
 
 // AgentRequestBody is the body of POST /agent/v1/requests.

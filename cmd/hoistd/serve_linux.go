@@ -61,6 +61,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 				// Sessions on disk are checked against the grants the server
 				// signed, before any is resumed.
 				key, agentID := c.GrantKey(), c.ID.AgentID
+				cfg.BundleKey = key
 				cfg.VerifyGrant = func(signed string, at time.Time) (hoist.Grant, error) {
 					return hoist.VerifyGrant(key, signed, agentID, at)
 				}
