@@ -15,6 +15,7 @@ import (
 	"github.com/hoist-jit/hoist/control"
 	"github.com/hoist-jit/hoist/link"
 	"github.com/hoist-jit/hoist/server"
+	"github.com/hoist-jit/hoist/wire"
 )
 
 const adminPassword = "correct horse battery staple"
@@ -231,7 +232,7 @@ func TestEnrolmentTokensAndAgents(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	tok := lines[len(lines)-1]
 	state := t.TempDir()
-	id, err := link.Enroll(context.Background(), "", tok, state, control.AgentFacts{Hostname: "ws-42", Version: hoist.Version, OS: "linux", Kernel: "6.1"})
+	id, err := link.Enroll(context.Background(), "", tok, state, wire.AgentFacts{Hostname: "ws-42", Version: hoist.Version, OS: "linux", Kernel: "6.1"})
 	if err != nil {
 		t.Fatalf("enrol with the printed token: %v", err)
 	}

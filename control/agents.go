@@ -61,11 +61,6 @@ func (s *Service) CreateEnrollToken(ctx context.Context, a Actor, group string, 
 	return token, et, err
 }
 
-// AgentFacts is defined in package wire, where hoistd finds it without the
-// server. This alias is kept only for the cli test that still names it;
-// new code says wire.AgentFacts.
-type AgentFacts = wire.AgentFacts
-
 // checkFacts refuses facts that are not short printable text.
 func checkFacts(f wire.AgentFacts) error {
 	for _, v := range []string{f.Hostname, f.Version, f.OS, f.Kernel} {
