@@ -10,6 +10,13 @@
 // of JSON. Anything else — an unknown version, op or field, a frame over
 // MaxFrame, descriptors where none belong — is refused and the connection
 // closed.
+//
+// hoistd bounds what a caller sends once, at the socket, before acting on
+// it: ReceiveRequest takes the first frame and its descriptors (disarmed,
+// so that closing them never waits on the caller), Request.Check refuses
+// fields over their limits or out of place, CheckRunFiles refuses
+// descriptors a run must not be given, and Reader reads the frames after
+// the first.
 package localapi
 
 import (
