@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -74,7 +75,7 @@ func promptly(t *testing.T, what string, fn func()) {
 	select {
 	case <-done:
 	case <-time.After(60 * time.Second):
-		t.Fatalf("%s was still waiting after a minute: the lingering-socket attack works", what)
+		t.Fatalf("%s was still waiting after a minute", what)
 	}
 }
 
@@ -95,7 +96,7 @@ func TestLingeringSocketBlocksClose(t *testing.T) {
 func TestDisarmedSocketClosesAtOnce(t *testing.T) {
 	f := os.NewFile(uintptr(lingeringSocket(t)), "lingering")
 	localapi.Disarm([]*os.File{f})
-	promptly(t, "closing a disarmed socket", func() { f.Close() })
+	promptly(t, "closing a disarmed lingering socket", func() { f.Close() })
 }
 
 // socketpair is a connected pair of Unix stream sockets: the client's raw
@@ -229,7 +230,7 @@ func TestTheLingeringSocketAttack(t *testing.T) {
 			tc.send(t, client)
 			unix.Close(client)
 			var err error
-			promptly(t, "hoistd's side", func() { err = receiveAndClose(server) })
+			promptly(t, "hoistd's side of the lingering-socket attack", func() { err = receiveAndClose(server) })
 			if err == nil || !(errors.Is(err, localapi.ErrInvalid) || errors.Is(err, localapi.ErrFrame)) {
 				t.Fatalf("the request was not refused as invalid: %v", err)
 			}
@@ -250,5 +251,35 @@ func TestSignalFramesRefuseDescriptors(t *testing.T) {
 	})
 	if !errors.Is(err, localapi.ErrFrame) {
 		t.Fatalf("ReadFrame = %v; want a refusal wrapping ErrFrame", err)
+	}
+}
+
+// TestWaitingForACallerHoldsOffNothing: while hoistd's side waits for a
+// caller who sends nothing, the process still starts programs (a read
+// once held syscall.ForkLock while it waited).
+func TestWaitingForACallerHoldsOffNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		read func(c *net.UnixConn)
+	}{
+		{"the first frame", func(c *net.UnixConn) { _, _, _ = localapi.ReceiveRequest(c) }},
+		{"a later frame", func(c *net.UnixConn) {
+			var req localapi.Request
+			_ = localapi.ReadFrame(localapi.Reader(c), nil, &req)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := socketpair(t)
+			defer unix.Close(client)
+			waiting := make(chan struct{})
+			go func() { defer close(waiting); tc.read(server) }()
+			promptly(t, "starting a program", func() {
+				if err := exec.Command("true").Run(); err != nil {
+					t.Error(err)
+				}
+			})
+			server.Close()
+			<-waiting
+		})
 	}
 }

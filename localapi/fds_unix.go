@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -107,16 +106,16 @@ func (r refuseRights) Read(p []byte) (int, error) {
 // attach, and returns those disarmed (even with an error).
 func readRights(c *net.UnixConn, p []byte) (int, []*os.File, error) {
 	oob := make([]byte, unix.CmsgSpace(4*maxRights))
-	// Hold fork off while descriptors are in the open without CLOEXEC
-	// (belt and braces: Go already asks for MSG_CMSG_CLOEXEC).
-	syscall.ForkLock.RLock()
+	// Go reads with MSG_CMSG_CLOEXEC, so no descriptor is ever open here
+	// without close-on-exec. (syscall.ForkLock must not be held around
+	// this read: it waits on the caller, and every fork in the process
+	// would wait with it.)
 	n, oobn, flags, _, err := c.ReadMsgUnix(p, oob)
 	var files []*os.File
 	var parseErr error
 	if oobn > 0 {
 		files, parseErr = parseRights(oob[:oobn])
 	}
-	syscall.ForkLock.RUnlock()
 	Disarm(files)
 	switch {
 	case err != nil:
@@ -146,7 +145,6 @@ func parseRights(oob []byte) ([]*os.File, error) {
 			continue
 		}
 		for _, fd := range fds {
-			unix.CloseOnExec(fd)
 			files = append(files, adopt(fd))
 		}
 	}
