@@ -10,6 +10,13 @@
 // of JSON. Anything else — an unknown version, op or field, a frame over
 // MaxFrame, descriptors where none belong — is refused and the connection
 // closed.
+//
+// hoistd bounds what a caller sends once, at the socket, before acting on
+// it: ReceiveRequest takes the first frame and its descriptors (disarmed,
+// so that closing them never waits on the caller), Request.Check refuses
+// fields over their limits or out of place, CheckRunFiles refuses
+// descriptors a run must not be given, and Reader reads the frames after
+// the first.
 package localapi
 
 import (
@@ -24,7 +31,9 @@ import (
 // Version is the protocol version this build speaks.
 const Version = 1
 
-// MaxFrame caps a frame: a command line of 128 KiB and more fits.
+// MaxFrame caps a frame, in bytes of JSON: a request with every field at
+// its limit (MaxArgvBytes and the others) fits when its text needs no
+// escaping.
 const MaxFrame = 256 << 10
 
 // DefaultSocket is where hoistd listens.
@@ -54,7 +63,12 @@ type Request struct {
 	Argv []string `json:"argv,omitempty"`
 	// Term is the client's $TERM, for OpRun; checked before use.
 	Term string `json:"term,omitempty"`
-	// TTY says the descriptors are a terminal the client made for this run.
+	// TTY says the client made a fresh pseudo-terminal for this run and
+	// every terminal among the descriptors is that one: the client makes
+	// one whenever any of its own stdin, stdout and stderr is a terminal,
+	// passes it in their place, and passes the others as they are. Without
+	// TTY no descriptor may be a terminal (see CheckRunFiles). When stdin is
+	// the terminal it becomes the program's controlling terminal.
 	TTY bool `json:"tty,omitempty"`
 	// Duration and Reason are the ask of OpRequest; Reason is also the
 	// justification of an OpRun a policy wants one for.
@@ -170,19 +184,25 @@ type Ended struct {
 	Terminated int    `json:"terminated"`
 }
 
-// WriteFrame writes v as one frame.
+// WriteFrame writes v as one frame. A frame over MaxFrame is not written:
+// the error wraps ErrInvalid.
 func WriteFrame(w io.Writer, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
+	var enc bytes.Buffer
+	e := json.NewEncoder(&enc)
+	// "<", ">" and "&" are common in command lines and need no escaping
+	// outside HTML; as \u003c they would take six bytes of the frame.
+	e.SetEscapeHTML(false)
+	if err := e.Encode(v); err != nil {
 		return err
 	}
+	data := bytes.TrimSuffix(enc.Bytes(), []byte("\n"))
 	if len(data) > MaxFrame {
-		return fmt.Errorf("frame of %d bytes is over the %d-byte limit", len(data), MaxFrame)
+		return fmt.Errorf("%w: it takes %d bytes to send, over the %d-byte limit of a frame", ErrInvalid, len(data), MaxFrame)
 	}
 	buf := make([]byte, 4+len(data))
 	binary.BigEndian.PutUint32(buf, uint32(len(data)))
 	copy(buf[4:], data)
-	_, err = w.Write(buf)
+	_, err := w.Write(buf)
 	return err
 }
 
@@ -191,7 +211,8 @@ var ErrFrame = errors.New("protocol violation")
 
 // ReadFrame reads one frame into v, refusing oversized frames, unknown fields
 // and trailing data. hdr holds header bytes already read (fewer than 4 is
-// fine).
+// fine). It reads no more than the frame from r. Errors other than io.EOF
+// (nothing at all before the end) wrap ErrFrame.
 func ReadFrame(r io.Reader, hdr []byte, v any) error {
 	head := make([]byte, 4)
 	n := copy(head, hdr)
@@ -214,7 +235,7 @@ func ReadFrame(r io.Reader, hdr []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: %v", ErrFrame, err)
 	}
-	if dec.More() {
+	if len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")) > 0 {
 		return fmt.Errorf("%w: data after the JSON value", ErrFrame)
 	}
 	return nil
