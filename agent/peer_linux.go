@@ -72,15 +72,3 @@ func sameProcess(pidfd int) bool {
 	err := unix.PidfdSendSignal(pidfd, 0, nil, 0)
 	return err == nil || errors.Is(err, unix.EPERM)
 }
-
-// isTerminal reports whether f is a terminal. It looks at the file's type
-// first and only asks a character device, so that a file from a FUSE
-// mount cannot hold hoistd in an ioctl.
-func isTerminal(f *os.File) bool {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}

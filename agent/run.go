@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/user"
 	"strconv"
@@ -28,6 +29,8 @@ type run struct {
 	path string
 	argv []string
 	d    hoist.Decision
+	// tty says stdin is the fresh pty the client made: the program leads it.
+	tty bool
 	// group holds the program: the session's, or one of its own for a
 	// program a policy elevates without a session (runID).
 	group platform.Group
@@ -60,10 +63,17 @@ func (r *run) bound() bool {
 		x.fail(hoist.EInvalid, "run needs exactly three descriptors: stdin, stdout, stderr", 1)
 		return false
 	}
-	if err := checkRunFiles(x.files, x.req.TTY); err != nil {
-		x.fail(hoist.EInvalid, "hoistd refused the descriptors of this run: "+err.Error(), 1)
+	kinds, err := localapi.CheckRunFiles(x.files, x.req.TTY)
+	if err != nil {
+		code := hoist.EUnavailable // the check itself could not be made: fail closed
+		if errors.Is(err, localapi.ErrInvalid) {
+			code = hoist.EInvalid
+		}
+		x.fail(code, "hoistd refused the descriptors of this run: "+err.Error(), 1)
 		return false
 	}
+	// Only a fresh terminal on stdin becomes the program's controlling one.
+	r.tty = kinds[0] == localapi.KindTerminal
 	return true
 }
 
@@ -206,7 +216,7 @@ func (r *run) start() bool {
 	defer r.writeMu.Unlock()
 	proc, err := r.group.Start(platform.Spec{
 		Path: r.path, Argv: r.argv, Env: Environment(x.peer.User, marker, x.req.Term), Dir: x.peer.cwd,
-		Stdin: x.files[0], Stdout: x.files[1], Stderr: x.files[2], TTY: x.req.TTY,
+		Stdin: x.files[0], Stdout: x.files[1], Stderr: x.files[2], TTY: r.tty,
 	})
 	if err == nil && r.held {
 		// Watch before the start is released to the end: the program's user
@@ -223,7 +233,7 @@ func (r *run) start() bool {
 		return false
 	}
 	r.proc = proc
-	detail := map[string]any{"argv": clipArgv(r.argv), "path": r.path, "cwd": x.peer.cwd, "pid": proc.Pid(), "uid": x.peer.UID, "tty": x.req.TTY}
+	detail := map[string]any{"argv": clipArgv(r.argv), "path": r.path, "cwd": x.peer.cwd, "pid": proc.Pid(), "uid": x.peer.UID, "tty": r.tty}
 	if r.d.Policy != "" {
 		detail["policy"] = r.d.Policy
 	}
@@ -254,10 +264,11 @@ func (r *run) relay() {
 	go func() {
 		for {
 			var sig localapi.Request
-			if err := localapi.ReadFrame(x.c, nil, &sig); err != nil {
+			// Reader refuses (and disarms) descriptors sent with a later frame.
+			if err := localapi.ReadFrame(localapi.Reader(x.c), nil, &sig); err != nil {
 				return
 			}
-			if sig.Op == localapi.OpSignal && forwardable(sig.Signal) {
+			if sig.Check() == nil && sig.Op == localapi.OpSignal && forwardable(sig.Signal) {
 				_ = r.proc.Signal(syscall.Signal(sig.Signal))
 			}
 		}

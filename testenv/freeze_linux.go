@@ -77,7 +77,6 @@ func (fs *FreezableFS) ThawIfFrozen() {
 	}
 }
 
-
 func runTool(t testing.TB, name string, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
