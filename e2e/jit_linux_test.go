@@ -16,6 +16,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/agent"
 	"github.com/hoist-jit/hoist/testenv"
 )
 
@@ -177,7 +178,11 @@ func (f *fleet) setReminders(ds ...time.Duration) {
 // the policy's schedule with the last reminder warning of lost work, and
 // its tray item's Exit ends JIT mode with every elevated process.
 func TestQuietHelperNotifiesAndOffersExit(t *testing.T) {
-	f := newFleet(t)
+	// The machine's clock is the test's: the window's reminders and end come
+	// when the test moves it, not after seconds of waiting that a loaded
+	// machine may stretch.
+	clk := testenv.NewClock(time.Now())
+	f := newFleetOn(t, startServerAt(t, t.TempDir(), "127.0.0.1:0"), func(c *agent.Config) { c.Clock = clk })
 	bus := startSessionBus(t)
 	f.setReminders(6*time.Second, 3*time.Second)
 	helper := f.command("exec hoist jit --quiet")
@@ -200,26 +205,25 @@ func TestQuietHelperNotifiesAndOffersExit(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 
 	// First window: expiry, with the reminders.
-	f.approve(f.request("--for 9s"), 9*time.Second)
-	approved := time.Now()
+	f.approve(f.request("--for 1h"), time.Hour)
+	testenv.WaitUntil(t, "the session on the machine", func() bool { return f.agent.Status(f.user.Name).State == "active" })
+	end := f.agent.Status(f.user.Name).ExpiresAt
 	started := bus.waitNote("JIT elevated access has started")
+	if strings.Contains(started.summary+started.body, "ends in") {
+		t.Errorf("a reminder came with the start: %+v", started)
+	}
+	clk.Add(end.Sub(clk.Now()) - 5500*time.Millisecond) // 6 s left, as the helper rounds
 	first := bus.waitNote("ends in 6 seconds")
+	clk.Add(3 * time.Second) // 3 s left
 	last := bus.waitNote("ends in 3 seconds")
+	clk.Add(3 * time.Second) // over
 	ended := bus.waitNote("has ended (expired)")
-	end := approved.Add(9 * time.Second)
 	for _, c := range []struct {
 		name     string
-		n        note
-		from, to time.Time
-	}{
-		{"started", started, approved, approved.Add(4 * time.Second)}, // an idle quiet helper looks every 3s
-		{"6s reminder", first, end.Add(-7500 * time.Millisecond), end.Add(-4 * time.Second)},
-		{"3s reminder", last, end.Add(-4500 * time.Millisecond), end.Add(-1 * time.Second)},
-		{"end", ended, end.Add(-500 * time.Millisecond), end.Add(3 * time.Second)},
-	} {
-		if c.n.at.Before(c.from) || c.n.at.After(c.to) {
-			t.Errorf("%s notification at %s after the approval; want between %s and %s", c.name,
-				c.n.at.Sub(approved), c.from.Sub(approved), c.to.Sub(approved))
+		n, after note
+	}{{"6s reminder", first, started}, {"3s reminder", last, first}, {"end", ended, last}} {
+		if c.n.at.Before(c.after.at) {
+			t.Errorf("the %s came before the notification it follows", c.name)
 		}
 	}
 	if !strings.Contains(last.body, "unsaved work in them will be lost") || last.urgency != 2 {
@@ -233,7 +237,8 @@ func TestQuietHelperNotifiesAndOffersExit(t *testing.T) {
 	bus.mu.Lock()
 	registered := len(bus.items)
 	bus.mu.Unlock()
-	f.approve(f.request("--for 1h"), time.Hour)
+	// Two hours: the machine's clock is an hour ahead of the server's now.
+	f.approve(f.request("--for 2h"), 2*time.Hour)
 	testenv.WaitUntil(t, "the session on the machine", func() bool { return f.agent.Status(f.user.Name).State == "active" })
 	testenv.WaitUntil(t, "the tray item of the new session", func() bool {
 		bus.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/agent"
 	"github.com/hoist-jit/hoist/control"
 	"github.com/hoist-jit/hoist/testenv"
 )
@@ -18,16 +19,19 @@ import (
 // TestTheWholePath: request on the machine, approve on the server, root on
 // the machine for the window, and nothing left after it.
 func TestTheWholePath(t *testing.T) {
-	f := newFleet(t)
-	id := f.request("--for 5s --reason 'install the printer driver'")
+	// The machine's clock is the test's, so that the window closes when the
+	// test has seen everything start, however busy the machine is.
+	clk := testenv.NewClock(time.Now())
+	f := newFleetOn(t, startServerAt(t, t.TempDir(), "127.0.0.1:0"), func(c *agent.Config) { c.Clock = clk })
+	id := f.request("--for 1h --reason 'install the printer driver'")
 	pending, err := f.srv.Service().Requests(ctx, adminActor, hoist.RequestFilter{State: hoist.RequestPending})
-	if err != nil || len(pending) != 1 || pending[0].ID != id || pending[0].User != f.user.Name || pending[0].RequestedDuration != 5*time.Second {
+	if err != nil || len(pending) != 1 || pending[0].ID != id || pending[0].User != f.user.Name || pending[0].RequestedDuration != time.Hour {
 		t.Fatalf("pending on the server = %+v, %v", pending, err)
 	}
 	if _, out, _ := f.sh("hoist status --json"); !strings.Contains(out, `"state": "pending"`) {
 		t.Fatalf("status while pending: %s", out)
 	}
-	results, err := f.srv.Service().Approve(ctx, control.Actor{Name: "carol", Role: hoist.RoleApprover}, []string{id}, 5*time.Second, "")
+	results, err := f.srv.Service().Approve(ctx, control.Actor{Name: "carol", Role: hoist.RoleApprover}, []string{id}, time.Hour, "")
 	if err != nil || !results[0].OK {
 		t.Fatalf("approve: %+v %v", results, err)
 	}
@@ -35,8 +39,6 @@ func TestTheWholePath(t *testing.T) {
 	testenv.WaitUntil(t, "the agent to hear of the approval", func() bool { return f.agent.Status(f.user.Name).State == "active" })
 	t.Logf("approval reached the agent in %s", time.Since(approvedAt))
 
-	// The escapes start at once, alongside id -u: the window is 5 seconds
-	// on a machine that may be busy.
 	sid := f.agent.Status(f.user.Name).SessionID
 	escape := f.command(`hoist run -- sh -c 'setsid sh -c "sleep 1000 &"; (sleep 1000 &); nohup sleep 1000 >/dev/null 2>&1 &'; exec hoist run -- sleep 1000`)
 	if err := escape.Start(); err != nil {
@@ -62,7 +64,8 @@ func TestTheWholePath(t *testing.T) {
 		}
 		return len(pids) >= 4
 	})
-	_ = escape.Wait() // returns when the window closes and the sleep is ended
+	clk.Add(time.Hour) // the window closes
+	_ = escape.Wait()  // returns when the sleep is ended
 	testenv.WaitUntil(t, "the session to end", func() bool { return f.agent.Status(f.user.Name).State == "ended" })
 	testenv.WaitUntil(t, "the cgroup to go", func() bool { _, err := os.Stat(filepath.Join(f.cgs.Root, sid)); return os.IsNotExist(err) })
 	for _, pid := range pids {
