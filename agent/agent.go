@@ -84,10 +84,10 @@ type Agent struct {
 	// stop is closed by Close, for the background work that outlives a
 	// call (retrying the kill of stuck processes).
 	stop chan struct{}
-	// closing receives descriptors callers passed, to be closed by the
-	// closer goroutines: a close can block (a socket lingering, a FUSE
-	// flush), and it must not hold a connection, a lock, or an end.
-	closing chan []*os.File
+	// closes are the descriptors callers passed, being closed per user: a
+	// close can block (a FUSE flush, a socket Disarm could not reach), and
+	// it must hold nothing but that user's own budget.
+	closes closeQueue
 
 	// limits bound the writes each user's calls cause.
 	limits *windowLimiter
@@ -97,32 +97,6 @@ type Agent struct {
 	connMu    sync.Mutex
 	conns     map[int]int // open connections per uid
 	connTotal int
-}
-
-// closers is how many goroutines close what callers passed: a few closes
-// blocked in the kernel do not stop the others.
-const closers = 4
-
-// closeLater hands files to the closers and never waits: when their queue
-// is full, a goroutine of its own waits to hand them over, holding nothing
-// else.
-func (a *Agent) closeLater(files []*os.File) {
-	if len(files) == 0 {
-		return
-	}
-	select {
-	case a.closing <- files:
-	default:
-		go func() { a.closing <- files }()
-	}
-}
-
-func (a *Agent) closer() {
-	for files := range a.closing {
-		for _, f := range files {
-			f.Close()
-		}
-	}
 }
 
 // Upstream is the server, as the agent asks it things.
@@ -251,10 +225,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}, activating: map[string]bool{}, pending: map[string]RequestInfo{},
-		stop: make(chan struct{}), closing: make(chan []*os.File, 4096), conns: map[int]int{}, limits: newWindowLimiter()}
-	for range closers {
-		go a.closer()
-	}
+		stop: make(chan struct{}), closes: closeQueue{byUID: map[int]*userCloses{}}, conns: map[int]int{}, limits: newWindowLimiter()}
 	if cfg.BundleKey != nil {
 		a.pol.key = cfg.BundleKey
 		a.loadPolicy()

@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -11,38 +12,61 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// resolveAs resolves argv0 as resolve does, but with the file-system rights
-// of the caller: hoistd runs as root, and a stat as root would tell a user
-// whether a file exists in a directory they cannot read. The lookup runs on
-// a thread of its own whose file-system identity (fsuid, fsgid and groups,
-// all per thread on Linux) is the caller's; that thread is never given
-// back to the runtime, so it ends with its goroutine and no other code
-// runs with the changed identity.
+// resolveAs resolves argv0 as resolve does, but with the rights of the
+// caller: hoistd runs as root, and a stat as root would tell a user whether
+// a file exists in a directory they cannot read. The lookup runs on a
+// thread of its own whose identity (uids, gids and groups, all per thread
+// on Linux) is the caller's, without capabilities; that thread is never
+// given back to the runtime, so it ends with its goroutine and no other
+// code runs with the changed identity.
 func resolveAs(p Peer, argv0, dir string) (string, error) {
 	if p.UID == 0 {
 		return resolve(argv0, dir)
 	}
+	return asCaller(p, func() (string, error) { return resolve(argv0, dir) }, 2)
+}
+
+// asCaller runs fn on a thread of its own with p's identity. The process's
+// main thread is never changed — Go cannot end it, and the whole process
+// would show the caller's uid from then on: a goroutine that lands there
+// keeps it (so that the scheduler must use another thread) while it tries
+// again, at most tries more times.
+func asCaller(p Peer, fn func() (string, error), tries int) (string, error) {
 	type result struct {
 		path string
 		err  error
 	}
 	out := make(chan result, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: see above
-		if err := becomeFS(p.UID, p.GID, p.Groups); err != nil {
-			out <- result{"", fmt.Errorf("cannot check the program with your rights: %w", err)}
+		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			r := result{err: errors.New("cannot check the program with your rights: no thread to do it on")}
+			if tries > 0 {
+				r.path, r.err = asCaller(p, fn, tries-1)
+			}
+			runtime.UnlockOSThread() // unchanged: the main thread goes back as it was
+			out <- r
 			return
 		}
-		path, err := resolve(argv0, dir)
+		// Never unlocked from here on: the thread ends with this goroutine.
+		if err := becomeFS(p.UID, p.GID, p.Groups); err != nil {
+			out <- result{err: fmt.Errorf("cannot check the program with your rights: %w", err)}
+			return
+		}
+		path, err := fn()
 		out <- result{path, err}
 	}()
 	r := <-out
 	return r.path, r.err
 }
 
-// becomeFS gives the calling thread the file-system identity uid, gid and
-// groups, and checks that it took. The raw setgroups call changes this
-// thread only (the libc and syscall.Setgroups wrappers change them all).
+// becomeFS makes the calling thread the caller in full: groups, then real,
+// effective and saved gid and uid, by raw system calls that change this
+// thread only (the libc and syscall wrappers change every thread). Giving
+// up uid 0 clears the thread's capabilities too, so no CAP_DAC_OVERRIDE,
+// CAP_SYS_PTRACE or CAP_SYS_ADMIN lets a lookup reach through
+// /proc/PID/cwd or /proc/PID/fd what the caller could not. It checks that
+// every change took.
 func becomeFS(uid, gid int, groups []uint32) error {
 	var ptr unsafe.Pointer
 	if len(groups) > 0 {
@@ -51,14 +75,17 @@ func becomeFS(uid, gid int, groups []uint32) error {
 	if _, _, errno := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(ptr), 0); errno != 0 {
 		return fmt.Errorf("setgroups: %w", errno)
 	}
-	_, _ = unix.SetfsgidRetGid(gid)
-	_, _ = unix.SetfsuidRetUid(uid)
-	// Asking with an invalid id changes nothing and answers the current one.
-	if cur, _ := unix.SetfsgidRetGid(-1); cur != gid {
-		return fmt.Errorf("fsgid is %d, not %d", cur, gid)
+	if _, _, errno := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); errno != 0 {
+		return fmt.Errorf("setresgid: %w", errno)
 	}
-	if cur, _ := unix.SetfsuidRetUid(-1); cur != uid {
-		return fmt.Errorf("fsuid is %d, not %d", cur, uid)
+	if _, _, errno := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); errno != 0 {
+		return fmt.Errorf("setresuid: %w", errno)
+	}
+	if r, e, s := unix.Getresuid(); r != uid || e != uid || s != uid {
+		return fmt.Errorf("the thread's uids are %d/%d/%d, not %d", r, e, s, uid)
+	}
+	if r, e, s := unix.Getresgid(); r != gid || e != gid || s != gid {
+		return fmt.Errorf("the thread's gids are %d/%d/%d, not %d", r, e, s, gid)
 	}
 	return nil
 }

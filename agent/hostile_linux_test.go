@@ -82,12 +82,24 @@ func TestLookupsKeepHiddenFilesHidden(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.applyPolicies(hoist.ApplicationRule{Path: "/usr/bin/true", Action: hoist.ActionAudit})
-	for _, op := range []string{"explain", "run"} {
-		exists := r.sh("", fmt.Sprintf("hoist %s -- %s/prog", op, secret))
-		missing := r.sh("", fmt.Sprintf("hoist %s -- %s/none", op, secret))
+	// A root process whose working directory is the hidden one: its
+	// /proc/PID/cwd is a way in for anyone with root's capabilities.
+	inside := exec.Command("sleep", "1000")
+	inside.Dir = secret
+	if err := inside.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = inside.Process.Kill(); _ = inside.Wait() })
+	for _, c := range []struct{ op, dir string }{
+		{"explain", secret}, {"run", secret},
+		{"explain", fmt.Sprintf("/proc/%d/cwd", inside.Process.Pid)}, {"run", fmt.Sprintf("/proc/%d/cwd", inside.Process.Pid)},
+	} {
+		op := c.op
+		exists := r.sh("", fmt.Sprintf("hoist %s -- %s/prog", op, c.dir))
+		missing := r.sh("", fmt.Sprintf("hoist %s -- %s/none", op, c.dir))
 		norm := strings.ReplaceAll(exists.stderr, "/prog", "/none")
 		if exists.code != missing.code || norm != missing.stderr || exists.stdout != missing.stdout {
-			t.Errorf("hoist %s tells a hidden file from a missing one:\nexists:  %d %q %q\nmissing: %d %q %q", op,
+			t.Errorf("hoist %s in %s tells a hidden file from a missing one:\nexists:  %d %q %q\nmissing: %d %q %q", op, c.dir,
 				exists.code, exists.stdout, exists.stderr, missing.code, missing.stdout, missing.stderr)
 		}
 	}

@@ -19,9 +19,10 @@ import (
 type run struct {
 	a *Agent
 	x *exchange
-	// s is the caller's active session, held (startMu shared) from the
-	// decision until the program is started in it, so that no program is
-	// born after its session's end has begun.
+	// s is the caller's active session when the run was decided; it is held
+	// (startMu shared) only around the last check and the start, so that no
+	// program is born after its session's end has begun, and nothing slow —
+	// a lookup on a hung mount, a hash — ever holds the end up.
 	s    *session
 	held bool
 	// path and argv are what is started; argv[0] is the matched file for a
@@ -117,30 +118,27 @@ func (r *run) refuse(why, policy string, exit int) {
 // policies; it answers the caller itself when the run is refused.
 func (r *run) decide() bool {
 	a, x := r.a, r.x
-	if s := a.activeFor(x.peer.User); s != nil {
-		r.hold(s)
-	}
+	r.s = a.activeFor(x.peer.User)
 	bundle := a.Bundle()
 	path, err := resolveAs(x.peer, x.req.Argv[0], x.peer.cwd)
 	if err != nil {
-		if !r.held && !hasApplicationPolicies(bundle) {
+		if r.s == nil && !hasApplicationPolicies(bundle) {
 			r.refuse(a.notActive(x.peer.User, "", ""), "", 126)
 			return false
 		}
-		r.unhold()
 		x.fail(hoist.ENotFound, fmt.Sprintf("%s: %v", x.req.Argv[0], err), exitStatusOf(err))
 		return false
 	}
-	facts := a.factsFor(bundle, x.peer.User, path, x.req.Argv, r.held, x.req.Reason)
+	facts := a.factsFor(bundle, x.peer.User, path, x.req.Argv, r.s != nil, x.req.Reason)
 	r.d = hoist.Decide(bundle, facts)
 	r.path, r.argv = execPath(r.d, facts, path), execArgv(r.d, facts, x.req.Argv)
 	r.audited()
 	switch {
-	case r.d.Elevate && r.d.Session && r.held:
+	case r.d.Elevate && r.d.Session && r.s != nil:
 		r.group, r.sid = r.s.group, r.s.rec.ID
 		return true
 	case r.d.Elevate:
-		r.unhold()
+		r.s = nil
 		return r.policyGroup()
 	case r.d.Action == hoist.ActionNone && r.d.Policy == "":
 		r.refuse(a.notActive(x.peer.User, path, r.d.Note), "", 126)
@@ -206,6 +204,12 @@ func (r *run) start() bool {
 		r.unhold()
 		x.fail(hoist.EUnavailable, "hoistd cannot record elevated programs now (its audit queue is full); nothing was started", 126)
 		return false
+	}
+	if r.sid != "" {
+		if r.hold(r.s); !r.held {
+			x.fail(hoist.EForbidden, a.notActive(x.peer.User, "", ""), 126) // it ended meanwhile
+			return false
+		}
 	}
 	marker := r.sid
 	if r.runID != "" {

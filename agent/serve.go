@@ -86,7 +86,7 @@ func (x *exchange) failWith(err error, exit int) {
 
 // releaseFiles hands the caller's descriptors to the closers, once.
 func (x *exchange) releaseFiles() {
-	x.a.closeLater(x.files)
+	x.a.closeLater(x.peer.UID, x.files)
 	x.files = nil
 }
 
@@ -112,7 +112,6 @@ func (a *Agent) Serve(l *net.UnixListener) error {
 		}
 		delay = 0
 		go func() {
-			defer c.Close()
 			defer func() {
 				if p := recover(); p != nil {
 					a.cfg.Logger.Error("a connection's handler panicked; hoistd goes on", "panic", p)
@@ -129,14 +128,23 @@ func (a *Agent) serveConn(c *net.UnixConn) {
 	peer, err := peerOf(c)
 	if err != nil {
 		a.cfg.Logger.Warn("refusing a connection without credentials", "err", err)
+		closeConn(c)
 		return
 	}
 	x := &exchange{c: c, peer: peer, a: a}
 	if !a.admit(peer.UID) {
 		x.fail(hoist.ERateLimited, "too many connections to hoistd from this user; try again shortly", 1)
+		closeConn(c)
 		return
 	}
+	// The connection's slot is given back only once it is closed: its
+	// close is part of what one user may make hoistd do at once.
 	defer a.release(peer.UID)
+	defer closeConn(c)
+	if a.closesPending(peer.UID) {
+		x.fail(hoist.ERateLimited, "hoistd is still closing descriptors this user passed earlier; try again shortly", 1)
+		return
+	}
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	req, files, err := localapi.ReceiveRequest(c)
 	if err != nil {
@@ -302,6 +310,13 @@ func statusReply(st StatusInfo) *localapi.Status {
 // path for machines without a server, loudly audited. The op table lets
 // only root here.
 func (a *Agent) serveGrant(x *exchange) {
+	if a.cfg.VerifyGrant != nil {
+		// On an enrolled machine JIT mode is the server's to grant: a local
+		// grant there would be root (say, a session's own root shell)
+		// granting itself more time that no approver saw.
+		x.fail(hoist.EForbidden, "this machine is enrolled with a hoist-server: JIT mode is requested there (hoist request), not granted locally", 126)
+		return
+	}
 	d, err := hoist.ParseDuration(x.req.Duration)
 	if err == nil {
 		err = hoist.DefaultApprovalSettings().CheckDuration(d)

@@ -50,6 +50,9 @@ type record struct {
 	// Unkillable lists what the end could not kill (a process stuck in the
 	// kernel); hoistd goes on trying in the background.
 	Unkillable []stuckProcess `json:"unkillable,omitempty"`
+	// Incomplete says the end failed (unkillable processes or another
+	// error) and is being retried.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // stuckProcess is an elevated process that did not die when killed.
@@ -141,8 +144,20 @@ func (a *Agent) readRecord(path string) (record, error) {
 	if !rec.State.valid() || rec.User == "" || rec.User == "root" {
 		return rec, fmt.Errorf("session %s has state %q and user %q", rec.ID, rec.State, rec.User)
 	}
+	// The grace period is not signed: it is held to what a policy may set.
+	rec.Grace = min(max(rec.Grace, 0), maxSessionGrace)
+	if rec.State == stateEnded {
+		return rec, nil // terminal: nothing in it can give root again
+	}
+	if w := rec.NotAfter.Sub(rec.NotBefore); w <= 0 || w > MaxWindow || rec.NotAfter.Sub(a.cfg.Clock.Now()) > MaxWindow {
+		return rec, errTampered{fmt.Sprintf("its window (%s to %s) is not one hoistd grants", rec.NotBefore.UTC().Format(time.RFC3339), rec.NotAfter.UTC().Format(time.RFC3339))}
+	}
 	return rec, a.checkAgainstGrant(rec)
 }
+
+// maxSessionGrace bounds a session's grace period, as the JIT Mode (Child
+// Processes) policy does.
+const maxSessionGrace = 10 * time.Minute
 
 // errTampered marks a session file that disagrees with its signed grant.
 type errTampered struct{ why string }
@@ -151,15 +166,24 @@ func (e errTampered) Error() string {
 	return "the session file disagrees with its signed grant: " + e.why
 }
 
-// checkAgainstGrant compares a server's session with the grant the server
-// signed for it. Root's local grants carry no signature: root can write
-// what it likes there, and their start is audited.
+// checkAgainstGrant compares a session with the grant the server signed
+// for it. On an enrolled machine (VerifyGrant set) every session has one:
+// root's local grants are refused there, so a session file claiming to be
+// one was written by hand (or before enrolment). On a machine without a
+// server, root's local grants carry no signature: root can write what it
+// likes there, and their start is audited.
 func (a *Agent) checkAgainstGrant(rec record) error {
-	if a.cfg.VerifyGrant == nil || rec.By == localGrantBy {
+	if a.cfg.VerifyGrant == nil {
+		if rec.By != localGrantBy {
+			return nil // a server's session on a machine no longer enrolled: its own window holds
+		}
+		if err := hoist.DefaultApprovalSettings().CheckDuration(rec.NotAfter.Sub(rec.NotBefore)); err != nil {
+			return errTampered{"a local grant longer than hoistd grants"}
+		}
 		return nil
 	}
 	if rec.Grant == "" {
-		return errTampered{"it has no signed grant"}
+		return errTampered{"it has no signed grant (a session file edited by hand, or written by an older hoistd)"}
 	}
 	g, err := a.cfg.VerifyGrant(rec.Grant, rec.NotBefore)
 	switch {
@@ -206,7 +230,7 @@ func (a *Agent) resume() error {
 		if rec.State == stateEnded {
 			close(s.done)
 			a.byUser[rec.User] = s
-			if len(rec.Unkillable) > 0 {
+			if len(rec.Unkillable) > 0 || rec.Incomplete {
 				if g, err := a.cfg.Tracker.OpenGroup(rec.ID); err == nil {
 					s.group = g
 					a.retryUnkillable(s)
@@ -446,14 +470,27 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	}
 	// No program starts from here on; runs already past their check finish
 	// starting first, so the end sees them.
-	s.startMu.Lock()
+	// A start stuck in the kernel (a program on a hung NFS mount) must not
+	// hold the end: past the margin it goes on without the lock, and the
+	// cgroup, which the program is born into, is ended all the same.
+	locked := lockWithin(&s.startMu, a.cfg.EndMargin)
+	if !locked {
+		a.cfg.Logger.Warn("a program's start did not finish; ending the session anyway", "session", rec.ID)
+	}
 	rep, endErr := a.endGroup(s.group, rec)
-	s.startMu.Unlock()
+	if locked {
+		s.startMu.Unlock()
+	}
 	stuck := unkillable(rep)
+	// Any failure of the end — not only a process that would not die — is
+	// retried until the group is gone: a session never ends with its
+	// programs left alive and nobody trying.
+	incomplete := endErr != nil
 	a.mu.Lock()
 	done, _, _ := step(s.rec.status(), ended, a.cfg.Clock.Now())
 	s.rec.setStatus(done)
 	s.rec.Unkillable = stuck
+	s.rec.Incomplete = incomplete
 	s.end = rep
 	rec = s.rec
 	a.mu.Unlock()
@@ -467,12 +504,15 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	if len(stuck) > 0 {
 		detail["unkillable"] = stuck
 	}
+	if endErr != nil {
+		detail["error"] = endErr.Error()
+	}
 	a.auditCritical("session.ended", actor, rec.ID, detail)
 	a.cfg.Logger.Info("session ended", "session", rec.ID, "user", rec.User, "reason", reason,
 		"terminated", rep.Terminated, "killed", rep.Killed, "took", rep.Took, "unkillable", len(stuck), "err", endErr)
-	if len(stuck) > 0 {
-		a.cfg.Logger.Error("elevated processes could not be killed; retrying in the background", "session", rec.ID, "unkillable", stuck)
-		a.auditCritical("session.unkillable", "hoistd", rec.ID, map[string]any{"user": rec.User, "unkillable": stuck})
+	if incomplete {
+		a.cfg.Logger.Error("the session's end is incomplete; retrying in the background", "session", rec.ID, "unkillable", stuck, "err", endErr)
+		a.auditCritical("session.unkillable", "hoistd", rec.ID, map[string]any{"user": rec.User, "unkillable": stuck, "error": endErr.Error()})
 		a.mu.Lock()
 		a.retryUnkillable(s)
 		a.mu.Unlock()
@@ -534,7 +574,10 @@ func (a *Agent) retryUnkillable(s *session) {
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.EndMargin)
 		rep, err := s.group.End(ctx, 0)
 		cancel()
-		if errors.Is(err, platform.ErrUnkillable) {
+		if err != nil {
+			if !errors.Is(err, platform.ErrUnkillable) {
+				a.cfg.Logger.Warn("retrying the end of a session failed", "session", s.rec.ID, "err", err)
+			}
 			a.mu.Lock()
 			if !a.closed {
 				a.cfg.Clock.AfterFunc(retryUnkillableEvery, attempt)
@@ -542,11 +585,8 @@ func (a *Agent) retryUnkillable(s *session) {
 			a.mu.Unlock()
 			return
 		}
-		if err != nil {
-			a.cfg.Logger.Warn("retrying the end of stuck processes failed", "session", s.rec.ID, "err", err)
-		}
 		a.mu.Lock()
-		s.rec.Unkillable = nil
+		s.rec.Unkillable, s.rec.Incomplete = nil, false
 		rec := s.rec
 		a.mu.Unlock()
 		if err := a.save(rec); err != nil {
@@ -584,6 +624,9 @@ func (a *Agent) Status(user string) StatusInfo {
 		st.RequestID, st.RequestState, st.DecisionReason = req.ID, req.State, req.Reason
 	}
 	st.State, st.EndReason, st.Closing = userView(s.rec.status(), s.rec.NotAfter, now)
+	if s.rec.Incomplete && len(s.rec.Unkillable) == 0 {
+		st.Closing = true // still being ended, by the retry
+	}
 	if st.State == "active" {
 		st.Remaining = s.rec.NotAfter.Sub(now)
 	}
@@ -612,4 +655,17 @@ type StatusInfo struct {
 	RequestState string
 	// DecisionReason is the approver's note on a denied request.
 	DecisionReason string
+}
+
+// lockWithin takes mu exclusively, trying until d has passed; it reports
+// whether it holds the lock.
+func lockWithin(mu *sync.RWMutex, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !mu.TryLock() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
 }

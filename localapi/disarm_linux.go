@@ -2,6 +2,7 @@ package localapi
 
 import (
 	"encoding/binary"
+	"net"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -13,7 +14,7 @@ const (
 	// sockets (the kernel itself refuses to nest them much deeper).
 	disarmDepth = 8
 	// disarmBudget bounds the reads and accepts of one Disarm call.
-	disarmBudget = 1024
+	disarmBudget = 16384
 )
 
 // Disarm makes closing each socket among files immediate, so that hoistd
@@ -123,4 +124,17 @@ func takenFDs(oob []byte) []int {
 		}
 	}
 	return fds
+}
+
+// DrainConn disarms and closes, without waiting, every descriptor still
+// queued on c — sent with bytes hoistd never read — so that closing c
+// cannot make hoistd's thread wait on one of them. Shut c's reading side
+// first (CloseRead), or its peer may queue more meanwhile.
+func DrainConn(c *net.UnixConn) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	budget := disarmBudget
+	_ = raw.Control(func(fd uintptr) { drainRights(int(fd), disarmDepth, &budget) })
 }

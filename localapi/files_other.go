@@ -4,6 +4,7 @@ package localapi
 
 import (
 	"errors"
+	"net"
 	"os"
 )
 
@@ -19,3 +20,6 @@ func CheckRunFiles(files []*os.File, tty bool) ([]Kind, error) {
 
 // Disarm does nothing here yet.
 func Disarm(files []*os.File) {}
+
+// DrainConn does nothing here yet.
+func DrainConn(c *net.UnixConn) {}

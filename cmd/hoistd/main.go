@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,7 +18,13 @@ import (
 	"github.com/hoist-jit/hoist/link"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	// The main thread stays with the main goroutine: hoistd gives threads of
+	// its own a caller's identity and then lets them end (see the agent's
+	// resolveAs), and Go cannot end the main thread.
+	runtime.LockOSThread()
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	root := &cobra.Command{
