@@ -65,7 +65,7 @@ func TestTheWholePath(t *testing.T) {
 		return len(pids) >= 4
 	})
 	clk.Add(f.agent.Status(f.user.Name).ExpiresAt.Sub(clk.Now()) + time.Second) // the window closes
-	_ = escape.Wait()  // returns when the sleep is ended
+	_ = escape.Wait()                                                           // returns when the sleep is ended
 	testenv.WaitUntil(t, "the session to end", func() bool { return f.agent.Status(f.user.Name).State == "ended" })
 	testenv.WaitUntil(t, "the cgroup to go", func() bool { _, err := os.Stat(filepath.Join(f.cgs.Root, sid)); return os.IsNotExist(err) })
 	for _, pid := range pids {
