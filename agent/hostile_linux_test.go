@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/agent"
+	"github.com/hoist-jit/hoist/localapi"
 	"github.com/hoist-jit/hoist/testenv"
+	"golang.org/x/sys/unix"
 )
 
 // Tests that attack hoistd as an unprivileged local user would.
@@ -365,5 +368,77 @@ func TestStuckProcessDoesNotHangTheEnd(t *testing.T) {
 	testenv.WaitUntil(t, "the retry to record it", func() bool { return len(r.events("session.unkillable_gone")) == 1 })
 	if _, err := os.Stat(filepath.Join(r.cgs.Root, sid)); !os.IsNotExist(err) {
 		t.Fatalf("the session's cgroup is still there after the retry (%v)", err)
+	}
+}
+
+// TestLingeringSocketInAnUnreadFrame: a caller sends a request, then a
+// second frame hoistd never reads, carrying a TCP socket with unsent data
+// and a long SO_LINGER, and drops its own copy. Closing the connection
+// must not make hoistd wait out the linger: the socket is disarmed (reset)
+// when the connection is closed.
+func TestLingeringSocketInAnUnreadFrame(t *testing.T) {
+	r := newRig(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	tcp, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := ln.Accept() // never reads: the sender's buffer fills
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	tcpFile, err := tcp.(*net.TCPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp.Close()
+	fd := int(tcpFile.Fd())
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 3600}); err != nil {
+		t.Fatal(err)
+	}
+	_ = unix.SetNonblock(fd, true)
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := unix.Write(fd, chunk); err != nil {
+			break // the buffers are full: data that will never be sent
+		}
+	}
+
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: r.socket, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := localapi.SendRequest(c, localapi.Request{V: localapi.Version, Op: localapi.OpStatus}); err != nil {
+		t.Fatal(err)
+	}
+	// The frame hoistd never reads, with the socket.
+	if _, _, err := c.WriteMsgUnix([]byte{0, 0, 0, 2, '{', '}'}, unix.UnixRights(fd), nil); err != nil {
+		t.Fatal(err)
+	}
+	tcpFile.Close() // hoistd's queued copy is the last one
+	var reply localapi.Reply
+	if err := localapi.ReadFrame(c, nil, &reply); err != nil || reply.Status == nil {
+		t.Fatalf("status: %+v, %v", reply, err)
+	}
+	c.Close()
+	// The peer, which reads nothing, sees the reset that an abortive close
+	// sends; a close that lingered would leave the connection established
+	// for an hour, with a hoistd thread waiting in it.
+	peerFile, err := peer.(*net.TCPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peerFile.Close()
+	testenv.WaitUntil(t, "the passed socket to be reset", func() bool {
+		info, err := unix.GetsockoptTCPInfo(int(peerFile.Fd()), unix.IPPROTO_TCP, unix.TCP_INFO)
+		return err == nil && info.State == 7 // TCP_CLOSE: reset
+	})
+	if got := r.sh("", "hoist status"); got.code != 0 {
+		t.Fatalf("status for a user afterwards: %d %q", got.code, got.stderr)
 	}
 }
