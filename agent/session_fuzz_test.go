@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/testenv"
 )
 
 // FuzzReadRecord feeds session files of any content to the reader hoistd
@@ -33,7 +34,7 @@ func FuzzReadRecord(f *testing.F) {
 	f.Add([]byte(`{"id":"` + sid + `","user":"bob","state":"weird"}`))
 	f.Add([]byte("\x00\xff{"))
 	dir := f.TempDir()
-	a := &Agent{cfg: Config{StateDir: dir, VerifyGrant: func(s string, t time.Time) (hoist.Grant, error) {
+	a := &Agent{cfg: Config{StateDir: dir, Clock: testenv.NewClock(at), VerifyGrant: func(s string, t time.Time) (hoist.Grant, error) {
 		return hoist.VerifyGrant(pub, s, "agt_x", t)
 	}}}
 	if err := os.MkdirAll(filepath.Join(dir, "sessions"), 0o700); err != nil {
