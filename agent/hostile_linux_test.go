@@ -409,16 +409,27 @@ func TestLingeringSocketInAnUnreadFrame(t *testing.T) {
 		}
 	}
 
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: r.socket, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := localapi.SendRequest(c, localapi.Request{V: localapi.Version, Op: localapi.OpStatus}); err != nil {
-		t.Fatal(err)
-	}
-	// The frame hoistd never reads, with the socket.
-	if _, _, err := c.WriteMsgUnix([]byte{0, 0, 0, 2, '{', '}'}, unix.UnixRights(fd), nil); err != nil {
-		t.Fatal(err)
+	// The second frame must be queued before hoistd has answered the first
+	// and shut the connection; on a busy machine that race is lost now and
+	// then, and the attempt is made again.
+	var c *net.UnixConn
+	for attempt := 0; ; attempt++ {
+		c, err = net.DialUnix("unix", nil, &net.UnixAddr{Name: r.socket, Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := localapi.SendRequest(c, localapi.Request{V: localapi.Version, Op: localapi.OpStatus}); err != nil {
+			t.Fatal(err)
+		}
+		// The frame hoistd never reads, with the socket.
+		_, _, err = c.WriteMsgUnix([]byte{0, 0, 0, 2, '{', '}'}, unix.UnixRights(fd), nil)
+		if err == nil {
+			break
+		}
+		c.Close()
+		if attempt == 100 {
+			t.Fatalf("could not queue the second frame: %v", err)
+		}
 	}
 	tcpFile.Close() // hoistd's queued copy is the last one
 	var reply localapi.Reply
