@@ -257,10 +257,13 @@ func TestHugeEnvironmentsDoNotStallTheEnd(t *testing.T) {
 func TestConcurrentOperations(t *testing.T) {
 	r := newRig(t)
 	users := []testenv.User{r.user, testenv.NewUser(t)}
-	var wg sync.WaitGroup
+	// The agent's own callers (grants, status, ends, expiries) go on until
+	// the users' clients are done.
+	var wg, clients sync.WaitGroup
 	stop := make(chan struct{})
 	for _, u := range users {
-		wg.Add(2)
+		wg.Add(1)
+		clients.Add(1)
 		go func() { // status and grants, as the link and the helper would
 			defer wg.Done()
 			for i := 0; ; i++ {
@@ -276,7 +279,7 @@ func TestConcurrentOperations(t *testing.T) {
 			}
 		}()
 		go func() { // the user's own calls, through the real client
-			defer wg.Done()
+			defer clients.Done()
 			for i := range 15 {
 				cmd := exec.Command(r.hoist, "run", "--", "true")
 				if i%3 == 0 {
@@ -289,7 +292,9 @@ func TestConcurrentOperations(t *testing.T) {
 		}()
 	}
 	// An expiry now and then, by the clock.
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for {
 			select {
 			case <-stop:
@@ -299,7 +304,7 @@ func TestConcurrentOperations(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(3 * time.Second)
+	clients.Wait()
 	close(stop)
 	wg.Wait()
 	r.stop()
