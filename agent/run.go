@@ -201,7 +201,7 @@ func (r *run) send(rep localapi.Reply) {
 func (r *run) start() bool {
 	a, x := r.a, r.x
 	if a.outbox.Full() {
-		r.unhold()
+		r.endRunGroup() // a policy run's group, made for nothing
 		x.fail(hoist.EUnavailable, "hoistd cannot record elevated programs now (its audit queue is full); nothing was started", 126)
 		return false
 	}
