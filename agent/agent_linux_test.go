@@ -383,14 +383,13 @@ func (r *rig) escapes(sid string, want int) (*exec.Cmd, []int) {
 		})
 		return blocking, pids
 	}
+	// The cgroup is read again each time: the one leaving may still have
+	// been in it when the sleeps were counted.
 	testenv.WaitUntil(r.t, "the process that left the cgroup", func() bool {
+		pids, _ = g.Pids()
 		escaped = nil
 		for _, pid := range markedPids(sid) {
-			in := false
-			for _, p := range pids {
-				in = in || p == pid
-			}
-			if !in {
+			if !slices.Contains(pids, pid) {
 				escaped = append(escaped, pid)
 			}
 		}
