@@ -20,8 +20,11 @@ const (
 	// closersPerUser is how many closes of one user may be under way.
 	closersPerUser = 4
 	// maxPendingCloses is how many batches (a request's descriptors) of one
-	// user may wait to be closed before their connections are refused.
-	maxPendingCloses = 32
+	// user may wait to be closed before their connections are refused: as
+	// many as the user may have connections, so that a burst of honest runs
+	// on a busy machine is never refused (32 was, under load), while stuck
+	// closes hold at most this many batches of three descriptors.
+	maxPendingCloses = maxConnsPerUser
 )
 
 type closeQueue struct {
