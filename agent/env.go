@@ -73,22 +73,6 @@ func executable(p string) error {
 	return nil
 }
 
-// checkArgv refuses what exec cannot take or a terminal would misread.
-func checkArgv(argv []string) error {
-	if len(argv) == 0 || argv[0] == "" {
-		return errors.New("no command given")
-	}
-	if len(argv) > 4096 {
-		return errors.New("more than 4096 arguments")
-	}
-	for _, a := range argv {
-		if strings.IndexByte(a, 0) >= 0 {
-			return errors.New("an argument contains a NUL byte")
-		}
-	}
-	return nil
-}
-
 // exitStatusOf maps a start error to the shell's convention.
 func exitStatusOf(err error) int {
 	if errors.Is(err, errNotFound) || errors.Is(err, syscall.ENOENT) {

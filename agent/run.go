@@ -42,14 +42,13 @@ type run struct {
 	// from another goroutine at any time after the start.
 	writeMu sync.Mutex
 	// done is closed once the program has been reaped.
-	doneOnce sync.Once
-	done     chan struct{}
+	done chan struct{}
 }
 
 // serveRun starts the program as root if the caller's session or a policy
 // allows it, relays signals to it, and reports its exit status.
 func (a *Agent) serveRun(x *exchange) {
-	r := &run{a: a, x: x}
+	r := &run{a: a, x: x, done: make(chan struct{})}
 	defer r.unhold()
 	if !r.bound() || !r.decide() || !r.start() {
 		return
@@ -227,7 +226,7 @@ func (r *run) start() bool {
 		// hears the end's warning whenever it comes.
 		s := r.s
 		unwatch := a.watch(s, func(msg string) { r.send(localapi.Reply{Notice: &localapi.Notice{Message: msg}}) })
-		go func() { <-r.exited(); unwatch() }()
+		go func() { <-r.done; unwatch() }()
 	}
 	r.unhold()
 	x.releaseFiles() // the program has them; hoistd must not keep the caller's terminal open
@@ -252,12 +251,6 @@ func (r *run) start() bool {
 	return true
 }
 
-// exited is closed once the program has been reaped.
-func (r *run) exited() <-chan struct{} {
-	r.doneOnce.Do(func() { r.done = make(chan struct{}) })
-	return r.done
-}
-
 // relay forwards the client's signals until the program exits, then
 // reports its status. The relay stops before the program is reaped (the
 // platform's Process refuses signals after that), so no signal reaches a
@@ -278,7 +271,6 @@ func (r *run) relay() {
 		}
 	}()
 	status := r.proc.Wait()
-	r.exited()
 	close(r.done)
 	a.audit("command.ended", x.peer.User, r.sid, map[string]any{"argv": clipArgv(r.argv), "pid": r.proc.Pid(), "status": status,
 		"started": started, "ended": a.cfg.Clock.Now()})

@@ -172,7 +172,9 @@ func (a *Agent) serveConn(c *net.UnixConn) {
 		x.fail(hoist.EForbidden, fmt.Sprintf("only root may %s", req.Op), 126)
 		return
 	}
-	if err := checkRequest(req); err != nil {
+	// Every field bounded, printable where people or logs will see it, and
+	// only the fields the op takes (argv: a command, no NUL, within limits).
+	if err := req.Check(); err != nil {
 		x.fail(hoist.EInvalid, "hoistd refused the request: "+err.Error(), 1)
 		return
 	}
