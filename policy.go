@@ -89,9 +89,13 @@ type ApplicationRule struct {
 	// SHA256 is the hex digest the file must have: a binary that changed no
 	// longer matches.
 	SHA256 string `json:"sha256,omitempty"`
-	// Args is a regular expression matched against the arguments after the
-	// program name, joined by single spaces.
+	// Args is the legacy form of argument matching: a regular expression
+	// over the arguments joined by spaces, which a hostile user could satisfy
+	// with extra arguments. It is no longer accepted (see Argv); a stored or
+	// delivered rule that still has it matches nothing.
 	Args string `json:"args,omitempty"`
+	// Argv matches the arguments one by one; nil matches any arguments.
+	Argv *ArgvRule `json:"argv,omitempty"`
 	// Users and UnixGroups restrict the rule to these requesting users, or
 	// members of these groups of the machine.
 	Users      []string `json:"users,omitempty"`
