@@ -43,6 +43,12 @@ func BuildBundle(a AgentRecord, groups []ComputerGroup, policies []Policy) (Bund
 		if !p.Active || !slices.ContainsFunc(p.Groups, func(g string) bool { return slices.Contains(b.Groups, g) }) {
 			continue
 		}
+		if p.Application != nil && p.Application.Args != "" {
+			// The old joined-string args, which the server deactivates at
+			// start: an agent of any version would misread it (an old one
+			// elevating with extra arguments), so no agent gets it.
+			continue
+		}
 		if need := p.NeedsVersion(); VersionLess(a.Version, need) {
 			held = append(held, HeldBack{What: "policy " + p.Name, Needs: need})
 			continue

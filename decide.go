@@ -3,7 +3,6 @@ package hoist
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -51,8 +50,15 @@ type Decision struct {
 	// Audited names the audit-only policies that matched.
 	Audited []string `json:"audited,omitempty"`
 	// Note says why a policy that names the program did not match it (a
-	// hash that no longer matches).
+	// hash that no longer matches, arguments its argv rule refuses).
 	Note string `json:"note,omitempty"`
+	// Argv is how each argument met the argument rule of the application
+	// policy that decided (empty when it has none or the session decided).
+	Argv []ArgMatch `json:"argv,omitempty"`
+	// ArgvMisses are the application policies, highest priority first,
+	// that name the program for this user but whose argument rule refused
+	// the command line, each with the argument that failed.
+	ArgvMisses []ArgvMiss `json:"argv_misses,omitempty"`
 }
 
 // ActionNone is the decision when nothing elevates or allows a program.
@@ -107,29 +113,41 @@ func (b Bundle) byPriority() []Policy {
 func Decide(b Bundle, f ProcessFacts) Decision {
 	var matched []Policy
 	var audited []string
+	var misses []ArgvMiss
+	trails := map[string][]ArgMatch{}
 	hashErr := ""
 	for _, p := range b.byPriority() {
 		if p.Kind != KindApplication || !p.Active || p.Application == nil {
 			continue
 		}
-		ok, why := p.Application.matches(f, f.Path)
-		if !ok && p.Application.Action == ActionDeny && f.Typed != "" && f.Typed != f.Path {
-			ok, _ = p.Application.matches(f, f.Typed)
+		m := p.Application.matches(f, f.Path)
+		if !m.ok && p.Application.Action == ActionDeny && f.Typed != "" && f.Typed != f.Path {
+			if typed := p.Application.matches(f, f.Typed); typed.ok {
+				m = typed
+			}
 		}
-		if why != "" {
-			hashErr = why
+		if m.note != "" {
+			hashErr = m.note
 		}
-		if !ok {
+		if m.argvMiss {
+			misses = append(misses, ArgvMiss{PolicyID: p.ID, Policy: p.Name, Args: m.argv, Legacy: m.legacy})
+		}
+		if !m.ok {
 			continue
 		}
 		if p.Application.Action == ActionAudit {
 			audited = append(audited, p.Name)
 			continue
 		}
+		trails[p.ID] = m.argv
 		matched = append(matched, p)
 	}
 	d := func(action string, p Policy, why string) Decision {
-		return Decision{Action: action, Elevate: action == ActionElevate, PolicyID: p.ID, Policy: p.Name, Why: why, Audited: audited}
+		out := Decision{Action: action, Elevate: action == ActionElevate, PolicyID: p.ID, Policy: p.Name, Why: why, Audited: audited, ArgvMisses: misses}
+		if p.Kind == KindApplication {
+			out.Argv = trails[p.ID]
+		}
+		return out
 	}
 	for _, p := range matched {
 		if p.Application.Action == ActionDeny {
@@ -151,7 +169,7 @@ func Decide(b Bundle, f ProcessFacts) Decision {
 			if !ok {
 				out.Policy, out.PolicyID = "", ""
 			}
-			out.Session = true
+			out.Session, out.ArgvMisses = true, nil
 			return out
 		}
 		if len(matched) == 0 {
@@ -172,18 +190,37 @@ func Decide(b Bundle, f ProcessFacts) Decision {
 			return d(ActionAllow, p, fmt.Sprintf("policy %q allows %s without elevation: run it directly", p.Name, f.Path))
 		}
 	}
-	why := fmt.Sprintf("JIT elevated access is not active for %s, and no policy elevates %s", f.User, f.Path)
-	if hashErr != "" {
-		why += " (" + hashErr + ")"
+	note := hashErr
+	if len(misses) > 0 {
+		// The policy of highest priority that named the program says why
+		// its arguments did not do.
+		argvNote := fmt.Sprintf("policy %q refuses these arguments: %s", misses[0].Policy, misses[0].Why())
+		note = strings.TrimPrefix(note+"; "+argvNote, "; ")
 	}
-	return Decision{Action: ActionNone, Why: why, Audited: audited, Note: hashErr}
+	why := fmt.Sprintf("JIT elevated access is not active for %s, and no policy elevates %s", f.User, f.Path)
+	if note != "" {
+		why += " (" + note + ")"
+	}
+	return Decision{Action: ActionNone, Why: why, Audited: audited, Note: note, ArgvMisses: misses}
 }
 
-// matches reports whether r matches f. why is set when a hash could not be
-// taken or did not match, to explain a miss.
-func (r *ApplicationRule) matches(f ProcessFacts, name string) (ok bool, why string) {
+// ruleMatch is how an application rule met a command line.
+type ruleMatch struct {
+	ok bool
+	// note is set when a hash could not be taken or did not match, to
+	// explain a miss.
+	note string
+	// argv is the trail of the rule's argument check; argvMiss is set when
+	// the path and the user matched and the arguments did not.
+	argv     []ArgMatch
+	argvMiss bool
+	legacy   bool
+}
+
+// matches reports whether r matches f, the program being named name.
+func (r *ApplicationRule) matches(f ProcessFacts, name string) ruleMatch {
 	if m, _ := path.Match(r.Path, name); !m {
-		return false, ""
+		return ruleMatch{}
 	}
 	if len(r.Users) > 0 || len(r.UnixGroups) > 0 {
 		in := slices.Contains(r.Users, f.User)
@@ -191,28 +228,39 @@ func (r *ApplicationRule) matches(f ProcessFacts, name string) (ok bool, why str
 			in = in || slices.Contains(f.UnixGroups, g)
 		}
 		if !in {
-			return false, ""
+			return ruleMatch{}
 		}
 	}
-	if r.Args != "" {
-		re, err := regexp.Compile(r.Args)
-		if err != nil || !re.MatchString(strings.Join(f.Args, " ")) {
-			return false, ""
+	var out ruleMatch
+	switch {
+	case r.Args != "" && r.Action != ActionDeny:
+		// Fail closed: the old joined-string regex let extra arguments
+		// through, so the rule elevates (or allows) nothing at all.
+		return ruleMatch{argvMiss: true, legacy: true}
+	case r.Args != "":
+		// A deny still denies, and the more: whatever the arguments.
+		out.legacy = true
+	default:
+		ok, trail := r.Argv.Check(f.Args)
+		if !ok {
+			return ruleMatch{argv: trail, argvMiss: true}
 		}
+		out.argv = trail
 	}
 	if r.SHA256 != "" {
 		if f.SHA256 == nil {
-			return false, "the file's hash is unknown"
+			return ruleMatch{note: "the file's hash is unknown"}
 		}
 		sum, err := f.SHA256()
 		if err != nil {
-			return false, "cannot hash " + f.Path
+			return ruleMatch{note: "cannot hash " + f.Path}
 		}
 		if !strings.EqualFold(sum, r.SHA256) {
-			return false, "the file's SHA-256 no longer matches a policy's"
+			return ruleMatch{note: "the file's SHA-256 no longer matches a policy's"}
 		}
 	}
-	return true, ""
+	out.ok = true
+	return out
 }
 
 // StartupRules are the rules a request on this machine follows: the JIT

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -298,12 +297,9 @@ func (r *ApplicationRule) validate(f FieldErrors) {
 		}
 	}
 	if r.Args != "" {
-		if len(r.Args) > 1000 {
-			f["application.args"] = "at most 1000 characters"
-		} else if _, err := regexp.Compile(r.Args); err != nil {
-			f["application.args"] = "not a regular expression: " + err.Error()
-		}
+		f["application.args"] = LegacyArgsRefused
 	}
+	r.Argv.validate(f, "application.argv")
 	checkNames(f, "application.users", r.Users)
 	checkNames(f, "application.unix_groups", r.UnixGroups)
 	if !slices.Contains(policyActions, r.Action) {
@@ -372,9 +368,14 @@ func checkPathPattern(p string) error {
 	return nil
 }
 
-// NeedsVersion is the lowest agent version that may receive p.
+// NeedsVersion is the lowest agent version that may receive p: its kind's,
+// ArgvVersion for an application rule with argv, or MinAgentVersion when
+// that is later.
 func (p Policy) NeedsVersion() string {
 	need := PolicyKinds[p.Kind]
+	if p.Application != nil && p.Application.Argv != nil && VersionLess(need, ArgvVersion) {
+		need = ArgvVersion
+	}
 	if p.MinAgentVersion != "" && VersionLess(need, p.MinAgentVersion) {
 		need = p.MinAgentVersion
 	}

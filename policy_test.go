@@ -27,7 +27,7 @@ func TestDecide(t *testing.T) {
 	const aptSum = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 	hash := func(sum string) func() (string, error) { return func() (string, error) { return sum, nil } }
 	elevateApt := app("Elevate apt-get for devs", 10, hoist.ApplicationRule{Path: "/usr/bin/apt-get", UnixGroups: []string{"devs"}, Action: hoist.ActionElevate})
-	denyAptRemove := app("No removals", 0, hoist.ApplicationRule{Path: "/usr/bin/apt*", Args: `^(remove|purge)\b`, Action: hoist.ActionDeny})
+	denyAptRemove := app("No removals", 0, hoist.ApplicationRule{Path: "/usr/bin/apt*", Argv: &hoist.ArgvRule{Match: []hoist.ArgPattern{{Regex: "remove|purge"}}, Rest: hoist.RestAny}, Action: hoist.ActionDeny})
 	pinned := app("Pinned tool", 5, hoist.ApplicationRule{Path: "/usr/local/bin/tool", SHA256: aptSum, Action: hoist.ActionElevate})
 	justified := app("Reboot with a reason", 5, hoist.ApplicationRule{Path: "/usr/sbin/reboot", Action: hoist.ActionJustify})
 	audited := app("Watch curl", 0, hoist.ApplicationRule{Path: "/usr/bin/curl", Action: hoist.ActionAudit})
