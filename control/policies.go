@@ -13,7 +13,16 @@ import (
 // Seed makes what a new server needs besides its first admin: the default
 // computer group and the three JIT policies, inactive. It adds nothing to a
 // store that has them, so every start (and every replica) may call it.
+// It also deactivates the stored policies of the old args form (see
+// deactivateLegacyArgs).
 func (s *Service) Seed(ctx context.Context) error {
+	if err := s.seed(ctx); err != nil {
+		return err
+	}
+	return s.deactivateLegacyArgs(ctx)
+}
+
+func (s *Service) seed(ctx context.Context) error {
 	now := s.now()
 	err := s.store.Update(ctx, func(tx hoist.Tx) error {
 		if _, err := tx.Group(ctx, hoist.DefaultGroup); hoist.ErrorCode(err) != hoist.ENotFound {
