@@ -192,9 +192,15 @@ func Decide(b Bundle, f ProcessFacts) Decision {
 	}
 	note := hashErr
 	if len(misses) > 0 {
-		// The policy of highest priority that named the program says why
-		// its arguments did not do.
-		argvNote := fmt.Sprintf("policy %q refuses these arguments: %s", misses[0].Policy, misses[0].Why())
+		// The policy whose rule got furthest through the arguments (the
+		// first of highest priority among equals) says why they did not do.
+		best := misses[0]
+		for _, m := range misses[1:] {
+			if len(m.Args) > len(best.Args) {
+				best = m
+			}
+		}
+		argvNote := fmt.Sprintf("policy %q refuses these arguments: %s", best.Policy, best.Why())
 		note = strings.TrimPrefix(note+"; "+argvNote, "; ")
 	}
 	why := fmt.Sprintf("JIT elevated access is not active for %s, and no policy elevates %s", f.User, f.Path)

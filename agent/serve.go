@@ -276,7 +276,7 @@ func (a *Agent) serveExplain(x *exchange) {
 		why = a.notActive(x.peer.User, path, d.Note)
 	}
 	x.reply(localapi.Reply{Explained: &localapi.Explanation{Path: path, Action: d.Action, Elevate: d.Elevate,
-		Policy: d.Policy, Why: why, Session: d.Session, Audited: d.Audited, JIT: jit}})
+		Policy: d.Policy, Why: why, Session: d.Session, Audited: d.Audited, JIT: jit, Argv: d.Argv, ArgvMisses: d.ArgvMisses}})
 }
 
 func helperReply(h HelperInfo) *localapi.HelperInfo {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -288,10 +289,30 @@ func newExplain(env Env, socket *string) *cobra.Command {
 			for _, a := range e.Audited {
 				fmt.Fprintf(env.Stdout, "audited by: %s\n", a)
 			}
+			printArgv(env.Stdout, e)
 			return nil
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object")
 	return cmd
+}
+
+// printArgv shows how the arguments met the argument rules: argument by
+// argument for the policy that decided, and the failing argument of each
+// policy that named the program but refused these arguments.
+func printArgv(w io.Writer, e *localapi.Explanation) {
+	for _, m := range e.Argv {
+		fmt.Fprintf(w, "  %s\n", m)
+	}
+	for _, miss := range e.ArgvMisses {
+		fmt.Fprintf(w, "policy %q names %s but refuses these arguments:\n", miss.Policy, e.Path)
+		if miss.Legacy {
+			fmt.Fprintf(w, "  %s\n", miss.Why())
+			continue
+		}
+		for _, m := range miss.Args {
+			fmt.Fprintf(w, "  %s\n", m)
+		}
+	}
 }

@@ -26,6 +26,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/hoist-jit/hoist"
 )
 
 // Version is the protocol version this build speaks.
@@ -107,6 +109,12 @@ type Explanation struct {
 	Audited []string `json:"audited,omitempty"`
 	// JIT says whether JIT mode is available on this machine.
 	JIT bool `json:"jit"`
+	// Argv is how each argument met the argument rule of the policy that
+	// decided; ArgvMisses are the policies that name the program but whose
+	// argument rule refused these arguments, each ending with the argument
+	// that failed.
+	Argv       []hoist.ArgMatch `json:"argv,omitempty"`
+	ArgvMisses []hoist.ArgvMiss `json:"argv_misses,omitempty"`
 }
 
 // Error is a refusal. Code is a hoist error code; Exit is the exit status
