@@ -62,6 +62,7 @@ func decodeStrict(body []byte, v any) error {
 		var (
 			syntax *json.SyntaxError
 			typ    *json.UnmarshalTypeError
+			field  *hoist.Error
 		)
 		switch {
 		case errors.Is(err, io.EOF):
@@ -70,6 +71,8 @@ func decodeStrict(body []byte, v any) error {
 			return hoist.Errorf(hoist.EInvalid, "the body is not valid JSON (at byte %d)", syntax.Offset)
 		case errors.As(err, &typ) && typ.Field != "":
 			return hoist.Errorf(hoist.EInvalid, "field %q must be %s", clip(typ.Field, 64), jsonKind(typ.Type))
+		case errors.As(err, &field) && field.Code == hoist.EInvalid && len(field.Fields) > 0:
+			return field // a type that reads itself (an argv pattern) named the field
 		}
 		return hoist.Errorf(hoist.EInvalid, "the body is not a valid JSON object")
 	}

@@ -563,6 +563,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"Policy", hoist.Policy{}, true},
 		{"PolicyBody", hoist.Policy{}, false},
 		{"ApplicationRule", hoist.ApplicationRule{}, true},
+		{"ArgvRule", hoist.ArgvRule{}, true},
 		{"JITStartup", hoist.JITStartup{}, true},
 		{"JITMode", hoist.JITMode{}, true},
 		{"JITChildren", hoist.JITChildren{}, true},
@@ -1495,7 +1496,7 @@ func TestOpenAPILivePolicies(t *testing.T) {
 
 	// Policies.
 	const apt = `{"name":"Elevate apt-get","kind":"application","groups":["web"],"priority":5,` +
-		`"application":{"path":"/usr/bin/apt-get","args":"^(update|install)\\b","unix_groups":["devs"],"action":"elevate"}}`
+		`"application":{"path":"/usr/bin/apt-get","argv":{"match":["install",{"glob":"*"}],"rest":"any","options":["-y"]},"unix_groups":["devs"],"action":"elevate"}}`
 	var p hoist.Policy
 	decode(call("create policy", "POST", "/api/v1/policies", "", "admin", apt, 201), &p)
 	if !strings.HasPrefix(p.ID, hoist.PolicyIDPrefix) || p.Version != 1 || p.Active || p.Application == nil || p.Application.Action != hoist.ActionElevate {
@@ -1506,6 +1507,15 @@ func TestOpenAPILivePolicies(t *testing.T) {
 	fields("create bad policy", "POST", "/api/v1/policies", "",
 		`{"name":"Bad","kind":"application","groups":["Linux Computers"],"application":{"path":"usr/bin/apt","sha256":"abc","action":"run"},"mode":{}}`,
 		"application.action", "application.path", "application.sha256", "mode")
+	fields("create policy with the old args", "POST", "/api/v1/policies", "",
+		`{"name":"Old","kind":"application","groups":["Linux Computers"],"application":{"path":"/usr/bin/apt-get","args":"^update","action":"elevate"}}`,
+		"application.args")
+	fields("create policy with bad argv", "POST", "/api/v1/policies", "",
+		`{"name":"Bad argv","kind":"application","groups":["Linux Computers"],"application":{"path":"/usr/bin/apt-get","argv":{"match":["a",{"regex":"(a"}],"rest":"some","options":["y"]},"action":"elevate"}}`,
+		"application.argv.match[1].regex", "application.argv.options[0]", "application.argv.rest")
+	fields("create policy with a two-field pattern", "POST", "/api/v1/policies", "",
+		`{"name":"Bad pattern","kind":"application","groups":["Linux Computers"],"application":{"path":"/usr/bin/apt-get","argv":{"match":[{"exact":"a","glob":"b"}]},"action":"elevate"}}`,
+		"application.argv.match")
 	fields("create bad JIT policy", "POST", "/api/v1/policies", "",
 		`{"name":"Too long","kind":"jit-startup","groups":["Linux Computers"],"startup":{"max_duration":"200h","approver_role":"root"}}`,
 		"startup.approver_role", "startup.max_duration")

@@ -122,7 +122,7 @@ func TestApplicationPolicies(t *testing.T) {
 	f.createPolicy(hoist.Policy{Name: "Elevate id", Kind: hoist.KindApplication, Groups: []string{hoist.DefaultGroup}, Active: true,
 		Application: &hoist.ApplicationRule{Path: "/usr/bin/id", Users: []string{f.user.Name}, Action: hoist.ActionElevate}})
 	f.createPolicy(hoist.Policy{Name: "No group listings", Kind: hoist.KindApplication, Groups: []string{hoist.DefaultGroup}, Active: true,
-		Application: &hoist.ApplicationRule{Path: "/usr/bin/id", Args: `^-G`, Action: hoist.ActionDeny}})
+		Application: &hoist.ApplicationRule{Path: "/usr/bin/id", Argv: &hoist.ArgvRule{Match: []hoist.ArgPattern{{Exact: "-G"}}, Rest: hoist.RestAny}, Action: hoist.ActionDeny}})
 	whoami, err := os.ReadFile("/usr/bin/whoami")
 	if err != nil {
 		t.Fatal(err)
