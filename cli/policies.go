@@ -94,6 +94,9 @@ func newPolicies(env Env) *cobra.Command {
 			action := "-"
 			if p.Application != nil {
 				action = p.Application.Action + " " + p.Application.Path
+				if p.Application.Args != "" {
+					action += " (needs migration: args)"
+				}
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.ID, p.Name, p.Kind, yesNo(p.Active), p.Priority, strings.Join(p.Groups, ", "), action)
 		}
@@ -107,6 +110,11 @@ func newPolicies(env Env) *cobra.Command {
 		p, err := c.Policy(ctx, args[0])
 		if err != nil {
 			return err
+		}
+		if err := p.Validate(); err != nil && !asJSON {
+			// A stored policy of an older form (args): say what to change
+			// before edit will take it.
+			fmt.Fprintf(env.Stderr, "this policy needs migration before it can be saved or turned on: %s\n", hoist.ErrorMessage(err))
 		}
 		return printSpec(env.Stdout, p, asJSON)
 	})

@@ -100,7 +100,7 @@ func (f policyForm) ErrorList() []errorItem { return errorList(f.Errors, policyF
 var policyFields = []fieldLabel{
 	{"name", "Name"}, {"description", "Description"}, {"groups", "Computer groups"}, {"priority", "Priority"},
 	{"min_agent_version", "Lowest agent version"}, {"application", "Application rule"},
-	{"application.path", "Program path"}, {"application.sha256", "SHA-256"}, {"application.args", "Arguments"},
+	{"application.path", "Program path"}, {"application.sha256", "SHA-256"}, {"application.args", "Old argument rule"}, {"application.argv", "Arguments"},
 	{"application.users", "Users"}, {"application.unix_groups", "Unix groups"}, {"application.action", "Action"},
 	{"startup.users", "Users"}, {"startup.unix_groups", "Unix groups"}, {"startup.durations", "Windows offered"},
 	{"startup.default_duration", "Default window"}, {"startup.max_duration", "Longest window"},
@@ -171,6 +171,7 @@ func policyValues(p hoist.Policy) url.Values {
 		v.Set("application.path", a.Path)
 		v.Set("application.sha256", a.SHA256)
 		v.Set("application.args", a.Args)
+		v.Set("application.argv", argvText(a.Argv))
 		v.Set("application.users", strings.Join(a.Users, ", "))
 		v.Set("application.unix_groups", strings.Join(a.UnixGroups, ", "))
 		v.Set("application.action", a.Action)
@@ -252,10 +253,18 @@ func parsePolicy(kind string, form url.Values) (hoist.Policy, map[string]string)
 	}
 	switch kind {
 	case hoist.KindApplication:
+		// The old args stay in the form until the admin empties them: a
+		// save that dropped them silently would turn a rule for some
+		// arguments into one for any.
 		p.Application = &hoist.ApplicationRule{Path: strings.TrimSpace(form.Get("application.path")),
-			SHA256: strings.ToLower(strings.TrimSpace(form.Get("application.sha256"))), Args: form.Get("application.args"),
+			SHA256: strings.ToLower(strings.TrimSpace(form.Get("application.sha256"))), Args: strings.TrimSpace(form.Get("application.args")),
 			Users: splitList(form.Get("application.users")), UnixGroups: splitList(form.Get("application.unix_groups")),
 			Action: form.Get("application.action")}
+		argv, err := parseArgvText(form.Get("application.argv"))
+		if err != nil {
+			errs["application.argv"] = err.Error()
+		}
+		p.Application.Argv = argv
 	case hoist.KindJITStartup:
 		p.Startup = &hoist.JITStartup{Users: splitList(form.Get("startup.users")), UnixGroups: splitList(form.Get("startup.unix_groups")),
 			Durations: durations("startup.durations"), DefaultDuration: duration("startup.default_duration"),
@@ -355,6 +364,7 @@ func (h *Handler) policyFormAgain(w http.ResponseWriter, r *http.Request, v *vis
 		return err
 	}
 	f.Groups, f.Summary, f.CanEdit = groups, f.Errors[""], hoist.Can(v.actor.Role, hoist.PermitManagePolicies)
+	foldArgvErrors(f.Errors)
 	h.render(w, r, http.StatusOK, "policy", v, f)
 	return nil
 }
@@ -364,7 +374,11 @@ func (h *Handler) editPolicy(w http.ResponseWriter, r *http.Request, v *visit) e
 	if err != nil {
 		return err
 	}
-	return h.policyFormAgain(w, r, v, policyForm{Policy: p, Values: policyValues(p), Heading: p.Name})
+	// A stored policy that no longer validates (the old args form) opens
+	// with its errors shown: what to change before it can be saved.
+	errs := map[string]string{}
+	mergeFields(errs, p.Validate())
+	return h.policyFormAgain(w, r, v, policyForm{Policy: p, Values: policyValues(p), Heading: p.Name, Errors: errs})
 }
 
 func (h *Handler) savePolicy(w http.ResponseWriter, r *http.Request, v *visit) error {
