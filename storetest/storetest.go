@@ -331,7 +331,9 @@ func testAdminIdentities(t *testing.T, s hoist.Store) {
 	plain := hoist.Admin{ID: hoist.NewID(hoist.AdminIDPrefix), Name: "plain", Role: hoist.RoleApprover, PasswordHash: "h", CreatedAt: t0}
 	mapped := hoist.Admin{ID: hoist.NewID(hoist.AdminIDPrefix), Name: "rt1-adm", Role: hoist.RoleApprover, PasswordHash: "h", CreatedAt: t0,
 		UnixNames: []string{"rt1", "rt1-build"}, ApproverGroups: []string{"Web servers"}}
-	if err := s.Update(ctx(), func(tx hoist.Tx) error { return errors.Join(tx.InsertAdmin(ctx(), plain), tx.InsertAdmin(ctx(), mapped)) }); err != nil {
+	if err := s.Update(ctx(), func(tx hoist.Tx) error {
+		return errors.Join(tx.InsertAdmin(ctx(), plain), tx.InsertAdmin(ctx(), mapped))
+	}); err != nil {
 		t.Fatal(err)
 	}
 	read := func(name string) hoist.Admin {
