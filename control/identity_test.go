@@ -353,3 +353,40 @@ func manyNames(n int) []string {
 	}
 	return out
 }
+
+// Two admins giving one Unix name to two accounts at the same moment: one
+// wins, the other is refused; never both (PostgreSQL runs them in parallel).
+func TestUnixNameClaimedTwiceAtOnce(t *testing.T) {
+	onBothStores(t, func(t *testing.T, f *ids) {
+		f.account(t, "one", nil, nil)
+		f.account(t, "two", nil, nil)
+		for round := range 5 {
+			name := []string{"shared" + string(rune('a'+round))}
+			errs := make(chan error, 2)
+			for _, acct := range []string{"one", "two"} {
+				go func() {
+					_, err := f.svc.UpdateAdmin(ctx, f.admin, control.AdminInput{Name: acct, UnixNames: &name})
+					errs <- err
+				}()
+			}
+			var ok, conflicts int
+			for range 2 {
+				switch err := <-errs; hoist.ErrorCode(err) {
+				case "":
+					ok++
+				case hoist.EConflict:
+					conflicts++
+				default:
+					t.Fatalf("round %d: %v", round, err)
+				}
+			}
+			if ok != 1 || conflicts != 1 {
+				t.Fatalf("round %d: %d succeeded, %d conflicts; want exactly one of each", round, ok, conflicts)
+			}
+			accounts, err := f.svc.RequesterAccounts(ctx, f.admin, name)
+			if err != nil || accounts[name[0]] == "" {
+				t.Fatalf("round %d: %s maps to %v (%v)", round, name[0], accounts, err)
+			}
+		}
+	})
+}
