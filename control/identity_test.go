@@ -22,11 +22,10 @@ import (
 // and db, and one agent in each: web-01 (enrolled into web) and db-01
 // (enrolled into db). Both are also in the default group.
 type ids struct {
-	svc    *control.Service
-	admin  control.Actor
-	web    hoist.AgentRecord
-	db     hoist.AgentRecord
-	logins int
+	svc   *control.Service
+	admin control.Actor
+	web   hoist.AgentRecord
+	db    hoist.AgentRecord
 }
 
 const idsPassword = "correct horse battery staple"
