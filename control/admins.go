@@ -293,8 +293,8 @@ type AdminInput struct {
 	ApproverGroups *[]string
 }
 
-// identities validates the lists in set and returns them cleaned; a list
-// not set is nil.
+// identities validates the lists that in sets and returns them cleaned; a
+// list in leaves alone is nil.
 func (in AdminInput) identities() (unixNames, groups []string, err error) {
 	var u, g []string
 	if in.UnixNames != nil {
