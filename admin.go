@@ -1,6 +1,10 @@
 package hoist
 
-import "time"
+import (
+	"fmt"
+	"slices"
+	"time"
+)
 
 // Role is what an admin account may do. Each role's permits are fixed here,
 // in one place.
@@ -61,6 +65,92 @@ type Admin struct {
 	// time of the latest. Together they slow down password guessing.
 	FailedLogins    int       `json:"-"`
 	LastFailedLogin time.Time `json:"-"`
+	// UnixNames are the machine (Unix) accounts that belong to the person
+	// of this account. The account's own name counts as one too, always:
+	// the old rule by name is the floor. A Unix name is listed by at most
+	// one account. Nobody may approve a request of one of their own
+	// identities.
+	UnixNames []string `json:"unix_names"`
+	// ApproverGroups are the computer groups whose machines' requests the
+	// account may see and decide, and whose sessions it may revoke; empty
+	// means every group.
+	ApproverGroups []string `json:"approver_groups"`
+}
+
+// MaxUnixNames and MaxApproverGroups bound an account's lists.
+const (
+	MaxUnixNames      = 32
+	MaxApproverGroups = 32
+)
+
+// Owns reports whether the machine user is one of a's identities: its own
+// name or one of its UnixNames, compared as SameUser compares, without
+// regard to case (fail closed: a machine that allows "RT1" must not make it
+// someone else).
+func (a Admin) Owns(user string) bool {
+	if SameUser(a.Name, user) {
+		return true
+	}
+	for _, n := range a.UnixNames {
+		if SameUser(n, user) {
+			return true
+		}
+	}
+	return false
+}
+
+// Scoped reports whether a may decide only for some computer groups.
+func (a Admin) Scoped() bool { return len(a.ApproverGroups) > 0 }
+
+// Covers reports whether a may decide for a machine in the computer groups
+// named: always when a is not scoped, else when one of them is one of a's
+// ApproverGroups. A machine in no known group is covered only by an
+// unscoped account.
+func (a Admin) Covers(groups []string) bool {
+	if !a.Scoped() {
+		return true
+	}
+	for _, g := range groups {
+		if slices.Contains(a.ApproverGroups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// CleanIdentities validates an account's Unix names and approver groups and
+// returns them sorted, without duplicates, and never nil. It fails with
+// EInvalid naming the field (unix_names, approver_groups). Whether the
+// groups exist and whether another account lists a name is for the caller,
+// which sees the store.
+func CleanIdentities(unixNames, groups []string) ([]string, []string, error) {
+	f := FieldErrors{}
+	if len(unixNames) > MaxUnixNames {
+		f["unix_names"] = fmt.Sprintf("at most %d names", MaxUnixNames)
+	}
+	for _, n := range unixNames {
+		if !validUnixName(n) {
+			f["unix_names"] = fmt.Sprintf("%q is not a Unix user name (1-32 of a-z 0-9 _ . -, starting with a letter or _)", n)
+		}
+	}
+	if len(groups) > MaxApproverGroups {
+		f["approver_groups"] = fmt.Sprintf("at most %d groups", MaxApproverGroups)
+	}
+	for _, g := range groups {
+		if !validObjectName(g) {
+			f["approver_groups"] = fmt.Sprintf("%q is not a computer group name", g)
+		}
+	}
+	if err := f.err("the account"); err != nil {
+		return nil, nil, err
+	}
+	return sortedSet(unixNames), sortedSet(groups), nil
+}
+
+func sortedSet(in []string) []string {
+	out := append([]string{}, in...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // CheckAdminName returns an EInvalid error unless name is a valid account name:

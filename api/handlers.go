@@ -145,7 +145,27 @@ func (h *Handler) listRequests(w http.ResponseWriter, r *http.Request) error {
 	for _, req := range rs {
 		views = append(views, requestView(req))
 	}
+	if err := h.withAccounts(r, views); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"requests": views})
+	return nil
+}
+
+// withAccounts sets each view's requester_account: the console account its
+// user belongs to, when there is one.
+func (h *Handler) withAccounts(r *http.Request, views []RequestView) error {
+	users := make([]string, 0, len(views))
+	for _, v := range views {
+		users = append(users, v.User)
+	}
+	accounts, err := h.svc.RequesterAccounts(r.Context(), actorFrom(r.Context()), users)
+	if err != nil {
+		return err
+	}
+	for i := range views {
+		views[i].RequesterAccount = accounts[views[i].User]
+	}
 	return nil
 }
 
@@ -189,7 +209,11 @@ func (h *Handler) getRequest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, requestView(req))
+	views := []RequestView{requestView(req)}
+	if err := h.withAccounts(r, views); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, views[0])
 	return nil
 }
 
@@ -310,7 +334,8 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	if in.Disabled != nil && *in.Disabled {
 		return hoist.Errorf(hoist.EInvalid, "a new user cannot be disabled")
 	}
-	a, err := h.svc.CreateAdmin(r.Context(), actorFrom(r.Context()), control.AdminInput{Name: in.Name, Role: hoist.Role(in.Role), Password: in.Password})
+	a, err := h.svc.CreateAdmin(r.Context(), actorFrom(r.Context()), control.AdminInput{Name: in.Name, Role: hoist.Role(in.Role), Password: in.Password,
+		UnixNames: in.UnixNames, ApproverGroups: in.ApproverGroups})
 	if err != nil {
 		return err
 	}
@@ -331,7 +356,8 @@ func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request) error {
 		return hoist.Errorf(hoist.EInvalid, "a user cannot be renamed")
 	}
 	a, err := h.svc.UpdateAdmin(r.Context(), actorFrom(r.Context()), control.AdminInput{
-		Name: r.PathValue("name"), Role: hoist.Role(in.Role), Password: in.Password, Disabled: in.Disabled})
+		Name: r.PathValue("name"), Role: hoist.Role(in.Role), Password: in.Password, Disabled: in.Disabled,
+		UnixNames: in.UnixNames, ApproverGroups: in.ApproverGroups})
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,16 @@ func sessionView(s hoist.Session, now time.Time) SessionView {
 type UserView = wire.UserView
 
 func userView(a hoist.Admin) UserView {
-	return UserView{Name: a.Name, Role: a.Role, Disabled: a.Disabled, CreatedAt: a.CreatedAt}
+	return UserView{Name: a.Name, Role: a.Role, Disabled: a.Disabled, CreatedAt: a.CreatedAt,
+		UnixNames: orEmpty(a.UnixNames), ApproverGroups: orEmpty(a.ApproverGroups)}
+}
+
+// orEmpty shows a missing list as [], never null.
+func orEmpty(names []string) []string {
+	if names == nil {
+		return []string{}
+	}
+	return names
 }
 
 // ResultView is defined in package wire, which clients import without the server.

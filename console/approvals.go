@@ -89,6 +89,9 @@ type approvalsData struct {
 	Now       time.Time
 	CanDecide bool
 	CSRF      string // the live part draws forms outside the layout
+	// Accounts maps a pending request's user to the console account that
+	// is theirs, when there is one.
+	Accounts map[string]string
 }
 
 type historyFilter struct {
@@ -115,6 +118,13 @@ func (h *Handler) approvalsData(r *http.Request, v *visit) (approvalsData, error
 	}
 	// Oldest first: the one waiting longest is the one to look at.
 	slices.SortStableFunc(d.Pending, func(a, b hoist.Request) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	users := make([]string, 0, len(d.Pending))
+	for _, p := range d.Pending {
+		users = append(users, p.User)
+	}
+	if d.Accounts, err = h.svc.RequesterAccounts(ctx, v.actor, users); err != nil {
+		return d, err
+	}
 	if d.Sessions, err = h.svc.Sessions(ctx, v.actor, hoist.SessionFilter{State: hoist.SessionActive, Limit: hoist.MaxListLimit}); err != nil {
 		return d, err
 	}
@@ -291,6 +301,8 @@ type requestData struct {
 	Request hoist.Request
 	Session *hoist.Session
 	History []historyLine
+	// Account is the console account of the requesting user, if any.
+	Account string
 }
 
 type historyLine struct {
@@ -304,6 +316,11 @@ func (h *Handler) requestPage(w http.ResponseWriter, r *http.Request, v *visit) 
 		return err
 	}
 	d := requestData{Request: req}
+	accounts, err := h.svc.RequesterAccounts(r.Context(), v.actor, []string{req.User})
+	if err != nil {
+		return err
+	}
+	d.Account = accounts[req.User]
 	for _, t := range req.History {
 		d.History = append(d.History, historyLine{Transition: t, What: "request"})
 	}

@@ -16,6 +16,10 @@ type usersData struct {
 	// New holds a refused new account's name and role (never the password).
 	NewName string
 	NewRole string
+	// NewUnixNames and NewGroups are a refused new account's lists, as typed.
+	NewUnixNames, NewGroups string
+	// Groups names the computer groups, for the approver groups hint.
+	Groups []string
 }
 
 func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request, v *visit, d usersData) error {
@@ -25,6 +29,13 @@ func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request, v *visit, d 
 	}
 	slices.SortFunc(d.Users, func(a, b hoist.Admin) int { return strings.Compare(a.Name, b.Name) })
 	d.Roles, d.Me = []hoist.Role{hoist.RoleAdmin, hoist.RoleApprover, hoist.RoleAuditor}, v.actor.Name
+	gs, err := h.svc.Groups(r.Context(), v.actor)
+	if err != nil {
+		return err
+	}
+	for _, g := range gs {
+		d.Groups = append(d.Groups, g.Name)
+	}
 	if d.NewRole == "" {
 		d.NewRole = string(hoist.RoleApprover)
 	}
@@ -38,6 +49,8 @@ func (h *Handler) users(w http.ResponseWriter, r *http.Request, v *visit) error 
 
 func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, v *visit) error {
 	in := control.AdminInput{Name: strings.TrimSpace(r.PostForm.Get("name")), Role: hoist.Role(r.PostForm.Get("role")), Password: r.PostForm.Get("password")}
+	unixNames, groups := formList(r.PostForm.Get("unix_names")), formList(r.PostForm.Get("approver_groups"))
+	in.UnixNames, in.ApproverGroups = &unixNames, &groups
 	if in.Password != r.PostForm.Get("password2") {
 		return h.done(w, r, "/users", false, "The two passwords differ; nothing was created.")
 	}
@@ -47,15 +60,16 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, v *visit) e
 		case hoist.EInvalid, hoist.EConflict:
 			// Keep what was typed (but the password) beside the reason.
 			v.flash = flash{Message: hoist.ErrorMessage(err) + " Nothing was created."}
-			return h.usersPage(w, r, v, usersData{NewName: in.Name, NewRole: string(in.Role)})
+			return h.usersPage(w, r, v, usersData{NewName: in.Name, NewRole: string(in.Role),
+				NewUnixNames: r.PostForm.Get("unix_names"), NewGroups: r.PostForm.Get("approver_groups")})
 		}
 		return h.refused(w, r, "/users", err)
 	}
 	return h.done(w, r, "/users", true, "Created "+string(a.Role)+" account "+a.Name+".")
 }
 
-// updateUser changes one thing at a time: the role, the password, or
-// whether the account may sign in.
+// updateUser changes one thing at a time: the role, the password, whether
+// the account may sign in, its Unix names or its approver groups.
 func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request, v *visit) error {
 	in := control.AdminInput{Name: r.PathValue("name")}
 	var what string
@@ -73,8 +87,14 @@ func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request, v *visit) e
 	case "disable", "enable":
 		off := r.PostForm.Get("change") == "disable"
 		in.Disabled, what = &off, map[bool]string{true: "Disabled ", false: "Enabled "}[off]
+	case "unix_names":
+		l := formList(r.PostForm.Get("unix_names"))
+		in.UnixNames, what = &l, "Set the Unix names of "
+	case "approver_groups":
+		l := formList(r.PostForm.Get("approver_groups"))
+		in.ApproverGroups, what = &l, "Set the approver groups of "
 	default:
-		return hoist.Errorf(hoist.EInvalid, "unknown change: role, password, disable or enable")
+		return hoist.Errorf(hoist.EInvalid, "unknown change: role, password, disable, enable, unix_names or approver_groups")
 	}
 	a, err := h.svc.UpdateAdmin(r.Context(), v.actor, in)
 	if err != nil {
@@ -108,4 +128,16 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, v *visi
 	h.setFlash(w, true, "Your password is changed. Sign in with the new one.")
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 	return nil
+}
+
+// formList reads a comma-separated list from a form field; an empty field
+// is an empty list. The lists are bounded and checked by the service.
+func formList(s string) []string {
+	out := []string{}
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

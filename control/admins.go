@@ -273,7 +273,7 @@ func (s *Service) Bootstrap(ctx context.Context, password string) (generated str
 		password = base64.RawURLEncoding.EncodeToString(raw)
 		generated = password
 	}
-	_, err = s.createAdmin(ctx, SystemActor, "admin", hoist.RoleAdmin, password)
+	_, err = s.createAdmin(ctx, SystemActor, AdminInput{Name: "admin", Role: hoist.RoleAdmin, Password: password})
 	if hoist.ErrorCode(err) == hoist.EConflict {
 		return "", nil // another replica made it first
 	}
@@ -287,6 +287,33 @@ type AdminInput struct {
 	Role     hoist.Role
 	Password string
 	Disabled *bool
+	// UnixNames and ApproverGroups replace the account's lists when not
+	// nil (an empty list clears one); see hoist.Admin.
+	UnixNames      *[]string
+	ApproverGroups *[]string
+}
+
+// identities validates the lists that in sets and returns them cleaned; a
+// list in leaves alone is nil.
+func (in AdminInput) identities() (unixNames, groups []string, err error) {
+	var u, g []string
+	if in.UnixNames != nil {
+		u = *in.UnixNames
+	}
+	if in.ApproverGroups != nil {
+		g = *in.ApproverGroups
+	}
+	u, g, err = hoist.CleanIdentities(u, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	if in.UnixNames == nil {
+		u = nil
+	}
+	if in.ApproverGroups == nil {
+		g = nil
+	}
+	return u, g, nil
 }
 
 // CreateAdmin makes an account.
@@ -294,10 +321,11 @@ func (s *Service) CreateAdmin(ctx context.Context, a Actor, in AdminInput) (hois
 	if err := a.require(hoist.PermitManageUsers); err != nil {
 		return hoist.Admin{}, err
 	}
-	return s.createAdmin(ctx, a.Name, in.Name, in.Role, in.Password)
+	return s.createAdmin(ctx, a.Name, in)
 }
 
-func (s *Service) createAdmin(ctx context.Context, actor, name string, role hoist.Role, password string) (hoist.Admin, error) {
+func (s *Service) createAdmin(ctx context.Context, actor string, in AdminInput) (hoist.Admin, error) {
+	name, role, password := in.Name, in.Role, in.Password
 	if err := hoist.CheckAdminName(name); err != nil {
 		return hoist.Admin{}, err
 	}
@@ -307,13 +335,22 @@ func (s *Service) createAdmin(ctx context.Context, actor, name string, role hois
 	if err := hoist.CheckPassword(password); err != nil {
 		return hoist.Admin{}, err
 	}
+	unixNames, groups, err := in.identities()
+	if err != nil {
+		return hoist.Admin{}, err
+	}
 	now := s.now()
-	adm := hoist.Admin{ID: hoist.NewID(hoist.AdminIDPrefix), Name: name, Role: role, PasswordHash: hashPassword(password), CreatedAt: now}
-	err := s.store.Update(ctx, func(tx hoist.Tx) error {
+	adm := hoist.Admin{ID: hoist.NewID(hoist.AdminIDPrefix), Name: name, Role: role, PasswordHash: hashPassword(password), CreatedAt: now,
+		UnixNames: orEmpty(unixNames), ApproverGroups: orEmpty(groups)}
+	err = s.store.Update(ctx, func(tx hoist.Tx) error {
 		if err := tx.InsertAdmin(ctx, adm); err != nil {
 			return err
 		}
-		return audit(ctx, tx, now, actor, hoist.AuditAdminCreated, adm.ID, map[string]any{"name": name, "role": role})
+		if err := audit(ctx, tx, now, actor, hoist.AuditAdminCreated, adm.ID, map[string]any{"name": name, "role": role,
+			"unix_names": adm.UnixNames, "approver_groups": adm.ApproverGroups}); err != nil {
+			return err
+		}
+		return checkIdentities(ctx, tx, adm) // after the audit append: see UpdateAdmin
 	})
 	return adm, err
 }
@@ -327,9 +364,11 @@ func (s *Service) Admins(ctx context.Context, a Actor) (as []hoist.Admin, err er
 	return as, err
 }
 
-// UpdateAdmin changes an account's role, password or disabled flag. An admin
-// cannot demote or disable themselves, so that the last admin cannot lock
-// everyone out by accident.
+// UpdateAdmin changes an account's role, password, disabled flag, Unix
+// names or approver groups. An admin cannot demote or disable themselves,
+// so that the last admin cannot lock everyone out by accident. A Unix name
+// another account lists is refused with EConflict naming that account; an
+// unknown group with EInvalid on the field approver_groups.
 func (s *Service) UpdateAdmin(ctx context.Context, a Actor, in AdminInput) (adm hoist.Admin, err error) {
 	if err := a.require(hoist.PermitManageUsers); err != nil {
 		return adm, err
@@ -341,6 +380,10 @@ func (s *Service) UpdateAdmin(ctx context.Context, a Actor, in AdminInput) (adm 
 		if err := hoist.CheckPassword(in.Password); err != nil {
 			return adm, err
 		}
+	}
+	unixNames, groups, err := in.identities()
+	if err != nil {
+		return adm, err
 	}
 	if in.Name == a.Name && ((in.Role != "" && in.Role != hoist.RoleAdmin) || (in.Disabled != nil && *in.Disabled)) {
 		return adm, hoist.Errorf(hoist.EConflict, "you cannot demote or disable your own account")
@@ -367,13 +410,23 @@ func (s *Service) UpdateAdmin(ctx context.Context, a Actor, in AdminInput) (adm 
 		if in.Disabled != nil {
 			adm.Disabled, changed["disabled"] = *in.Disabled, *in.Disabled
 		}
+		if unixNames != nil {
+			adm.UnixNames, changed["unix_names"] = unixNames, unixNames
+		}
+		if groups != nil {
+			adm.ApproverGroups, changed["approver_groups"] = groups, groups
+		}
 		if err := tx.UpdateAdmin(ctx, adm); err != nil {
 			return err
 		}
 		// The audit append locks the log's head, which serializes every
-		// writer; the check after it therefore sees any change committed
-		// meanwhile (two admins demoting each other at once on PostgreSQL).
+		// writer; the checks after it therefore see any change committed
+		// meanwhile (two admins demoting each other at once on PostgreSQL,
+		// two accounts given one Unix name, a group deleted).
 		if err := audit(ctx, tx, now, a.Name, hoist.AuditAdminUpdated, adm.ID, changed); err != nil {
+			return err
+		}
+		if err := checkIdentities(ctx, tx, adm); err != nil {
 			return err
 		}
 		return keepAnAdmin(ctx, tx)
@@ -457,4 +510,11 @@ func keepAnAdmin(ctx context.Context, tx hoist.Tx) error {
 		}
 	}
 	return hoist.Errorf(hoist.EConflict, "this would leave no enabled admin")
+}
+
+func orEmpty(names []string) []string {
+	if names == nil {
+		return []string{}
+	}
+	return names
 }

@@ -400,6 +400,13 @@ func (s *Service) DeleteGroup(ctx context.Context, a Actor, key string) error {
 		if err := audit(ctx, tx, now, a.Name, "group.deleted", cur.ID, map[string]any{"name": cur.Name}); err != nil {
 			return err
 		}
+		// After the audit append, which serializes writers: an account given
+		// this group meanwhile is seen (see UpdateAdmin).
+		if scoped, err := accountsScopedTo(ctx, tx, cur.Name); err != nil {
+			return err
+		} else if len(scoped) > 0 {
+			return hoist.Errorf(hoist.EConflict, "accounts approve for group %q: %s; change their approver groups first", cur.Name, strings.Join(scoped, ", "))
+		}
 		return broadcastPolicyChange(ctx, tx)
 	}))
 }

@@ -71,26 +71,60 @@ func (s *Service) Request(ctx context.Context, a Actor, id string) (r hoist.Requ
 		return r, hoist.Errorf(hoist.ENotFound, "no request %q", id)
 	}
 	err = s.store.View(ctx, func(tx hoist.Tx) (err error) {
-		r, err = tx.Request(ctx, id)
-		return err
+		if r, err = tx.Request(ctx, id); err != nil {
+			return err
+		}
+		adm, err := accountOf(ctx, tx, a)
+		if err != nil {
+			return err
+		}
+		return checkScope(ctx, tx, &groupCache{}, adm, r.Agent, r.Host, "see requests")
 	})
 	return r, err
 }
 
-// Requests lists requests that match f, newest first.
+// Requests lists requests that match f, newest first. An account with
+// approver groups sees only the requests of machines in them: those it may
+// decide.
 func (s *Service) Requests(ctx context.Context, a Actor, f hoist.RequestFilter) (rs []hoist.Request, err error) {
 	if err := a.require(hoist.PermitReadRequests); err != nil {
 		return nil, err
 	}
 	err = s.store.View(ctx, func(tx hoist.Tx) (err error) {
-		rs, err = tx.Requests(ctx, f)
-		return err
+		adm, err := accountOf(ctx, tx, a)
+		if err != nil {
+			return err
+		}
+		limit := hoist.ListLimit(f.Limit)
+		if adm.Scoped() {
+			f.Limit = hoist.MaxListLimit // filtered below, then cut to the limit asked
+		}
+		if rs, err = tx.Requests(ctx, f); err != nil || !adm.Scoped() {
+			return err
+		}
+		gc := &groupCache{}
+		kept := rs[:0]
+		for _, r := range rs {
+			if err := checkScope(ctx, tx, gc, adm, r.Agent, r.Host, ""); hoist.ErrorCode(err) == hoist.EForbidden {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if kept = append(kept, r); len(kept) == limit {
+				break
+			}
+		}
+		rs = kept
+		return nil
 	})
 	return rs, err
 }
 
 // Approve approves each request For d, or One Time when d is zero. Each id
 // is decided in a transaction of its own; the results say which succeeded.
+// A request of one of the approver's identities (the account's name or
+// one of its Unix names), or from a machine outside the approver's groups,
+// is refused with EForbidden.
 // Of two approvers deciding one request at once, exactly one succeeds; the
 // other's result is EConflict.
 func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Duration, note string) ([]Result, error) {
@@ -115,6 +149,9 @@ func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Dur
 			sess hoist.Session
 		)
 		err := s.decide(ctx, id, func(tx hoist.Tx, r hoist.Request, now time.Time) (err error) {
+			if err := mayDecide(ctx, tx, a, r, true); err != nil {
+				return err
+			}
 			if r.ApproverRole == string(hoist.RoleAdmin) && a.Role != hoist.RoleAdmin {
 				return hoist.Errorf(hoist.EForbidden, "policy %q wants an admin to approve this request", r.Policy)
 			}
@@ -179,6 +216,11 @@ func (s *Service) Deny(ctx context.Context, a Actor, ids []string, reason string
 	for _, id := range ids {
 		var next hoist.Request
 		err := s.decide(ctx, id, func(tx hoist.Tx, r hoist.Request, now time.Time) (err error) {
+			// Denying one's own request harms no one (see hoist.Request.Deny);
+			// only the approver's groups limit a denial.
+			if err := mayDecide(ctx, tx, a, r, false); err != nil {
+				return err
+			}
 			next, err = r.Deny(a.Name, reason, s.settings, now)
 			if err != nil {
 				return err

@@ -15,8 +15,31 @@ func (s *Service) Sessions(ctx context.Context, a Actor, f hoist.SessionFilter) 
 		return nil, err
 	}
 	err = s.store.View(ctx, func(tx hoist.Tx) (err error) {
-		ss, err = tx.Sessions(ctx, f)
-		return err
+		adm, err := accountOf(ctx, tx, a)
+		if err != nil {
+			return err
+		}
+		limit := hoist.ListLimit(f.Limit)
+		if adm.Scoped() {
+			f.Limit = hoist.MaxListLimit // filtered below, then cut to the limit asked
+		}
+		if ss, err = tx.Sessions(ctx, f); err != nil || !adm.Scoped() {
+			return err
+		}
+		gc := &groupCache{}
+		kept := ss[:0]
+		for _, sess := range ss {
+			if err := checkScope(ctx, tx, gc, adm, sess.Agent, sess.Host, ""); hoist.ErrorCode(err) == hoist.EForbidden {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if kept = append(kept, sess); len(kept) == limit {
+				break
+			}
+		}
+		ss = kept
+		return nil
 	})
 	return ss, err
 }
@@ -28,8 +51,14 @@ func (s *Service) Session(ctx context.Context, a Actor, id string) (sess hoist.S
 		return sess, err
 	}
 	err = s.store.View(ctx, func(tx hoist.Tx) (err error) {
-		sess, err = sessionByAnyID(ctx, tx, id)
-		return err
+		if sess, err = sessionByAnyID(ctx, tx, id); err != nil {
+			return err
+		}
+		adm, err := accountOf(ctx, tx, a)
+		if err != nil {
+			return err
+		}
+		return checkScope(ctx, tx, &groupCache{}, adm, sess.Agent, sess.Host, "see sessions")
 	})
 	return sess, err
 }
@@ -69,6 +98,13 @@ func (s *Service) Revoke(ctx context.Context, a Actor, ids []string, reason stri
 		err := s.store.Update(ctx, func(tx hoist.Tx) error {
 			sess, err := sessionByAnyID(ctx, tx, id)
 			if err != nil {
+				return err
+			}
+			adm, err := accountOf(ctx, tx, a)
+			if err != nil {
+				return err
+			}
+			if err := checkScope(ctx, tx, &groupCache{}, adm, sess.Agent, sess.Host, "revoke"); err != nil {
 				return err
 			}
 			ended, err = s.endSession(ctx, tx, sess, hoist.EndRevoked, a.Name, reason)

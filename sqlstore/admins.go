@@ -2,17 +2,19 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/hoist-jit/hoist"
 )
 
-const adminColumns = `id, name, role, password_hash, created_at, disabled, failed_logins, last_failed_login`
+const adminColumns = `id, name, role, password_hash, created_at, disabled, failed_logins, last_failed_login, unix_names, approver_groups`
 
 func (t *tx) InsertAdmin(ctx context.Context, a hoist.Admin) error {
 	_, err := t.exec(ctx, "insert admin",
-		`INSERT INTO admins (`+adminColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.ID, a.Name, string(a.Role), a.PasswordHash, micros(a.CreatedAt), a.Disabled, a.FailedLogins, micros(a.LastFailedLogin))
+		`INSERT INTO admins (`+adminColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.Name, string(a.Role), a.PasswordHash, micros(a.CreatedAt), a.Disabled, a.FailedLogins, micros(a.LastFailedLogin),
+		nameList(a.UnixNames), nameList(a.ApproverGroups))
 	if hoist.ErrorCode(err) == hoist.EConflict {
 		return hoist.WrapError(hoist.EConflict, "user "+a.Name+" already exists", err)
 	}
@@ -54,11 +56,18 @@ func (t *tx) admins(ctx context.Context, where string, args ...any) ([]hoist.Adm
 			a                 hoist.Admin
 			role              string
 			created, lastFail int64
+			unix, groups      string
 		)
-		if err := rows.Scan(&a.ID, &a.Name, &role, &a.PasswordHash, &created, &a.Disabled, &a.FailedLogins, &lastFail); err != nil {
+		if err := rows.Scan(&a.ID, &a.Name, &role, &a.PasswordHash, &created, &a.Disabled, &a.FailedLogins, &lastFail, &unix, &groups); err != nil {
 			return nil, t.store.storeError("read admins", err)
 		}
 		a.Role, a.CreatedAt, a.LastFailedLogin = hoist.Role(role), fromMicros(created), fromMicros(lastFail)
+		if a.UnixNames, err = parseNameList(unix); err != nil {
+			return nil, t.store.storeError("read admins", err)
+		}
+		if a.ApproverGroups, err = parseNameList(groups); err != nil {
+			return nil, t.store.storeError("read admins", err)
+		}
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
@@ -69,8 +78,8 @@ func (t *tx) admins(ctx context.Context, where string, args ...any) ([]hoist.Adm
 
 func (t *tx) UpdateAdmin(ctx context.Context, a hoist.Admin) error {
 	res, err := t.exec(ctx, "update admin",
-		`UPDATE admins SET role = ?, password_hash = ?, disabled = ?, failed_logins = ?, last_failed_login = ? WHERE id = ?`,
-		string(a.Role), a.PasswordHash, a.Disabled, a.FailedLogins, micros(a.LastFailedLogin), a.ID)
+		`UPDATE admins SET role = ?, password_hash = ?, disabled = ?, failed_logins = ?, last_failed_login = ?, unix_names = ?, approver_groups = ? WHERE id = ?`,
+		string(a.Role), a.PasswordHash, a.Disabled, a.FailedLogins, micros(a.LastFailedLogin), nameList(a.UnixNames), nameList(a.ApproverGroups), a.ID)
 	if err != nil {
 		return err
 	}
@@ -141,4 +150,27 @@ func (t *tx) RelaxDurability(ctx context.Context) error {
 	}
 	_, err := t.exec(ctx, "relax durability", t.d.RelaxDurability)
 	return err
+}
+
+// nameList is a list of names as its column holds it: a JSON array, "[]"
+// when empty.
+func nameList(names []string) string {
+	if len(names) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(names) // strings always marshal
+	return string(b)
+}
+
+// parseNameList reads a column written by nameList; it never returns nil,
+// so that an account shows [] rather than null.
+func parseNameList(s string) ([]string, error) {
+	out := []string{}
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
 }

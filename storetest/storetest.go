@@ -35,6 +35,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Filters", func(t *testing.T) { testFilters(t, open(t)) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open(t)) })
 	t.Run("Admins", func(t *testing.T) { testAdmins(t, open(t)) })
+	t.Run("AdminIdentities", func(t *testing.T) { testAdminIdentities(t, open(t)) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, open(t)) })
 	t.Run("RelaxedDurability", func(t *testing.T) { testRelaxedDurability(t, open(t)) })
 	t.Run("RollbackKeepsNothing", func(t *testing.T) { testRollback(t, open(t)) })
@@ -321,6 +322,49 @@ func testAdmins(t *testing.T, s hoist.Store) {
 	wantCode(t, err, hoist.ENotFound)
 	err = s.View(ctx(), func(tx hoist.Tx) error { _, err := tx.AdminByName(ctx(), "carol"); return err })
 	wantCode(t, err, hoist.ENotFound)
+}
+
+// testAdminIdentities: an account's Unix names and approver groups are kept
+// in order through insert and update, and an account without them reads
+// back as empty lists, not nil.
+func testAdminIdentities(t *testing.T, s hoist.Store) {
+	plain := hoist.Admin{ID: hoist.NewID(hoist.AdminIDPrefix), Name: "plain", Role: hoist.RoleApprover, PasswordHash: "h", CreatedAt: t0}
+	mapped := hoist.Admin{ID: hoist.NewID(hoist.AdminIDPrefix), Name: "rt1-adm", Role: hoist.RoleApprover, PasswordHash: "h", CreatedAt: t0,
+		UnixNames: []string{"rt1", "rt1-build"}, ApproverGroups: []string{"Web servers"}}
+	if err := s.Update(ctx(), func(tx hoist.Tx) error {
+		return errors.Join(tx.InsertAdmin(ctx(), plain), tx.InsertAdmin(ctx(), mapped))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) hoist.Admin {
+		t.Helper()
+		var a hoist.Admin
+		if err := s.View(ctx(), func(tx hoist.Tx) (err error) { a, err = tx.AdminByName(ctx(), name); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	if got := read("plain"); got.UnixNames == nil || len(got.UnixNames) != 0 || got.ApproverGroups == nil || len(got.ApproverGroups) != 0 {
+		t.Errorf("plain account: unix names %#v, groups %#v, want empty lists", got.UnixNames, got.ApproverGroups)
+	}
+	got := read("rt1-adm")
+	if !slices.Equal(got.UnixNames, mapped.UnixNames) || !slices.Equal(got.ApproverGroups, mapped.ApproverGroups) {
+		t.Errorf("mapped account: unix names %v, groups %v, want %v, %v", got.UnixNames, got.ApproverGroups, mapped.UnixNames, mapped.ApproverGroups)
+	}
+	got.UnixNames, got.ApproverGroups = []string{"rt2"}, nil
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.UpdateAdmin(ctx(), got) }); err != nil {
+		t.Fatal(err)
+	}
+	if again := read("rt1-adm"); !slices.Equal(again.UnixNames, []string{"rt2"}) || len(again.ApproverGroups) != 0 {
+		t.Errorf("after update: unix names %v, groups %v, want [rt2], []", again.UnixNames, again.ApproverGroups)
+	}
+	var all []hoist.Admin
+	if err := s.View(ctx(), func(tx hoist.Tx) (err error) { all, err = tx.Admins(ctx()); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || !slices.Equal(all[1].UnixNames, []string{"rt2"}) {
+		t.Errorf("Admins = %+v, want plain and rt1-adm with [rt2]", all)
+	}
 }
 
 func testTokens(t *testing.T, s hoist.Store) {

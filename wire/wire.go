@@ -13,8 +13,11 @@ import (
 
 // RequestView is a request as the API shows it.
 type RequestView struct {
-	ID                string             `json:"id"`
-	User              string             `json:"user"`
+	ID   string `json:"id"`
+	User string `json:"user"`
+	// RequesterAccount is the console account User belongs to, when one
+	// lists it among its Unix names or has its name.
+	RequesterAccount  string             `json:"requester_account,omitempty"`
 	Host              string             `json:"host"`
 	Reason            string             `json:"reason"`
 	State             hoist.RequestState `json:"state"`
@@ -52,6 +55,9 @@ type UserView struct {
 	Role      hoist.Role `json:"role"`
 	Disabled  bool       `json:"disabled"`
 	CreatedAt time.Time  `json:"created_at"`
+	// UnixNames and ApproverGroups: see hoist.Admin.
+	UnixNames      []string `json:"unix_names"`
+	ApproverGroups []string `json:"approver_groups"`
 }
 
 // ResultView is the outcome for one id of a batch.
@@ -121,6 +127,10 @@ type UserBody struct {
 	Role     string `json:"role,omitempty"`
 	Password string `json:"password,omitempty"`
 	Disabled *bool  `json:"disabled,omitempty"`
+	// UnixNames and ApproverGroups replace the account's lists when given;
+	// [] clears one.
+	UnixNames      *[]string `json:"unix_names,omitempty"`
+	ApproverGroups *[]string `json:"approver_groups,omitempty"`
 }
 
 // LoginAnswer is the answer to a successful login.
