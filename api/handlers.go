@@ -145,6 +145,9 @@ func (h *Handler) listRequests(w http.ResponseWriter, r *http.Request) error {
 	for _, req := range rs {
 		views = append(views, requestView(req))
 	}
+	if err := h.flagRequests(r, views); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"requests": views})
 	return nil
 }
@@ -189,7 +192,11 @@ func (h *Handler) getRequest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, requestView(req))
+	views := []RequestView{requestView(req)}
+	if err := h.flagRequests(r, views); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, views[0])
 	return nil
 }
 
@@ -272,6 +279,9 @@ func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request) error {
 	for _, s := range ss {
 		views = append(views, sessionView(s, now))
 	}
+	if err := h.flagSessions(r, views); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": views})
 	return nil
 }
@@ -281,7 +291,11 @@ func (h *Handler) getSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, sessionView(s, h.clock()))
+	views := []SessionView{sessionView(s, h.clock())}
+	if err := h.flagSessions(r, views); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, views[0])
 	return nil
 }
 
