@@ -89,6 +89,8 @@ type approvalsData struct {
 	Now       time.Time
 	CanDecide bool
 	CSRF      string // the live part draws forms outside the layout
+	// Names are the agents' names, for the agent tag beside each host.
+	Names agentNames
 }
 
 type historyFilter struct {
@@ -119,6 +121,11 @@ func (h *Handler) approvalsData(r *http.Request, v *visit) (approvalsData, error
 		return d, err
 	}
 	slices.SortStableFunc(d.Sessions, func(a, b hoist.Session) int { return a.NotAfter.Compare(b.NotAfter) })
+	names, err := h.svc.AgentNames(ctx, v.actor)
+	if err != nil {
+		return d, err
+	}
+	d.Names = agentNames(names)
 	d.Durations = append(d.Durations, durationChoice{Value: "requested", Label: "as requested", Selected: true})
 	for _, c := range approveChoices {
 		if c <= set.MaxDuration {
@@ -291,6 +298,8 @@ type requestData struct {
 	Request hoist.Request
 	Session *hoist.Session
 	History []historyLine
+	// Agent is what the page says about the agent that filed it.
+	Agent agentTag
 }
 
 type historyLine struct {
@@ -304,6 +313,13 @@ func (h *Handler) requestPage(w http.ResponseWriter, r *http.Request, v *visit) 
 		return err
 	}
 	d := requestData{Request: req}
+	if req.Agent != "" {
+		names, err := h.svc.AgentNames(r.Context(), v.actor)
+		if err != nil {
+			return err
+		}
+		d.Agent = agentNames(names).Tag(req.Agent, req.Host)
+	}
 	for _, t := range req.History {
 		d.History = append(d.History, historyLine{Transition: t, What: "request"})
 	}

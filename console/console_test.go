@@ -31,6 +31,7 @@ type site struct {
 	svc   *control.Service
 	clock *testenv.Clock
 	admin control.Actor
+	store hoist.Store
 }
 
 const password = "correct horse battery staple"
@@ -64,7 +65,7 @@ func newSite(t *testing.T) *site {
 	}
 	srv := httptest.NewTLSServer(console.New(console.Config{Service: svc, Clock: clk.Now, IdleTimeout: 30 * time.Minute}))
 	t.Cleanup(srv.Close)
-	return &site{t: t, srv: srv, svc: svc, clock: clk, admin: admin}
+	return &site{t: t, srv: srv, svc: svc, clock: clk, admin: admin, store: store}
 }
 
 // visitor is one browser: a cookie jar, and no automatic redirects, so
