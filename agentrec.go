@@ -1,6 +1,10 @@
 package hoist
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // AgentIDPrefix marks agent ids.
 const AgentIDPrefix = "agt_"
@@ -20,6 +24,173 @@ type AgentRecord struct {
 	Revision string `json:"revision,omitempty"`
 	// Skipped lists the policies the agent reported it could not process.
 	Skipped []SkippedPolicy `json:"skipped,omitempty"`
+	// PinnedName is the name an admin gave the machine. When set it is the
+	// agent's name everywhere — requests and sessions shown to approvers,
+	// computer-group hostname rules — and Hostname is only what the agent
+	// claims, shown beside it. Pinned names are unique among agents not
+	// revoked.
+	PinnedName string `json:"pinned_name,omitempty"`
+	// PinnedBy is the admin who pinned the name.
+	PinnedBy string `json:"pinned_by,omitempty"`
+	// PreviousHostnames are the hostnames the agent reported before, the
+	// latest first, at most MaxPreviousHostnames of them.
+	PreviousHostnames []PreviousHostname `json:"previous_hostnames,omitempty"`
+}
+
+// PreviousHostname is a hostname an agent reported until Until.
+type PreviousHostname struct {
+	Hostname string    `json:"hostname"`
+	Until    time.Time `json:"until"`
+}
+
+// MaxPreviousHostnames bounds AgentRecord.PreviousHostnames.
+const MaxPreviousHostnames = 5
+
+// Name is the name the agent goes by: its pinned name when an admin pinned
+// one, else the hostname it reports.
+func (a AgentRecord) Name() string {
+	if a.PinnedName != "" {
+		return a.PinnedName
+	}
+	return a.Hostname
+}
+
+// HostnameMismatch reports whether the agent's name is pinned and the
+// hostname it reports is another one.
+func (a AgentRecord) HostnameMismatch() bool {
+	return a.PinnedName != "" && nameKey(a.PinnedName) != nameKey(a.Hostname)
+}
+
+// NoteHostname records h as the hostname the agent reports from now on. It
+// returns the hostname it replaced and whether it changed, keeping the old
+// one in PreviousHostnames.
+func (a *AgentRecord) NoteHostname(h string, now time.Time) (old string, changed bool) {
+	old = a.Hostname
+	if h == old {
+		return old, false
+	}
+	a.Hostname = h
+	if old != "" {
+		prev := append([]PreviousHostname{{Hostname: old, Until: now}}, a.PreviousHostnames...)
+		a.PreviousHostnames = prev[:min(len(prev), MaxPreviousHostnames)]
+	}
+	return old, true
+}
+
+// MaxAgentName is the longest name an admin may pin: a hostname's limit.
+const MaxAgentName = 253
+
+// CheckAgentName validates a name to pin: 1 to 253 letters, digits, '-'
+// and '.', as hostnames are, starting and ending with a letter or digit.
+// The error names the field "name".
+func CheckAgentName(s string) error {
+	bad := func(why string) error {
+		return FieldErrors{"name": why}.err("the agent's name")
+	}
+	if s == "" {
+		return bad("required")
+	}
+	if len(s) > MaxAgentName {
+		return bad("at most 253 characters")
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return bad("only letters, digits, '-' and '.', as in a hostname")
+		}
+	}
+	if !alnum(s[0]) || !alnum(s[len(s)-1]) {
+		return bad("must start and end with a letter or digit")
+	}
+	return nil
+}
+
+func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+
+// nameKey is the form in which two names are the same name: hostnames are
+// case-insensitive, "web-1." is "web-1", and "web-1 " looks like it.
+func nameKey(s string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), "."))
+}
+
+// SameAgentName reports whether a and b name the same machine as far as
+// hostnames go: equal but for case and a trailing dot.
+func SameAgentName(a, b string) bool { return nameKey(a) == nameKey(b) }
+
+// AgentName is how an agent is named to approvers, with the warnings that
+// go with the name.
+type AgentName struct {
+	// Name is what the agent goes by (AgentRecord.Name); Hostname is what
+	// it reports.
+	Name, Hostname string
+	Pinned         bool
+	// Mismatch: the name is pinned and the reported hostname differs.
+	Mismatch bool
+	// Shared is the name (pinned or reported) this agent has in common
+	// with the agents SharedWith, which are not revoked; empty when none.
+	Shared     string
+	SharedWith []string
+}
+
+// Duplicate reports whether another agent goes by, or claims, one of this
+// agent's names.
+func (n AgentName) Duplicate() bool { return len(n.SharedWith) > 0 }
+
+// AgentNames are the names of agents, by agent id.
+type AgentNames map[string]AgentName
+
+// NameAgents works out every agent's name and who else claims it. An
+// agent's names are its pinned name and its reported hostname; two agents
+// not revoked that have a name in common (SameAgentName) are each flagged.
+// Revoked agents are named but neither flagged nor flag others: their
+// machine may have enrolled again as a new agent.
+func NameAgents(agents []AgentRecord) AgentNames {
+	holders := map[string][]string{} // name key -> ids of live agents with it
+	for _, a := range agents {
+		if a.Revoked {
+			continue
+		}
+		for _, k := range agentNameKeys(a) {
+			holders[k] = append(holders[k], a.ID)
+		}
+	}
+	out := make(AgentNames, len(agents))
+	for _, a := range agents {
+		n := AgentName{Name: a.Name(), Hostname: a.Hostname, Pinned: a.PinnedName != "", Mismatch: a.HostnameMismatch()}
+		if !a.Revoked {
+			for _, k := range agentNameKeys(a) {
+				for _, id := range holders[k] {
+					if id != a.ID && !slices.Contains(n.SharedWith, id) {
+						n.SharedWith = append(n.SharedWith, id)
+						if n.Shared == "" {
+							n.Shared = spelled(a, k)
+						}
+					}
+				}
+			}
+			slices.Sort(n.SharedWith)
+		}
+		out[a.ID] = n
+	}
+	return out
+}
+
+// agentNameKeys are the distinct keys of a's names, the name it goes by
+// first.
+func agentNameKeys(a AgentRecord) []string {
+	keys := []string{nameKey(a.Name())}
+	if k := nameKey(a.Hostname); k != keys[0] {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// spelled is a's own spelling of the name whose key is k.
+func spelled(a AgentRecord, k string) string {
+	if nameKey(a.Name()) == k {
+		return a.Name()
+	}
+	return a.Hostname
 }
 
 // EnrollToken is a one-time (or few-times) secret that lets a machine enrol.

@@ -37,7 +37,9 @@ type ComputerGroup struct {
 // GroupRules select agents by their facts. Every rule set must match; a
 // group with no rule set selects agents only by enrolment token.
 type GroupRules struct {
-	// Hostname is a path.Match pattern ("web-*").
+	// Hostname is a path.Match pattern ("web-*") matched against the
+	// agent's name: the name an admin pinned, when one is, else the
+	// hostname the agent reports (which any enrolled agent may claim).
 	Hostname string `json:"hostname,omitempty"`
 	// OS is matched against the OS the agent reports ("linux").
 	OS string `json:"os,omitempty"`
@@ -54,7 +56,7 @@ func (r GroupRules) Matches(a AgentRecord) bool {
 		return false
 	}
 	if r.Hostname != "" {
-		if ok, _ := path.Match(r.Hostname, a.Hostname); !ok {
+		if ok, _ := path.Match(r.Hostname, a.Name()); !ok { // the pinned name, when set: see AgentRecord.PinnedName
 			return false
 		}
 	}

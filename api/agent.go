@@ -228,3 +228,73 @@ func (h *Handler) revokeAgent(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// PinBody is defined in package wire, which clients import without the server.
+type PinBody = wire.PinBody
+
+// pinAgentName pins the agent's name and answers with the agent as listed.
+func (h *Handler) pinAgentName(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var in PinBody
+	if err := decodeStrict(body, &in); err != nil {
+		return err
+	}
+	if _, err := h.svc.PinAgentName(r.Context(), actorFrom(r.Context()), r.PathValue("id"), in.Name); err != nil {
+		return err
+	}
+	return h.writeAgent(w, r, r.PathValue("id"))
+}
+
+// unpinAgentName removes the agent's pinned name.
+func (h *Handler) unpinAgentName(w http.ResponseWriter, r *http.Request) error {
+	if _, err := h.svc.UnpinAgentName(r.Context(), actorFrom(r.Context()), r.PathValue("id")); err != nil {
+		return err
+	}
+	return h.writeAgent(w, r, r.PathValue("id"))
+}
+
+// writeAgent answers with agent id as GET /api/v1/agents lists it.
+func (h *Handler) writeAgent(w http.ResponseWriter, r *http.Request, id string) error {
+	as, err := h.svc.AgentViews(r.Context(), actorFrom(r.Context()))
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		if a.ID == id {
+			writeJSON(w, http.StatusOK, a)
+			return nil
+		}
+	}
+	return hoist.Errorf(hoist.ENotFound, "no agent %q", id)
+}
+
+// flagRequests and flagSessions add to each view what approvers must know
+// about the name of the agent that filed it (wire.AgentNameFlags).
+func (h *Handler) flagRequests(r *http.Request, views []RequestView) error {
+	names, err := h.svc.AgentNames(r.Context(), actorFrom(r.Context()))
+	if err != nil {
+		return err
+	}
+	for i, v := range views {
+		if n, ok := names[v.AgentID]; ok {
+			views[i].AgentNameFlags = wire.NameFlags(v.AgentID, v.Host, n)
+		}
+	}
+	return nil
+}
+
+func (h *Handler) flagSessions(r *http.Request, views []SessionView) error {
+	names, err := h.svc.AgentNames(r.Context(), actorFrom(r.Context()))
+	if err != nil {
+		return err
+	}
+	for i, v := range views {
+		if n, ok := names[v.AgentID]; ok {
+			views[i].AgentNameFlags = wire.NameFlags(v.AgentID, v.Host, n)
+		}
+	}
+	return nil
+}

@@ -120,6 +120,8 @@ func (h *Handler) routes() []route {
 		{"POST", "/api/v1/enroll-tokens", authAdmin, h.createEnrollToken},
 		{"GET", "/api/v1/agents", authAdmin, h.listAgents},
 		{"POST", "/api/v1/agents/{id}/revoke", authAdmin, h.revokeAgent},
+		{"PUT", "/api/v1/agents/{id}/name", authAdmin, h.pinAgentName},
+		{"DELETE", "/api/v1/agents/{id}/name", authAdmin, h.unpinAgentName},
 		{"GET", "/api/v1/policies", authAdmin, h.listPolicies},
 		{"POST", "/api/v1/policies", authAdmin, h.createPolicy},
 		{"GET", "/api/v1/policies/{key}", authAdmin, h.getPolicy},

@@ -148,6 +148,9 @@ func (h *Handler) listRequests(w http.ResponseWriter, r *http.Request) error {
 	if err := h.withAccounts(r, views); err != nil {
 		return err
 	}
+	if err := h.flagRequests(r, views); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"requests": views})
 	return nil
 }
@@ -211,6 +214,9 @@ func (h *Handler) getRequest(w http.ResponseWriter, r *http.Request) error {
 	}
 	views := []RequestView{requestView(req)}
 	if err := h.withAccounts(r, views); err != nil {
+		return err
+	}
+	if err := h.flagRequests(r, views); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, views[0])
@@ -296,6 +302,9 @@ func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request) error {
 	for _, s := range ss {
 		views = append(views, sessionView(s, now))
 	}
+	if err := h.flagSessions(r, views); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": views})
 	return nil
 }
@@ -305,7 +314,11 @@ func (h *Handler) getSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, sessionView(s, h.clock()))
+	views := []SessionView{sessionView(s, h.clock())}
+	if err := h.flagSessions(r, views); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, views[0])
 	return nil
 }
 

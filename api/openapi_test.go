@@ -573,6 +573,8 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"GroupBody", hoist.ComputerGroup{}, false},
 		{"GroupRules", hoist.GroupRules{}, true},
 		{"AgentConfig", hoist.AgentConfig{}, true},
+		{"PinBody", api.PinBody{}, false},
+		{"PreviousHostname", hoist.PreviousHostname{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,6 +22,7 @@ func requestView(r hoist.Request) RequestView {
 		DecidedBy: r.DecidedBy, DecisionReason: r.DecisionReason, SessionID: r.SessionID,
 		History: r.History,
 	}
+	v.AgentID = r.Agent
 	if r.GrantedDuration > 0 {
 		v.GrantedDuration = hoist.FormatDuration(r.GrantedDuration)
 	}
@@ -38,6 +39,7 @@ func sessionView(s hoist.Session, now time.Time) SessionView {
 		RemainingSeconds: int64(s.Remaining(now).Round(time.Second) / time.Second),
 		EndReason:        s.EndReason, History: s.History,
 	}
+	v.AgentID = s.Agent
 	if !s.EndedAt.IsZero() {
 		v.EndedAt = &s.EndedAt
 	}

@@ -215,10 +215,10 @@ func newApprovals(env Env) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tUSER\tHOST\tDURATION\tWAITING\tREASON")
+			fmt.Fprintln(tw, "ID\tUSER\tHOST\tDURATION\tWAITING\tREASON\tAGENT")
 			for _, r := range rs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.User, r.Host, r.RequestedDuration,
-					hoist.FormatDuration(time.Since(r.CreatedAt).Truncate(time.Second)), r.Reason)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.User, r.Host, r.RequestedDuration,
+					hoist.FormatDuration(time.Since(r.CreatedAt).Truncate(time.Second)), r.Reason, agentColumn(r.Host, r.AgentNameFlags))
 			}
 			return tw.Flush()
 		},
@@ -378,14 +378,15 @@ func newSessions(env Env) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tUSER\tHOST\tSTATE\tEXPIRES\tREMAINING\tREQUEST")
+			fmt.Fprintln(tw, "ID\tUSER\tHOST\tSTATE\tEXPIRES\tREMAINING\tREQUEST\tAGENT")
 			for _, s := range ss {
 				state := string(s.State)
 				if s.EndReason != "" {
 					state += " (" + string(s.EndReason) + ")"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.User, s.Host, state,
-					s.ExpiresAt.Local().Format("15:04:05"), hoist.FormatDuration(time.Duration(s.RemainingSeconds)*time.Second), s.RequestID)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.User, s.Host, state,
+					s.ExpiresAt.Local().Format("15:04:05"), hoist.FormatDuration(time.Duration(s.RemainingSeconds)*time.Second), s.RequestID,
+					agentColumn(s.Host, s.AgentNameFlags))
 			}
 			return tw.Flush()
 		},

@@ -252,6 +252,20 @@ func (c *Client) RevokeAgent(ctx context.Context, id string) error {
 	return c.do(ctx, "POST", "/api/v1/agents/"+url.PathEscape(id)+"/revoke", nil, nil, nil)
 }
 
+// PinAgentName pins name as the agent's name.
+func (c *Client) PinAgentName(ctx context.Context, id, name string) (wire.AgentView, error) {
+	var ans wire.AgentView
+	err := c.do(ctx, "PUT", "/api/v1/agents/"+url.PathEscape(id)+"/name", nil, wire.PinBody{Name: name}, &ans)
+	return ans, err
+}
+
+// UnpinAgentName removes the agent's pinned name.
+func (c *Client) UnpinAgentName(ctx context.Context, id string) (wire.AgentView, error) {
+	var ans wire.AgentView
+	err := c.do(ctx, "DELETE", "/api/v1/agents/"+url.PathEscape(id)+"/name", nil, nil, &ans)
+	return ans, err
+}
+
 func isLoopback(host string) bool {
 	if host == "localhost" {
 		return true

@@ -24,6 +24,8 @@ type agentsData struct {
 	Token     string
 	TokenInfo hoist.EnrollToken
 	Now       time.Time
+	// Names are the agents' names, for the warnings beside each.
+	Names agentNames
 }
 
 func (h *Handler) agentsPage(w http.ResponseWriter, r *http.Request, v *visit, d agentsData) error {
@@ -31,7 +33,12 @@ func (h *Handler) agentsPage(w http.ResponseWriter, r *http.Request, v *visit, d
 	if d.Agents, err = h.svc.AgentViews(r.Context(), v.actor); err != nil {
 		return err
 	}
-	slices.SortStableFunc(d.Agents, func(a, b wire.AgentView) int { return strings.Compare(a.Hostname, b.Hostname) })
+	slices.SortStableFunc(d.Agents, func(a, b wire.AgentView) int { return strings.Compare(a.Name, b.Name) })
+	names, err := h.svc.AgentNames(r.Context(), v.actor)
+	if err != nil {
+		return err
+	}
+	d.Names = agentNames(names)
 	d.CanManage, d.Now = hoist.Can(v.actor.Role, hoist.PermitManageAgents), h.clock()
 	if d.CanManage {
 		if d.Groups, err = h.groupNames(r, v); err != nil {
@@ -275,4 +282,93 @@ func (h *Handler) exportAudit(w http.ResponseWriter, r *http.Request, v *visit) 
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// agentNames are the agents' names with their warnings, for the rows of
+// requests and sessions (hoist.NameAgents).
+type agentNames hoist.AgentNames
+
+// agentTag is what a request or session row shows about the agent that
+// filed it: its id beside the host, and the warnings about its name.
+type agentTag struct {
+	ID, Short, Host string
+	// Duplicate: another agent goes by or reports this name (Shared);
+	// Others are their ids.
+	Duplicate      bool
+	Shared, Others string
+	// Mismatch: the name is pinned and the agent reports Reported.
+	Mismatch bool
+	Reported string
+}
+
+// Tag is the tag of agent id, shown under host. A template calls it:
+// {{template "agentTag" ($d.Names.Tag .Agent .Host)}}.
+func (n agentNames) Tag(id, host string) agentTag {
+	t := agentTag{ID: id, Short: shortID(id), Host: host}
+	if a, ok := n[id]; ok {
+		t.Duplicate, t.Shared, t.Others = a.Duplicate(), a.Shared, strings.Join(a.SharedWith, ", ")
+		t.Mismatch, t.Reported = a.Mismatch, a.Hostname
+	}
+	return t
+}
+
+// shortID is an agent id cut for a table; the whole id is its title.
+func shortID(id string) string {
+	const keep = len(hoist.AgentIDPrefix) + 8
+	if len(id) <= keep {
+		return id
+	}
+	return id[:keep] + "…"
+}
+
+// agentData is the page of one agent: its facts, its names, the pin form.
+type agentData struct {
+	Agent     wire.AgentView
+	CanManage bool
+	Now       time.Time
+	// Others are the agents its name is shared with, as listed.
+	Others []wire.AgentView
+}
+
+func (h *Handler) agentPage(w http.ResponseWriter, r *http.Request, v *visit) error {
+	views, err := h.svc.AgentViews(r.Context(), v.actor)
+	if err != nil {
+		return err
+	}
+	d := agentData{CanManage: hoist.Can(v.actor.Role, hoist.PermitManageAgents), Now: h.clock()}
+	found := false
+	for _, a := range views {
+		if a.ID == r.PathValue("id") {
+			d.Agent, found = a, true
+		}
+	}
+	if !found {
+		return hoist.Errorf(hoist.ENotFound, "no agent %q", r.PathValue("id"))
+	}
+	for _, a := range views {
+		if slices.Contains(d.Agent.DuplicateOf, a.ID) {
+			d.Others = append(d.Others, a)
+		}
+	}
+	h.render(w, r, http.StatusOK, "agent", v, d)
+	return nil
+}
+
+// pinAgentName pins the name typed in the agent page's form; an empty name
+// unpins.
+func (h *Handler) pinAgentName(w http.ResponseWriter, r *http.Request, v *visit) error {
+	id := r.PathValue("id")
+	back := "/agents/" + url.PathEscape(id)
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	if r.PostForm.Get("action") == "unpin" {
+		a, err := h.svc.UnpinAgentName(r.Context(), v.actor, id)
+		if err != nil {
+			return h.refused(w, r, back, err)
+		}
+		return h.done(w, r, back, true, "Unpinned: agent "+id+" goes by the hostname it reports, "+a.Hostname+".")
+	}
+	if _, err := h.svc.PinAgentName(r.Context(), v.actor, id, name); err != nil {
+		return h.refused(w, r, back, err)
+	}
+	return h.done(w, r, back, true, "Pinned: agent "+id+" is named "+name+" on new requests and in group rules.")
 }

@@ -92,6 +92,8 @@ type approvalsData struct {
 	// Accounts maps a pending request's user to the console account that
 	// is theirs, when there is one.
 	Accounts map[string]string
+	// Names are the agents' names, for the agent tag beside each host.
+	Names agentNames
 }
 
 type historyFilter struct {
@@ -129,6 +131,11 @@ func (h *Handler) approvalsData(r *http.Request, v *visit) (approvalsData, error
 		return d, err
 	}
 	slices.SortStableFunc(d.Sessions, func(a, b hoist.Session) int { return a.NotAfter.Compare(b.NotAfter) })
+	names, err := h.svc.AgentNames(ctx, v.actor)
+	if err != nil {
+		return d, err
+	}
+	d.Names = agentNames(names)
 	d.Durations = append(d.Durations, durationChoice{Value: "requested", Label: "as requested", Selected: true})
 	for _, c := range approveChoices {
 		if c <= set.MaxDuration {
@@ -303,6 +310,8 @@ type requestData struct {
 	History []historyLine
 	// Account is the console account of the requesting user, if any.
 	Account string
+	// Agent is what the page says about the agent that filed it.
+	Agent agentTag
 }
 
 type historyLine struct {
@@ -321,6 +330,13 @@ func (h *Handler) requestPage(w http.ResponseWriter, r *http.Request, v *visit) 
 		return err
 	}
 	d.Account = accounts[req.User]
+	if req.Agent != "" {
+		names, err := h.svc.AgentNames(r.Context(), v.actor)
+		if err != nil {
+			return err
+		}
+		d.Agent = agentNames(names).Tag(req.Agent, req.Host)
+	}
 	for _, t := range req.History {
 		d.History = append(d.History, historyLine{Transition: t, What: "request"})
 	}

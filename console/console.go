@@ -172,6 +172,8 @@ func (h *Handler) routes() {
 	h.handle("GET /agents", signedIn, h.agents)
 	h.handle("POST /agents/enroll-token", signedIn, h.createEnrollToken)
 	h.handle("POST /agents/{id}/revoke", signedIn, h.revokeAgent)
+	h.handle("GET /agents/{id}", signedIn, h.agentPage)
+	h.handle("POST /agents/{id}/name", signedIn, h.pinAgentName)
 
 	h.handle("GET /account", signedIn, h.account)
 	h.handle("POST /account/password", signedIn, h.changePassword)

@@ -51,6 +51,7 @@ func navFor(role hoist.Role) []navItem {
 var pageTitles = map[string]string{
 	"login": "Sign in", "approvals": "Approvals", "policies": "Policies", "policy": "Policy",
 	"groups": "Computer groups", "group": "Computer group", "agents": "Agents", "audit": "Audit", "users": "Users", "request": "Request", "account": "Your account", "error": "Error",
+	"agent": "Agent",
 }
 
 func parsePages() map[string]*template.Template {

@@ -61,10 +61,13 @@ func (s *Service) CreateEnrollToken(ctx context.Context, a Actor, group string, 
 	return token, et, err
 }
 
-// checkFacts refuses facts that are not short printable text.
+// checkFacts refuses facts that are not short printable text. Printable
+// also refuses format characters (zero-width marks, bidirectional
+// overrides): a hostname that looks like another but is not would slip
+// past the duplicate check.
 func checkFacts(f wire.AgentFacts) error {
 	for _, v := range []string{f.Hostname, f.Version, f.OS, f.Kernel} {
-		if len(v) > 253 || strings.ContainsAny(v, "\x00\n\r\x1b") {
+		if len(v) > 253 || strings.ContainsAny(v, "\x00\n\r\x1b\t") || !hoist.Printable(v) {
 			return hoist.Errorf(hoist.EInvalid, "agent facts must be short printable text")
 		}
 	}
@@ -203,17 +206,25 @@ func (s *Service) Checkin(ctx context.Context, agentID string, facts wire.AgentF
 		fresh hoist.AgentRecord
 	)
 	err := s.store.Update(ctx, func(tx hoist.Tx) error {
-		// A check-in only records facts the agent sends again at its next
-		// one: it need not wait for the disk (on PostgreSQL each such wait
-		// was the whole of a check-in's time; see BENCHMARKS.md).
-		if err := tx.RelaxDurability(ctx); err != nil {
-			return err
-		}
 		a, err := tx.AgentByID(ctx, agentID)
 		if err != nil {
 			return err
 		}
-		a.Hostname, a.Version, a.OS, a.Kernel, a.LastSeen = facts.Hostname, facts.Version, facts.OS, facts.Kernel, now
+		old, renamed := a.NoteHostname(facts.Hostname, now)
+		if renamed {
+			// A new hostname is audited, and its record must not be lost
+			// to a crash: this check-in waits for the disk.
+			if err := auditHostname(ctx, tx, now, a, old); err != nil {
+				return err
+			}
+		} else if err := tx.RelaxDurability(ctx); err != nil {
+			// A check-in only records facts the agent sends again at its
+			// next one: it need not wait for the disk (on PostgreSQL each
+			// such wait was the whole of a check-in's time; see
+			// BENCHMARKS.md).
+			return err
+		}
+		a.Version, a.OS, a.Kernel, a.LastSeen = facts.Version, facts.OS, facts.Kernel, now
 		a.Revision, a.Skipped = facts.Revision, facts.Skipped
 		b, _, err := bundleOf(ctx, tx, a)
 		if err != nil {
@@ -281,7 +292,9 @@ func (s *Service) AgentRequest(ctx context.Context, a hoist.AgentRecord, user, r
 	if err != nil {
 		return hoist.Request{}, false, err
 	}
-	return s.CreateRequest(ctx, RequestInput{User: user, Host: a.Hostname, Agent: a.ID, Reason: reason, Duration: d,
+	// The request is shown under the agent's name: the pinned one, when an
+	// admin pinned it, and not the hostname the agent claims.
+	return s.CreateRequest(ctx, RequestInput{User: user, Host: a.Name(), Agent: a.ID, Reason: reason, Duration: d,
 		ApproverRole: rules.ApproverRole, MaxDuration: rules.MaxDuration.D(), Policy: jit.Startup.Name})
 }
 
@@ -293,7 +306,8 @@ func (s *Service) AgentCancelRequest(ctx context.Context, a hoist.AgentRecord, u
 	}
 	var waiting []hoist.Request
 	err := s.store.View(ctx, func(tx hoist.Tx) (err error) {
-		waiting, err = tx.Requests(ctx, hoist.RequestFilter{State: hoist.RequestPending, User: user, Host: a.Hostname, Limit: 10})
+		// Not by host: the agent's name may have been pinned since.
+		waiting, err = tx.Requests(ctx, hoist.RequestFilter{State: hoist.RequestPending, User: user, Limit: hoist.MaxListLimit})
 		return err
 	})
 	if err != nil {
@@ -399,7 +413,10 @@ func (s *Service) AgentAudit(ctx context.Context, a hoist.AgentRecord, events []
 			}
 			// What the server knows wins over what the agent says: an agent
 			// cannot write records in another agent's name.
-			detail["agent"], detail["host"], detail["event_id"], detail["at"] = a.ID, a.Hostname, ev.ID, ev.Time
+			detail["agent"], detail["host"], detail["event_id"], detail["at"] = a.ID, a.Name(), ev.ID, ev.Time
+			if a.PinnedName != "" {
+				detail["reported_hostname"] = a.Hostname
+			}
 			stored++
 			return audit(ctx, tx, now, ev.Actor, "agent."+ev.Action, ev.Subject, detail)
 		})

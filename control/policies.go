@@ -452,12 +452,15 @@ func (s *Service) AgentViews(ctx context.Context, a Actor) (out []wire.AgentView
 		if err != nil {
 			return err
 		}
+		names := hoist.NameAgents(agents)
 		for _, ag := range agents {
 			b, held := hoist.BuildBundle(ag, groups, policies)
 			if held == nil {
 				held = []hoist.HeldBack{}
 			}
-			out = append(out, wire.AgentView{AgentRecord: ag, Groups: b.Groups, HeldBack: held, Current: ag.Revision == b.Revision})
+			n := names[ag.ID]
+			out = append(out, wire.AgentView{AgentRecord: ag, Groups: b.Groups, HeldBack: held, Current: ag.Revision == b.Revision,
+				Name: n.Name, DuplicateHostname: n.Duplicate(), DuplicateOf: n.SharedWith, HostnameMismatch: n.Mismatch})
 		}
 		return nil
 	})

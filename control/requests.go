@@ -38,6 +38,13 @@ func (s *Service) CreateRequest(ctx context.Context, in RequestInput) (r hoist.R
 				return err
 			}
 			if len(open) == 1 && now.Before(open[0].ExpiresAt) {
+				if in.Agent != "" && open[0].Agent != "" && open[0].Agent != in.Agent {
+					// Two agents go by one name. Handing one the other's
+					// request would let an approver's "yes" for one machine
+					// reach the other: refuse, and say why.
+					return hoist.Errorf(hoist.EConflict, "another agent (%s) that also calls itself %s has a request of %s waiting; an admin can pin this machine's name (hoist admin agents pin)",
+						open[0].Agent, in.Host, in.User)
+				}
 				r, created = open[0], false
 				return nil
 			}

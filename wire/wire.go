@@ -30,6 +30,7 @@ type RequestView struct {
 	GrantedDuration   string             `json:"granted_duration,omitempty"`
 	SessionID         string             `json:"session_id,omitempty"`
 	History           []hoist.Transition `json:"history"`
+	AgentNameFlags
 }
 
 // SessionView is a session as the API shows it, with the time left at the
@@ -47,6 +48,7 @@ type SessionView struct {
 	EndedAt          *time.Time         `json:"ended_at,omitempty"`
 	EndReason        hoist.EndReason    `json:"end_reason,omitempty"`
 	History          []hoist.Transition `json:"history"`
+	AgentNameFlags
 }
 
 // UserView is an account as the API shows it; never its password hash.
@@ -163,4 +165,41 @@ type AgentView struct {
 	HeldBack []hoist.HeldBack `json:"held_back"`
 	// Current is true when the agent holds its latest bundle.
 	Current bool `json:"current"`
+	// Name is the agent's name: its pinned name, else the hostname it
+	// reports.
+	Name string `json:"name"`
+	// DuplicateHostname: another agent not revoked goes by or reports one
+	// of this agent's names; DuplicateOf lists those agents' ids.
+	DuplicateHostname bool     `json:"duplicate_hostname"`
+	DuplicateOf       []string `json:"duplicate_of,omitempty"`
+	// HostnameMismatch: the name is pinned and the agent reports another
+	// hostname.
+	HostnameMismatch bool `json:"hostname_mismatch"`
+}
+
+// AgentNameFlags are what a request or session shows about the agent that
+// filed it, as the agent stands now: its id, the hostname it reports when
+// that is not the name shown, and the warnings about its name.
+type AgentNameFlags struct {
+	AgentID string `json:"agent_id,omitempty"`
+	// ReportedHostname is the hostname the agent reports now, when it is
+	// not the host shown (the agent's name was pinned, or it changed).
+	ReportedHostname  string   `json:"reported_hostname,omitempty"`
+	DuplicateHostname bool     `json:"duplicate_hostname,omitempty"`
+	DuplicateOf       []string `json:"duplicate_of,omitempty"`
+	HostnameMismatch  bool     `json:"hostname_mismatch,omitempty"`
+}
+
+// NameFlags are the flags of the agent id named n.
+func NameFlags(id, host string, n hoist.AgentName) AgentNameFlags {
+	f := AgentNameFlags{AgentID: id, DuplicateHostname: n.Duplicate(), DuplicateOf: n.SharedWith, HostnameMismatch: n.Mismatch}
+	if n.Hostname != "" && n.Hostname != host {
+		f.ReportedHostname = n.Hostname
+	}
+	return f
+}
+
+// PinBody is the body of PUT /api/v1/agents/{id}/name.
+type PinBody struct {
+	Name string `json:"name"`
 }
