@@ -180,3 +180,43 @@ func TestBotnetSlowsAccountForStrangersOnly(t *testing.T) {
 		}
 	})
 }
+
+// TestThrottleCountersArePruned: an attacker cycling through sources makes
+// a counter per source; the server removes the expired ones as it goes, so
+// that they do not pile up.
+func TestThrottleCountersArePruned(t *testing.T) {
+	store, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	clk := testenv.NewClock(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))
+	svc, err := control.New(control.Config{Store: store, Settings: hoist.DefaultApprovalSettings(), Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func(key string) bool {
+		var c hoist.LoginCounter
+		_ = store.View(ctx, func(tx hoist.Tx) (err error) { c, err = tx.LoginCounter(ctx, key); return err })
+		return !c.Last.IsZero()
+	}
+	// Names no account can have: no hash to compute, only the source counted.
+	const n = 64
+	for i := range n {
+		if _, _, _, err := svc.Login(ctx, "NOT A NAME", "x", fmt.Sprintf("192.0.2.%d", i)); hoist.ErrorCode(err) != hoist.EUnauthorized {
+			t.Fatalf("try %d: %v", i, err)
+		}
+		if i == 0 {
+			if !stored("source 192.0.2.0") {
+				t.Fatal("the first source's failure was not counted")
+			}
+			clk.Add(hoist.SourceLoginRule.Forget) // the first counter expires
+		}
+	}
+	if stored("source 192.0.2.0") {
+		t.Error("an expired counter is still stored after 64 more failures")
+	}
+	if !stored(fmt.Sprintf("source 192.0.2.%d", n-1)) {
+		t.Error("the latest counter was pruned")
+	}
+}
