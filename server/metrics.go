@@ -87,6 +87,9 @@ func (m *Main) listenMetrics(reg *prometheus.Registry) error {
 	if err != nil {
 		return hoist.WrapError(hoist.EUnavailable, "cannot listen on --metrics-listen "+m.cfg.MetricsListen, err)
 	}
+	if host, _, err := net.SplitHostPort(m.cfg.MetricsListen); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
+		m.cfg.Logger.Warn("--metrics-listen serves /metrics without authentication on every interface; give it a private address", "addr", m.cfg.MetricsListen)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", api.MetricsHandler(reg))
 	m.metricsListener = l
