@@ -129,6 +129,20 @@ type Tx interface {
 	// g.Version-1, and fails with EConflict otherwise.
 	UpdateGroup(ctx context.Context, g ComputerGroup) error
 	DeleteGroup(ctx context.Context, id string) error
+
+	// LoginCounter returns the sign-in throttle's counter under key, or a
+	// counter with only Key set when none is stored.
+	LoginCounter(ctx context.Context, key string) (LoginCounter, error)
+	// PutLoginCounter stores c in place of was, the counter under c.Key as
+	// this transaction read it; it fails with EConflict when the stored
+	// counter is no longer was (a concurrent login counted under the same
+	// key), so that no failure is lost to a race.
+	PutLoginCounter(ctx context.Context, was, c LoginCounter) error
+	// DeleteLoginCounter removes the counter under key, if there is one.
+	DeleteLoginCounter(ctx context.Context, key string) error
+	// PruneLoginCounters removes the counters expired at now, then, while
+	// more than keep remain, those that expire first.
+	PruneLoginCounters(ctx context.Context, now time.Time, keep int) error
 }
 
 // RequestFilter selects requests. Zero fields match everything.

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/control"
@@ -39,6 +38,10 @@ type Config struct {
 	Logger   *slog.Logger
 	Clock    func() time.Time
 	Registry *prometheus.Registry
+	// MetricsToken is the bearer token GET /metrics requires here; without
+	// one, /metrics answers 401 (it is served elsewhere, see
+	// MetricsHandler, or not at all).
+	MetricsToken string
 }
 
 // Route is one registered endpoint, as the OpenAPI test sees it.
@@ -72,7 +75,7 @@ func New(cfg Config) *Handler {
 		}
 		h.mux.Handle(rt.method+" "+rt.path, h.instrument(rt.method+" "+rt.path, handler))
 	}
-	h.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	h.mux.Handle("GET /metrics", metricsGate(cfg.MetricsToken, MetricsHandler(cfg.Registry)))
 	return h
 }
 

@@ -44,7 +44,7 @@ func badInputServer(t *testing.T) (srv *httptest.Server, token, reqID string, st
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv = httptest.NewServer(api.New(api.Config{Service: svc, Store: store}))
+	srv = httptest.NewServer(api.New(api.Config{Service: svc, Store: store, MetricsToken: oaMetricsToken}))
 	t.Cleanup(srv.Close)
 	return srv, token, r.ID, store
 }
@@ -171,7 +171,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 		"/readyz":  `"ready"`,
 		"/metrics": `hoist_decisions_total{decision="approved",result="ok"} 1`,
 	} {
-		resp, err := http.Get(srv.URL + path)
+		resp, err := getMetricsToo(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,7 +181,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 			t.Errorf("%s: %d, want 200 with %s; got:\n%.2000s", path, resp.StatusCode, want, data)
 		}
 	}
-	resp, _ = http.Get(srv.URL + "/metrics")
+	resp, _ = getMetricsToo(srv.URL + "/metrics")
 	data, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{"hoist_sessions_active 1", "hoist_requests_pending 0", `hoist_http_requests_total{code="200",route="POST /api/v1/requests/approve"} 1`} {

@@ -2,10 +2,15 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hoist-jit/hoist"
 )
@@ -85,5 +90,36 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, float64(len(active)))
 		ch <- prometheus.MustNewConstMetric(auditDesc, prometheus.GaugeValue, float64(seq))
 		return nil
+	})
+}
+
+// MetricsHandler serves reg's metrics to anyone who can reach it: for a
+// listener of its own (hoist-server serve --metrics-listen), usually on a
+// private address.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// metricsGate lets a request through to next only with the header
+// "Authorization: Bearer TOKEN". With an empty token nothing passes: the
+// metrics are not public on the main listener unless protected.
+func metricsGate(token string, next http.Handler) http.Handler {
+	// Hashes of equal length, so that the comparison takes the same time
+	// whatever the length of what was sent.
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sent, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(sent))
+		if token != "" && ok && subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="hoist-metrics"`)
+		msg := "/metrics needs the header Authorization: Bearer with the token of --metrics-token-file"
+		if token == "" {
+			msg = "/metrics is not served on this listener: start hoist-server serve with --metrics-listen ADDR " +
+				"(a listener of its own) or --metrics-token-file FILE (a bearer token here)"
+		}
+		writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: ErrorDetail{Code: hoist.EUnauthorized, Message: msg}})
 	})
 }

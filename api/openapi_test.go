@@ -262,7 +262,7 @@ func TestOpenAPISecurity(t *testing.T) {
 	if bearer.Type != "http" || bearer.Scheme != "bearer" {
 		t.Errorf("bearerAuth: got type %q scheme %q, want http bearer", bearer.Type, bearer.Scheme)
 	}
-	routes := append(api.New(api.Config{}).Routes(), api.Route{Method: "GET", Path: "/metrics", Auth: false})
+	routes := append(api.New(api.Config{}).Routes(), api.Route{Method: "GET", Path: "/metrics", Auth: true})
 	for _, r := range routes {
 		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
 			if r.Auth && r.Agent {
@@ -824,7 +824,7 @@ func startOALiveServer(t *testing.T, withTLS bool) *oaLiveServer {
 	if err := svc.Seed(ctx); err != nil {
 		t.Fatal(err)
 	}
-	handler := api.New(api.Config{Service: svc, Store: st})
+	handler := api.New(api.Config{Service: svc, Store: st, MetricsToken: oaMetricsToken})
 	ls := &oaLiveServer{svc: svc, client: http.DefaultClient, tokens: map[string]string{}, agents: map[string]*http.Client{}}
 	if withTLS {
 		cert, err := ca.ServerCertificate(dir, []string{"127.0.0.1"}, time.Now())
@@ -1096,7 +1096,9 @@ func TestOpenAPILiveAnswers(t *testing.T) {
 		{"health", "GET", "/healthz", "", "", "", "", 200},
 		{"ready", "GET", "/readyz", "", "", "", "", 200},
 		{"openapi", "GET", "/api/v1/openapi.json", "", "", "", "", 200},
-		{"metrics", "GET", "/metrics", "", "", "", "", 200},
+		{"metrics", "GET", "/metrics", "", oaMetricsToken, "", "", 200},
+		{"metrics without token", "GET", "/metrics", "", "", "", "", 401},
+		{"metrics with an admin's token", "GET", "/metrics", "", "admin", "", "", 401},
 		{"login", "POST", "/api/v1/login", "", "", js, `{"user":"admin","password":"` + oaAdminPassword + `"}`, 200},
 		{"login unknown user", "POST", "/api/v1/login", "", "", js, `{"user":"nobody","password":"whatever it is"}`, 401},
 		{"login no password", "POST", "/api/v1/login", "", "", js, `{"user":"admin"}`, 400},

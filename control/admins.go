@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hoist-jit/hoist"
@@ -22,10 +21,12 @@ func tokenHash(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Login checks name and password and returns a new token. Failed logins are
-// counted per account; after five, the account must rest for a doubling
-// delay (ERateLimited) before the next try counts. Every failure is audited;
-// unknown names and wrong passwords get the same answer.
+// Login checks name and password from the source address from and returns
+// a new token. Guessing is slowed per account and source, per source and
+// per account (see throttle.go): a try that must wait gets ERateLimited
+// without its password being checked, and the right password signs in once
+// the wait for its own account and source is over. Every checked failure
+// is audited; unknown names and wrong passwords get the same answer.
 func (s *Service) Login(ctx context.Context, name, password, from string) (token string, a hoist.Admin, expires time.Time, err error) {
 	return s.login(ctx, name, password, from, s.tokenTTL, "api")
 }
@@ -79,12 +80,19 @@ func (s *Service) KeepAlive(ctx context.Context, token string, idle time.Duratio
 func (s *Service) login(ctx context.Context, name, password, from string, ttl time.Duration, via string) (token string, a hoist.Admin, expires time.Time, err error) {
 	now := s.now()
 	denied := hoist.Errorf(hoist.EUnauthorized, "wrong user name or password")
-	if wait := s.sources.delay(from, now); wait > 0 {
-		return "", a, expires, hoist.Errorf(hoist.ERateLimited, "too many failed logins from this address; try again in %s", wait.Round(time.Second)+time.Second)
-	}
+	src := source(from)
 	if hoist.CheckAdminName(name) != nil || len(password) > 1024 {
-		s.sources.failed(from, now)
-		return "", a, expires, denied // no such account can exist: nothing to look up or record
+		// No such account can exist: nothing to look up, only the source
+		// to count.
+		if err := s.store.View(ctx, func(tx hoist.Tx) error { return throttled(ctx, tx, "", src, now) }); err != nil {
+			return "", a, expires, err
+		}
+		s.recordFailure(ctx, hoist.Admin{}, "", src, from, false, now)
+		return "", a, expires, denied
+	}
+	// Most refusals need no write: look first, outside the write lock.
+	if err := s.store.View(ctx, func(tx hoist.Tx) error { return throttled(ctx, tx, name, src, now) }); err != nil {
+		return "", a, expires, err
 	}
 	// Each check holds ~19 MiB: cap how many run at once, so that a flood of
 	// logins cannot exhaust memory.
@@ -96,47 +104,42 @@ func (s *Service) login(ctx context.Context, name, password, from string, ttl ti
 	case <-time.After(5 * time.Second):
 		return "", a, expires, hoist.Errorf(hoist.ERateLimited, "the server is busy with logins; try again shortly")
 	}
+	if err := s.reserveCheck(ctx, name, src, now); err != nil {
+		return "", a, expires, err
+	}
 	err = s.store.View(ctx, func(tx hoist.Tx) (err error) {
 		a, err = tx.AdminByName(ctx, name)
 		return err
 	})
 	if hoist.ErrorCode(err) == hoist.ENotFound {
 		checkPassword(decoyHash(), password) // same time as a real check
-		s.recordFailure(ctx, hoist.Admin{Name: name}, from, now)
+		s.recordFailure(ctx, hoist.Admin{Name: name}, name, src, from, false, now)
 		return "", a, expires, denied
 	}
 	if err != nil {
 		return "", a, expires, err
 	}
-	if wait := hoist.LoginDelay(a.FailedLogins, a.LastFailedLogin, now); wait > 0 {
-		return "", hoist.Admin{}, expires, hoist.Errorf(hoist.ERateLimited, "too many failed logins for %s; try again in %s", name, wait.Round(time.Second)+time.Second)
-	}
 	if !checkPassword(a.PasswordHash, password) || a.Disabled {
-		s.recordFailure(ctx, a, from, now)
+		s.recordFailure(ctx, a, name, src, from, false, now)
 		return "", hoist.Admin{}, expires, denied
 	}
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
 	token = TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	expires = now.Add(ttl)
-	err = s.store.Update(ctx, func(tx hoist.Tx) error {
-		cur, err := tx.Admin(ctx, a.ID)
-		if err != nil {
-			return err
-		}
-		if cur.FailedLogins != 0 {
-			cur.FailedLogins, cur.LastFailedLogin = 0, time.Time{}
-			if err := tx.UpdateAdmin(ctx, cur); err != nil {
+	err = retryConflicts(func() error {
+		return s.store.Update(ctx, func(tx hoist.Tx) error {
+			if err := signedIn(ctx, tx, name, src, now); err != nil {
 				return err
 			}
-		}
-		if err := tx.DeleteExpiredTokens(ctx, now); err != nil {
-			return err
-		}
-		if err := tx.InsertToken(ctx, hoist.Token{Hash: tokenHash(token), AdminID: a.ID, CreatedAt: now, ExpiresAt: expires}); err != nil {
-			return err
-		}
-		return audit(ctx, tx, now, a.Name, hoist.AuditLogin, a.ID, map[string]any{"from": from, "via": via})
+			if err := tx.DeleteExpiredTokens(ctx, now); err != nil {
+				return err
+			}
+			if err := tx.InsertToken(ctx, hoist.Token{Hash: tokenHash(token), AdminID: a.ID, CreatedAt: now, ExpiresAt: expires}); err != nil {
+				return err
+			}
+			return audit(ctx, tx, now, a.Name, hoist.AuditLogin, a.ID, map[string]any{"from": from, "via": via})
+		})
 	})
 	if err != nil {
 		return "", hoist.Admin{}, time.Time{}, err
@@ -144,76 +147,28 @@ func (s *Service) login(ctx context.Context, name, password, from string, ttl ti
 	return token, a, expires, nil
 }
 
-// sourceFailures counts failed logins per source address, in this
-// process: a guesser spread over many accounts meets
-// hoist.SourceLoginDelay. It is memory only, so each replica counts its
-// own; the per-account count in the store is the one all share.
-type sourceFailures struct {
-	mu   sync.Mutex
-	seen map[string]sourceRecord
-}
-
-type sourceRecord struct {
-	failures int
-	last     time.Time
-}
-
-// maxSources bounds the memory a flood from many addresses can take.
-const maxSources = 100_000
-
-func (f *sourceFailures) delay(from string, now time.Time) time.Duration {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	r := f.seen[from]
-	return hoist.SourceLoginDelay(r.failures, r.last, now)
-}
-
-func (f *sourceFailures) failed(from string, now time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.seen == nil {
-		f.seen = map[string]sourceRecord{}
-	}
-	if len(f.seen) >= maxSources {
-		// Forget the addresses quiet for an hour; if that frees nothing,
-		// start over rather than grow without bound.
-		for k, r := range f.seen {
-			if now.Sub(r.last) > time.Hour {
-				delete(f.seen, k)
-			}
-		}
-		if len(f.seen) >= maxSources {
-			clear(f.seen)
-		}
-	}
-	r := f.seen[from]
-	if now.Sub(r.last) > time.Hour {
-		r.failures = 0 // an hour without a failure wipes the slate
-	}
-	r.failures++
-	r.last = now
-	f.seen[from] = r
-}
-
-func (s *Service) recordFailure(ctx context.Context, a hoist.Admin, from string, now time.Time) {
-	s.sources.failed(from, now)
-	err := s.store.Update(ctx, func(tx hoist.Tx) error {
-		if a.ID != "" {
-			cur, err := tx.Admin(ctx, a.ID)
-			if err != nil {
+// recordFailure counts and audits a failed password check for a (a zero
+// Admin when the name cannot be an account; one with only Name when there
+// is no such account) from the source src, the address from. name is the
+// throttle's account, empty for a name no account can have; pair says the
+// pair counter is still to be counted (it was not reserved before the
+// check).
+func (s *Service) recordFailure(ctx context.Context, a hoist.Admin, name, src, from string, pair bool, now time.Time) {
+	err := retryConflicts(func() error {
+		return s.store.Update(ctx, func(tx hoist.Tx) error {
+			if err := s.countFailure(ctx, tx, name, src, pair, now); err != nil {
 				return err
 			}
-			cur.FailedLogins++
-			cur.LastFailedLogin = now
-			if err := tx.UpdateAdmin(ctx, cur); err != nil {
-				return err
+			if a.Name == "" {
+				return nil // no account name to audit: the source's count is the record
 			}
-		}
-		return audit(ctx, tx, now, a.Name, hoist.AuditLoginFailed, a.ID, map[string]any{"from": from, "known_user": a.ID != ""})
+			return audit(ctx, tx, now, a.Name, hoist.AuditLoginFailed, a.ID, map[string]any{"from": from, "known_user": a.ID != ""})
+		})
 	})
 	if err != nil {
 		s.log.Warn("cannot record a failed login", "user", a.Name, "err", err)
 	}
+	s.maybePrune(ctx, now)
 }
 
 // Authenticate returns the actor a token stands for, or EUnauthorized.
@@ -447,11 +402,12 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, a Actor, from, current,
 	if err := s.store.View(ctx, func(tx hoist.Tx) (err error) { adm, err = tx.Admin(ctx, a.ID); return err }); err != nil {
 		return err
 	}
-	if wait := hoist.LoginDelay(adm.FailedLogins, adm.LastFailedLogin, now); wait > 0 {
-		return hoist.Errorf(hoist.ERateLimited, "too many failed logins for %s; try again in %s", adm.Name, wait.Round(time.Second)+time.Second)
+	src := source(from)
+	if err := s.store.View(ctx, func(tx hoist.Tx) error { return throttled(ctx, tx, adm.Name, src, now) }); err != nil {
+		return err
 	}
 	if len(current) > 1024 || !checkPassword(adm.PasswordHash, current) {
-		s.recordFailure(ctx, adm, from, now)
+		s.recordFailure(ctx, adm, adm.Name, src, from, true, now)
 		return hoist.Errorf(hoist.EInvalid, "the current password is not right")
 	}
 	hash := hashPassword(next)

@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/hoist-jit/hoist"
@@ -31,8 +32,11 @@ type Service struct {
 	hashSlots chan struct{}
 	// exportSlots bounds concurrent audit exports.
 	exportSlots chan struct{}
-	sources     sourceFailures
 	agents      agentCache
+
+	// loginFailures counts the failed logins this server recorded, to
+	// prune the throttle's counters every so often.
+	loginFailures atomic.Int64
 }
 
 // Config configures a Service.

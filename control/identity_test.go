@@ -12,9 +12,6 @@ import (
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/control"
-	"github.com/hoist-jit/hoist/pgtest"
-	"github.com/hoist-jit/hoist/postgres"
-	"github.com/hoist-jit/hoist/sqlite"
 	"github.com/hoist-jit/hoist/testenv"
 )
 
@@ -32,29 +29,7 @@ const idsPassword = "correct horse battery staple"
 
 // onBothStores runs fn against a fresh ids on SQLite and on PostgreSQL.
 func onBothStores(t *testing.T, fn func(t *testing.T, f *ids)) {
-	open := map[string]func(t *testing.T) hoist.Store{
-		"sqlite": func(t *testing.T) hoist.Store {
-			s, err := sqlite.Open(ctx, t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-		"postgres": func(t *testing.T) hoist.Store {
-			s, err := postgres.Open(ctx, pgtest.URL(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	}
-	for _, name := range []string{"sqlite", "postgres"} {
-		t.Run(name, func(t *testing.T) {
-			store := open[name](t)
-			t.Cleanup(func() { store.Close() })
-			fn(t, newIDs(t, store))
-		})
-	}
+	eachStore(t, func(t *testing.T, store hoist.Store) { fn(t, newIDs(t, store)) })
 }
 
 func newIDs(t *testing.T, store hoist.Store) *ids {

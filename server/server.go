@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,6 +66,18 @@ type Config struct {
 	// console.DefaultIdleTimeout when zero.
 	ConsoleIdleTimeout time.Duration
 
+	// TrustedProxies are the proxies in front of the server whose
+	// X-Forwarded-For is believed (--trusted-proxy); without any, the
+	// header is ignored and the client is the connection's peer.
+	TrustedProxies []netip.Prefix
+	// MetricsListen, when set, serves /metrics without authentication on
+	// this address, over plain HTTP (--metrics-listen).
+	MetricsListen string
+	// MetricsTokenFile, when set, holds the bearer token that /metrics on
+	// the main listener requires (--metrics-token-file). With neither,
+	// /metrics on the main listener answers 401.
+	MetricsTokenFile string
+
 	// wrapHandler, when set, wraps the API handler; tests use it to know
 	// when a request is in flight.
 	wrapHandler func(http.Handler) http.Handler
@@ -80,6 +93,9 @@ type Main struct {
 	caPath   string
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
+
+	metricsHTTP     *http.Server // --metrics-listen, or nil
+	metricsListener net.Listener
 }
 
 // split sends the API's paths to the API and every other path to the web
@@ -166,6 +182,10 @@ func (m *Main) open(ctx context.Context) error {
 	if err != nil {
 		return hoist.WrapError(hoist.EInvalid, "cannot load or create the grant key: "+err.Error(), err)
 	}
+	metricsToken, err := readMetricsToken(cfg.MetricsTokenFile, cfg.Logger)
+	if err != nil {
+		return err
+	}
 	m.listener, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return hoist.WrapError(hoist.EUnavailable, "cannot listen on "+cfg.Listen, err)
@@ -188,9 +208,9 @@ func (m *Main) open(ctx context.Context) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	handler := api.New(api.Config{Service: m.svc, Store: store, Logger: cfg.Logger, Clock: cfg.Clock, Registry: reg})
+	handler := api.New(api.Config{Service: m.svc, Store: store, Logger: cfg.Logger, Clock: cfg.Clock, Registry: reg, MetricsToken: metricsToken})
 	web := console.New(console.Config{Service: m.svc, Logger: cfg.Logger, Clock: cfg.Clock, IdleTimeout: cfg.ConsoleIdleTimeout})
-	var root http.Handler = split(handler, web)
+	var root http.Handler = clientAddr(cfg.TrustedProxies, split(handler, web))
 	if cfg.wrapHandler != nil {
 		root = cfg.wrapHandler(root)
 	}
@@ -212,6 +232,9 @@ func (m *Main) open(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
+	if err := m.listenMetrics(reg); err != nil {
+		return err
+	}
 	runCtx, stop := context.WithCancel(context.Background())
 	m.stop = stop
 	if cfg.DatabaseURL != "" {
@@ -232,6 +255,7 @@ func (m *Main) open(ctx context.Context) error {
 		defer m.wg.Done()
 		m.sweep(runCtx)
 	}()
+	m.serveMetrics()
 	cfg.Logger.Info("hoist-server listening", "url", m.URL(), "store", storeKind(cfg.DatabaseURL))
 	fmt.Fprintf(cfg.Out, "Hoist server: %s\nCA certificate: %s\n", m.URL(), m.caPath)
 	if generated != "" {
@@ -328,6 +352,7 @@ func (m *Main) Close() error {
 	} else if m.listener != nil {
 		m.listener.Close()
 	}
+	err = errors.Join(err, m.closeMetrics())
 	if m.stop != nil {
 		m.stop()
 	}

@@ -49,6 +49,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("AuditConcurrentAppends", func(t *testing.T) { testAuditConcurrent(t, open(t)) })
 	t.Run("AuditAppendOnly", func(t *testing.T) { testAuditAppendOnly(t, b) })
 	t.Run("AuditTamperDetected", func(t *testing.T) { testAuditTamper(t, b) })
+	t.Run("LoginCounters", func(t *testing.T) { testLoginCounters(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)

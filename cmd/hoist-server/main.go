@@ -66,6 +66,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 		cfg      server.Config
 		logLevel string
 		logJSON  bool
+		proxies  []string
 	)
 	set := hoist.DefaultApprovalSettings()
 	cmd := &cobra.Command{
@@ -83,6 +84,10 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 				cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
 			}
 			cfg.Settings = set
+			var err error
+			if cfg.TrustedProxies, err = server.ParseTrustedProxies(proxies); err != nil {
+				return err
+			}
 			cfg.AdminPassword = os.Getenv("HOIST_ADMIN_PASSWORD")
 			cfg.Out = stdout
 			ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -111,6 +116,9 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	f.DurationVar(&cfg.ConsoleIdleTimeout, "console-idle", 30*time.Minute, "sign out a web console left alone this long")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&logJSON, "log-json", false, "log JSON instead of text")
+	f.StringArrayVar(&proxies, "trusted-proxy", nil, "CIDR or address of a reverse proxy whose X-Forwarded-For is believed (repeatable); without one the header is ignored")
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "also serve /metrics, without authentication, over plain HTTP on this (private) address")
+	f.StringVar(&cfg.MetricsTokenFile, "metrics-token-file", "", "file with the bearer token /metrics on --listen requires; without it and --metrics-listen, /metrics answers 401")
 	_ = cmd.MarkFlagRequired("data")
 	return cmd
 }

@@ -156,6 +156,9 @@ func TestBadInvocations(t *testing.T) {
 		{"negative export start", []string{"audit", "export", "--data", t.TempDir(), "--after", "-1"}, "negative"},
 		{"export where there is no database", []string{"audit", "export", "--data", t.TempDir()}, "no Hoist database"},
 		{"unknown command", []string{"frobnicate"}, "unknown command"},
+		{"bad trusted proxy", []string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--trusted-proxy", "proxy.example"}, "--trusted-proxy"},
+		{"missing metrics token file", []string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--metrics-token-file", "/nonexistent/token"}, "--metrics-token-file"},
+		{"bad metrics address", []string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--metrics-listen", "nowhere:http"}, "--metrics-listen"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,182 @@
+package control
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// The sign-in throttle. Its counters live in the store, so that replicas on
+// one database count the same failures, under four kinds of key:
+//
+//	pair    ACCOUNT SOURCE  failures for one account from one source (hoist.PairLoginRule)
+//	source  SOURCE          one source's failures over all accounts (hoist.SourceLoginRule)
+//	account ACCOUNT         one account's failures from all sources (hoist.AccountLoginRule)
+//	known   ACCOUNT SOURCE  the source signed in to the account (exempt from "account")
+//
+// A try that must wait is refused before any password hash is computed and
+// is not counted. A try that may be checked is counted under its pair key
+// before the check (so concurrent tries cannot slip past the count) and
+// uncounted when it succeeds. Unknown account names are counted like known
+// ones, so that the throttle tells nothing about which accounts exist.
+//
+// ACCOUNT is a valid account name (no spaces) and SOURCE a normalized
+// address (see source), so keys cannot collide.
+
+// maxLoginCounters bounds the throttle's rows: an attacker cycling through
+// sources makes new counters, and past this many the ones that expire first
+// are dropped (see pruneEvery).
+const maxLoginCounters = 100_000
+
+// pruneEvery is how many failures a server records between prunes.
+const pruneEvery = 64
+
+// source is the throttle's name for the address from: IPv4 as it is, IPv6
+// by its /64, which one subscriber commonly holds whole (cycling through
+// 2^64 addresses must not buy 2^64 fresh counters). Anything that is not an
+// address is kept, cut to 64 bytes.
+func source(from string) string {
+	a, err := netip.ParseAddr(from)
+	if err != nil {
+		if len(from) > 64 {
+			from = from[:64]
+		}
+		return "?" + from
+	}
+	a = a.WithZone("").Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+func pairKey(name, src string) string  { return "pair " + name + " " + src }
+func sourceKey(src string) string      { return "source " + src }
+func accountKey(name string) string    { return "account " + name }
+func knownKey(name, src string) string { return "known " + name + " " + src }
+
+// throttled returns an ERateLimited error when a password for name (empty
+// when the name cannot be an account) from src must not be checked at now.
+func throttled(ctx context.Context, tx hoist.Tx, name, src string, now time.Time) error {
+	c, err := tx.LoginCounter(ctx, sourceKey(src))
+	if err != nil {
+		return err
+	}
+	if wait := hoist.SourceLoginRule.Wait(c, now); wait > 0 {
+		return rateLimited("too many failed logins from this address", wait)
+	}
+	if name == "" {
+		return nil
+	}
+	if c, err = tx.LoginCounter(ctx, pairKey(name, src)); err != nil {
+		return err
+	}
+	if wait := hoist.PairLoginRule.Wait(c, now); wait > 0 {
+		return rateLimited("too many failed logins for "+name+" from this address", wait)
+	}
+	if c, err = tx.LoginCounter(ctx, accountKey(name)); err != nil {
+		return err
+	}
+	wait := hoist.AccountLoginRule.Wait(c, now)
+	if wait == 0 {
+		return nil
+	}
+	known, err := tx.LoginCounter(ctx, knownKey(name, src))
+	if err != nil {
+		return err
+	}
+	if known.Expires.After(now) {
+		return nil // this source signed in to the account before
+	}
+	return rateLimited("too many failed logins for "+name+" from addresses it has not signed in from", wait)
+}
+
+func rateLimited(why string, wait time.Duration) error {
+	return hoist.Errorf(hoist.ERateLimited, "%s; try again in %s", why, wait.Round(time.Second)+time.Second)
+}
+
+// fail counts one failure under key by rule, in tx.
+func fail(ctx context.Context, tx hoist.Tx, rule hoist.LoginRule, key string, now time.Time) error {
+	c, err := tx.LoginCounter(ctx, key)
+	if err != nil {
+		return err
+	}
+	return tx.PutLoginCounter(ctx, c, rule.Failed(c, now))
+}
+
+// reserveCheck checks the throttle again inside a write transaction and,
+// when the password may be checked, counts the try under its pair key
+// first. Two tries racing for the last free check: one of them gets
+// EConflict from the store and is refused as busy.
+func (s *Service) reserveCheck(ctx context.Context, name, src string, now time.Time) error {
+	err := s.store.Update(ctx, func(tx hoist.Tx) error {
+		if err := throttled(ctx, tx, name, src, now); err != nil {
+			return err
+		}
+		return fail(ctx, tx, hoist.PairLoginRule, pairKey(name, src), now)
+	})
+	if hoist.ErrorCode(err) == hoist.EConflict {
+		return hoist.Errorf(hoist.ERateLimited, "another sign-in to %s from this address is being checked; try again shortly", name)
+	}
+	return err
+}
+
+// countFailure counts a failed check under the source and account keys
+// (the pair key was counted before the check, or is counted here when
+// pair is true), in tx. name is empty when it cannot be an account.
+func (s *Service) countFailure(ctx context.Context, tx hoist.Tx, name, src string, pair bool, now time.Time) error {
+	if err := fail(ctx, tx, hoist.SourceLoginRule, sourceKey(src), now); err != nil {
+		return err
+	}
+	if name == "" {
+		return nil
+	}
+	if pair {
+		if err := fail(ctx, tx, hoist.PairLoginRule, pairKey(name, src), now); err != nil {
+			return err
+		}
+	}
+	return fail(ctx, tx, hoist.AccountLoginRule, accountKey(name), now)
+}
+
+// signedIn clears the pair counter of a right password and marks src as
+// known to the account, in tx.
+func signedIn(ctx context.Context, tx hoist.Tx, name, src string, now time.Time) error {
+	if err := tx.DeleteLoginCounter(ctx, pairKey(name, src)); err != nil {
+		return err
+	}
+	k := knownKey(name, src)
+	was, err := tx.LoginCounter(ctx, k)
+	if err != nil {
+		return err
+	}
+	return tx.PutLoginCounter(ctx, was, hoist.LoginCounter{Key: k, Last: now, Expires: now.Add(hoist.KnownSourceFor)})
+}
+
+// maybePrune keeps the throttle's counters bounded: every pruneEvery
+// failures this server records, the expired ones go, and the soonest to
+// expire beyond maxLoginCounters.
+func (s *Service) maybePrune(ctx context.Context, now time.Time) {
+	if s.loginFailures.Add(1)%pruneEvery != 0 {
+		return
+	}
+	if err := s.store.Update(ctx, func(tx hoist.Tx) error { return tx.PruneLoginCounters(ctx, now, maxLoginCounters) }); err != nil {
+		s.log.Warn("cannot prune the login throttle", "err", err)
+	}
+}
+
+// retryConflicts runs update up to three times while it loses races
+// (EConflict): counters that two logins touch at once must not turn a
+// right password into an error.
+func retryConflicts(update func() error) error {
+	var err error
+	for range 3 {
+		if err = update(); hoist.ErrorCode(err) != hoist.EConflict {
+			return err
+		}
+	}
+	return err
+}
