@@ -172,7 +172,7 @@ func (a *AnchorCheck) End() error {
 	}
 	cp := a.cps[len(a.cps)-1]
 	return &AnchorError{Seq: a.last + 1, err: Errorf(EConflict,
-		"audit records %d to %d are missing: the log ends at record %d, but the checkpoint of %s signed record %d",
+		"audit record %d is missing, and every record after it up to %d: the log ends at record %d, but the checkpoint of %s signed record %d",
 		a.last+1, cp.Seq, a.last, stamp(cp.Time), cp.Seq)}
 }
 
