@@ -20,6 +20,10 @@ type AgentRecord struct {
 	Revision string `json:"revision,omitempty"`
 	// Skipped lists the policies the agent reported it could not process.
 	Skipped []SkippedPolicy `json:"skipped,omitempty"`
+	// AuditSeq is the highest number of the agent's audit events (their
+	// outbox sequence) up to which every one arrived or was reported
+	// missing (alert.agent_audit_gap).
+	AuditSeq int64 `json:"audit_seq,omitempty"`
 }
 
 // EnrollToken is a one-time (or few-times) secret that lets a machine enrol.
