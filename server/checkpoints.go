@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +32,14 @@ type checkpointFile struct {
 	path string
 	mu   sync.Mutex // serialises Append and Close
 	f    *os.File
+
+	// seen holds the lines whose signature Load checked already, by their
+	// SHA-256, so that a console showing the chain's state does not check
+	// a year of signatures on every visit. A line changed is a line not
+	// seen, checked afresh.
+	seenMu  sync.Mutex
+	seen    map[[32]byte]hoist.AuditCheckpoint
+	seenKey string
 }
 
 var _ control.CheckpointLog = (*checkpointFile)(nil)
@@ -100,7 +109,22 @@ func (c *checkpointFile) Last() (hoist.AuditCheckpoint, bool, error) {
 
 // Load reads and checks the whole file (see readCheckpoints).
 func (c *checkpointFile) Load(pub ed25519.PublicKey) ([]hoist.AuditCheckpoint, error) {
-	return readCheckpoints(c.path, pub)
+	c.seenMu.Lock()
+	defer c.seenMu.Unlock()
+	if id := hoist.KeyID(pub); c.seen == nil || c.seenKey != id || len(c.seen) > maxCheckpoints {
+		c.seen, c.seenKey = map[[32]byte]hoist.AuditCheckpoint{}, id
+	}
+	return scanCheckpoints(c.path, func(line []byte) (hoist.AuditCheckpoint, error) {
+		sum := sha256.Sum256(line)
+		if cp, ok := c.seen[sum]; ok {
+			return cp, nil
+		}
+		cp, err := hoist.ParseCheckpoint(line, pub)
+		if err == nil {
+			c.seen[sum] = cp
+		}
+		return cp, err
+	})
 }
 
 // Close closes the file.
@@ -121,6 +145,12 @@ func (c *checkpointFile) Close() error {
 // pub signed. A last line without its newline is a write a crash cut short
 // and is left out.
 func readCheckpoints(path string, pub ed25519.PublicKey) ([]hoist.AuditCheckpoint, error) {
+	return scanCheckpoints(path, func(line []byte) (hoist.AuditCheckpoint, error) { return hoist.ParseCheckpoint(line, pub) })
+}
+
+// scanCheckpoints is readCheckpoints with the check of one line, parse,
+// passed in.
+func scanCheckpoints(path string, parse func([]byte) (hoist.AuditCheckpoint, error)) ([]hoist.AuditCheckpoint, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, hoist.Errorf(hoist.ENotFound, "%s (%s)", control.NoCheckpoints, path)
@@ -142,7 +172,7 @@ func readCheckpoints(path string, pub ed25519.PublicKey) ([]hoist.AuditCheckpoin
 		if len(line) == 0 {
 			continue // a torn line ended by openCheckpointFile leaves none, but a blank line harms nothing
 		}
-		cp, err := hoist.ParseCheckpoint(line, pub)
+		cp, err := parse(line)
 		if err != nil {
 			return nil, hoist.WrapError(hoist.EConflict, fmt.Sprintf("line %d of %s: %s", n, path, hoist.ErrorMessage(err)), err)
 		}

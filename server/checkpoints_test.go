@@ -167,3 +167,52 @@ func TestServerWithoutItsCheckpoints(t *testing.T) {
 		t.Fatalf("verify without the checkpoint file: %+v, %v", rep, err)
 	}
 }
+
+// TestServerSeesAForgedLine: a line changed after the server checked the
+// file once is checked again.
+func TestServerSeesAForgedLine(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	m := start(t, dir)
+	defer m.Close()
+	admin := control.Actor{Name: "admin", Role: hoist.RoleAdmin}
+	if rep, err := m.Service().VerifyAudit(ctx, admin); err != nil || !rep.OK || rep.Checkpoints != 1 {
+		t.Fatalf("fresh server: %+v, %v", rep, err)
+	}
+	path := filepath.Join(dir, server.CheckpointFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := strings.Replace(string(data), `"seq":`, `"seq":9`, 1)
+	if err := os.WriteFile(path, []byte(forged), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := m.Service().VerifyAudit(ctx, admin)
+	if err != nil || rep.OK || !strings.Contains(rep.Problem, "does not verify") {
+		t.Fatalf("after the line was changed: %+v, %v", rep, err)
+	}
+}
+
+// TestPeriodicCheckpoints: a running server checkpoints a head that moved
+// without being asked.
+func TestPeriodicCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	m, err := server.Start(ctx, server.Config{DataDir: dir, Listen: "127.0.0.1:0", AuditCheckpointInterval: time.Second,
+		AdminPassword: "correct horse battery staple", Settings: hoist.DefaultApprovalSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	path := filepath.Join(dir, server.CheckpointFile)
+	if _, _, err := m.Service().CreateRequest(ctx, control.RequestInput{User: "alice", Host: "ws-01", Reason: "work"}); err != nil {
+		t.Fatal(err)
+	}
+	var head int64
+	_ = m.Store().View(ctx, func(tx hoist.Tx) (err error) { head, _, err = tx.AuditHead(ctx); return err })
+	testenv.WaitUntil(t, "a checkpoint of the new head", func() bool {
+		cps := checkpointLines(t, path)
+		return len(cps) >= 2 && cps[len(cps)-1].Seq == head
+	})
+}
