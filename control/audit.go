@@ -207,14 +207,24 @@ func verifyChain(ctx context.Context, store hoist.Store, anchor *hoist.AnchorChe
 		if cp, ok := anchor.Covered(); ok {
 			rep.CheckpointedSeq, rep.CheckpointedAt = cp.Seq, cp.Time
 		}
-		if rep.OK {
-			rep.Uncovered = rep.Records - rep.CheckpointedSeq
-		}
 	}
-	if rep.OK && rep.Uncovered > 0 {
+	if rep.OK {
+		rep.Uncovered = rep.Records - rep.CheckpointedSeq
+	}
+	if rep.OK && rep.Uncovered > 0 && rep.CheckpointedSeq > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("records %d to %d are not yet covered by a checkpoint", rep.CheckpointedSeq+1, rep.Records))
 	}
 	return rep, err
+}
+
+// RequireCheckpoints fails a report of an intact chain that no checkpoint
+// covered, for why (where the checkpoints were looked for): a server
+// writes one when it starts, so a log with records and no checkpoint lost
+// its checkpoints, and its tail could have been cut unseen.
+func (rep *ChainReport) RequireCheckpoints(why string) {
+	if rep.OK && rep.Records > 0 && rep.Checkpoints == 0 {
+		rep.OK, rep.Problem = false, why
+	}
 }
 
 // fail records the problem err names; bad is the first suspect record
@@ -239,15 +249,21 @@ func (s *Service) VerifyAudit(ctx context.Context, a Actor) (ChainReport, error)
 	cps, err := s.anchor.log.Load(s.anchor.pub)
 	switch code := hoist.ErrorCode(err); {
 	case err == nil:
-		return VerifyAuditAnchored(ctx, s.store, cps)
-	case code == hoist.ENotFound || code == hoist.EConflict:
-		// The server writes a checkpoint when it starts: a missing or
-		// spoilt file is itself a sign of tampering.
-		rep, verr := VerifyAudit(ctx, s.store)
-		if verr == nil && rep.OK {
+		rep, err := VerifyAuditAnchored(ctx, s.store, cps)
+		rep.RequireCheckpoints(NoCheckpoints + " (the checkpoint file is empty)")
+		return rep, err
+	case code == hoist.ENotFound:
+		// The server writes a checkpoint when it starts: a missing file is
+		// itself a sign of tampering.
+		rep, err2 := VerifyAudit(ctx, s.store)
+		rep.RequireCheckpoints(hoist.ErrorMessage(err))
+		return rep, err2
+	case code == hoist.EConflict: // a forged or spoilt line
+		rep, err2 := VerifyAudit(ctx, s.store)
+		if err2 == nil && rep.OK {
 			rep.OK, rep.Problem = false, hoist.ErrorMessage(err)
 		}
-		return rep, verr
+		return rep, err2
 	default:
 		return ChainReport{}, err
 	}

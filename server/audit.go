@@ -47,7 +47,11 @@ func VerifyAudit(ctx context.Context, opt VerifyOptions) (control.ChainReport, e
 	}
 	defer store.Close()
 	if bad == nil {
-		return control.VerifyAuditAnchored(ctx, store, cps)
+		rep, err := control.VerifyAuditAnchored(ctx, store, cps)
+		if !opt.NoCheckpoints {
+			rep.RequireCheckpoints(control.NoCheckpoints + " (the checkpoint file is empty); --no-checkpoints checks the chain alone")
+		}
+		return rep, err
 	}
 	rep, err := control.VerifyAudit(ctx, store)
 	if err != nil || !rep.OK {
@@ -57,7 +61,7 @@ func VerifyAudit(ctx context.Context, opt VerifyOptions) (control.ChainReport, e
 	case hoist.ErrorCode(bad) == hoist.EConflict: // a forged or spoilt checkpoint
 		rep.OK, rep.Problem = false, hoist.ErrorMessage(bad)
 	case !opt.NoCheckpoints:
-		rep.OK, rep.Problem = false, hoist.ErrorMessage(bad)+"; --no-checkpoints checks the chain alone"
+		rep.RequireCheckpoints(hoist.ErrorMessage(bad) + "; --no-checkpoints checks the chain alone")
 	}
 	return rep, nil
 }

@@ -284,6 +284,12 @@ func TestMissingCheckpoints(t *testing.T) {
 	for _, s := range stores(t) {
 		t.Run(s.name, func(t *testing.T) {
 			fill(t, s.dataDir, s.url)
+			if err := os.Truncate(s.checkpoints(), 0); err != nil {
+				t.Fatal(err)
+			}
+			if code, out, errOut := verify(t, s); code == 0 || !strings.Contains(errOut, "the checkpoint file is empty") {
+				t.Fatalf("verify with an emptied checkpoint file: exit %d, %q %q", code, out, errOut)
+			}
 			if err := os.Remove(s.checkpoints()); err != nil {
 				t.Fatal(err)
 			}
