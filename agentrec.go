@@ -24,6 +24,10 @@ type AgentRecord struct {
 	Revision string `json:"revision,omitempty"`
 	// Skipped lists the policies the agent reported it could not process.
 	Skipped []SkippedPolicy `json:"skipped,omitempty"`
+	// AuditSeq is the highest number of the agent's audit events (their
+	// outbox sequence) up to which every one arrived or was reported
+	// missing (alert.agent_audit_gap).
+	AuditSeq int64 `json:"audit_seq,omitempty"`
 	// PinnedName is the name an admin gave the machine. When set it is the
 	// agent's name everywhere — requests and sessions shown to approvers,
 	// computer-group hostname rules — and Hostname is only what the agent

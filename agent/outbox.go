@@ -20,7 +20,11 @@ import (
 // Event is one audit event the agent produced, queued on disk until the
 // server has it. ID makes delivery idempotent.
 type Event struct {
-	ID      string         `json:"id"`
+	ID string `json:"id"`
+	// Seq numbers the events of this outbox 1, 2, 3, … in the order they
+	// were written, across restarts, so that the server can tell an event
+	// that never arrived (zero: a marker, or an older hoistd's event).
+	Seq     int64          `json:"seq,omitempty"`
 	Time    time.Time      `json:"time"`
 	Action  string         `json:"action"`
 	Actor   string         `json:"actor"`
@@ -132,6 +136,7 @@ type Outbox struct {
 	// Guarded by mu. The file holds the stream's bytes [base, base+size);
 	// acked of them are acknowledged.
 	mu          sync.Mutex
+	seq         int64 // the Seq of the last event written
 	f           *os.File
 	base        int64
 	size        int64
@@ -186,6 +191,7 @@ func OpenOutboxWith(path string, opt OutboxOptions) (*Outbox, error) {
 	}
 	o.f, o.size = f, info.Size()
 	o.acked = readOffset(o.offsetPath(), o.size)
+	o.seq = max(readSeq(o.seqPath()), lastSeq(f, o.size))
 	if err := o.tidy(); err != nil {
 		f.Close()
 		return nil, err
@@ -200,6 +206,59 @@ func OpenOutboxWith(path string, opt OutboxOptions) (*Outbox, error) {
 
 func (o *Outbox) offsetPath() string  { return o.path + ".acked" }
 func (o *Outbox) compactPath() string { return o.path + ".compact" }
+func (o *Outbox) seqPath() string     { return o.path + ".seq" }
+
+// readSeq reads the last sequence number kept at path when the file was
+// emptied; 0 when there is none.
+func readSeq(path string) int64 {
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) > 32 {
+		return 0
+	}
+	n, err := strconv.ParseInt(string(bytes.TrimSpace(data)), 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// writeSeq durably keeps the last sequence number written, before a file
+// that holds it is emptied or rewritten.
+func (o *Outbox) writeSeq() error {
+	o.mu.Lock()
+	seq := o.seq
+	o.mu.Unlock()
+	return writeFileAtomic(o.seqPath(), []byte(strconv.FormatInt(seq, 10)))
+}
+
+// lastSeq returns the highest Seq of the events in the file's last
+// scanBuf bytes, or of the whole file when those hold none.
+func lastSeq(f *os.File, size int64) int64 {
+	tail := max(0, size-scanBuf)
+	if n := scanSeq(f, tail, size, tail > 0); n > 0 || tail == 0 {
+		return n
+	}
+	return scanSeq(f, 0, size, false)
+}
+
+// scanSeq returns the highest Seq of the events in [from, end) of f;
+// partial says the first line may be the end of one and is passed over.
+func scanSeq(f *os.File, from, end int64, partial bool) int64 {
+	s := lineScanner{r: f, pos: from, end: end}
+	var top int64
+	for first := true; ; first = false {
+		ln, ok, err := s.next()
+		if err != nil || !ok {
+			return top
+		}
+		if first && partial {
+			continue
+		}
+		if ev, why := decodeLine(ln); why == "" {
+			top = max(top, ev.Seq)
+		}
+	}
+}
 
 // tidy leaves the file as a running outbox would: emptied when all of it
 // is acknowledged (a crash came between the offset and the truncation),
@@ -345,7 +404,30 @@ func (o *Outbox) append(critical bool, ev Event) error {
 		o.refused++
 		return ErrOutboxFull
 	}
-	return o.writeLocked(line)
+	return o.writeEventLocked(line)
+}
+
+// seqRoom is what numbering adds to a line at most: `"seq":N,` with the
+// longest N.
+const seqRoom = len(`"seq":9223372036854775807,`)
+
+// writeEventLocked numbers the encoded event line (which has no seq yet)
+// and appends it. A write that left nothing in the file gives its number
+// back, so that numbers in the file have no gap the server would report;
+// a write that left part of a line keeps it (the torn line is delivered
+// as an unreadable marker, and its number missing is the truth).
+func (o *Outbox) writeEventLocked(line []byte) error {
+	o.seq++
+	numbered := make([]byte, 0, len(line)+seqRoom)
+	numbered = append(numbered, `{"seq":`...)
+	numbered = strconv.AppendInt(numbered, o.seq, 10)
+	numbered = append(numbered, ',')
+	numbered = append(numbered, line[1:]...)
+	err := o.writeLocked(numbered)
+	if err != nil && !o.needNewline {
+		o.seq--
+	}
+	return err
 }
 
 // becomeFullLocked enters the full state and records it, once. The marker
@@ -357,7 +439,7 @@ func (o *Outbox) becomeFullLocked(atOpen bool) {
 	if atOpen {
 		detail["at_open"] = true
 	}
-	_ = o.writeLocked(encodeLine(o.ownEvent(ActionOutboxFull, detail)))
+	_ = o.writeEventLocked(encodeLine(o.ownEvent(ActionOutboxFull, detail)))
 }
 
 // recoverLocked leaves the full state once the queue is down to half the
@@ -367,7 +449,7 @@ func (o *Outbox) recoverLocked() {
 		return
 	}
 	ev := o.ownEvent(ActionOutboxRecovered, map[string]any{"refused": o.refused, "full_since": o.fullSince, "pending_bytes": o.size - o.acked})
-	if o.writeLocked(encodeLine(ev)) == nil {
+	if o.writeEventLocked(encodeLine(ev)) == nil {
 		o.full, o.refused = false, 0
 	}
 }
@@ -587,6 +669,9 @@ func (o *Outbox) advance(at int64) error {
 // empty truncates a file whose every byte (at of them) is acknowledged, or
 // only advances when an event arrived meanwhile.
 func (o *Outbox) empty(at int64) error {
+	if err := o.writeSeq(); err != nil {
+		return o.advance(at)
+	}
 	if err := o.writeOffset(0); err != nil {
 		return err
 	}
@@ -619,6 +704,9 @@ func (o *Outbox) compact(at int64) error {
 		nf.Close()
 		os.Remove(o.compactPath())
 		return o.advance(at)
+	}
+	if o.writeSeq() != nil {
+		return fail()
 	}
 	o.mu.Lock()
 	old, size := o.f, o.size
@@ -751,7 +839,7 @@ const maxHeader = 256
 // clipString is what Append shortens each string to in an event too long.
 const clipString = 1 << 10
 
-// encodeLine returns ev as one line of at most MaxEventBytes and its
+// encodeLine returns ev as one line of at most lineBudget and its
 // newline (see Append for how it is made to fit).
 func encodeLine(ev Event) []byte {
 	ev.Actor, ev.Subject = header(ev.Actor), header(ev.Subject)
@@ -763,7 +851,7 @@ func encodeLine(ev Event) []byte {
 		ev.Detail = map[string]any{"detail_error": err.Error()}
 		line, _ = json.Marshal(ev)
 	}
-	if len(line) <= MaxEventBytes {
+	if len(line) <= lineBudget {
 		return append(line, '\n')
 	}
 	n := len(line)
@@ -773,18 +861,22 @@ func encodeLine(ev Event) []byte {
 	}
 	detail["clipped_from_bytes"] = n
 	ev.Detail = detail
-	if line, err = json.Marshal(ev); err == nil && len(line) <= MaxEventBytes {
+	if line, err = json.Marshal(ev); err == nil && len(line) <= lineBudget {
 		return append(line, '\n')
 	}
 	// Too many strings, or too deep: keep the start of the detail as text.
 	whole, _ := json.Marshal(detail)
 	ev.Detail = map[string]any{"clipped_from_bytes": n, "detail_prefix": clipUTF8(string(whole), 4<<10)}
-	if line, err = json.Marshal(ev); err != nil || len(line) > MaxEventBytes {
+	if line, err = json.Marshal(ev); err != nil || len(line) > lineBudget {
 		ev.Detail = map[string]any{"clipped_from_bytes": n}
 		line, _ = json.Marshal(ev)
 	}
 	return append(line, '\n')
 }
+
+// lineBudget is the longest line encodeLine makes: room is left for the
+// sequence number writeEventLocked puts in.
+const lineBudget = MaxEventBytes - seqRoom
 
 // header returns s if the server takes it as an actor or subject, else its
 // quoted form, clipped.

@@ -505,6 +505,11 @@ func TestAuditPageAndExport(t *testing.T) {
 	if !strings.Contains(body, "Hash chain intact") || strings.Count(body, "<td>"+hoist.AuditRequestCreated+"</td>") != 3 || strings.Contains(body, "<td>"+hoist.AuditLogin+"</td>") {
 		t.Errorf("audit page:\n%s", body)
 	}
+	// This service keeps no checkpoints: the chain check says what that
+	// leaves out.
+	if !strings.Contains(body, "Note: no checkpoints: truncation") {
+		t.Errorf("the audit page does not say the check had no checkpoints:\n%s", body)
+	}
 	// The search sees the detail as shown, not as JSON escapes it, and an
 	// action is a prefix.
 	if _, _, err := s.svc.CreateRequest(ctx, control.RequestInput{User: "dora", Host: "ws-02", Reason: `fix <b> & "quotes"`, Duration: time.Hour}); err != nil {

@@ -395,7 +395,7 @@ func (s *Service) AgentAudit(ctx context.Context, a hoist.AgentRecord, events []
 		return 0, hoist.Errorf(hoist.EInvalid, "at most 1000 events at once")
 	}
 	for _, ev := range events {
-		if !strings.HasPrefix(ev.ID, "evt_") || len(ev.ID) > 64 || !strings.Contains(ev.Action, ".") || len(ev.Action) > 64 ||
+		if !strings.HasPrefix(ev.ID, "evt_") || len(ev.ID) > 64 || ev.Seq < 0 || !strings.Contains(ev.Action, ".") || len(ev.Action) > 64 ||
 			len(ev.Actor) > 256 || len(ev.Subject) > 256 || !hoist.Printable(ev.ID+ev.Action+ev.Actor+ev.Subject) {
 			return stored, hoist.Errorf(hoist.EInvalid, "malformed agent event %q", ev.ID)
 		}
@@ -417,8 +417,14 @@ func (s *Service) AgentAudit(ctx context.Context, a hoist.AgentRecord, events []
 			if a.PinnedName != "" {
 				detail["reported_hostname"] = a.Hostname
 			}
+			if ev.Seq > 0 {
+				detail["agent_seq"] = ev.Seq
+			}
 			stored++
-			return audit(ctx, tx, now, ev.Actor, "agent."+ev.Action, ev.Subject, detail)
+			if err := audit(ctx, tx, now, ev.Actor, "agent."+ev.Action, ev.Subject, detail); err != nil {
+				return err
+			}
+			return s.trackAuditSeq(ctx, tx, a, ev, now) // see agentseq.go
 		})
 		if err != nil {
 			return stored, err

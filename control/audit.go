@@ -3,9 +3,13 @@ package control
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"time"
 
 	"github.com/hoist-jit/hoist"
 )
@@ -82,6 +86,11 @@ func (s *Service) ExportAudit(ctx context.Context, a Actor, f hoist.AuditFilter,
 	default:
 		return false, hoist.Errorf(hoist.ERateLimited, "two audit exports are running already; try again when one has finished")
 	}
+	// Every export is anchored: the checkpoint signs a head the export
+	// reaches, so the copy and the checkpoint can be checked together.
+	if _, _, err := s.CheckpointAudit(ctx); err != nil {
+		s.log.Warn("cannot write the audit checkpoint of an export", "err", err)
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -111,19 +120,66 @@ type ChainReport struct {
 	HeadSeq  int64  `json:"head_seq"`
 	HeadHash string `json:"head_hash"`
 	Problem  string `json:"problem,omitempty"`
+	// BadSeq is the first record found missing, changed or out of place
+	// when OK is false and the check could tell.
+	BadSeq int64 `json:"bad_seq,omitempty"`
+	// Checkpoints is how many signed checkpoints the log was checked
+	// against; CheckpointedSeq the last record one of them covers, signed
+	// at CheckpointedAt.
+	Checkpoints     int       `json:"checkpoints"`
+	CheckpointedSeq int64     `json:"checkpointed_seq"`
+	CheckpointedAt  time.Time `json:"checkpointed_at,omitzero"`
+	// Uncovered counts the records after the last checkpoint: the chain
+	// vouches for them, but records cut off there would not be noticed.
+	Uncovered int64 `json:"uncovered"`
+	// Notes say what the check could not cover; they are not failures.
+	Notes []string `json:"notes,omitempty"`
 }
 
-// VerifyAudit checks the whole audit chain and its head. A broken chain is a
-// report with OK false, not an error; err is for a store that cannot be read.
+// NoCheckpoints is the note of a check made without checkpoints.
+const NoCheckpoints = "no checkpoints: truncation of the log's tail cannot be detected"
+
+// VerifyAudit checks the whole audit chain and its head, without
+// checkpoints (see VerifyAuditAnchored). A broken chain is a report with OK
+// false, not an error; err is for a store that cannot be read.
 func VerifyAudit(ctx context.Context, store hoist.Store) (ChainReport, error) {
+	rep, err := verifyChain(ctx, store, nil)
+	rep.Notes = append(rep.Notes, NoCheckpoints)
+	return rep, err
+}
+
+// VerifyAuditAnchored checks the whole audit chain, its head, and every
+// record a checkpoint in cps (already verified: hoist.ParseCheckpoint)
+// names: a record changed, reordered or removed up to the last checkpoint
+// makes OK false, with BadSeq the first record found wrong.
+func VerifyAuditAnchored(ctx context.Context, store hoist.Store, cps []hoist.AuditCheckpoint) (ChainReport, error) {
+	rep, err := verifyChain(ctx, store, hoist.NewAnchorCheck(cps))
+	rep.Checkpoints = len(cps)
+	if len(cps) == 0 {
+		rep.Notes = append(rep.Notes, NoCheckpoints)
+	}
+	return rep, err
+}
+
+func verifyChain(ctx context.Context, store hoist.Store, anchor *hoist.AnchorCheck) (ChainReport, error) {
 	var rep ChainReport
 	err := store.View(ctx, func(tx hoist.Tx) error {
 		v := hoist.NewChainVerifier()
-		err := tx.Audit(ctx, hoist.AuditFilter{}, v.Next)
+		next := v.Next
+		if anchor != nil {
+			next = func(r hoist.AuditRecord) error {
+				if err := v.Next(r); err != nil {
+					return err
+				}
+				return anchor.Next(r)
+			}
+		}
+		err := tx.Audit(ctx, hoist.AuditFilter{}, next)
 		rep.Records = v.Count()
+		lastSeq, lastHash := v.Head()
 		if err != nil {
 			if hoist.ErrorCode(err) == hoist.EConflict {
-				rep.Problem = hoist.ErrorMessage(err)
+				rep.fail(err, lastSeq+1)
 				return nil
 			}
 			return err
@@ -133,20 +189,154 @@ func VerifyAudit(ctx context.Context, store hoist.Store) (ChainReport, error) {
 			return err
 		}
 		rep.HeadSeq, rep.HeadHash = seq, hash
-		if lastSeq, lastHash := v.Head(); lastSeq != seq || lastHash != hash {
+		if anchor != nil {
+			if err := anchor.End(); err != nil {
+				rep.fail(err, lastSeq+1)
+				return nil
+			}
+		}
+		if lastSeq != seq || lastHash != hash {
 			rep.Problem = fmt.Sprintf("the log ends at record %d but its head names record %d: records were removed from the end", lastSeq, seq)
+			rep.BadSeq = lastSeq + 1
 			return nil
 		}
 		rep.OK = true
 		return nil
 	})
+	if anchor != nil {
+		if cp, ok := anchor.Covered(); ok {
+			rep.CheckpointedSeq, rep.CheckpointedAt = cp.Seq, cp.Time
+		}
+	}
+	if rep.OK {
+		rep.Uncovered = rep.Records - rep.CheckpointedSeq
+	}
+	if rep.OK && rep.Uncovered > 0 && rep.CheckpointedSeq > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("records %d to %d are not yet covered by a checkpoint", rep.CheckpointedSeq+1, rep.Records))
+	}
 	return rep, err
 }
 
-// VerifyAudit checks the audit chain, for an actor allowed to read it.
+// RequireCheckpoints fails a report of an intact chain that no checkpoint
+// covered, for why (where the checkpoints were looked for): a server
+// writes one when it starts, so a log with records and no checkpoint lost
+// its checkpoints, and its tail could have been cut unseen.
+func (rep *ChainReport) RequireCheckpoints(why string) {
+	if rep.OK && rep.Records > 0 && rep.Checkpoints == 0 {
+		rep.OK, rep.Problem = false, why
+	}
+}
+
+// fail records the problem err names; bad is the first suspect record
+// unless err knows better.
+func (rep *ChainReport) fail(err error, bad int64) {
+	rep.Problem = hoist.ErrorMessage(err)
+	rep.BadSeq = bad
+	if ae, ok := errors.AsType[*hoist.AnchorError](err); ok {
+		rep.BadSeq = ae.Seq
+	}
+}
+
+// VerifyAudit checks the audit chain, for an actor allowed to read it,
+// against the server's own checkpoint log when it has one.
 func (s *Service) VerifyAudit(ctx context.Context, a Actor) (ChainReport, error) {
 	if err := a.require(hoist.PermitReadAudit); err != nil {
 		return ChainReport{}, err
 	}
-	return VerifyAudit(ctx, s.store)
+	if s.anchor == nil {
+		return VerifyAudit(ctx, s.store)
+	}
+	cps, err := s.anchor.log.Load(s.anchor.pub)
+	switch code := hoist.ErrorCode(err); {
+	case err == nil:
+		rep, err := VerifyAuditAnchored(ctx, s.store, cps)
+		rep.RequireCheckpoints(NoCheckpoints + " (the checkpoint file is empty)")
+		return rep, err
+	case code == hoist.ENotFound:
+		// The server writes a checkpoint when it starts: a missing file is
+		// itself a sign of tampering.
+		rep, err2 := VerifyAudit(ctx, s.store)
+		rep.RequireCheckpoints(hoist.ErrorMessage(err))
+		return rep, err2
+	case code == hoist.EConflict: // a forged or spoilt line
+		rep, err2 := VerifyAudit(ctx, s.store)
+		if err2 == nil && rep.OK {
+			rep.OK, rep.Problem = false, hoist.ErrorMessage(err)
+		}
+		return rep, err2
+	default:
+		return ChainReport{}, err
+	}
+}
+
+// CheckpointLog is where the service keeps the audit log's signed
+// checkpoints: anywhere but the store (see hoist.AuditCheckpoint).
+type CheckpointLog interface {
+	// Append adds c durably: written and synced when it returns.
+	Append(c hoist.AuditCheckpoint) error
+	// Last returns the last checkpoint appended, if any, without checking
+	// its signature: Load does that.
+	Last() (hoist.AuditCheckpoint, bool, error)
+	// Load returns every checkpoint, each signature checked with pub. It
+	// fails with ENotFound when there is no log, with EConflict (naming
+	// the line) when a line is not a checkpoint pub signed.
+	Load(pub ed25519.PublicKey) ([]hoist.AuditCheckpoint, error)
+}
+
+// anchor writes the service's checkpoints.
+type anchor struct {
+	log CheckpointLog
+	key ed25519.PrivateKey
+	pub ed25519.PublicKey
+
+	mu   sync.Mutex // serialises CheckpointAudit
+	seq  int64      // the head the last checkpoint signed; -1: not read yet
+	hash string
+}
+
+func newAnchor(log CheckpointLog, signer Signer) *anchor {
+	if log == nil || signer == nil {
+		return nil
+	}
+	key := signer.GrantKey()
+	return &anchor{log: log, key: key, pub: key.Public().(ed25519.PublicKey), seq: -1}
+}
+
+// CheckpointAudit signs the audit log's head with the grant key and appends
+// it to the checkpoint log, at the service's clock. It writes nothing when
+// the head has not moved since the last checkpoint, when the log is empty,
+// or when the service has no checkpoint log; wrote says whether it wrote.
+// The server calls it when it starts, periodically, on every export and
+// when it stops.
+func (s *Service) CheckpointAudit(ctx context.Context) (cp hoist.AuditCheckpoint, wrote bool, err error) {
+	an := s.anchor
+	if an == nil {
+		return cp, false, nil
+	}
+	an.mu.Lock()
+	defer an.mu.Unlock()
+	if an.seq < 0 {
+		last, ok, err := an.log.Last()
+		if err != nil {
+			return cp, false, err
+		}
+		an.seq = 0
+		if ok {
+			an.seq, an.hash = last.Seq, last.Hash
+		}
+	}
+	var (
+		seq  int64
+		hash string
+	)
+	err = s.store.View(ctx, func(tx hoist.Tx) (err error) { seq, hash, err = tx.AuditHead(ctx); return err })
+	if err != nil || seq == 0 || (seq == an.seq && hash == an.hash) {
+		return cp, false, err
+	}
+	cp = hoist.SignCheckpoint(an.key, seq, hash, s.now())
+	if err := an.log.Append(cp); err != nil {
+		return cp, false, hoist.WrapError(hoist.EUnavailable, "cannot write the audit checkpoint", err)
+	}
+	an.seq, an.hash = seq, hash
+	return cp, true, nil
 }

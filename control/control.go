@@ -33,6 +33,7 @@ type Service struct {
 	// exportSlots bounds concurrent audit exports.
 	exportSlots chan struct{}
 	agents      agentCache
+	anchor      *anchor // nil: no checkpoints
 
 	// loginFailures counts the failed logins this server recorded, to
 	// prune the throttle's counters every so often.
@@ -53,6 +54,9 @@ type Config struct {
 	// URL is the server's address as agents reach it, put in enrolment
 	// tokens.
 	URL string
+	// Checkpoints is where the audit log's signed checkpoints go (see
+	// CheckpointAudit); none are written without it or without a Signer.
+	Checkpoints CheckpointLog
 }
 
 // New returns a Service. It fails with EInvalid when the settings are out of
@@ -71,7 +75,8 @@ func New(cfg Config) (*Service, error) {
 		cfg.TokenTTL = 12 * time.Hour
 	}
 	return &Service{store: cfg.Store, settings: cfg.Settings, clock: cfg.Clock, log: cfg.Logger, tokenTTL: cfg.TokenTTL,
-		signer: cfg.Signer, url: cfg.URL, notify: newNotifier(), hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), exportSlots: make(chan struct{}, 2)}, nil
+		signer: cfg.Signer, url: cfg.URL, notify: newNotifier(), hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), exportSlots: make(chan struct{}, 2),
+		anchor: newAnchor(cfg.Checkpoints, cfg.Signer)}, nil
 }
 
 // Settings returns the approval settings in force.

@@ -43,3 +43,23 @@ func (l *Link) checkinFailed(facts wire.AgentFacts, err error) error {
 	}
 	return err
 }
+
+// seqSender puts the outbox's numbers into audit deliveries, and leaves
+// them out for reportRetryAfter when a server refused them.
+type seqSender struct {
+	mu        sync.Mutex
+	refusedAt time.Time
+}
+
+// on reports whether deliveries now carry the numbers.
+func (q *seqSender) on(now time.Time) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.refusedAt.IsZero() || now.Sub(q.refusedAt) >= reportRetryAfter
+}
+
+func (q *seqSender) refused(now time.Time) {
+	q.mu.Lock()
+	q.refusedAt = now
+	q.mu.Unlock()
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ type Link struct {
 	kick     chan struct{} // wakes the audit delivery
 	recheck  chan struct{} // asks for a check-in now: policies changed
 	reports  sessionReporter
+	seqs     seqSender
 }
 
 // New links a to the server c talks to, and puts in force the policy
@@ -242,8 +244,13 @@ func (l *Link) Deliver(ctx context.Context) error {
 		if err != nil || len(events) == 0 {
 			return err
 		}
+		numbered := l.seqs.on(l.clock())
 		convert := func(ev agent.Event) wire.AgentAuditEvent {
-			return wire.AgentAuditEvent{ID: ev.ID, Time: ev.Time, Action: ev.Action, Actor: ev.Actor, Subject: ev.Subject, Detail: ev.Detail}
+			w := wire.AgentAuditEvent{ID: ev.ID, Time: ev.Time, Action: ev.Action, Actor: ev.Actor, Subject: ev.Subject, Detail: ev.Detail}
+			if numbered {
+				w.Seq = ev.Seq
+			}
+			return w
 		}
 		batch := make([]wire.AgentAuditEvent, 0, len(events))
 		for _, ev := range events {
@@ -251,12 +258,12 @@ func (l *Link) Deliver(ctx context.Context) error {
 				batch = append(batch, convert(ev))
 			}
 		}
-		err = l.c.Audit(ctx, batch)
+		err = l.sendAudit(ctx, batch)
 		if refused(err) && len(batch) > 1 {
 			// Find the bad one: deliver one at a time.
 			for j, ev := range events {
 				if ev.ID != "" {
-					if err := l.c.Audit(ctx, []wire.AgentAuditEvent{convert(ev)}); err != nil && !refused(err) {
+					if err := l.sendAudit(ctx, []wire.AgentAuditEvent{convert(ev)}); err != nil && !refused(err) {
 						return err
 					} else if err != nil {
 						l.log.Error("the server refused an audit event; passing over it", "event", ev.ID, "action", ev.Action, "err", err)
@@ -277,6 +284,26 @@ func (l *Link) Deliver(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// sendAudit delivers batch. A server older than the events' numbers
+// refuses the field: then the same events go again without them, and
+// deliveries leave them out for reportRetryAfter.
+func (l *Link) sendAudit(ctx context.Context, batch []wire.AgentAuditEvent) error {
+	err := l.c.Audit(ctx, batch)
+	if !refused(err) || !slices.ContainsFunc(batch, func(ev wire.AgentAuditEvent) bool { return ev.Seq != 0 }) {
+		return err
+	}
+	bare := slices.Clone(batch)
+	for i := range bare {
+		bare[i].Seq = 0
+	}
+	if l.c.Audit(ctx, bare) != nil {
+		return err
+	}
+	l.log.Warn("the server refused numbered audit events; sending them without numbers for a while", "for", reportRetryAfter)
+	l.seqs.refused(l.clock())
+	return nil
 }
 
 // refused reports whether the server rejected what was sent (retrying the

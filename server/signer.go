@@ -65,6 +65,22 @@ func loadOrCreateGrantKey(dir string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseGrantKey(path, data)
+}
+
+// loadGrantKey reads DIR/grant-key.pem and never makes one: a check of
+// what the key signed needs the key that did.
+func loadGrantKey(dir string) (ed25519.PrivateKey, error) {
+	path := filepath.Join(dir, GrantKeyFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseGrantKey(path, data)
+}
+
+// parseGrantKey decodes the PEM PKCS#8 Ed25519 key read from path.
+func parseGrantKey(path string, data []byte) (ed25519.PrivateKey, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
 		return nil, fmt.Errorf("%s holds no PEM key", path)

@@ -132,7 +132,12 @@ type AuditBody struct {
 // AgentAuditEvent is an audit event an agent produced. The server stores
 // each ID once, so an agent may send it again after a lost answer.
 type AgentAuditEvent struct {
-	ID      string         `json:"id"`
+	ID string `json:"id"`
+	// Seq is the event's number in the agent's outbox: 1, 2, 3, … in the
+	// order the agent wrote them, so that the server can tell one that
+	// never arrived. Zero (left out) for an older agent's events and for
+	// the outbox's markers of unreadable lines.
+	Seq     int64          `json:"seq,omitempty"`
 	Time    time.Time      `json:"time"`
 	Action  string         `json:"action"`
 	Actor   string         `json:"actor"`

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/control"
 	"github.com/hoist-jit/hoist/server"
 )
 
@@ -119,6 +120,8 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	f.StringArrayVar(&proxies, "trusted-proxy", nil, "CIDR or address of a reverse proxy whose X-Forwarded-For is believed (repeatable); without one the header is ignored")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "also serve /metrics, without authentication, over plain HTTP on this (private) address")
 	f.StringVar(&cfg.MetricsTokenFile, "metrics-token-file", "", "file with the bearer token /metrics on --listen requires; without it and --metrics-listen, /metrics answers 401")
+	f.StringVar(&cfg.AuditCheckpoints, "audit-checkpoints", "", "file to append the audit log's signed checkpoints to (default DIR/audit-checkpoints)")
+	f.DurationVar(&cfg.AuditCheckpointInterval, "audit-checkpoint-interval", server.DefaultCheckpointInterval, "how often to checkpoint the audit log's head when it moved")
 	_ = cmd.MarkFlagRequired("data")
 	return cmd
 }
@@ -129,15 +132,18 @@ func newAudit(stdout io.Writer) *cobra.Command {
 		dataDir, dbURL string
 		asJSON         bool
 		after          int64
+		checkpoints    string
+		noCheckpoints  bool
 	)
 	verify := &cobra.Command{
-		Use:   "verify --data DIR [--database URL]",
-		Short: "Check the audit log's hash chain; exit 1 when any record was changed, removed or reordered",
+		Use:   "verify --data DIR [--database URL] [--checkpoints PATH]",
+		Short: "Check the audit log's hash chain against its signed checkpoints; exit 1 when any record was changed, reordered, or removed up to the last checkpoint",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
-			rep, err := server.VerifyAudit(ctx, dataDir, dbURL)
+			rep, err := server.VerifyAudit(ctx, server.VerifyOptions{DataDir: dataDir, DatabaseURL: dbURL,
+				Checkpoints: checkpoints, NoCheckpoints: noCheckpoints})
 			if err != nil {
 				return err
 			}
@@ -145,27 +151,24 @@ func newAudit(stdout io.Writer) *cobra.Command {
 				enc := json.NewEncoder(stdout)
 				enc.SetIndent("", "  ")
 				_ = enc.Encode(rep)
-			} else if rep.OK {
-				fmt.Fprintf(stdout, "audit chain intact: %d records, head %d %s\n", rep.Records, rep.HeadSeq, rep.HeadHash)
+			} else {
+				printReport(stdout, rep)
 			}
 			if !rep.OK {
-				if !asJSON {
-					fmt.Fprintf(stdout, "audit chain BROKEN after %d good records: %s\n", rep.Records, rep.Problem)
-				}
 				return hoist.Errorf(hoist.EConflict, "the audit log was tampered with: %s", rep.Problem)
 			}
 			return nil
 		},
 	}
 	export := &cobra.Command{
-		Use:   "export --data DIR [--database URL] [--after SEQ]",
-		Short: "Write the audit log to stdout as JSON lines",
+		Use:   "export --data DIR [--database URL] [--after SEQ] [--checkpoints PATH]",
+		Short: "Write the audit log to stdout as JSON lines (and, with --data, checkpoint its head)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if after < 0 {
 				return hoist.Errorf(hoist.EInvalid, "--after must not be negative")
 			}
-			_, err := server.ExportAudit(context.Background(), dataDir, dbURL, after, stdout)
+			_, err := server.ExportAudit(context.Background(), dataDir, dbURL, checkpoints, after, stdout)
 			return err
 		},
 	}
@@ -175,6 +178,28 @@ func newAudit(stdout io.Writer) *cobra.Command {
 	}
 	verify.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	export.Flags().Int64Var(&after, "after", 0, "export records after this sequence number")
+	verify.Flags().StringVar(&checkpoints, "checkpoints", "", "checkpoint file to check against (default DIR/audit-checkpoints)")
+	verify.Flags().BoolVar(&noCheckpoints, "no-checkpoints", false, "without a checkpoint file, check the chain alone instead of failing")
+	export.Flags().StringVar(&checkpoints, "checkpoints", "", "checkpoint file to append the head's checkpoint to (default DIR/audit-checkpoints)")
 	audit.AddCommand(verify, export)
 	return audit
+}
+
+// printReport says what verify found, for a person.
+func printReport(w io.Writer, rep control.ChainReport) {
+	if rep.OK {
+		fmt.Fprintf(w, "audit chain intact: %d records, head %d %s\n", rep.Records, rep.HeadSeq, rep.HeadHash)
+		if rep.Checkpoints > 0 {
+			fmt.Fprintf(w, "checked against %d signed checkpoints; the last covers record %d (%s)\n",
+				rep.Checkpoints, rep.CheckpointedSeq, rep.CheckpointedAt.UTC().Format(time.RFC3339))
+		}
+	} else {
+		fmt.Fprintf(w, "audit chain BROKEN after %d good records: %s\n", rep.Records, rep.Problem)
+		if rep.BadSeq > 0 {
+			fmt.Fprintf(w, "first bad record: %d\n", rep.BadSeq)
+		}
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
 }

@@ -91,7 +91,7 @@ func TestAuditVerifyAndExport(t *testing.T) {
 		},
 		{
 			name: "postgres",
-			args: func(string) []string { return []string{"--database", pgURL} },
+			args: func(d string) []string { return []string{"--data", d, "--database", pgURL} },
 			exec: func(t *testing.T, q string) {
 				db, err := sql.Open("pgx", pgURL)
 				if err != nil {
@@ -114,11 +114,11 @@ func TestAuditVerifyAndExport(t *testing.T) {
 			}
 			records := fill(t, dataDir, b.url)
 
-			code, out, errOut := runCmd(append([]string{"audit", "verify"}, b.args(dir)...)...)
+			code, out, errOut := runCmd(append([]string{"audit", "verify"}, b.args(dataDir)...)...)
 			if code != 0 || !strings.Contains(out, "intact") {
 				t.Fatalf("verify of an intact log: exit %d, %q %q", code, out, errOut)
 			}
-			code, out, _ = runCmd(append([]string{"audit", "export"}, b.args(dir)...)...)
+			code, out, _ = runCmd(append([]string{"audit", "export"}, b.args(dataDir)...)...)
 			lines := strings.Split(strings.TrimSpace(out), "\n")
 			if code != 0 || int64(len(lines)) != records {
 				t.Fatalf("export: exit %d, %d lines, want %d", code, len(lines), records)
@@ -132,7 +132,7 @@ func TestAuditVerifyAndExport(t *testing.T) {
 				b.exec(t, q)
 			}
 			b.exec(t, `UPDATE audit SET actor = 'mallory' WHERE seq = 3`)
-			code, out, errOut = runCmd(append([]string{"audit", "verify"}, b.args(dir)...)...)
+			code, out, errOut = runCmd(append([]string{"audit", "verify"}, b.args(dataDir)...)...)
 			if code == 0 || !strings.Contains(out, "BROKEN") || !strings.Contains(errOut, "record 3") {
 				t.Fatalf("verify after tampering: exit %d, %q %q; want failure naming record 3", code, out, errOut)
 			}
