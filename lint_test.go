@@ -308,7 +308,8 @@ func TestLintProgramEscapesRun(t *testing.T) {
 	for _, e := range hoist.LintPrograms() {
 		t.Run(e.Names[0], func(t *testing.T) {
 			if e.LintOnly != "" {
-				t.Skipf("the escape is not run: %s", e.LintOnly)
+				t.Logf("lint only (TestLintProgramEscapes): %s", e.LintOnly) // by design, not a missing capability
+				return
 			}
 			runEscape(t, e, user)
 		})
