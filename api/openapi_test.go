@@ -562,6 +562,8 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"SkippedPolicy", hoist.SkippedPolicy{}, true},
 		{"Policy", hoist.Policy{}, true},
 		{"PolicyBody", hoist.Policy{}, false},
+		{"PolicySaved", wire.PolicySaved{}, true},
+		{"LintFinding", hoist.LintFinding{}, true},
 		{"ApplicationRule", hoist.ApplicationRule{}, true},
 		{"JITStartup", hoist.JITStartup{}, true},
 		{"JITMode", hoist.JITMode{}, true},
