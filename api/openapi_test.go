@@ -562,6 +562,8 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"SkippedPolicy", hoist.SkippedPolicy{}, true},
 		{"Policy", hoist.Policy{}, true},
 		{"PolicyBody", hoist.Policy{}, false},
+		{"PolicySaved", wire.PolicySaved{}, true},
+		{"LintFinding", hoist.LintFinding{}, true},
 		{"ApplicationRule", hoist.ApplicationRule{}, true},
 		{"ArgvRule", hoist.ArgvRule{}, true},
 		{"JITStartup", hoist.JITStartup{}, true},
@@ -1507,6 +1509,17 @@ func TestOpenAPILivePolicies(t *testing.T) {
 		t.Errorf("create policy: got %+v, want a new inactive application policy at version 1", p)
 	}
 	call("create policy again", "POST", "/api/v1/policies", "", "admin", apt, 409)
+	// The policy linter: a root shell is refused with the field named; a
+	// warning comes back with the stored policy.
+	fields("create root shell policy", "POST", "/api/v1/policies", "",
+		`{"name":"Root shell","kind":"application","groups":["web"],"application":{"path":"/usr/bin/bash","action":"elevate"}}`, "application.path")
+	var warned wire.PolicySaved
+	decode(call("create policy with a warning", "POST", "/api/v1/policies", "", "admin",
+		`{"name":"Reboot","kind":"application","groups":["web"],"application":{"path":"/usr/sbin/reboot","action":"justify"}}`, 201), &warned)
+	if len(warned.Warnings) != 1 || warned.Warnings[0].Code != hoist.LintAnyArguments || warned.Warnings[0].Field != "application.argv" || warned.ID == "" {
+		t.Errorf("create with a warning: got %+v, want the policy and one any-arguments warning", warned)
+	}
+	call("delete the policy with a warning", "DELETE", "/api/v1/policies/{key}", policy(warned.ID), "admin", "", 204)
 	call("create policy as approver", "POST", "/api/v1/policies", "", "carol", apt, 403)
 	fields("create bad policy", "POST", "/api/v1/policies", "",
 		`{"name":"Bad","kind":"application","groups":["Linux Computers"],"application":{"path":"usr/bin/apt","sha256":"abc","action":"run"},"mode":{}}`,

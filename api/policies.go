@@ -40,8 +40,14 @@ func (h *Handler) createPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, p)
+	writeJSON(w, http.StatusCreated, linted(p))
 	return nil
+}
+
+// linted is p as stored with the policy linter's warnings about it (its
+// refusals refused the change before it was stored).
+func linted(p hoist.Policy) wire.PolicySaved {
+	return wire.PolicySaved{Policy: p, Warnings: hoist.LintWarnings(hoist.LintPolicy(p))}
 }
 
 func (h *Handler) updatePolicy(w http.ResponseWriter, r *http.Request) error {
@@ -53,7 +59,7 @@ func (h *Handler) updatePolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, linted(p))
 	return nil
 }
 

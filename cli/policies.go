@@ -75,7 +75,7 @@ func printSpec(w io.Writer, v any, asJSON bool) error {
 }
 
 func newPolicies(env Env) *cobra.Command {
-	root := &cobra.Command{Use: "policies", Short: "Application and JIT policies: ls, show, create, edit, activate, deactivate, duplicate, delete"}
+	root := &cobra.Command{Use: "policies", Short: "Application and JIT policies: ls, show, create, edit, lint, activate, deactivate, duplicate, delete"}
 	var asJSON bool
 
 	ls := adminCommand(env, "ls [--json]", "List the policies", cobra.NoArgs, func(c *client.Client, cmd *cobra.Command, args []string) error {
@@ -131,11 +131,12 @@ func newPolicies(env Env) *cobra.Command {
 		}
 		ctx, cancel := timeout()
 		defer cancel()
-		got, err := c.CreatePolicy(ctx, p)
+		got, err := c.CreatePolicyLinted(ctx, p)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "created policy %q (%s), %s\n", got.Name, got.ID, activeWord(got.Active))
+		printFindings(env.Stderr, got.Warnings)
 		return nil
 	})
 	create.Flags().StringVarP(&file, "file", "f", "", "the policy, YAML or JSON (- for standard input)")
@@ -150,14 +151,49 @@ func newPolicies(env Env) *cobra.Command {
 		}
 		ctx, cancel := timeout()
 		defer cancel()
-		got, err := c.UpdatePolicy(ctx, args[0], p)
+		got, err := c.UpdatePolicyLinted(ctx, args[0], p)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "updated policy %q (%s) to version %d, %s\n", got.Name, got.ID, got.Version, activeWord(got.Active))
+		printFindings(env.Stderr, got.Warnings)
 		return nil
 	})
 	edit.Flags().StringVarP(&file, "file", "f", "", "the policy, YAML or JSON (- for standard input)")
+
+	// lint needs no server: the linter is the same pure function the server
+	// runs on every create and edit (a server of another version may know
+	// more or fewer programs).
+	var lintJSON bool
+	lint := &cobra.Command{Use: "lint -f FILE [--json]", Short: "Lint a policy file without storing it: exit 1 when the server would refuse it",
+		Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
+			var p hoist.Policy
+			if err := readSpec(env, file, &p); err != nil {
+				return err
+			}
+			if err := p.Validate(); err != nil {
+				return err
+			}
+			fs := hoist.LintPolicy(p)
+			if lintJSON {
+				if fs == nil {
+					fs = []hoist.LintFinding{}
+				}
+				if err := printJSON(env.Stdout, fs); err != nil {
+					return err
+				}
+			} else if len(fs) == 0 {
+				fmt.Fprintln(env.Stdout, "no findings")
+			} else {
+				printFindings(env.Stdout, fs)
+			}
+			if hoist.LintError(fs) != nil {
+				return exitStatus{code: 1}
+			}
+			return nil
+		}}
+	lint.Flags().StringVarP(&file, "file", "f", "", "the policy, YAML or JSON (- for standard input)")
+	lint.Flags().BoolVar(&lintJSON, "json", false, "print the findings as a JSON array")
 
 	toggle := func(active bool) *cobra.Command {
 		verb := "deactivate"
@@ -218,9 +254,17 @@ func newPolicies(env Env) *cobra.Command {
 		return nil
 	})
 	del.Flags().BoolVar(&yes, "yes", false, "delete JIT policies too")
-	root.AddCommand(ls, show, create, edit, toggle(true), toggle(false), dup, del)
+	root.AddCommand(ls, show, create, edit, toggle(true), toggle(false), dup, del, lint)
 	refuseUnknown(root)
 	return root
+}
+
+// printFindings prints the policy linter's findings one a line, as
+// "warning: FIELD: MESSAGE" (or "refusal: ...").
+func printFindings(w io.Writer, fs []hoist.LintFinding) {
+	for _, f := range fs {
+		fmt.Fprintf(w, "%s: %s: %s\n", f.Severity, f.Field, f.Message)
+	}
 }
 
 func newGroups(env Env) *cobra.Command {

@@ -54,6 +54,7 @@ groups: [devs]
 priority: 5
 application:
   path: /usr/bin/apt-get
+  argv: {match: [{exact: update}]}
   unix_groups: [devs]
   action: elevate
 `)
@@ -168,5 +169,63 @@ func TestOnlyAdminsChangePolicies(t *testing.T) {
 	}
 	if _, err := svc.SetPolicyActive(context.Background(), root, "JIT Mode", true); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAdminPoliciesLint: create and edit print the policy linter's warnings
+// to stderr and are refused for its refusals; lint -f reads a file offline.
+func TestAdminPoliciesLint(t *testing.T) {
+	m := startServer(t)
+	admin := loggedInAdmin(t, m)
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	shell := write("shell.yaml", "name: Root shell\nkind: application\ngroups: [Linux Computers]\napplication: {path: /usr/bin/bash, action: elevate}\n")
+	reboot := write("reboot.yaml", "name: Reboot\nkind: application\ngroups: [Linux Computers]\napplication: {path: /usr/sbin/reboot, action: justify}\n")
+	safe := write("safe.yaml", "name: Update\nkind: application\ngroups: [Linux Computers]\napplication: {path: /usr/bin/apt-get, argv: {match: [{exact: update}]}, action: elevate}\n")
+
+	r := admin.run("", "admin", "policies", "create", "-f", shell)
+	if r.code == 0 || !strings.Contains(r.stderr, "application.path") || !strings.Contains(r.stderr, "shell") {
+		t.Errorf("create of a root shell: exit %d, stderr %q; want a refusal naming application.path", r.code, r.stderr)
+	}
+	r = admin.run("", "admin", "policies", "create", "-f", reboot)
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: application.argv: /usr/sbin/reboot runs as root with whatever arguments") {
+		t.Errorf("create with a warning: exit %d, stderr %q; want the warning on stderr", r.code, r.stderr)
+	}
+	shown := admin.ok("", "admin", "policies", "show", "Reboot")
+	r = admin.run("", "admin", "policies", "edit", "Reboot", "-f", write("reboot2.yaml", strings.Replace(shown, "priority: 0", "priority: 3", 1)))
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: application.argv:") {
+		t.Errorf("edit with a warning: exit %d, stderr %q", r.code, r.stderr)
+	}
+	shown = admin.ok("", "admin", "policies", "show", "Reboot")
+	r = admin.run("", "admin", "policies", "edit", "Reboot", "-f", write("reboot3.yaml", strings.Replace(shown, "/usr/sbin/reboot", "/usr/bin/find", 1)))
+	if r.code == 0 || !strings.Contains(r.stderr, "application.argv") {
+		t.Errorf("edit to find with any arguments: exit %d, stderr %q; want a refusal", r.code, r.stderr)
+	}
+
+	// lint works without logging in: a fresh home has no server.
+	nobody := user{t: t, home: t.TempDir()}
+	for _, tc := range []struct {
+		file, want string
+		code       int
+	}{
+		{shell, "refusal: application.path:", 1},
+		{reboot, "warning: application.argv:", 0},
+		{safe, "no findings", 0},
+	} {
+		r := nobody.run("", "admin", "policies", "lint", "-f", tc.file)
+		if r.code != tc.code || !strings.Contains(r.stdout, tc.want) {
+			t.Errorf("lint %s: exit %d, stdout %q, stderr %q; want exit %d and %q", filepath.Base(tc.file), r.code, r.stdout, r.stderr, tc.code, tc.want)
+		}
+	}
+	r = nobody.run("", "admin", "policies", "lint", "--json", "-f", shell)
+	var fs []hoist.LintFinding
+	if err := json.Unmarshal([]byte(r.stdout), &fs); err != nil || r.code != 1 || len(fs) == 0 || fs[0].Code != hoist.LintShell {
+		t.Errorf("lint --json: exit %d, %q, %v", r.code, r.stdout, err)
 	}
 }

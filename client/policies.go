@@ -32,6 +32,20 @@ func (c *Client) CreatePolicy(ctx context.Context, in hoist.Policy) (p hoist.Pol
 	return p, err
 }
 
+// CreatePolicyLinted is CreatePolicy that also returns the policy linter's
+// warnings about the stored policy.
+func (c *Client) CreatePolicyLinted(ctx context.Context, in hoist.Policy) (p wire.PolicySaved, err error) {
+	err = c.do(ctx, "POST", "/api/v1/policies", nil, in, &p)
+	return p, err
+}
+
+// UpdatePolicyLinted is UpdatePolicy that also returns the policy linter's
+// warnings about the stored policy.
+func (c *Client) UpdatePolicyLinted(ctx context.Context, key string, in hoist.Policy) (p wire.PolicySaved, err error) {
+	err = c.do(ctx, "PUT", policyPath(key), nil, in, &p)
+	return p, err
+}
+
 // UpdatePolicy replaces the policy key; in.Version is the version edited.
 func (c *Client) UpdatePolicy(ctx context.Context, key string, in hoist.Policy) (p hoist.Policy, err error) {
 	err = c.do(ctx, "PUT", policyPath(key), nil, in, &p)

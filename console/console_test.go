@@ -447,16 +447,31 @@ func TestPolicyEditAndToggleReachTheStore(t *testing.T) {
 	// A new application policy, from the form the page offers.
 	_, body = v.get("/policies/new?kind=application")
 	form := url.Values{"csrf": {csrf}, "kind": {"application"}, "name": {"Elevate apt"}, "groups": {hoist.DefaultGroup},
-		"priority": {"10"}, "application.path": {"/usr/bin/apt"}, "application.action": {"elevate"}, "application.users": {"alice, bob"}}
+		"priority": {"10"}, "application.path": {"/usr/sbin/reboot"}, "application.action": {"elevate"}, "application.users": {"alice, bob"}}
 	for _, m := range regexp.MustCompile(`type="hidden" name="(version)" value="([^"]*)"`).FindAllStringSubmatch(body, -1) {
 		form.Set(m[1], m[2])
 	}
-	if res, body := v.post("/policies/new", form); res.StatusCode != http.StatusSeeOther {
+	res, body = v.post("/policies/new", form)
+	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("create from the new-policy form: %d\n%s", res.StatusCode, body)
 	}
 	created, err := s.svc.Policy(ctx, s.admin, "Elevate apt")
-	if err != nil || created.Active || created.Application.Path != "/usr/bin/apt" || len(created.Application.Users) != 2 || created.Priority != 10 {
+	if err != nil || created.Active || created.Application.Path != "/usr/sbin/reboot" || len(created.Application.Users) != 2 || created.Priority != 10 {
 		t.Fatalf("created policy: %+v %v", created, err)
+	}
+	// Any arguments to reboot: stored, and its page shows the linter's
+	// warning.
+	if loc := res.Header.Get("Location"); loc != "/policies/"+created.ID {
+		t.Errorf("a create with warnings went to %q, want the policy's page", loc)
+	}
+	if _, body := v.get("/policies/" + created.ID); !strings.Contains(body, "The policy linter warns") || !strings.Contains(body, "application.argv") {
+		t.Errorf("the policy page shows no warning:\n%.3000s", body)
+	}
+	// A root shell is refused on the form, the field named.
+	form.Set("name", "Root shell")
+	form.Set("application.path", "/usr/bin/bash")
+	if _, body := v.post("/policies/new", form); !strings.Contains(body, "The policy was not saved") || !strings.Contains(body, "A shell runs whatever") {
+		t.Errorf("a root shell was not refused on the form:\n%.3000s", body)
 	}
 	// Duplicate, then delete the copy.
 	res, _ = v.post("/policies/"+p.ID+"/duplicate", url.Values{"csrf": {csrf}})

@@ -89,6 +89,8 @@ type policyForm struct {
 	Groups  []string
 	// Summary is an error that belongs to no one field.
 	Summary string
+	// Warnings are the policy linter's warnings about the stored policy.
+	Warnings []hoist.LintFinding
 }
 
 func (f policyForm) Value(name string) string { return f.Values.Get(name) }
@@ -328,13 +330,22 @@ func (h *Handler) createPolicy(w http.ResponseWriter, r *http.Request, v *visit)
 	if len(errs) == 0 {
 		created, err := h.svc.CreatePolicy(r.Context(), v.actor, p)
 		if err == nil {
-			return h.done(w, r, "/policies", true, "Created policy "+created.Name+". It is inactive until you turn it on.")
+			return h.saved(w, r, created, "Created policy "+created.Name+". It is inactive until you turn it on.")
 		}
 		if !formError(err, errs) {
 			return err
 		}
 	}
 	return h.policyFormAgain(w, r, v, policyForm{New: true, Policy: p, Values: r.PostForm, Errors: errs})
+}
+
+// saved ends a create or edit of p: back to the list, or, when the policy
+// linter warns about p, to p's page, which shows the warnings.
+func (h *Handler) saved(w http.ResponseWriter, r *http.Request, p hoist.Policy, message string) error {
+	if len(hoist.LintWarnings(hoist.LintPolicy(p))) == 0 {
+		return h.done(w, r, "/policies", true, message)
+	}
+	return h.done(w, r, "/policies/"+url.PathEscape(p.ID), true, message+" The policy linter warns about it: see below.")
 }
 
 // formError moves a refusal that belongs on the form (bad fields, a name
@@ -378,7 +389,7 @@ func (h *Handler) editPolicy(w http.ResponseWriter, r *http.Request, v *visit) e
 	// with its errors shown: what to change before it can be saved.
 	errs := map[string]string{}
 	mergeFields(errs, p.Validate())
-	return h.policyFormAgain(w, r, v, policyForm{Policy: p, Values: policyValues(p), Heading: p.Name, Errors: errs})
+	return h.policyFormAgain(w, r, v, policyForm{Policy: p, Values: policyValues(p), Heading: p.Name, Errors: errs, Warnings: hoist.LintWarnings(hoist.LintPolicy(p))})
 }
 
 func (h *Handler) savePolicy(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -398,7 +409,7 @@ func (h *Handler) savePolicy(w http.ResponseWriter, r *http.Request, v *visit) e
 	if len(errs) == 0 {
 		saved, err := h.svc.UpdatePolicy(r.Context(), v.actor, cur.ID, p)
 		if err == nil {
-			return h.done(w, r, "/policies", true, "Saved policy "+saved.Name+".")
+			return h.saved(w, r, saved, "Saved policy "+saved.Name+".")
 		}
 		if !formError(err, errs) {
 			return err

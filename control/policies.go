@@ -84,6 +84,9 @@ func (s *Service) CreatePolicy(ctx context.Context, a Actor, p hoist.Policy) (ho
 	if err := p.Validate(); err != nil {
 		return p, err
 	}
+	if err := lint(p); err != nil {
+		return p, err
+	}
 	err := s.store.Update(ctx, func(tx hoist.Tx) error {
 		if err := knownGroups(ctx, tx, p.Groups); err != nil {
 			return err
@@ -104,8 +107,21 @@ func (s *Service) UpdatePolicy(ctx context.Context, a Actor, key string, p hoist
 			return cur, hoist.Errorf(hoist.EConflict, "policy %q was changed by someone else (version %d, you edited %d); reload and try again", cur.Name, cur.Version, p.Version)
 		}
 		p.ID, p.CreatedAt = cur.ID, cur.CreatedAt
+		if p.Validate() == nil { // an invalid policy is refused below, with every field named
+			if err := lint(p); err != nil {
+				return cur, err
+			}
+		}
 		return p, nil
 	})
+}
+
+// lint refuses what the policy linter refuses (hoist.LintPolicy): a
+// policy that elevates a shell, an interpreter, or a program that gives
+// root away with the arguments it allows. Its warnings are the caller's to
+// show (hoist.LintWarnings); they do not stop the change.
+func lint(p hoist.Policy) error {
+	return hoist.LintError(hoist.LintPolicy(p))
 }
 
 // SetPolicyActive activates or deactivates the policy key.
@@ -116,6 +132,13 @@ func (s *Service) SetPolicyActive(ctx context.Context, a Actor, key string, acti
 	}
 	return s.changePolicy(ctx, a, key, action, func(cur hoist.Policy) (hoist.Policy, error) {
 		cur.Active = active
+		if active {
+			// A policy stored before the linter existed is not switched on
+			// if it refuses it; switching off is always allowed.
+			if err := lint(cur); err != nil {
+				return cur, err
+			}
+		}
 		return cur, nil
 	})
 }
@@ -178,6 +201,9 @@ func (s *Service) DuplicatePolicy(ctx context.Context, a Actor, key, name string
 			p.Groups = groups
 		}
 		if err := p.Validate(); err != nil {
+			return err
+		}
+		if err := lint(p); err != nil {
 			return err
 		}
 		if err := knownGroups(ctx, tx, p.Groups); err != nil {
