@@ -3,7 +3,6 @@ package hoist
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -441,24 +440,9 @@ func dangerousArg(e *LintProgram, o string) (string, bool) {
 	return "", false
 }
 
-// matchArg reports whether pattern p matches the whole argument s, as
-// argv.go documents patterns: a glob is path.Match over the argument, a
-// regex is anchored at both ends. A pattern that does not compile matches
-// nothing (Validate reports it). This is the linter's own reading of the
-// documented semantics, used only to try candidate strings.
-func matchArg(p ArgPattern, s string) bool {
-	switch {
-	case p.Exact != "":
-		return p.Exact == s
-	case p.Glob != "":
-		ok, err := path.Match(p.Glob, s)
-		return ok && err == nil
-	case p.Regex != "":
-		re, err := regexp.Compile(`^(?:` + p.Regex + `)$`)
-		return err == nil && re.MatchString(s)
-	}
-	return false
-}
+// matchArg is the argv matcher itself, so that the linter judges a pattern
+// exactly as the agent will apply it.
+func matchArg(p ArgPattern, s string) bool { return p.Match(s) }
 
 func describe(p ArgPattern) string {
 	switch {
