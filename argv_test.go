@@ -175,8 +175,9 @@ func TestArgvCheck(t *testing.T) {
 }
 
 // TestLegacyArgsFailClosed: a rule that still has the joined-string args
-// (stored before argv, or sent by an old server) elevates nothing, and a
-// deny with it denies the program whatever its arguments.
+// (stored before argv, or sent by an old server) elevates nothing, a deny
+// with it denies the program whatever its arguments, and an audit audits
+// every run.
 func TestLegacyArgsFailClosed(t *testing.T) {
 	legacy := app("Old apt", 10, hoist.ApplicationRule{Path: "/usr/bin/apt-get", Args: `^(update|install)\b`, Action: hoist.ActionElevate})
 	d := hoist.Decide(hoist.Bundle{Policies: []hoist.Policy{legacy}}, aptFacts("update"))
@@ -190,6 +191,11 @@ func TestLegacyArgsFailClosed(t *testing.T) {
 	d = hoist.Decide(hoist.Bundle{Policies: []hoist.Policy{deny, aptUpdate}}, aptFacts("update"))
 	if d.Action != hoist.ActionDeny {
 		t.Fatalf("a legacy deny stopped denying: %+v", d)
+	}
+	audit := app("Old audit", 20, hoist.ApplicationRule{Path: "/usr/bin/apt-get", Args: `^remove\b`, Action: hoist.ActionAudit})
+	d = hoist.Decide(hoist.Bundle{Policies: []hoist.Policy{audit, aptUpdate}}, aptFacts("update"))
+	if !d.Elevate || len(d.Audited) != 1 || d.Audited[0] != audit.Name {
+		t.Fatalf("a legacy audit does not audit every run: %+v", d)
 	}
 }
 
