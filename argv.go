@@ -2,6 +2,7 @@ package hoist
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -34,8 +35,14 @@ type ArgvRule struct {
 	// anywhere in argv (after "--" too): every other option refuses the
 	// whole command line. Each entry is one whole argument ("-y",
 	// "--no-install-recommends"); an option that takes a value in the same
-	// argument is listed with a pattern instead, in Match.
+	// argument is listed with a pattern instead, in Match. A policy file
+	// that writes options with no value (null) is refused: it would read as
+	// no allow-list, the opposite of options: [].
 	Options []string `json:"options,omitempty"`
+	// Each, with Rest RestAny, is the pattern every further argument (after
+	// those Match names) must match, unless it is one of Options: package
+	// names and no file path, for example. Nil: any further argument.
+	Each *ArgPattern `json:"each,omitempty"`
 }
 
 // ArgPattern matches one argument. Exactly one field is set. In a policy
@@ -191,7 +198,8 @@ func (m ArgMatch) String() string {
 // RestAny; and when Options is set (even empty), every argument that begins
 // with "-" — after "--" too, and "-" and "--" themselves — must be exactly
 // one of Options, unless a Match pattern that only matches options (an
-// exact "-y", a glob "--color=*") accepted it.
+// exact "-y", a glob "--color=*") accepted it; and when Each is set, every
+// argument after the matched ones that is not one of Options must match it.
 func (r *ArgvRule) Check(args []string) (bool, []ArgMatch) {
 	if r == nil {
 		return true, nil
@@ -222,6 +230,9 @@ func (r *ArgvRule) Check(args []string) (bool, []ArgMatch) {
 			}
 			return false, append(trail, m)
 		}
+		if i >= len(r.Match) && !r.checkEach(&m) {
+			return false, append(trail, m)
+		}
 		m.OK = true
 		trail = append(trail, m)
 	}
@@ -231,6 +242,25 @@ func (r *ArgvRule) Check(args []string) (bool, []ArgMatch) {
 			Why: "missing: " + r.Match[n].String() + " wanted"})
 	}
 	return true, trail
+}
+
+// checkEach holds m, an argument after the matched ones, to Each: an
+// allowed option passes as one (Options decides on it), anything else must
+// match the pattern. It says so in m.
+func (r *ArgvRule) checkEach(m *ArgMatch) bool {
+	if r.Each == nil {
+		return true
+	}
+	if r.Options != nil && slices.Contains(r.Options, m.Arg) {
+		m.By = "an allowed option"
+		return true
+	}
+	m.By = "each " + r.Each.String()
+	if !r.Each.Match(m.Arg) {
+		m.Why = "does not match " + m.By
+		return false
+	}
+	return true
 }
 
 func (r *ArgvRule) rest() string {
@@ -304,11 +334,82 @@ func (p *ArgPattern) UnmarshalJSON(b []byte) error {
 }
 
 // patternError is an EInvalid naming the field: encoding/json returns an
-// Unmarshaler's error as it is, and the one place ArgPattern is read from
-// is a rule's argv.
-func patternError(msg string) error {
-	const field = "application.argv.match"
+// Unmarshaler's error as it is, and ArgPattern is read only in a rule's
+// argv, in match unless ArgvRule.UnmarshalJSON says it was each (see
+// refield).
+func patternError(msg string) error { return argvError("application.argv.match", msg) }
+
+// argvError is an EInvalid naming field.
+func argvError(field, msg string) error {
 	return &Error{Code: EInvalid, Message: field + ": " + msg, Fields: map[string]string{field: msg}}
+}
+
+// refield moves a pattern's error from application.argv.match to field.
+func refield(err error, field string) error {
+	var he *Error
+	if errors.As(err, &he) && he.Code == EInvalid && len(he.Fields) == 1 {
+		for _, msg := range he.Fields {
+			return argvError(field, msg)
+		}
+	}
+	return err
+}
+
+// argvKeys are the JSON names of ArgvRule's fields, the only keys its
+// UnmarshalJSON accepts.
+var argvKeys = []string{"match", "rest", "options", "each"}
+
+// UnmarshalJSON reads r strictly, whatever the decoder: only the keys of
+// its fields, spelt exactly (encoding/json would take "Options" for
+// options, and a caller's DisallowUnknownFields does not reach a type that
+// reads itself), and neither options nor each null. A null options would
+// otherwise read as no allow-list at all, which is what a bare "options:"
+// in YAML is, though it looks like an empty list.
+func (r *ArgvRule) UnmarshalJSON(b []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil || fields == nil {
+		return argvError("application.argv", "an object with match, rest, options and each")
+	}
+	for k, v := range fields {
+		switch {
+		case !slices.Contains(argvKeys, k):
+			return argvError("application.argv", fmt.Sprintf("unknown field %q: want %s", clipKey(k), strings.Join(argvKeys, ", ")))
+		case k == "options" && string(v) == "null":
+			return argvError("application.argv.options", "write [] for no options, or leave the key out for any")
+		case k == "each" && string(v) == "null":
+			return argvError("application.argv.each", "write a pattern, or leave the key out for any further argument")
+		}
+	}
+	var aux struct {
+		Match   []ArgPattern    `json:"match"`
+		Rest    string          `json:"rest"`
+		Options []string        `json:"options"`
+		Each    json.RawMessage `json:"each"`
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && typ.Field != "" {
+			return argvError("application.argv."+typ.Field, "wrong type: "+typ.Value+" where "+typ.Type.String()+" is wanted")
+		}
+		return err // a pattern's own error, naming match
+	}
+	out := ArgvRule{Match: aux.Match, Rest: aux.Rest, Options: aux.Options}
+	if aux.Each != nil {
+		out.Each = new(ArgPattern)
+		if err := json.Unmarshal(aux.Each, out.Each); err != nil {
+			return refield(err, "application.argv.each")
+		}
+	}
+	*r = out
+	return nil
+}
+
+// clipKey bounds a key quoted in an error.
+func clipKey(k string) string {
+	if len(k) > 64 {
+		return k[:64] + "…"
+	}
+	return k
 }
 
 // MarshalJSON writes an Exact pattern as a plain string, others as an
@@ -341,7 +442,8 @@ const LegacyArgsRefused = "no longer supported: it matched the arguments joined 
 	"write the rule as application.argv (docs/policies.md#arguments), for example argv: {match: [update], rest: none}"
 
 // validate adds r's problems to f under field (application.argv): a
-// pattern with not exactly one field, a regex that does not compile, a
+// pattern (in match or each) with not exactly one field, an each without
+// rest any, a regex that does not compile, a
 // glob that is not one, a rest that is not none or any, an option that is
 // not one, and more than the bounds allow.
 func (r *ArgvRule) validate(f FieldErrors, field string) {
@@ -356,6 +458,12 @@ func (r *ArgvRule) validate(f FieldErrors, field string) {
 	}
 	if r.Rest != "" && r.Rest != RestNone && r.Rest != RestAny {
 		f[field+".rest"] = fmt.Sprintf("%q: want %s (nothing may follow the matched arguments) or %s", r.Rest, RestNone, RestAny)
+	}
+	if r.Each != nil {
+		r.Each.validate(f, field+".each")
+		if r.rest() != RestAny {
+			f[field+".each"] = "applies only with rest: any (with rest: none nothing follows the matched arguments)"
+		}
 	}
 	if len(r.Options) > MaxArgOptions {
 		f[field+".options"] = fmt.Sprintf("at most %d options", MaxArgOptions)

@@ -10,13 +10,20 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// aptPackage is the documented pattern of a package to install: a name,
+// an optional :arch and =version, and no "/" (apt-get installs an
+// argument with one that ends in .deb as a local file, running its
+// maintainer scripts as root) nor a trailing "-" (which removes).
+const aptPackage = `[a-z0-9][a-z0-9+.-]*[a-z0-9+](:[a-z0-9]+)?(=[a-zA-Z0-9.+~:-]+)?`
+
 // The documented apt-get policies: "apt-get update" and nothing more;
-// "apt-get install" with packages and three harmless options.
+// "apt-get install" with package names and three harmless options.
 var (
 	aptUpdate = app("apt-get update", 10, hoist.ApplicationRule{Path: "/usr/bin/apt-get", Action: hoist.ActionElevate,
 		Argv: &hoist.ArgvRule{Match: []hoist.ArgPattern{{Exact: "update"}}, Rest: hoist.RestNone}})
 	aptInstall = app("apt-get install", 10, hoist.ApplicationRule{Path: "/usr/bin/apt-get", Action: hoist.ActionElevate,
-		Argv: &hoist.ArgvRule{Match: []hoist.ArgPattern{{Exact: "install"}}, Rest: hoist.RestAny, Options: []string{"-y", "-q", "--no-install-recommends"}}})
+		Argv: &hoist.ArgvRule{Match: []hoist.ArgPattern{{Exact: "install"}}, Rest: hoist.RestAny, Options: []string{"-y", "-q", "--no-install-recommends"},
+			Each: &hoist.ArgPattern{Regex: aptPackage}}})
 )
 
 func aptBundle() hoist.Bundle {
@@ -37,6 +44,9 @@ func TestAptGetOptionAttack(t *testing.T) {
 		{"install", "-o", hook, "vim"},
 		{"install", "vim", "--", "-o" + hook},
 		{"install", "-c", "/tmp/evil.conf", "vim"},
+		{"install", "./evil.deb"}, // a local package: its postinst runs as root
+		{"install", "-y", "/tmp/evil.deb"},
+		{"install", "vim-"}, // a trailing - removes the package
 		{"update install"},
 		{"updatex"},
 		{"-o", hook, "update"},
@@ -88,7 +98,7 @@ func TestAptGetAllowedCommandLines(t *testing.T) {
 	for _, m := range d.Argv {
 		lines = append(lines, m.String())
 	}
-	want := `argument 1 "install": matches exact "install"|argument 2 "-y": matches rest any|argument 3 "vim": matches rest any`
+	want := `argument 1 "install": matches exact "install"|argument 2 "-y": matches an allowed option|argument 3 "vim": matches each regex "` + aptPackage + `"`
 	if got := strings.Join(lines, "|"); got != want {
 		t.Fatalf("explanation\n%s\nwant\n%s", got, want)
 	}
@@ -128,6 +138,13 @@ func TestArgvCheck(t *testing.T) {
 		{"glob * does not let an option through", &hoist.ArgvRule{Match: []hoist.ArgPattern{{Glob: "*.deb"}}, Options: []string{}}, []string{"-o.deb"}, false},
 		{"glob that names an option", &hoist.ArgvRule{Match: []hoist.ArgPattern{{Glob: "--color=*"}}, Options: []string{}}, []string{"--color=never"}, true},
 		{"regex that names an option", &hoist.ArgvRule{Match: []hoist.ArgPattern{{Regex: "-j[0-9]+"}}, Options: []string{}}, []string{"-j4"}, true},
+		{"each: further arguments match", &hoist.ArgvRule{Match: exact("a"), Rest: hoist.RestAny, Each: &hoist.ArgPattern{Glob: "[a-z]*"}}, []string{"a", "b", "c"}, true},
+		{"each: one does not", &hoist.ArgvRule{Match: exact("a"), Rest: hoist.RestAny, Each: &hoist.ArgPattern{Glob: "[a-z]*"}}, []string{"a", "b", "./c"}, false},
+		{"each does not apply to match", &hoist.ArgvRule{Match: exact("./a"), Rest: hoist.RestAny, Each: &hoist.ArgPattern{Glob: "[a-z]*"}}, []string{"./a", "b"}, true},
+		{"each: an allowed option passes", &hoist.ArgvRule{Rest: hoist.RestAny, Options: []string{"-y"}, Each: &hoist.ArgPattern{Glob: "[a-z]*"}}, []string{"-y", "b"}, true},
+		{"each: options nil, an option must match each", &hoist.ArgvRule{Rest: hoist.RestAny, Each: &hoist.ArgPattern{Glob: "[a-z]*"}}, []string{"-o", "b"}, false},
+		{"each: an option matching each, options nil", &hoist.ArgvRule{Rest: hoist.RestAny, Each: &hoist.ArgPattern{Glob: "*"}}, []string{"-o", "b"}, true},
+		{"each: an option matching each, not in options", &hoist.ArgvRule{Rest: hoist.RestAny, Options: []string{}, Each: &hoist.ArgPattern{Glob: "*"}}, []string{"-o"}, false},
 		{"regex that may match an option", &hoist.ArgvRule{Match: []hoist.ArgPattern{{Regex: ".+"}}, Options: []string{}}, []string{"-j4"}, false},
 		{"regex alternation with a non-option", &hoist.ArgvRule{Match: []hoist.ArgPattern{{Regex: "-a|.*"}}, Options: []string{}}, []string{"-rf"}, false},
 		{"glob does not cross /", &hoist.ArgvRule{Match: []hoist.ArgPattern{{Glob: "/var/log/*"}}}, []string{"/var/log/../../etc/shadow"}, false},
@@ -158,8 +175,9 @@ func TestArgvCheck(t *testing.T) {
 }
 
 // TestLegacyArgsFailClosed: a rule that still has the joined-string args
-// (stored before argv, or sent by an old server) elevates nothing, and a
-// deny with it denies the program whatever its arguments.
+// (stored before argv, or sent by an old server) elevates nothing, a deny
+// with it denies the program whatever its arguments, and an audit audits
+// every run.
 func TestLegacyArgsFailClosed(t *testing.T) {
 	legacy := app("Old apt", 10, hoist.ApplicationRule{Path: "/usr/bin/apt-get", Args: `^(update|install)\b`, Action: hoist.ActionElevate})
 	d := hoist.Decide(hoist.Bundle{Policies: []hoist.Policy{legacy}}, aptFacts("update"))
@@ -173,6 +191,11 @@ func TestLegacyArgsFailClosed(t *testing.T) {
 	d = hoist.Decide(hoist.Bundle{Policies: []hoist.Policy{deny, aptUpdate}}, aptFacts("update"))
 	if d.Action != hoist.ActionDeny {
 		t.Fatalf("a legacy deny stopped denying: %+v", d)
+	}
+	audit := app("Old audit", 20, hoist.ApplicationRule{Path: "/usr/bin/apt-get", Args: `^remove\b`, Action: hoist.ActionAudit})
+	d = hoist.Decide(hoist.Bundle{Policies: []hoist.Policy{audit, aptUpdate}}, aptFacts("update"))
+	if !d.Elevate || len(d.Audited) != 1 || d.Audited[0] != audit.Name {
+		t.Fatalf("a legacy audit does not audit every run: %+v", d)
 	}
 }
 
@@ -201,6 +224,9 @@ func TestArgvValidate(t *testing.T) {
 		{"bad glob", pol(hoist.ArgvRule{Match: []hoist.ArgPattern{{Glob: "[a"}}}), "application.argv.match[0].glob", "not a valid pattern"},
 		{"long exact", pol(hoist.ArgvRule{Match: []hoist.ArgPattern{{Exact: long}}}), "application.argv.match[0].exact", "at most"},
 		{"bad rest", pol(hoist.ArgvRule{Rest: "some"}), "application.argv.rest", "none"},
+		{"bad each", pol(hoist.ArgvRule{Rest: hoist.RestAny, Each: &hoist.ArgPattern{Regex: "(a"}}), "application.argv.each.regex", "not a regular expression"},
+		{"each with two fields", pol(hoist.ArgvRule{Rest: hoist.RestAny, Each: &hoist.ArgPattern{Exact: "a", Glob: "b"}}), "application.argv.each", "exactly one"},
+		{"each without rest any", pol(hoist.ArgvRule{Each: &hoist.ArgPattern{Glob: "*"}}), "application.argv.each", "rest: any"},
 		{"option without -", pol(hoist.ArgvRule{Options: []string{"-y", "y"}}), "application.argv.options[1]", "begins with -"},
 		{"too many patterns", pol(hoist.ArgvRule{Match: many}), "application.argv.match", "at most"},
 		{"too many options", pol(hoist.ArgvRule{Options: strings.Split(strings.Repeat("-x,", hoist.MaxArgOptions+1), ",")}), "application.argv.options", "at most"},

@@ -44,10 +44,10 @@ func BuildBundle(a AgentRecord, groups []ComputerGroup, policies []Policy) (Bund
 			continue
 		}
 		if p.Application != nil && p.Application.Args != "" {
-			// The old joined-string args, which the server deactivates at
-			// start: an agent of any version would misread it (an old one
-			// elevating with extra arguments), so no agent gets it.
-			continue
+			var ok bool
+			if p, ok = legacyForAgents(p); !ok {
+				continue
+			}
 		}
 		if need := p.NeedsVersion(); VersionLess(a.Version, need) {
 			held = append(held, HeldBack{What: "policy " + p.Name, Needs: need})
@@ -65,6 +65,24 @@ func BuildBundle(a AgentRecord, groups []ComputerGroup, policies []Policy) (Bund
 	}
 	b.Revision = b.digest()
 	return b, held
+}
+
+// legacyForAgents is what agents get of p, a policy with the old
+// joined-string args, and whether they get it at all. An elevate, justify
+// or allow is sent to none (the server deactivates those at start): an old
+// agent would elevate with extra arguments, a new one refuses the field. A
+// deny or an audit is sent with args cleared and no argv, so that it
+// denies (audits) the program whatever its arguments: broader than it was,
+// never narrower, and it still stops what it used to. The stored policy
+// keeps its args until the administrator rewrites it.
+func legacyForAgents(p Policy) (Policy, bool) {
+	if p.Application.Action != ActionDeny && p.Application.Action != ActionAudit {
+		return p, false
+	}
+	rule := *p.Application
+	rule.Args, rule.Argv = "", nil
+	p.Application = &rule
+	return p, true
 }
 
 // digest is the revision: a hash of the content.

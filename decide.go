@@ -239,12 +239,14 @@ func (r *ApplicationRule) matches(f ProcessFacts, name string) ruleMatch {
 	}
 	var out ruleMatch
 	switch {
-	case r.Args != "" && r.Action != ActionDeny:
+	case r.Args != "" && r.Action != ActionDeny && r.Action != ActionAudit:
 		// Fail closed: the old joined-string regex let extra arguments
 		// through, so the rule elevates (or allows) nothing at all.
 		return ruleMatch{argvMiss: true, legacy: true}
 	case r.Args != "":
-		// A deny still denies, and the more: whatever the arguments.
+		// A deny still denies, and the more: whatever the arguments; an
+		// audit records every run. The server sends such a rule to agents
+		// with args cleared (legacyForAgents), which means the same.
 		out.legacy = true
 	default:
 		ok, trail := r.Argv.Check(f.Args)

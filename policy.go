@@ -91,7 +91,9 @@ type ApplicationRule struct {
 	// Args is the legacy form of argument matching: a regular expression
 	// over the arguments joined by spaces, which a hostile user could satisfy
 	// with extra arguments. It is no longer accepted (see Argv); a stored or
-	// delivered rule that still has it matches nothing.
+	// delivered elevate, justify or allow rule that still has it matches
+	// nothing, a deny or audit one matches whatever the arguments (agents
+	// receive it with Args cleared).
 	Args string `json:"args,omitempty"`
 	// Argv matches the arguments one by one; nil matches any arguments.
 	Argv *ArgvRule `json:"argv,omitempty"`
@@ -369,11 +371,14 @@ func checkPathPattern(p string) error {
 }
 
 // NeedsVersion is the lowest agent version that may receive p: its kind's,
-// ArgvVersion for an application rule with argv, or MinAgentVersion when
-// that is later.
+// ArgvVersion for an elevate or justify rule with argv, or MinAgentVersion
+// when that is later. Only those two are held back: an older agent ignores
+// argv, so it would elevate with any arguments; a deny, audit or allow it
+// reads without argv denies, audits or allows more, and holding a deny back
+// would leave such an agent elevating what the deny is there to stop.
 func (p Policy) NeedsVersion() string {
 	need := PolicyKinds[p.Kind]
-	if p.Application != nil && p.Application.Argv != nil && VersionLess(need, ArgvVersion) {
+	if a := p.Application; a != nil && a.Argv != nil && (a.Action == ActionElevate || a.Action == ActionJustify) && VersionLess(need, ArgvVersion) {
 		need = ArgvVersion
 	}
 	if p.MinAgentVersion != "" && VersionLess(need, p.MinAgentVersion) {

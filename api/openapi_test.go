@@ -1502,10 +1502,11 @@ func TestOpenAPILivePolicies(t *testing.T) {
 
 	// Policies.
 	const apt = `{"name":"Elevate apt-get","kind":"application","groups":["web"],"priority":5,` +
-		`"application":{"path":"/usr/bin/apt-get","argv":{"match":["install",{"glob":"*"}],"rest":"any","options":["-y"]},"unix_groups":["devs"],"action":"elevate"}}`
+		`"application":{"path":"/usr/bin/apt-get","argv":{"match":["install"],"rest":"any","options":["-y"],"each":{"regex":"[a-z0-9][a-z0-9+.-]*"}},"unix_groups":["devs"],"action":"elevate"}}`
 	var p hoist.Policy
 	decode(call("create policy", "POST", "/api/v1/policies", "", "admin", apt, 201), &p)
-	if !strings.HasPrefix(p.ID, hoist.PolicyIDPrefix) || p.Version != 1 || p.Active || p.Application == nil || p.Application.Action != hoist.ActionElevate {
+	if !strings.HasPrefix(p.ID, hoist.PolicyIDPrefix) || p.Version != 1 || p.Active || p.Application == nil || p.Application.Action != hoist.ActionElevate ||
+		p.Application.Argv == nil || p.Application.Argv.Each == nil || p.Application.Argv.Each.Regex == "" {
 		t.Errorf("create policy: got %+v, want a new inactive application policy at version 1", p)
 	}
 	call("create policy again", "POST", "/api/v1/policies", "", "admin", apt, 409)
@@ -1533,6 +1534,18 @@ func TestOpenAPILivePolicies(t *testing.T) {
 	fields("create policy with a two-field pattern", "POST", "/api/v1/policies", "",
 		`{"name":"Bad pattern","kind":"application","groups":["Linux Computers"],"application":{"path":"/usr/bin/apt-get","argv":{"match":[{"exact":"a","glob":"b"}]},"action":"elevate"}}`,
 		"application.argv.match")
+	fields("create policy with null options", "POST", "/api/v1/policies", "",
+		`{"name":"Null options","kind":"application","groups":["Linux Computers"],"application":{"path":"/usr/bin/apt-get","argv":{"rest":"any","options":null},"action":"elevate"}}`,
+		"application.argv.options")
+	fields("create policy with argv key in another case", "POST", "/api/v1/policies", "",
+		`{"name":"Case","kind":"application","groups":["Linux Computers"],"application":{"path":"/usr/bin/apt-get","argv":{"rest":"any","Options":[]},"action":"elevate"}}`,
+		"application.argv")
+	fields("create policy with a bad each", "POST", "/api/v1/policies", "",
+		`{"name":"Bad each","kind":"application","groups":["Linux Computers"],"application":{"path":"/usr/bin/apt-get","argv":{"each":{"regex":"(a"}},"action":"elevate"}}`,
+		"application.argv.each", "application.argv.each.regex")
+	fields("create policy with a two-field each", "POST", "/api/v1/policies", "",
+		`{"name":"Bad each","kind":"application","groups":["Linux Computers"],"application":{"path":"/usr/bin/apt-get","argv":{"rest":"any","each":{"exact":"a","glob":"b"}},"action":"elevate"}}`,
+		"application.argv.each")
 	fields("create bad JIT policy", "POST", "/api/v1/policies", "",
 		`{"name":"Too long","kind":"jit-startup","groups":["Linux Computers"],"startup":{"max_duration":"200h","approver_role":"root"}}`,
 		"startup.approver_role", "startup.max_duration")

@@ -16,9 +16,10 @@ import (
 // argv block of a policy file, the same text `hoist admin policies show`
 // prints under argv:
 //
-//	match: [install, {glob: "*.deb"}]
+//	match: [install]
 //	rest: any
 //	options: [-y, -q]
+//	each: {regex: "[a-z0-9][a-z0-9+.-]*"}
 //
 // Empty means no argument rule: any arguments.
 
@@ -51,7 +52,7 @@ func parseArgvText(s string) (*hoist.ArgvRule, error) {
 		return nil, fmt.Errorf("not YAML: %v", err)
 	}
 	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
-		return nil, errors.New("write match:, rest: and options: (or leave the field empty for any arguments)")
+		return nil, errors.New("write match:, rest:, options: and each: (or leave the field empty for any arguments)")
 	}
 	var r hoist.ArgvRule
 	dec := json.NewDecoder(bytes.NewReader(js))
@@ -59,9 +60,10 @@ func parseArgvText(s string) (*hoist.ArgvRule, error) {
 	if err := dec.Decode(&r); err != nil {
 		var he *hoist.Error
 		if errors.As(err, &he) {
-			return nil, errors.New(strings.TrimPrefix(he.Message, "application.argv."))
+			msg := strings.TrimPrefix(he.Message, "application.argv: ")
+			return nil, errors.New(strings.TrimPrefix(msg, "application.argv."))
 		}
-		return nil, fmt.Errorf("match:, rest: and options: only: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return nil, fmt.Errorf("match:, rest:, options: and each: only: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return &r, nil
 }

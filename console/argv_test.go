@@ -20,7 +20,7 @@ func TestPolicyFormEditsArgv(t *testing.T) {
 	csrf := v.csrf()
 	form := url.Values{"csrf": {csrf}, "kind": {"application"}, "name": {"apt-get install"}, "groups": {hoist.DefaultGroup},
 		"application.path": {"/usr/bin/apt-get"}, "application.action": {"elevate"},
-		"application.argv": {"match: [install]\nrest: any\noptions: [-y, --no-install-recommends]\n"}}
+		"application.argv": {"match: [install]\nrest: any\noptions: [-y, --no-install-recommends]\neach: {regex: '[a-z0-9][a-z0-9+.-]*'}\n"}}
 	if res, body := v.post("/policies/new", form); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("create: %d\n%.3000s", res.StatusCode, body)
 	}
@@ -29,12 +29,13 @@ func TestPolicyFormEditsArgv(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := p.Application.Argv
-	if a == nil || len(a.Match) != 1 || a.Match[0].Exact != "install" || a.Rest != hoist.RestAny || len(a.Options) != 2 {
+	if a == nil || len(a.Match) != 1 || a.Match[0].Exact != "install" || a.Rest != hoist.RestAny || len(a.Options) != 2 ||
+		a.Each == nil || a.Each.Regex != "[a-z0-9][a-z0-9+.-]*" {
 		t.Fatalf("stored argv %+v", a)
 	}
 	_, body := v.get("/policies/" + p.ID)
 	text := textareaValue(t, body, "application.argv")
-	if !strings.Contains(text, "- install") || !strings.Contains(text, "rest: any") {
+	if !strings.Contains(text, "- install") || !strings.Contains(text, "rest: any") || !strings.Contains(text, "each:") {
 		t.Fatalf("the edit page shows argv as\n%s", text)
 	}
 	again := url.Values{"csrf": {csrf}, "name": {p.Name}, "groups": {hoist.DefaultGroup}, "version": {"1"},
@@ -43,7 +44,8 @@ func TestPolicyFormEditsArgv(t *testing.T) {
 		t.Fatalf("save unchanged: %d\n%.3000s", res.StatusCode, body)
 	}
 	if after, _ := s.svc.Policy(ctx, s.admin, p.ID); after.Application.Argv == nil || after.Application.Argv.Rest != hoist.RestAny ||
-		len(after.Application.Argv.Options) != 2 || after.Application.Argv.Match[0] != a.Match[0] {
+		len(after.Application.Argv.Options) != 2 || after.Application.Argv.Match[0] != a.Match[0] ||
+		after.Application.Argv.Each == nil || *after.Application.Argv.Each != *a.Each {
 		t.Fatalf("a round trip changed argv: %+v", after.Application.Argv)
 	}
 
@@ -53,6 +55,11 @@ func TestPolicyFormEditsArgv(t *testing.T) {
 		{"match: [{exact: a, glob: b}]\n", "exactly one of exact, glob or regex"},
 		{"matches: [install]\n", "unknown field"},
 		{"options: [x]\n", "options[0]"},
+		{"rest: any\noptions:\n", "options: write [] for no options, or leave the key out for any"},
+		{"rest: any\nOptions: [-y]\n", `unknown field "Options"`},
+		{"rest: any\neach: {regex: '(a'}\n", "each.regex: not a regular expression"},
+		{"rest: any\neach: {exact: a, glob: b}\n", "each: a pattern has exactly one"},
+		{"each: {glob: '*'}\n", "each: applies only with rest: any"},
 	} {
 		bad := url.Values{"csrf": {csrf}, "name": {p.Name}, "groups": {hoist.DefaultGroup}, "version": {"2"},
 			"application.path": {"/usr/bin/apt-get"}, "application.action": {"elevate"}, "application.argv": {tc.argv}}

@@ -1,8 +1,11 @@
 package control_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,12 +16,16 @@ import (
 	"github.com/hoist-jit/hoist/postgres"
 	"github.com/hoist-jit/hoist/sqlite"
 	"github.com/hoist-jit/hoist/testenv"
+	"github.com/hoist-jit/hoist/wire"
 )
 
-// TestLegacyArgsPoliciesDeactivatedAtStart: a policy stored with the old
-// joined-string args (which `apt-get update -o …` satisfied) is turned off
-// when the server starts, audited, kept for the admin to rewrite, and
-// cannot be turned on again as it is. On both stores.
+// TestLegacyArgsPoliciesDeactivatedAtStart: an elevate policy stored with
+// the old joined-string args (which `apt-get update -o …` satisfied) is
+// turned off when the server starts, audited, kept for the admin to
+// rewrite, and cannot be turned on again as it is. A legacy deny or audit
+// stays on and reaches agents without its args: the deny denies the whole
+// program (it used to stop "systemctl edit" under a broader elevate), the
+// audit records every run. On both stores.
 func TestLegacyArgsPoliciesDeactivatedAtStart(t *testing.T) {
 	open := map[string]func(t *testing.T) hoist.Store{
 		"sqlite": func(t *testing.T) hoist.Store {
@@ -47,8 +54,9 @@ func TestLegacyArgsPoliciesDeactivatedAtStart(t *testing.T) {
 
 func testLegacyArgsDeactivated(t *testing.T, store hoist.Store) {
 	clk := testenv.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	start := func() *control.Service {
-		svc, err := control.New(control.Config{Store: store, Settings: hoist.DefaultApprovalSettings(), Clock: clk.Now})
+		svc, err := control.New(control.Config{Store: store, Settings: hoist.DefaultApprovalSettings(), Clock: clk.Now, Signer: grantSigner{key}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,8 +76,15 @@ func testLegacyArgsDeactivated(t *testing.T, store hoist.Store) {
 	off := mk("Old and off", false, hoist.ApplicationRule{Path: "/usr/bin/find", Args: `^/var`, Action: hoist.ActionElevate})
 	modern := mk("Apt update", true, hoist.ApplicationRule{Path: "/usr/bin/apt-get", Action: hoist.ActionElevate,
 		Argv: &hoist.ArgvRule{Match: []hoist.ArgPattern{{Exact: "update"}}}})
+	elevSystemctl := mk("Systemctl", true, hoist.ApplicationRule{Path: "/usr/bin/systemctl", Action: hoist.ActionElevate})
+	denyEdit := mk("No systemctl edit", true, hoist.ApplicationRule{Path: "/usr/bin/systemctl", Args: `^edit\b`, Action: hoist.ActionDeny})
+	auditStatus := mk("Audit systemctl status", true, hoist.ApplicationRule{Path: "/usr/bin/systemctl", Args: `^status`, Action: hoist.ActionAudit})
+	agent := hoist.AgentRecord{ID: hoist.NewID(hoist.AgentIDPrefix), Hostname: "ws-01", Version: hoist.Version, OS: "linux", EnrolledAt: clk.Now(), LastSeen: clk.Now()}
 	if err := store.Update(ctx, func(tx hoist.Tx) error {
-		for _, p := range []hoist.Policy{legacy, off, modern} {
+		if err := tx.InsertAgent(ctx, agent); err != nil {
+			return err
+		}
+		for _, p := range []hoist.Policy{legacy, off, modern, elevSystemctl, denyEdit, auditStatus} {
 			if err := tx.InsertPolicy(ctx, p); err != nil {
 				return err
 			}
@@ -92,7 +107,7 @@ func testLegacyArgsDeactivated(t *testing.T, store hoist.Store) {
 	if err := got.Validate(); !errors.As(err, &he) || !strings.Contains(he.Fields["application.args"], "application.argv") {
 		t.Fatalf("the stored policy does not say how to migrate it: %v", err)
 	}
-	for _, p := range []hoist.Policy{off, modern} {
+	for _, p := range []hoist.Policy{off, modern, denyEdit, auditStatus} {
 		if now, _ := svc.Policy(ctx, admin, p.ID); now.Active != p.Active || now.Version != 1 {
 			t.Fatalf("%s was changed: active %v version %d", p.Name, now.Active, now.Version)
 		}
@@ -107,6 +122,8 @@ func testLegacyArgsDeactivated(t *testing.T, store hoist.Store) {
 		t.Fatalf("audit detail %s does not say why", records[0].Detail)
 	}
 
+	checkLegacyDenyDelivered(t, svc, key.Public().(ed25519.PublicKey), agent, denyEdit, auditStatus)
+
 	start() // every later start changes nothing
 	if n := len(deactivations(t, store)); n != 1 {
 		t.Fatalf("%d deactivations after a second start; want still 1", n)
@@ -120,6 +137,40 @@ func testLegacyArgsDeactivated(t *testing.T, store hoist.Store) {
 	got.Active = true
 	if _, err := svc.UpdatePolicy(ctx, admin, legacy.ID, got); err != nil {
 		t.Fatalf("migrating: %v", err)
+	}
+}
+
+// checkLegacyDenyDelivered checks agent in and reads its bundle as the
+// agent does: the legacy deny and audit are in it without args, pass the
+// agent's validation, and deny (audit) systemctl whatever its arguments,
+// though an elevate policy names it.
+func checkLegacyDenyDelivered(t *testing.T, svc *control.Service, pub ed25519.PublicKey, agent hoist.AgentRecord, deny, audit hoist.Policy) {
+	t.Helper()
+	ans, err := svc.Checkin(ctx, agent.ID, wire.AgentFacts{Hostname: agent.Hostname, Version: agent.Version, OS: "linux", Kernel: "6.1"})
+	if err != nil || ans == nil {
+		t.Fatalf("check-in: %v, %v", ans, err)
+	}
+	if err := hoist.VerifyBundle(pub, ans.Bundle, ans.Signature); err != nil {
+		t.Fatal(err)
+	}
+	b, skipped, err := hoist.ParseBundle(ans.Bundle)
+	if err != nil || len(skipped) != 0 {
+		t.Fatalf("the agent skipped %v (%v)", skipped, err)
+	}
+	for _, want := range []hoist.Policy{deny, audit} {
+		i := slices.IndexFunc(b.Policies, func(p hoist.Policy) bool { return p.ID == want.ID })
+		if i < 0 {
+			t.Fatalf("%q is not in the bundle: %+v", want.Name, b.Policies)
+		}
+		if a := b.Policies[i].Application; a.Args != "" || a.Argv != nil {
+			t.Fatalf("%q delivered with args %q argv %+v", want.Name, a.Args, a.Argv)
+		}
+	}
+	for _, args := range [][]string{{"edit", "ssh"}, {"restart", "nginx"}} {
+		d := hoist.Decide(b, hoist.ProcessFacts{User: "alice", Path: "/usr/bin/systemctl", Args: args})
+		if d.Action != hoist.ActionDeny || d.Policy != deny.Name || !slices.Contains(d.Audited, audit.Name) {
+			t.Fatalf("systemctl %q on the agent: %s by %q, audited %v; want denied by %q and audited", args, d.Action, d.Policy, d.Audited, deny.Name)
+		}
 	}
 }
 

@@ -13,8 +13,8 @@ import (
 // Seed makes what a new server needs besides its first admin: the default
 // computer group and the three JIT policies, inactive. It adds nothing to a
 // store that has them, so every start (and every replica) may call it.
-// It also deactivates the stored policies of the old args form (see
-// deactivateLegacyArgs).
+// It also deactivates the stored elevate, justify and allow policies of
+// the old args form (see deactivateLegacyArgs).
 func (s *Service) Seed(ctx context.Context) error {
 	if err := s.seed(ctx); err != nil {
 		return err
