@@ -290,14 +290,50 @@ func (l *linter) options(m listedMatch) {
 	if !rest {
 		return
 	}
+	if a.Each != nil {
+		// Every further argument must match argv.each (options too, when
+		// there is no allow-list): the rule is as safe as that pattern.
+		for _, c := range dangerCandidates(e) {
+			if len(a.Match) > 0 && isSubcommand(c) && slices.Contains(e.Dangerous, c) {
+				continue // a word such as "changelog" is a subcommand only first
+			}
+			if matchArg(*a.Each, c) {
+				l.refuse("application.argv.each", LintRestAny, fmt.Sprintf("%s: %s With rest: any, %s lets the user add %q. "+
+					"Narrow argv.each, or match every argument (rest: none).", m.path, e.Reason, describe(*a.Each), c))
+				return
+			}
+		}
+		if e.Operands {
+			l.warn("application.argv.each", LintRestAny, fmt.Sprintf("%s: %s With rest: any the user chooses those arguments within %s; "+
+				"check that it admits no file, command or target the task does not need.", m.path, e.Reason, describe(*a.Each)))
+		}
+		return
+	}
 	switch {
-	case e.Operands:
+	case e.Operands || pathOperand(e) != "":
 		l.refuse("application.argv.rest", LintRestAny, m.path+": "+e.Reason+" With rest: any the user adds those arguments, "+
-			"and an option allow-list does not limit them. Match every argument (rest: none).")
+			"and an option allow-list does not limit them. Match every argument (rest: none), or restrict them with argv.each.")
 	case len(a.Options) == 0:
 		l.refuse("application.argv.rest", LintRestAny, fmt.Sprintf("%s: %s With rest: any and no argv.options, the user may add %s. "+
-			"List the options the task needs in argv.options, or match every argument (rest: none).", m.path, e.Reason, strings.Join(e.Dangerous, ", ")))
+			"List the options the task needs in argv.options, restrict the arguments with argv.each, or match every argument (rest: none).", m.path, e.Reason, strings.Join(e.Dangerous, ", ")))
 	}
+}
+
+// isSubcommand reports whether a dangerous argument is a plain word, which
+// the programs of the list read as a subcommand only in the first place.
+func isSubcommand(d string) bool {
+	return d != "" && !strings.ContainsAny(d, "-/=.") && !strings.ContainsAny(d[:1], "0123456789")
+}
+
+// pathOperand is a dangerous argument of e that is a path, not an option
+// (apt-get install ./evil.deb): an option allow-list does not stop it.
+func pathOperand(e *LintProgram) string {
+	for _, d := range e.Dangerous {
+		if !strings.HasPrefix(d, "-") && strings.Contains(d, "/") {
+			return d
+		}
+	}
+	return ""
 }
 
 // pinned checks that a program which reads its instructions from the
@@ -362,7 +398,7 @@ func (l *linter) unlisted() {
 			"commands, reads a configuration or writes files, write an argv rule with the arguments the task needs.")
 		return
 	}
-	if r.Argv.Rest == RestAny && len(r.Argv.Options) == 0 {
+	if r.Argv.Rest == RestAny && len(r.Argv.Options) == 0 && r.Argv.Each == nil {
 		l.warn("application.argv.rest", LintRestAny, "with rest: any and no argv.options, the user may add any option of "+r.Path+
 			"; list the options the task needs in argv.options, or match every argument (rest: none)")
 	}

@@ -154,7 +154,7 @@ var lintPrograms = []LintProgram{
 		LintOnly:  "needs systemd as PID 1 to load and start the unit, which the test machine does not run"},
 	{Names: []string{"apt-get", "apt", "aptitude"}, Kind: ProgramOptions,
 		Reason:    "apt-get takes any configuration with -o or -c, including hooks that run commands (APT::Update::Pre-Invoke, DPkg::Pre-Invoke), changelog opens a pager, and installing a .deb file runs its scripts.",
-		Dangerous: []string{"-o", "--option", "-c", "--config-file", "changelog"},
+		Dangerous: []string{"-o", "--option", "-c", "--config-file", "changelog", "./escape.deb", "/tmp/escape.deb"},
 		Example:   []string{"apt-get", "-o", "APT::Update::Pre-Invoke::=touch @FILE@", "update"}},
 	{Names: []string{"dpkg"}, Kind: ProgramFiles, NoPager: "--no-pager",
 		Reason:    "dpkg runs the maintainer scripts of any package file it installs, writes files anywhere with --root or -x, and pages its lists through less.",
