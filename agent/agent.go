@@ -342,7 +342,12 @@ func (a *Agent) Close() error {
 // is refused; the outbox counts those and records the count itself, so
 // each one is not logged here too.
 func (a *Agent) audit(action, actor, subject string, detail map[string]any) {
-	err := a.outbox.Append(action, actor, subject, a.cfg.Clock.Now(), detail)
+	a.auditAt(action, actor, subject, a.cfg.Clock.Now(), detail)
+}
+
+// auditAt queues an event that happened at at.
+func (a *Agent) auditAt(action, actor, subject string, at time.Time, detail map[string]any) {
+	err := a.outbox.Append(action, actor, subject, at, detail)
 	if err != nil && !errors.Is(err, ErrOutboxFull) {
 		a.cfg.Logger.Error("cannot queue an audit event", "action", action, "err", err)
 	}

@@ -217,6 +217,10 @@ func (r *run) start() bool {
 	// The Started frame goes out before any warning of the end.
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
+	// The record says when the program started, not when it was written:
+	// stamped after the start, a busy machine could date a program started
+	// in a session after that session's end.
+	startedAt := a.cfg.Clock.Now()
 	proc, err := r.group.Start(platform.Spec{
 		Path: r.path, Argv: r.argv, Env: Environment(x.peer.User, marker, x.req.Term), Dir: x.peer.cwd,
 		Stdin: x.files[0], Stdout: x.files[1], Stderr: x.files[2], TTY: r.tty,
@@ -246,7 +250,7 @@ func (r *run) start() bool {
 	if r.runID != "" {
 		detail["run"] = r.runID
 	}
-	a.audit("command.started", x.peer.User, r.sid, detail)
+	a.auditAt("command.started", x.peer.User, r.sid, startedAt, detail)
 	x.reply(localapi.Reply{Started: &localapi.Started{Pid: proc.Pid(), SessionID: r.sid}})
 	return true
 }
