@@ -236,17 +236,18 @@ func New(cfg Config) (*Agent, error) {
 		a.pol.key = cfg.BundleKey
 		a.loadPolicy()
 	}
+	if cfg.Sudo != nil {
+		if a.sudo, err = prepareSudo(*cfg.Sudo); err != nil {
+			outbox.Close()
+			return nil, err
+		}
+	}
 	if err := a.resume(); err != nil {
 		outbox.Close()
 		return nil, err
 	}
 	a.sweepRuns()
-	if cfg.Sudo != nil {
-		if err := a.startSudo(); err != nil {
-			a.Close()
-			return nil, err
-		}
-	}
+	a.syncSudo()
 	return a, nil
 }
 

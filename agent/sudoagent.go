@@ -24,20 +24,18 @@ type sudoState struct {
 	refused map[string]bool
 }
 
-// startSudo installs the PAM step and brings the drop-ins and the polkit
-// rule in line with the sessions resumed: the stale ones a dead hoistd
-// left are removed here.
-func (a *Agent) startSudo() error {
-	c, err := a.cfg.Sudo.withDefaults()
+// prepareSudo checks the integration's configuration and installs the
+// PAM step, before any session is resumed; New then calls syncSudo, which
+// removes the stale drop-ins a dead hoistd left.
+func prepareSudo(cfg SudoConfig) (*sudoState, error) {
+	c, err := cfg.withDefaults()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	a.sudo = &sudoState{cfg: c, granted: map[string]bool{}, refused: map[string]bool{}}
 	if err := c.installPAM(); err != nil {
-		return fmt.Errorf("install the PAM session step of sudo: %w", err)
+		return nil, fmt.Errorf("install the PAM session step of sudo: %w", err)
 	}
-	a.syncSudo()
-	return nil
+	return &sudoState{cfg: c, granted: map[string]bool{}, refused: map[string]bool{}}, nil
 }
 
 // sudoOn says whether the configuration in force lets sudo elevate
