@@ -2,7 +2,6 @@ package agent_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -118,6 +117,9 @@ func TestSudoDuringTheSessionOnly(t *testing.T) {
 	id := r.grant(30 * time.Minute)
 	if got := r.agent.Status(r.user.Name); !got.Sudo {
 		t.Errorf("status during the session: Sudo = false, want true")
+	}
+	if got := r.sh("", "hoist status"); !strings.Contains(got.stdout, "sudo and pkexec work too") {
+		t.Errorf("hoist status during the session does not say sudo works: %+v", got)
 	}
 	got := r.sudoAs("id -u")
 	if got.code != 0 || strings.TrimSpace(got.stdout) != "0" {
@@ -254,5 +256,4 @@ func TestSudoBadUserNameRefusedBeforeAnyFile(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(r.state, "sessions", "*")); len(m) > 0 {
 		t.Errorf("session files written: %v", m)
 	}
-	_ = context.Background
 }

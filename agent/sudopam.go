@@ -171,4 +171,3 @@ func UninstallSudo(c SudoConfig) error {
 	}
 	return errors.Join(errs...)
 }
-
