@@ -86,6 +86,9 @@ type AgentConfig struct {
 	CheckinInterval *Duration `json:"checkin_interval,omitempty"`
 	// Grace is the time between SIGTERM and the kill at a session's end.
 	Grace *Duration `json:"grace,omitempty"`
+	// ElevateSudo lets sudo and pkexec elevate a user during their JIT
+	// session, inside the session (nil: yes).
+	ElevateSudo *bool `json:"elevate_sudo,omitempty"`
 }
 
 // ConfigFields maps each configuration field to the lowest agent version
@@ -97,6 +100,7 @@ var ConfigFields = map[string]string{
 	"max_duration":        "0.2.0",
 	"checkin_interval":    "0.2.0",
 	"grace":               "0.2.0",
+	"elevate_sudo":        "0.3.0",
 }
 
 // Defaults of the agent configuration.
@@ -181,6 +185,9 @@ func (c AgentConfig) SetFields() []string {
 	if c.Grace != nil {
 		out = append(out, "grace")
 	}
+	if c.ElevateSudo != nil {
+		out = append(out, "elevate_sudo")
+	}
 	return out
 }
 
@@ -199,6 +206,8 @@ func (c AgentConfig) without(field string) AgentConfig {
 		c.CheckinInterval = nil
 	case "grace":
 		c.Grace = nil
+	case "elevate_sudo":
+		c.ElevateSudo = nil
 	}
 	return c
 }
@@ -222,6 +231,9 @@ func (c AgentConfig) overlay(o AgentConfig) AgentConfig {
 	}
 	if c.Grace == nil {
 		c.Grace = o.Grace
+	}
+	if c.ElevateSudo == nil {
+		c.ElevateSudo = o.ElevateSudo
 	}
 	return c
 }

@@ -64,6 +64,8 @@ type Config struct {
 	// it grants; set on an enrolled machine, it is how a session file edited
 	// on disk is caught when hoistd reads it again.
 	VerifyGrant func(signed string, at time.Time) (hoist.Grant, error)
+	// Sudo turns on the sudo and pkexec integration (nil: off).
+	Sudo *SudoConfig
 }
 
 // Agent is hoistd's core.
@@ -93,6 +95,10 @@ type Agent struct {
 	limits *windowLimiter
 	// pol is the policy bundle in force; guarded by mu.
 	pol policyState
+
+	// sudo is the sudo integration (nil: off); sudoMu orders its syncs.
+	sudo   *sudoState
+	sudoMu sync.Mutex
 
 	connMu    sync.Mutex
 	conns     map[int]int // open connections per uid
@@ -230,11 +236,18 @@ func New(cfg Config) (*Agent, error) {
 		a.pol.key = cfg.BundleKey
 		a.loadPolicy()
 	}
+	if cfg.Sudo != nil {
+		if a.sudo, err = prepareSudo(*cfg.Sudo); err != nil {
+			outbox.Close()
+			return nil, err
+		}
+	}
 	if err := a.resume(); err != nil {
 		outbox.Close()
 		return nil, err
 	}
 	a.sweepRuns()
+	a.syncSudo()
 	return a, nil
 }
 

@@ -47,6 +47,8 @@ type rig struct {
 	endMargin time.Duration
 	// verify checks signed grants, when a test sets it before a restart.
 	verify func(signed string, at time.Time) (hoist.Grant, error)
+	// sudo turns on the sudo integration, when a test sets it before start.
+	sudo *agent.SudoConfig
 	// notices is what the blocking client of escapes printed on stderr.
 	notices bytes.Buffer
 	stop    func()
@@ -86,7 +88,7 @@ func newRigWith(t *testing.T, kind string) *rig {
 }
 
 func (r *rig) start() {
-	a, err := agent.New(agent.Config{StateDir: r.state, Tracker: r.tracker, Grace: 500 * time.Millisecond, Clock: r.clock, VerifyGrant: r.verify, EndMargin: r.endMargin})
+	a, err := agent.New(agent.Config{StateDir: r.state, Tracker: r.tracker, Grace: 500 * time.Millisecond, Clock: r.clock, VerifyGrant: r.verify, EndMargin: r.endMargin, Sudo: r.sudo})
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -52,6 +52,8 @@ var ops = map[string]op{
 	localapi.OpExplain: {anyUser, false, (*Agent).serveExplain},
 	localapi.OpRun:     {anyUser, true, (*Agent).serveRun},
 	localapi.OpGrant:   {rootOnly, false, (*Agent).serveGrant},
+	// Root's PAM step or polkitd: serveHook checks which.
+	localapi.OpHook: {anyUser, false, (*Agent).serveHook},
 }
 
 // exchange is one connection's request on its way through hoistd.
@@ -299,7 +301,7 @@ func helperReply(h HelperInfo) *localapi.HelperInfo {
 
 func statusReply(st StatusInfo) *localapi.Status {
 	out := &localapi.Status{State: st.State, User: st.User, SessionID: st.SessionID, RequestID: st.RequestID, EndReason: st.EndReason,
-		RequestState: st.RequestState, DecisionReason: st.DecisionReason, Closing: st.Closing, Unkillable: st.Unkillable}
+		RequestState: st.RequestState, DecisionReason: st.DecisionReason, Closing: st.Closing, Unkillable: st.Unkillable, Sudo: st.Sudo}
 	if !st.ExpiresAt.IsZero() {
 		at := st.ExpiresAt.UTC().Format(time.RFC3339)
 		out.ExpiresAt = &at

@@ -285,6 +285,10 @@ func (a *Agent) Activate(g Grant) error {
 		return hoist.Errorf(hoist.EInvalid, "the grant's window is longer than %s", MaxWindow)
 	case !g.NotAfter.After(now):
 		return hoist.Errorf(hoist.EInvalid, "the grant's window is already over")
+	case a.cfg.Sudo != nil && !ValidSudoUser(g.User):
+		// The name goes into sudo's and polkit's files: one that would
+		// break a line there is no account's name anyway.
+		return hoist.Errorf(hoist.EInvalid, "a grant needs a user name of letters, digits and ._- (at most 32)")
 	}
 	grace := a.cfg.Grace
 	if p := a.sessionGrace(); p > 0 {
@@ -329,6 +333,7 @@ func (a *Agent) Activate(g Grant) error {
 	}
 	a.schedule(s)
 	a.mu.Unlock()
+	a.syncSudo()
 	a.auditCritical("session.started", g.User, s.rec.ID, map[string]any{"request_id": g.RequestID, "not_after": g.NotAfter, "by": g.By})
 	a.cfg.Logger.Info("session started", "session", s.rec.ID, "user", g.User, "not_after", g.NotAfter)
 	return nil
@@ -455,6 +460,9 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	a.wg.Add(1)
 	a.mu.Unlock()
 	defer a.wg.Done()
+	// sudo and polkit stop elevating before the first signal: nothing new
+	// starts through them while the end runs.
+	a.syncSudo()
 	// Warn before the first signal: the person at each elevated program's
 	// terminal learns why it is about to close. Each notice goes out on its
 	// own, with a deadline: the end never waits on a client.
@@ -629,6 +637,7 @@ func (a *Agent) Status(user string) StatusInfo {
 	}
 	if st.State == "active" {
 		st.Remaining = s.rec.NotAfter.Sub(now)
+		st.Sudo = a.sudo != nil && a.sudo.granted[user]
 	}
 	for _, p := range s.rec.Unkillable {
 		st.Unkillable = append(st.Unkillable, p.Pid)
@@ -650,6 +659,8 @@ type StatusInfo struct {
 	Closing bool
 	// Unkillable lists the elevated processes the end could not kill.
 	Unkillable []int
+	// Sudo says sudo and pkexec elevate the user during this session.
+	Sudo bool
 	// RequestState is the state of RequestID when it is not the session's:
 	// pending, denied or expired.
 	RequestState string

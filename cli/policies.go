@@ -406,7 +406,7 @@ func newConfig(env Env) *cobra.Command {
 	})
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	set := adminCommand(env, "set GROUP FIELD=VALUE...", "Set agent configuration fields of a group (FIELD= unsets one): "+
-		"create_jit_shortcut=yes|no, reminders=15m,5m,1m, default_duration, max_duration, checkin_interval, grace",
+		"create_jit_shortcut=yes|no, reminders=15m,5m,1m, default_duration, max_duration, checkin_interval, grace, elevate_sudo=yes|no",
 		cobra.MinimumNArgs(2), func(c *client.Client, cmd *cobra.Command, args []string) error {
 			ctx, cancel := timeout()
 			defer cancel()
@@ -481,8 +481,18 @@ func setConfigField(c *hoist.AgentConfig, kv string) error {
 		c.CheckinInterval, err = dur()
 	case "grace":
 		c.Grace, err = dur()
+	case "elevate_sudo":
+		if value == "" {
+			c.ElevateSudo = nil
+			break
+		}
+		b, perr := parseYesNo(value)
+		if perr != nil {
+			return hoist.Errorf(hoist.EInvalid, "elevate_sudo: %v", perr)
+		}
+		c.ElevateSudo = &b
 	default:
-		return hoist.Errorf(hoist.EInvalid, "unknown configuration field %q: want create_jit_shortcut, reminders, default_duration, max_duration, checkin_interval or grace", field)
+		return hoist.Errorf(hoist.EInvalid, "unknown configuration field %q: want create_jit_shortcut, reminders, default_duration, max_duration, checkin_interval, grace or elevate_sudo", field)
 	}
 	return err
 }

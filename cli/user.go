@@ -108,6 +108,9 @@ func printStatus(env Env, st *localapi.Status) {
 		}
 		fmt.Fprintf(env.Stdout, "JIT elevated access is active for %s: %s left (until %s)\n", st.User,
 			hoist.FormatDuration(time.Duration(st.RemainingSeconds)*time.Second), until)
+		if st.Sudo {
+			fmt.Fprintln(env.Stdout, "sudo and pkexec work too, without a password: what they start ends with the session")
+		}
 	case "ended":
 		fmt.Fprintf(env.Stdout, "JIT elevated access for %s has ended (%s)\n", st.User, st.EndReason)
 		if st.Closing {

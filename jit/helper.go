@@ -277,7 +277,11 @@ func (h *Helper) active(st localapi.Status, session *string, rem *Reminders, tel
 	if *session != st.SessionID {
 		*session = st.SessionID
 		expires, _ := time.Parse(time.RFC3339, deref(st.ExpiresAt))
-		tell(Started(expires, remaining))
+		m := Started(expires, remaining)
+		if st.Sudo {
+			m.Body += SudoWorks
+		}
+		tell(m)
 	}
 	for _, at := range rem.Due(*session, remaining) {
 		tell(Reminder(at, rem.Last(at)))

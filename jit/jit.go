@@ -76,6 +76,10 @@ func Started(expires time.Time, remaining time.Duration) Message {
 		Body: fmt.Sprintf("Programs you run with \"hoist run\" run as root until %s (%s from now).", expires.Local().Format("15:04"), Human(remaining))}
 }
 
+// SudoWorks is the line added to Started when sudo and pkexec elevate
+// during the session.
+const SudoWorks = " sudo and pkexec work too, without a password, until then."
+
 // Reminder says how long is left; the last one says plainly what the end
 // does to unsaved work.
 func Reminder(left time.Duration, last bool) Message {

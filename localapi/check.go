@@ -59,6 +59,7 @@ const (
 	fSignal
 	fUser
 	fHelper
+	fHook
 )
 
 var fieldNames = []struct {
@@ -67,6 +68,7 @@ var fieldNames = []struct {
 }{
 	{fArgv, "a command"}, {fTerm, "a TERM"}, {fTTY, "a terminal"}, {fDuration, "a duration"},
 	{fReason, "a reason"}, {fSignal, "a signal"}, {fUser, "a user"}, {fHelper, "the helper's facts"},
+	{fHook, "a hook"},
 }
 
 // opFields says, for each op, which fields it may carry and which it must.
@@ -81,6 +83,9 @@ var opFields = map[string]struct{ may, must field }{
 	OpGrant:   {may: fUser | fDuration, must: fUser | fDuration},
 	OpExplain: {may: fArgv | fReason, must: fArgv},
 	OpCancel:  {},
+	// The hooks of sudo's PAM session name no user (hoistd reads it from
+	// the kernel); polkit's names the subject polkitd asks about.
+	OpHook: {may: fHook | fUser, must: fHook},
 }
 
 // present is the set of r's fields that are not empty.
@@ -99,6 +104,7 @@ func (r Request) present() field {
 	set(r.Signal != 0, fSignal)
 	set(r.User != "", fUser)
 	set(r.Helper, fHelper)
+	set(r.Hook != "", fHook)
 	return f
 }
 
@@ -144,6 +150,12 @@ func (r Request) Check() error {
 	}
 	if err := checkText("the user name", r.User, MaxUser); err != nil {
 		return err
+	}
+	if got&fHook != 0 && !validHook(r.Hook) {
+		return fmt.Errorf("%w: hook %s is not one hoistd knows", ErrInvalid, quoteShort(r.Hook))
+	}
+	if r.Op == OpHook && (r.Hook == HookPolkit) != (r.User != "") {
+		return fmt.Errorf("%w: a user goes with the polkit hook, and only with it", ErrInvalid)
 	}
 	if got&fSignal != 0 && (r.Signal < 1 || r.Signal > MaxSignal) {
 		return fmt.Errorf("%w: signal %d is out of range 1-%d", ErrInvalid, r.Signal, MaxSignal)

@@ -55,7 +55,25 @@ const (
 	OpExplain = "explain"
 	// OpCancel withdraws the caller's waiting request.
 	OpCancel = "cancel"
+	// OpHook is the sudo and pkexec integration asking hoistd: a PAM
+	// session step (Hook is HookOpen or HookClose) of the process that is
+	// the caller's parent, or polkitd's rule asking whether User may be
+	// authorised (HookPolkit).
+	OpHook = "hook"
 )
+
+// Hooks of OpHook.
+const (
+	// HookOpen: a sudo or pkexec session opens; hoistd moves the caller's
+	// parent (sudo, pkexec) into the session's cgroup and audits it.
+	HookOpen = "open"
+	// HookClose: that session closes.
+	HookClose = "close"
+	// HookPolkit: may User be authorised by polkit now?
+	HookPolkit = "polkit"
+)
+
+func validHook(h string) bool { return h == HookOpen || h == HookClose || h == HookPolkit }
 
 // Request is a frame from the client.
 type Request struct {
@@ -82,6 +100,8 @@ type Request struct {
 	User string `json:"user,omitempty"`
 	// Helper asks OpStatus for the JIT helper's facts too.
 	Helper bool `json:"helper,omitempty"`
+	// Hook is the step of OpHook.
+	Hook string `json:"hook,omitempty"`
 }
 
 // Reply is a frame from hoistd. Exactly one field is set.
@@ -149,6 +169,8 @@ type Status struct {
 	// Unkillable lists elevated processes the end could not kill (stuck in
 	// the kernel); hoistd keeps trying.
 	Unkillable []int `json:"unkillable,omitempty"`
+	// Sudo says sudo and pkexec elevate the user during this session.
+	Sudo bool `json:"sudo,omitempty"`
 	// AlreadyPending answers an OpRequest that found the caller's request
 	// still waiting: no second one was made.
 	AlreadyPending bool `json:"already_pending,omitempty"`

@@ -186,6 +186,16 @@ func (g *cgroupGroup) Start(spec Spec) (*Process, error) {
 	return startProcess(spec, int(cg.Fd()))
 }
 
+// Adopt moves the running process pid into the group; what it starts from
+// then on is born there. hoistd adopts sudo and pkexec from their PAM
+// session step, before they start the command.
+func (g *cgroupGroup) Adopt(pid int) error {
+	if pid <= 1 {
+		return fmt.Errorf("cannot adopt pid %d", pid)
+	}
+	return os.WriteFile(filepath.Join(g.dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0)
+}
+
 // End terminates every process in the group: SIGTERM to each, up to grace
 // for them to leave, then cgroup.kill for the rest (including any forked
 // meanwhile), then it waits until the group is empty and removes it. It

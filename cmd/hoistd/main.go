@@ -36,8 +36,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(newServe(stdout, stderr), newGrant(stdout), newEnroll(stdout))
+	root.AddCommand(newServe(stdout, stderr), newGrant(stdout), newEnroll(stdout), newSudoHook(stderr), newPolkitHook())
 	if err := root.Execute(); err != nil {
+		var code hookExit
+		if errors.As(err, &code) {
+			return int(code) // a hook's answer, already explained
+		}
 		var herr *hoist.Error
 		msg := err.Error()
 		if errors.As(err, &herr) {

@@ -27,7 +27,8 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	var (
 		stateDir, socket, cgroupRoot, tracking, autostart string
 		grace                                             time.Duration
-		logJSON                                           bool
+		logJSON, sudo                                     bool
+		sudoInstance, polkitDir                           string
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--state DIR] [--socket PATH]",
@@ -53,6 +54,17 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 				log.Warn("no cgroup v2: elevated processes are tracked by fork events (the fallback)", "tracker", tracker.Kind())
 			}
 			cfg := agent.Config{StateDir: stateDir, Tracker: tracker, Grace: grace, Logger: log, HoistPath: hoistCommand()}
+			if sudo {
+				self, err := os.Executable()
+				if err != nil {
+					return err
+				}
+				abs, err := filepath.Abs(socket)
+				if err != nil {
+					return err
+				}
+				cfg.Sudo = &agent.SudoConfig{Instance: sudoInstance, Hook: self, Socket: abs, PolkitDir: polkitDir}
+			}
 			var c *link.Client
 			if link.Enrolled(stateDir) {
 				if c, err = link.Load(stateDir); err != nil {
@@ -103,6 +115,9 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&autostart, "autostart-dir", agent.DefaultAutostartDir, "where the quiet JIT helper's desktop autostart entry goes (empty: none)")
 	f.DurationVar(&grace, "grace", agent.DefaultGrace, "time between SIGTERM and the kill at a session's end")
 	f.BoolVar(&logJSON, "log-json", false, "log JSON instead of text")
+	f.BoolVar(&sudo, "sudo", true, "let sudo and pkexec elevate users during their JIT session (docs/sudo.md)")
+	f.StringVar(&sudoInstance, "sudo-instance", "main", "names this hoistd's sudoers drop-ins, PAM lines and polkit rule")
+	f.StringVar(&polkitDir, "polkit-rules", agent.DefaultPolkitDir, "where the polkit rule goes (empty: no polkit rule)")
 	return cmd
 }
 

@@ -1,0 +1,259 @@
+package agent_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/agent"
+	"github.com/hoist-jit/hoist/platform"
+	"github.com/hoist-jit/hoist/testenv"
+)
+
+// newSudoRig is a rig whose hoistd has the sudo integration on, under an
+// instance name of its own: its drop-ins, PAM lines and polkit rule are
+// its own, and are all gone when the test ends, the PAM services exactly
+// as they were.
+func newSudoRig(t *testing.T) *rig {
+	t.Helper()
+	testenv.RequireRoot(t)
+	_, err := exec.LookPath("sudo")
+	testenv.Require(t, err == nil, "needs sudo (scripts/test installs it)")
+	_, err = exec.LookPath("visudo")
+	testenv.Require(t, err == nil, "needs visudo")
+	mount, err := platform.FindCgroup2()
+	testenv.Require(t, err == nil, "needs cgroup v2")
+	bin := testenv.Binaries(t)
+	r := &rig{t: t, user: testenv.NewUser(t), hoist: filepath.Join(bin, "hoist"), clock: testenv.NewClock(time.Now())}
+	pub := testenv.PublicDir(t)
+	r.socket = filepath.Join(pub, "hoistd.sock")
+	r.state = t.TempDir()
+	r.cgs = platform.Cgroups{Root: filepath.Join(mount, "hoist-test-"+filepath.Base(pub))}
+	t.Cleanup(func() { removeCgroups(r.cgs.Root) })
+	r.tracker = r.cgs
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	r.sudo = &agent.SudoConfig{Instance: "t" + hex.EncodeToString(b), Hook: filepath.Join(bin, "hoistd"), Socket: r.socket,
+		PAMServices: []string{"sudo", "sudo-i"}}
+	before := pamFiles(t)
+	t.Cleanup(func() {
+		if err := agent.UninstallSudo(*r.sudo); err != nil {
+			t.Errorf("uninstall: %v", err)
+		}
+		if left := dropIns(t, r.sudo.Instance); len(left) > 0 {
+			t.Errorf("drop-ins left after uninstall: %v", left)
+		}
+		after := pamFiles(t)
+		for name, want := range before {
+			if !strings.Contains(after[name], "--instance="+r.sudo.Instance) && bytes.Contains([]byte(want), []byte("--instance="+r.sudo.Instance)) {
+				continue
+			}
+			if strings.Contains(after[name], "--instance="+r.sudo.Instance) {
+				t.Errorf("/etc/pam.d/%s still has this instance's line:\n%s", name, after[name])
+			}
+		}
+	})
+	r.start()
+	return r
+}
+
+// pamFiles reads sudo's PAM services.
+func pamFiles(t *testing.T) map[string]string {
+	out := map[string]string{}
+	for _, svc := range []string{"sudo", "sudo-i"} {
+		data, err := os.ReadFile(filepath.Join("/etc/pam.d", svc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[svc] = string(data)
+	}
+	return out
+}
+
+// dropIns lists the sudoers drop-ins of instance.
+func dropIns(t *testing.T, instance string) []string {
+	m, err := filepath.Glob("/etc/sudoers.d/hoist-" + instance + "-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// sudo runs "sudo -n ARGS" as the rig's user.
+func (r *rig) sudoAs(args string) outcome {
+	r.t.Helper()
+	return r.sh("", "exec sudo -n "+args)
+}
+
+// pidOf parses the last line of out as a pid.
+func pidOf(t *testing.T, out outcome) int {
+	t.Helper()
+	lines := strings.Fields(out.stdout)
+	if len(lines) == 0 {
+		t.Fatalf("no pid printed: %+v", out)
+	}
+	pid, err := strconv.Atoi(lines[len(lines)-1])
+	if err != nil {
+		t.Fatalf("no pid printed: %+v", out)
+	}
+	return pid
+}
+
+func TestSudoDuringTheSessionOnly(t *testing.T) {
+	r := newSudoRig(t)
+	if got := r.sudoAs("true"); got.code == 0 {
+		t.Fatalf("sudo worked before the session: %+v", got)
+	}
+	id := r.grant(30 * time.Minute)
+	if got := r.agent.Status(r.user.Name); !got.Sudo {
+		t.Errorf("status during the session: Sudo = false, want true")
+	}
+	if got := r.sh("", "hoist status"); !strings.Contains(got.stdout, "sudo and pkexec work too") {
+		t.Errorf("hoist status during the session does not say sudo works: %+v", got)
+	}
+	got := r.sudoAs("id -u")
+	if got.code != 0 || strings.TrimSpace(got.stdout) != "0" {
+		t.Fatalf("sudo -n id -u during the session: %+v, want 0", got)
+	}
+	// A daemon started through sudo, and a double fork under sudo -i.
+	daemon := pidOf(t, r.sudoAs(`sh -c 'setsid sleep 1000 >/dev/null 2>&1 & echo $!'`))
+	forked := pidOf(t, r.sudoAs(`-i sh -c '(sh -c "sleep 1001 >/dev/null 2>&1 & echo \$!" &) ; sleep 0.1'`))
+	for _, pid := range []int{daemon, forked} {
+		if !testenv.Alive(pid) {
+			t.Fatalf("pid %d is not running", pid)
+		}
+		g, err := r.cgs.OpenGroup(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids, _ := g.Pids()
+		if !slices.Contains(pids, pid) {
+			t.Errorf("pid %d started through sudo is not in the session's cgroup (%v)", pid, pids)
+		}
+	}
+	r.clock.Add(31 * time.Minute)
+	testenv.WaitUntil(t, "the end to complete", func() bool { return len(r.events("session.ended")) == 1 })
+	for _, pid := range []int{daemon, forked} {
+		testenv.WaitUntil(t, fmt.Sprintf("pid %d to be gone", pid), func() bool { return !testenv.Alive(pid) })
+	}
+	if got := r.sudoAs("true"); got.code == 0 {
+		t.Fatalf("sudo worked after the session: %+v", got)
+	}
+	if left := dropIns(t, r.sudo.Instance); len(left) > 0 {
+		t.Errorf("drop-ins after the end: %v", left)
+	}
+	// Every command through sudo is in the audit, with its argv.
+	var argvs []string
+	for _, ev := range r.events("command.started") {
+		if ev.Subject == id && ev.Detail["via"] == "sudo" {
+			argvs = append(argvs, fmt.Sprint(ev.Detail["argv"]))
+		}
+	}
+	for _, want := range []string{"[sudo -n id -u]", "[sudo -n -i sh -c"} {
+		found := false
+		for _, a := range argvs {
+			found = found || strings.HasPrefix(a, want)
+		}
+		if !found {
+			t.Errorf("the audit has no sudo command %q; it has %q", want, argvs)
+		}
+	}
+}
+
+func TestSudoRefusedAfterACrashAndTheWindow(t *testing.T) {
+	r := newSudoRig(t)
+	// A short real window: sudo checks NOTAFTER against the real clock.
+	id := r.grant(3 * time.Second)
+	notAfter := r.clock.Now().Add(3 * time.Second)
+	if got := r.sudoAs("id -u"); strings.TrimSpace(got.stdout) != "0" {
+		t.Fatalf("sudo -n id -u during the session: %+v", got)
+	}
+	r.stop() // as kill -9 leaves it: the drop-in stays
+	r.stop = func() {}
+	if len(dropIns(t, r.sudo.Instance)) != 1 {
+		t.Fatalf("the drop-in is gone without its hoistd")
+	}
+	// No upper bound: once the window has passed, sudo itself says no.
+	testenv.WaitUntil(t, "the window to pass", func() bool { return time.Now().After(notAfter.Add(time.Second)) })
+	testenv.WaitUntil(t, "sudo to refuse by its own NOTAFTER", func() bool {
+		got := r.sudoAs("true")
+		return got.code != 0 && strings.Contains(got.stderr, "password is required")
+	})
+	r.clock.Add(time.Hour)
+	r.start()
+	if left := dropIns(t, r.sudo.Instance); len(left) > 0 {
+		t.Errorf("the restarted hoistd left the stale drop-in: %v", left)
+	}
+	testenv.WaitUntil(t, "the session to end", func() bool { return r.agent.Status(r.user.Name).State != "active" })
+	if got := r.sudoAs("true"); got.code == 0 {
+		t.Fatalf("sudo worked after the window: %+v", got)
+	}
+	_ = id
+}
+
+func TestSudoHookFailsClosedWithoutHoistd(t *testing.T) {
+	r := newSudoRig(t)
+	r.grant(30 * time.Minute)
+	r.stop() // hoistd is gone; the drop-in is still valid
+	r.stop = func() {}
+	got := r.sudoAs("id -u")
+	if got.code == 0 {
+		t.Fatalf("sudo ran a session's command with hoistd down (outside the session's cgroup): %+v", got)
+	}
+	r.start()
+}
+
+func TestSudoersUserKeepsTheirSudo(t *testing.T) {
+	r := newSudoRig(t)
+	own := fmt.Sprintf("/etc/sudoers.d/hoisttest-%d", r.user.UID)
+	rule := fmt.Sprintf("#%d ALL=(ALL:ALL) NOPASSWD: ALL\n", r.user.UID)
+	if err := os.WriteFile(own+".tmp", []byte(rule), 0o440); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("visudo", "-cqf", own+".tmp").CombinedOutput(); err != nil {
+		os.Remove(own + ".tmp")
+		t.Fatalf("visudo: %v %s", err, out)
+	}
+	if err := os.Rename(own+".tmp", own); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(own) })
+	check := func(when string) {
+		if got := r.sudoAs("id -u"); strings.TrimSpace(got.stdout) != "0" {
+			t.Errorf("%s: sudo -n id -u = %+v, want 0", when, got)
+		}
+	}
+	check("before the session")
+	r.grant(30 * time.Minute)
+	check("during the session")
+	r.clock.Add(31 * time.Minute)
+	testenv.WaitUntil(t, "the end to complete", func() bool { return len(r.events("session.ended")) == 1 })
+	check("after the session")
+}
+
+func TestSudoBadUserNameRefusedBeforeAnyFile(t *testing.T) {
+	r := newSudoRig(t)
+	for _, name := range []string{"x\nALL ALL=(ALL) NOPASSWD: ALL", "a b", `x"];polkit`, "-n", "../etc", strings.Repeat("a", 33)} {
+		now := r.clock.Now()
+		err := r.agent.Activate(agent.Grant{SessionID: hoist.NewID(hoist.SessionIDPrefix), User: name, NotBefore: now, NotAfter: now.Add(time.Hour), By: "test"})
+		if hoist.ErrorCode(err) != hoist.EInvalid {
+			t.Errorf("Activate(%q) = %v, want invalid", name, err)
+		}
+	}
+	if left := dropIns(t, r.sudo.Instance); len(left) > 0 {
+		t.Errorf("drop-ins written: %v", left)
+	}
+	if m, _ := filepath.Glob(filepath.Join(r.state, "sessions", "*")); len(m) > 0 {
+		t.Errorf("session files written: %v", m)
+	}
+}

@@ -1,0 +1,303 @@
+package agent
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/localapi"
+)
+
+// sudoState is the agent's side of the sudo integration; guarded by
+// Agent.sudoMu, except granted, which Agent.mu guards too.
+type sudoState struct {
+	cfg SudoConfig
+	// granted holds the users whose drop-in is in place now.
+	granted map[string]bool
+	// refused holds the sessions whose user could not be given sudo (no
+	// such account), recorded once each.
+	refused map[string]bool
+}
+
+// prepareSudo checks the integration's configuration and installs the
+// PAM step, before any session is resumed; New then calls syncSudo, which
+// removes the stale drop-ins a dead hoistd left.
+func prepareSudo(cfg SudoConfig) (*sudoState, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.installPAM(); err != nil {
+		return nil, fmt.Errorf("install the PAM session step of sudo: %w", err)
+	}
+	return &sudoState{cfg: c, granted: map[string]bool{}, refused: map[string]bool{}}, nil
+}
+
+// sudoOn says whether the configuration in force lets sudo elevate
+// (Elevate sudo and pkexec; yes unless a group says no).
+func (a *Agent) sudoOn() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.pol.bundle.Config.ElevateSudo
+	return c == nil || *c
+}
+
+// syncSudo makes the drop-ins and the polkit rule say what the sessions
+// say: one drop-in per user with an active session (not ending) while the
+// configuration allows, none for anyone else. It is idempotent and is
+// called whenever that may have changed; errors are logged, and a drop-in
+// that cannot be removed is still refused by sudo after its NOTAFTER.
+func (a *Agent) syncSudo() {
+	if a.sudo == nil {
+		return
+	}
+	a.sudoMu.Lock()
+	defer a.sudoMu.Unlock()
+	st := a.sudo
+	want := map[string]sudoGrant{}
+	if a.sudoOn() {
+		for _, g := range a.sudoCandidates() {
+			want[st.cfg.sudoersName(g.uid)] = g
+		}
+	}
+	onDisk, err := st.cfg.sudoersOnDisk()
+	if err != nil {
+		a.cfg.Logger.Error("cannot list the sudoers drop-ins", "dir", st.cfg.SudoersDir, "err", err)
+	}
+	for name := range onDisk {
+		if _, ok := want[name]; ok {
+			continue
+		}
+		if err := os.Remove(filepath.Join(st.cfg.SudoersDir, name)); err != nil {
+			a.cfg.Logger.Error("cannot remove a sudoers drop-in; sudo refuses it after its NOTAFTER", "file", name, "err", err)
+			continue
+		}
+		a.audit("sudo.revoked", "hoistd", name, map[string]any{"file": filepath.Join(st.cfg.SudoersDir, name)})
+	}
+	granted := map[string]bool{}
+	var users []string
+	for name, g := range want {
+		path := filepath.Join(st.cfg.SudoersDir, name)
+		if cur, err := readFileLimit(path, 4096); err != nil || !bytes.Equal(cur, []byte(g.rule(st.cfg.Instance))) {
+			if err := st.cfg.writeSudoers(g); err != nil {
+				a.cfg.Logger.Error("cannot give the session's user sudo", "session", g.session, "user", g.user, "err", err)
+				continue
+			}
+			a.audit("sudo.granted", g.user, g.session, map[string]any{"file": path, "uid": g.uid, "not_after": g.notAfter.UTC()})
+		}
+		granted[g.user] = true
+		users = append(users, g.user)
+	}
+	if err := st.cfg.writePolkit(users); err != nil {
+		a.cfg.Logger.Error("cannot write the polkit rule", "dir", st.cfg.PolkitDir, "err", err)
+	}
+	a.mu.Lock()
+	st.granted = granted
+	a.mu.Unlock()
+}
+
+// sudoCandidates lists the active sessions whose user can be given sudo;
+// the others are recorded once as refused. Called with sudoMu held.
+func (a *Agent) sudoCandidates() []sudoGrant {
+	now := a.cfg.Clock.Now()
+	var recs []record
+	a.mu.Lock()
+	for _, s := range a.byUser {
+		if s.rec.State == stateActive && !s.ending && now.Before(s.rec.NotAfter) {
+			recs = append(recs, s.rec)
+		}
+	}
+	a.mu.Unlock()
+	var out []sudoGrant
+	for _, rec := range recs {
+		uid, err := sudoUID(rec.User)
+		if err != nil {
+			if !a.sudo.refused[rec.ID] {
+				a.sudo.refused[rec.ID] = true
+				a.cfg.Logger.Warn("the session's user cannot be given sudo", "session", rec.ID, "user", rec.User, "err", err)
+				a.audit("sudo.refused", rec.User, rec.ID, map[string]any{"why": err.Error()})
+			}
+			continue
+		}
+		out = append(out, sudoGrant{user: rec.User, uid: uid, session: rec.ID, notAfter: rec.NotAfter})
+	}
+	return out
+}
+
+// sudoUID is the uid of a user who may be named in a drop-in.
+func sudoUID(name string) (int, error) {
+	if !ValidSudoUser(name) {
+		return 0, fmt.Errorf("the user name %q cannot be written in a sudoers file", clip(name, 40))
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, fmt.Errorf("no account %s on this machine", name)
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil || uid <= 0 {
+		return 0, fmt.Errorf("account %s has uid %s", name, u.Uid)
+	}
+	return uid, nil
+}
+
+// sudoGranted says whether user's drop-in is in place.
+func (a *Agent) sudoGranted(user string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sudo != nil && a.sudo.granted[user]
+}
+
+// hookProcess is the sudo or pkexec process whose PAM session step called
+// the hook: the hook's parent, as /proc says.
+type hookProcess struct {
+	pid  int
+	ruid int
+	exe  string
+	argv []string
+	cwd  string
+}
+
+// hookParent finds the parent of the hook process pid and what it is. The
+// hook waits for hoistd's answer, and pam_exec waits for the hook, so the
+// parent cannot exit and be replaced meanwhile; a parent that is gone has
+// left the hook to a reaper, whose real uid is root's (no session).
+func hookParent(pid int) (hookProcess, error) {
+	stat, err := readFileLimit(fmt.Sprintf("/proc/%d/stat", pid), 4096)
+	if err != nil {
+		return hookProcess{}, err
+	}
+	// The command name may hold anything, parentheses too: fields start
+	// after the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return hookProcess{}, fmt.Errorf("unreadable /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 2 {
+		return hookProcess{}, fmt.Errorf("unreadable /proc/%d/stat", pid)
+	}
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil || ppid <= 1 {
+		return hookProcess{}, fmt.Errorf("the hook has no parent to adopt")
+	}
+	p := hookProcess{pid: ppid}
+	status, err := readFileLimit(fmt.Sprintf("/proc/%d/status", ppid), 16<<10)
+	if err != nil {
+		return p, err
+	}
+	p.ruid = -1
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "Uid:"); ok {
+			if uf := strings.Fields(v); len(uf) > 0 {
+				p.ruid, _ = strconv.Atoi(uf[0])
+			}
+		}
+	}
+	if p.ruid < 0 {
+		return p, fmt.Errorf("no real uid in /proc/%d/status", ppid)
+	}
+	p.exe, _ = os.Readlink(fmt.Sprintf("/proc/%d/exe", ppid))
+	p.cwd, _ = os.Readlink(fmt.Sprintf("/proc/%d/cwd", ppid))
+	if cmdline, err := readFileLimit(fmt.Sprintf("/proc/%d/cmdline", ppid), 64<<10); err == nil {
+		p.argv = clipArgv(strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00"))
+	}
+	return p, nil
+}
+
+// adopter is a group that can take in a running process.
+type adopter interface{ Adopt(pid int) error }
+
+// serveHook answers the sudo and pkexec integration's hooks.
+func (a *Agent) serveHook(x *exchange) {
+	if a.sudo == nil {
+		x.fail(hoist.EUnavailable, "the sudo integration is off in this hoistd", 1)
+		return
+	}
+	if x.req.Hook == localapi.HookPolkit {
+		a.servePolkitHook(x)
+		return
+	}
+	if x.peer.UID != 0 {
+		x.fail(hoist.EForbidden, "only root (sudo's PAM session) may call the session hook", 126)
+		return
+	}
+	p, err := hookParent(x.peer.PID)
+	if err != nil {
+		x.fail(hoist.EInvalid, "hoistd cannot read the hook's parent: "+err.Error(), 1)
+		return
+	}
+	name, err := lookupUser(p.ruid)
+	if p.ruid == 0 || err != nil || !a.sudoGranted(name) {
+		x.reply(localapi.Reply{Status: &localapi.Status{State: "none", User: name}}) // not Hoist's sudo: nothing to do
+		return
+	}
+	s := a.activeFor(name)
+	if x.req.Hook == localapi.HookClose {
+		if s != nil {
+			a.audit("command.ended", name, s.rec.ID, map[string]any{"pid": p.pid, "via": filepath.Base(p.exe)})
+		}
+		x.reply(localapi.Reply{Status: &localapi.Status{State: "none", User: name}})
+		return
+	}
+	if err := a.adoptInto(s, p); err != nil {
+		a.audit("command.refused", name, "", map[string]any{"argv": p.argv, "cwd": p.cwd, "pid": p.pid, "uid": p.ruid, "via": filepath.Base(p.exe), "why": err.Error()})
+		x.fail(hoist.EForbidden, err.Error(), 126)
+		return
+	}
+	a.audit("command.started", name, s.rec.ID, map[string]any{"argv": p.argv, "path": p.exe, "cwd": p.cwd, "pid": p.pid, "uid": p.ruid, "via": filepath.Base(p.exe)})
+	x.reply(localapi.Reply{Status: statusReply(a.Status(name))})
+}
+
+// adoptInto moves p into s's cgroup, unless s has begun to end: then the
+// command is refused (the drop-in is going, and a command started now
+// would outlive the session).
+func (a *Agent) adoptInto(s *session, p hookProcess) error {
+	if s == nil {
+		return fmt.Errorf("JIT elevated access has ended")
+	}
+	s.startMu.RLock()
+	defer s.startMu.RUnlock()
+	if !a.stillActive(s) {
+		return fmt.Errorf("JIT elevated access has ended")
+	}
+	g, ok := s.group.(adopter)
+	if !ok {
+		return fmt.Errorf("this hoistd's process tracker cannot hold sudo's commands")
+	}
+	if err := g.Adopt(p.pid); err != nil {
+		return fmt.Errorf("cannot put sudo in the session: %v", err)
+	}
+	return nil
+}
+
+// servePolkitHook tells polkitd's rule whether the user it asks about has
+// an active session with sudo given: exit 0 is yes.
+func (a *Agent) servePolkitHook(x *exchange) {
+	if x.peer.UID != 0 && x.peer.UID != a.polkitUID() {
+		x.fail(hoist.EForbidden, "only polkitd may ask the polkit hook", 126)
+		return
+	}
+	if !a.sudoGranted(x.req.User) || a.activeFor(x.req.User) == nil {
+		x.fail(hoist.ENotFound, "no active session for this user", 1)
+		return
+	}
+	x.reply(localapi.Reply{Status: &localapi.Status{State: "active", User: x.req.User, Sudo: true}})
+}
+
+// polkitUID is the uid polkitd runs its rules' helpers as (-1: none).
+func (a *Agent) polkitUID() int {
+	u, err := user.Lookup(a.sudo.cfg.PolkitUser)
+	if err != nil {
+		return -1
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return -1
+	}
+	return uid
+}

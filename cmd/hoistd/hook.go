@@ -1,0 +1,130 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoist-jit/hoist/localapi"
+)
+
+// hookTimeout bounds a hook's whole exchange with hoistd: sudo, pkexec and
+// polkitd wait for the hook, and must never wait long.
+const hookTimeout = 5 * time.Second
+
+// hookExit is how a hook ends: 0 lets sudo (or polkit) go on.
+type hookExit int
+
+func (e hookExit) Error() string { return "hook refused (" + strconv.Itoa(int(e)) + ")" }
+
+// newSudoHook is the PAM session step of sudo, sudo -i and pkexec
+// (pam_exec, as root): it asks hoistd to put its parent — sudo or pkexec
+// — in the caller's JIT session. It fails only for a user hoistd gave a
+// sudoers drop-in to, when hoistd refuses or cannot be reached: their
+// command would otherwise run outside the session.
+func newSudoHook(stderr io.Writer) *cobra.Command {
+	var instance, socket, sudoers string
+	cmd := &cobra.Command{
+		Use:    "sudo-hook --instance=NAME --socket=PATH --sudoers=DIR",
+		Short:  "PAM session step of sudo and pkexec (run by pam_exec)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var hook string
+			switch os.Getenv("PAM_TYPE") {
+			case "open_session":
+				hook = localapi.HookOpen
+			case "close_session":
+				hook = localapi.HookClose
+			default:
+				return nil
+			}
+			rep, err := askHook(socket, localapi.Request{V: localapi.Version, Op: localapi.OpHook, Hook: hook})
+			switch {
+			case err == nil && rep.Error == nil, hook == localapi.HookClose:
+				return nil
+			case err == nil:
+				fmt.Fprintln(stderr, "hoist:", rep.Error.Message)
+				return hookExit(1)
+			case hasDropIn(sudoers, instance):
+				fmt.Fprintln(stderr, "hoist: hoistd cannot be reached, so sudo cannot run inside your JIT session:", err)
+				return hookExit(1)
+			}
+			return nil // not Hoist's sudo: no drop-in of this hoistd for the caller
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&instance, "instance", "", "the hoistd instance whose drop-ins to look for")
+	f.StringVar(&socket, "socket", localapi.DefaultSocket, "hoistd's socket")
+	f.StringVar(&sudoers, "sudoers", "/etc/sudoers.d", "sudo's drop-in directory")
+	return cmd
+}
+
+// newPolkitHook is what the polkit rule spawns: exit 0 when hoistd says the
+// user has an active session that sudo elevates.
+func newPolkitHook() *cobra.Command {
+	var socket, user string
+	cmd := &cobra.Command{
+		Use:    "polkit-hook --socket=PATH --user=NAME",
+		Short:  "Ask hoistd whether polkit may authorise a user (run by polkitd's rule)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := askHook(socket, localapi.Request{V: localapi.Version, Op: localapi.OpHook, Hook: localapi.HookPolkit, User: user})
+			if err != nil || rep.Error != nil {
+				return hookExit(1)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&socket, "socket", localapi.DefaultSocket, "hoistd's socket")
+	cmd.Flags().StringVar(&user, "user", "", "the subject's user name")
+	return cmd
+}
+
+// askHook makes one exchange with hoistd within hookTimeout.
+func askHook(socket string, req localapi.Request) (localapi.Reply, error) {
+	var rep localapi.Reply
+	c, err := net.DialTimeout("unix", socket, hookTimeout)
+	if err != nil {
+		return rep, err
+	}
+	defer c.Close()
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return rep, fmt.Errorf("not a unix socket")
+	}
+	_ = uc.SetDeadline(time.Now().Add(hookTimeout))
+	if err := localapi.SendRequest(uc, req); err != nil {
+		return rep, err
+	}
+	if err := localapi.ReadFrame(uc, nil, &rep); err != nil {
+		return rep, fmt.Errorf("hoistd gave no answer: %w", err)
+	}
+	return rep, nil
+}
+
+// hasDropIn says whether this hoistd gave the user running the hook's
+// parent (sudo's real uid) a drop-in.
+func hasDropIn(dir, instance string) bool {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", os.Getppid()))
+	if err != nil {
+		return true // cannot tell: fail closed
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "Uid:"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				_, err := os.Stat(filepath.Join(dir, "hoist-"+instance+"-"+f[0]))
+				return err == nil
+			}
+		}
+	}
+	return true
+}
