@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/hoist-jit/hoist"
@@ -215,6 +216,11 @@ func (s *Service) Deny(ctx context.Context, a Actor, ids []string, reason string
 	}
 	if err := checkBatch(ids); err != nil {
 		return nil, err
+	}
+	if strings.TrimSpace(reason) == "" {
+		// The requester is told why; the console and the CLI follow this one rule.
+		return nil, &hoist.Error{Code: hoist.EInvalid, Message: "a reason is required to deny a request: the requester is shown it",
+			Fields: map[string]string{"reason": "required"}}
 	}
 	if err := s.settings.CheckDecisionNote(reason); err != nil {
 		return nil, err
