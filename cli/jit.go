@@ -48,7 +48,7 @@ func newJIT(env Env, socket *string) *cobra.Command {
 	var (
 		forText string
 		reason  string
-		quiet  bool
+		quiet   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "jit [--for 45m] [--reason TEXT] [--quiet]",
