@@ -200,9 +200,8 @@ func (m *Main) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.listener, err = net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return hoist.WrapError(hoist.EUnavailable, "cannot listen on "+cfg.Listen, err)
+	if m.listener, err = listen("", cfg.Listen); err != nil {
+		return err
 	}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
