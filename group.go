@@ -265,6 +265,8 @@ func MergeConfig(groups []ComputerGroup) AgentConfig {
 // default group, which every agent is in): the default duration must be a
 // window each of them allows, so that a user who names no duration is never
 // told it is too long. With no such policy, the default maximum applies.
+// (An agent that meets a tighter policy through another group has the
+// default cut to that policy's maximum: see Bundle.StartupRules.)
 // The error is EInvalid and names the field.
 func (c AgentConfig) CheckAgainst(group string, startup []Policy) error {
 	if c.DefaultDuration == nil {
@@ -283,7 +285,7 @@ func (c AgentConfig) CheckAgainst(group string, startup []Policy) error {
 	f := FieldErrors{}
 	met := false
 	for _, p := range startup {
-		if p.Kind != KindJITStartup || p.Startup == nil || !(slices.Contains(p.Groups, group) || slices.Contains(p.Groups, DefaultGroup) || group == DefaultGroup) {
+		if p.Kind != KindJITStartup || p.Startup == nil || !(slices.Contains(p.Groups, group) || slices.Contains(p.Groups, DefaultGroup)) {
 			continue
 		}
 		met = true

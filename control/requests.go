@@ -164,7 +164,7 @@ func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Dur
 				return hoist.Errorf(hoist.EForbidden, "policy %q wants an admin to approve this request", r.Policy)
 			}
 			if r.MaxDuration > 0 && d > r.MaxDuration {
-				return hoist.Errorf(hoist.EInvalid, "at most %s may be granted on %s (the lower of policy %q's longest window and the agent configuration's)", hoist.FormatDuration(r.MaxDuration), r.Host, r.Policy)
+				return hoist.Errorf(hoist.EInvalid, "at most %s may be granted on %s (the lower of policy %q's longest window and the agent configuration's)", hoist.DescribeDuration(r.MaxDuration), r.Host, r.Policy)
 			}
 			if err := jitStillOn(ctx, tx, r); err != nil {
 				return err
