@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -205,19 +204,21 @@ func newRequest(env Env, socket *string) *cobra.Command {
 				return hoist.Errorf(hoist.EUnavailable, "hoistd answered without a request")
 			}
 			id := st.RequestID
-			said := "JIT elevated access requested; waiting for an approver."
-			if st.AlreadyPending {
-				said = "Your request is already waiting for an approver; no second request was made (hoist status shows it)."
-			}
 			if !wait {
 				if asJSON {
 					return printJSON(env.Stdout, map[string]any{"id": id, "state": "pending", "already_pending": st.AlreadyPending})
 				}
-				fmt.Fprintf(env.Stdout, "%s\n%s\n", said, id)
+				if st.AlreadyPending {
+					fmt.Fprintf(env.Stdout, "Your request is already waiting for an approver; no second request was made (hoist status shows it).\n%s\n", id)
+				} else {
+					fmt.Fprintf(env.Stdout, "JIT elevated access requested; waiting for an approver.\n%s\n", id)
+				}
 				return nil
 			}
-			if !asJSON {
-				fmt.Fprintf(env.Stderr, "%s (%s)\n", strings.TrimSuffix(said, "."), id)
+			if !asJSON && st.AlreadyPending {
+				fmt.Fprintf(env.Stderr, "Your request %s is already waiting for an approver; no second request was made. Waiting for the decision…\n", id)
+			} else if !asJSON {
+				fmt.Fprintf(env.Stderr, "JIT elevated access requested (%s); waiting for an approver…\n", id)
 			}
 			state, st, err := waitForDecision(path, id)
 			if err != nil {
