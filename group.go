@@ -156,7 +156,7 @@ func (c AgentConfig) validate(f FieldErrors) {
 	inRange("checkin_interval", c.CheckinInterval, 10*time.Second, 24*time.Hour)
 	inRange("grace", c.Grace, 0, 10*time.Minute)
 	if c.DefaultDuration != nil && c.MaxDuration != nil && *c.DefaultDuration > *c.MaxDuration {
-		f["config.default_duration"] = "at most the max duration"
+		f["config.default_duration"] = fmt.Sprintf("%s is longer than the max duration, %s", FormatDuration(c.DefaultDuration.D()), DescribeDuration(c.MaxDuration.D()))
 	}
 }
 

@@ -53,7 +53,7 @@ func TestMessages(t *testing.T) {
 		{"default above the group's policy", []string{"admin", "config", "set", "devs", "default_duration=5h"},
 			`hoist: the group is not valid: config.default_duration: 5h is longer than the 4 hours that policy "Short JIT" allows`},
 		{"default above the group's own max", []string{"admin", "config", "set", "devs", "default_duration=2h", "max_duration=1h"},
-			"hoist: the group is not valid: config.default_duration: at most the max duration"},
+			"hoist: the group is not valid: config.default_duration: 2h is longer than the max duration, 1 hour"},
 		{"a config duration without a unit", []string{"admin", "config", "set", "devs", "grace=10"}, `hoist: grace: "10" has no unit: did you mean 10m or 10h?`},
 		{"a grace too long", []string{"admin", "config", "set", "devs", "grace=1h"}, "hoist: the group is not valid: config.grace: between 0 seconds and 10 minutes"},
 	} {

@@ -147,7 +147,7 @@ func Start(ctx context.Context, cfg Config) (*Main, error) {
 		cfg.SweepInterval = time.Second
 	}
 	if d := cfg.AuditCheckpointInterval; d < 0 || (d > 0 && d < time.Second) {
-		return nil, hoist.Errorf(hoist.EInvalid, "--audit-checkpoint-interval must be at least 1s, not %s", d)
+		return nil, hoist.Errorf(hoist.EInvalid, "--audit-checkpoint-interval must be at least 1 second, not %s", hoist.FormatDuration(d))
 	}
 	if cfg.AuditCheckpointInterval == 0 {
 		cfg.AuditCheckpointInterval = DefaultCheckpointInterval
