@@ -285,8 +285,13 @@ func (b Bundle) StartupRules(j JITPolicies) *JITStartup {
 	if c := b.Config.MaxDuration; c != nil && (s.MaxDuration == 0 || *c < s.MaxDuration) {
 		s.MaxDuration = *c
 	}
-	if s.MaxDuration > 0 && s.DefaultDuration > s.MaxDuration {
+	// A default above the maximum (stored before configuration was checked
+	// against the policies, or made so by a later policy) is the maximum: a
+	// user who typed no duration must never hear theirs was too long.
+	if max := s.MaxDuration.D(); s.DefaultDuration.D() > max && max > 0 {
 		s.DefaultDuration = s.MaxDuration
+	} else if max == 0 && s.DefaultDuration.D() > DefaultMaxDuration {
+		s.DefaultDuration = Duration(DefaultMaxDuration)
 	}
 	return &s
 }
@@ -330,7 +335,7 @@ func (s *JITStartup) CheckWindow(d time.Duration, reason string) (time.Duration,
 		}
 	}
 	if d < MinDuration || d > max {
-		return 0, Errorf(EInvalid, "a request may be for 1s up to %s", FormatDuration(max))
+		return 0, Errorf(EInvalid, "%s is not a window this machine allows: a request must be %s", FormatDuration(d), DurationRange(MinDuration, max))
 	}
 	if len(s.Durations) > 0 && !slices.Contains(s.Durations, Duration(d)) {
 		allowed := make([]string, len(s.Durations))

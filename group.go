@@ -147,12 +147,12 @@ func (c AgentConfig) validate(f FieldErrors) {
 	}
 	for _, r := range c.Reminders {
 		if r.D() < time.Second || r.D() > 24*time.Hour {
-			f["config.reminders"] = fmt.Sprintf("%s is not between 1s and 24h before the end", r)
+			f["config.reminders"] = fmt.Sprintf("%s is not %s before the end", FormatDuration(r.D()), DurationRange(time.Second, 24*time.Hour))
 		}
 	}
 	inRange := func(field string, d *Duration, lo, hi time.Duration) {
 		if d != nil && (d.D() < lo || d.D() > hi) {
-			f["config."+field] = fmt.Sprintf("between %s and %s", lo, hi)
+			f["config."+field] = DurationRange(lo, hi)
 		}
 	}
 	inRange("default_duration", c.DefaultDuration, MinDuration, 7*24*time.Hour)
@@ -160,7 +160,7 @@ func (c AgentConfig) validate(f FieldErrors) {
 	inRange("checkin_interval", c.CheckinInterval, 10*time.Second, 24*time.Hour)
 	inRange("grace", c.Grace, 0, 10*time.Minute)
 	if c.DefaultDuration != nil && c.MaxDuration != nil && *c.DefaultDuration > *c.MaxDuration {
-		f["config.default_duration"] = "at most the max duration"
+		f["config.default_duration"] = fmt.Sprintf("%s is longer than the max duration, %s", FormatDuration(c.DefaultDuration.D()), DescribeDuration(c.MaxDuration.D()))
 	}
 }
 
@@ -271,3 +271,126 @@ func MergeConfig(groups []ComputerGroup) AgentConfig {
 	}
 	return c
 }
+
+// CheckAgainst checks c, the configuration of group, against the JIT
+// startup policies its agents meet (startup, each targeting group or the
+// default group, which every agent is in): the default duration must be a
+// window each of them allows, so that a user who names no duration is never
+// told it is too long. With no such policy, the default maximum applies.
+// (An agent that meets a tighter policy through another group has the
+// default cut to that policy's maximum: see Bundle.StartupRules.)
+// The error is EInvalid and names the field.
+func (c AgentConfig) CheckAgainst(group string, startup []Policy) error {
+	if c.DefaultDuration == nil {
+		return nil
+	}
+	def := c.DefaultDuration.D()
+	limit := func(max time.Duration) time.Duration {
+		if max == 0 {
+			max = DefaultMaxDuration
+		}
+		if c.MaxDuration != nil && c.MaxDuration.D() < max {
+			max = c.MaxDuration.D()
+		}
+		return max
+	}
+	f := FieldErrors{}
+	met := false
+	for _, p := range startup {
+		if p.Kind != KindJITStartup || p.Startup == nil || !(slices.Contains(p.Groups, group) || slices.Contains(p.Groups, DefaultGroup)) {
+			continue
+		}
+		met = true
+		if max := limit(p.Startup.MaxDuration.D()); def > max {
+			f["config.default_duration"] = fmt.Sprintf("%s is longer than the %s that policy %q allows", FormatDuration(def), DescribeDuration(max), p.Name)
+			break
+		}
+	}
+	if max := limit(0); !met && def > max {
+		f["config.default_duration"] = fmt.Sprintf("%s is longer than the %s a request may last", FormatDuration(def), DescribeDuration(max))
+	}
+	return f.err("the group")
+}
+
+// ConfigValue is one field of a group's effective agent configuration and
+// where its value comes from.
+type ConfigValue struct {
+	Field string `json:"field"`
+	Value string `json:"value"`
+	// From is "set here", "inherited from group NAME" or "default".
+	From string `json:"from"`
+}
+
+// EffectiveConfig says, field by field, what an agent in group g alone
+// (and the default group, which every agent is in) is configured with:
+// g's own value, else the default group's, else the built-in default.
+// Agents in other groups too may see higher-priority values.
+func EffectiveConfig(g ComputerGroup, def ComputerGroup) []ConfigValue {
+	defaults := AgentConfig{
+		Reminders:       DefaultReminders,
+		DefaultDuration: durationPtr(DefaultOneTimeDuration),
+		MaxDuration:     durationPtr(DefaultMaxDuration),
+		CheckinInterval: durationPtr(DefaultCheckinInterval),
+		Grace:           durationPtr(DefaultGrace),
+	}
+	layers := []struct {
+		c    AgentConfig
+		from string
+	}{{g.Config, "set here"}, {def.Config, "inherited from group " + def.Name}, {defaults, "default"}}
+	if g.Name == def.Name {
+		layers = append(layers[:1], layers[2:]...)
+	}
+	fields := []string{"create_jit_shortcut", "reminders", "default_duration", "max_duration", "checkin_interval", "grace"}
+	out := make([]ConfigValue, 0, len(fields))
+	for _, field := range fields {
+		v := ConfigValue{Field: field, Value: "not managed: the machine's launcher stays as it is", From: "default"}
+		for _, l := range layers {
+			if s, ok := l.c.value(field); ok {
+				v.Value, v.From = s, l.from
+				break
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// value prints field of c, and whether c sets it.
+func (c AgentConfig) value(field string) (string, bool) {
+	dur := func(d *Duration) (string, bool) {
+		if d == nil {
+			return "", false
+		}
+		return FormatDuration(d.D()), true
+	}
+	switch field {
+	case "create_jit_shortcut":
+		if c.CreateJITShortcut == nil {
+			return "", false
+		}
+		return map[bool]string{true: "yes", false: "no"}[*c.CreateJITShortcut], true
+	case "reminders":
+		if c.Reminders == nil {
+			return "", false
+		}
+		parts := make([]string, len(c.Reminders))
+		for i, r := range c.Reminders {
+			parts[i] = FormatDuration(r.D())
+		}
+		if len(parts) == 0 {
+			return "none", true
+		}
+		return strings.Join(parts, ", ") + " before the end", true
+	case "default_duration":
+		return dur(c.DefaultDuration)
+	case "max_duration":
+		return dur(c.MaxDuration)
+	case "checkin_interval":
+		return dur(c.CheckinInterval)
+	case "grace":
+		return dur(c.Grace)
+	}
+	return "", false
+}
+
+func durationPtr(d time.Duration) *Duration { v := Duration(d); return &v }

@@ -146,7 +146,8 @@ func (d Duration) String() string { return time.Duration(d).String() }
 // MarshalJSON writes "45m0s".
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
-// UnmarshalJSON reads "45m" (or a number of seconds).
+// UnmarshalJSON reads "45m", "1d" or "1h 30m" as ParseDuration does, zero
+// included (or a number of seconds).
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
@@ -157,9 +158,12 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		*d = Duration(secs * float64(time.Second))
 		return nil
 	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a duration such as \"45m\"", s)
+	v, ok := parseFriendly(strings.ToLower(strings.TrimSpace(s)))
+	if !ok {
+		var err error
+		if v, err = time.ParseDuration(s); err != nil {
+			return fmt.Errorf("%q is not a duration: %s", s, DurationHint)
+		}
 	}
 	*d = Duration(v)
 	return nil
@@ -317,15 +321,15 @@ func (s *JITStartup) validate(f FieldErrors) {
 		max = DefaultMaxDuration
 	}
 	if max < MinDuration || max > 7*24*time.Hour {
-		f["startup.max_duration"] = "between 1s and 168h"
+		f["startup.max_duration"] = DurationRange(MinDuration, 7*24*time.Hour)
 	}
 	for _, d := range s.Durations {
 		if d.D() < MinDuration || d.D() > max {
-			f["startup.durations"] = fmt.Sprintf("%s is not between 1s and the max duration %s", d, max)
+			f["startup.durations"] = fmt.Sprintf("%s is not %s (the max duration)", FormatDuration(d.D()), DurationRange(MinDuration, max))
 		}
 	}
 	if d := s.DefaultDuration.D(); d != 0 && (d < MinDuration || d > max) {
-		f["startup.default_duration"] = fmt.Sprintf("between 1s and the max duration %s", max)
+		f["startup.default_duration"] = DurationRange(MinDuration, max) + " (the max duration)"
 	} else if d != 0 && len(s.Durations) > 0 && !slices.Contains(s.Durations, s.DefaultDuration) {
 		f["startup.default_duration"] = "one of the durations the policy allows"
 	}
@@ -336,14 +340,14 @@ func (s *JITStartup) validate(f FieldErrors) {
 
 func (c *JITChildren) validate(f FieldErrors) {
 	if g := c.Grace.D(); g < 0 || g > 10*time.Minute {
-		f["children.grace"] = "between 0s and 10m"
+		f["children.grace"] = DurationRange(0, 10*time.Minute)
 	}
 	if len(c.Reminders) > 10 {
 		f["children.reminders"] = "at most 10 reminders"
 	}
 	for _, r := range c.Reminders {
 		if r.D() < time.Second || r.D() > 24*time.Hour {
-			f["children.reminders"] = fmt.Sprintf("%s is not between 1s and 24h before the end", r)
+			f["children.reminders"] = fmt.Sprintf("%s is not %s before the end", FormatDuration(r.D()), DurationRange(time.Second, 24*time.Hour))
 		}
 	}
 }

@@ -47,11 +47,11 @@ func DefaultApprovalSettings() ApprovalSettings {
 func (s ApprovalSettings) Validate() error {
 	switch {
 	case s.MaxDuration < MinDuration:
-		return Errorf(EInvalid, "max duration must be at least %s", MinDuration)
+		return Errorf(EInvalid, "max duration must be at least %s", DescribeDuration(MinDuration))
 	case s.OneTimeDuration < MinDuration || s.OneTimeDuration > s.MaxDuration:
-		return Errorf(EInvalid, "one-time duration must be between %s and the max duration %s", MinDuration, s.MaxDuration)
+		return Errorf(EInvalid, "one-time duration must be %s (the max duration)", DurationRange(MinDuration, s.MaxDuration))
 	case s.PendingTTL < MinDuration:
-		return Errorf(EInvalid, "pending TTL must be at least %s", MinDuration)
+		return Errorf(EInvalid, "pending TTL must be at least %s", DescribeDuration(MinDuration))
 	}
 	if s.ReasonPattern != "" {
 		if _, err := regexp.Compile(s.ReasonPattern); err != nil {
@@ -65,7 +65,7 @@ func (s ApprovalSettings) Validate() error {
 // settings allow.
 func (s ApprovalSettings) CheckDuration(d time.Duration) error {
 	if d < MinDuration || d > s.MaxDuration {
-		return Errorf(EInvalid, "duration %s is out of range: it must be between %s and %s", d, MinDuration, s.MaxDuration)
+		return Errorf(EInvalid, "%s is out of range: a duration must be %s", FormatDuration(d), DurationRange(MinDuration, s.MaxDuration))
 	}
 	return nil
 }
@@ -91,19 +91,6 @@ func (s ApprovalSettings) CheckReason(reason string) error {
 		}
 	}
 	return nil
-}
-
-// ParseDuration parses a duration in Go's syntax ("90s", "45m", "4h") and
-// refuses anything that is not positive.
-func ParseDuration(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, Errorf(EInvalid, "%q is not a duration (use Go's syntax: 90s, 45m, 4h)", s)
-	}
-	if d <= 0 {
-		return 0, Errorf(EInvalid, "duration %q must be positive", s)
-	}
-	return d, nil
 }
 
 // printable reports whether s is valid UTF-8 free of control characters
@@ -135,19 +122,4 @@ func checkName(what, s string, max int) error {
 		return Errorf(EInvalid, "%s contains control characters", what)
 	}
 	return nil
-}
-
-// FormatDuration prints d the way users type it: "1h30m", "45m", "90s".
-func FormatDuration(d time.Duration) string {
-	if d <= 0 {
-		return "0s"
-	}
-	s := d.Round(time.Second).String()
-	// time.Duration prints "1h0m0s"; trim the zero units users never type.
-	for _, suffix := range []string{"0s", "0m"} {
-		if len(s) > len(suffix) && s[len(s)-len(suffix):] == suffix && s[len(s)-len(suffix)-1] >= 'a' {
-			s = s[:len(s)-len(suffix)]
-		}
-	}
-	return s
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/client"
@@ -44,7 +45,7 @@ func loadConfig(env Env) (adminConfig, error) {
 	}
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
-		return cfg, hoist.Errorf(hoist.EUnauthorized, "not logged in: run hoist admin login --server URL --user NAME --password-stdin")
+		return cfg, hoist.Errorf(hoist.EUnauthorized, "not logged in: run hoist admin login --server URL --user NAME")
 	}
 	if err != nil {
 		return cfg, hoist.Errorf(hoist.EInvalid, "cannot read %s: %v", path, err)
@@ -118,23 +119,16 @@ func newLogin(env Env) *cobra.Command {
 	var server, user, caFile string
 	var passwordStdin bool
 	cmd := &cobra.Command{
-		Use:   "login --server URL --user NAME --password-stdin [--ca FILE]",
+		Use:   "login --server URL --user NAME [--password-stdin] [--ca FILE]",
 		Short: "Log in to hoist-server and keep the token for the next commands",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if server == "" || user == "" {
 				return hoist.Errorf(hoist.EInvalid, "--server and --user are required")
 			}
-			if !passwordStdin {
-				return hoist.Errorf(hoist.EInvalid, "give the password on standard input with --password-stdin")
-			}
-			pw, err := bufio.NewReader(io.LimitReader(env.Stdin, 4096)).ReadString('\n')
-			if err != nil && err != io.EOF {
-				return hoist.Errorf(hoist.EInvalid, "cannot read the password from standard input")
-			}
-			pw = strings.TrimRight(pw, "\r\n")
-			if pw == "" {
-				return hoist.Errorf(hoist.EInvalid, "the password on standard input is empty")
+			pw, err := readPassword(env, user, passwordStdin)
+			if err != nil {
+				return err
 			}
 			var ca []byte
 			if caFile != "" {
@@ -162,9 +156,39 @@ func newLogin(env Env) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&server, "server", "", "server URL, e.g. https://hoist.example.org:8443")
 	f.StringVar(&user, "user", "", "admin user name")
-	f.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input")
+	f.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input (else it is asked for on the terminal)")
 	f.StringVar(&caFile, "ca", "", "CA certificate to trust for this server (the server's DATA/ca.pem)")
 	return cmd
+}
+
+// readPassword reads the password from standard input with --password-stdin
+// (a script's way), else asks for it on the terminal without echo.
+func readPassword(env Env, user string, fromStdin bool) (string, error) {
+	if !fromStdin {
+		f, ok := env.Stdin.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return "", hoist.Errorf(hoist.EInvalid, "no terminal to ask for the password on: give it on standard input with --password-stdin")
+		}
+		fmt.Fprintf(env.Stderr, "Password for %s: ", user)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(env.Stderr)
+		if err != nil {
+			return "", hoist.Errorf(hoist.EInvalid, "cannot read the password from the terminal")
+		}
+		if len(b) == 0 {
+			return "", hoist.Errorf(hoist.EInvalid, "no password given")
+		}
+		return string(b), nil
+	}
+	pw, err := bufio.NewReader(io.LimitReader(env.Stdin, 4096)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", hoist.Errorf(hoist.EInvalid, "cannot read the password from standard input")
+	}
+	pw = strings.TrimRight(pw, "\r\n")
+	if pw == "" {
+		return "", hoist.Errorf(hoist.EInvalid, "the password on standard input is empty")
+	}
+	return pw, nil
 }
 
 func newLogout(env Env) *cobra.Command {
@@ -276,14 +300,14 @@ func newApprove(env Env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var d time.Duration
 			switch {
-			case once && forDur != "":
+			case once && cmd.Flags().Changed("for"):
 				return hoist.Errorf(hoist.EInvalid, "give either --for DURATION or --once, not both")
-			case !once && forDur == "":
+			case !once && !cmd.Flags().Changed("for"):
 				return hoist.Errorf(hoist.EInvalid, "give --for DURATION (e.g. --for 1h) or --once")
-			case forDur != "":
+			case cmd.Flags().Changed("for"):
 				var err error
 				if d, err = hoist.ParseDuration(forDur); err != nil {
-					return err
+					return hoist.Errorf(hoist.EInvalid, "--for: %s", hoist.ErrorMessage(err))
 				}
 			}
 			c, err := loggedIn(env)
@@ -300,7 +324,7 @@ func newApprove(env Env) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&forDur, "for", "", "approve For this long (Go syntax: 90s, 45m, 4h)")
+	f.StringVar(&forDur, "for", "", "approve For this long, like 30m, 2h or 1d")
 	f.BoolVar(&once, "once", false, "approve One Time: the default window (30 minutes)")
 	f.StringVar(&reason, "reason", "", "a note kept with the decision")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
@@ -308,7 +332,16 @@ func newApprove(env Env) *cobra.Command {
 }
 
 func newDeny(env Env) *cobra.Command {
-	return newBatch(env, "deny ID... [--reason TEXT]", "Deny requests", "why, shown to the requester", "denied", (*client.Client).Deny)
+	cmd := newBatch(env, "deny ID... --reason TEXT", "Deny requests, saying why", "why, shown to the requester (required)", "denied", (*client.Client).Deny)
+	// The server refuses a denial without a reason too; saying so here
+	// names the flag.
+	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if r, _ := cmd.Flags().GetString("reason"); strings.TrimSpace(r) == "" {
+			return hoist.Errorf(hoist.EInvalid, "--reason TEXT is required: the requester is shown why they were denied")
+		}
+		return nil
+	}
+	return cmd
 }
 
 func newRevoke(env Env) *cobra.Command {

@@ -16,28 +16,32 @@ import (
 func newEnrollToken(env Env) *cobra.Command {
 	var (
 		group  string
-		ttl    time.Duration
+		ttl    string
 		uses   int
 		asJSON bool
 	)
 	cmd := adminCommand(env, "enroll-token [--group NAME] [--ttl 24h] [--uses N] [--json]",
 		"Make a token that enrols machines (hoistd enroll --token …); printed on the last line",
 		cobra.NoArgs, func(c *client.Client, cmd *cobra.Command, args []string) error {
+			d, err := hoist.ParseDuration(ttl)
+			if err != nil {
+				return hoist.Errorf(hoist.EInvalid, "--ttl: %s", hoist.ErrorMessage(err))
+			}
 			ctx, cancel := timeout()
 			defer cancel()
-			ans, err := c.EnrollToken(ctx, group, ttl, uses)
+			ans, err := c.EnrollToken(ctx, group, d, uses)
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				return printJSON(env.Stdout, ans)
 			}
-			fmt.Fprintf(env.Stdout, "enrolment token for %d machine(s), valid until %s; on each machine run:\n  hoistd enroll --token TOKEN\n%s\n",
-				ans.Uses, ans.ExpiresAt.Local().Format(time.RFC3339), ans.Token)
+			fmt.Fprintf(env.Stdout, "enrolment token for %s, valid until %s; on each machine run:\n  hoistd enroll --token TOKEN\n%s\n",
+				hoist.Plural(ans.Uses, "machine"), ans.ExpiresAt.Local().Format(time.RFC3339), ans.Token)
 			return nil
 		})
 	cmd.Flags().StringVar(&group, "group", "", "computer group the machines join")
-	cmd.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid")
+	cmd.Flags().StringVar(&ttl, "ttl", "24h", "how long the token is valid, like 2h or 1d")
 	cmd.Flags().IntVar(&uses, "uses", 1, "how many machines may enrol with it")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object")
 	return cmd

@@ -45,8 +45,14 @@ func Run(args []string, env Env) int {
 		return hoist.Errorf(hoist.EInvalid, "%v (see %s --help)", err, c.CommandPath())
 	})
 	var socket string
-	root.PersistentFlags().StringVar(&socket, "socket", "", "hoistd's socket (default $HOIST_SOCKET, else "+localapi.DefaultSocket+")")
-	root.AddCommand(newAdmin(env), newRequest(env, &socket), newStatus(env, &socket), newRun(env, &socket), newExit(env, &socket), newExplain(env, &socket), newJIT(env, &socket))
+	user := []*cobra.Command{newRequest(env, &socket), newStatus(env, &socket), newRun(env, &socket), newExit(env, &socket), newExplain(env, &socket), newJIT(env, &socket)}
+	for _, c := range user {
+		// Only the user's commands talk to hoistd: admin commands have no
+		// --socket to mislead.
+		c.Flags().StringVar(&socket, "socket", "", "hoistd's socket (default $HOIST_SOCKET, else "+localapi.DefaultSocket+")")
+	}
+	root.AddCommand(newAdmin(env))
+	root.AddCommand(user...)
 	err := root.Execute()
 	if err == nil {
 		return 0
@@ -55,12 +61,11 @@ func Run(args []string, env Env) int {
 	if errors.As(err, &st) {
 		return st.code
 	}
-	var r refusal
-	if errors.As(err, &r) {
-		fmt.Fprintln(env.Stderr, "hoist:", r.e.Message)
-		return max(r.e.Exit, 1)
-	}
 	fmt.Fprintln(env.Stderr, "hoist:", message(err))
+	var refusal *localapi.Error
+	if errors.As(err, &refusal) {
+		return max(refusal.Exit, 1) // hoistd's status: 126 refused, 127 not found
+	}
 	return 1
 }
 
@@ -77,4 +82,23 @@ func message(err error) string {
 		return herr.Message
 	}
 	return err.Error()
+}
+
+// needCommand refuses a command line without the program to act on, and
+// says what to type.
+func needCommand(verb string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return hoist.Errorf(hoist.EInvalid, "name the program to %s, like: hoist %s -- apt update", verb, verb)
+		}
+		return nil
+	}
+}
+
+// plural says n of a noun: "1 elevated process", "2 elevated processes".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

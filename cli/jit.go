@@ -46,9 +46,9 @@ func (d daemon) Exit() error {
 
 func newJIT(env Env, socket *string) *cobra.Command {
 	var (
-		forDur time.Duration
-		reason string
-		quiet  bool
+		forText string
+		reason  string
+		quiet   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "jit [--for 45m] [--reason TEXT] [--quiet]",
@@ -60,6 +60,13 @@ func newJIT(env Env, socket *string) *cobra.Command {
 			"only follows sessions requested elsewhere.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var forDur time.Duration
+			if cmd.Flags().Changed("for") {
+				var err error
+				if forDur, err = hoist.ParseDuration(forText); err != nil {
+					return hoist.Errorf(hoist.EInvalid, "--for: %s", hoist.ErrorMessage(err))
+				}
+			}
 			d := daemon{socketPath(env, *socket)}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -80,7 +87,7 @@ func newJIT(env Env, socket *string) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.DurationVar(&forDur, "for", 0, "how long to ask for (default: the policy's)")
+	f.StringVar(&forText, "for", "", "how long to ask for, like 30m, 2h or 1d (default: the policy's)")
 	f.StringVar(&reason, "reason", "", "why you need it, for the approver")
 	f.BoolVar(&quiet, "quiet", false, "ask for nothing; follow sessions, remind and show the tray (the desktop autostart)")
 	return cmd

@@ -395,15 +395,30 @@ func describeRules(g hoist.ComputerGroup) string {
 func newConfig(env Env) *cobra.Command {
 	root := &cobra.Command{Use: "config", Short: "Agent configuration per computer group: show, set"}
 	var asJSON bool
-	show := adminCommand(env, "show GROUP [--json]", "Show a group's agent configuration", cobra.ExactArgs(1), func(c *client.Client, cmd *cobra.Command, args []string) error {
-		ctx, cancel := timeout()
-		defer cancel()
-		g, err := c.Group(ctx, args[0])
-		if err != nil {
-			return err
-		}
-		return printSpec(env.Stdout, g.Config, asJSON)
-	})
+	show := adminCommand(env, "show GROUP [--json]", "Show a group's effective agent configuration and where each value comes from (--json: the fields the group sets)",
+		cobra.ExactArgs(1), func(c *client.Client, cmd *cobra.Command, args []string) error {
+			ctx, cancel := timeout()
+			defer cancel()
+			g, err := c.Group(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(env.Stdout, g.Config)
+			}
+			def := g
+			if g.Name != hoist.DefaultGroup {
+				if def, err = c.Group(ctx, hoist.DefaultGroup); err != nil {
+					return err
+				}
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "FIELD\tVALUE\tFROM")
+			for _, v := range hoist.EffectiveConfig(g, def) {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Field, v.Value, v.From)
+			}
+			return tw.Flush()
+		})
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	set := adminCommand(env, "set GROUP FIELD=VALUE...", "Set agent configuration fields of a group (FIELD= unsets one): "+
 		"create_jit_shortcut=yes|no, reminders=15m,5m,1m, default_duration, max_duration, checkin_interval, grace, elevate_sudo=yes|no",

@@ -28,17 +28,12 @@ func newRun(env Env, socket *string) *cobra.Command {
 		Short: "Run CMD as root while JIT elevated access is active (or a policy allows it)",
 		Long: "Run CMD as root. The exit status is CMD's (128+n when signal n ended it); " +
 			"126 when hoist refuses, 127 when CMD is not found.",
-		Args:                  cobra.MinimumNArgs(1),
+		Args:                  needCommand("run"),
 		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code, err := runElevated(env, socketPath(env, *socket), args, reason)
 			if err != nil {
-				var r refusal
-				if errors.As(err, &r) {
-					fmt.Fprintln(env.Stderr, "hoist:", r.e.Message)
-					return exitStatus{max(r.e.Exit, 1)}
-				}
-				return err
+				return err // a refusal exits with hoistd's status (see Run)
 			}
 			return exitStatus{code}
 		},
@@ -102,7 +97,7 @@ func runElevated(env Env, socket string, argv []string, reason string) (int, err
 		return 1, hoist.Errorf(hoist.EUnavailable, "hoistd closed the connection without an answer")
 	}
 	if rep.Error != nil {
-		return rep.Error.Exit, refusal{rep.Error}
+		return rep.Error.Exit, refused(rep.Error)
 	}
 	if rep.Started == nil {
 		return 1, hoist.Errorf(hoist.EUnavailable, "hoistd answered out of turn")

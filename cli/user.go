@@ -60,15 +60,22 @@ func exchange(path string, req localapi.Request) (localapi.Reply, error) {
 		return rep, hoist.Errorf(hoist.EUnavailable, "hoistd closed the connection without an answer")
 	}
 	if rep.Error != nil {
-		return rep, refusal{rep.Error}
+		return rep, refused(rep.Error)
 	}
 	return rep, nil
 }
 
-// refusal is hoistd's answer no; it exits with hoistd's status.
-type refusal struct{ e *localapi.Error }
-
-func (r refusal) Error() string { return r.e.Message }
+// refused turns hoistd's answer no into the CLI's one error type, so that
+// every caller (the commands, the JIT helper) shows its message: a
+// *hoist.Error with hoistd's code and message, whose cause carries the exit
+// status hoistd chose (see Run).
+func refused(e *localapi.Error) *hoist.Error {
+	code := e.Code
+	if code == "" {
+		code = hoist.EForbidden
+	}
+	return &hoist.Error{Code: code, Message: e.Message, Err: e}
+}
 
 func newStatus(env Env, socket *string) *cobra.Command {
 	var asJSON bool
@@ -117,8 +124,8 @@ func printStatus(env Env, st *localapi.Status) {
 			fmt.Fprintln(env.Stdout, "Elevated programs are being closed now.")
 		}
 		if len(st.Unkillable) > 0 {
-			fmt.Fprintf(env.Stdout, "%d elevated process(es) could not be killed (stuck in the kernel: %v); hoistd keeps trying and your administrator has been told\n",
-				len(st.Unkillable), st.Unkillable)
+			fmt.Fprintf(env.Stdout, "%s could not be killed (stuck in the kernel: %v); hoistd keeps trying and your administrator has been told\n",
+				plural(len(st.Unkillable), "elevated process", "elevated processes"), st.Unkillable)
 		}
 	case "pending":
 		fmt.Fprintf(env.Stdout, "JIT elevated access for %s is waiting for approval (request %s)\n", st.User, st.RequestID)
@@ -148,7 +155,7 @@ func newExit(env Env, socket *string) *cobra.Command {
 			if rep.Ended != nil {
 				n = rep.Ended.Terminated
 			}
-			fmt.Fprintf(env.Stdout, "JIT elevated access ended; %d elevated process(es) terminated\n", n)
+			fmt.Fprintf(env.Stdout, "JIT elevated access ended; %s terminated\n", plural(n, "elevated process", "elevated processes"))
 			return nil
 		},
 	}
@@ -182,10 +189,13 @@ func newRequest(env Env, socket *string) *cobra.Command {
 				fmt.Fprintf(env.Stdout, "Your request was withdrawn; no approver can grant it now.\n%s\n", id)
 				return nil
 			}
-			if forDur != "" {
-				if _, err := hoist.ParseDuration(forDur); err != nil {
-					return err
+			// --for '' is a mistake, not a wish for the default.
+			if cmd.Flags().Changed("for") {
+				d, err := hoist.ParseDuration(forDur)
+				if err != nil {
+					return hoist.Errorf(hoist.EInvalid, "--for: %s", hoist.ErrorMessage(err))
 				}
+				forDur = d.String() // hoistd reads Go's form
 			}
 			path := socketPath(env, *socket)
 			rep, err := exchange(path, localapi.Request{Op: localapi.OpRequest, Duration: forDur, Reason: reason})
@@ -197,17 +207,20 @@ func newRequest(env Env, socket *string) *cobra.Command {
 				return hoist.Errorf(hoist.EUnavailable, "hoistd answered without a request")
 			}
 			id := st.RequestID
-			if st.AlreadyPending {
-				fmt.Fprintf(env.Stderr, "hoist: your request %s is already waiting for approval; no second request was made (hoist status shows it)\n", id)
-			}
 			if !wait {
 				if asJSON {
-					return printJSON(env.Stdout, map[string]string{"id": id, "state": "pending"})
+					return printJSON(env.Stdout, map[string]any{"id": id, "state": "pending", "already_pending": st.AlreadyPending})
 				}
-				fmt.Fprintf(env.Stdout, "JIT elevated access requested; waiting for an approver.\n%s\n", id)
+				if st.AlreadyPending {
+					fmt.Fprintf(env.Stdout, "Your request is already waiting for an approver; no second request was made (hoist status shows it).\n%s\n", id)
+				} else {
+					fmt.Fprintf(env.Stdout, "JIT elevated access requested; waiting for an approver.\n%s\n", id)
+				}
 				return nil
 			}
-			if !asJSON {
+			if !asJSON && st.AlreadyPending {
+				fmt.Fprintf(env.Stderr, "Your request %s is already waiting for an approver; no second request was made. Waiting for the decision…\n", id)
+			} else if !asJSON {
 				fmt.Fprintf(env.Stderr, "JIT elevated access requested (%s); waiting for an approver…\n", id)
 			}
 			state, st, err := waitForDecision(path, id)
@@ -235,7 +248,7 @@ func newRequest(env Env, socket *string) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&forDur, "for", "", "how long (Go syntax: 90s, 45m, 4h); default: the one-time window")
+	cmd.Flags().StringVar(&forDur, "for", "", "how long, like 30m, 2h or 1d; default: the policy's")
 	cmd.Flags().StringVar(&reason, "reason", "", "why you need it")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the decision: exit 0 approved, non-zero denied")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object with id and state")
@@ -269,7 +282,7 @@ func newExplain(env Env, socket *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "explain [--json] [--] CMD [ARG...]",
 		Short: "Say which policy would decide CMD for you, and why",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  needCommand("explain"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rep, err := exchange(socketPath(env, *socket), localapi.Request{Op: localapi.OpExplain, Argv: args})
 			if err != nil {

@@ -40,7 +40,7 @@ func (s *Service) CreateEnrollToken(ctx context.Context, a Actor, group string, 
 	}
 	switch {
 	case ttl < time.Minute || ttl > 30*24*time.Hour:
-		return "", hoist.EnrollToken{}, hoist.Errorf(hoist.EInvalid, "the token's lifetime must be between 1m and 720h")
+		return "", hoist.EnrollToken{}, hoist.Errorf(hoist.EInvalid, "the token's lifetime must be %s", hoist.DurationRange(time.Minute, 720*time.Hour))
 	case uses < 1 || uses > 10000:
 		return "", hoist.EnrollToken{}, hoist.Errorf(hoist.EInvalid, "uses must be between 1 and 10000")
 	case len(group) > 128 || strings.ContainsAny(group, "\x00\n\r"):

@@ -194,7 +194,7 @@ func TestApproverScopes(t *testing.T) {
 		if code != hoist.EForbidden || !strings.Contains(msg, `"web"`) || !strings.Contains(msg, "db-01") {
 			t.Errorf("webby approving db-01: code %q (%s), want forbidden naming web and db-01", code, msg)
 		}
-		if res, _ := f.svc.Deny(ctx, webby, []string{fromDB.ID}, ""); res[0].Code != hoist.EForbidden {
+		if res, _ := f.svc.Deny(ctx, webby, []string{fromDB.ID}, "not yours"); res[0].Code != hoist.EForbidden {
 			t.Errorf("webby denying db-01: %+v, want forbidden", res[0])
 		}
 		if code, msg := approve(t, f.svc, webby, fromWeb.ID); code != "" {

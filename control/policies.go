@@ -308,6 +308,9 @@ func (s *Service) CreateGroup(ctx context.Context, a Actor, g hoist.ComputerGrou
 		return g, err
 	}
 	err := s.store.Update(ctx, func(tx hoist.Tx) error {
+		if err := checkConfigPolicies(ctx, tx, g); err != nil {
+			return err
+		}
 		if err := tx.InsertGroup(ctx, g); err != nil {
 			return err
 		}
@@ -377,6 +380,11 @@ func (s *Service) changeGroup(ctx context.Context, a Actor, key, action string, 
 		if err := g.Validate(); err != nil {
 			return err
 		}
+		if configDurationsChanged(cur.Config, g.Config) {
+			if err := checkConfigPolicies(ctx, tx, g); err != nil {
+				return err
+			}
+		}
 		if err := tx.UpdateGroup(ctx, g); err != nil {
 			return err
 		}
@@ -386,6 +394,30 @@ func (s *Service) changeGroup(ctx context.Context, a Actor, key, action string, 
 		return broadcastPolicyChange(ctx, tx)
 	})
 	return g, s.woke(err)
+}
+
+// checkConfigPolicies checks g's configuration against the active JIT
+// startup policies its agents meet (see hoist.AgentConfig.CheckAgainst).
+func checkConfigPolicies(ctx context.Context, tx hoist.Tx, g hoist.ComputerGroup) error {
+	ps, err := tx.Policies(ctx)
+	if err != nil {
+		return err
+	}
+	var startup []hoist.Policy
+	for _, p := range ps {
+		if p.Active && p.Kind == hoist.KindJITStartup {
+			startup = append(startup, p)
+		}
+	}
+	return g.Config.CheckAgainst(g.Name, startup)
+}
+
+// configDurationsChanged reports whether an edit touches the fields
+// checkConfigPolicies judges: a group whose stored configuration a later
+// policy made too long can still have its description edited.
+func configDurationsChanged(old, next hoist.AgentConfig) bool {
+	same := func(a, b *hoist.Duration) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	return !same(old.DefaultDuration, next.DefaultDuration) || !same(old.MaxDuration, next.MaxDuration)
 }
 
 // DeleteGroup removes the group key. The default group stays, and so does a

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/hoist-jit/hoist"
@@ -163,7 +164,7 @@ func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Dur
 				return hoist.Errorf(hoist.EForbidden, "policy %q wants an admin to approve this request", r.Policy)
 			}
 			if r.MaxDuration > 0 && d > r.MaxDuration {
-				return hoist.Errorf(hoist.EInvalid, "at most %s may be granted on %s (the lower of policy %q's longest window and the agent configuration's)", hoist.FormatDuration(r.MaxDuration), r.Host, r.Policy)
+				return hoist.Errorf(hoist.EInvalid, "at most %s may be granted on %s (the lower of policy %q's longest window and the agent configuration's)", hoist.DescribeDuration(r.MaxDuration), r.Host, r.Policy)
 			}
 			if err := jitStillOn(ctx, tx, r); err != nil {
 				return err
@@ -215,6 +216,11 @@ func (s *Service) Deny(ctx context.Context, a Actor, ids []string, reason string
 	}
 	if err := checkBatch(ids); err != nil {
 		return nil, err
+	}
+	if strings.TrimSpace(reason) == "" {
+		// The requester is told why; the console and the CLI follow this one rule.
+		return nil, &hoist.Error{Code: hoist.EInvalid, Message: "a reason is required to deny a request: the requester is shown it",
+			Fields: map[string]string{"reason": "required"}}
 	}
 	if err := s.settings.CheckDecisionNote(reason); err != nil {
 		return nil, err

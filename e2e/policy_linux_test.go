@@ -74,7 +74,7 @@ func TestJITModeFollowsThePolicies(t *testing.T) {
 	// Asking again while it waits makes no second request, and says so.
 	code, out, errOut := f.sh("hoist request --for 1m")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if code != 0 || lines[len(lines)-1] != first || !strings.Contains(errOut, "already waiting for approval") {
+	if code != 0 || lines[len(lines)-1] != first || !strings.Contains(out, "already waiting for an approver") || errOut != "" {
 		t.Fatalf("a second request: exit %d, %q %q; want %s again, said so", code, out, errOut, first)
 	}
 }

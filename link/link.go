@@ -167,6 +167,15 @@ type Client struct {
 	poll     *http.Client // a longer timeout: long polls are long
 }
 
+// damaged is the refusal of a damaged identity: what is wrong, and how to
+// enrol again (hoistd enroll refuses while the identity directory exists).
+func damaged(stateDir, what string, cause error) error {
+	dir := identityDir(stateDir)
+	return hoist.WrapError(hoist.EInvalid, fmt.Sprintf("this machine's agent identity in %s is damaged: %s. Re-enrol it: "+
+		"remove %s, get a token on the server (hoist admin enroll-token) and run hoistd enroll --state %s --server URL --token TOKEN",
+		dir, what, dir, stateDir), cause)
+}
+
 // Load returns the client for the identity in stateDir.
 func Load(stateDir string) (*Client, error) {
 	dir := identityDir(stateDir)
@@ -176,23 +185,23 @@ func Load(stateDir string) (*Client, error) {
 	}
 	var id Identity
 	if err := json.Unmarshal(data, &id); err != nil {
-		return nil, hoist.Errorf(hoist.EInvalid, "the identity in %s is damaged", dir)
+		return nil, damaged(stateDir, "identity.json is not valid JSON", err)
 	}
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "agent.pem"), filepath.Join(dir, "agent-key.pem"))
 	if err != nil {
-		return nil, hoist.Errorf(hoist.EInvalid, "the agent certificate in %s is damaged: %v", dir, err)
+		return nil, damaged(stateDir, "the agent certificate or its key (agent.pem, agent-key.pem) cannot be read", err)
 	}
 	pool, err := pki.LoadCertPool(filepath.Join(dir, "ca.pem"))
 	if err != nil {
-		return nil, err
+		return nil, damaged(stateDir, "the server's CA certificate (ca.pem) cannot be read", err)
 	}
 	grantKey, err := base64.StdEncoding.DecodeString(id.GrantKey)
 	if err != nil || len(grantKey) != ed25519.PublicKeySize {
-		return nil, hoist.Errorf(hoist.EInvalid, "the pinned grant key is damaged")
+		return nil, damaged(stateDir, "the pinned grant key in identity.json is not a key", err)
 	}
 	u, err := url.Parse(id.Server)
-	if err != nil {
-		return nil, err
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, damaged(stateDir, "the server address in identity.json is not an https URL", err)
 	}
 	tr := &http.Transport{
 		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, Certificates: []tls.Certificate{cert}},

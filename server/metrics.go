@@ -83,9 +83,9 @@ func (m *Main) listenMetrics(reg *prometheus.Registry) error {
 	if m.cfg.MetricsListen == "" {
 		return nil
 	}
-	l, err := net.Listen("tcp", m.cfg.MetricsListen)
+	l, err := listen("--metrics-listen ", m.cfg.MetricsListen)
 	if err != nil {
-		return hoist.WrapError(hoist.EUnavailable, "cannot listen on --metrics-listen "+m.cfg.MetricsListen, err)
+		return err
 	}
 	if host, _, err := net.SplitHostPort(m.cfg.MetricsListen); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
 		m.cfg.Logger.Warn("--metrics-listen serves /metrics without authentication on every interface; give it a private address", "addr", m.cfg.MetricsListen)

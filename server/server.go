@@ -147,7 +147,7 @@ func Start(ctx context.Context, cfg Config) (*Main, error) {
 		cfg.SweepInterval = time.Second
 	}
 	if d := cfg.AuditCheckpointInterval; d < 0 || (d > 0 && d < time.Second) {
-		return nil, hoist.Errorf(hoist.EInvalid, "--audit-checkpoint-interval must be at least 1s, not %s", d)
+		return nil, hoist.Errorf(hoist.EInvalid, "--audit-checkpoint-interval must be at least 1 second, not %s", hoist.FormatDuration(d))
 	}
 	if cfg.AuditCheckpointInterval == 0 {
 		cfg.AuditCheckpointInterval = DefaultCheckpointInterval
@@ -200,9 +200,8 @@ func (m *Main) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.listener, err = net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return hoist.WrapError(hoist.EUnavailable, "cannot listen on "+cfg.Listen, err)
+	if m.listener, err = listen("", cfg.Listen); err != nil {
+		return err
 	}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"embed"
 	"errors"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -41,7 +42,11 @@ func OpenFile(ctx context.Context, path string) (*sqlstore.Store, error) {
 	if err != nil {
 		return nil, hoist.WrapError(hoist.EUnavailable, "cannot open the database file "+path, err)
 	}
+	err = checkHeader(f, path)
 	f.Close()
+	if err != nil {
+		return nil, err
+	}
 	dsn := func(txlock string) string {
 		q := url.Values{}
 		for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
@@ -68,6 +73,26 @@ func OpenFile(ctx context.Context, path string) (*sqlstore.Store, error) {
 	}
 	reader.SetMaxOpenConns(8)
 	return sqlstore.New(writer, reader, sqlstore.Dialect{IsUnique: isUnique, IsRetryable: isBusy}), nil
+}
+
+// sqliteHeader begins every SQLite database file.
+const sqliteHeader = "SQLite format 3\x00"
+
+// checkHeader refuses a file that is neither empty (a new database) nor an
+// SQLite database, before SQLite's own "file is not a database" from deep
+// inside the migrations.
+func checkHeader(f *os.File, path string) error {
+	head := make([]byte, len(sqliteHeader))
+	n, err := io.ReadFull(f, head)
+	switch {
+	case n == 0 && (err == io.EOF || err == nil):
+		return nil
+	case err != nil && err != io.ErrUnexpectedEOF:
+		return hoist.WrapError(hoist.EUnavailable, "cannot read the database file "+path, err)
+	case string(head[:n]) != sqliteHeader:
+		return hoist.Errorf(hoist.EInvalid, "%s is not a Hoist database (it is not an SQLite file): move it away, or give --data a directory of its own", path)
+	}
+	return nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -182,7 +182,7 @@ func newGrant(stdout io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&socket, "socket", localapi.DefaultSocket, "hoistd's socket")
-	cmd.Flags().StringVar(&forDur, "for", "30m", "how long (Go syntax: 90s, 45m, 4h)")
+	cmd.Flags().StringVar(&forDur, "for", "30m", "how long, like 30m, 2h or 1d")
 	return cmd
 }
 
