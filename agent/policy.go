@@ -81,6 +81,25 @@ func InstallAutostart(dir, hoistPath string) error {
 	return os.Chmod(path, 0o644)
 }
 
+// SystemHoist is where the Hoist package installs the hoist command.
+const SystemHoist = "/usr/bin/hoist"
+
+// InstalledHoist is the hoist command that the machine-wide desktop entries
+// run: given when it is an absolute path (hoistd run --hoist-binary), else
+// SystemHoist when it is an executable file, else "" (hoist from the user's
+// PATH). Never the binary beside whichever hoistd started last: every
+// hoistd on the machine writes the same two entries, and they outlive it,
+// so they must name a command that stays.
+func InstalledHoist(given string) string {
+	if given != "" && filepath.IsAbs(given) {
+		return filepath.Clean(given)
+	}
+	if info, err := os.Stat(SystemHoist); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
+		return SystemHoist
+	}
+	return ""
+}
+
 // execName is the hoist command for a desktop entry's Exec key.
 func execName(hoistPath string) string {
 	if hoistPath == "" || strings.ContainsAny(hoistPath, " \t\n\"'\\$`%") {
