@@ -28,15 +28,17 @@ const DesktopFile = "hoist-jit.desktop"
 const DefaultDesktopDir = "/usr/share/applications"
 
 // desktopEntry is the launcher. It runs the unprivileged helper; nothing
-// in it is elevated.
+// in it is elevated. The helper opens the terminal itself (hoist jit
+// --launcher): where no terminal emulator is installed it asks in dialog
+// windows instead of failing as Terminal=true would.
 const desktopEntry = `[Desktop Entry]
 Type=Application
 Version=1.4
 Name=Start Hoist JIT Elevated Access
 GenericName=JIT elevated access
 Comment=Ask for administrator rights for a limited time, approved by your IT team
-Exec=%s jit
-Terminal=true
+Exec=%s jit --launcher
+Terminal=false
 Icon=dialog-password
 Categories=System;Security;
 Keywords=sudo;root;admin;elevate;jit;
