@@ -202,20 +202,20 @@ func (d *Desktop) askExit() {
 		}()
 		return
 	}
+	// The lock is held until the question's id is known: an answer may
+	// arrive before the reply is read.
 	d.mu.Lock()
 	d.confirming = true
 	d.revision++
-	rev, old := d.revision, d.confirmID
-	d.mu.Unlock()
-	_ = d.conn.Emit(menuPath, menuIf+".LayoutUpdated", rev, int32(0))
-	call := d.conn.Object(notifyName, notifyPath).Call(notifyName+".Notify", 0, "Hoist", old, "dialog-password", exitQuestion, exitWarning,
+	rev := d.revision
+	call := d.conn.Object(notifyName, notifyPath).Call(notifyName+".Notify", 0, "Hoist", d.confirmID, "dialog-password", exitQuestion, exitWarning,
 		[]string{actionExit, "End now", actionKeep, "Keep it"}, map[string]dbus.Variant{"urgency": dbus.MakeVariant(byte(2))}, int32(0))
 	var id uint32
 	if call.Store(&id) == nil {
-		d.mu.Lock()
 		d.confirmID = id
-		d.mu.Unlock()
 	}
+	d.mu.Unlock()
+	_ = d.conn.Emit(menuPath, menuIf+".LayoutUpdated", rev, int32(0))
 }
 
 // answer takes the answer to the tray's question: yes ends JIT mode.
