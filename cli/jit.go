@@ -49,7 +49,7 @@ func (d daemon) Exit() error {
 
 func newJIT(env Env, socket *string) *cobra.Command {
 	var (
-		forDur time.Duration
+		forDur   time.Duration
 		reason   string
 		quiet    bool
 		launcher bool

@@ -253,10 +253,10 @@ func (d *Desktop) settle(yes bool) {
 
 // Item and menu paths, as StatusNotifierItem hosts look for them.
 const (
-	itemPath = dbus.ObjectPath("/StatusNotifierItem")
-	menuPath = dbus.ObjectPath("/MenuBar")
-	itemIf   = "org.kde.StatusNotifierItem"
-	menuIf   = "com.canonical.dbusmenu"
+	itemPath    = dbus.ObjectPath("/StatusNotifierItem")
+	menuPath    = dbus.ObjectPath("/MenuBar")
+	itemIf      = "org.kde.StatusNotifierItem"
+	menuIf      = "com.canonical.dbusmenu"
 	menuExit    = int32(2)
 	menuLeft    = int32(1)
 	menuConfirm = int32(3) // "End now", while the question is open
