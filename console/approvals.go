@@ -94,6 +94,11 @@ type approvalsData struct {
 	Accounts map[string]string
 	// Names are the agents' names, for the agent tag beside each host.
 	Names agentNames
+	// Selected are the requests ticked when a decision was sent back to
+	// be completed (Deny without a reason): they stay ticked.
+	Selected map[string]bool
+	// DenyError is what the Deny Selected reason lacks.
+	DenyError string
 }
 
 type historyFilter struct {
@@ -150,6 +155,12 @@ func (h *Handler) approvals(w http.ResponseWriter, r *http.Request, v *visit) er
 	if err != nil {
 		return err
 	}
+	return h.approvalsPage(w, r, v, d, http.StatusOK)
+}
+
+// approvalsPage draws the page of d with its history, filtered as the
+// address says.
+func (h *Handler) approvalsPage(w http.ResponseWriter, r *http.Request, v *visit, d approvalsData, status int) error {
 	q := r.URL.Query()
 	d.Filter = historyFilter{State: q.Get("state"), User: strings.TrimSpace(q.Get("user")), Host: strings.TrimSpace(q.Get("host")),
 		States: []string{string(hoist.RequestApproved), string(hoist.RequestDenied), string(hoist.RequestExpired), string(hoist.RequestCancelled)}}
@@ -173,7 +184,7 @@ func (h *Handler) approvals(w http.ResponseWriter, r *http.Request, v *visit) er
 	}
 	slices.SortStableFunc(d.History, func(a, b hoist.Request) int { return b.UpdatedAt.Compare(a.UpdatedAt) })
 	d.History = d.History[:min(len(d.History), hoist.DefaultListLimit)]
-	h.render(w, r, http.StatusOK, "approvals", v, d)
+	h.render(w, r, status, "approvals", v, d)
 	return nil
 }
 
@@ -243,7 +254,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error
 	case "deny":
 		reason := strings.TrimSpace(r.PostForm.Get("reason"))
 		if reason == "" {
-			return h.done(w, r, "/approvals", false, "Deny Selected: give the user a reason.")
+			return h.denyWithoutReason(w, r, v, ids)
 		}
 		results, err = h.svc.Deny(r.Context(), v.actor, ids, reason)
 		verb = "Denied"
@@ -260,6 +271,23 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error
 		return id
 	})
 	return h.done(w, r, "/approvals", ok, msg)
+}
+
+// denyWithoutReason draws the page again with the same requests ticked
+// and the reason field marked, rather than sending the approver back to an
+// empty queue to tick them all over again.
+func (h *Handler) denyWithoutReason(w http.ResponseWriter, r *http.Request, v *visit, ids []string) error {
+	d, err := h.approvalsData(r, v)
+	if err != nil {
+		return err
+	}
+	d.Selected = map[string]bool{}
+	for _, id := range ids {
+		d.Selected[id] = true
+	}
+	d.DenyError = "give the user a reason"
+	v.flash = flash{Message: "Deny Selected: give the user a reason. Nothing was denied; the requests stay selected."}
+	return h.approvalsPage(w, r, v, d, http.StatusOK) // a page to complete, as a refused policy form is
 }
 
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, v *visit) error {

@@ -517,6 +517,7 @@ func TestAuditPageAndExport(t *testing.T) {
 		s.pending(u)
 	}
 	_, body := v.get("/audit?action=" + hoist.AuditRequestCreated)
+	body = unbroken(body)
 	if !strings.Contains(body, "Hash chain intact") || strings.Count(body, "<td>"+hoist.AuditRequestCreated+"</td>") != 3 || strings.Contains(body, "<td>"+hoist.AuditLogin+"</td>") {
 		t.Errorf("audit page:\n%s", body)
 	}
@@ -531,10 +532,12 @@ func TestAuditPageAndExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, body = v.get("/audit?text=" + url.QueryEscape(`<b> & "quotes"`))
+	body = unbroken(body)
 	if strings.Count(body, "<td>"+hoist.AuditRequestCreated+"</td>") != 1 || !strings.Contains(body, `fix &lt;b&gt; &amp; \&#34;quotes\&#34;`) {
 		t.Errorf("text search for markup:\n%s", body)
 	}
 	_, body = v.get("/audit?action=request.")
+	body = unbroken(body)
 	if strings.Count(body, "<td>"+hoist.AuditRequestCreated+"</td>") != 4 {
 		t.Errorf("action prefix request. lists:\n%s", body)
 	}
@@ -686,3 +689,7 @@ func TestChangeOwnPassword(t *testing.T) {
 	}
 	v.signIn("audrey", "a brand new password")
 }
+
+// unbroken is a page without its line-break opportunities (<wbr>), as its
+// text reads.
+func unbroken(body string) string { return strings.ReplaceAll(body, "<wbr>", "") }

@@ -69,6 +69,7 @@ func parsePages() map[string]*template.Template {
 		"isJIT":     func(kind string) bool { return kind != hoist.KindApplication },
 		"kindLabel": kindLabel,
 		"field":     newField,
+		"brk":       brk,
 	}
 	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/parts.html"))
 	names, err := fs.Glob(templateFiles, "templates/*.html")
@@ -199,4 +200,19 @@ func (f field) ID() string { return "f-" + strings.ReplaceAll(f.Name, ".", "-") 
 
 func newField(values url.Values, errs map[string]string, name, label, hint string) field {
 	return field{Name: name, Label: label, Hint: hint, Value: values.Get(name), Values: values[name], Error: errs[name]}
+}
+
+// brk writes s escaped, with a line-break opportunity (<wbr>) after each
+// separator inside it (. / _ - : = , @ and ",") so that a long token — a
+// dotted action, a path, an id — wraps between its parts, while words and
+// numbers stay whole (console.css breaks nothing mid-word).
+func brk(s string) template.HTML {
+	var b strings.Builder
+	for i, r := range s {
+		b.WriteString(template.HTMLEscapeString(string(r)))
+		if strings.ContainsRune("./_-:=,@", r) && i+1 < len(s) {
+			b.WriteString("<wbr>")
+		}
+	}
+	return template.HTML(b.String())
 }
