@@ -99,6 +99,36 @@ type approvalsData struct {
 	Selected map[string]bool
 	// DenyError is what the Deny Selected reason lacks.
 	DenyError string
+	// Ends says, by session id, how and when each session of the history
+	// ended, or when it ends.
+	Ends map[string]sessionEnd
+}
+
+// sessionEnd is the Session column of the history.
+type sessionEnd struct {
+	Active bool
+	How    string // "expired", "exited by the user", "revoked by carol"…
+	At     time.Time
+}
+
+// endOf says how s ended.
+func endOf(s hoist.Session) sessionEnd {
+	if s.State == hoist.SessionActive {
+		return sessionEnd{Active: true, At: s.NotAfter}
+	}
+	how := string(s.EndReason)
+	switch s.EndReason {
+	case hoist.EndExited:
+		how = "exited by the user"
+	case hoist.EndRevoked:
+		how = "revoked"
+		if len(s.History) > 0 && s.History[len(s.History)-1].Actor != "" {
+			how += " by " + s.History[len(s.History)-1].Actor
+		}
+	case hoist.EndExpired:
+		how = "expired"
+	}
+	return sessionEnd{How: how, At: s.EndedAt}
 }
 
 type historyFilter struct {
@@ -184,7 +214,35 @@ func (h *Handler) approvalsPage(w http.ResponseWriter, r *http.Request, v *visit
 	}
 	slices.SortStableFunc(d.History, func(a, b hoist.Request) int { return b.UpdatedAt.Compare(a.UpdatedAt) })
 	d.History = d.History[:min(len(d.History), hoist.DefaultListLimit)]
+	if err := h.historyEnds(r, v, &d); err != nil {
+		return err
+	}
 	h.render(w, r, status, "approvals", v, d)
+	return nil
+}
+
+// historyEnds fills d.Ends for the sessions of d.History, from the newest
+// sessions (the history is the newest requests).
+func (h *Handler) historyEnds(r *http.Request, v *visit, d *approvalsData) error {
+	want := map[string]bool{}
+	for _, req := range d.History {
+		if req.SessionID != "" {
+			want[req.SessionID] = true
+		}
+	}
+	d.Ends = map[string]sessionEnd{}
+	if len(want) == 0 {
+		return nil
+	}
+	ss, err := h.svc.Sessions(r.Context(), v.actor, hoist.SessionFilter{User: d.Filter.User, Host: d.Filter.Host, Limit: hoist.MaxListLimit})
+	if err != nil {
+		return err
+	}
+	for _, s := range ss {
+		if want[s.ID] {
+			d.Ends[s.ID] = endOf(s)
+		}
+	}
 	return nil
 }
 
@@ -221,7 +279,8 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error
 	)
 	switch r.PostForm.Get("action") {
 	case "approve":
-		if r.PostForm.Get("for") == "requested" {
+		custom := strings.TrimSpace(r.PostForm.Get("for_custom"))
+		if r.PostForm.Get("for") == "requested" && custom == "" {
 			// Each for the window it asked for: one batch per window.
 			verb = "Approved as requested"
 			windows := map[time.Duration][]string{}
@@ -242,7 +301,11 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error
 			}
 			break
 		}
-		d, perr := hoist.ParseDuration(r.PostForm.Get("for"))
+		window := r.PostForm.Get("for")
+		if custom != "" {
+			window = custom // typed beside the list: it wins
+		}
+		d, perr := hoist.ParseDuration(window)
 		if perr != nil {
 			return h.done(w, r, "/approvals", false, "Approve For: "+hoist.ErrorMessage(perr))
 		}

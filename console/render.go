@@ -38,7 +38,10 @@ type navItem struct {
 // navFor lists the pages role may open.
 func navFor(role hoist.Role) []navItem {
 	items := []navItem{{"approvals", "Approvals", "/approvals"}, {"policies", "Policies", "/policies"},
-		{"groups", "Computer groups", "/groups"}, {"agents", "Agents", "/agents"}}
+		{"groups", "Computer groups", "/groups"},
+		// The configuration every agent starts from: the default group's.
+		{"config", "Agent configuration", "/groups/" + url.PathEscape(hoist.DefaultGroup) + "#config-h"},
+		{"agents", "Agents", "/agents"}}
 	if hoist.Can(role, hoist.PermitReadAudit) {
 		items = append(items, navItem{"audit", "Audit", "/audit"})
 	}
@@ -70,6 +73,8 @@ func parsePages() map[string]*template.Template {
 		"kindLabel": kindLabel,
 		"field":     newField,
 		"brk":       brk,
+		"ph":        withPlaceholder,
+		"defaults":  configDefaults,
 	}
 	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/parts.html"))
 	names, err := fs.Glob(templateFiles, "templates/*.html")
@@ -193,6 +198,14 @@ func kindLabel(kind string) string {
 type field struct {
 	Name, Label, Hint, Value, Error string
 	Values                          []string
+	// Placeholder is shown in an empty input: what empty means.
+	Placeholder string
+}
+
+// withPlaceholder is f showing p while empty.
+func withPlaceholder(f field, p string) field {
+	f.Placeholder = p
+	return f
 }
 
 // ID is the element id, also used to tie the hint and error to the input.
@@ -215,4 +228,17 @@ func brk(s string) template.HTML {
 		}
 	}
 	return template.HTML(b.String())
+}
+
+// configDefaults are what an empty agent configuration field means where
+// no other group of the agent sets it, as the group page's placeholders
+// say.
+func configDefaults() map[string]string {
+	return map[string]string{
+		"config.reminders":        "default: " + formatDurations(hoist.DefaultReminders),
+		"config.default_duration": "default: the policy's, else " + formatDuration(hoist.DefaultOneTimeDuration),
+		"config.max_duration":     "default: the policy's, else " + formatDuration(hoist.DefaultMaxDuration),
+		"config.checkin_interval": "default: " + formatDuration(hoist.DefaultCheckinInterval),
+		"config.grace":            "default: the policy's, else " + formatDuration(hoist.DefaultGrace),
+	}
 }
