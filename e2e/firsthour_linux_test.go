@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/hoist-jit/hoist"
@@ -172,4 +173,120 @@ func TestConsoleFirstHourInChromium(t *testing.T) {
 		t.Error("an approver sees Save configuration")
 	}
 	b.clean("group page as an approver")
+}
+
+// TestConsoleFrictionInChromium: what a new administrator looked for and
+// did not find, in a real Chromium — a window typed beside For's list, a
+// reason on Revoke, a history that says what was asked and granted and
+// how the session ended, the policy that admitted each request, defaults
+// in empty configuration fields, Agent configuration in the navigation,
+// two distinct "Who may approve" choices, times in the browser's zone,
+// and tables sorted by a header.
+func TestConsoleFrictionInChromium(t *testing.T) {
+	m := startServerAt(t, t.TempDir(), "127.0.0.1:0")
+	svc := m.Service()
+	base := m.URL()
+	const startupName = "JIT Mode (Startup and Approval)"
+	for _, name := range []string{startupName, "JIT Mode", "JIT Mode (Child Processes)"} {
+		if _, err := svc.SetPolicyActive(ctx, adminActor, name, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, _, err := svc.CreateRequest(ctx, control.RequestInput{User: "dana", Host: "ws-07", Reason: "update the firmware", Duration: 2 * time.Hour, Policy: startupName})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b := startBrowser(t)
+	b.signInAs(base, "admin", "correct horse battery staple")
+	row := fmt.Sprintf(`#pending-rows tr[data-id=%q]`, r.ID)
+	if got := b.text(row + " td.policy"); got != startupName {
+		t.Errorf("the queue's Admitted by shows %q, want %q", got, startupName)
+	}
+	// A window typed beside the list wins over the list.
+	if msg := b.submit("approve for 90m", chromedp.Click(chromedp.CSS(row+" input[type=checkbox]")),
+		chromedp.SendKeys(chromedp.ID("#for-custom"), "90m"),
+		chromedp.Click(chromedp.ID("#approve"))); !strings.Contains(msg, "Approved for 1h30m: dana on ws-07") {
+		t.Errorf("after Approve with a typed window the page says %q", msg)
+	}
+	got, _ := svc.Request(ctx, adminActor, r.ID)
+	if got.GrantedDuration != 90*time.Minute {
+		t.Fatalf("granted %s, want 1h30m", got.GrantedDuration)
+	}
+	// Revoke with a reason.
+	srow := fmt.Sprintf(`#session-rows tr[data-id=%q]`, got.SessionID)
+	if msg := b.submit("revoke with a reason", chromedp.SendKeys(chromedp.CSS(srow+` input[name="reason"]`), "work is done"),
+		chromedp.Click(chromedp.CSS(srow+" button"))); !strings.Contains(msg, "Revoked the session of: dana on ws-07") {
+		t.Errorf("after Revoke the page says %q", msg)
+	}
+	sess, _ := svc.Session(ctx, adminActor, got.SessionID)
+	if sess.EndReason != hoist.EndRevoked || len(sess.History) == 0 || !strings.Contains(sess.History[len(sess.History)-1].Reason, "work is done") {
+		t.Errorf("the revoked session: %+v", sess)
+	}
+	// The history: asked, granted, how and when it ended.
+	b.run("the history", chromedp.Navigate(base+"/approvals"), chromedp.WaitVisible(chromedp.ID("#history")))
+	hist := b.text("#history tbody tr")
+	for _, want := range []string{"2h", "approved for 1h30m", "revoked by admin"} {
+		if !strings.Contains(hist, want) {
+			t.Errorf("the history row lacks %q:\n%s", want, hist)
+		}
+	}
+	b.clean("approvals")
+
+	// Times in the browser's zone, once chosen on the account page.
+	b.run("a zone for the browser", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"})
+		return err
+	}))
+	b.run("choose the browser's zone", chromedp.Navigate(base+"/account"), chromedp.WaitVisible(chromedp.ID("#timezone")),
+		chromedp.SetValue(chromedp.ID("#timezone"), "local"),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[any](`document.getElementById("timezone").dispatchEvent(new Event("change"))`)(ctx, tg)
+			return err
+		}))
+	b.waitFor("the preference saved", `document.getElementById("timezone-saved").textContent !== ""`)
+	b.run("the history in Tokyo time", chromedp.Navigate(base+"/approvals"), chromedp.WaitVisible(chromedp.ID("#history")))
+	when := b.text("#history tbody tr td:last-child time")
+	utc := got.UpdatedAt
+	if got2, _ := svc.Request(ctx, adminActor, r.ID); !got2.UpdatedAt.IsZero() {
+		utc = got2.UpdatedAt
+	}
+	tokyo := utc.In(time.FixedZone("JST", 9*3600)).Format("2006-01-02 15:04:05") + " Asia/Tokyo"
+	if when != tokyo {
+		t.Errorf("the history's time reads %q, want %q", when, tokyo)
+	}
+	b.clean("approvals in Tokyo time")
+
+	// Tables sort by a header: the audit log by record number, both ways.
+	b.run("the audit log", chromedp.Navigate(base+"/audit"), chromedp.WaitVisible(chromedp.CSS("#audit th button.sort")),
+		chromedp.Click(chromedp.CSS("#audit thead th:first-child button")))
+	first := func() string { return b.text("#audit tbody tr:first-child td.seq") }
+	if got := first(); got != "1" {
+		t.Errorf("sorted by # ascending, the first record is %s", got)
+	}
+	b.run("sort again", chromedp.Click(chromedp.CSS("#audit thead th:first-child button")))
+	if got := first(); got == "1" {
+		t.Errorf("sorted by # descending, the first record is still 1")
+	}
+	b.clean("audit sorted")
+
+	// Agent configuration from the navigation; defaults in empty fields.
+	b.run("Agent configuration", chromedp.Navigate(base+"/approvals"), chromedp.WaitVisible(chromedp.CSS("header nav")),
+		chromedp.Click(chromedp.CSS(`header nav a[href*="#config-h"]`)), chromedp.WaitVisible(chromedp.ID("#f-config-reminders")))
+	if ph := b.attr("#f-config-reminders", "placeholder"); ph != "default: 15m, 5m, 1m" {
+		t.Errorf("the empty Reminders field shows %q", ph)
+	}
+	if ph := b.attr("#f-config-checkin_interval", "placeholder"); ph != "default: 5m" {
+		t.Errorf("the empty Check-in interval field shows %q", ph)
+	}
+	b.shot("group-config")
+	b.clean("agent configuration")
+
+	// Who may approve: two choices that read differently.
+	startup, _ := svc.Policy(ctx, adminActor, startupName)
+	b.run("the startup policy", chromedp.Navigate(base+"/policies/"+startup.ID), chromedp.WaitVisible(chromedp.ID("#f-startup-approver_role")))
+	if opts := b.text("#f-startup-approver_role"); !strings.Contains(opts, "Approvers and admins (default)") || !strings.Contains(opts, "Admins only: approvers may not") || strings.Contains(opts, "approver or admin") {
+		t.Errorf("Who may approve offers %q", opts)
+	}
+	b.clean("startup policy")
 }
