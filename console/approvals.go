@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,6 +101,9 @@ type approvalsData struct {
 	Selected map[string]bool
 	// DenyError is what the Deny Selected reason lacks.
 	DenyError string
+	// Newer and Older are the addresses of the history's next pages, when
+	// there are some.
+	Newer, Older string
 	// Ends says, by session id, how and when each session of the history
 	// ended, or when it ends.
 	Ends map[string]sessionEnd
@@ -213,12 +218,48 @@ func (h *Handler) approvalsPage(w http.ResponseWriter, r *http.Request, v *visit
 		}
 	}
 	slices.SortStableFunc(d.History, func(a, b hoist.Request) int { return b.UpdatedAt.Compare(a.UpdatedAt) })
-	d.History = d.History[:min(len(d.History), hoist.DefaultListLimit)]
+	d.History, d.Newer, d.Older = historyPage(d.History, q)
 	if err := h.historyEnds(r, v, &d); err != nil {
 		return err
 	}
 	h.render(w, r, status, "approvals", v, d)
 	return nil
+}
+
+// historyPage cuts the history, newest first, to the page the address
+// asks for (?page=2 is the second hundred), and returns the addresses of
+// the pages beside it. The pages reach back over the newest MaxListLimit
+// requests; the filters, or the audit log, reach further.
+func historyPage(all []hoist.Request, q url.Values) (page []hoist.Request, newer, older string) {
+	n, err := strconv.Atoi(q.Get("page"))
+	if err != nil || n < 1 {
+		n = 1
+	}
+	size := hoist.DefaultListLimit
+	from := min((n-1)*size, len(all))
+	to := min(from+size, len(all))
+	link := func(p int) string {
+		v := url.Values{}
+		for _, k := range []string{"state", "user", "host"} {
+			if s := q.Get(k); s != "" {
+				v.Set(k, s)
+			}
+		}
+		if p > 1 {
+			v.Set("page", strconv.Itoa(p))
+		}
+		if len(v) == 0 {
+			return "/approvals#history-h"
+		}
+		return "/approvals?" + v.Encode() + "#history-h"
+	}
+	if n > 1 {
+		newer = link(n - 1)
+	}
+	if to < len(all) {
+		older = link(n + 1)
+	}
+	return all[from:to], newer, older
 }
 
 // historyEnds fills d.Ends for the sessions of d.History, from the newest

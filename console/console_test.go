@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -693,3 +694,31 @@ func TestChangeOwnPassword(t *testing.T) {
 // unbroken is a page without its line-break opportunities (<wbr>), as its
 // text reads.
 func unbroken(body string) string { return strings.ReplaceAll(body, "<wbr>", "") }
+
+// TestHistoryPages: the history shows a hundred decisions a page, newest
+// first, with links to the older and back, filters kept.
+func TestHistoryPages(t *testing.T) {
+	s := newSite(t)
+	var ids []string
+	for i := range 105 {
+		ids = append(ids, s.pending(fmt.Sprintf("user%03d", i)).ID)
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), control.MaxBatch)
+		if _, err := s.svc.Deny(ctx, s.admin, ids[:n], "not today"); err != nil {
+			t.Fatal(err)
+		}
+		ids = ids[n:]
+	}
+	v := s.visitor()
+	v.signIn("admin", password)
+	rows := regexp.MustCompile(`<td class="asked">`)
+	_, body := v.get("/approvals?state=denied")
+	if n := len(rows.FindAllString(body, -1)); n != 100 || !strings.Contains(body, `href="/approvals?page=2&amp;state=denied#history-h">Older →</a>`) || strings.Contains(body, "← Newer") {
+		t.Fatalf("first page: %d rows\n%s", n, body)
+	}
+	_, body = v.get("/approvals?state=denied&page=2")
+	if n := len(rows.FindAllString(body, -1)); n != 5 || !strings.Contains(body, `href="/approvals?state=denied#history-h">← Newer</a>`) || strings.Contains(body, "Older →") {
+		t.Fatalf("second page: %d rows\n%s", n, body)
+	}
+}
