@@ -279,7 +279,6 @@ func TestConsoleFrictionInChromium(t *testing.T) {
 	if ph := b.attr("#f-config-checkin_interval", "placeholder"); ph != "default: 5m" {
 		t.Errorf("the empty Check-in interval field shows %q", ph)
 	}
-	b.shot("group-config-defaults")
 	b.clean("agent configuration")
 
 	// Who may approve: two choices that read differently.
