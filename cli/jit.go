@@ -81,7 +81,7 @@ func newJIT(env Env, socket *string) *cobra.Command {
 			}
 			in := env.Stdin
 			if launcher {
-				front, err := launcherFront(cmd, dialog)
+				front, err := launcherFront(cmd, *socket, dialog)
 				if front.Terminal != nil || err != nil {
 					return err
 				}
@@ -111,12 +111,15 @@ func newJIT(env Env, socket *string) *cobra.Command {
 // installed (the returned Front has Terminal set; the helper then runs
 // there). Without one it returns the Front of dialog windows, or an error
 // when there is neither.
-func launcherFront(cmd *cobra.Command, dialog *jit.Dialog) (jit.Front, error) {
+func launcherFront(cmd *cobra.Command, socket string, dialog *jit.Dialog) (jit.Front, error) {
 	self, err := os.Executable()
 	if err != nil {
 		self = "hoist"
 	}
 	argv := []string{self, "jit"}
+	if socket != "" {
+		argv = append(argv, "--socket="+socket)
+	}
 	cmd.Flags().Visit(func(f *pflag.Flag) {
 		if f.Name == "for" || f.Name == "reason" {
 			argv = append(argv, "--"+f.Name+"="+f.Value.String())

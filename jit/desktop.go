@@ -104,6 +104,9 @@ func (d *Desktop) signal(s *dbus.Signal) {
 	}
 }
 
+// OnBus reports whether the desktop is connected to a session bus.
+func (d *Desktop) OnBus() bool { return d != nil && d.conn != nil }
+
 // Claim makes this the desktop voice of its user's session (the quiet
 // helper); it reports whether no other helper held it.
 func (d *Desktop) Claim() bool {

@@ -2,6 +2,7 @@ package jit_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/hoist-jit/hoist/jit"
+	"github.com/hoist-jit/hoist/localapi"
 	"github.com/hoist-jit/hoist/testenv"
 )
 
@@ -382,4 +384,34 @@ func TestLauncherHelperYieldsToTheQuietOne(t *testing.T) {
 		launched.Notify(jit.Started(time.Now().Add(time.Hour), time.Hour))
 		return notes.last().summary == "JIT elevated access has started"
 	})
+}
+
+// idle is hoistd with nothing for the user: the quiet helper only waits.
+type idle struct{}
+
+func (idle) Status() (localapi.Status, error)    { return localapi.Status{State: "none"}, nil }
+func (idle) Request(time.Duration, string) error { return nil }
+func (idle) Exit() error                         { return nil }
+
+// TestSecondQuietHelperLeaves: two autostarts in one desktop session (a
+// second login script, say) do not both speak: the second one leaves.
+func TestSecondQuietHelperLeaves(t *testing.T) {
+	privateBus(t)
+	first := jit.OpenDesktop(nil, nil)
+	defer first.Close()
+	if !first.Claim() {
+		t.Fatal("the first helper could not claim the session")
+	}
+	second := jit.OpenDesktop(nil, nil)
+	defer second.Close()
+	var out strings.Builder
+	h := &jit.Helper{Daemon: idle{}, Desktop: second, In: strings.NewReader(""), Out: &out, Quiet: true}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if code := h.Run(ctx); code != jit.ExitEnded || ctx.Err() != nil {
+		t.Fatalf("the second quiet helper: exit %d, %v", code, ctx.Err())
+	}
+	if !strings.Contains(out.String(), "Another JIT helper already follows this desktop session.") {
+		t.Fatalf("it said %q", out.String())
+	}
 }

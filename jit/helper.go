@@ -74,7 +74,12 @@ func (h *Helper) Run(ctx context.Context) int {
 		return ExitRefused
 	}
 	if h.Quiet {
-		h.Desktop.Claim()
+		if h.Desktop.OnBus() && !h.Desktop.Claim() {
+			// A second autostart in one desktop session would say
+			// everything twice.
+			h.say("Another JIT helper already follows this desktop session.")
+			return ExitEnded
+		}
 		return h.watch(ctx, st)
 	}
 	// The quiet helper, where it runs, speaks on the desktop for this one.
