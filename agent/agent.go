@@ -48,10 +48,15 @@ type Config struct {
 	// what is left is recorded as unkillable (DefaultEndMargin when zero).
 	EndMargin time.Duration
 	// DesktopDir is where the JIT launcher goes (DefaultDesktopDir when
-	// empty).
+	// empty). Tests give their own directory: the system's is shared by
+	// every hoistd on the machine.
 	DesktopDir string
+	// AutostartDir is where the quiet JIT helper's autostart entry goes,
+	// written once by New; empty: none (hoistd run passes
+	// DefaultAutostartDir).
+	AutostartDir string
 	// HoistPath is the hoist command desktop entries run ("hoist", found
-	// on PATH, when empty).
+	// on PATH, when empty); InstalledHoist chooses it for hoistd run.
 	HoistPath string
 	// Clock gives the time and the expiry timers (RealClock when nil).
 	Clock  Clock
@@ -248,6 +253,11 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.sweepRuns()
 	a.syncSudo()
+	if cfg.AutostartDir != "" {
+		if err := InstallAutostart(cfg.AutostartDir, cfg.HoistPath); err != nil {
+			cfg.Logger.Warn("cannot install the JIT helper's autostart entry", "dir", cfg.AutostartDir, "err", err)
+		}
+	}
 	return a, nil
 }
 

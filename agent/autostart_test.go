@@ -37,3 +37,38 @@ func TestAutostartEntry(t *testing.T) {
 		t.Fatalf("mode %v, want 0644", info.Mode().Perm())
 	}
 }
+
+// TestDesktopEntriesNameTheInstalledHoist: the machine-wide entries run the
+// installed hoist (or the one hoistd was told of), never a build directory's
+// that may be gone tomorrow, and an agent writes them only where its
+// configuration says.
+func TestDesktopEntriesNameTheInstalledHoist(t *testing.T) {
+	system := ""
+	if info, err := os.Stat(agent.SystemHoist); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
+		system = agent.SystemHoist
+	}
+	for _, tc := range []struct{ given, want string }{
+		{"/opt/hoist/bin/hoist", "/opt/hoist/bin/hoist"},
+		{"/opt/hoist/bin/../bin/hoist", "/opt/hoist/bin/hoist"},
+		{"bin/hoist", system}, // relative: means nothing to a desktop session
+		{"", system},
+	} {
+		if got := agent.InstalledHoist(tc.given); got != tc.want {
+			t.Errorf("InstalledHoist(%q) = %q, want %q", tc.given, got, tc.want)
+		}
+	}
+
+	dir := filepath.Join(t.TempDir(), "autostart")
+	a, err := agent.New(agent.Config{StateDir: t.TempDir(), AutostartDir: dir, DesktopDir: t.TempDir(), HoistPath: agent.InstalledHoist("/opt/hoist/bin/hoist")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	data, err := os.ReadFile(filepath.Join(dir, agent.AutostartFile))
+	if err != nil {
+		t.Fatalf("the agent did not write its autostart entry: %v", err)
+	}
+	if !strings.Contains(string(data), "\nExec=/opt/hoist/bin/hoist jit --quiet\n") {
+		t.Fatalf("entry:\n%s", data)
+	}
+}

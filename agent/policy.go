@@ -28,15 +28,17 @@ const DesktopFile = "hoist-jit.desktop"
 const DefaultDesktopDir = "/usr/share/applications"
 
 // desktopEntry is the launcher. It runs the unprivileged helper; nothing
-// in it is elevated.
+// in it is elevated. The helper opens the terminal itself (hoist jit
+// --launcher): where no terminal emulator is installed it asks in dialog
+// windows instead of failing as Terminal=true would.
 const desktopEntry = `[Desktop Entry]
 Type=Application
 Version=1.4
 Name=Start Hoist JIT Elevated Access
 GenericName=JIT elevated access
 Comment=Ask for administrator rights for a limited time, approved by your IT team
-Exec=%s jit
-Terminal=true
+Exec=%s jit --launcher
+Terminal=false
 Icon=dialog-password
 Categories=System;Security;
 Keywords=sudo;root;admin;elevate;jit;
@@ -79,6 +81,25 @@ func InstallAutostart(dir, hoistPath string) error {
 		return err
 	}
 	return os.Chmod(path, 0o644)
+}
+
+// SystemHoist is where the Hoist package installs the hoist command.
+const SystemHoist = "/usr/bin/hoist"
+
+// InstalledHoist is the hoist command that the machine-wide desktop entries
+// run: given when it is an absolute path (hoistd run --hoist-binary), else
+// SystemHoist when it is an executable file, else "" (hoist from the user's
+// PATH). Never the binary beside whichever hoistd started last: every
+// hoistd on the machine writes the same two entries, and they outlive it,
+// so they must name a command that stays.
+func InstalledHoist(given string) string {
+	if given != "" && filepath.IsAbs(given) {
+		return filepath.Clean(given)
+	}
+	if info, err := os.Stat(SystemHoist); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
+		return SystemHoist
+	}
+	return ""
 }
 
 // execName is the hoist command for a desktop entry's Exec key.

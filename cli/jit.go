@@ -3,11 +3,14 @@ package cli
 import (
 	"context"
 	"os"
+	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/jit"
@@ -46,9 +49,10 @@ func (d daemon) Exit() error {
 
 func newJIT(env Env, socket *string) *cobra.Command {
 	var (
-		forText string
-		reason  string
-		quiet   bool
+		forText  string
+		reason   string
+		quiet    bool
+		launcher bool
 	)
 	cmd := &cobra.Command{
 		Use:   "jit [--for 45m] [--reason TEXT] [--quiet]",
@@ -77,9 +81,25 @@ func newJIT(env Env, socket *string) *cobra.Command {
 				defer signal.Stop(sigs)
 				go func() { <-sigs; cancel() }()
 			}
-			desktop := jit.OpenDesktop(func() { _ = d.Exit() })
+			// Windows only where there is a display to show them on.
+			var dialog *jit.Dialog
+			if env.Getenv("DISPLAY") != "" || env.Getenv("WAYLAND_DISPLAY") != "" {
+				dialog = jit.FindDialog(exec.LookPath)
+			}
+			in := env.Stdin
+			if launcher {
+				front, err := launcherFront(cmd, *socket, dialog)
+				if front.Terminal != nil || err != nil {
+					return err
+				}
+				in = strings.NewReader("") // nobody types here: the windows ask
+			}
+			desktop := jit.OpenDesktop(func() { _ = d.Exit() }, dialog)
 			defer desktop.Close()
-			h := &jit.Helper{Daemon: d, Desktop: desktop, In: env.Stdin, Out: env.Stdout, Quiet: quiet, For: forDur, Reason: reason}
+			h := &jit.Helper{Daemon: d, Desktop: desktop, In: in, Out: env.Stdout, Quiet: quiet, For: forDur, Reason: reason}
+			if launcher {
+				h.Dialog = dialog
+			}
 			if code := h.Run(ctx); code != 0 {
 				return exitStatus{code}
 			}
@@ -90,5 +110,39 @@ func newJIT(env Env, socket *string) *cobra.Command {
 	f.StringVar(&forText, "for", "", "how long to ask for, like 30m, 2h or 1d (default: the policy's)")
 	f.StringVar(&reason, "reason", "", "why you need it, for the approver")
 	f.BoolVar(&quiet, "quiet", false, "ask for nothing; follow sessions, remind and show the tray (the desktop autostart)")
+	f.BoolVar(&launcher, "launcher", false, "as the desktop launcher: open a terminal for the helper, or ask in windows (zenity, kdialog) where there is none")
 	return cmd
+}
+
+// launcherFront opens a terminal emulator running this helper when one is
+// installed (the returned Front has Terminal set; the helper then runs
+// there). Without one it returns the Front of dialog windows, or an error
+// when there is neither.
+func launcherFront(cmd *cobra.Command, socket string, dialog *jit.Dialog) (jit.Front, error) {
+	self, err := os.Executable()
+	if err != nil {
+		self = "hoist"
+	}
+	argv := []string{self, "jit"}
+	if socket != "" {
+		argv = append(argv, "--socket="+socket)
+	}
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if f.Name == "for" || f.Name == "reason" {
+			argv = append(argv, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	front := jit.ChooseFront(exec.LookPath, argv)
+	switch {
+	case front.Terminal != nil:
+		term := exec.Command(front.Terminal[0], front.Terminal[1:]...)
+		term.Stdout, term.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+		if err := term.Run(); err != nil {
+			return front, hoist.Errorf(hoist.EUnavailable, "cannot open a terminal (%s): %v", front.Terminal[0], err)
+		}
+		return front, nil
+	case dialog != nil:
+		return jit.Front{Dialog: dialog}, nil
+	}
+	return front, hoist.Errorf(hoist.EUnavailable, "no terminal emulator and no dialog program (zenity or kdialog) found: run \"hoist jit\" in a terminal")
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,6 +96,44 @@ type approvalsData struct {
 	Accounts map[string]string
 	// Names are the agents' names, for the agent tag beside each host.
 	Names agentNames
+	// Selected are the requests ticked when a decision was sent back to
+	// be completed (Deny without a reason): they stay ticked.
+	Selected map[string]bool
+	// DenyError is what the Deny Selected reason lacks.
+	DenyError string
+	// Newer and Older are the addresses of the history's next pages, when
+	// there are some.
+	Newer, Older string
+	// Ends says, by session id, how and when each session of the history
+	// ended, or when it ends.
+	Ends map[string]sessionEnd
+}
+
+// sessionEnd is the Session column of the history.
+type sessionEnd struct {
+	Active bool
+	How    string // "expired", "exited by the user", "revoked by carol"…
+	At     time.Time
+}
+
+// endOf says how s ended.
+func endOf(s hoist.Session) sessionEnd {
+	if s.State == hoist.SessionActive {
+		return sessionEnd{Active: true, At: s.NotAfter}
+	}
+	how := string(s.EndReason)
+	switch s.EndReason {
+	case hoist.EndExited:
+		how = "exited by the user"
+	case hoist.EndRevoked:
+		how = "revoked"
+		if len(s.History) > 0 && s.History[len(s.History)-1].Actor != "" {
+			how += " by " + s.History[len(s.History)-1].Actor
+		}
+	case hoist.EndExpired:
+		how = "expired"
+	}
+	return sessionEnd{How: how, At: s.EndedAt}
 }
 
 type historyFilter struct {
@@ -150,6 +190,12 @@ func (h *Handler) approvals(w http.ResponseWriter, r *http.Request, v *visit) er
 	if err != nil {
 		return err
 	}
+	return h.approvalsPage(w, r, v, d, http.StatusOK)
+}
+
+// approvalsPage draws the page of d with its history, filtered as the
+// address says.
+func (h *Handler) approvalsPage(w http.ResponseWriter, r *http.Request, v *visit, d approvalsData, status int) error {
 	q := r.URL.Query()
 	d.Filter = historyFilter{State: q.Get("state"), User: strings.TrimSpace(q.Get("user")), Host: strings.TrimSpace(q.Get("host")),
 		States: []string{string(hoist.RequestApproved), string(hoist.RequestDenied), string(hoist.RequestExpired), string(hoist.RequestCancelled)}}
@@ -172,8 +218,72 @@ func (h *Handler) approvals(w http.ResponseWriter, r *http.Request, v *visit) er
 		}
 	}
 	slices.SortStableFunc(d.History, func(a, b hoist.Request) int { return b.UpdatedAt.Compare(a.UpdatedAt) })
-	d.History = d.History[:min(len(d.History), hoist.DefaultListLimit)]
-	h.render(w, r, http.StatusOK, "approvals", v, d)
+	d.History, d.Newer, d.Older = historyPage(d.History, q)
+	if err := h.historyEnds(r, v, &d); err != nil {
+		return err
+	}
+	h.render(w, r, status, "approvals", v, d)
+	return nil
+}
+
+// historyPage cuts the history, newest first, to the page the address
+// asks for (?page=2 is the second hundred), and returns the addresses of
+// the pages beside it. The pages reach back over the newest MaxListLimit
+// requests; the filters, or the audit log, reach further.
+func historyPage(all []hoist.Request, q url.Values) (page []hoist.Request, newer, older string) {
+	n, err := strconv.Atoi(q.Get("page"))
+	if err != nil || n < 1 {
+		n = 1
+	}
+	size := hoist.DefaultListLimit
+	from := min((n-1)*size, len(all))
+	to := min(from+size, len(all))
+	link := func(p int) string {
+		v := url.Values{}
+		for _, k := range []string{"state", "user", "host"} {
+			if s := q.Get(k); s != "" {
+				v.Set(k, s)
+			}
+		}
+		if p > 1 {
+			v.Set("page", strconv.Itoa(p))
+		}
+		if len(v) == 0 {
+			return "/approvals#history-h"
+		}
+		return "/approvals?" + v.Encode() + "#history-h"
+	}
+	if n > 1 {
+		newer = link(n - 1)
+	}
+	if to < len(all) {
+		older = link(n + 1)
+	}
+	return all[from:to], newer, older
+}
+
+// historyEnds fills d.Ends for the sessions of d.History, from the newest
+// sessions (the history is the newest requests).
+func (h *Handler) historyEnds(r *http.Request, v *visit, d *approvalsData) error {
+	want := map[string]bool{}
+	for _, req := range d.History {
+		if req.SessionID != "" {
+			want[req.SessionID] = true
+		}
+	}
+	d.Ends = map[string]sessionEnd{}
+	if len(want) == 0 {
+		return nil
+	}
+	ss, err := h.svc.Sessions(r.Context(), v.actor, hoist.SessionFilter{User: d.Filter.User, Host: d.Filter.Host, Limit: hoist.MaxListLimit})
+	if err != nil {
+		return err
+	}
+	for _, s := range ss {
+		if want[s.ID] {
+			d.Ends[s.ID] = endOf(s)
+		}
+	}
 	return nil
 }
 
@@ -210,7 +320,8 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error
 	)
 	switch r.PostForm.Get("action") {
 	case "approve":
-		if r.PostForm.Get("for") == "requested" {
+		custom := strings.TrimSpace(r.PostForm.Get("for_custom"))
+		if r.PostForm.Get("for") == "requested" && custom == "" {
 			// Each for the window it asked for: one batch per window.
 			verb = "Approved as requested"
 			windows := map[time.Duration][]string{}
@@ -231,7 +342,11 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error
 			}
 			break
 		}
-		d, perr := hoist.ParseDuration(r.PostForm.Get("for"))
+		window := r.PostForm.Get("for")
+		if custom != "" {
+			window = custom // typed beside the list: it wins
+		}
+		d, perr := hoist.ParseDuration(window)
 		if perr != nil {
 			return h.done(w, r, "/approvals", false, "Approve For: "+hoist.ErrorMessage(perr))
 		}
@@ -243,7 +358,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error
 	case "deny":
 		reason := strings.TrimSpace(r.PostForm.Get("reason"))
 		if reason == "" {
-			return h.done(w, r, "/approvals", false, "Deny Selected: give the user a reason.")
+			return h.denyWithoutReason(w, r, v, ids)
 		}
 		results, err = h.svc.Deny(r.Context(), v.actor, ids, reason)
 		verb = "Denied"
@@ -260,6 +375,23 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error
 		return id
 	})
 	return h.done(w, r, "/approvals", ok, msg)
+}
+
+// denyWithoutReason draws the page again with the same requests ticked
+// and the reason field marked, rather than sending the approver back to an
+// empty queue to tick them all over again.
+func (h *Handler) denyWithoutReason(w http.ResponseWriter, r *http.Request, v *visit, ids []string) error {
+	d, err := h.approvalsData(r, v)
+	if err != nil {
+		return err
+	}
+	d.Selected = map[string]bool{}
+	for _, id := range ids {
+		d.Selected[id] = true
+	}
+	d.DenyError = "give the user a reason"
+	v.flash = flash{Message: "Deny Selected: give the user a reason. Nothing was denied; the requests stay selected."}
+	return h.approvalsPage(w, r, v, d, http.StatusOK) // a page to complete, as a refused policy form is
 }
 
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, v *visit) error {

@@ -238,6 +238,10 @@ func parsePolicy(kind string, form url.Values) (hoist.Policy, map[string]string)
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			errs[name] = "a duration such as 30m, 1h or 1h30m"
+		} else if d == 0 {
+			// The policy stores 0 as unset: say so, rather than save a
+			// default the admin did not type.
+			errs[name] = zeroMeans[name]
 		}
 		return hoist.Duration(d)
 	}
@@ -278,6 +282,14 @@ func parsePolicy(kind string, form url.Values) (hoist.Policy, map[string]string)
 		p.Children = &hoist.JITChildren{Grace: duration("children.grace"), Reminders: durations("children.reminders")}
 	}
 	return p, errs
+}
+
+// zeroMeans says, for each duration a policy stores 0 of as unset, what
+// to type instead of 0.
+var zeroMeans = map[string]string{
+	"startup.default_duration": "0 is no window: leave it empty for the default (" + formatDuration(hoist.DefaultOneTimeDuration) + ", or the agent configuration's), or give one such as 30m or 1h",
+	"startup.max_duration":     "0 is no window: leave it empty for the default longest window (" + formatDuration(hoist.DefaultMaxDuration) + "), or give one such as 4h",
+	"children.grace":           "0 cannot be stored: leave it empty for the agent's grace (" + formatDuration(hoist.DefaultGrace) + " unless configured), or give 1s or more",
 }
 
 // splitList reads "a, b c" as [a b c].

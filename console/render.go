@@ -38,7 +38,10 @@ type navItem struct {
 // navFor lists the pages role may open.
 func navFor(role hoist.Role) []navItem {
 	items := []navItem{{"approvals", "Approvals", "/approvals"}, {"policies", "Policies", "/policies"},
-		{"groups", "Computer groups", "/groups"}, {"agents", "Agents", "/agents"}}
+		{"groups", "Computer groups", "/groups"},
+		// The configuration every agent starts from: the default group's.
+		{"config", "Agent configuration", "/groups/" + url.PathEscape(hoist.DefaultGroup) + "#config-h"},
+		{"agents", "Agents", "/agents"}}
 	if hoist.Can(role, hoist.PermitReadAudit) {
 		items = append(items, navItem{"audit", "Audit", "/audit"})
 	}
@@ -69,6 +72,9 @@ func parsePages() map[string]*template.Template {
 		"isJIT":     func(kind string) bool { return kind != hoist.KindApplication },
 		"kindLabel": kindLabel,
 		"field":     newField,
+		"brk":       brk,
+		"ph":        withPlaceholder,
+		"defaults":  configDefaults,
 	}
 	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/parts.html"))
 	names, err := fs.Glob(templateFiles, "templates/*.html")
@@ -192,6 +198,14 @@ func kindLabel(kind string) string {
 type field struct {
 	Name, Label, Hint, Value, Error string
 	Values                          []string
+	// Placeholder is shown in an empty input: what empty means.
+	Placeholder string
+}
+
+// withPlaceholder is f showing p while empty.
+func withPlaceholder(f field, p string) field {
+	f.Placeholder = p
+	return f
 }
 
 // ID is the element id, also used to tie the hint and error to the input.
@@ -199,4 +213,32 @@ func (f field) ID() string { return "f-" + strings.ReplaceAll(f.Name, ".", "-") 
 
 func newField(values url.Values, errs map[string]string, name, label, hint string) field {
 	return field{Name: name, Label: label, Hint: hint, Value: values.Get(name), Values: values[name], Error: errs[name]}
+}
+
+// brk writes s escaped, with a line-break opportunity (<wbr>) after each
+// separator inside it (. / _ - : = , @ and ",") so that a long token — a
+// dotted action, a path, an id — wraps between its parts, while words and
+// numbers stay whole (console.css breaks nothing mid-word).
+func brk(s string) template.HTML {
+	var b strings.Builder
+	for i, r := range s {
+		b.WriteString(template.HTMLEscapeString(string(r)))
+		if strings.ContainsRune("./_-:=,@", r) && i+1 < len(s) {
+			b.WriteString("<wbr>")
+		}
+	}
+	return template.HTML(b.String())
+}
+
+// configDefaults are what an empty agent configuration field means where
+// no other group of the agent sets it, as the group page's placeholders
+// say.
+func configDefaults() map[string]string {
+	return map[string]string{
+		"config.reminders":        "default: " + formatDurations(hoist.DefaultReminders),
+		"config.default_duration": "default: the policy's, else " + formatDuration(hoist.DefaultOneTimeDuration),
+		"config.max_duration":     "default: the policy's, else " + formatDuration(hoist.DefaultMaxDuration),
+		"config.checkin_interval": "default: " + formatDuration(hoist.DefaultCheckinInterval),
+		"config.grace":            "default: the policy's, else " + formatDuration(hoist.DefaultGrace),
+	}
 }

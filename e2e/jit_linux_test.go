@@ -119,6 +119,8 @@ func (n notifications) Notify(app string, replaces uint32, icon, summary, body s
 
 func (notifications) GetCapabilities() ([]string, *dbus.Error) { return []string{"body"}, nil }
 
+func (notifications) CloseNotification(id uint32) *dbus.Error { return nil }
+
 func (notifications) GetServerInformation() (string, string, string, string, *dbus.Error) {
 	return "hoist-test", "hoist", "1", "1.2", nil
 }
@@ -293,6 +295,32 @@ func TestQuietHelperNotifiesAndOffersExit(t *testing.T) {
 	if err := menu.Call("com.canonical.dbusmenu.Event", 0, exitID, "clicked", dbus.MakeVariant(""), uint32(0)).Err; err != nil {
 		t.Fatal(err)
 	}
+	// Exit asks first, as the terminal's q does: nothing ends until the
+	// user says End now (here in the menu: this notification server has no
+	// buttons).
+	bus.waitNote("End JIT elevated access now?")
+	if st := f.agent.Status(f.user.Name); st.State != "active" {
+		t.Fatalf("Exit ended JIT mode before the user confirmed: %+v", st)
+	}
+	confirmID := int32(-1)
+	testenv.WaitUntil(t, "End now in the tray menu", func() bool {
+		if err := menu.Call("com.canonical.dbusmenu.GetLayout", 0, int32(0), int32(-1), []string{}).Store(&rev, &layout); err != nil {
+			return false
+		}
+		for _, c := range layout.Children {
+			fields, _ := c.Value().([]any)
+			if len(fields) == 3 {
+				props, _ := fields[1].(map[string]dbus.Variant)
+				if label, _ := props["label"].Value().(string); strings.HasPrefix(label, "End now") {
+					confirmID, _ = fields[0].(int32)
+				}
+			}
+		}
+		return confirmID >= 0
+	})
+	if err := menu.Call("com.canonical.dbusmenu.Event", 0, confirmID, "clicked", dbus.MakeVariant(""), uint32(0)).Err; err != nil {
+		t.Fatal(err)
+	}
 	testenv.WaitUntil(t, "Exit to end every elevated process", func() bool {
 		for _, pid := range pids {
 			if testenv.Alive(pid) {
@@ -425,11 +453,14 @@ func TestHelperInTheTerminal(t *testing.T) {
 // end the helper with the right message and a non-zero status.
 func TestHelperSaysDeniedAndRevoked(t *testing.T) {
 	f := newFleet(t)
-	tm := f.jitInTerminal("--for 10m --reason x")
+	// No --reason: the helper asks for one, optional under this policy.
+	tm := f.jitInTerminal("--for 10m")
+	tm.waitFor("Why do you need it? (optional; shown to the approver): ")
+	_, _ = tm.in.Write([]byte("disk full\r"))
 	tm.waitFor("waiting for an administrator")
 	reqs, _ := f.srv.Service().Requests(ctx, adminActor, hoist.RequestFilter{State: hoist.RequestPending})
-	if len(reqs) != 1 {
-		t.Fatalf("%d pending requests", len(reqs))
+	if len(reqs) != 1 || reqs[0].Reason != "disk full" {
+		t.Fatalf("pending requests: %+v", reqs)
 	}
 	if _, err := f.srv.Service().Deny(ctx, adminActor, []string{reqs[0].ID}, "use the ticket queue"); err != nil {
 		t.Fatal(err)

@@ -204,7 +204,7 @@ func TestShortcutFollowsTheConfiguration(t *testing.T) {
 	}
 	testenv.WaitUntil(t, "the launcher", func() bool { _, err := os.Stat(path); return err == nil })
 	data, _ := os.ReadFile(path)
-	if !strings.Contains(string(data), "Name=Start Hoist JIT Elevated Access\n") || !strings.Contains(string(data), "Exec=hoist jit\n") {
+	if !strings.Contains(string(data), "Name=Start Hoist JIT Elevated Access\n") || !strings.Contains(string(data), "Exec=hoist jit --launcher\n") {
 		t.Fatalf("launcher:\n%s", data)
 	}
 	if out, err := exec.Command(validate, path).CombinedOutput(); err != nil || len(out) > 0 {

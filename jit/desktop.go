@@ -18,16 +18,37 @@ type Desktop struct {
 
 	mu       sync.Mutex
 	lastID   uint32 // replaced by the next notification, so they do not pile up
+	urgent   bool   // lastID is shown until dismissed: closed once it is no longer true
 	tray     *tray
 	onExit   func()
 	revision uint32
+	// confirming: the tray's Exit was chosen and its question is open;
+	// confirmID is the notification that asks it.
+	confirming bool
+	confirmID  uint32
+	// dialog asks the tray's question in a window, when there is one.
+	dialog *Dialog
+	// yield: leave the desktop to the quiet helper when it runs, so one
+	// session is not announced twice and shown twice in the tray.
+	yield bool
 }
+
+// Bus names the desktop meets.
+const (
+	notifyName  = "org.freedesktop.Notifications"
+	notifyPath  = dbus.ObjectPath("/org/freedesktop/Notifications")
+	watcherName = "org.kde.StatusNotifierWatcher"
+	// HelperName is owned by the quiet helper of a desktop session: the
+	// one that speaks on the desktop for every session of its user.
+	HelperName = "com.github.hoist_jit.Helper"
+)
 
 // OpenDesktop connects to the session bus named by
 // DBUS_SESSION_BUS_ADDRESS; without one it returns a Desktop that does
-// nothing.
-func OpenDesktop(onExit func()) *Desktop {
-	d := &Desktop{onExit: onExit}
+// nothing. onExit ends JIT mode, once the user said yes to the tray's Exit;
+// dialog, when not nil, asks that question in a window.
+func OpenDesktop(onExit func(), dialog *Dialog) *Desktop {
+	d := &Desktop{onExit: onExit, dialog: dialog}
 	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
 		return d
 	}
@@ -36,7 +57,82 @@ func OpenDesktop(onExit func()) *Desktop {
 		return d
 	}
 	d.conn = conn
+	d.listen()
 	return d
+}
+
+// listen follows what the desktop tells the helper: a tray host that
+// starts (or restarts) after the helper, and the answers to notifications.
+func (d *Desktop) listen() {
+	_ = d.conn.AddMatchSignal(dbus.WithMatchSender("org.freedesktop.DBus"), dbus.WithMatchInterface("org.freedesktop.DBus"),
+		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, watcherName))
+	_ = d.conn.AddMatchSignal(dbus.WithMatchInterface(notifyName), dbus.WithMatchMember("ActionInvoked"))
+	_ = d.conn.AddMatchSignal(dbus.WithMatchInterface(notifyName), dbus.WithMatchMember("NotificationClosed"))
+	ch := make(chan *dbus.Signal, 32)
+	d.conn.Signal(ch)
+	go func() {
+		for s := range ch {
+			d.signal(s)
+		}
+	}()
+}
+
+// signal handles one signal of the bus.
+func (d *Desktop) signal(s *dbus.Signal) {
+	switch s.Name {
+	case "org.freedesktop.DBus.NameOwnerChanged":
+		if len(s.Body) == 3 && s.Body[0] == watcherName && s.Body[2] != "" {
+			d.mu.Lock()
+			shown := d.tray != nil
+			d.mu.Unlock()
+			if shown {
+				d.register() // a tray host came: the item appears in it now
+			}
+		}
+	case notifyName + ".ActionInvoked":
+		id, _ := s.Body[0].(uint32)
+		key, _ := s.Body[1].(string)
+		d.answer(id, key == actionExit)
+	case notifyName + ".NotificationClosed":
+		id, _ := s.Body[0].(uint32)
+		d.answer(id, false) // dismissed: no
+		d.mu.Lock()
+		if id == d.lastID {
+			d.lastID, d.urgent = 0, false
+		}
+		d.mu.Unlock()
+	}
+}
+
+// OnBus reports whether the desktop is connected to a session bus.
+func (d *Desktop) OnBus() bool { return d != nil && d.conn != nil }
+
+// Claim makes this the desktop voice of its user's session (the quiet
+// helper); it reports whether no other helper held it.
+func (d *Desktop) Claim() bool {
+	if d == nil || d.conn == nil {
+		return false
+	}
+	reply, err := d.conn.RequestName(HelperName, dbus.NameFlagDoNotQueue)
+	return err == nil && reply == dbus.RequestNameReplyPrimaryOwner
+}
+
+// Yield makes the desktop silent while another helper holds HelperName:
+// the launcher's helper then speaks in its terminal only.
+func (d *Desktop) Yield() {
+	if d != nil {
+		d.yield = true
+	}
+}
+
+// yielding reports whether the quiet helper speaks for this one.
+func (d *Desktop) yielding() bool {
+	if !d.yield {
+		return false
+	}
+	var owned bool
+	err := d.conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, HelperName).Store(&owned)
+	return err == nil && owned
 }
 
 // Close leaves the bus; the tray item goes with the connection.
@@ -46,9 +142,9 @@ func (d *Desktop) Close() {
 	}
 }
 
-// Notify shows m as a desktop notification.
+// Notify shows m as a desktop notification, in place of the last one.
 func (d *Desktop) Notify(m Message) {
-	if d == nil || d.conn == nil {
+	if d == nil || d.conn == nil || d.yielding() {
 		return
 	}
 	d.mu.Lock()
@@ -58,23 +154,115 @@ func (d *Desktop) Notify(m Message) {
 	if m.Urgent {
 		urgency, timeout = 2, 0 // critical, shown until dismissed
 	}
-	obj := d.conn.Object("org.freedesktop.Notifications", "/org/freedesktop/Notifications")
-	call := obj.Call("org.freedesktop.Notifications.Notify", 0, "Hoist", d.lastID, "dialog-password", m.Summary, m.Body,
+	obj := d.conn.Object(notifyName, notifyPath)
+	call := obj.Call(notifyName+".Notify", 0, "Hoist", d.lastID, "dialog-password", m.Summary, m.Body,
 		[]string{}, map[string]dbus.Variant{"urgency": dbus.MakeVariant(urgency)}, timeout)
 	var id uint32
 	if call.Store(&id) == nil {
-		d.lastID = id
+		d.lastID, d.urgent = id, m.Urgent
+	}
+}
+
+// Withdraw closes the last notification when it is one shown until
+// dismissed: the caller says that what it announced is over.
+func (d *Desktop) Withdraw() {
+	if d == nil || d.conn == nil {
+		return
+	}
+	d.mu.Lock()
+	id, urgent := d.lastID, d.urgent
+	if urgent {
+		d.lastID, d.urgent = 0, false
+	}
+	d.mu.Unlock()
+	if urgent && id != 0 {
+		d.closeNote(id)
+	}
+}
+
+func (d *Desktop) closeNote(id uint32) {
+	_ = d.conn.Object(notifyName, notifyPath).Call(notifyName+".CloseNotification", 0, id).Err
+}
+
+// The tray's question before Exit ends JIT mode.
+const (
+	exitQuestion = "End JIT elevated access now?"
+	exitWarning  = "Elevated programs will be closed, and unsaved work in them will be lost."
+	actionExit   = "exit"
+	actionKeep   = "keep"
+)
+
+// askExit asks before the tray's Exit ends JIT mode, as the terminal's q
+// does: in a window when there is a dialog program, else as a notification
+// with End now and Keep buttons, and in the tray's menu itself, which
+// every tray host can show.
+func (d *Desktop) askExit() {
+	if d.dialog != nil {
+		go func() {
+			if d.dialog.Confirm(exitQuestion+"\n\n"+exitWarning, "End now", "Keep it") && d.onExit != nil {
+				d.onExit()
+			}
+		}()
+		return
+	}
+	// The lock is held until the question's id is known: an answer may
+	// arrive before the reply is read.
+	d.mu.Lock()
+	d.confirming = true
+	d.revision++
+	rev := d.revision
+	call := d.conn.Object(notifyName, notifyPath).Call(notifyName+".Notify", 0, "Hoist", d.confirmID, "dialog-password", exitQuestion, exitWarning,
+		[]string{actionExit, "End now", actionKeep, "Keep it"}, map[string]dbus.Variant{"urgency": dbus.MakeVariant(byte(2))}, int32(0))
+	var id uint32
+	if call.Store(&id) == nil {
+		d.confirmID = id
+	}
+	d.mu.Unlock()
+	_ = d.conn.Emit(menuPath, menuIf+".LayoutUpdated", rev, int32(0))
+}
+
+// answer takes the answer to the tray's question: yes ends JIT mode.
+// Signals about other notifications change nothing.
+func (d *Desktop) answer(id uint32, yes bool) {
+	d.mu.Lock()
+	if !d.confirming || id == 0 || id != d.confirmID {
+		d.mu.Unlock()
+		return
+	}
+	d.mu.Unlock()
+	d.settle(yes)
+}
+
+// settle closes the tray's question, and ends JIT mode on a yes.
+func (d *Desktop) settle(yes bool) {
+	d.mu.Lock()
+	if !d.confirming {
+		d.mu.Unlock()
+		return
+	}
+	d.confirming = false
+	d.revision++
+	rev, id := d.revision, d.confirmID
+	d.confirmID = 0
+	d.mu.Unlock()
+	if id != 0 {
+		d.closeNote(id)
+	}
+	_ = d.conn.Emit(menuPath, menuIf+".LayoutUpdated", rev, int32(0))
+	if yes && d.onExit != nil {
+		d.onExit()
 	}
 }
 
 // Item and menu paths, as StatusNotifierItem hosts look for them.
 const (
-	itemPath = dbus.ObjectPath("/StatusNotifierItem")
-	menuPath = dbus.ObjectPath("/MenuBar")
-	itemIf   = "org.kde.StatusNotifierItem"
-	menuIf   = "com.canonical.dbusmenu"
-	menuExit = int32(2)
-	menuLeft = int32(1)
+	itemPath    = dbus.ObjectPath("/StatusNotifierItem")
+	menuPath    = dbus.ObjectPath("/MenuBar")
+	itemIf      = "org.kde.StatusNotifierItem"
+	menuIf      = "com.canonical.dbusmenu"
+	menuExit    = int32(2)
+	menuLeft    = int32(1)
+	menuConfirm = int32(3) // "End now", while the question is open
 )
 
 // tray is the exported StatusNotifierItem and its menu.
@@ -87,6 +275,10 @@ type tray struct {
 // ShowTray puts the item in the tray with the time left, or updates it.
 func (d *Desktop) ShowTray(left time.Duration) {
 	if d == nil || d.conn == nil {
+		return
+	}
+	if d.yielding() {
+		d.HideTray()
 		return
 	}
 	d.mu.Lock()
@@ -104,9 +296,7 @@ func (d *Desktop) ShowTray(left time.Duration) {
 		d.mu.Lock()
 		d.tray = t
 		d.mu.Unlock()
-		// No watcher means no tray host: carry on without it.
-		_ = d.conn.Object("org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher").
-			Call("org.kde.StatusNotifierWatcher.RegisterStatusNotifierItem", 0, d.conn.Names()[0]).Err
+		d.register()
 		return
 	}
 	if label != t.left {
@@ -118,6 +308,13 @@ func (d *Desktop) ShowTray(left time.Duration) {
 		t.props.SetMust(itemIf, "ToolTip", toolTip(label))
 		_ = d.conn.Emit(menuPath, menuIf+".LayoutUpdated", rev, int32(0))
 	}
+}
+
+// register tells the tray host of the item. No watcher means no tray host
+// yet: listen registers again when one starts.
+func (d *Desktop) register() {
+	_ = d.conn.Object(watcherName, "/StatusNotifierWatcher").
+		Call(watcherName+".RegisterStatusNotifierItem", 0, d.conn.Names()[0]).Err
 }
 
 // HideTray takes the item out of the tray.
@@ -132,6 +329,7 @@ func (d *Desktop) HideTray() {
 	if t == nil || d.conn == nil {
 		return
 	}
+	d.settle(false)
 	t.props.SetMust(itemIf, "Status", "Passive")
 	d.conn.Export(nil, itemPath, itemIf)
 	d.conn.Export(nil, menuPath, menuIf)
@@ -204,12 +402,16 @@ type menuMethods struct{ t *tray }
 
 func (m menuMethods) items() []menuItem {
 	m.t.d.mu.Lock()
-	left := m.t.left
+	left, confirming := m.t.left, m.t.d.confirming
 	m.t.d.mu.Unlock()
-	return []menuItem{
+	items := []menuItem{
 		{ID: menuLeft, Props: map[string]dbus.Variant{"label": dbus.MakeVariant(left), "enabled": dbus.MakeVariant(false)}, Children: []dbus.Variant{}},
 		{ID: menuExit, Props: map[string]dbus.Variant{"label": dbus.MakeVariant("Exit JIT Access"), "icon-name": dbus.MakeVariant("application-exit")}, Children: []dbus.Variant{}},
 	}
+	if confirming {
+		items = append(items, menuItem{ID: menuConfirm, Props: map[string]dbus.Variant{"label": dbus.MakeVariant("End now: elevated programs will be closed")}, Children: []dbus.Variant{}})
+	}
+	return items
 }
 
 func (m menuMethods) GetLayout(parent, depth int32, names []string) (uint32, menuItem, *dbus.Error) {
@@ -255,8 +457,14 @@ func (m menuMethods) GetProperty(id int32, name string) (dbus.Variant, *dbus.Err
 }
 
 func (m menuMethods) Event(id int32, event string, data dbus.Variant, timestamp uint32) *dbus.Error {
-	if id == menuExit && event == "clicked" && m.t.d.onExit != nil {
-		go m.t.d.onExit()
+	if event != "clicked" {
+		return nil
+	}
+	switch id {
+	case menuExit:
+		go m.t.d.askExit()
+	case menuConfirm:
+		go m.t.d.settle(true)
 	}
 	return nil
 }

@@ -42,6 +42,12 @@ type Helper struct {
 	Reason string
 	// Poll is how often hoistd is asked (default 1s).
 	Poll time.Duration
+	// Dialog, when set, asks the questions in windows and shows a refusal
+	// in one: the launcher found no terminal emulator.
+	Dialog *Dialog
+
+	last  string  // the last line said, shown in a window on a refusal
+	shown Message // the last urgent notification, closed once it is Over
 }
 
 // idlePolls is how many polls the quiet helper skips while its user has no
@@ -68,8 +74,26 @@ func (h *Helper) Run(ctx context.Context) int {
 		return ExitRefused
 	}
 	if h.Quiet {
+		if h.Desktop.OnBus() && !h.Desktop.Claim() {
+			// A second autostart in one desktop session would say
+			// everything twice.
+			h.say("Another JIT helper already follows this desktop session.")
+			return ExitEnded
+		}
 		return h.watch(ctx, st)
 	}
+	// The quiet helper, where it runs, speaks on the desktop for this one.
+	h.Desktop.Yield()
+	code := h.interact(ctx, st)
+	if code == ExitRefused && h.Dialog != nil && h.last != "" {
+		h.Dialog.Tell(h.last, true)
+	}
+	return code
+}
+
+// interact asks for JIT mode unless there is a request or a session, and
+// follows it to its end.
+func (h *Helper) interact(ctx context.Context, st localapi.Status) int {
 	switch st.State {
 	case "active":
 	case "pending":
@@ -97,30 +121,37 @@ func (h *Helper) ask(st localapi.Status) (int, bool) {
 			choices = strings.Join(info.Durations, ", ")
 		}
 		for {
-			fmt.Fprintf(h.Out, "For how long do you need JIT elevated access? [%s] (%s): ", info.DefaultDuration, choices)
-			line, err := in.ReadString('\n')
-			line = strings.TrimSpace(line)
-			if line == "" && err != nil {
-				fmt.Fprintln(h.Out)
+			line, ok := h.question(in, fmt.Sprintf("For how long do you need JIT elevated access? [%s] (%s): ", info.DefaultDuration, choices))
+			if !ok {
 				return ExitCanceled, false
 			}
 			if line == "" {
 				break // the default, which hoistd applies
 			}
+			var err error
 			if d, err = hoist.ParseDuration(line); err == nil {
 				break
 			}
 			h.say("%s", hoist.ErrorMessage(err))
+			if h.Dialog != nil {
+				h.Dialog.Tell(h.last, true)
+			}
 		}
 	}
+	// A reason is asked for even where the policy does not require one:
+	// an approver decides better with it than before a blank Reason.
 	reason := h.Reason
-	for reason == "" && info.ReasonRequired {
-		fmt.Fprint(h.Out, "Why do you need it? (required; it is shown to the approver): ")
-		line, err := in.ReadString('\n')
-		reason = strings.TrimSpace(line)
-		if reason == "" && err != nil {
-			fmt.Fprintln(h.Out)
+	for reason == "" {
+		q := "Why do you need it? (optional; shown to the approver): "
+		if info.ReasonRequired {
+			q = "Why do you need it? (required; it is shown to the approver): "
+		}
+		line, ok := h.question(in, q)
+		if !ok && info.ReasonRequired {
 			return ExitCanceled, false
+		}
+		if reason = line; !ok || !info.ReasonRequired {
+			break // optional: no answer, or no more input, is no reason
 		}
 	}
 	if err := h.Daemon.Request(d, reason); err != nil {
@@ -132,6 +163,37 @@ func (h *Helper) ask(st localapi.Status) (int, bool) {
 		h.say("Your request %s was sent; waiting for an administrator to approve it…", st.RequestID)
 	}
 	return 0, true
+}
+
+// question asks one question, in a window or on the terminal, and returns
+// the answer; ok is false when the user cancelled or the input ended.
+func (h *Helper) question(in *bufio.Reader, prompt string) (string, bool) {
+	if h.Dialog != nil {
+		return h.Dialog.Ask(strings.TrimSuffix(prompt, ": "), "")
+	}
+	fmt.Fprint(h.Out, prompt)
+	line, err := in.ReadString('\n')
+	line = strings.TrimSpace(line)
+	if line == "" && err != nil {
+		fmt.Fprintln(h.Out)
+		return "", false
+	}
+	return line, true
+}
+
+// withdraw closes the last urgent notification once what it announced is
+// over in st, so that warnings do not pile up on the screen.
+func (h *Helper) withdraw(st localapi.Status) {
+	if h.shown.Urgent && h.shown.Over(st) {
+		h.Desktop.Withdraw()
+		h.shown = Message{}
+	}
+}
+
+// notify shows m on the desktop and remembers it until it is over.
+func (h *Helper) notify(m Message) {
+	h.Desktop.Notify(m)
+	h.shown = m
 }
 
 // follow waits for the decision, then counts down until the session ends.
@@ -168,6 +230,7 @@ func (h *Helper) follow(ctx context.Context) int {
 			continue
 		}
 		lostSince = time.Time{}
+		h.withdraw(st)
 		if st.Helper != nil {
 			rem = h.schedule(rem, st.Helper)
 		}
@@ -184,13 +247,13 @@ func (h *Helper) follow(ctx context.Context) int {
 			}
 		case session != "" && (st.State == "ended" || st.SessionID != session):
 			h.Desktop.HideTray()
-			h.announce(live, Ended(st.EndReason))
+			h.announce(live, Ended(st.EndReason).about(session))
 			if st.EndReason == string(hoist.EndRevoked) {
 				return ExitRefused
 			}
 			return ExitEnded
 		case st.RequestState == "denied" || (st.State == "none" && st.RequestState == "denied"):
-			h.announce(live, Denied(st.DecisionReason))
+			h.announce(live, Denied(st.DecisionReason).about(st.RequestID))
 			return ExitRefused
 		case st.RequestState == "expired":
 			h.line(live, "Your request expired before anyone decided on it.")
@@ -237,11 +300,12 @@ func (h *Helper) follow(ctx context.Context) int {
 // user has, reminding and showing the tray, until ctx ends.
 func (h *Helper) watch(ctx context.Context, st localapi.Status) int {
 	rem := NewReminders(nil)
-	session := ""
+	session, asked := "", "" // the session followed; the request seen waiting
 	if st.State == "active" {
 		session = st.SessionID // started before this helper: no "started" notice
 	}
 	for {
+		h.withdraw(st)
 		if st.Helper != nil {
 			rem = h.schedule(rem, st.Helper)
 		}
@@ -250,12 +314,18 @@ func (h *Helper) watch(ctx context.Context, st localapi.Status) int {
 		wait := h.Poll
 		switch {
 		case st.State == "active":
-			h.active(st, &session, rem, h.Desktop.Notify)
+			asked = ""
+			h.active(st, &session, rem, h.notify)
 		case session != "":
 			h.Desktop.HideTray()
-			h.Desktop.Notify(Ended(st.EndReason))
+			h.notify(Ended(st.EndReason).about(session))
 			session = ""
-		case st.State != "pending":
+		case st.State == "pending":
+			asked = st.RequestID
+		case asked != "" && st.RequestID == asked && st.RequestState == "denied":
+			h.notify(Denied(st.DecisionReason).about(asked))
+			asked = ""
+		default:
 			wait = idlePolls * h.Poll
 		}
 		select {
@@ -277,14 +347,14 @@ func (h *Helper) active(st localapi.Status, session *string, rem *Reminders, tel
 	if *session != st.SessionID {
 		*session = st.SessionID
 		expires, _ := time.Parse(time.RFC3339, deref(st.ExpiresAt))
-		m := Started(expires, remaining)
+		m := Started(expires, remaining).about(*session)
 		if st.Sudo {
 			m.Body += SudoWorks
 		}
 		tell(m)
 	}
 	for _, at := range rem.Due(*session, remaining) {
-		tell(Reminder(at, rem.Last(at)))
+		tell(Reminder(at, rem.Last(at)).about(*session))
 	}
 	h.Desktop.ShowTray(remaining)
 	return remaining
@@ -313,7 +383,7 @@ func (h *Helper) announce(live bool, m Message) {
 		text += ". " + m.Body
 	}
 	h.line(live, "%s", text)
-	h.Desktop.Notify(m)
+	h.notify(m)
 }
 
 // line prints a line of its own, above the live countdown.
@@ -321,7 +391,8 @@ func (h *Helper) line(live bool, format string, args ...any) {
 	if live {
 		fmt.Fprint(h.Out, "\r\x1b[K")
 	}
-	fmt.Fprintf(h.Out, format, args...)
+	h.last = fmt.Sprintf(format, args...)
+	fmt.Fprint(h.Out, h.last)
 	if live {
 		fmt.Fprint(h.Out, "\r\n")
 	} else {

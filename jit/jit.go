@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/localapi"
 )
 
 // Reminders tracks which reminders of one session have been given.
@@ -66,8 +67,35 @@ func (r *Reminders) Last(at time.Duration) bool {
 type Message struct {
 	Summary string
 	Body    string
-	// Urgent messages are shown until dismissed.
+	// Urgent messages are shown until dismissed, or closed once Over.
 	Urgent bool
+
+	kind    string        // what it announces: ending, denied, ended
+	left    time.Duration // ending: the time left it spoke of
+	subject string        // the session or request it is about (set by the helper)
+}
+
+// Over reports whether what m announced no longer holds in st, the user's
+// state now: the warning of the end once the session was extended or is
+// gone, a denial or a revocation once the user asked again. A message that
+// is over is closed rather than left on the screen.
+func (m Message) Over(st localapi.Status) bool {
+	switch m.kind {
+	case "ending":
+		remaining := time.Duration(st.RemainingSeconds) * time.Second
+		return st.State != "active" || st.SessionID != m.subject || remaining > m.left+5*time.Second
+	case "denied":
+		return st.State == "pending" || st.State == "active" || st.RequestID != m.subject
+	case "ended":
+		return st.State == "pending" || (st.State == "active" && st.SessionID != m.subject)
+	}
+	return false
+}
+
+// about names the session or request m is about.
+func (m Message) about(id string) Message {
+	m.subject = id
+	return m
 }
 
 // Started announces a session.
@@ -84,7 +112,7 @@ const SudoWorks = " sudo and pkexec work too, without a password, until then."
 // does to unsaved work.
 func Reminder(left time.Duration, last bool) Message {
 	m := Message{Summary: fmt.Sprintf("JIT elevated access ends in %s", Human(left)),
-		Body: "Run \"hoist exit\" or use Exit JIT Access when you are done."}
+		Body: "Run \"hoist exit\" or use Exit JIT Access when you are done.", kind: "ending", left: left}
 	if last {
 		m.Body = "Elevated programs will then be closed, and unsaved work in them will be lost. Save your work now."
 		m.Urgent = true
@@ -103,12 +131,12 @@ func Ended(reason string) Message {
 		why = reason
 	}
 	return Message{Summary: "JIT elevated access has ended (" + reason + ")",
-		Body: "It ended because " + why + ". Elevated programs have been closed.", Urgent: reason == string(hoist.EndRevoked)}
+		Body: "It ended because " + why + ". Elevated programs have been closed.", Urgent: reason == string(hoist.EndRevoked), kind: "ended"}
 }
 
 // Denied says a request was denied, with the approver's reason.
 func Denied(reason string) Message {
-	m := Message{Summary: "Your request for JIT elevated access was denied", Urgent: true}
+	m := Message{Summary: "Your request for JIT elevated access was denied", Urgent: true, kind: "denied"}
 	if reason != "" {
 		m.Body = "Reason: " + reason
 	}

@@ -1,11 +1,13 @@
 package jit_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hoist-jit/hoist/jit"
+	"github.com/hoist-jit/hoist/localapi"
 )
 
 func TestRemindersFireOnceEachInOrder(t *testing.T) {
@@ -65,6 +67,103 @@ func TestMessages(t *testing.T) {
 	for d, want := range map[time.Duration]string{29*time.Minute + 41*time.Second: "29:41", time.Hour + 5*time.Minute + 9*time.Second: "1:05:09", -time.Second: "0:00"} {
 		if got := jit.Clock(d); got != want {
 			t.Errorf("Clock(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// TestDialogCommandLines: the windows the helper opens where no terminal
+// emulator is installed, exactly as they are run (zenity and kdialog are
+// not installed here; the lines are what their manuals take).
+func TestDialogCommandLines(t *testing.T) {
+	z := &jit.Dialog{Tool: "zenity", Path: "/usr/bin/zenity"}
+	k := &jit.Dialog{Tool: "kdialog", Path: "/usr/bin/kdialog"}
+	for _, tc := range []struct {
+		name string
+		got  []string
+		want string
+	}{
+		{"zenity entry", z.EntryArgs("Why do you need it? <b>", "30m"),
+			"/usr/bin/zenity|--entry|--title=Hoist JIT elevated access|--text=Why do you need it? &lt;b&gt;|--entry-text=30m"},
+		{"zenity question", z.QuestionArgs("End JIT elevated access now?", "End now", "Keep it"),
+			"/usr/bin/zenity|--question|--title=Hoist JIT elevated access|--text=End JIT elevated access now?|--ok-label=End now|--cancel-label=Keep it"},
+		{"zenity error", z.MessageArgs("hoist: a & b", true), "/usr/bin/zenity|--error|--title=Hoist JIT elevated access|--text=hoist: a &amp; b"},
+		{"kdialog entry", k.EntryArgs("Why do you need it? <b>", ""), "/usr/bin/kdialog|--title|Hoist JIT elevated access|--inputbox|Why do you need it? <b>|"},
+		{"kdialog question", k.QuestionArgs("End now?", "End now", "Keep it"),
+			"/usr/bin/kdialog|--title|Hoist JIT elevated access|--yes-label|End now|--no-label|Keep it|--warningyesno|End now?"},
+		{"kdialog message", k.MessageArgs("ok", false), "/usr/bin/kdialog|--title|Hoist JIT elevated access|--msgbox|ok"},
+	} {
+		if got := strings.Join(tc.got, "|"); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestLauncherChoosesTerminalThenDialog: the launcher opens a terminal
+// emulator when one is installed, asks in windows when none is, and says
+// so when neither is.
+func TestLauncherChoosesTerminalThenDialog(t *testing.T) {
+	helper := []string{"/usr/bin/hoist", "jit"}
+	for _, tc := range []struct {
+		name      string
+		installed []string
+		terminal  string
+		dialog    string
+	}{
+		{"Debian's choice first", []string{"xterm", "x-terminal-emulator", "zenity"}, "/bin/x-terminal-emulator|-e|/usr/bin/hoist|jit", ""},
+		{"GNOME Terminal", []string{"gnome-terminal", "xterm"}, "/bin/gnome-terminal|--|/usr/bin/hoist|jit", ""},
+		{"Konsole", []string{"konsole", "kdialog"}, "/bin/konsole|-e|/usr/bin/hoist|jit", ""},
+		{"kitty takes the command as is", []string{"kitty"}, "/bin/kitty|/usr/bin/hoist|jit", ""},
+		{"no terminal: zenity", []string{"zenity", "kdialog"}, "", "zenity"},
+		{"no terminal: kdialog", []string{"kdialog"}, "", "kdialog"},
+		{"nothing", nil, "", ""},
+	} {
+		look := func(name string) (string, error) {
+			for _, n := range tc.installed {
+				if n == name {
+					return "/bin/" + name, nil
+				}
+			}
+			return "", os.ErrNotExist
+		}
+		f := jit.ChooseFront(look, helper)
+		if got := strings.Join(f.Terminal, "|"); got != tc.terminal {
+			t.Errorf("%s: terminal %q, want %q", tc.name, got, tc.terminal)
+		}
+		got := ""
+		if f.Dialog != nil {
+			got = f.Dialog.Tool
+		}
+		if got != tc.dialog {
+			t.Errorf("%s: dialog %q, want %q", tc.name, got, tc.dialog)
+		}
+	}
+}
+
+// TestUrgentMessagesAreOverWhenTheirStateIs: the warning of the end is
+// over once the session was extended or is gone; a denial once the user
+// asked again; a revocation once a new request or session came.
+func TestUrgentMessagesAreOverWhenTheirStateIs(t *testing.T) {
+	active := func(id string, left int64) localapi.Status {
+		return localapi.Status{State: "active", SessionID: id, RemainingSeconds: left}
+	}
+	ending := jit.Reminder(time.Minute, true)
+	for _, tc := range []struct {
+		name string
+		m    jit.Message
+		st   localapi.Status
+		over bool
+	}{
+		{"ending, still", jit.ExportAbout(ending, "ses_a"), active("ses_a", 50), false},
+		{"ending, extended", jit.ExportAbout(ending, "ses_a"), active("ses_a", 1800), true},
+		{"ending, ended", jit.ExportAbout(ending, "ses_a"), localapi.Status{State: "ended", SessionID: "ses_a"}, true},
+		{"denied, still", jit.ExportAbout(jit.Denied("no"), "req_a"), localapi.Status{State: "none", RequestID: "req_a", RequestState: "denied"}, false},
+		{"denied, asked again", jit.ExportAbout(jit.Denied("no"), "req_a"), localapi.Status{State: "pending", RequestID: "req_b"}, true},
+		{"revoked, still", jit.ExportAbout(jit.Ended("revoked"), "ses_a"), localapi.Status{State: "ended", SessionID: "ses_a"}, false},
+		{"revoked, new session", jit.ExportAbout(jit.Ended("revoked"), "ses_a"), active("ses_b", 600), true},
+		{"started is never closed", jit.ExportAbout(jit.Started(time.Now(), time.Hour), "ses_a"), localapi.Status{State: "ended"}, false},
+	} {
+		if got := tc.m.Over(tc.st); got != tc.over {
+			t.Errorf("%s: Over = %v, want %v", tc.name, got, tc.over)
 		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 func newServe(stdout, stderr io.Writer) *cobra.Command {
 	var (
 		stateDir, socket, cgroupRoot, tracking, autostart string
+		applications, hoistBinary                         string
 		grace                                             time.Duration
 		logJSON, sudo                                     bool
 		sudoInstance, polkitDir                           string
@@ -53,7 +54,8 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 			if tracker.Kind() != platform.TrackCgroup {
 				log.Warn("no cgroup v2: elevated processes are tracked by fork events (the fallback)", "tracker", tracker.Kind())
 			}
-			cfg := agent.Config{StateDir: stateDir, Tracker: tracker, Grace: grace, Logger: log, HoistPath: hoistCommand()}
+			cfg := agent.Config{StateDir: stateDir, Tracker: tracker, Grace: grace, Logger: log,
+				DesktopDir: applications, AutostartDir: autostart, HoistPath: agent.InstalledHoist(hoistBinary)}
 			if sudo {
 				self, err := os.Executable()
 				if err != nil {
@@ -83,11 +85,6 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			defer a.Close()
-			if autostart != "" {
-				if err := agent.InstallAutostart(autostart, hoistCommand()); err != nil {
-					log.Warn("cannot install the JIT helper's autostart entry", "dir", autostart, "err", err)
-				}
-			}
 			l, err := listen(socket)
 			if err != nil {
 				return err
@@ -113,6 +110,8 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&cgroupRoot, "cgroup-root", "", "cgroup directory for sessions (default: <cgroup2 mount>/hoist)")
 	f.StringVar(&tracking, "tracker", platform.TrackAuto, "how elevated processes are held: auto, cgroup (cgroup v2) or proc (fork events, for hosts without cgroup v2)")
 	f.StringVar(&autostart, "autostart-dir", agent.DefaultAutostartDir, "where the quiet JIT helper's desktop autostart entry goes (empty: none)")
+	f.StringVar(&applications, "applications-dir", agent.DefaultDesktopDir, "where the JIT launcher goes when the agent configuration says Create JIT mode shortcut: Yes")
+	f.StringVar(&hoistBinary, "hoist-binary", "", "absolute path of the hoist command the desktop entries run (default: "+agent.SystemHoist+" when installed, else hoist from the user's PATH)")
 	f.DurationVar(&grace, "grace", agent.DefaultGrace, "time between SIGTERM and the kill at a session's end")
 	f.BoolVar(&logJSON, "log-json", false, "log JSON instead of text")
 	f.BoolVar(&sudo, "sudo", true, "let sudo and pkexec elevate users during their JIT session (docs/sudo.md)")
@@ -184,18 +183,4 @@ func newGrant(stdout io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&socket, "socket", localapi.DefaultSocket, "hoistd's socket")
 	cmd.Flags().StringVar(&forDur, "for", "30m", "how long, like 30m, 2h or 1d")
 	return cmd
-}
-
-// hoistCommand is the hoist binary next to this hoistd when there is one
-// (a build directory, /usr/bin), else "hoist" from the user's PATH.
-func hoistCommand() string {
-	self, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	p := filepath.Join(filepath.Dir(self), "hoist")
-	if info, err := os.Stat(p); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
-		return p
-	}
-	return ""
 }

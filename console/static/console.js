@@ -18,6 +18,71 @@
     errors.focus();
   }
 
+  // Times: the pages write them in UTC; the account page's preference
+  // (kept in this browser) shows them in the browser's time zone instead.
+  // The UTC time stays in the tooltip.
+  var zoneKey = "hoist.timezone";
+  function localZone() {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "local"; } catch (e) { return "local"; }
+  }
+  function showTimes(root) {
+    if (localStorage.getItem(zoneKey) !== "local") return;
+    (root || document).querySelectorAll("time[datetime]:not([data-since])").forEach(function (el) {
+      if (!/ UTC$/.test(el.textContent)) return;
+      var t = new Date(el.getAttribute("datetime"));
+      if (isNaN(t)) return;
+      if (!el.title) el.title = el.textContent;
+      var p = function (n) { return (n < 10 ? "0" : "") + n; };
+      el.textContent = t.getFullYear() + "-" + p(t.getMonth() + 1) + "-" + p(t.getDate()) + " " +
+        p(t.getHours()) + ":" + p(t.getMinutes()) + ":" + p(t.getSeconds()) + " " + localZone();
+    });
+  }
+  showTimes();
+  var zone = document.getElementById("timezone");
+  if (zone) {
+    zone.value = localStorage.getItem(zoneKey) === "local" ? "local" : "utc";
+    var localOption = zone.querySelector('option[value="local"]');
+    if (localOption) localOption.textContent = "This browser's time zone (" + localZone() + ")";
+    zone.addEventListener("change", function () {
+      localStorage.setItem(zoneKey, zone.value);
+      var said = document.getElementById("timezone-saved");
+      if (said) said.textContent = "Saved for this browser.";
+    });
+  }
+
+  // Tables with class "sortable": a header's button sorts the rows by that
+  // column (times by their instant, numbers as numbers), again to reverse.
+  function sortKey(cell) {
+    var t = cell && cell.querySelector("time[datetime]");
+    if (t) return Date.parse(t.getAttribute("datetime"));
+    var text = cell ? cell.textContent.trim() : "";
+    return /^-?\d+(\.\d+)?$/.test(text) ? parseFloat(text) : text.toLowerCase();
+  }
+  document.querySelectorAll("table.sortable").forEach(function (table) {
+    var heads = table.querySelectorAll("thead th");
+    heads.forEach(function (th, col) {
+      if (!th.textContent.trim()) return;
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "sort";
+      b.textContent = th.textContent;
+      th.textContent = "";
+      th.appendChild(b);
+      b.addEventListener("click", function () {
+        var up = th.getAttribute("aria-sort") !== "ascending";
+        heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", up ? "ascending" : "descending");
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows).filter(function (r) { return r.cells.length > 1; });
+        rows.sort(function (x, y) {
+          var a = sortKey(x.cells[col]), c = sortKey(y.cells[col]);
+          return (a < c ? -1 : a > c ? 1 : 0) * (up ? 1 : -1);
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+      });
+    });
+  });
+
   if (document.body.dataset.page !== "approvals") {
     return;
   }
@@ -112,6 +177,7 @@
       document.title = (waiting > 0 ? "(" + waiting + ") " : "") + document.title.replace(/^\(\d+\) /, "");
       document.getElementById("session-count").textContent = document.querySelectorAll("#session-rows tr[data-id]").length;
       syncSelectAll();
+      showTimes();
       tick();
     }).catch(function () { /* offline for a moment: the next poll tries again */ }).then(function () {
       busy = false;
