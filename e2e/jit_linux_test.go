@@ -483,3 +483,21 @@ func TestHelperSaysDeniedAndRevoked(t *testing.T) {
 		t.Fatalf("exit %d after a revoke, want 1", code)
 	}
 }
+
+// TestHelperAsksTheDurationOnce: with no --for, the helper's question shows
+// the default once, in brackets, and Enter takes it.
+func TestHelperAsksTheDurationOnce(t *testing.T) {
+	f := newFleet(t)
+	tm := f.jitInTerminal("--reason 'a printer driver'")
+	tm.waitFor("For how long do you need JIT elevated access? [30m]: ")
+	if strings.Count(tm.output(), "30m") != 1 {
+		t.Fatalf("the question names the default more than once:\n%s", tm.output())
+	}
+	_, _ = tm.in.Write([]byte("\r"))
+	tm.waitFor("waiting for an administrator")
+	reqs, _ := f.srv.Service().Requests(ctx, adminActor, hoist.RequestFilter{State: hoist.RequestPending})
+	if len(reqs) != 1 || reqs[0].RequestedDuration != 30*time.Minute {
+		t.Fatalf("pending requests: %+v, want one for the default 30m", reqs)
+	}
+	_, _ = tm.in.Write([]byte{3})
+}

@@ -116,12 +116,14 @@ func (h *Helper) ask(st localapi.Status) (int, bool) {
 	in := bufio.NewReader(h.In)
 	d := h.For
 	if d == 0 {
-		choices := info.DefaultDuration
+		// The default once, in brackets; the choices only where the policy
+		// allows no others.
+		prompt := fmt.Sprintf("For how long do you need JIT elevated access? [%s]: ", info.DefaultDuration)
 		if len(info.Durations) > 0 {
-			choices = strings.Join(info.Durations, ", ")
+			prompt = fmt.Sprintf("For how long do you need JIT elevated access? [%s] (one of %s): ", info.DefaultDuration, strings.Join(info.Durations, ", "))
 		}
 		for {
-			line, ok := h.question(in, fmt.Sprintf("For how long do you need JIT elevated access? [%s] (%s): ", info.DefaultDuration, choices))
+			line, ok := h.question(in, prompt)
 			if !ok {
 				return ExitCanceled, false
 			}
