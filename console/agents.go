@@ -68,9 +68,9 @@ func (h *Handler) createEnrollToken(w http.ResponseWriter, r *http.Request, v *v
 	if err != nil || uses < 1 {
 		return h.done(w, r, "/agents", false, "Uses: a whole number of machines, 1 or more.")
 	}
-	ttl, err := time.ParseDuration(strings.TrimSpace(r.PostForm.Get("ttl")))
+	ttl, err := hoist.ParseDuration(r.PostForm.Get("ttl"))
 	if err != nil {
-		return h.done(w, r, "/agents", false, "Valid for: a duration such as 1h or 24h.")
+		return h.done(w, r, "/agents", false, "Valid for: "+hoist.ErrorMessage(err))
 	}
 	group := r.PostForm.Get("group")
 	if group == hoist.DefaultGroup {

@@ -508,6 +508,16 @@ func TestPolicyEditAndToggleReachTheStore(t *testing.T) {
 	if after, _ := s.svc.Group(ctx, s.admin, g.ID); after.Version != g.Version || after.Config.CreateJITShortcut != nil {
 		t.Fatalf("a stale save changed the group: %+v", after)
 	}
+	// Durations as people type them, as the CLI takes them; a grace of 0
+	// means what it says.
+	v.post("/groups/"+g.ID+"/config", url.Values{"csrf": {csrf}, "version": {"3"}, "config.checkin_interval": {"1h 30m"}, "config.grace": {"0"}})
+	g, _ = s.svc.Group(ctx, s.admin, g.ID)
+	if g.Config.CheckinInterval == nil || g.Config.CheckinInterval.D() != 90*time.Minute || g.Config.Grace == nil || *g.Config.Grace != 0 {
+		t.Fatalf("config after saving \"1h 30m\" and a grace of 0: %+v", g.Config)
+	}
+	if _, body := v.post("/groups/"+g.ID+"/config", url.Values{"csrf": {csrf}, "version": {"4"}, "config.checkin_interval": {"5"}}); !strings.Contains(body, "did you mean 5m or 5h?") {
+		t.Errorf("a duration without a unit:\n%.3000s", body)
+	}
 }
 
 func TestAuditPageAndExport(t *testing.T) {

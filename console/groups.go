@@ -191,9 +191,9 @@ func parseConfig(form url.Values) (hoist.AgentConfig, map[string]string) {
 		errs["config.create_jit_shortcut"] = "choose Yes, No or Inherit"
 	}
 	for _, s := range splitList(form.Get("config.reminders")) {
-		d, err := time.ParseDuration(s)
+		d, err := hoist.ParseDuration(s)
 		if err != nil {
-			errs["config.reminders"] = "durations such as 10m, 1m, separated by commas"
+			errs["config.reminders"] = "durations such as 10m, 1m, separated by commas: " + hoist.ErrorMessage(err)
 			break
 		}
 		c.Reminders = append(c.Reminders, hoist.Duration(d))
@@ -204,9 +204,9 @@ func parseConfig(form url.Values) (hoist.AgentConfig, map[string]string) {
 		if s == "" {
 			continue
 		}
-		d, err := time.ParseDuration(s)
+		d, err := formDuration(s)
 		if err != nil {
-			errs[name] = "a duration such as 30m or 1h, or empty to inherit"
+			errs[name] = hoist.ErrorMessage(err) + ", or empty to inherit"
 			continue
 		}
 		hd := hoist.Duration(d)
@@ -310,4 +310,15 @@ func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request, v *visit) 
 		return h.refused(w, r, "/groups/"+url.PathEscape(g.ID), err)
 	}
 	return h.done(w, r, "/groups", true, "Deleted computer group "+g.Name+".")
+}
+
+// formDuration reads a duration typed in a form the way the CLI does (30m,
+// 2h, 1d, 1h30m), and also a zero ("0", "0s"), which some fields mean
+// (a grace of 0 kills at once) and others refuse with their own message.
+func formDuration(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	if d, err := time.ParseDuration(t); err == nil && d == 0 {
+		return 0, nil // "0", "0s", "0m"
+	}
+	return hoist.ParseDuration(t)
 }

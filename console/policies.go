@@ -235,9 +235,9 @@ func parsePolicy(kind string, form url.Values) (hoist.Policy, map[string]string)
 		if s == "" {
 			return 0
 		}
-		d, err := time.ParseDuration(s)
+		d, err := formDuration(s)
 		if err != nil {
-			errs[name] = "a duration such as 30m, 1h or 1h30m"
+			errs[name] = hoist.ErrorMessage(err)
 		} else if d == 0 {
 			// The policy stores 0 as unset: say so, rather than save a
 			// default the admin did not type.
@@ -248,9 +248,9 @@ func parsePolicy(kind string, form url.Values) (hoist.Policy, map[string]string)
 	durations := func(name string) []hoist.Duration {
 		var out []hoist.Duration
 		for _, s := range splitList(form.Get(name)) {
-			d, err := time.ParseDuration(s)
+			d, err := hoist.ParseDuration(s)
 			if err != nil {
-				errs[name] = "durations such as 15m, 1h, separated by commas"
+				errs[name] = "durations such as 15m, 1h, separated by commas: " + hoist.ErrorMessage(err)
 				return nil
 			}
 			out = append(out, hoist.Duration(d))
