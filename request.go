@@ -46,7 +46,9 @@ type Request struct {
 	DecidedBy       string        `json:"decided_by,omitempty"`
 	DecisionReason  string        `json:"decision_reason,omitempty"`
 	GrantedDuration time.Duration `json:"granted_duration,omitempty"`
-	SessionID       string        `json:"session_id,omitempty"`
+	// OneTime says the approver chose One Time rather than For a window.
+	OneTime   bool   `json:"one_time,omitempty"`
+	SessionID string `json:"session_id,omitempty"`
 	// Policy names the JIT startup policy that admitted the request;
 	// ApproverRole (admin, or any approver when empty) and MaxDuration are
 	// its rules for the decision.
@@ -145,6 +147,9 @@ type Approval struct {
 	Approver string
 	Duration time.Duration // zero means One Time
 	Reason   string
+	// OneTime marks a One Time approval whose window was given anyway (the
+	// One Time default cut to a policy's maximum).
+	OneTime bool
 }
 
 // Approve checks an approval against the rules — no self-approval, a window
@@ -169,6 +174,7 @@ func (r Request) Approve(a Approval, set ApprovalSettings, now time.Time) (Reque
 	if err != nil {
 		return r, Session{}, err
 	}
+	next.OneTime = a.OneTime || a.Duration == 0
 	return next, s, nil
 }
 

@@ -20,7 +20,7 @@ func requestView(r hoist.Request) RequestView {
 		RequestedSeconds:  int64(r.RequestedDuration / time.Second),
 		CreatedAt:         r.CreatedAt, ExpiresAt: r.ExpiresAt,
 		DecidedBy: r.DecidedBy, DecisionReason: r.DecisionReason, SessionID: r.SessionID,
-		History: r.History,
+		OneTime: r.OneTime, History: r.History,
 	}
 	v.AgentID = r.Agent
 	if r.GrantedDuration > 0 {

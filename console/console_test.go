@@ -732,3 +732,27 @@ func TestHistoryPages(t *testing.T) {
 		t.Fatalf("second page: %d rows\n%s", n, body)
 	}
 }
+
+// TestHistorySaysOneTimeOrFor: the history and the request page say which
+// the approver chose, as an auditor asks.
+func TestHistorySaysOneTimeOrFor(t *testing.T) {
+	s := newSite(t)
+	once, window := s.pending("alice"), s.pending("bob")
+	if res, err := s.svc.Approve(ctx, s.admin, []string{once.ID}, 0, ""); err != nil || !res[0].OK {
+		t.Fatalf("One Time: %+v %v", res, err)
+	}
+	if res, err := s.svc.Approve(ctx, s.admin, []string{window.ID}, 2*time.Hour, ""); err != nil || !res[0].OK {
+		t.Fatalf("For 2h: %+v %v", res, err)
+	}
+	v := s.visitor()
+	v.signIn("admin", password)
+	_, body := v.get("/approvals")
+	body = unbroken(body)
+	if !strings.Contains(body, "approved</span> One Time (30m)") || !strings.Contains(body, "approved</span> for 2h") {
+		t.Fatalf("the history does not say One Time and For:\n%s", body)
+	}
+	_, body = v.get("/requests/" + once.ID)
+	if !strings.Contains(unbroken(body), "One Time (30m)") {
+		t.Fatalf("the request page does not say One Time:\n%s", body)
+	}
+}

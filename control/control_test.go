@@ -136,8 +136,18 @@ func TestOneTimeUsesTheSetting(t *testing.T) {
 	f := newFixture(t, func(s *hoist.ApprovalSettings) { s.OneTimeDuration = 20 * time.Minute })
 	r := f.request(t, "alice", "ws-01")
 	results, _ := f.svc.Approve(ctx, f.approver, []string{r.ID}, 0, "")
-	if !results[0].OK || results[0].Request.GrantedDuration != 20*time.Minute {
+	if !results[0].OK || results[0].Request.GrantedDuration != 20*time.Minute || !results[0].Request.OneTime {
 		t.Fatalf("one-time approval = %+v", results[0])
+	}
+	// The history says which the approver chose, as it is read back.
+	stored, err := f.svc.Request(ctx, f.admin, r.ID)
+	if err != nil || !stored.OneTime {
+		t.Fatalf("the stored one-time approval: %+v, %v", stored, err)
+	}
+	r2 := f.request(t, "bob", "ws-02")
+	results, _ = f.svc.Approve(ctx, f.approver, []string{r2.ID}, 20*time.Minute, "")
+	if !results[0].OK || results[0].Request.OneTime {
+		t.Fatalf("an approval For 20m is marked One Time: %+v", results[0])
 	}
 }
 

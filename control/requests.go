@@ -173,7 +173,7 @@ func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Dur
 			if grant == 0 && r.MaxDuration > 0 && s.settings.OneTimeDuration > r.MaxDuration {
 				grant = r.MaxDuration // One Time, within the policy's maximum
 			}
-			next, sess, err = r.Approve(hoist.Approval{Approver: a.Name, Duration: grant, Reason: note}, s.settings, now)
+			next, sess, err = r.Approve(hoist.Approval{Approver: a.Name, Duration: grant, Reason: note, OneTime: d == 0}, s.settings, now)
 			if err != nil {
 				return err
 			}

@@ -28,6 +28,7 @@ type RequestView struct {
 	DecidedBy         string             `json:"decided_by,omitempty"`
 	DecisionReason    string             `json:"decision_reason,omitempty"`
 	GrantedDuration   string             `json:"granted_duration,omitempty"`
+	OneTime           bool               `json:"one_time,omitempty"`
 	SessionID         string             `json:"session_id,omitempty"`
 	History           []hoist.Transition `json:"history"`
 	AgentNameFlags
