@@ -49,11 +49,11 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	token, a, expires, err := h.svc.Login(r.Context(), in.User, in.Password, remoteIP(r))
+	res, err := h.svc.LoginWithDevice(r.Context(), in.User, in.Password, remoteIP(r), in.Device)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, LoginAnswer{Token: token, ExpiresAt: expires, User: userView(a)})
+	writeJSON(w, http.StatusOK, LoginAnswer{Token: res.Token, ExpiresAt: res.Expires, User: userView(res.Admin), Device: res.Device})
 	return nil
 }
 
