@@ -225,7 +225,9 @@ func (m *Main) open(ctx context.Context) error {
 		return err
 	}
 	// A new server's first checkpoint, so that verify has one from the start.
-	if _, _, err := m.svc.CheckpointAudit(ctx); err != nil {
+	// A log found rolled back does not stop the server: the refusal is
+	// logged, alerted and shown by /readyz (see control.CheckpointAudit).
+	if _, _, err := m.svc.CheckpointAudit(ctx); err != nil && m.svc.AuditTampered() == "" {
 		return err
 	}
 	reg := prometheus.NewRegistry()
