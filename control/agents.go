@@ -232,6 +232,9 @@ func (s *Service) Checkin(ctx context.Context, agentID string, facts wire.AgentF
 			if err := auditHostname(ctx, tx, now, a, old); err != nil {
 				return err
 			}
+			if err := notePinHolder(ctx, tx, &a); err != nil {
+				return err
+			}
 		} else if err := tx.RelaxDurability(ctx); err != nil {
 			// A check-in only records facts the agent sends again at its
 			// next one: it need not wait for the disk (on PostgreSQL each
