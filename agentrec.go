@@ -39,6 +39,11 @@ type AgentRecord struct {
 	// PreviousHostnames are the hostnames the agent reported before, the
 	// latest first, at most MaxPreviousHostnames of them.
 	PreviousHostnames []PreviousHostname `json:"previous_hostnames,omitempty"`
+	// NameTakenBy is the id of the live agent whose pinned name this
+	// agent, unpinned, reports as its hostname; empty when none. Such an
+	// agent does not go by that name (see Name) and matches no hostname
+	// rule: a pinned name is reserved for the agent it was pinned on.
+	NameTakenBy string `json:"name_taken_by,omitempty"`
 }
 
 // PreviousHostname is a hostname an agent reported until Until.
@@ -52,11 +57,37 @@ const MaxPreviousHostnames = 5
 
 // Name is the name the agent goes by: its pinned name when an admin pinned
 // one, else the hostname it reports.
+//
+// An unpinned agent that reports another live agent's pinned name
+// (NameTakenBy) goes by "HOSTNAME (unverified, agt_…)" instead, a name no
+// agent can pin nor a hostname rule mean.
 func (a AgentRecord) Name() string {
 	if a.PinnedName != "" {
 		return a.PinnedName
 	}
+	if a.NameUnverified() {
+		h := a.Hostname
+		if len(h) > 200 {
+			h = h[:200]
+		}
+		return h + " (unverified, " + a.ID + ")"
+	}
 	return a.Hostname
+}
+
+// NameUnverified reports whether the agent reports, unpinned, a name
+// pinned on another live agent (NameTakenBy).
+func (a AgentRecord) NameUnverified() bool { return a.PinnedName == "" && a.NameTakenBy != "" }
+
+// PinHolder returns the id of the agent among agents, live and other
+// than a, whose pinned name is a's reported hostname; "" when none.
+func (a AgentRecord) PinHolder(agents []AgentRecord) string {
+	for _, o := range agents {
+		if o.ID != a.ID && !o.Revoked && o.PinnedName != "" && SameAgentName(o.PinnedName, a.Hostname) {
+			return o.ID
+		}
+	}
+	return ""
 }
 
 // HostnameMismatch reports whether the agent's name is pinned and the

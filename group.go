@@ -56,6 +56,9 @@ func (r GroupRules) Matches(a AgentRecord) bool {
 		return false
 	}
 	if r.Hostname != "" {
+		if a.NameUnverified() {
+			return false // it claims another agent's pinned name
+		}
 		if ok, _ := path.Match(r.Hostname, a.Name()); !ok { // the pinned name, when set: see AgentRecord.PinnedName
 			return false
 		}

@@ -155,6 +155,8 @@ type RequestFilter struct {
 	PendingBefore time.Time
 	// Limit caps the result; zero means DefaultListLimit.
 	Limit int
+	// Agent selects the requests of one agent.
+	Agent string
 }
 
 // SessionFilter selects sessions. Zero fields match everything.

@@ -78,3 +78,16 @@ func (r LoginRule) current(c LoginCounter, now time.Time) LoginCounter {
 	}
 	return c
 }
+
+// DeviceLoginRule counts failures for one account from one device: a
+// client that proves, with a device token from an earlier sign-in to that
+// account (see KnownDeviceFor), that it is the same browser or CLI. Such a
+// try skips the source and pair rules, so neighbours behind the same
+// address cannot lock it out, and is slowed by this counter of its own: a
+// stolen device token still needs the password, and guessing with it is as
+// slow as from one address.
+var DeviceLoginRule = LoginRule{Free: 5, Max: 15 * time.Minute, Forget: 24 * time.Hour}
+
+// KnownDeviceFor is how long a device token stays valid after it was
+// issued; every sign-in with it issues a fresh one.
+const KnownDeviceFor = 180 * 24 * time.Hour

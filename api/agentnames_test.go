@@ -97,8 +97,9 @@ func TestOpenAPILiveAgentNames(t *testing.T) {
 	}
 	var unpinned wire.AgentView
 	oaDecode(t, call("unpin B", "DELETE", path, pinB, "admin", "", 200), &unpinned)
-	if unpinned.Name != "WEB-1" || unpinned.PinnedName != "" || unpinned.HostnameMismatch {
-		t.Errorf("unpin B: got %+v, want WEB-1 again", unpinned)
+	// Unpinned, B reports A's pinned web-1: it does not go by it.
+	if unpinned.Name != "WEB-1 (unverified, "+unpinned.ID+")" || unpinned.NameTakenBy != a.AgentID || unpinned.PinnedName != "" || unpinned.HostnameMismatch {
+		t.Errorf("unpin B: got %+v, want WEB-1 (unverified, %s), name taken by %s", unpinned, unpinned.ID, a.AgentID)
 	}
 	call("unpin B again", "DELETE", path, pinB, "admin", "", 200)
 	call("unpin unknown agent", "DELETE", path, "/api/v1/agents/agt_aaaaaaaaaaaaaaaa/name", "admin", "", 404)

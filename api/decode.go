@@ -191,6 +191,9 @@ func ParseLogin(body []byte) (LoginBody, error) {
 	if in.User == "" || in.Password == "" {
 		return in, hoist.Errorf(hoist.EInvalid, "user and password are required")
 	}
+	if len(in.Device) > 512 {
+		return in, hoist.Errorf(hoist.EInvalid, "device: longer than 512 bytes")
+	}
 	return in, nil
 }
 

@@ -27,6 +27,9 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := h.store.Ping(ctx); err != nil {
 		return err
 	}
+	if problem := h.svcTampered(); problem != "" {
+		return hoist.Errorf(hoist.EUnavailable, "audit log tampered: %s", problem)
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil
 }
@@ -49,11 +52,11 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	token, a, expires, err := h.svc.Login(r.Context(), in.User, in.Password, remoteIP(r))
+	res, err := h.svc.LoginWithDevice(r.Context(), in.User, in.Password, remoteIP(r), in.Device)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, LoginAnswer{Token: token, ExpiresAt: expires, User: userView(a)})
+	writeJSON(w, http.StatusOK, LoginAnswer{Token: res.Token, ExpiresAt: res.Expires, User: userView(res.Admin), Device: res.Device})
 	return nil
 }
 
@@ -474,3 +477,11 @@ func (h *Handler) exportAudit(w http.ResponseWriter, r *http.Request) error {
 // exportWriteTimeout is how long one batch of an export may take to reach
 // the client.
 const exportWriteTimeout = 30 * time.Second
+
+// svcTampered is the service's AuditTampered, "" without a service.
+func (h *Handler) svcTampered() string {
+	if h.svc == nil {
+		return ""
+	}
+	return h.svc.AuditTampered()
+}

@@ -924,7 +924,7 @@ func oaSignedBundle(t *testing.T, enr wire.Enrolment, ans wire.CheckinAnswer) ho
 func (ls *oaLiveServer) enroll(t *testing.T, name, secret string) wire.Enrolment {
 	t.Helper()
 	key, csr := oaCSR(t)
-	body, _ := json.Marshal(wire.EnrollBody{Secret: secret, CSR: csr, Facts: wire.AgentFacts{Hostname: name, Version: "1.0.0", OS: "linux", Kernel: "6.8.0"}})
+	body, _ := json.Marshal(wire.EnrollBody{Secret: secret, CSR: csr, Facts: wire.AgentFacts{Hostname: strings.TrimPrefix(name, "@"), Version: "1.0.0", OS: "linux", Kernel: "6.8.0"}})
 	status, _, data := ls.do(t, "POST", "/agent/v1/enroll", "", "application/json", string(body))
 	var enr wire.Enrolment
 	if err := json.Unmarshal(data, &enr); status != http.StatusOK || err != nil {

@@ -142,13 +142,15 @@ func newLogin(env Env) *cobra.Command {
 			}
 			ctx, cancel := timeout()
 			defer cancel()
-			ans, err := c.Login(ctx, user, pw)
+			base := strings.TrimRight(server, "/")
+			ans, err := c.LoginWithDevice(ctx, user, pw, savedDevice(env, base, user))
 			if err != nil {
 				return err
 			}
-			if err := saveConfig(env, adminConfig{Server: strings.TrimRight(server, "/"), CA: string(ca), User: user, Token: ans.Token}); err != nil {
+			if err := saveConfig(env, adminConfig{Server: base, CA: string(ca), User: user, Token: ans.Token}); err != nil {
 				return err
 			}
+			saveDevice(env, base, user, ans.Device)
 			fmt.Fprintf(env.Stdout, "logged in to %s as %s (%s) until %s\n", server, ans.User.Name, ans.User.Role, ans.ExpiresAt.Local().Format(time.RFC3339))
 			return nil
 		},

@@ -134,8 +134,14 @@ func shortNetError(err error) string {
 
 // Login exchanges a name and password for a token, and keeps the token.
 func (c *Client) Login(ctx context.Context, user, password string) (wire.LoginAnswer, error) {
+	return c.LoginWithDevice(ctx, user, password, "")
+}
+
+// LoginWithDevice is Login sending the device token of the last sign-in
+// (empty for none); the answer's Device is the one to keep for the next.
+func (c *Client) LoginWithDevice(ctx context.Context, user, password, device string) (wire.LoginAnswer, error) {
 	var ans wire.LoginAnswer
-	err := c.do(ctx, "POST", "/api/v1/login", nil, wire.LoginBody{User: user, Password: password}, &ans)
+	err := c.do(ctx, "POST", "/api/v1/login", nil, wire.LoginBody{User: user, Password: password, Device: device}, &ans)
 	if err == nil {
 		c.token = ans.Token
 	}

@@ -50,7 +50,11 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, v *visit) error 
 			"Error": "The sign-in form had expired or did not come from this page. Nothing was done; sign in again."})
 		return nil
 	}
-	token, _, _, err := h.svc.LoginConsole(r.Context(), name, password, remoteIP(r), h.idle)
+	var device string
+	if c, err := r.Cookie(deviceCookie); err == nil {
+		device = c.Value
+	}
+	res, err := h.svc.LoginConsoleWithDevice(r.Context(), name, password, remoteIP(r), device, h.idle)
 	if err != nil {
 		code := hoist.ErrorCode(err)
 		if code != hoist.EUnauthorized && code != hoist.ERateLimited {
@@ -66,7 +70,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, v *visit) error 
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
-	setSessionCookie(w, token)
+	setSessionCookie(w, res.Token)
+	setDeviceCookie(w, res.Device)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }

@@ -50,6 +50,9 @@ const (
 	sessionCookie = "__Host-hoist-session"
 	flashCookie   = "__Host-hoist-flash"
 	loginCookie   = "__Host-hoist-login"
+	// deviceCookie holds the device token of the browser's last sign-in
+	// (see control.LoginConsoleWithDevice); it outlasts logouts.
+	deviceCookie = "__Host-hoist-device"
 )
 
 // maxForm caps a form's body: the largest real one (a policy) is a few
@@ -337,6 +340,13 @@ func csrfToken(sessionToken string) string {
 
 func setSessionCookie(w http.ResponseWriter, token string) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+}
+
+// setDeviceCookie keeps the browser's device token for as long as the
+// server accepts it.
+func setDeviceCookie(w http.ResponseWriter, device string) {
+	http.SetCookie(w, &http.Cookie{Name: deviceCookie, Value: device, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		MaxAge: int(hoist.KnownDeviceFor / time.Second)})
 }
 
 func clearSessionCookie(w http.ResponseWriter) {

@@ -28,14 +28,42 @@ func tokenHash(token string) string {
 // the wait for its own account and source is over. Every checked failure
 // is audited; unknown names and wrong passwords get the same answer.
 func (s *Service) Login(ctx context.Context, name, password, from string) (token string, a hoist.Admin, expires time.Time, err error) {
-	return s.login(ctx, name, password, from, s.tokenTTL, "api")
+	r, err := s.login(ctx, name, password, from, "", s.tokenTTL, "api")
+	return r.Token, r.Admin, r.Expires, err
+}
+
+// LoginResult is a successful sign-in: the token, its account and expiry,
+// and a device token for the client to keep and send with its next
+// sign-in (see LoginWithDevice).
+type LoginResult struct {
+	Token   string
+	Admin   hoist.Admin
+	Expires time.Time
+	Device  string
+}
+
+// LoginWithDevice is Login for a client that keeps a device token: device
+// is the one it got from its last sign-in to this account (empty for
+// none). A valid one makes the try count against this device rather than
+// against its address, so that guesses from others behind the same address
+// do not lock it out; an invalid, expired or other account's device token
+// is ignored. The result carries a fresh device token.
+func (s *Service) LoginWithDevice(ctx context.Context, name, password, from, device string) (LoginResult, error) {
+	return s.login(ctx, name, password, from, device, s.tokenTTL, "api")
 }
 
 // LoginConsole is Login for the web console: the token lasts idle, and
 // KeepAlive slides it while the admin works, so that a console left alone
 // logs itself out.
 func (s *Service) LoginConsole(ctx context.Context, name, password, from string, idle time.Duration) (token string, a hoist.Admin, expires time.Time, err error) {
-	return s.login(ctx, name, password, from, min(idle, s.tokenTTL), "console")
+	r, err := s.LoginConsoleWithDevice(ctx, name, password, from, "", idle)
+	return r.Token, r.Admin, r.Expires, err
+}
+
+// LoginConsoleWithDevice is LoginConsole with the browser's device token
+// (see LoginWithDevice).
+func (s *Service) LoginConsoleWithDevice(ctx context.Context, name, password, from, device string, idle time.Duration) (LoginResult, error) {
+	return s.login(ctx, name, password, from, device, min(idle, s.tokenTTL), "console")
 }
 
 // KeepAlive moves the expiry of a console token to idle from now, never past
@@ -77,22 +105,28 @@ func (s *Service) KeepAlive(ctx context.Context, token string, idle time.Duratio
 	})
 }
 
-func (s *Service) login(ctx context.Context, name, password, from string, ttl time.Duration, via string) (token string, a hoist.Admin, expires time.Time, err error) {
+func (s *Service) login(ctx context.Context, name, password, from, proof string, ttl time.Duration, via string) (r LoginResult, err error) {
 	now := s.now()
 	denied := hoist.Errorf(hoist.EUnauthorized, "wrong user name or password")
-	src := source(from)
+	at := attempt{src: source(from)}
 	if hoist.CheckAdminName(name) != nil || len(password) > 1024 {
 		// No such account can exist: nothing to look up, only the source
 		// to count.
-		if err := s.store.View(ctx, func(tx hoist.Tx) error { return throttled(ctx, tx, "", src, now) }); err != nil {
-			return "", a, expires, err
+		if err := s.store.View(ctx, func(tx hoist.Tx) error { return throttled(ctx, tx, at, now) }); err != nil {
+			return r, err
 		}
-		s.recordFailure(ctx, hoist.Admin{}, "", src, from, false, now)
-		return "", a, expires, denied
+		s.recordFailure(ctx, hoist.Admin{}, at, from, false, now)
+		return r, denied
 	}
+	at.name = name
 	// Most refusals need no write: look first, outside the write lock.
-	if err := s.store.View(ctx, func(tx hoist.Tx) error { return throttled(ctx, tx, name, src, now) }); err != nil {
-		return "", a, expires, err
+	if err := s.store.View(ctx, func(tx hoist.Tx) (err error) {
+		if at.device, err = s.provenDevice(ctx, tx, name, proof, now); err != nil {
+			return err
+		}
+		return throttled(ctx, tx, at, now)
+	}); err != nil {
+		return r, err
 	}
 	// Each check holds ~19 MiB: cap how many run at once, so that a flood of
 	// logins cannot exhaust memory.
@@ -100,36 +134,37 @@ func (s *Service) login(ctx context.Context, name, password, from string, ttl ti
 	case s.hashSlots <- struct{}{}:
 		defer func() { <-s.hashSlots }()
 	case <-ctx.Done():
-		return "", a, expires, ctx.Err()
+		return r, ctx.Err()
 	case <-time.After(5 * time.Second):
-		return "", a, expires, hoist.Errorf(hoist.ERateLimited, "the server is busy with logins; try again shortly")
+		return r, hoist.Errorf(hoist.ERateLimited, "the server is busy with logins; try again shortly")
 	}
-	if err := s.reserveCheck(ctx, name, src, now); err != nil {
-		return "", a, expires, err
+	if err := s.reserveCheck(ctx, at, now); err != nil {
+		return r, err
 	}
+	var a hoist.Admin
 	err = s.store.View(ctx, func(tx hoist.Tx) (err error) {
 		a, err = tx.AdminByName(ctx, name)
 		return err
 	})
 	if hoist.ErrorCode(err) == hoist.ENotFound {
 		checkPassword(decoyHash(), password) // same time as a real check
-		s.recordFailure(ctx, hoist.Admin{Name: name}, name, src, from, false, now)
-		return "", a, expires, denied
+		s.recordFailure(ctx, hoist.Admin{Name: name}, at, from, false, now)
+		return r, denied
 	}
 	if err != nil {
-		return "", a, expires, err
+		return r, err
 	}
 	if !checkPassword(a.PasswordHash, password) || a.Disabled {
-		s.recordFailure(ctx, a, name, src, from, false, now)
-		return "", hoist.Admin{}, expires, denied
+		s.recordFailure(ctx, a, at, from, false, now)
+		return r, denied
 	}
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
-	token = TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	expires = now.Add(ttl)
+	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	expires := now.Add(ttl)
 	err = retryConflicts(func() error {
 		return s.store.Update(ctx, func(tx hoist.Tx) error {
-			if err := signedIn(ctx, tx, name, src, now); err != nil {
+			if err := signedIn(ctx, tx, at, now); err != nil {
 				return err
 			}
 			if err := tx.DeleteExpiredTokens(ctx, now); err != nil {
@@ -138,31 +173,52 @@ func (s *Service) login(ctx context.Context, name, password, from string, ttl ti
 			if err := tx.InsertToken(ctx, hoist.Token{Hash: tokenHash(token), AdminID: a.ID, CreatedAt: now, ExpiresAt: expires}); err != nil {
 				return err
 			}
-			return audit(ctx, tx, now, a.Name, hoist.AuditLogin, a.ID, map[string]any{"from": from, "via": via})
+			return audit(ctx, tx, now, a.Name, hoist.AuditLogin, a.ID, map[string]any{"from": from, "via": via, "known_device": at.device != ""})
 		})
 	})
 	if err != nil {
-		return "", hoist.Admin{}, time.Time{}, err
+		return r, err
 	}
-	return token, a, expires, nil
+	return LoginResult{Token: token, Admin: a, Expires: expires, Device: issueDevice(s.deviceKey, a.ID, at.device, now)}, nil
+}
+
+// provenDevice returns the device id of proof when it is a valid device
+// token for the account name, and "" otherwise (no such account, a forged
+// token, another account's, an expired one).
+func (s *Service) provenDevice(ctx context.Context, tx hoist.Tx, name, proof string, now time.Time) (string, error) {
+	if proof == "" {
+		return "", nil
+	}
+	a, err := tx.AdminByName(ctx, name)
+	if hoist.ErrorCode(err) == hoist.ENotFound {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	d, ok := verifyDevice(s.deviceKey, proof, a.ID, now)
+	if !ok {
+		return "", nil
+	}
+	return d.id, nil
 }
 
 // recordFailure counts and audits a failed password check for a (a zero
 // Admin when the name cannot be an account; one with only Name when there
-// is no such account) from the source src, the address from. name is the
-// throttle's account, empty for a name no account can have; pair says the
-// pair counter is still to be counted (it was not reserved before the
-// check).
-func (s *Service) recordFailure(ctx context.Context, a hoist.Admin, name, src, from string, pair bool, now time.Time) {
+// is no such account) by the try at, from the address from. at.name is
+// the throttle's account, empty for a name no account can have; pair says
+// the pair (or device) counter is still to be counted (it was not reserved
+// before the check).
+func (s *Service) recordFailure(ctx context.Context, a hoist.Admin, at attempt, from string, pair bool, now time.Time) {
 	err := retryConflicts(func() error {
 		return s.store.Update(ctx, func(tx hoist.Tx) error {
-			if err := s.countFailure(ctx, tx, name, src, pair, now); err != nil {
+			if err := s.countFailure(ctx, tx, at, pair, now); err != nil {
 				return err
 			}
 			if a.Name == "" {
 				return nil // no account name to audit: the source's count is the record
 			}
-			return audit(ctx, tx, now, a.Name, hoist.AuditLoginFailed, a.ID, map[string]any{"from": from, "known_user": a.ID != ""})
+			return audit(ctx, tx, now, a.Name, hoist.AuditLoginFailed, a.ID, map[string]any{"from": from, "known_user": a.ID != "", "known_device": at.device != ""})
 		})
 	})
 	if err != nil {
@@ -402,12 +458,12 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, a Actor, from, current,
 	if err := s.store.View(ctx, func(tx hoist.Tx) (err error) { adm, err = tx.Admin(ctx, a.ID); return err }); err != nil {
 		return err
 	}
-	src := source(from)
-	if err := s.store.View(ctx, func(tx hoist.Tx) error { return throttled(ctx, tx, adm.Name, src, now) }); err != nil {
+	at := attempt{name: adm.Name, src: source(from)}
+	if err := s.store.View(ctx, func(tx hoist.Tx) error { return throttled(ctx, tx, at, now) }); err != nil {
 		return err
 	}
 	if len(current) > 1024 || !checkPassword(adm.PasswordHash, current) {
-		s.recordFailure(ctx, adm, adm.Name, src, from, true, now)
+		s.recordFailure(ctx, adm, at, from, true, now)
 		return hoist.Errorf(hoist.EInvalid, "the current password is not right")
 	}
 	hash := hashPassword(next)

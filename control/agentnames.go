@@ -39,6 +39,47 @@ func auditHostname(ctx context.Context, tx hoist.Tx, now time.Time, a hoist.Agen
 	return audit(ctx, tx, now, a.ID, AuditHostnameMismatch, a.ID, map[string]any{"pinned_name": a.PinnedName, "hostname": a.Hostname})
 }
 
+// notePinHolder sets a.NameTakenBy to the live agent whose pinned name a
+// now reports (none: empty). Only a check-in that changed the hostname
+// calls it, so that the usual check-in does not read every agent; pinning
+// and unpinning update the others (see repin).
+func notePinHolder(ctx context.Context, tx hoist.Tx, a *hoist.AgentRecord) error {
+	agents, err := tx.Agents(ctx)
+	if err != nil {
+		return err
+	}
+	a.NameTakenBy = a.PinHolder(agents)
+	return nil
+}
+
+// repin brings every other agent's NameTakenBy up to date after the pinned
+// name of rec changed, and returns the ids of those it changed.
+func repin(ctx context.Context, tx hoist.Tx, rec hoist.AgentRecord) ([]string, error) {
+	agents, err := tx.Agents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range agents {
+		if agents[i].ID == rec.ID {
+			agents[i] = rec
+		}
+	}
+	var changed []string
+	for _, o := range agents {
+		if o.ID == rec.ID || o.Revoked {
+			continue
+		}
+		if holder := o.PinHolder(agents); holder != o.NameTakenBy {
+			o.NameTakenBy = holder
+			if err := tx.UpdateAgent(ctx, o); err != nil {
+				return nil, err
+			}
+			changed = append(changed, o.ID)
+		}
+	}
+	return changed, nil
+}
+
 // AgentNames returns every agent's name with its warnings (see
 // hoist.NameAgents), for showing requests and sessions beside the agents
 // that filed them.
@@ -63,6 +104,7 @@ func (s *Service) AgentNames(ctx context.Context, a Actor) (hoist.AgentNames, er
 // ENotFound for an unknown agent, and EConflict when the agent is revoked
 // or another agent not revoked has the name pinned.
 func (s *Service) PinAgentName(ctx context.Context, a Actor, id, name string) (rec hoist.AgentRecord, err error) {
+	var others []string
 	if err := a.require(hoist.PermitManageAgents); err != nil {
 		return rec, err
 	}
@@ -95,16 +137,19 @@ func (s *Service) PinAgentName(ctx context.Context, a Actor, id, name string) (r
 		if err := uniquePin(ctx, tx, rec); err != nil {
 			return err
 		}
+		rec.NameTakenBy = ""
 		if err := tx.UpdateAgent(ctx, rec); err != nil {
 			return err
 		}
-		return askCheckin(ctx, tx, id)
+		if others, err = repin(ctx, tx, rec); err != nil {
+			return err
+		}
+		return askCheckins(ctx, tx, append(others, id))
 	})
 	if err != nil {
 		return hoist.AgentRecord{}, err
 	}
-	s.agents.drop(id) // its next request is filed under the new name
-	s.notify.wake(id)
+	s.renamed(append(others, id)) // their next requests are filed under their new names
 	return rec, nil
 }
 
@@ -128,6 +173,7 @@ func uniquePin(ctx context.Context, tx hoist.Tx, rec hoist.AgentRecord) error {
 // it reports again. Unpinning an agent without a pin changes nothing. It
 // fails with ENotFound for an unknown agent.
 func (s *Service) UnpinAgentName(ctx context.Context, a Actor, id string) (rec hoist.AgentRecord, err error) {
+	var others []string
 	if err := a.require(hoist.PermitManageAgents); err != nil {
 		return rec, err
 	}
@@ -144,20 +190,44 @@ func (s *Service) UnpinAgentName(ctx context.Context, a Actor, id string) (rec h
 		}
 		old := rec.PinnedName
 		rec.PinnedName, rec.PinnedBy = "", ""
+		if err := notePinHolder(ctx, tx, &rec); err != nil {
+			return err
+		}
 		if err := tx.UpdateAgent(ctx, rec); err != nil {
 			return err
 		}
 		if err := audit(ctx, tx, now, a.Name, AuditNameUnpinned, id, map[string]any{"name": old, "hostname": rec.Hostname}); err != nil {
 			return err
 		}
-		return askCheckin(ctx, tx, id)
+		if others, err = repin(ctx, tx, rec); err != nil {
+			return err
+		}
+		return askCheckins(ctx, tx, append(others, id))
 	})
 	if err != nil {
 		return hoist.AgentRecord{}, err
 	}
-	s.agents.drop(id)
-	s.notify.wake(id)
+	s.renamed(append(others, id))
 	return rec, nil
+}
+
+// askCheckins is askCheckin for each of ids.
+func askCheckins(ctx context.Context, tx hoist.Tx, ids []string) error {
+	for _, id := range ids {
+		if err := askCheckin(ctx, tx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// renamed forgets the cached records of the agents ids, whose names
+// changed, and wakes them to check in.
+func (s *Service) renamed(ids []string) {
+	for _, id := range ids {
+		s.agents.drop(id)
+		s.notify.wake(id)
+	}
 }
 
 // askCheckin queues the event that makes agent id check in now: its name

@@ -74,6 +74,21 @@ func checkFacts(f wire.AgentFacts) error {
 	if f.Hostname == "" {
 		return hoist.Errorf(hoist.EInvalid, "hostname is required")
 	}
+	return checkHostnameASCII(f.Hostname)
+}
+
+// checkHostnameASCII refuses a hostname with anything but ASCII letters,
+// digits, '-', '.' and '_'. Hostnames travel as ASCII (an internationalised
+// name as punycode, xn--…), and a name in another script can look like a
+// real one letter for letter (Cyrillic "ѕ" for "s") and pass the duplicate
+// check. os.Hostname on a real machine gives such a name.
+func checkHostnameASCII(h string) error {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return hoist.Errorf(hoist.EInvalid, "hostname %q: only ASCII letters, digits, '-', '.' and '_' are allowed (an internationalised name as punycode, xn--…)", h)
+		}
+	}
 	return nil
 }
 
@@ -215,6 +230,9 @@ func (s *Service) Checkin(ctx context.Context, agentID string, facts wire.AgentF
 			// A new hostname is audited, and its record must not be lost
 			// to a crash: this check-in waits for the disk.
 			if err := auditHostname(ctx, tx, now, a, old); err != nil {
+				return err
+			}
+			if err := notePinHolder(ctx, tx, &a); err != nil {
 				return err
 			}
 		} else if err := tx.RelaxDurability(ctx); err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -292,6 +293,9 @@ type anchor struct {
 	mu   sync.Mutex // serialises CheckpointAudit
 	seq  int64      // the head the last checkpoint signed; -1: not read yet
 	hash string
+	// tampered says why the log no longer holds what the last checkpoint
+	// signed; once set, no checkpoint is written until a restart.
+	tampered string
 }
 
 func newAnchor(log CheckpointLog, signer Signer) *anchor {
@@ -302,10 +306,77 @@ func newAnchor(log CheckpointLog, signer Signer) *anchor {
 	return &anchor{log: log, key: key, pub: key.Public().(ed25519.PublicKey), seq: -1}
 }
 
+// AlertAuditTampered is raised when the audit log no longer holds what its
+// last checkpoint signed (the head moved back, or the record the
+// checkpoint covers is gone or changed). Subject: that record's seq.
+const AlertAuditTampered = "alert.audit_tampered"
+
+// auditHashAt returns the hash of the audit record seq, "" when there is
+// none.
+func auditHashAt(ctx context.Context, tx hoist.Tx, seq int64) (string, error) {
+	var hash string
+	err := tx.Audit(ctx, hoist.AuditFilter{AfterSeq: seq - 1, BeforeSeq: seq + 1, Limit: 1}, func(r hoist.AuditRecord) error {
+		if r.Seq == seq {
+			hash = r.Hash
+		}
+		return nil
+	})
+	return hash, err
+}
+
+// rolledBack says what is wrong when the log at head seq no longer holds
+// the checkpointed record cpSeq with hash cpHash (signed is that record's
+// hash now, "" when it is gone); "" when nothing is.
+func rolledBack(cpSeq int64, cpHash string, seq int64, signed string) string {
+	switch {
+	case cpSeq <= 0:
+		return ""
+	case seq < cpSeq:
+		return fmt.Sprintf("the audit head is at record %d, below record %d that the last checkpoint signed: records were removed", seq, cpSeq)
+	case signed == "":
+		return fmt.Sprintf("record %d, which the last checkpoint signed, is missing", cpSeq)
+	case signed != cpHash:
+		return fmt.Sprintf("record %d is not the one the last checkpoint signed: the log was rewritten", cpSeq)
+	}
+	return ""
+}
+
+// auditTampered records that the log was found rolled back: it stops
+// checkpoints (signing the shorter head would bless it), logs an error and
+// appends AlertAuditTampered while the store still takes writes. It
+// returns the error CheckpointAudit answers with.
+func (s *Service) auditTampered(ctx context.Context, an *anchor, seq int64, hash, problem string) error {
+	an.tampered = problem
+	s.log.Error("audit log tampered: no checkpoint written", "problem", problem, "checkpointed_seq", an.seq, "head_seq", seq)
+	err := s.store.Update(ctx, func(tx hoist.Tx) error {
+		return audit(ctx, tx, s.now(), SystemActor, AlertAuditTampered, strconv.FormatInt(an.seq, 10), map[string]any{
+			"problem": problem, "checkpointed_seq": an.seq, "checkpointed_hash": an.hash, "head_seq": seq, "head_hash": hash})
+	})
+	if err != nil {
+		s.log.Error("cannot record the audit tampering alert", "err", err)
+	}
+	return hoist.Errorf(hoist.EConflict, "no audit checkpoint written: %s", problem)
+}
+
+// AuditTampered says why the audit log no longer holds what its last
+// checkpoint signed, as this server found when it last tried to write one;
+// "" when it found nothing wrong.
+func (s *Service) AuditTampered() string {
+	if s.anchor == nil {
+		return ""
+	}
+	s.anchor.mu.Lock()
+	defer s.anchor.mu.Unlock()
+	return s.anchor.tampered
+}
+
 // CheckpointAudit signs the audit log's head with the grant key and appends
 // it to the checkpoint log, at the service's clock. It writes nothing when
 // the head has not moved since the last checkpoint, when the log is empty,
 // or when the service has no checkpoint log; wrote says whether it wrote.
+// It refuses (EConflict) to sign a head below the last checkpoint or a log
+// whose checkpointed record is gone or changed, and raises
+// AlertAuditTampered (see auditTampered).
 // The server calls it when it starts, periodically, on every export and
 // when it stops.
 func (s *Service) CheckpointAudit(ctx context.Context) (cp hoist.AuditCheckpoint, wrote bool, err error) {
@@ -329,9 +400,22 @@ func (s *Service) CheckpointAudit(ctx context.Context) (cp hoist.AuditCheckpoint
 		seq  int64
 		hash string
 	)
-	err = s.store.View(ctx, func(tx hoist.Tx) (err error) { seq, hash, err = tx.AuditHead(ctx); return err })
+	if an.tampered != "" {
+		return cp, false, hoist.Errorf(hoist.EConflict, "no audit checkpoint written: %s", an.tampered)
+	}
+	var signed string // the hash of the record the last checkpoint covers, now
+	err = s.store.View(ctx, func(tx hoist.Tx) (err error) {
+		if seq, hash, err = tx.AuditHead(ctx); err != nil || an.seq <= 0 || seq < an.seq {
+			return err
+		}
+		signed, err = auditHashAt(ctx, tx, an.seq)
+		return err
+	})
 	if err != nil || seq == 0 || (seq == an.seq && hash == an.hash) {
 		return cp, false, err
+	}
+	if problem := rolledBack(an.seq, an.hash, seq, signed); problem != "" {
+		return cp, false, s.auditTampered(ctx, an, seq, hash, problem)
 	}
 	cp = hoist.SignCheckpoint(an.key, seq, hash, s.now())
 	if err := an.log.Append(cp); err != nil {

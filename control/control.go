@@ -34,6 +34,8 @@ type Service struct {
 	exportSlots chan struct{}
 	agents      agentCache
 	anchor      *anchor // nil: no checkpoints
+	// deviceKey signs device tokens (see device.go).
+	deviceKey []byte
 
 	// loginFailures counts the failed logins this server recorded, to
 	// prune the throttle's counters every so often.
@@ -57,6 +59,10 @@ type Config struct {
 	// Checkpoints is where the audit log's signed checkpoints go (see
 	// CheckpointAudit); none are written without it or without a Signer.
 	Checkpoints CheckpointLog
+	// DeviceKey signs the device tokens handed out at sign-in (at least 32
+	// bytes; servers sharing a database should share it). Without one, a
+	// random key is drawn and the tokens last until the server restarts.
+	DeviceKey []byte
 }
 
 // New returns a Service. It fails with EInvalid when the settings are out of
@@ -74,9 +80,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = 12 * time.Hour
 	}
+	if len(cfg.DeviceKey) < 32 {
+		cfg.DeviceKey = newDeviceKey()
+	}
 	return &Service{store: cfg.Store, settings: cfg.Settings, clock: cfg.Clock, log: cfg.Logger, tokenTTL: cfg.TokenTTL,
 		signer: cfg.Signer, url: cfg.URL, notify: newNotifier(), hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), exportSlots: make(chan struct{}, 2),
-		anchor: newAnchor(cfg.Checkpoints, cfg.Signer)}, nil
+		anchor: newAnchor(cfg.Checkpoints, cfg.Signer), deviceKey: cfg.DeviceKey}, nil
 }
 
 // Settings returns the approval settings in force.

@@ -23,8 +23,8 @@ type RequestInput struct {
 }
 
 // CreateRequest records a new pending request, or returns the user's open
-// request on that host (created is then false): asking again never makes a
-// second one.
+// request on that agent (or host, for a request without an agent; created
+// is then false): asking again never makes a second one.
 func (s *Service) CreateRequest(ctx context.Context, in RequestInput) (r hoist.Request, created bool, err error) {
 	now := s.now()
 	r, err = hoist.NewRequest(in.User, in.Host, in.Agent, in.Reason, in.Duration, s.settings, now)
@@ -34,18 +34,14 @@ func (s *Service) CreateRequest(ctx context.Context, in RequestInput) (r hoist.R
 	r.ApproverRole, r.MaxDuration, r.Policy = in.ApproverRole, in.MaxDuration, in.Policy
 	for range 3 {
 		err = s.store.Update(ctx, func(tx hoist.Tx) error {
-			open, err := tx.Requests(ctx, hoist.RequestFilter{User: in.User, Host: in.Host, State: hoist.RequestPending, Limit: 1})
+			open, err := tx.Requests(ctx, openFilter(in))
 			if err != nil {
 				return err
 			}
 			if len(open) == 1 && now.Before(open[0].ExpiresAt) {
-				if in.Agent != "" && open[0].Agent != "" && open[0].Agent != in.Agent {
-					// Two agents go by one name. Handing one the other's
-					// request would let an approver's "yes" for one machine
-					// reach the other: refuse, and say why.
-					return hoist.Errorf(hoist.EConflict, "another agent (%s) that also calls itself %s has a request of %s waiting; an admin can pin this machine's name (hoist admin agents pin)",
-						open[0].Agent, in.Host, in.User)
-				}
+				// Found by agent: another agent going by the same name has
+				// its own request, and an approver's "yes" for one machine
+				// never reaches the other.
 				r, created = open[0], false
 				return nil
 			}
@@ -68,6 +64,16 @@ func (s *Service) CreateRequest(ctx context.Context, in RequestInput) (r hoist.R
 		}
 	}
 	return r, created, err
+}
+
+// openFilter selects the one open request in may have: per user and
+// agent, so that another agent reporting the same host name cannot take
+// the slot; per user and host for a request without an agent.
+func openFilter(in RequestInput) hoist.RequestFilter {
+	if in.Agent != "" {
+		return hoist.RequestFilter{User: in.User, Agent: in.Agent, State: hoist.RequestPending, Limit: 1}
+	}
+	return hoist.RequestFilter{User: in.User, Host: in.Host, State: hoist.RequestPending, Limit: 1}
 }
 
 // Request returns one request.

@@ -14,7 +14,14 @@ import (
 //	pair    ACCOUNT SOURCE  failures for one account from one source (hoist.PairLoginRule)
 //	source  SOURCE          one source's failures over all accounts (hoist.SourceLoginRule)
 //	account ACCOUNT         one account's failures from all sources (hoist.AccountLoginRule)
-//	known   ACCOUNT SOURCE  the source signed in to the account (exempt from "account")
+//	known   ACCOUNT SOURCE  the source signed in to the account (exempt from "account" and "source")
+//	device  ACCOUNT DEVICE  failures for one account from one proven device (hoist.DeviceLoginRule)
+//
+// A try that carries a valid device token for the account (see device.go)
+// is judged by its device counter alone: neither the source, the pair nor
+// the account counters apply to it, nor does it add to the source and pair
+// counters, so that whoever shares its address (an IPv6 /64, a NAT, a proxy
+// not configured as trusted) cannot lock it out.
 //
 // A try that must wait is refused before any password hash is computed and
 // is not counted. A try that may be checked is counted under its pair key
@@ -57,41 +64,82 @@ func pairKey(name, src string) string  { return "pair " + name + " " + src }
 func sourceKey(src string) string      { return "source " + src }
 func accountKey(name string) string    { return "account " + name }
 func knownKey(name, src string) string { return "known " + name + " " + src }
+func deviceKey(name, id string) string { return "device " + name + " " + id }
 
-// throttled returns an ERateLimited error when a password for name (empty
-// when the name cannot be an account) from src must not be checked at now.
-func throttled(ctx context.Context, tx hoist.Tx, name, src string, now time.Time) error {
-	c, err := tx.LoginCounter(ctx, sourceKey(src))
+// attempt is one sign-in try as the throttle sees it: the account name
+// (empty when no account can have it), the source, and the id of the
+// device it proved to be (empty when it proved none).
+type attempt struct {
+	name, src, device string
+}
+
+// knownSource reports whether at's source signed in to its account within
+// hoist.KnownSourceFor.
+func knownSource(ctx context.Context, tx hoist.Tx, at attempt, now time.Time) (bool, error) {
+	if at.name == "" {
+		return false, nil
+	}
+	known, err := tx.LoginCounter(ctx, knownKey(at.name, at.src))
+	return known.Expires.After(now), err
+}
+
+// throttled returns an ERateLimited error when the password of at must not
+// be checked at now.
+func throttled(ctx context.Context, tx hoist.Tx, at attempt, now time.Time) error {
+	if at.device != "" {
+		c, err := tx.LoginCounter(ctx, deviceKey(at.name, at.device))
+		if err != nil {
+			return err
+		}
+		if wait := hoist.DeviceLoginRule.Wait(c, now); wait > 0 {
+			return rateLimited("too many failed logins for "+at.name+" from this device", wait)
+		}
+		return nil
+	}
+	known, err := knownSource(ctx, tx, at, now)
 	if err != nil {
 		return err
 	}
-	if wait := hoist.SourceLoginRule.Wait(c, now); wait > 0 {
-		return rateLimited("too many failed logins from this address", wait)
+	// A source that signed in to the account is not held to the source
+	// rule for it: others behind its address spraying names must not lock
+	// it out of its own account.
+	if !known {
+		c, err := tx.LoginCounter(ctx, sourceKey(at.src))
+		if err != nil {
+			return err
+		}
+		if wait := hoist.SourceLoginRule.Wait(c, now); wait > 0 {
+			return rateLimited("too many failed logins from this address", wait)
+		}
 	}
-	if name == "" {
+	if at.name == "" {
 		return nil
 	}
-	if c, err = tx.LoginCounter(ctx, pairKey(name, src)); err != nil {
+	c, err := tx.LoginCounter(ctx, pairKey(at.name, at.src))
+	if err != nil {
 		return err
 	}
 	if wait := hoist.PairLoginRule.Wait(c, now); wait > 0 {
-		return rateLimited("too many failed logins for "+name+" from this address", wait)
+		return rateLimited("too many failed logins for "+at.name+" from this address", wait)
 	}
-	if c, err = tx.LoginCounter(ctx, accountKey(name)); err != nil {
-		return err
-	}
-	wait := hoist.AccountLoginRule.Wait(c, now)
-	if wait == 0 {
-		return nil
-	}
-	known, err := tx.LoginCounter(ctx, knownKey(name, src))
-	if err != nil {
-		return err
-	}
-	if known.Expires.After(now) {
+	if known {
 		return nil // this source signed in to the account before
 	}
-	return rateLimited("too many failed logins for "+name+" from addresses it has not signed in from", wait)
+	if c, err = tx.LoginCounter(ctx, accountKey(at.name)); err != nil {
+		return err
+	}
+	if wait := hoist.AccountLoginRule.Wait(c, now); wait > 0 {
+		return rateLimited("too many failed logins for "+at.name+" from addresses it has not signed in from", wait)
+	}
+	return nil
+}
+
+// checkKey is the counter a try of at is reserved under before its check.
+func (at attempt) checkKey() (hoist.LoginRule, string) {
+	if at.device != "" {
+		return hoist.DeviceLoginRule, deviceKey(at.name, at.device)
+	}
+	return hoist.PairLoginRule, pairKey(at.name, at.src)
 }
 
 func rateLimited(why string, wait time.Duration) error {
@@ -108,47 +156,56 @@ func fail(ctx context.Context, tx hoist.Tx, rule hoist.LoginRule, key string, no
 }
 
 // reserveCheck checks the throttle again inside a write transaction and,
-// when the password may be checked, counts the try under its pair key
-// first. Two tries racing for the last free check: one of them gets
+// when the password may be checked, counts the try under its pair (or
+// device) key first. Two tries racing for the last free check: one of them gets
 // EConflict from the store and is refused as busy.
-func (s *Service) reserveCheck(ctx context.Context, name, src string, now time.Time) error {
+func (s *Service) reserveCheck(ctx context.Context, at attempt, now time.Time) error {
 	err := s.store.Update(ctx, func(tx hoist.Tx) error {
-		if err := throttled(ctx, tx, name, src, now); err != nil {
+		if err := throttled(ctx, tx, at, now); err != nil {
 			return err
 		}
-		return fail(ctx, tx, hoist.PairLoginRule, pairKey(name, src), now)
+		rule, key := at.checkKey()
+		return fail(ctx, tx, rule, key, now)
 	})
 	if hoist.ErrorCode(err) == hoist.EConflict {
-		return hoist.Errorf(hoist.ERateLimited, "another sign-in to %s from this address is being checked; try again shortly", name)
+		return hoist.Errorf(hoist.ERateLimited, "another sign-in to %s from this address is being checked; try again shortly", at.name)
 	}
 	return err
 }
 
 // countFailure counts a failed check under the source and account keys
-// (the pair key was counted before the check, or is counted here when
-// pair is true), in tx. name is empty when it cannot be an account.
-func (s *Service) countFailure(ctx context.Context, tx hoist.Tx, name, src string, pair bool, now time.Time) error {
-	if err := fail(ctx, tx, hoist.SourceLoginRule, sourceKey(src), now); err != nil {
-		return err
-	}
-	if name == "" {
-		return nil
-	}
-	if pair {
-		if err := fail(ctx, tx, hoist.PairLoginRule, pairKey(name, src), now); err != nil {
+// (the pair or device key was counted before the check, or is counted here
+// when pair is true), in tx. A try from a proven device adds to its device
+// and account counters only.
+func (s *Service) countFailure(ctx context.Context, tx hoist.Tx, at attempt, pair bool, now time.Time) error {
+	if at.device == "" {
+		if err := fail(ctx, tx, hoist.SourceLoginRule, sourceKey(at.src), now); err != nil {
 			return err
 		}
 	}
-	return fail(ctx, tx, hoist.AccountLoginRule, accountKey(name), now)
+	if at.name == "" {
+		return nil
+	}
+	if pair {
+		rule, key := at.checkKey()
+		if err := fail(ctx, tx, rule, key, now); err != nil {
+			return err
+		}
+	}
+	return fail(ctx, tx, hoist.AccountLoginRule, accountKey(at.name), now)
 }
 
-// signedIn clears the pair counter of a right password and marks src as
-// known to the account, in tx.
-func signedIn(ctx context.Context, tx hoist.Tx, name, src string, now time.Time) error {
-	if err := tx.DeleteLoginCounter(ctx, pairKey(name, src)); err != nil {
+// signedIn clears the counter a right password was reserved under and
+// marks the source as known to the account, in tx. A proven device clears
+// its device counter, not the pair counter: that one may hold a
+// neighbour's guesses at the account, which one's own sign-in must not
+// forgive.
+func signedIn(ctx context.Context, tx hoist.Tx, at attempt, now time.Time) error {
+	_, key := at.checkKey()
+	if err := tx.DeleteLoginCounter(ctx, key); err != nil {
 		return err
 	}
-	k := knownKey(name, src)
+	k := knownKey(at.name, at.src)
 	was, err := tx.LoginCounter(ctx, k)
 	if err != nil {
 		return err

@@ -45,10 +45,12 @@ type checkpointFile struct {
 var _ control.CheckpointLog = (*checkpointFile)(nil)
 
 // openCheckpointFile opens (creating, 0600) the checkpoint file at path
-// for appending. A last line torn by a crash is ended with a newline, so
-// that the next checkpoint starts on a line of its own.
+// for appending; it refuses a symbolic link, a file another user owns or
+// may write, and a directory others may write without the sticky bit (see
+// openCheckpointPath). A last line torn by a crash is ended with a
+// newline, so that the next checkpoint starts on a line of its own.
 func openCheckpointFile(path string) (*checkpointFile, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_RDWR, 0o600)
+	f, err := openCheckpointPath(path)
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/hoist-jit/hoist"
 )
@@ -44,9 +46,23 @@ func ParseTrustedProxies(values []string) ([]netip.Prefix, error) {
 // anyone can send one. An entry that is not an address stops the walk at
 // the proxy that passed it on: no guess is made past a hop that cannot be
 // read.
-func clientAddr(trusted []netip.Prefix, next http.Handler) http.Handler {
+//
+// With no trusted proxy, the first request that carries X-Forwarded-For
+// logs a warning (once): the server is probably behind a proxy it was not
+// told about, and then it sees every client at the proxy's address, so the
+// sign-in throttle counts them all as one source.
+func clientAddr(trusted []netip.Prefix, log *slog.Logger, next http.Handler) http.Handler {
 	if len(trusted) == 0 {
-		return next
+		var once sync.Once
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Forwarded-For") != "" {
+				once.Do(func() {
+					log.Warn("requests carry X-Forwarded-For but no --trusted-proxy is set: it is ignored, and every client behind the proxy counts as the proxy's address (one source for the sign-in throttle)",
+						"peer", r.RemoteAddr)
+				})
+			}
+			next.ServeHTTP(w, r)
+		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ip, ok := forwardedClient(trusted, r); ok {

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -55,6 +58,30 @@ func TestForwardedClient(t *testing.T) {
 	for _, bad := range []string{"10.0.0.0/33", "proxy.example", "", "fe80::1%eth0"} {
 		if _, err := ParseTrustedProxies([]string{bad}); err == nil {
 			t.Errorf("ParseTrustedProxies(%q): got no error, want one", bad)
+		}
+	}
+}
+
+// TestForwardedForWithoutTrustedProxyWarnsOnce: requests with
+// X-Forwarded-For reaching a server told of no proxy log one warning, not
+// one per request, and the header is still ignored.
+func TestForwardedForWithoutTrustedProxyWarnsOnce(t *testing.T) {
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	var seen []string
+	h := clientAddr(nil, log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = append(seen, r.RemoteAddr) }))
+	for range 3 {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "10.0.0.2:4000"
+		r.Header.Set("X-Forwarded-For", "198.51.100.7")
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	if n := strings.Count(logs.String(), "no --trusted-proxy"); n != 1 {
+		t.Errorf("%d warnings about X-Forwarded-For without --trusted-proxy, want 1:\n%s", n, logs.String())
+	}
+	for _, a := range seen {
+		if a != "10.0.0.2:4000" {
+			t.Errorf("client seen as %s, want the peer 10.0.0.2:4000 (X-Forwarded-For from an untrusted peer)", a)
 		}
 	}
 }

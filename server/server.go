@@ -211,7 +211,8 @@ func (m *Main) open(ctx context.Context) error {
 		return hoist.WrapError(hoist.EInvalid, "cannot open the audit checkpoints: "+err.Error(), err)
 	}
 	m.svc, err = control.New(control.Config{Store: store, Settings: cfg.Settings, Clock: cfg.Clock, Logger: cfg.Logger,
-		Signer: &signer{ca: ca, grantKey: grantKey}, URL: publicURL, Checkpoints: m.anchor})
+		Signer: &signer{ca: ca, grantKey: grantKey}, URL: publicURL, Checkpoints: m.anchor,
+		DeviceKey: deviceKey(grantKey)})
 	if err != nil {
 		return err
 	}
@@ -223,14 +224,16 @@ func (m *Main) open(ctx context.Context) error {
 		return err
 	}
 	// A new server's first checkpoint, so that verify has one from the start.
-	if _, _, err := m.svc.CheckpointAudit(ctx); err != nil {
+	// A log found rolled back does not stop the server: the refusal is
+	// logged, alerted and shown by /readyz (see control.CheckpointAudit).
+	if _, _, err := m.svc.CheckpointAudit(ctx); err != nil && m.svc.AuditTampered() == "" {
 		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	handler := api.New(api.Config{Service: m.svc, Store: store, Logger: cfg.Logger, Clock: cfg.Clock, Registry: reg, MetricsToken: metricsToken})
 	web := console.New(console.Config{Service: m.svc, Logger: cfg.Logger, Clock: cfg.Clock, IdleTimeout: cfg.ConsoleIdleTimeout})
-	var root http.Handler = clientAddr(cfg.TrustedProxies, split(handler, web))
+	var root http.Handler = clientAddr(cfg.TrustedProxies, cfg.Logger, split(handler, web))
 	if cfg.wrapHandler != nil {
 		root = cfg.wrapHandler(root)
 	}

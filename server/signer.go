@@ -3,7 +3,9 @@ package server
 import (
 	"crypto"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -66,6 +68,16 @@ func loadOrCreateGrantKey(dir string) (ed25519.PrivateKey, error) {
 		return nil, err
 	}
 	return parseGrantKey(path, data)
+}
+
+// deviceKey derives the key that signs the console's and CLI's device
+// tokens (control.Config.DeviceKey) from the grant key: servers that share
+// a database share that key already, and a device token means nothing
+// beside the grant key's worth.
+func deviceKey(grantKey ed25519.PrivateKey) []byte {
+	m := hmac.New(sha256.New, grantKey.Seed())
+	m.Write([]byte("hoist device-token key v1"))
+	return m.Sum(nil)
 }
 
 // loadGrantKey reads DIR/grant-key.pem and never makes one: a check of

@@ -50,10 +50,10 @@ func (t *tx) InsertRequest(ctx context.Context, r hoist.Request) error {
 		return err
 	}
 	_, err = t.exec(ctx, "insert request",
-		`INSERT INTO requests (id, username, host, state, created_at, expires_at, version, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.User, r.Host, string(r.State), micros(r.CreatedAt), micros(r.ExpiresAt), r.Version, data)
+		`INSERT INTO requests (id, username, host, agent, state, created_at, expires_at, version, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.User, r.Host, r.Agent, string(r.State), micros(r.CreatedAt), micros(r.ExpiresAt), r.Version, data)
 	if hoist.ErrorCode(err) == hoist.EConflict {
-		return hoist.WrapError(hoist.EConflict, "this user already has an open request on this host, or the id is taken", err)
+		return hoist.WrapError(hoist.EConflict, "this user already has an open request on this agent (or host), or the id is taken", err)
 	}
 	return err
 }
@@ -82,6 +82,9 @@ func (t *tx) Requests(ctx context.Context, f hoist.RequestFilter) ([]hoist.Reque
 	}
 	if f.Host != "" {
 		w.add("host = ?", f.Host)
+	}
+	if f.Agent != "" {
+		w.add("agent = ?", f.Agent)
 	}
 	if !f.PendingBefore.IsZero() {
 		w.add("state = ? AND expires_at < ?", string(hoist.RequestPending), micros(f.PendingBefore))

@@ -127,6 +127,30 @@ func testOneOpenRequest(t *testing.T, s hoist.Store) {
 		t.Fatal(err)
 	}
 	insert(t, s, newRequest(t, "alice", "ws-01", t0.Add(2*time.Minute)))
+
+	// With agents, one open request per user per agent: another agent
+	// calling itself ws-01 does not take the real one's slot.
+	onAgent := func(host, agent string) hoist.Request {
+		r, err := hoist.NewRequest("erin", host, agent, "fix the printer driver", 45*time.Minute, hoist.DefaultApprovalSettings(), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	realAgent, squatter := hoist.NewID(hoist.AgentIDPrefix), hoist.NewID(hoist.AgentIDPrefix)
+	insert(t, s, onAgent("ws-01", squatter), onAgent("ws-01", realAgent))
+	err = s.Update(ctx(), func(tx hoist.Tx) error { return tx.InsertRequest(ctx(), onAgent("ws-01-renamed", realAgent)) })
+	wantCode(t, err, hoist.EConflict)
+	var open []hoist.Request
+	if err := s.View(ctx(), func(tx hoist.Tx) (err error) {
+		open, err = tx.Requests(ctx(), hoist.RequestFilter{User: "erin", Agent: realAgent, State: hoist.RequestPending})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(open) != 1 || open[0].Agent != realAgent {
+		t.Errorf("erin's open requests on agent %s: %+v, want the one", realAgent, open)
+	}
 }
 
 func testStaleUpdate(t *testing.T, s hoist.Store) {

@@ -107,6 +107,9 @@ type DuplicateBody struct {
 type LoginBody struct {
 	User     string `json:"user"`
 	Password string `json:"password"`
+	// Device is the device token of this client's last sign-in to the
+	// account, if it kept one (see LoginAnswer.Device).
+	Device string `json:"device,omitempty"`
 }
 
 // ApproveBody is the body of POST /api/v1/requests/approve: For a duration,
@@ -141,6 +144,10 @@ type LoginAnswer struct {
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expires_at"`
 	User      UserView  `json:"user"`
+	// Device is a device token to keep and send with the next sign-in: it
+	// keeps this client's sign-ins from being throttled by others' failures
+	// from the same address. It is no credential.
+	Device string `json:"device,omitempty"`
 }
 
 // EnrollTokenBody is the body of POST /api/v1/enroll-tokens.
