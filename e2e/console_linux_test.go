@@ -349,7 +349,7 @@ func TestConsoleInChromium(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("#f-children-grace"), "20m"),
 		chromedp.Submit(chromedp.ID("#f-children-grace")),
 		chromedp.WaitVisible(chromedp.ID("#f-children-grace-err")))
-	if msg := b.text("#f-children-grace-err"); !strings.Contains(msg, "between 0s and 10m") {
+	if msg := b.text("#f-children-grace-err"); !strings.Contains(msg, "between 0 seconds and 10 minutes") {
 		t.Errorf("the grace field's error says %q", msg)
 	}
 	if described := b.attr("#f-children-grace", "aria-describedby"); !strings.Contains(described, "f-children-grace-err") {

@@ -132,12 +132,23 @@ func (h *Helper) ask(st localapi.Status) (int, bool) {
 			}
 			var err error
 			if d, err = hoist.ParseDuration(line); err == nil {
-				break
+				if _, err = windowRules(info).CheckWindow(d, ""); err == nil {
+					break
+				}
 			}
 			h.say("%s", hoist.ErrorMessage(err))
 			if h.Dialog != nil {
 				h.Dialog.Tell(h.last, true)
 			}
+		}
+	}
+	// A window the machine does not allow is refused before anything else
+	// is asked, with hoistd's own words (the rules are the policy's, as
+	// hoistd sent them; hoistd checks again).
+	if d != 0 {
+		if _, err := windowRules(info).CheckWindow(d, ""); err != nil {
+			h.say("hoist: %s", hoist.ErrorMessage(err))
+			return ExitRefused, false
 		}
 	}
 	// A reason is asked for even where the policy does not require one:
@@ -438,4 +449,22 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// windowRules are the windows the startup policy allows, as hoistd told
+// the helper; what does not read as a duration is left to hoistd.
+func windowRules(info *localapi.HelperInfo) *hoist.JITStartup {
+	var rules hoist.JITStartup
+	if d, err := time.ParseDuration(info.MaxDuration); err == nil {
+		rules.MaxDuration = hoist.Duration(d)
+	}
+	if d, err := time.ParseDuration(info.DefaultDuration); err == nil {
+		rules.DefaultDuration = hoist.Duration(d)
+	}
+	for _, s := range info.Durations {
+		if d, err := time.ParseDuration(s); err == nil {
+			rules.Durations = append(rules.Durations, hoist.Duration(d))
+		}
+	}
+	return &rules
 }
