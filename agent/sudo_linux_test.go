@@ -158,10 +158,20 @@ func TestSudoDuringTheSessionOnly(t *testing.T) {
 	if got.code != 0 || strings.TrimSpace(got.stdout) != "0" {
 		t.Fatalf("sudo -n id -u during the session: %+v, want 0", got)
 	}
-	// A daemon started through sudo, and a double fork under sudo -i.
+	other := testenv.NewUser(t)
+	if got := r.sudoAs("-u " + other.Name + " id -u"); got.code != 0 || strings.TrimSpace(got.stdout) != strconv.Itoa(int(other.UID)) {
+		t.Errorf("sudo -n -u %s id -u during the session: %+v, want %d", other.Name, got, other.UID)
+	}
+	if got := r.sh("", "SHELL=/bin/sh exec sudo -n -s id -u"); got.code != 0 || strings.TrimSpace(got.stdout) != "0" {
+		t.Errorf("sudo -n -s id -u during the session: %+v, want 0", got)
+	}
+	// A daemon started through sudo, a double fork under sudo -i, a
+	// nohup under sudo -s, and a program run as another user.
 	daemon := pidOf(t, r.sudoAs(`sh -c 'setsid sleep 1000 >/dev/null 2>&1 & echo $!'`))
 	forked := pidOf(t, r.sudoAs(`-i sh -c '(sh -c "sleep 1001 >/dev/null 2>&1 & echo \$!" &) ; sleep 0.1'`))
-	for _, pid := range []int{daemon, forked} {
+	shelled := pidOf(t, r.sh("", `SHELL=/bin/sh exec sudo -n -s sh -c 'nohup sleep 1002 >/dev/null 2>&1 & echo $!'`))
+	asOther := pidOf(t, r.sudoAs("-u "+other.Name+` sh -c 'setsid sleep 1003 >/dev/null 2>&1 & echo $!'`))
+	for _, pid := range []int{daemon, forked, shelled, asOther} {
 		if !testenv.Alive(pid) {
 			t.Fatalf("pid %d is not running", pid)
 		}
@@ -176,7 +186,7 @@ func TestSudoDuringTheSessionOnly(t *testing.T) {
 	}
 	r.clock.Add(31 * time.Minute)
 	testenv.WaitUntil(t, "the end to complete", func() bool { return len(r.events("session.ended")) == 1 })
-	for _, pid := range []int{daemon, forked} {
+	for _, pid := range []int{daemon, forked, shelled, asOther} {
 		testenv.WaitUntil(t, fmt.Sprintf("pid %d to be gone", pid), func() bool { return !testenv.Alive(pid) })
 	}
 	if got := r.sudoAs("true"); got.code == 0 {
@@ -192,7 +202,7 @@ func TestSudoDuringTheSessionOnly(t *testing.T) {
 			argvs = append(argvs, fmt.Sprint(ev.Detail["argv"]))
 		}
 	}
-	for _, want := range []string{"[sudo -n id -u]", "[sudo -n -i sh -c"} {
+	for _, want := range []string{"[sudo -n id -u]", "[sudo -n -i sh -c", "[sudo -n -s sh -c", "[sudo -n -u " + other.Name + " id -u]"} {
 		found := false
 		for _, a := range argvs {
 			found = found || strings.HasPrefix(a, want)
