@@ -25,7 +25,18 @@ import (
 // instance name of its own: its drop-ins, PAM lines and polkit rule are
 // its own, and are all gone when the test ends, the PAM services exactly
 // as they were.
-func newSudoRig(t *testing.T) *rig {
+func newSudoRig(t *testing.T) *rig { t.Helper(); return newSudoRigWith(t, nil) }
+
+// rigSudo is what a test may change in newSudoRig's integration.
+type rigSudo struct {
+	// services are the PAM services that get the step.
+	services []string
+	// polkit turns on the polkit rule.
+	polkit bool
+}
+
+// newSudoRigWith is newSudoRig with change applied to its integration.
+func newSudoRigWith(t *testing.T, change func(*rigSudo)) *rig {
 	t.Helper()
 	testenv.RequireRoot(t)
 	_, err := exec.LookPath("sudo")
@@ -44,9 +55,18 @@ func newSudoRig(t *testing.T) *rig {
 	r.tracker = r.cgs
 	b := make([]byte, 5)
 	_, _ = rand.Read(b)
+	opt := rigSudo{services: []string{"sudo", "sudo-i"}}
+	if change != nil {
+		change(&opt)
+	}
 	r.sudo = &agent.SudoConfig{Instance: "t" + hex.EncodeToString(b), Hook: filepath.Join(bin, "hoistd"), Socket: r.socket,
-		PAMServices: []string{"sudo", "sudo-i"}}
+		PAMServices: opt.services}
+	if opt.polkit {
+		r.sudo.PolkitDir = agent.DefaultPolkitDir
+	}
 	before := pamFiles(t)
+	_, err = os.Stat("/etc/pam.d/polkit-1")
+	hadPolkit := err == nil
 	t.Cleanup(func() {
 		if err := agent.UninstallSudo(*r.sudo); err != nil {
 			t.Errorf("uninstall: %v", err)
@@ -55,6 +75,12 @@ func newSudoRig(t *testing.T) *rig {
 			t.Errorf("drop-ins left after uninstall: %v", left)
 		}
 		samePAMOf(t, r.sudo.Instance, "after uninstall", before)
+		if _, err := os.Stat(filepath.Join(agent.DefaultHookDir, "hoistd-hook-"+r.sudo.Instance)); err == nil {
+			t.Errorf("the hook's copy is left after uninstall")
+		}
+		if _, err := os.Stat("/etc/pam.d/polkit-1"); err == nil && !hadPolkit {
+			t.Errorf("/etc/pam.d/polkit-1, copied for the step, is left after uninstall")
+		}
 	})
 	r.start()
 	return r

@@ -180,15 +180,17 @@ func writeFileMode(path string, data []byte, mode os.FileMode) error {
 }
 
 // UninstallSudo undoes the integration of c.Instance: its PAM lines, its
-// polkit rule and its drop-ins. hoistd does not call it when it stops —
-// the PAM step must stay while a drop-in may (so that sudo never runs a
-// session's command outside the session); an uninstall does, and tests.
+// polkit rule, its hook's copy and its drop-ins. hoistd takes the first
+// three out itself when it stops with no drop-in left; with one left they
+// stay (so that sudo never runs a session's command outside the session)
+// until the next hoistd ends that session — or an uninstall, or a test,
+// calls this.
 func UninstallSudo(c SudoConfig) error {
 	c, err := c.withDefaults()
 	if err != nil {
 		return err
 	}
-	errs := []error{c.removePAM(), c.writePolkit(nil)}
+	errs := []error{c.removePAM(), c.writePolkit(nil), c.removeHook()}
 	names, err := c.sudoersOnDisk()
 	errs = append(errs, err)
 	for name := range names {
