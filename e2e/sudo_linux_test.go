@@ -35,7 +35,12 @@ func TestSudoCommandsReachTheServer(t *testing.T) {
 	f = newFleetOn(t, startServerAt(t, t.TempDir(), "127.0.0.1:0"), func(c *agent.Config) { c.Sudo = sudo })
 	id := f.request("--for 1h --reason 'install cups'")
 	f.approve(id, time.Hour)
-	testenv.WaitUntil(t, "the session on the machine", func() bool { return f.agent.Status(f.user.Name).State == "active" })
+	// Status says sudo works once the drop-in is in place, a moment after
+	// the session is active.
+	testenv.WaitUntil(t, "sudo in the session on the machine", func() bool {
+		st := f.agent.Status(f.user.Name)
+		return st.State == "active" && st.Sudo
+	})
 	sid := f.agent.Status(f.user.Name).SessionID
 	for _, script := range []string{"sudo -n id -u", "sudo -n -i id -u"} {
 		if code, out, errOut := f.sh(script); code != 0 || out != "0\n" {
