@@ -99,9 +99,12 @@ func TestPkexecDuringTheSessionOnly(t *testing.T) {
 	}
 	id := r.grant(30 * time.Minute)
 	// polkitd reads the new rule when it sees the file change.
-	var got outcome
+	var got, last outcome
 	testenv.WaitUntil(t, "pkexec to be allowed by the session's rule", func() bool {
-		got = r.pkexec("id -u")
+		if got = r.pkexec("id -u"); got != last {
+			t.Logf("pkexec id -u: %+v", got) // what it said while it waited
+			last = got
+		}
 		return got.code == 0
 	})
 	if strings.TrimSpace(got.stdout) != "0" {

@@ -455,3 +455,28 @@ func TestSudoHookDoesNotAskHoistdForOthers(t *testing.T) {
 	os.Remove(r.socket)
 	r.start()
 }
+
+func TestSudoStartRemovesAnOlderStepOfItsInstance(t *testing.T) {
+	before := pamFiles(t)
+	r := newSudoRig(t)
+	r.stop()
+	r.stop = func() {}
+	// What hoistd before the guard and the copy left: a required step
+	// naming the binary it ran from, since deleted.
+	old := fmt.Sprintf("session required pam_exec.so quiet seteuid /nonexistent/hoistd sudo-hook --instance=%s --socket=%s --sudoers=/etc/sudoers.d\n", r.sudo.Instance, r.socket)
+	for _, svc := range []string{"sudo", "sudo-i"} {
+		path := filepath.Join("/etc/pam.d", svc)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+".hoisttest", append(data, old...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".hoisttest", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.start()
+	r.samePAM("after a start over an older step", before)
+}
