@@ -343,6 +343,8 @@ func (a *Agent) Outbox() *Outbox { return a.outbox }
 
 // Close stops the expiry timers and waits for ends in progress. Sessions
 // stay on disk, and their processes run on: the next hoistd adopts them.
+// With no sudoers drop-in left, the sudo integration's PAM step, polkit
+// rule and hook copy are taken out (docs/sudo.md).
 func (a *Agent) Close() error {
 	a.mu.Lock()
 	if a.closed {
@@ -358,6 +360,7 @@ func (a *Agent) Close() error {
 	}
 	a.mu.Unlock()
 	a.wg.Wait() // ends have deadlines: this returns
+	a.closeSudo()
 	return a.outbox.Close()
 }
 

@@ -23,7 +23,8 @@ type daemon struct {
 
 func (d *daemon) start() {
 	d.t.Helper()
-	d.cmd = exec.Command(filepath.Join(d.bin, "hoistd"), "run", "--state", d.state, "--socket", d.socket, "--cgroup-root", d.cg, "--tracker", d.tracker, "--grace", "300ms", "--autostart-dir=")
+	d.cmd = exec.Command(filepath.Join(d.bin, "hoistd"), "run", "--state", d.state, "--socket", d.socket, "--cgroup-root", d.cg, "--tracker", d.tracker, "--grace", "300ms", "--autostart-dir=",
+		"--sudo=false") // the machine's sudo is not this test's: a hoistd killed with -9 would leave instance main's step
 	d.cmd.Stdout, d.cmd.Stderr = os.Stderr, os.Stderr
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)

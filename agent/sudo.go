@@ -25,9 +25,14 @@ type SudoConfig struct {
 	// Instance names this hoistd's files: 1 to 24 lowercase letters and
 	// digits ("main" for the machine's hoistd).
 	Instance string
-	// Hook is the absolute path of the hoistd binary that pam_exec and
-	// polkit.spawn run ("hoistd sudo-hook", "hoistd polkit-hook").
+	// Hook is the absolute path of the hoistd binary whose copy pam_exec
+	// and polkit.spawn run ("hoistd sudo-hook", "hoistd polkit-hook").
 	Hook string
+	// HookDir is the root-owned directory the hook is copied into
+	// (DefaultHookDir when empty): the PAM step names the copy, so that
+	// deleting or rebuilding the binary hoistd was started from never
+	// leaves sudo a step it cannot run.
+	HookDir string
 	// Socket is hoistd's socket, which the hooks ask.
 	Socket string
 	// SudoersDir is sudo's drop-in directory (DefaultSudoersDir when empty).
@@ -55,6 +60,7 @@ const (
 	DefaultPAMDir       = "/etc/pam.d"
 	DefaultVendorPAMDir = "/usr/lib/pam.d"
 	DefaultPolkitDir    = "/etc/polkit-1/rules.d"
+	DefaultHookDir      = "/usr/local/lib/hoist"
 )
 
 // DefaultPAMServices are the PAM services of sudo, sudo -i and pkexec.
@@ -82,10 +88,13 @@ func (c SudoConfig) withDefaults() (SudoConfig, error) {
 	if c.Visudo == "" {
 		c.Visudo = "visudo"
 	}
+	if c.HookDir == "" {
+		c.HookDir = DefaultHookDir
+	}
 	if !validInstance(c.Instance) {
 		return c, fmt.Errorf("sudo integration: instance %q is not 1 to 24 lowercase letters and digits", c.Instance)
 	}
-	for _, p := range []string{c.Hook, c.Socket, c.SudoersDir, c.PAMDir, c.VendorPAMDir} {
+	for _, p := range []string{c.Hook, c.HookDir, c.Socket, c.SudoersDir, c.PAMDir, c.VendorPAMDir} {
 		if !plainPath(p) {
 			return c, fmt.Errorf("sudo integration: %q is not an absolute path without spaces or quotes", p)
 		}
@@ -256,7 +265,7 @@ polkit.addRule(function(action, subject) {
     }
     return polkit.Result.YES;
 });
-`, c.Instance, list, c.Hook, c.Socket)
+`, c.Instance, list, c.hookPath(), c.Socket)
 }
 
 // writePolkit puts the rule for users in place, or removes it when there

@@ -1,16 +1,17 @@
 package agent_test
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +25,18 @@ import (
 // instance name of its own: its drop-ins, PAM lines and polkit rule are
 // its own, and are all gone when the test ends, the PAM services exactly
 // as they were.
-func newSudoRig(t *testing.T) *rig {
+func newSudoRig(t *testing.T) *rig { t.Helper(); return newSudoRigWith(t, nil) }
+
+// rigSudo is what a test may change in newSudoRig's integration.
+type rigSudo struct {
+	// services are the PAM services that get the step.
+	services []string
+	// polkit turns on the polkit rule.
+	polkit bool
+}
+
+// newSudoRigWith is newSudoRig with change applied to its integration.
+func newSudoRigWith(t *testing.T, change func(*rigSudo)) *rig {
 	t.Helper()
 	testenv.RequireRoot(t)
 	_, err := exec.LookPath("sudo")
@@ -43,9 +55,18 @@ func newSudoRig(t *testing.T) *rig {
 	r.tracker = r.cgs
 	b := make([]byte, 5)
 	_, _ = rand.Read(b)
+	opt := rigSudo{services: []string{"sudo", "sudo-i"}}
+	if change != nil {
+		change(&opt)
+	}
 	r.sudo = &agent.SudoConfig{Instance: "t" + hex.EncodeToString(b), Hook: filepath.Join(bin, "hoistd"), Socket: r.socket,
-		PAMServices: []string{"sudo", "sudo-i"}}
+		PAMServices: opt.services}
+	if opt.polkit {
+		r.sudo.PolkitDir = agent.DefaultPolkitDir
+	}
 	before := pamFiles(t)
+	_, err = os.Stat("/etc/pam.d/polkit-1")
+	hadPolkit := err == nil
 	t.Cleanup(func() {
 		if err := agent.UninstallSudo(*r.sudo); err != nil {
 			t.Errorf("uninstall: %v", err)
@@ -53,14 +74,12 @@ func newSudoRig(t *testing.T) *rig {
 		if left := dropIns(t, r.sudo.Instance); len(left) > 0 {
 			t.Errorf("drop-ins left after uninstall: %v", left)
 		}
-		after := pamFiles(t)
-		for name, want := range before {
-			if !strings.Contains(after[name], "--instance="+r.sudo.Instance) && bytes.Contains([]byte(want), []byte("--instance="+r.sudo.Instance)) {
-				continue
-			}
-			if strings.Contains(after[name], "--instance="+r.sudo.Instance) {
-				t.Errorf("/etc/pam.d/%s still has this instance's line:\n%s", name, after[name])
-			}
+		samePAMOf(t, r.sudo.Instance, "after uninstall", before)
+		if _, err := os.Stat(filepath.Join(agent.DefaultHookDir, "hoistd-hook-"+r.sudo.Instance)); err == nil {
+			t.Errorf("the hook's copy is left after uninstall")
+		}
+		if _, err := os.Stat("/etc/pam.d/polkit-1"); err == nil && !hadPolkit {
+			t.Errorf("/etc/pam.d/polkit-1, copied for the step, is left after uninstall")
 		}
 	})
 	r.start()
@@ -78,6 +97,46 @@ func pamFiles(t *testing.T) map[string]string {
 		out[svc] = string(data)
 	}
 	return out
+}
+
+// withoutOthers is a PAM service without the steps of hoistd instances
+// other than ours, which tests of other packages running at the same time
+// may add and remove: hoistd lines and the guard line before each.
+func withoutOthers(file, instance string) string {
+	lines := strings.SplitAfter(file, "\n")
+	var out []string
+	for _, l := range lines {
+		if !strings.Contains(l, " sudo-hook ") || strings.Contains(l, "--instance="+instance+" ") {
+			out = append(out, l)
+			continue
+		}
+		if n := len(out); n > 0 && strings.Contains(out[n-1], "pam_succeed_if.so quiet ruser notin ") {
+			out = out[:n-1]
+		}
+	}
+	return strings.Join(out, "")
+}
+
+// samePAM fails unless sudo's PAM services are byte for byte as in
+// before, other instances' steps aside.
+func (r *rig) samePAM(when string, before map[string]string) {
+	r.t.Helper()
+	samePAMOf(r.t, r.sudo.Instance, when, before)
+}
+
+func samePAMOf(t *testing.T, instance, when string, before map[string]string) {
+	t.Helper()
+	for name, got := range pamFiles(t) {
+		got, want := withoutOthers(got, instance), withoutOthers(before[name], instance)
+		if got != want {
+			t.Errorf("%s: /etc/pam.d/%s is not as before:\n%s\nwant:\n%s", when, name, got, want)
+		}
+	}
+}
+
+// hasStep says whether our instance's step is in /etc/pam.d/sudo.
+func (r *rig) hasStep() bool {
+	return strings.Contains(pamFiles(r.t)["sudo"], "--instance="+r.sudo.Instance+" ")
 }
 
 // dropIns lists the sudoers drop-ins of instance.
@@ -125,10 +184,20 @@ func TestSudoDuringTheSessionOnly(t *testing.T) {
 	if got.code != 0 || strings.TrimSpace(got.stdout) != "0" {
 		t.Fatalf("sudo -n id -u during the session: %+v, want 0", got)
 	}
-	// A daemon started through sudo, and a double fork under sudo -i.
+	other := testenv.NewUser(t)
+	if got := r.sudoAs("-u " + other.Name + " id -u"); got.code != 0 || strings.TrimSpace(got.stdout) != strconv.Itoa(int(other.UID)) {
+		t.Errorf("sudo -n -u %s id -u during the session: %+v, want %d", other.Name, got, other.UID)
+	}
+	if got := r.sh("", "SHELL=/bin/sh exec sudo -n -s id -u"); got.code != 0 || strings.TrimSpace(got.stdout) != "0" {
+		t.Errorf("sudo -n -s id -u during the session: %+v, want 0", got)
+	}
+	// A daemon started through sudo, a double fork under sudo -i, a
+	// nohup under sudo -s, and a program run as another user.
 	daemon := pidOf(t, r.sudoAs(`sh -c 'setsid sleep 1000 >/dev/null 2>&1 & echo $!'`))
 	forked := pidOf(t, r.sudoAs(`-i sh -c '(sh -c "sleep 1001 >/dev/null 2>&1 & echo \$!" &) ; sleep 0.1'`))
-	for _, pid := range []int{daemon, forked} {
+	shelled := pidOf(t, r.sh("", `SHELL=/bin/sh exec sudo -n -s sh -c 'nohup sleep 1002 >/dev/null 2>&1 & echo $!'`))
+	asOther := pidOf(t, r.sudoAs("-u "+other.Name+` sh -c 'setsid sleep 1003 >/dev/null 2>&1 & echo $!'`))
+	for _, pid := range []int{daemon, forked, shelled, asOther} {
 		if !testenv.Alive(pid) {
 			t.Fatalf("pid %d is not running", pid)
 		}
@@ -143,7 +212,7 @@ func TestSudoDuringTheSessionOnly(t *testing.T) {
 	}
 	r.clock.Add(31 * time.Minute)
 	testenv.WaitUntil(t, "the end to complete", func() bool { return len(r.events("session.ended")) == 1 })
-	for _, pid := range []int{daemon, forked} {
+	for _, pid := range []int{daemon, forked, shelled, asOther} {
 		testenv.WaitUntil(t, fmt.Sprintf("pid %d to be gone", pid), func() bool { return !testenv.Alive(pid) })
 	}
 	if got := r.sudoAs("true"); got.code == 0 {
@@ -159,7 +228,7 @@ func TestSudoDuringTheSessionOnly(t *testing.T) {
 			argvs = append(argvs, fmt.Sprint(ev.Detail["argv"]))
 		}
 	}
-	for _, want := range []string{"[sudo -n id -u]", "[sudo -n -i sh -c"} {
+	for _, want := range []string{"[sudo -n id -u]", "[sudo -n -i sh -c", "[sudo -n -s sh -c", "[sudo -n -u " + other.Name + " id -u]"} {
 		found := false
 		for _, a := range argvs {
 			found = found || strings.HasPrefix(a, want)
@@ -215,19 +284,7 @@ func TestSudoHookFailsClosedWithoutHoistd(t *testing.T) {
 
 func TestSudoersUserKeepsTheirSudo(t *testing.T) {
 	r := newSudoRig(t)
-	own := fmt.Sprintf("/etc/sudoers.d/hoisttest-%d", r.user.UID)
-	rule := fmt.Sprintf("#%d ALL=(ALL:ALL) NOPASSWD: ALL\n", r.user.UID)
-	if err := os.WriteFile(own+".tmp", []byte(rule), 0o440); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("visudo", "-cqf", own+".tmp").CombinedOutput(); err != nil {
-		os.Remove(own + ".tmp")
-		t.Fatalf("visudo: %v %s", err, out)
-	}
-	if err := os.Rename(own+".tmp", own); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Remove(own) })
+	giveOwnSudo(t, r.user)
 	check := func(when string) {
 		if got := r.sudoAs("id -u"); strings.TrimSpace(got.stdout) != "0" {
 			t.Errorf("%s: sudo -n id -u = %+v, want 0", when, got)
@@ -256,4 +313,170 @@ func TestSudoBadUserNameRefusedBeforeAnyFile(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(r.state, "sessions", "*")); len(m) > 0 {
 		t.Errorf("session files written: %v", m)
 	}
+}
+
+// asUser runs "sh -c script" as u, as r.sh does for the rig's user.
+func (r *rig) asUser(u testenv.User, script string) outcome {
+	r.t.Helper()
+	saved := r.user
+	r.user = u
+	defer func() { r.user = saved }()
+	return r.sh("", script)
+}
+
+// giveOwnSudo puts a sudoers rule of the admin's own for u in place (as an
+// admin would: checked by visudo first), removed when the test ends.
+func giveOwnSudo(t *testing.T, u testenv.User) {
+	t.Helper()
+	own := fmt.Sprintf("/etc/sudoers.d/hoisttest-%d", u.UID)
+	rule := fmt.Sprintf("#%d ALL=(ALL:ALL) NOPASSWD: ALL\n", u.UID)
+	if err := os.WriteFile(own+".tmp", []byte(rule), 0o440); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("visudo", "-cqf", own+".tmp").CombinedOutput(); err != nil {
+		os.Remove(own + ".tmp")
+		t.Fatalf("visudo: %v %s", err, out)
+	}
+	if err := os.Rename(own+".tmp", own); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(own) })
+}
+
+// hookCopy is where the rig's hoistd copies its hook.
+func (r *rig) hookCopy() string {
+	return filepath.Join(agent.DefaultHookDir, "hoistd-hook-"+r.sudo.Instance)
+}
+
+func TestSudoPAMStepOnlyWhileADropInIs(t *testing.T) {
+	before := pamFiles(t)
+	r := newSudoRig(t)
+	r.samePAM("after the start, no session", before)
+	if fi, err := os.Stat(r.hookCopy()); err != nil || fi.Mode().Perm() != 0o755 || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Fatalf("the hook's copy %s: %v %v, want root's 0755", r.hookCopy(), fi, err)
+	}
+	r.grant(30 * time.Minute)
+	sudo := pamFiles(t)["sudo"]
+	if !r.hasStep() || !strings.Contains(sudo, "ruser notin "+r.user.Name+"\n") || !strings.Contains(sudo, r.hookCopy()+" sudo-hook") {
+		t.Fatalf("during the session /etc/pam.d/sudo has no guarded step running the copy:\n%s", sudo)
+	}
+	r.clock.Add(31 * time.Minute)
+	testenv.WaitUntil(t, "the end to complete", func() bool { return len(r.events("session.ended")) == 1 })
+	r.samePAM("after the session's end", before)
+
+	// A clean stop during a session keeps the step (its drop-in stays, and
+	// its sudo must keep failing closed); the end after the restart, then
+	// the stop, leave the files as they were, and the copy gone.
+	r.grant(30 * time.Minute)
+	r.stop()
+	r.stop = func() {}
+	if !r.hasStep() {
+		t.Fatal("a stop during a session took out the step its drop-in needs")
+	}
+	r.start()
+	r.clock.Add(31 * time.Minute)
+	testenv.WaitUntil(t, "the end to complete", func() bool { return len(r.events("session.ended")) == 2 })
+	r.stop()
+	r.stop = func() {}
+	r.samePAM("after a clean stop with no session", before)
+	if _, err := os.Stat(r.hookCopy()); err == nil {
+		t.Errorf("the hook's copy is left after a clean stop")
+	}
+}
+
+func TestSudoOthersUnaffectedWithTheHookGone(t *testing.T) {
+	r := newSudoRig(t)
+	plain, admin := testenv.NewUser(t), testenv.NewUser(t)
+	giveOwnSudo(t, admin)
+	r.grant(30 * time.Minute)
+	r.stop() // the session and its step stay
+	r.stop = func() {}
+	if !r.hasStep() {
+		t.Fatal("no step with a drop-in on disk")
+	}
+	if err := os.Remove(r.hookCopy()); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.asUser(admin, "exec sudo -n id -u"); got.code != 0 || strings.TrimSpace(got.stdout) != "0" {
+		t.Errorf("a sudoers user's sudo with the step there and its binary gone: %+v, want 0", got)
+	}
+	if got := r.asUser(plain, "exec sudo -n true"); got.code == 0 || !strings.Contains(got.stderr, "a password is required") || strings.Contains(got.stderr, "pam_") {
+		t.Errorf("a user without rights: %+v, want sudo's usual refusal, not a PAM error", got)
+	}
+	if got := r.sudoAs("id -u"); got.code == 0 {
+		t.Errorf("the session's user ran sudo with no hook to put it in the session: %+v", got)
+	}
+	r.start()
+}
+
+func TestSudoHookDoesNotAskHoistdForOthers(t *testing.T) {
+	r := newSudoRig(t)
+	admin := testenv.NewUser(t)
+	giveOwnSudo(t, admin)
+	r.grant(30 * time.Minute)
+	// hoistd's socket answers nobody: a hook that asked would wait its 5 s
+	// and then fail closed; one that does not, lets sudo go on at once.
+	r.stop()
+	r.stop = func() {}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: r.socket, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_ = os.Chmod(r.socket, 0o666)
+	if got := r.asUser(admin, "exec sudo -n id -u"); got.code != 0 || strings.TrimSpace(got.stdout) != "0" {
+		t.Errorf("a sudoers user's sudo while hoistd hangs: %+v, want 0", got)
+	}
+	if got := r.sudoAs("id -u"); got.code == 0 {
+		t.Errorf("the session's user ran sudo while hoistd could not answer: %+v", got)
+	}
+	// The hook itself, as pkexec's step runs it (no guard there), for a
+	// caller without a drop-in (its parent, this test, is root): exit 0,
+	// and no connection to hoistd at all.
+	for {
+		_ = l.SetDeadline(time.Now())
+		c, err := l.Accept() // the connections the refused sudo left
+		if err != nil {
+			break
+		}
+		c.Close()
+	}
+	hook := exec.Command(r.hookCopy(), "sudo-hook", "--instance="+r.sudo.Instance, "--socket="+r.socket, "--sudoers=/etc/sudoers.d")
+	hook.Env = []string{"PAM_TYPE=open_session", "PAM_SERVICE=polkit-1", "PAM_USER=root"}
+	if out, err := hook.CombinedOutput(); err != nil {
+		t.Errorf("the hook for a caller without a drop-in: %v %s, want exit 0", err, out)
+	}
+	_ = l.SetDeadline(time.Now())
+	if c, err := l.Accept(); err == nil {
+		c.Close()
+		t.Errorf("the hook asked hoistd about a caller without a drop-in")
+	}
+	l.Close()
+	os.Remove(r.socket)
+	r.start()
+}
+
+func TestSudoStartRemovesAnOlderStepOfItsInstance(t *testing.T) {
+	before := pamFiles(t)
+	r := newSudoRig(t)
+	r.stop()
+	r.stop = func() {}
+	// What hoistd before the guard and the copy left: a required step
+	// naming the binary it ran from, since deleted.
+	old := fmt.Sprintf("session required pam_exec.so quiet seteuid /nonexistent/hoistd sudo-hook --instance=%s --socket=%s --sudoers=/etc/sudoers.d\n", r.sudo.Instance, r.socket)
+	for _, svc := range []string{"sudo", "sudo-i"} {
+		path := filepath.Join("/etc/pam.d", svc)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+".hoisttest", append(data, old...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".hoisttest", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.start()
+	r.samePAM("after a start over an older step", before)
 }

@@ -2,10 +2,12 @@ package agent
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,20 +24,45 @@ type sudoState struct {
 	// refused holds the sessions whose user could not be given sudo (no
 	// such account), recorded once each.
 	refused map[string]bool
+	// listed holds the users the PAM step names now, once stepSet: the
+	// first sync writes it whatever a previous hoistd left.
+	listed  []string
+	stepSet bool
 }
 
-// prepareSudo checks the integration's configuration and installs the
-// PAM step, before any session is resumed; New then calls syncSudo, which
-// removes the stale drop-ins a dead hoistd left.
+// prepareSudo checks the integration's configuration and copies the hook
+// to its stable place, before any session is resumed; New then calls
+// syncSudo, which removes the stale drop-ins a dead hoistd left and puts
+// the PAM step in only while a drop-in is there.
 func prepareSudo(cfg SudoConfig) (*sudoState, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	if err := c.installPAM(); err != nil {
-		return nil, fmt.Errorf("install the PAM session step of sudo: %w", err)
+	if err := c.installHook(); err != nil {
+		return nil, fmt.Errorf("install the PAM session hook of sudo: %w", err)
 	}
 	return &sudoState{cfg: c, granted: map[string]bool{}, refused: map[string]bool{}}, nil
+}
+
+// closeSudo takes the PAM step, the polkit rule and the hook's copy out
+// when hoistd stops and no drop-in of its instance is left: the machine's
+// sudo is then as without Hoist. With a drop-in left (a session resumes at
+// the next start) they stay, so that its sudo keeps failing closed.
+func (a *Agent) closeSudo() {
+	if a.sudo == nil {
+		return
+	}
+	a.sudoMu.Lock()
+	defer a.sudoMu.Unlock()
+	c := a.sudo.cfg
+	if onDisk, err := c.sudoersOnDisk(); err != nil || len(onDisk) > 0 {
+		return
+	}
+	if err := errors.Join(c.removePAM(), c.writePolkit(nil), c.removeHook()); err != nil {
+		a.cfg.Logger.Error("cannot take the sudo integration out", "err", err)
+	}
+	a.sudo.listed, a.sudo.stepSet = nil, true
 }
 
 // sudoOn says whether the configuration in force lets sudo elevate
@@ -65,16 +92,27 @@ func (a *Agent) syncSudo() {
 			want[st.cfg.sudoersName(g.uid)] = g
 		}
 	}
+	// The step first, the drop-ins second, the step's shrinking last: a
+	// drop-in is never on disk without the step that puts its sudo in the
+	// session.
+	if len(want) > 0 {
+		if err := st.setStep(union(st.listed, grantUsers(want))); err != nil {
+			a.cfg.Logger.Error("cannot add the PAM session step of sudo; no sudo is given", "err", err)
+			want = map[string]sudoGrant{}
+		}
+	}
 	onDisk, err := st.cfg.sudoersOnDisk()
 	if err != nil {
 		a.cfg.Logger.Error("cannot list the sudoers drop-ins", "dir", st.cfg.SudoersDir, "err", err)
 	}
+	kept := false // a drop-in that could not be removed
 	for name := range onDisk {
 		if _, ok := want[name]; ok {
 			continue
 		}
 		if err := os.Remove(filepath.Join(st.cfg.SudoersDir, name)); err != nil {
 			a.cfg.Logger.Error("cannot remove a sudoers drop-in; sudo refuses it after its NOTAFTER", "file", name, "err", err)
+			kept = true
 			continue
 		}
 		a.audit("sudo.revoked", "hoistd", name, map[string]any{"file": filepath.Join(st.cfg.SudoersDir, name)})
@@ -96,9 +134,44 @@ func (a *Agent) syncSudo() {
 	if err := st.cfg.writePolkit(users); err != nil {
 		a.cfg.Logger.Error("cannot write the polkit rule", "dir", st.cfg.PolkitDir, "err", err)
 	}
+	step := union(nil, users)
+	if kept || err != nil {
+		step = union(st.listed, users) // cannot tell whose drop-in is left
+	}
+	if err := st.setStep(step); err != nil {
+		a.cfg.Logger.Error("cannot update the PAM session step of sudo", "err", err)
+	}
 	a.mu.Lock()
 	st.granted = granted
 	a.mu.Unlock()
+}
+
+// setStep makes the PAM step name users, and remembers it.
+func (st *sudoState) setStep(users []string) error {
+	if st.stepSet && slices.Equal(users, st.listed) {
+		return nil
+	}
+	if err := st.cfg.setPAM(users); err != nil {
+		return err
+	}
+	st.listed, st.stepSet = users, true
+	return nil
+}
+
+// grantUsers lists the users of grants.
+func grantUsers(grants map[string]sudoGrant) []string {
+	var out []string
+	for _, g := range grants {
+		out = append(out, g.user)
+	}
+	return out
+}
+
+// union is the sorted set of the names in a and b.
+func union(a, b []string) []string {
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // sudoCandidates lists the active sessions whose user can be given sudo;
@@ -143,6 +216,14 @@ func sudoUID(name string) (int, error) {
 		return 0, fmt.Errorf("account %s has uid %s", name, u.Uid)
 	}
 	return uid, nil
+}
+
+// hasDropIn says whether uid has a drop-in of this instance on disk: one
+// may be written before granted says so, or left by a previous hoistd, and
+// its sudo must not run outside a session either way.
+func (c SudoConfig) hasDropIn(uid int) bool {
+	_, err := os.Lstat(filepath.Join(c.SudoersDir, c.sudoersName(uid)))
+	return err == nil
 }
 
 // sudoGranted says whether user's drop-in is in place.
@@ -232,7 +313,7 @@ func (a *Agent) serveHook(x *exchange) {
 		return
 	}
 	name, err := lookupUser(p.ruid)
-	if p.ruid == 0 || err != nil || !a.sudoGranted(name) {
+	if p.ruid == 0 || err != nil || !a.sudoGranted(name) && !a.sudo.cfg.hasDropIn(p.ruid) {
 		x.reply(localapi.Reply{Status: &localapi.Status{State: "none", User: name}}) // not Hoist's sudo: nothing to do
 		return
 	}

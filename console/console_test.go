@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -754,5 +755,39 @@ func TestHistorySaysOneTimeOrFor(t *testing.T) {
 	_, body = v.get("/requests/" + once.ID)
 	if !strings.Contains(unbroken(body), "One Time (30m)") {
 		t.Fatalf("the request page does not say One Time:\n%s", body)
+	}
+}
+
+func TestGroupConfigSavesElevateSudo(t *testing.T) {
+	s := newSite(t)
+	v := s.visitor()
+	v.signIn("admin", password)
+	csrf := v.csrf()
+	g, _ := s.svc.Group(ctx, s.admin, hoist.DefaultGroup)
+	page := "/groups/" + g.ID
+	if _, body := v.get(page); !strings.Contains(body, `name="config.elevate_sudo"`) || !strings.Contains(body, "Elevate sudo and pkexec") {
+		t.Fatalf("the group page has no Elevate sudo and pkexec field:\n%.3000s", body)
+	}
+	cases := []struct {
+		value string
+		want  *bool
+	}{{"no", new(false)}, {"yes", new(true)}, {"", nil}}
+	for i, tc := range cases {
+		v.post(page+"/config", url.Values{"csrf": {csrf}, "version": {strconv.Itoa(g.Version + i)}, "config.elevate_sudo": {tc.value}})
+		got, _ := s.svc.Group(ctx, s.admin, g.ID)
+		if (got.Config.ElevateSudo == nil) != (tc.want == nil) || tc.want != nil && *got.Config.ElevateSudo != *tc.want {
+			t.Fatalf("after saving %q: elevate_sudo = %v, want %v", tc.value, got.Config.ElevateSudo, tc.want)
+		}
+		// The page shows what was saved.
+		_, body := v.get(page)
+		sel := `<option value="` + tc.value + `" selected>`
+		i := strings.Index(body, `name="config.elevate_sudo"`)
+		if i < 0 || !strings.Contains(body[i:min(len(body), i+800)], sel) {
+			t.Errorf("after saving %q the page does not show it selected", tc.value)
+		}
+	}
+	_, body := v.post(page+"/config", url.Values{"csrf": {csrf}, "version": {strconv.Itoa(g.Version + len(cases))}, "config.elevate_sudo": {"maybe"}})
+	if !strings.Contains(body, "choose Yes, No or Inherit") {
+		t.Errorf("a bad elevate_sudo was not refused with the field's error:\n%.3000s", body)
 	}
 }

@@ -135,6 +135,7 @@ var groupFields = []fieldLabel{
 	{"config.create_jit_shortcut", "Create JIT mode shortcut"}, {"config.reminders", "Reminders"},
 	{"config.default_duration", "Default window"}, {"config.max_duration", "Longest window"},
 	{"config.checkin_interval", "Check-in interval"}, {"config.grace", "Grace at the end"},
+	{"config.elevate_sudo", "Elevate sudo and pkexec"},
 	{"name", "Name"}, {"description", "Description"}, {"priority", "Priority"},
 	{"rules.hostname", "Hostname pattern"}, {"rules.os", "Operating system"}, {"rules.min_agent_version", "Lowest agent version"},
 }
@@ -158,14 +159,8 @@ func groupValues(g hoist.ComputerGroup) url.Values {
 func configValues(c hoist.AgentConfig, version int) url.Values {
 	v := url.Values{}
 	v.Set("version", strconv.Itoa(version))
-	switch {
-	case c.CreateJITShortcut == nil:
-		v.Set("config.create_jit_shortcut", "")
-	case *c.CreateJITShortcut:
-		v.Set("config.create_jit_shortcut", "yes")
-	default:
-		v.Set("config.create_jit_shortcut", "no")
-	}
+	v.Set("config.create_jit_shortcut", yesNo(c.CreateJITShortcut))
+	v.Set("config.elevate_sudo", yesNo(c.ElevateSudo))
 	v.Set("config.reminders", formatDurations(c.Reminders))
 	for name, d := range map[string]*hoist.Duration{"config.default_duration": c.DefaultDuration, "config.max_duration": c.MaxDuration,
 		"config.checkin_interval": c.CheckinInterval, "config.grace": c.Grace} {
@@ -176,19 +171,38 @@ func configValues(c hoist.AgentConfig, version int) url.Values {
 	return v
 }
 
+// yesNo is a yes/no field's form value: "" (inherit) when unset.
+func yesNo(b *bool) string {
+	switch {
+	case b == nil:
+		return ""
+	case *b:
+		return "yes"
+	}
+	return "no"
+}
+
+// parseYesNo reads a yes/no field: nil for "" (inherit); false when s is
+// none of the three.
+func parseYesNo(s string) (*bool, bool) {
+	switch s {
+	case "yes", "no":
+		b := s == "yes"
+		return &b, true
+	case "":
+		return nil, true
+	}
+	return nil, false
+}
+
 func parseConfig(form url.Values) (hoist.AgentConfig, map[string]string) {
 	errs := map[string]string{}
 	var c hoist.AgentConfig
-	switch form.Get("config.create_jit_shortcut") {
-	case "yes":
-		yes := true
-		c.CreateJITShortcut = &yes
-	case "no":
-		no := false
-		c.CreateJITShortcut = &no
-	case "":
-	default:
-		errs["config.create_jit_shortcut"] = "choose Yes, No or Inherit"
+	for name, dst := range map[string]**bool{"config.create_jit_shortcut": &c.CreateJITShortcut, "config.elevate_sudo": &c.ElevateSudo} {
+		var ok bool
+		if *dst, ok = parseYesNo(form.Get(name)); !ok {
+			errs[name] = "choose Yes, No or Inherit"
+		}
 	}
 	for _, s := range splitList(form.Get("config.reminders")) {
 		d, err := hoist.ParseDuration(s)

@@ -137,6 +137,11 @@ func (f *fleet) startAgent() {
 	for _, o := range f.opts {
 		o(&cfg)
 	}
+	if cfg.Sudo != nil && cfg.Sudo.Socket == "" { // an option cannot know these
+		s := *cfg.Sudo
+		s.Hook, s.Socket = filepath.Join(f.bin, "hoistd"), f.socket
+		cfg.Sudo = &s
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		f.t.Fatal(err)

@@ -26,8 +26,9 @@ func (e hookExit) Error() string { return "hook refused (" + strconv.Itoa(int(e)
 
 // newSudoHook is the PAM session step of sudo, sudo -i and pkexec
 // (pam_exec, as root): it asks hoistd to put its parent — sudo or pkexec
-// — in the caller's JIT session. It fails only for a user hoistd gave a
-// sudoers drop-in to, when hoistd refuses or cannot be reached: their
+// — in the caller's JIT session. A caller hoistd gave no sudoers drop-in
+// to is not asked about: the hook exits 0 without reaching hoistd. For a
+// caller with one it fails when hoistd refuses or cannot be reached: their
 // command would otherwise run outside the session.
 func newSudoHook(stderr io.Writer) *cobra.Command {
 	var instance, socket, sudoers string
@@ -46,6 +47,11 @@ func newSudoHook(stderr io.Writer) *cobra.Command {
 			default:
 				return nil
 			}
+			// Decided before anything can wait: a caller without a drop-in
+			// of this hoistd is not Hoist's, and sudo goes on at once.
+			if !hasDropIn(sudoers, instance) {
+				return nil
+			}
 			rep, err := askHook(socket, localapi.Request{V: localapi.Version, Op: localapi.OpHook, Hook: hook})
 			switch {
 			case err == nil && rep.Error == nil, hook == localapi.HookClose:
@@ -53,11 +59,9 @@ func newSudoHook(stderr io.Writer) *cobra.Command {
 			case err == nil:
 				fmt.Fprintln(stderr, "hoist:", rep.Error.Message)
 				return hookExit(1)
-			case hasDropIn(sudoers, instance):
-				fmt.Fprintln(stderr, "hoist: hoistd cannot be reached, so sudo cannot run inside your JIT session:", err)
-				return hookExit(1)
 			}
-			return nil // not Hoist's sudo: no drop-in of this hoistd for the caller
+			fmt.Fprintln(stderr, "hoist: hoistd cannot be reached, so sudo cannot run inside your JIT session:", err)
+			return hookExit(1)
 		},
 	}
 	f := cmd.Flags()
