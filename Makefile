@@ -31,3 +31,8 @@ deb:
 # /var/cache/hoist-test/bookworm). About 5 minutes.
 deb-test:
 	./scripts/deb-test
+
+# The version make deb gives the packages.
+.PHONY: deb-version
+deb-version:
+	@echo $(DEB_VERSION)
