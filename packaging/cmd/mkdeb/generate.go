@@ -121,7 +121,7 @@ func manPage(bin, name, section, version string) ([]byte, error) {
 	short, _, _ := strings.Cut(help, "\n")
 	var b strings.Builder
 	fmt.Fprintf(&b, ".TH %s %s \"\" \"Hoist %s\" \"Hoist\"\n", strings.ToUpper(name), section, version)
-	fmt.Fprintf(&b, ".SH NAME\n%s \\- %s\n", name, roff(lowerFirst(strings.TrimSuffix(short, "."))))
+	fmt.Fprintf(&b, ".SH NAME\n%s \\- %s\n", name, roff(strings.TrimSuffix(short, ".")))
 	fmt.Fprintf(&b, ".SH DESCRIPTION\n")
 	verbatim(&b, help)
 	subs, err := subcommands(bin, nil, help)
@@ -223,11 +223,4 @@ func roffLine(s string) string {
 		return `\&` + s
 	}
 	return s
-}
-
-func lowerFirst(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToLower(s[:1]) + s[1:]
 }
