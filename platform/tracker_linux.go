@@ -6,11 +6,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // NewTracker makes the tracker of kind (TrackAuto, TrackCgroup or
-// TrackProc). cgroupRoot is where session cgroups go; empty means "hoist"
-// below the cgroup2 mount.
+// TrackProc). cgroupRoot is where session cgroups go; empty means
+// "sessions" in the cgroup systemd delegated to this process (a unit with
+// Delegate=yes), else "hoist" below the cgroup2 mount.
 func NewTracker(kind, cgroupRoot string) (Tracker, error) {
 	switch kind {
 	case TrackAuto, "":
@@ -34,8 +37,53 @@ func NewTracker(kind, cgroupRoot string) (Tracker, error) {
 func cgroupTracker(mount, root string) Cgroups {
 	if root == "" {
 		root = filepath.Join(mount, "hoist")
+		if own, ok := DelegatedCgroup(mount); ok {
+			root = filepath.Join(own, "sessions")
+		}
 	}
 	return Cgroups{Root: root}
+}
+
+// DelegatedCgroup returns the directory of this process's own cgroup v2
+// (from /proc/self/cgroup, below mount) when systemd delegated it: systemd
+// marks a unit's cgroup with the trusted.delegate (or, for a user manager's
+// units, user.delegate) extended attribute when the unit has Delegate=yes.
+// Below a delegated cgroup the subtree is this process's to manage, and
+// systemd neither moves nor removes what it finds there; anywhere else a
+// session cgroup would be systemd's to tidy away.
+func DelegatedCgroup(mount string) (string, bool) {
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", false
+	}
+	return delegatedAt(mount, string(data))
+}
+
+// delegatedAt is DelegatedCgroup for the /proc/PID/cgroup text given.
+func delegatedAt(mount, procCgroup string) (string, bool) {
+	rel, ok := ownCgroup(procCgroup)
+	if !ok || rel == "/" {
+		return "", false
+	}
+	dir := filepath.Join(mount, rel)
+	for _, attr := range []string{"trusted.delegate", "user.delegate"} {
+		buf := make([]byte, 8)
+		if n, err := unix.Getxattr(dir, attr, buf); err == nil && string(buf[:n]) == "1" {
+			return dir, true
+		}
+	}
+	return "", false
+}
+
+// ownCgroup is the cgroup v2 path in the text of /proc/self/cgroup: the
+// "0::" line.
+func ownCgroup(text string) (string, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok && strings.HasPrefix(p, "/") && !strings.Contains(p, "/../") && !strings.HasSuffix(p, "/..") {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 // checkGroupName refuses names that are not one plain path element: a

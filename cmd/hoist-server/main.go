@@ -18,6 +18,7 @@ import (
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/sdnotify"
 	"github.com/hoist-jit/hoist/server"
 )
 
@@ -97,7 +98,12 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Under systemd (Type=notify) the unit is up only now, listening.
+			if err := sdnotify.Ready(); err != nil {
+				cfg.Logger.Warn("cannot tell systemd the server is ready", "err", err)
+			}
 			<-ctx.Done()
+			_ = sdnotify.Stopping()
 			cfg.Logger.Info("shutting down: finishing requests in flight")
 			return m.Close()
 		},
@@ -123,6 +129,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.AuditCheckpoints, "audit-checkpoints", "", "file to append the audit log's signed checkpoints to (default DIR/audit-checkpoints)")
 	f.DurationVar(&cfg.AuditCheckpointInterval, "audit-checkpoint-interval", server.DefaultCheckpointInterval, "how often to checkpoint the audit log's head when it moved")
 	_ = cmd.MarkFlagRequired("data")
+	addConfigFlag(cmd, DefaultConfig)
 	return cmd
 }
 

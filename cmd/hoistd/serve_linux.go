@@ -21,6 +21,7 @@ import (
 	"github.com/hoist-jit/hoist/link"
 	"github.com/hoist-jit/hoist/localapi"
 	"github.com/hoist-jit/hoist/platform"
+	"github.com/hoist-jit/hoist/wire"
 )
 
 func newServe(stdout, stderr io.Writer) *cobra.Command {
@@ -99,8 +100,13 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 			} else {
 				log.Warn("not enrolled: JIT mode can only be granted locally (hoistd grant) until hoistd enroll is run")
 			}
-			log.Info("hoistd listening", "socket", socket, "state", stateDir, "tracker", tracker.Kind())
+			log.Info("hoistd listening", "socket", socket, "state", stateDir, "tracker", tracker.Kind(), "cgroup_root", cgroupOf(tracker))
 			fmt.Fprintf(stdout, "hoistd: serving %s\n", socket)
+			// Under systemd (Type=notify) the unit is up once the socket is.
+			if err := notify("READY=1"); err != nil {
+				log.Warn("cannot tell systemd hoistd is ready", "err", err)
+			}
+			defer notify("STOPPING=1")
 			return a.Serve(l)
 		},
 	}
@@ -117,6 +123,97 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	f.BoolVar(&sudo, "sudo", true, "let sudo and pkexec elevate users during their JIT session (docs/sudo.md)")
 	f.StringVar(&sudoInstance, "sudo-instance", "main", "names this hoistd's sudoers drop-ins, PAM lines and polkit rule")
 	f.StringVar(&polkitDir, "polkit-rules", agent.DefaultPolkitDir, "where the polkit rule goes (empty: no polkit rule)")
+	addConfigFlag(cmd, DefaultConfig, false)
+	return cmd
+}
+
+// cgroupOf is where tracker puts session cgroups, for the log.
+func cgroupOf(t platform.Tracker) string {
+	if c, ok := t.(platform.Cgroups); ok {
+		return c.Root
+	}
+	return ""
+}
+
+// notify sends state to systemd over $NOTIFY_SOCKET (the sd_notify
+// datagram protocol); without one it does nothing. It lives here rather
+// than in a package so that the root daemon's dependency list stays as it
+// is (hoist-server uses package sdnotify).
+func notify(state string) error {
+	path := os.Getenv("NOTIFY_SOCKET")
+	if path == "" {
+		return nil
+	}
+	if path[0] == '@' {
+		path = "\x00" + path[1:] // an abstract socket
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Write([]byte(state))
+	return err
+}
+
+// newEndSessions is what uninstalling runs, with hoistd stopped: every
+// session on this machine ends now, as an end from the server would end it
+// (warning, grace, kill, audited to the outbox), and its cgroup is
+// removed. Stopping hoistd does not end sessions (a restarted hoistd
+// resumes them); removing it must.
+func newEndSessions(stdout, stderr io.Writer) *cobra.Command {
+	var stateDir, cgroupRoot, tracking, socket, sudoInstance, polkitDir string
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "end-sessions [--state DIR]",
+		Short: "With hoistd stopped, end every JIT session on this machine now and remove the sudo and pkexec integration (run when Hoist is removed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if os.Geteuid() != 0 {
+				return hoist.Errorf(hoist.EForbidden, "hoistd must run as root")
+			}
+			if c, err := net.Dial("unix", socket); err == nil {
+				c.Close()
+				return hoist.Errorf(hoist.EConflict, "hoistd is running (%s): stop it first, or end sessions with hoist exit or the server", socket)
+			}
+			log := slog.New(slog.NewTextHandler(stderr, nil))
+			tracker, err := platform.NewTracker(tracking, cgroupRoot)
+			if err != nil {
+				return hoist.WrapError(hoist.EUnavailable, "cannot track elevated processes", err)
+			}
+			defer tracker.Close()
+			a, err := agent.New(agent.Config{StateDir: stateDir, Tracker: tracker, Grace: grace, Logger: log})
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			for _, s := range a.SessionReports() {
+				if s.State == wire.SessionReportEnded {
+					continue
+				}
+				if _, err := a.EndSession(s.ID, string(hoist.EndRevoked), "hoistd end-sessions"); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "ended session %s of %s\n", s.ID, s.User)
+			}
+			// With no session left, nothing of the sudo and pkexec
+			// integration may stay: its PAM lines, polkit rule, hook copy
+			// and drop-ins.
+			if err := agent.UninstallSudo(agent.SudoConfig{Instance: sudoInstance, PolkitDir: polkitDir}); err != nil {
+				return hoist.WrapError(hoist.EUnavailable, "cannot remove the sudo and pkexec integration", err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&sudoInstance, "sudo-instance", "main", "the instance whose sudo and pkexec integration is removed, as hoistd run was given it")
+	f.StringVar(&polkitDir, "polkit-rules", agent.DefaultPolkitDir, "where hoistd run put its polkit rule")
+	f.StringVar(&stateDir, "state", "/var/lib/hoist", "state directory")
+	f.StringVar(&socket, "socket", localapi.DefaultSocket, "hoistd's socket (refused while it answers)")
+	f.StringVar(&cgroupRoot, "cgroup-root", "", "cgroup directory for sessions, as hoistd run was given it")
+	f.StringVar(&tracking, "tracker", platform.TrackAuto, "auto, cgroup or proc, as hoistd run was given it")
+	f.DurationVar(&grace, "grace", agent.DefaultGrace, "time between SIGTERM and the kill")
+	addConfigFlag(cmd, DefaultConfig, true)
 	return cmd
 }
 

@@ -29,3 +29,13 @@ func newGrant(stdout io.Writer) *cobra.Command {
 		},
 	}
 }
+
+func newEndSessions(stdout, stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "end-sessions",
+		Short: "End every JIT session on this machine (not supported on this operating system yet)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return hoist.Errorf(hoist.EUnavailable, "hoistd is not supported on this operating system yet")
+		},
+	}
+}
