@@ -235,11 +235,7 @@ func newRequest(env Env, socket *string) *cobra.Command {
 				printStatus(env, st)
 				fmt.Fprintln(env.Stdout, id)
 			} else {
-				why := ""
-				if st.DecisionReason != "" {
-					why = ": " + st.DecisionReason
-				}
-				fmt.Fprintf(env.Stderr, "hoist: request %s was %s%s\n", id, state, why)
+				fmt.Fprintf(env.Stderr, "hoist: %s\n", undecidedMessage(id, state, st.DecisionReason))
 				fmt.Fprintln(env.Stdout, id)
 			}
 			if state != "approved" {
@@ -254,6 +250,18 @@ func newRequest(env Env, socket *string) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object with id and state")
 	cmd.Flags().BoolVar(&withdraw, "cancel", false, "withdraw your request that waits for approval")
 	return cmd
+}
+
+// undecidedMessage says why request id did not become a session.
+func undecidedMessage(id, state, reason string) string {
+	if state == string(hoist.RequestExpired) {
+		return fmt.Sprintf("request %s expired: no approver decided on it in time; ask again with: hoist request", id)
+	}
+	why := ""
+	if reason != "" {
+		why = ": " + reason
+	}
+	return fmt.Sprintf("request %s was %s%s", id, state, why)
 }
 
 // waitForDecision watches the local status until the request is decided.
