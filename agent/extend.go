@@ -29,7 +29,7 @@ func (a *Agent) RequestExtension(ctx context.Context, user, reason string, d tim
 	if s == nil {
 		return RequestInfo{}, hoist.Errorf(hoist.EConflict, "JIT elevated access is not active for %s, so there is nothing to extend; ask for it with: hoist request", user)
 	}
-	if waiting.State == "pending" {
+	if waiting.State == "pending" && waiting.Extension {
 		waiting.Existing = true
 		return waiting, nil
 	}
@@ -43,6 +43,7 @@ func (a *Agent) RequestExtension(ctx context.Context, user, reason string, d tim
 	if err != nil {
 		return info, err
 	}
+	info.Extension = true
 	a.mu.Lock()
 	a.pending[user] = info
 	a.mu.Unlock()

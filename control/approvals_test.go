@@ -218,3 +218,98 @@ func TestStartupPolicyBadValues(t *testing.T) {
 		})
 	}
 }
+
+// session returns the session approving r for d starts.
+func (f *ids) session(t *testing.T, user string, d time.Duration) hoist.Session {
+	t.Helper()
+	r := f.file(t, user, d)
+	res := approveFor(t, f.svc, f.admin, r.ID, d)
+	if !res.OK {
+		t.Fatalf("approve: %s", res.Error)
+	}
+	return *res.Session
+}
+
+// An extension is a request of kind extension for the active session;
+// approved, it moves the session's end and sends a new grant; the policy's
+// longest window bounds the total; after the end it is refused.
+func TestExtensionRequests(t *testing.T) {
+	onBothStores(t, func(t *testing.T, f *ids) {
+		f.setStartup(t, func(s *hoist.JITStartup) { s.MaxDuration = hoist.Duration(4 * time.Hour) })
+		carol := f.account(t, "carol", nil, nil)
+		sess := f.session(t, "bob", time.Hour)
+		if _, _, err := f.svc.AgentExtend(ctx, f.web, "bob", sess.ID, "", 4*time.Hour); hoist.ErrorCode(err) != hoist.EInvalid || !strings.Contains(hoist.ErrorMessage(err), "3h more at most") {
+			t.Errorf("an extension past the policy's 4h in total: %v", err)
+		}
+		if _, _, err := f.svc.AgentExtend(ctx, f.db, "bob", sess.ID, "", time.Hour); hoist.ErrorCode(err) != hoist.ENotFound {
+			t.Errorf("an extension of bob's session from another agent: %v, want not found", err)
+		}
+		ext, created, err := f.svc.AgentExtend(ctx, f.web, "bob", sess.ID, "not done", 2*time.Hour)
+		if err != nil || !created {
+			t.Fatalf("extension: %v", err)
+		}
+		if ext.Kind != hoist.RequestKindExtension || ext.Extends != sess.ID || !ext.SessionEnd.Equal(sess.NotAfter) {
+			t.Fatalf("extension request %+v", ext)
+		}
+		f.clock.Add(10 * time.Minute)
+		res := approveFor(t, f.svc, carol, ext.ID, 0) // One Time: 30m more
+		if !res.OK {
+			t.Fatalf("approve the extension: %s", res.Error)
+		}
+		if want := sess.NotAfter.Add(hoist.DefaultOneTimeDuration); !res.Session.NotAfter.Equal(want) || res.Session.ID != sess.ID {
+			t.Errorf("after the extension the session %s ends %v, want %s ending %v", res.Session.ID, res.Session.NotAfter, sess.ID, want)
+		}
+		active, _ := f.svc.Sessions(ctx, f.admin, hoist.SessionFilter{State: hoist.SessionActive})
+		if len(active) != 1 {
+			t.Errorf("%d active sessions after an extension, want the one", len(active))
+		}
+		if recs, _ := f.audit(control.AuditSessionExtended); len(recs) != 1 || recs[0].Subject != sess.ID || recs[0].Actor != "carol" {
+			t.Errorf("audit of the extension: %+v", recs)
+		}
+
+		// Asked in time, approved too late: refused, the session stays ended.
+		late, _, err := f.svc.AgentExtend(ctx, f.web, "bob", sess.ID, "", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Add(2 * time.Hour)
+		if res := approveFor(t, f.svc, carol, late.ID, time.Hour); res.OK || res.Code != hoist.EConflict {
+			t.Errorf("an extension approved after the end: %+v, want a conflict", res)
+		}
+		if _, err := f.svc.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.svc.AgentExtend(ctx, f.web, "bob", sess.ID, "", time.Hour); hoist.ErrorCode(err) != hoist.EConflict {
+			t.Errorf("an extension asked after the end: %v, want a conflict", err)
+		}
+		// The late extension does not stand in for bob's new request.
+		again := f.file(t, "bob", time.Hour)
+		if again.ID == late.ID || again.KindOrJIT() != hoist.RequestKindJIT {
+			t.Errorf("a new request after the end returned %+v", again)
+		}
+		if old, _ := f.svc.Request(ctx, f.admin, late.ID); old.State != hoist.RequestCancelled {
+			t.Errorf("the late extension is %s, want cancelled", old.State)
+		}
+	})
+}
+
+// approvals_required above the accounts that may approve is saved with a
+// warning naming the field.
+func TestTooFewApproversWarns(t *testing.T) {
+	onBothStores(t, func(t *testing.T, f *ids) {
+		f.account(t, "carol", nil, nil)
+		f.setStartup(t, func(s *hoist.JITStartup) { s.ApprovalsRequired = 3 })
+		p, err := f.svc.Policy(ctx, f.admin, "JIT Mode (Startup and Approval)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws, err := f.svc.ApproverWarnings(ctx, p)
+		if err != nil || len(ws) != 1 || ws[0].Field != "startup.approvals_required" || !strings.Contains(ws[0].Message, "only 2") {
+			t.Fatalf("warnings with 2 possible approvers for 3: %+v, %v", ws, err)
+		}
+		f.account(t, "dave", nil, nil)
+		if ws, _ := f.svc.ApproverWarnings(ctx, p); len(ws) != 0 {
+			t.Errorf("warnings with 3 possible approvers for 3: %+v", ws)
+		}
+	})
+}

@@ -137,3 +137,29 @@ func (s *Service) pushExtension(ctx context.Context, tx hoist.Tx, r hoist.Reques
 	return s.pushDecision(ctx, tx, hoist.AgentEvent{AgentID: sess.Agent, Kind: hoist.AgentEventExtended, RequestID: r.ID,
 		SessionID: sess.ID, User: sess.User, Grant: grant, CreatedAt: now})
 }
+
+// ApproverWarnings returns the warnings about policy p's approvals that
+// only the accounts can tell: a jit-startup policy whose
+// approvals_required is more than the enabled accounts that may approve
+// (of its approver role). Such a policy is saved all the same: accounts
+// may be added next; until then its requests can only expire.
+func (s *Service) ApproverWarnings(ctx context.Context, p hoist.Policy) ([]hoist.LintFinding, error) {
+	if p.Kind != hoist.KindJITStartup || p.Startup == nil || p.Startup.ApprovalsRequired <= 1 {
+		return nil, nil
+	}
+	var as []hoist.Admin
+	if err := s.store.View(ctx, func(tx hoist.Tx) (err error) { as, err = tx.Admins(ctx); return err }); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, a := range as {
+		if !a.Disabled && (a.Role == hoist.RoleAdmin || (a.Role == hoist.RoleApprover && p.Startup.ApproverRole != string(hoist.RoleAdmin))) {
+			n++
+		}
+	}
+	if n >= p.Startup.ApprovalsRequired {
+		return nil, nil
+	}
+	return []hoist.LintFinding{{Severity: hoist.LintWarning, Field: "startup.approvals_required", Code: "too_few_approvers",
+		Message: fmt.Sprintf("%d distinct approvers are required, but only %d enabled accounts may approve: requests under this policy cannot be approved until there are more", p.Startup.ApprovalsRequired, n)}}, nil
+}

@@ -69,6 +69,14 @@ func (s *Service) CreateRequest(ctx context.Context, in RequestInput) (r hoist.R
 			if err != nil {
 				return err
 			}
+			if len(open) == 1 && (open[0].KindOrJIT() != r.KindOrJIT() || open[0].Extends != r.Extends) {
+				// An extension of a session that has ended since, or a
+				// new session asked beside one: the new ask replaces it.
+				if err := s.supersede(ctx, tx, open[0], now); err != nil {
+					return err
+				}
+				open = nil
+			}
 			if len(open) == 1 && now.Before(open[0].ExpiresAt) {
 				// Found by agent: another agent going by the same name has
 				// its own request, and an approver's "yes" for one machine
@@ -95,6 +103,18 @@ func (s *Service) CreateRequest(ctx context.Context, in RequestInput) (r hoist.R
 		}
 	}
 	return r, created, err
+}
+
+// supersede cancels r, replaced by a new request of another kind.
+func (s *Service) supersede(ctx context.Context, tx hoist.Tx, r hoist.Request, now time.Time) error {
+	next, err := r.Next(hoist.RequestEvent{To: hoist.RequestCancelled, Actor: SystemActor, Reason: "replaced by a new request"}, now)
+	if err != nil {
+		return err
+	}
+	if err := tx.UpdateRequest(ctx, next); err != nil {
+		return err
+	}
+	return audit(ctx, tx, now, SystemActor, hoist.AuditRequestCancelled, r.ID, map[string]any{"user": r.User, "host": r.Host, "reason": "replaced by a new request"})
 }
 
 // openFilter selects the one open request in may have: per user and
