@@ -266,4 +266,8 @@ const (
 	AgentEventDenied   = "denied"
 	AgentEventRevoked  = "revoked"
 	AgentEventExpired  = "expired"
+	// AgentEventExtended carries the new grant of a session whose
+	// extension was approved: the same session, a later end. Agents that
+	// do not know it skip it, and their session ends at the old end.
+	AgentEventExtended = "extended"
 )

@@ -118,6 +118,12 @@ type JITStartup struct {
 	// ApproverRole is the lowest role that may approve: approver (the
 	// default) or admin.
 	ApproverRole string `json:"approver_role,omitempty"`
+	// ApprovalsRequired is how many distinct approvers must approve a
+	// request (default 1, at most MaxApprovalsRequired); one denial denies.
+	ApprovalsRequired int `json:"approvals_required,omitempty"`
+	// PendingTTL is how long a request waits for a decision before it
+	// expires (default: the server's --pending-ttl, 24h).
+	PendingTTL Duration `json:"pending_ttl,omitempty"`
 }
 
 // JITMode is the JIT Mode policy: what runs elevated during a session.
@@ -320,8 +326,8 @@ func (s *JITStartup) validate(f FieldErrors) {
 	if max == 0 {
 		max = DefaultMaxDuration
 	}
-	if max < MinDuration || max > 7*24*time.Hour {
-		f["startup.max_duration"] = DurationRange(MinDuration, 7*24*time.Hour)
+	if max < MinDuration || max > MaxPolicyDuration {
+		f["startup.max_duration"] = DurationRange(MinDuration, MaxPolicyDuration)
 	}
 	for _, d := range s.Durations {
 		if d.D() < MinDuration || d.D() > max {
@@ -335,6 +341,12 @@ func (s *JITStartup) validate(f FieldErrors) {
 	}
 	if s.ApproverRole != "" && !slices.Contains(approverRoles, s.ApproverRole) {
 		f["startup.approver_role"] = "approver or admin"
+	}
+	if n := s.ApprovalsRequired; n < 0 || n > MaxApprovalsRequired {
+		f["startup.approvals_required"] = fmt.Sprintf("1 to %d distinct approvers (0 means 1)", MaxApprovalsRequired)
+	}
+	if t := s.PendingTTL.D(); t != 0 && (t < time.Minute || t > MaxPendingTTL) {
+		f["startup.pending_ttl"] = DurationRange(time.Minute, MaxPendingTTL)
 	}
 }
 

@@ -1,6 +1,8 @@
 package hoist
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -55,6 +57,22 @@ type Request struct {
 	Policy       string        `json:"policy,omitempty"`
 	ApproverRole string        `json:"approver_role,omitempty"`
 	MaxDuration  time.Duration `json:"max_duration,omitempty"`
+	// Durations, when set, are the only windows the policy allows an
+	// approver to give (One Time aside, which is always the one-time
+	// window).
+	Durations []time.Duration `json:"durations,omitempty"`
+	// Kind is jit (a new session) or extension (more time on the session
+	// Extends). An empty kind, from a record stored before kinds, is jit.
+	Kind RequestKind `json:"kind,omitempty"`
+	// Extends and SessionEnd are the session an extension is for and its
+	// end when the extension was asked.
+	Extends    string    `json:"extends,omitempty"`
+	SessionEnd time.Time `json:"session_end,omitzero"`
+	// ApprovalsRequired is how many distinct approvers must approve (the
+	// policy's approvals_required; zero means one). Approvals are those
+	// given so far; the request is approved when there are enough.
+	ApprovalsRequired int            `json:"approvals_required,omitempty"`
+	Approvals         []ApprovalMark `json:"approvals,omitempty"`
 	// Version counts the changes; stores use it to refuse a write based on a
 	// stale read, so that of two approvers exactly one wins.
 	Version int          `json:"version"`
@@ -87,6 +105,7 @@ func NewRequest(user, host, agent, reason string, d time.Duration, set ApprovalS
 		Agent:             agent,
 		Reason:            reason,
 		RequestedDuration: d,
+		Kind:              RequestKindJIT,
 		State:             RequestPending,
 		CreatedAt:         now,
 		UpdatedAt:         now,
@@ -152,12 +171,25 @@ type Approval struct {
 	OneTime bool
 }
 
-// Approve checks an approval against the rules — no self-approval, a window
-// the settings allow — and returns the approved request with the session it
-// starts now.
+// Approve checks an approval against the rules — no self-approval, no
+// approver twice, a window the settings and the request's policy allow —
+// and records it. When it is the last approval the request needs, the
+// result is approved, and for a jit request it carries the session that
+// starts now with the shortest window of all the approvals; before that the
+// result is still pending, with the approval in Approvals, and the Session
+// is zero. An extension gets no session: the caller moves the end of the
+// one it extends (see Session.Extend).
 func (r Request) Approve(a Approval, set ApprovalSettings, now time.Time) (Request, Session, error) {
+	if r.State.Terminal() {
+		return r, Session{}, Errorf(EConflict, "request %s is already %s", r.ID, r.State)
+	}
 	if SameUser(a.Approver, r.User) {
 		return r, Session{}, Errorf(EForbidden, "%s cannot approve their own request", a.Approver)
+	}
+	for _, m := range r.Approvals {
+		if SameUser(m.By, a.Approver) {
+			return r, Session{}, Errorf(EConflict, "%s has already approved request %s: it needs %s", a.Approver, r.ID, r.ApprovalsNeeded())
+		}
 	}
 	d := a.Duration
 	if d == 0 {
@@ -166,16 +198,58 @@ func (r Request) Approve(a Approval, set ApprovalSettings, now time.Time) (Reque
 	if err := set.CheckDuration(d); err != nil {
 		return r, Session{}, err
 	}
+	if err := r.CheckAllowed(d, a.OneTime || a.Duration == 0); err != nil {
+		return r, Session{}, err
+	}
 	if err := set.CheckDecisionNote(a.Reason); err != nil {
 		return r, Session{}, err
 	}
-	s := NewSession(r, d, a.Approver, now)
-	next, err := r.Next(RequestEvent{To: RequestApproved, Actor: a.Approver, Reason: a.Reason, Duration: d, SessionID: s.ID}, now)
+	marks := append(append([]ApprovalMark(nil), r.Approvals...),
+		ApprovalMark{By: a.Approver, At: now, Duration: d, OneTime: a.OneTime || a.Duration == 0})
+	if len(marks) < r.Required() {
+		next := r
+		next.Approvals = marks
+		next.History = append(append([]Transition(nil), r.History...), Transition{From: string(r.State), To: string(r.State),
+			Actor: a.Approver, Reason: joinNote(fmt.Sprintf("approval %d of %d", len(marks), r.Required()), a.Reason), At: now})
+		next.UpdatedAt = now
+		next.Version++
+		return next, Session{}, nil
+	}
+	win := shortest(marks)
+	var s Session
+	ev := RequestEvent{To: RequestApproved, Actor: a.Approver, Reason: a.Reason, Duration: win.Duration, SessionID: r.Extends}
+	if r.Kind != RequestKindExtension {
+		s = NewSession(r, win.Duration, approvers(marks), now)
+		ev.SessionID = s.ID
+	}
+	next, err := r.Next(ev, now)
 	if err != nil {
 		return r, Session{}, err
 	}
-	next.OneTime = a.OneTime || a.Duration == 0
+	next.Approvals = marks
+	next.OneTime = win.OneTime
 	return next, s, nil
+}
+
+// CheckAllowed refuses, with EInvalid and the field duration named, a
+// window the request's policy does not allow an approver to give: outside
+// its list of durations, when it has one. One Time is the policy's own
+// one-time window and always allowed.
+func (r Request) CheckAllowed(d time.Duration, oneTime bool) error {
+	if r.MaxDuration > 0 && d > r.MaxDuration {
+		return &Error{Code: EInvalid, Message: fmt.Sprintf("at most %s may be granted on %s (policy %q)", DescribeDuration(r.MaxDuration), r.Host, r.Policy),
+			Fields: map[string]string{"duration": "at most " + FormatDuration(r.MaxDuration)}}
+	}
+	if oneTime || len(r.Durations) == 0 || slices.Contains(r.Durations, d) {
+		return nil
+	}
+	allowed := make([]string, len(r.Durations))
+	for i, a := range r.Durations {
+		allowed[i] = FormatDuration(a)
+	}
+	list := strings.Join(allowed, ", ")
+	return &Error{Code: EInvalid, Message: fmt.Sprintf("policy %q allows approving %s only for %s, or One Time", r.Policy, r.Host, list),
+		Fields: map[string]string{"duration": "one of " + list + ", or One Time"}}
 }
 
 // Deny returns r denied by approver. Denying one's own request is allowed:

@@ -113,3 +113,21 @@ func optional(note string) string {
 	}
 	return ": " + note
 }
+
+// Extend returns s with its window moved to end at notAfter, by actor at
+// now (an approved extension). Only an active session whose window is not
+// over can be extended (EConflict), and only to a later end (EInvalid);
+// nothing else about it changes.
+func (s Session) Extend(notAfter time.Time, actor string, now time.Time) (Session, error) {
+	if s.State != SessionActive || s.Expired(now) {
+		return s, Errorf(EConflict, "session %s has ended: it can no longer be extended; ask for a new one with: hoist request", s.ID)
+	}
+	if !notAfter.After(s.NotAfter) {
+		return s, Errorf(EInvalid, "an extension must end the session later than %s", s.NotAfter.UTC().Format(time.RFC3339))
+	}
+	s.History = append(append([]Transition(nil), s.History...), Transition{From: string(s.State), To: string(s.State), Actor: actor,
+		Reason: "extended by " + FormatDuration(notAfter.Sub(s.NotAfter)) + " to " + notAfter.UTC().Format(time.RFC3339), At: now})
+	s.NotAfter = notAfter
+	s.Version++
+	return s, nil
+}

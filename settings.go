@@ -11,6 +11,8 @@ const (
 	DefaultOneTimeDuration = 30 * time.Minute
 	DefaultMaxDuration     = 8 * time.Hour
 	DefaultPendingTTL      = 24 * time.Hour
+	MaxPolicyDuration      = 7 * 24 * time.Hour  // the longest window any policy may allow
+	MaxPendingTTL          = 30 * 24 * time.Hour // the longest a policy lets a request wait
 	MinDuration            = time.Second
 	MaxReasonLength        = 1000
 )

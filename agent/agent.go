@@ -129,6 +129,9 @@ type RequestInfo struct {
 	Reason string `json:"reason,omitempty"`
 	// Existing is set when the ask found the user's request still waiting.
 	Existing bool `json:"-"`
+	// Extension marks a request for more time on a session: a new ask
+	// for JIT mode does not wait on it.
+	Extension bool `json:"extension,omitempty"`
 }
 
 // SetUpstream connects the agent to its server.
@@ -161,7 +164,7 @@ func (a *Agent) Request(ctx context.Context, user, reason string, d time.Duratio
 	a.mu.Lock()
 	waiting := a.pending[user]
 	a.mu.Unlock()
-	if waiting.State == "pending" {
+	if waiting.State == "pending" && !waiting.Extension {
 		waiting.Existing = true // asking again makes no second request
 		return waiting, nil
 	}

@@ -48,6 +48,7 @@ var ops = map[string]op{
 	localapi.OpStatus:  {anyUser, false, (*Agent).serveStatus},
 	localapi.OpRequest: {anyUser, false, (*Agent).serveRequest},
 	localapi.OpCancel:  {anyUser, false, (*Agent).serveCancel},
+	localapi.OpExtend:  {anyUser, false, (*Agent).serveExtend},
 	localapi.OpExit:    {anyUser, false, (*Agent).serveExit},
 	localapi.OpExplain: {anyUser, false, (*Agent).serveExplain},
 	localapi.OpRun:     {anyUser, true, (*Agent).serveRun},
@@ -242,6 +243,29 @@ func (a *Agent) serveRequest(x *exchange) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	info, err := a.Request(ctx, x.peer.User, x.req.Reason, d)
+	if err != nil {
+		x.failWith(err, 1)
+		return
+	}
+	st := statusReply(a.Status(x.peer.User))
+	st.AlreadyPending = info.Existing
+	x.reply(localapi.Reply{Status: st})
+}
+
+// serveExtend files the caller's request for more time on their active
+// session.
+func (a *Agent) serveExtend(x *exchange) {
+	d, err := hoist.ParseDuration(x.req.Duration)
+	if err != nil {
+		x.failWith(err, 1)
+		return
+	}
+	if !a.askAllowed(x) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	info, err := a.RequestExtension(ctx, x.peer.User, x.req.Reason, d)
 	if err != nil {
 		x.failWith(err, 1)
 		return

@@ -266,8 +266,20 @@ func (a *Agent) schedule(s *session) {
 		left = 0
 	}
 	s.timer = a.cfg.Clock.AfterFunc(max(left, 0), func() {
+		if a.extendedSince(s) {
+			return // an extension moved the end and armed a new timer
+		}
 		_, _ = a.end(s, string(hoist.EndExpired), "hoistd")
 	})
+}
+
+// extendedSince reports whether s is active with its end still ahead: a
+// timer armed for an earlier end, which an extension moved, has nothing
+// to do.
+func (a *Agent) extendedSince(s *session) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return s.rec.State == stateActive && !s.ending && a.cfg.Clock.Now().Before(s.rec.NotAfter)
 }
 
 // Activate starts a session for g.User, replacing none: a user with an

@@ -95,7 +95,15 @@ func (h *Handler) agentRequest(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	req, created, err := h.svc.AgentRequest(r.Context(), agentFrom(r.Context()), in.User, in.Reason, d)
+	var (
+		req     hoist.Request
+		created bool
+	)
+	if in.Extends != "" {
+		req, created, err = h.svc.AgentExtend(r.Context(), agentFrom(r.Context()), in.User, in.Extends, in.Reason, d)
+	} else {
+		req, created, err = h.svc.AgentRequest(r.Context(), agentFrom(r.Context()), in.User, in.Reason, d)
+	}
 	if err != nil {
 		return err
 	}

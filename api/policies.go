@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/hoist-jit/hoist"
@@ -40,14 +41,19 @@ func (h *Handler) createPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, linted(p))
+	writeJSON(w, http.StatusCreated, h.linted(r.Context(), p))
 	return nil
 }
 
 // linted is p as stored with the policy linter's warnings about it (its
 // refusals refused the change before it was stored).
-func linted(p hoist.Policy) wire.PolicySaved {
-	return wire.PolicySaved{Policy: p, Warnings: hoist.LintWarnings(hoist.LintPolicy(p))}
+func (h *Handler) linted(ctx context.Context, p hoist.Policy) wire.PolicySaved {
+	out := wire.PolicySaved{Policy: p, Warnings: hoist.LintWarnings(hoist.LintPolicy(p))}
+	// The policy is saved already: a warning that cannot be read is left out.
+	if ws, err := h.svc.ApproverWarnings(ctx, p); err == nil {
+		out.Warnings = append(out.Warnings, ws...)
+	}
+	return out
 }
 
 func (h *Handler) updatePolicy(w http.ResponseWriter, r *http.Request) error {
@@ -59,7 +65,7 @@ func (h *Handler) updatePolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, linted(p))
+	writeJSON(w, http.StatusOK, h.linted(r.Context(), p))
 	return nil
 }
 

@@ -23,6 +23,14 @@ func requestView(r hoist.Request) RequestView {
 		OneTime: r.OneTime, History: r.History,
 	}
 	v.AgentID = r.Agent
+	v.Kind, v.Extends, v.ApprovalsRequired = r.KindOrJIT(), r.Extends, r.Required()
+	if !r.SessionEnd.IsZero() {
+		v.SessionEnd = &r.SessionEnd
+	}
+	v.Approvals = make([]wire.ApprovalView, 0, len(r.Approvals))
+	for _, m := range r.Approvals {
+		v.Approvals = append(v.Approvals, wire.ApprovalView{By: m.By, At: m.At, Duration: hoist.FormatDuration(m.Duration), OneTime: m.OneTime})
+	}
 	if r.GrantedDuration > 0 {
 		v.GrantedDuration = hoist.FormatDuration(r.GrantedDuration)
 	}

@@ -241,16 +241,43 @@ func newApprovals(env Env) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tUSER\tHOST\tDURATION\tWAITING\tREASON\tAGENT")
+			fmt.Fprintln(tw, "ID\tUSER\tHOST\tDURATION\tWAITING\tREASON\tAGENT\tAPPROVALS")
 			for _, r := range rs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.User, r.Host, r.RequestedDuration,
-					hoist.FormatDuration(time.Since(r.CreatedAt).Truncate(time.Second)), r.Reason, agentColumn(r.Host, r.AgentNameFlags))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.User, r.Host, askedColumn(r),
+					hoist.FormatDuration(time.Since(r.CreatedAt).Truncate(time.Second)), r.Reason, agentColumn(r.Host, r.AgentNameFlags), approvalsColumn(r))
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
 	return cmd
+}
+
+// askedColumn is what a request asks for: a window, or more time on a
+// session that ends at a given time.
+func askedColumn(r wire.RequestView) string {
+	if r.Kind == hoist.RequestKindExtension && r.SessionEnd != nil {
+		return fmt.Sprintf("+%s (extension; ends %s)", r.RequestedDuration, r.SessionEnd.Local().Format("15:04"))
+	}
+	return r.RequestedDuration
+}
+
+// approvalsColumn says how far a request is: "1 of 2 approvals (carol)".
+func approvalsColumn(r wire.RequestView) string {
+	need := max(r.ApprovalsRequired, 1)
+	word := "approvals"
+	if need == 1 {
+		word = "approval"
+	}
+	out := fmt.Sprintf("%d of %d %s", len(r.Approvals), need, word)
+	if len(r.Approvals) > 0 {
+		by := make([]string, len(r.Approvals))
+		for i, a := range r.Approvals {
+			by[i] = a.By
+		}
+		out += " (" + strings.Join(by, ", ") + ")"
+	}
+	return out
 }
 
 // printResults reports a batch, one line per id, and fails when any id
@@ -271,6 +298,8 @@ func printResults(env Env, results []wire.ResultView, asJSON bool, verb string) 
 			switch {
 			case !r.OK:
 				fmt.Fprintf(env.Stderr, "%s: not %s: %s\n", r.ID, verb, r.Error)
+			case r.Request != nil && r.Request.State == hoist.RequestPending:
+				fmt.Fprintf(env.Stdout, "%s: approval recorded; %s, it needs another approver\n", r.ID, approvalsColumn(*r.Request))
 			case r.Session != nil && r.Session.State == hoist.SessionActive:
 				fmt.Fprintf(env.Stdout, "%s: %s; session %s for %s on %s until %s\n", r.ID, verb, r.Session.ID,
 					r.Session.User, r.Session.Host, r.Session.ExpiresAt.Local().Format("15:04:05 MST"))

@@ -163,14 +163,20 @@ func newExit(env Env, socket *string) *cobra.Command {
 
 func newRequest(env Env, socket *string) *cobra.Command {
 	var (
-		forDur, reason         string
+		forDur, reason, extend string
 		wait, asJSON, withdraw bool
 	)
 	cmd := &cobra.Command{
-		Use:   "request [--for 45m] [--reason TEXT] [--wait] [--json] | request --cancel",
-		Short: "Ask for JIT elevated access (or withdraw the request that waits)",
+		Use:   "request [--for 45m] [--reason TEXT] [--wait] [--json] | request --extend DURATION [--reason TEXT] [--wait] | request --cancel",
+		Short: "Ask for JIT elevated access, or more time on it (or withdraw the request that waits)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("extend") {
+				if forDur != "" || withdraw {
+					return hoist.Errorf(hoist.EInvalid, "--extend takes the time to add itself: not with --for or --cancel")
+				}
+				return requestExtension(env, socketPath(env, *socket), extend, reason, wait, asJSON)
+			}
 			if withdraw {
 				if forDur != "" || reason != "" || wait {
 					return hoist.Errorf(hoist.EInvalid, "--cancel takes no other flag but --json")
@@ -235,11 +241,7 @@ func newRequest(env Env, socket *string) *cobra.Command {
 				printStatus(env, st)
 				fmt.Fprintln(env.Stdout, id)
 			} else {
-				why := ""
-				if st.DecisionReason != "" {
-					why = ": " + st.DecisionReason
-				}
-				fmt.Fprintf(env.Stderr, "hoist: request %s was %s%s\n", id, state, why)
+				fmt.Fprintf(env.Stderr, "hoist: %s\n", undecidedMessage(id, state, st.DecisionReason))
 				fmt.Fprintln(env.Stdout, id)
 			}
 			if state != "approved" {
@@ -253,7 +255,93 @@ func newRequest(env Env, socket *string) *cobra.Command {
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the decision: exit 0 approved, non-zero denied")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object with id and state")
 	cmd.Flags().BoolVar(&withdraw, "cancel", false, "withdraw your request that waits for approval")
+	cmd.Flags().StringVar(&extend, "extend", "", "ask for this much more time on your active session, like 30m or 1h")
 	return cmd
+}
+
+// requestExtension files an extension of the caller's active session and,
+// with wait, waits for its decision: exit 0 when the session's end moved.
+func requestExtension(env Env, path, extend, reason string, wait, asJSON bool) error {
+	d, err := hoist.ParseDuration(extend)
+	if err != nil {
+		return hoist.Errorf(hoist.EInvalid, "--extend: %s", hoist.ErrorMessage(err))
+	}
+	rep, err := exchange(path, localapi.Request{Op: localapi.OpExtend, Duration: d.String(), Reason: reason})
+	if err != nil {
+		return err
+	}
+	st := rep.Status
+	if st == nil || st.RequestID == "" {
+		return hoist.Errorf(hoist.EUnavailable, "hoistd answered without a request")
+	}
+	id := st.RequestID
+	if !wait {
+		if asJSON {
+			return printJSON(env.Stdout, map[string]any{"id": id, "state": "pending", "kind": "extension", "already_pending": st.AlreadyPending})
+		}
+		if st.AlreadyPending {
+			fmt.Fprintf(env.Stdout, "Your request is already waiting for an approver; no second request was made.\n%s\n", id)
+		} else {
+			fmt.Fprintf(env.Stdout, "%s more time requested; your session goes on meanwhile. Waiting for an approver.\n%s\n", hoist.FormatDuration(d), id)
+		}
+		return nil
+	}
+	if !asJSON {
+		fmt.Fprintf(env.Stderr, "%s more time requested (%s); waiting for an approver…\n", hoist.FormatDuration(d), id)
+	}
+	state, st, err := waitForExtension(path, id)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if err := printJSON(env.Stdout, map[string]any{"id": id, "state": state, "kind": "extension", "session_id": st.SessionID, "expires_at": st.ExpiresAt}); err != nil {
+			return err
+		}
+	} else if state == "approved" {
+		printStatus(env, st)
+		fmt.Fprintln(env.Stdout, id)
+	} else {
+		fmt.Fprintf(env.Stderr, "hoist: %s\n", undecidedMessage(id, state, st.DecisionReason))
+		fmt.Fprintln(env.Stdout, id)
+	}
+	if state != "approved" {
+		return exitStatus{1}
+	}
+	return nil
+}
+
+// waitForExtension watches the local status until the extension id is
+// decided, or the session it was for has ended.
+func waitForExtension(path, id string) (string, *localapi.Status, error) {
+	for {
+		rep, err := exchange(path, localapi.Request{Op: localapi.OpStatus})
+		if err != nil {
+			return "", nil, err
+		}
+		st := rep.Status
+		switch {
+		case st == nil:
+			return "", nil, hoist.Errorf(hoist.EUnavailable, "hoistd answered without a status")
+		case st.RequestID == id && st.RequestState != "" && st.RequestState != "pending":
+			return st.RequestState, st, nil
+		case st.State != "active" && st.State != "pending":
+			st.DecisionReason = "the session ended first"
+			return "not granted", st, nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// undecidedMessage says why request id did not become a session.
+func undecidedMessage(id, state, reason string) string {
+	if state == string(hoist.RequestExpired) {
+		return fmt.Sprintf("request %s expired: no approver decided on it in time; ask again with: hoist request", id)
+	}
+	why := ""
+	if reason != "" {
+		why = ": " + reason
+	}
+	return fmt.Sprintf("request %s was %s%s", id, state, why)
 }
 
 // waitForDecision watches the local status until the request is decided.

@@ -423,7 +423,10 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, v *visit) error
 func summarize(verb string, results []control.Result, name func(id string) string) (bool, string) {
 	var good, bad []string
 	for _, res := range results {
-		if res.OK {
+		if res.OK && res.Request != nil && res.Request.State == hoist.RequestPending {
+			// One approval of several: say how far it is, not "approved".
+			good = append(good, name(res.ID)+" ("+res.Request.ApprovalsNeeded()+" so far: it needs another approver)")
+		} else if res.OK {
 			good = append(good, name(res.ID))
 		} else {
 			bad = append(bad, name(res.ID)+": "+res.Error)

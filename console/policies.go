@@ -106,7 +106,8 @@ var policyFields = []fieldLabel{
 	{"application.users", "Users"}, {"application.unix_groups", "Unix groups"}, {"application.action", "Action"},
 	{"startup.users", "Users"}, {"startup.unix_groups", "Unix groups"}, {"startup.durations", "Windows offered"},
 	{"startup.default_duration", "Default window"}, {"startup.max_duration", "Longest window"},
-	{"startup.approver_role", "Who may approve"}, {"mode.exclude", "Excluded programs"},
+	{"startup.approver_role", "Who may approve"}, {"startup.approvals_required", "Approvals required"},
+	{"startup.pending_ttl", "A request waits at most"}, {"mode.exclude", "Excluded programs"},
 	{"children.grace", "Grace"}, {"children.reminders", "Reminders"},
 }
 
@@ -188,6 +189,10 @@ func policyValues(p hoist.Policy) url.Values {
 			v.Set("startup.reason_required", "on")
 		}
 		v.Set("startup.approver_role", s.ApproverRole)
+		if s.ApprovalsRequired != 0 {
+			v.Set("startup.approvals_required", strconv.Itoa(s.ApprovalsRequired))
+		}
+		v.Set("startup.pending_ttl", optDuration(s.PendingTTL.D()))
 	}
 	if m := p.Mode; m != nil {
 		v.Set("mode.exclude", strings.Join(m.Exclude, "\n"))
@@ -275,7 +280,14 @@ func parsePolicy(kind string, form url.Values) (hoist.Policy, map[string]string)
 		p.Startup = &hoist.JITStartup{Users: splitList(form.Get("startup.users")), UnixGroups: splitList(form.Get("startup.unix_groups")),
 			Durations: durations("startup.durations"), DefaultDuration: duration("startup.default_duration"),
 			MaxDuration: duration("startup.max_duration"), ReasonRequired: form.Get("startup.reason_required") == "on",
-			ApproverRole: form.Get("startup.approver_role")}
+			ApproverRole: form.Get("startup.approver_role"), PendingTTL: duration("startup.pending_ttl")}
+		if n := strings.TrimSpace(form.Get("startup.approvals_required")); n != "" {
+			v, err := strconv.Atoi(n)
+			if err != nil {
+				errs["startup.approvals_required"] = "a whole number from 1 to " + strconv.Itoa(hoist.MaxApprovalsRequired)
+			}
+			p.Startup.ApprovalsRequired = v
+		}
 	case hoist.KindJITMode:
 		p.Mode = &hoist.JITMode{Exclude: splitLines(form.Get("mode.exclude"))}
 	case hoist.KindJITChildren:

@@ -306,14 +306,28 @@ func (s *Service) AgentRequest(ctx context.Context, a hoist.AgentRecord, user, r
 	if err != nil {
 		return hoist.Request{}, false, err
 	}
+	if rules.MaxDuration == 0 {
+		rules.MaxDuration = hoist.Duration(s.settings.MaxDuration) // the server's flag is the policy's default
+	}
 	d, err = rules.CheckWindow(d, reason)
 	if err != nil {
 		return hoist.Request{}, false, err
 	}
 	// The request is shown under the agent's name: the pinned one, when an
 	// admin pinned it, and not the hostname the agent claims.
-	return s.CreateRequest(ctx, RequestInput{User: user, Host: a.Name(), Agent: a.ID, Reason: reason, Duration: d,
-		ApproverRole: rules.ApproverRole, MaxDuration: rules.MaxDuration.D(), Policy: jit.Startup.Name})
+	return s.CreateRequest(ctx, requestInput(a, user, reason, d, jit.Startup.Name, rules))
+}
+
+// requestInput is the request user files on agent a under the startup
+// rules of policy.
+func requestInput(a hoist.AgentRecord, user, reason string, d time.Duration, policy string, rules *hoist.JITStartup) RequestInput {
+	in := RequestInput{User: user, Host: a.Name(), Agent: a.ID, Reason: reason, Duration: d,
+		ApproverRole: rules.ApproverRole, MaxDuration: rules.MaxDuration.D(), Policy: policy,
+		ApprovalsRequired: rules.ApprovalsRequired, PendingTTL: rules.PendingTTL.D()}
+	for _, w := range rules.Durations {
+		in.Durations = append(in.Durations, w.D())
+	}
+	return in
 }
 
 // AgentCancelRequest withdraws user's waiting request on agent a: the user

@@ -23,6 +23,7 @@ type ids struct {
 	admin control.Actor
 	web   hoist.AgentRecord
 	db    hoist.AgentRecord
+	clock *testenv.Clock
 }
 
 const idsPassword = "correct horse battery staple"
@@ -46,7 +47,7 @@ func newIDs(t *testing.T, store hoist.Store) *ids {
 	if _, err := svc.Bootstrap(ctx, idsPassword); err != nil {
 		t.Fatal(err)
 	}
-	f := &ids{svc: svc}
+	f := &ids{svc: svc, clock: clk}
 	f.admin = f.login(t, "admin")
 	for _, name := range []string{"JIT Mode (Startup and Approval)", "JIT Mode", "JIT Mode (Child Processes)"} {
 		if _, err := svc.SetPolicyActive(ctx, f.admin, name, true); err != nil {

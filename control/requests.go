@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -20,6 +21,32 @@ type RequestInput struct {
 	ApproverRole string
 	MaxDuration  time.Duration
 	Policy       string
+	// Durations, ApprovalsRequired and PendingTTL are the policy's too:
+	// the windows an approver may give, how many approvers must agree, and
+	// how long the request may wait (zero: the server's default).
+	Durations         []time.Duration
+	ApprovalsRequired int
+	PendingTTL        time.Duration
+	// Kind is jit (empty) or extension; an extension names the session it
+	// is for and that session's end when asked.
+	Kind       hoist.RequestKind
+	Extends    string
+	SessionEnd time.Time
+}
+
+// settingsFor returns the server's approval settings as the request's
+// policy overrides them: the policy is the one source of the longest
+// window and of the pending TTL; the server's flags are only defaults.
+func (s *Service) settingsFor(maxDur, pendingTTL time.Duration) hoist.ApprovalSettings {
+	set := s.settings
+	if maxDur > 0 {
+		set.MaxDuration = maxDur
+		set.OneTimeDuration = min(set.OneTimeDuration, maxDur)
+	}
+	if pendingTTL > 0 {
+		set.PendingTTL = pendingTTL
+	}
+	return set
 }
 
 // CreateRequest records a new pending request, or returns the user's open
@@ -27,16 +54,28 @@ type RequestInput struct {
 // is then false): asking again never makes a second one.
 func (s *Service) CreateRequest(ctx context.Context, in RequestInput) (r hoist.Request, created bool, err error) {
 	now := s.now()
-	r, err = hoist.NewRequest(in.User, in.Host, in.Agent, in.Reason, in.Duration, s.settings, now)
+	r, err = hoist.NewRequest(in.User, in.Host, in.Agent, in.Reason, in.Duration, s.settingsFor(in.MaxDuration, in.PendingTTL), now)
 	if err != nil {
 		return hoist.Request{}, false, err
 	}
 	r.ApproverRole, r.MaxDuration, r.Policy = in.ApproverRole, in.MaxDuration, in.Policy
+	r.Durations, r.ApprovalsRequired = in.Durations, in.ApprovalsRequired
+	if in.Kind != "" {
+		r.Kind, r.Extends, r.SessionEnd = in.Kind, in.Extends, in.SessionEnd
+	}
 	for range 3 {
 		err = s.store.Update(ctx, func(tx hoist.Tx) error {
 			open, err := tx.Requests(ctx, openFilter(in))
 			if err != nil {
 				return err
+			}
+			if len(open) == 1 && (open[0].KindOrJIT() != r.KindOrJIT() || open[0].Extends != r.Extends) {
+				// An extension of a session that has ended since, or a
+				// new session asked beside one: the new ask replaces it.
+				if err := s.supersede(ctx, tx, open[0], now); err != nil {
+					return err
+				}
+				open = nil
 			}
 			if len(open) == 1 && now.Before(open[0].ExpiresAt) {
 				// Found by agent: another agent going by the same name has
@@ -64,6 +103,18 @@ func (s *Service) CreateRequest(ctx context.Context, in RequestInput) (r hoist.R
 		}
 	}
 	return r, created, err
+}
+
+// supersede cancels r, replaced by a new request of another kind.
+func (s *Service) supersede(ctx context.Context, tx hoist.Tx, r hoist.Request, now time.Time) error {
+	next, err := r.Next(hoist.RequestEvent{To: hoist.RequestCancelled, Actor: SystemActor, Reason: "replaced by a new request"}, now)
+	if err != nil {
+		return err
+	}
+	if err := tx.UpdateRequest(ctx, next); err != nil {
+		return err
+	}
+	return audit(ctx, tx, now, SystemActor, hoist.AuditRequestCancelled, r.ID, map[string]any{"user": r.User, "host": r.Host, "reason": "replaced by a new request"})
 }
 
 // openFilter selects the one open request in may have: per user and
@@ -148,10 +199,8 @@ func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Dur
 	if err := checkBatch(ids); err != nil {
 		return nil, err
 	}
-	if d != 0 {
-		if err := s.settings.CheckDuration(d); err != nil {
-			return nil, err
-		}
+	if err := s.checkBatchWindow(ctx, ids, d); err != nil {
+		return nil, err
 	}
 	if err := s.settings.CheckDecisionNote(note); err != nil {
 		return nil, err
@@ -170,42 +219,37 @@ func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Dur
 				return hoist.Errorf(hoist.EForbidden, "policy %q wants an admin to approve this request", r.Policy)
 			}
 			if r.MaxDuration > 0 && d > r.MaxDuration {
-				return hoist.Errorf(hoist.EInvalid, "at most %s may be granted on %s (the lower of policy %q's longest window and the agent configuration's)", hoist.DescribeDuration(r.MaxDuration), r.Host, r.Policy)
+				return &hoist.Error{Code: hoist.EInvalid, Message: fmt.Sprintf("at most %s may be granted on %s (the lower of policy %q's longest window and the agent configuration's)", hoist.DescribeDuration(r.MaxDuration), r.Host, r.Policy),
+					Fields: map[string]string{"duration": "at most " + hoist.FormatDuration(r.MaxDuration)}}
 			}
 			if err := jitStillOn(ctx, tx, r); err != nil {
 				return err
 			}
-			grant := d
-			if grant == 0 && r.MaxDuration > 0 && s.settings.OneTimeDuration > r.MaxDuration {
-				grant = r.MaxDuration // One Time, within the policy's maximum
-			}
-			next, sess, err = r.Approve(hoist.Approval{Approver: a.Name, Duration: grant, Reason: note, OneTime: d == 0}, s.settings, now)
+			// One Time (d zero) is the one-time window, cut to the policy's maximum.
+			next, sess, err = r.Approve(hoist.Approval{Approver: a.Name, Duration: d, Reason: note, OneTime: d == 0}, s.settingsFor(r.MaxDuration, 0), now)
 			if err != nil {
 				return err
 			}
 			if err := tx.UpdateRequest(ctx, next); err != nil {
 				return err
 			}
-			if err := tx.InsertSession(ctx, sess); err != nil {
+			switch {
+			case next.State == hoist.RequestPending:
+				return audit(ctx, tx, now, a.Name, AuditApprovalAdded, r.ID, map[string]any{
+					"user": r.User, "host": r.Host, "duration": hoist.FormatDuration(next.Approvals[len(next.Approvals)-1].Duration),
+					"one_time": d == 0, "reason": note, "approvals": next.ApprovalsNeeded(),
+				})
+			case next.Kind == hoist.RequestKindExtension:
+				sess, err = s.extendSession(ctx, tx, next, a.Name, note, now)
 				return err
 			}
-			if err := s.pushGrant(ctx, tx, next, sess, now); err != nil {
-				return err
-			}
-			once := d == 0
-			if err := audit(ctx, tx, now, a.Name, hoist.AuditRequestApproved, r.ID, map[string]any{
-				"user": r.User, "host": r.Host, "duration": hoist.FormatDuration(next.GrantedDuration),
-				"one_time": once, "reason": note, "session_id": sess.ID,
-			}); err != nil {
-				return err
-			}
-			return audit(ctx, tx, now, a.Name, hoist.AuditSessionStarted, sess.ID, map[string]any{
-				"request_id": r.ID, "user": sess.User, "host": sess.Host,
-				"not_before": sess.NotBefore, "not_after": sess.NotAfter,
-			})
+			return s.startSession(ctx, tx, next, sess, a.Name, note, now)
 		})
 		res := resultOf(id, err)
-		if err == nil {
+		if err == nil && next.State == hoist.RequestPending {
+			res.Request = &next
+			s.log.Info("approval recorded", "request", id, "by", a.Name, "approvals", next.ApprovalsNeeded())
+		} else if err == nil {
 			res.Request, res.Session = &next, &sess
 			s.notify.wake(next.Agent)
 			s.log.Info("request approved", "request", id, "session", sess.ID, "by", a.Name, "duration", next.GrantedDuration)
@@ -213,6 +257,60 @@ func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Dur
 		results = append(results, res)
 	}
 	return results, nil
+}
+
+// startSession stores the session an approval of the jit request r starts,
+// sends its grant to the agent, and audits both.
+func (s *Service) startSession(ctx context.Context, tx hoist.Tx, r hoist.Request, sess hoist.Session, actor, note string, now time.Time) error {
+	if err := tx.InsertSession(ctx, sess); err != nil {
+		return err
+	}
+	if err := s.pushGrant(ctx, tx, r, sess, now); err != nil {
+		return err
+	}
+	if err := audit(ctx, tx, now, actor, hoist.AuditRequestApproved, r.ID, map[string]any{
+		"user": r.User, "host": r.Host, "duration": hoist.FormatDuration(r.GrantedDuration),
+		"one_time": r.OneTime, "reason": note, "session_id": sess.ID, "approvals": r.Approvers(),
+	}); err != nil {
+		return err
+	}
+	return audit(ctx, tx, now, actor, hoist.AuditSessionStarted, sess.ID, map[string]any{
+		"request_id": r.ID, "user": sess.User, "host": sess.Host,
+		"not_before": sess.NotBefore, "not_after": sess.NotAfter,
+	})
+}
+
+// checkBatchWindow refuses the whole batch, with EInvalid and the field
+// duration named, when d is more than any of its requests' policies allows
+// (each request's own limits are checked again when it is decided). The
+// policy is the one source of the longest window; the server's
+// --max-duration only stands in for a request that has none.
+func (s *Service) checkBatchWindow(ctx context.Context, ids []string, d time.Duration) error {
+	if d == 0 {
+		return nil
+	}
+	longest := time.Duration(0)
+	err := s.store.View(ctx, func(tx hoist.Tx) error {
+		for _, id := range ids {
+			r, err := tx.Request(ctx, id)
+			if err != nil {
+				continue // reported per id
+			}
+			longest = max(longest, s.settingsFor(r.MaxDuration, 0).MaxDuration)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if longest == 0 {
+		longest = s.settings.MaxDuration
+	}
+	if d < hoist.MinDuration || d > longest {
+		return &hoist.Error{Code: hoist.EInvalid, Message: fmt.Sprintf("%s is out of range: a duration must be %s", hoist.FormatDuration(d), hoist.DurationRange(hoist.MinDuration, longest)),
+			Fields: map[string]string{"duration": hoist.DurationRange(hoist.MinDuration, longest)}}
+	}
+	return nil
 }
 
 // Deny denies each request with reason.
@@ -306,6 +404,10 @@ func (s *Service) expireRequest(ctx context.Context, tx hoist.Tx, r hoist.Reques
 	}
 	return audit(ctx, tx, now, SystemActor, hoist.AuditRequestExpired, r.ID, map[string]any{"user": r.User, "host": r.Host})
 }
+
+// AuditApprovalAdded records one approval of a request that needs more
+// than one (approvals_required): it stays pending.
+const AuditApprovalAdded = "request.approval_added"
 
 // SystemActor is the actor of what Hoist does by itself: expiries.
 const SystemActor = "hoist"

@@ -286,6 +286,14 @@ func (c *Client) Request(ctx context.Context, user, reason string, d time.Durati
 	return ans, err
 }
 
+// Extend files user's request for d more on their active session sid.
+func (c *Client) Extend(ctx context.Context, user, sid, reason string, d time.Duration) (wire.AgentRequestAnswer, error) {
+	body := wire.AgentRequestBody{User: user, Reason: reason, Duration: d.String(), Extends: sid}
+	var ans wire.AgentRequestAnswer
+	err := call(ctx, c.http, c.base, "POST", "/agent/v1/requests", nil, body, &ans)
+	return ans, err
+}
+
 // Cancel withdraws user's waiting request.
 func (c *Client) Cancel(ctx context.Context, user string) (wire.AgentRequestAnswer, error) {
 	var ans wire.AgentRequestAnswer

@@ -58,6 +58,15 @@ func (l *Link) Request(ctx context.Context, user, reason string, d time.Duration
 	return agent.RequestInfo{ID: ans.Request.ID, State: string(ans.Request.State)}, nil
 }
 
+// Extend implements agent.Extender.
+func (l *Link) Extend(ctx context.Context, user, sid, reason string, d time.Duration) (agent.RequestInfo, error) {
+	ans, err := l.c.Extend(ctx, user, sid, reason, d)
+	if err != nil {
+		return agent.RequestInfo{}, err
+	}
+	return agent.RequestInfo{ID: ans.Request.ID, State: string(ans.Request.State)}, nil
+}
+
 // Cancel implements agent.Upstream.
 func (l *Link) Cancel(ctx context.Context, user string) (agent.RequestInfo, error) {
 	ans, err := l.c.Cancel(ctx, user)
@@ -143,6 +152,8 @@ func (l *Link) apply(ev hoist.AgentEvent) {
 		if err != nil {
 			l.log.Warn("cannot start the granted session", "session", g.Session, "err", err)
 		}
+	case hoist.AgentEventExtended:
+		l.applyExtension(ev)
 	case hoist.AgentEventPolicy:
 		select {
 		case l.recheck <- struct{}{}:
@@ -160,6 +171,24 @@ func (l *Link) apply(ev hoist.AgentEvent) {
 	default:
 		l.log.Info("skipping an event of a kind this agent does not know", "kind", ev.Kind)
 	}
+}
+
+// applyExtension moves the end of a session under the new grant of an
+// approved extension, checked as every grant is, and tells the user's
+// waiting request that it was approved.
+func (l *Link) applyExtension(ev hoist.AgentEvent) {
+	g, err := hoist.VerifyGrant(l.c.GrantKey(), ev.Grant, l.c.ID.AgentID, l.clock())
+	if err != nil {
+		l.log.Warn("refusing an extension's grant", "request", ev.RequestID, "err", err)
+		return
+	}
+	err = l.a.Extend(agent.Grant{SessionID: g.Session, RequestID: g.Request, User: g.User, NotBefore: g.NotBefore, NotAfter: g.NotAfter, By: "server", Signed: ev.Grant})
+	if err != nil {
+		l.log.Warn("cannot extend the session", "session", g.Session, "err", err)
+		l.a.Decided(g.User, ev.RequestID, "refused", hoist.ErrorMessage(err))
+		return
+	}
+	l.a.Decided(g.User, ev.RequestID, "approved", "")
 }
 
 // Checkin reports the agent to the server with the revision of the bundle

@@ -83,6 +83,7 @@ var opFields = map[string]struct{ may, must field }{
 	OpGrant:   {may: fUser | fDuration, must: fUser | fDuration},
 	OpExplain: {may: fArgv | fReason, must: fArgv},
 	OpCancel:  {},
+	OpExtend:  {may: fDuration | fReason, must: fDuration},
 	// The hooks of sudo's PAM session name no user (hoistd reads it from
 	// the kernel); polkit's names the subject polkitd asks about.
 	OpHook: {may: fHook | fUser, must: fHook},

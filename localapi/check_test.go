@@ -27,12 +27,14 @@ func valid(op string) localapi.Request {
 		r.Signal = 2
 	case localapi.OpGrant:
 		r.User, r.Duration = "alice", "1h"
+	case localapi.OpExtend:
+		r.Duration = "30m"
 	}
 	return r
 }
 
 var ops = []string{localapi.OpStatus, localapi.OpRun, localapi.OpExit, localapi.OpRequest,
-	localapi.OpSignal, localapi.OpGrant, localapi.OpExplain, localapi.OpCancel}
+	localapi.OpSignal, localapi.OpGrant, localapi.OpExplain, localapi.OpCancel, localapi.OpExtend}
 
 type checkCase struct {
 	name string
@@ -70,6 +72,9 @@ func TestCheckEachOp(t *testing.T) {
 		{"signal without a signal", with(localapi.OpSignal, func(r *localapi.Request) { r.Signal = 0 }), false},
 		{"grant without a user", with(localapi.OpGrant, func(r *localapi.Request) { r.User = "" }), false},
 		{"grant without a duration", with(localapi.OpGrant, func(r *localapi.Request) { r.Duration = "" }), false},
+		{"extend without a duration", with(localapi.OpExtend, func(r *localapi.Request) { r.Duration = "" }), false},
+		{"extend with a duration too long to be one", with(localapi.OpExtend, func(r *localapi.Request) { r.Duration = strings.Repeat("9", localapi.MaxDuration+1) }), false},
+		{"extend with a reason", with(localapi.OpExtend, func(r *localapi.Request) { r.Reason = "not done" }), true},
 	}
 	runCheckCases(t, full)
 }
@@ -85,8 +90,8 @@ func TestCheckFieldsThatDoNotBelong(t *testing.T) {
 		{"argv", func(r *localapi.Request) { r.Argv = []string{"id"} }, []string{localapi.OpRun, localapi.OpExplain}},
 		{"term", func(r *localapi.Request) { r.Term = "xterm" }, []string{localapi.OpRun}},
 		{"tty", func(r *localapi.Request) { r.TTY = true }, []string{localapi.OpRun}},
-		{"duration", func(r *localapi.Request) { r.Duration = "1h" }, []string{localapi.OpRequest, localapi.OpGrant}},
-		{"reason", func(r *localapi.Request) { r.Reason = "x" }, []string{localapi.OpRun, localapi.OpRequest, localapi.OpExplain}},
+		{"duration", func(r *localapi.Request) { r.Duration = "1h" }, []string{localapi.OpRequest, localapi.OpGrant, localapi.OpExtend}},
+		{"reason", func(r *localapi.Request) { r.Reason = "x" }, []string{localapi.OpRun, localapi.OpRequest, localapi.OpExplain, localapi.OpExtend}},
 		{"signal", func(r *localapi.Request) { r.Signal = 15 }, []string{localapi.OpSignal}},
 		{"user", func(r *localapi.Request) { r.User = "bob" }, []string{localapi.OpGrant}},
 		{"helper", func(r *localapi.Request) { r.Helper = true }, []string{localapi.OpStatus}},

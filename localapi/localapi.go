@@ -55,6 +55,9 @@ const (
 	OpExplain = "explain"
 	// OpCancel withdraws the caller's waiting request.
 	OpCancel = "cancel"
+	// OpExtend asks for Duration more on the caller's active session
+	// (hoist request --extend): an extension request, approved like any.
+	OpExtend = "extend"
 	// OpHook is the sudo and pkexec integration asking hoistd: a PAM
 	// session step (Hook is HookOpen or HookClose) of the process that is
 	// the caller's parent, or polkitd's rule asking whether User may be

@@ -105,6 +105,9 @@ type AgentRequestBody struct {
 	User     string `json:"user"`
 	Duration string `json:"duration,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// Extends names the user's active session: the request is then an
+	// extension asking Duration more on it.
+	Extends string `json:"extends,omitempty"`
 }
 
 // AgentRequestAnswer says which request stands for the user's ask.

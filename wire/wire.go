@@ -31,7 +31,24 @@ type RequestView struct {
 	OneTime           bool               `json:"one_time,omitempty"`
 	SessionID         string             `json:"session_id,omitempty"`
 	History           []hoist.Transition `json:"history"`
+	// Kind is jit or extension; an extension names the session it is for
+	// and that session's end when it was asked.
+	Kind       hoist.RequestKind `json:"kind"`
+	Extends    string            `json:"extends,omitempty"`
+	SessionEnd *time.Time        `json:"session_end,omitempty"`
+	// ApprovalsRequired distinct approvers must approve; Approvals are
+	// those who have, with the window each gave.
+	ApprovalsRequired int            `json:"approvals_required"`
+	Approvals         []ApprovalView `json:"approvals"`
 	AgentNameFlags
+}
+
+// ApprovalView is one approver's approval of a request.
+type ApprovalView struct {
+	By       string    `json:"by"`
+	At       time.Time `json:"at"`
+	Duration string    `json:"duration"`
+	OneTime  bool      `json:"one_time,omitempty"`
 }
 
 // SessionView is a session as the API shows it, with the time left at the
