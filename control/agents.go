@@ -392,6 +392,9 @@ func (s *Service) AgentEvents(ctx context.Context, agentID string, after int64, 
 	wait = min(wait, MaxEventWait)
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
+	if wait > 0 {
+		defer s.presence.begin(agentID, s.now)()
+	}
 	for {
 		// Subscribe before reading, so that an event committed between the
 		// read and the wait still wakes us.

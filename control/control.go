@@ -28,6 +28,7 @@ type Service struct {
 	signer   Signer
 	url      string
 	notify   *notifier
+	presence *presence // the agents whose long poll this server holds
 	// hashSlots bounds concurrent password checks.
 	hashSlots chan struct{}
 	// exportSlots bounds concurrent audit exports.
@@ -84,7 +85,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.DeviceKey = newDeviceKey()
 	}
 	return &Service{store: cfg.Store, settings: cfg.Settings, clock: cfg.Clock, log: cfg.Logger, tokenTTL: cfg.TokenTTL,
-		signer: cfg.Signer, url: cfg.URL, notify: newNotifier(), hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), exportSlots: make(chan struct{}, 2),
+		signer: cfg.Signer, url: cfg.URL, notify: newNotifier(), presence: newPresence(), hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), exportSlots: make(chan struct{}, 2),
 		anchor: newAnchor(cfg.Checkpoints, cfg.Signer), deviceKey: cfg.DeviceKey}, nil
 }
 

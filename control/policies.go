@@ -518,7 +518,8 @@ func (s *Service) AgentViews(ctx context.Context, a Actor) (out []wire.AgentView
 			}
 			n := names[ag.ID]
 			out = append(out, wire.AgentView{AgentRecord: ag, Groups: b.Groups, HeldBack: held, Current: ag.Revision == b.Revision,
-				Name: n.Name, DuplicateHostname: n.Duplicate(), DuplicateOf: n.SharedWith, HostnameMismatch: n.Mismatch})
+				Name: n.Name, DuplicateHostname: n.Duplicate(), DuplicateOf: n.SharedWith, HostnameMismatch: n.Mismatch,
+				Connected: !ag.Revoked && s.presence.connected(ag.ID, s.now())})
 		}
 		return nil
 	})

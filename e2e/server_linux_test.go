@@ -108,3 +108,13 @@ func TestServerOutageMidSession(t *testing.T) {
 		t.Fatalf("audit chain after the outage: %+v %v", rep, err)
 	}
 }
+
+// TestConnectedAgentSaysConnected: while hoistd holds its long poll the
+// agents view says connected (the console shows that instead of "last
+// seen"); once hoistd stops, no longer.
+func TestConnectedAgentSaysConnected(t *testing.T) {
+	f := newFleet(t)
+	testenv.WaitUntil(t, "the agent connected", func() bool { return f.view().Connected })
+	f.stopAgent()
+	testenv.WaitUntil(t, "the agent no longer connected", func() bool { return !f.view().Connected })
+}

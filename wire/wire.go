@@ -200,6 +200,10 @@ type AgentView struct {
 	// HostnameMismatch: the name is pinned and the agent reports another
 	// hostname.
 	HostnameMismatch bool `json:"hostname_mismatch"`
+	// Connected: the agent holds a long poll on the server that answered
+	// (it hears decisions at once). A server knows only its own: with
+	// several replicas, one connected elsewhere shows only LastSeen.
+	Connected bool `json:"connected,omitempty"`
 }
 
 // AgentNameFlags are what a request or session shows about the agent that
