@@ -118,9 +118,9 @@ type SinkConfig struct {
 	Server string `json:"server,omitempty"`
 	// Security is the SMTP connection: "tls" (implicit), "starttls" or
 	// "plain" (only with --insecure-plain).
-	Security string `json:"security,omitempty"`
-	Username string `json:"username,omitempty"`
-	From     string `json:"from,omitempty"`
+	Security string   `json:"security,omitempty"`
+	Username string   `json:"username,omitempty"`
+	From     string   `json:"from,omitempty"`
 	To       []string `json:"to,omitempty"`
 	// Address is the syslog receiver, tcp://, tls:// or udp://HOST:PORT.
 	Address string `json:"address,omitempty"`

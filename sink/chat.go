@@ -1,0 +1,71 @@
+package sink
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// slack posts a Block Kit message: to the incoming webhook, or with the
+// bot token through chat.postMessage to the channel. It is link-only: the
+// button opens the request's console page, where deciding needs a sign-in.
+func (s *Sinks) slack(ctx context.Context, it hoist.Integration, d hoist.Delivery) error {
+	payload := slackPayload(s.summarize(d.Event))
+	if it.Config.URL != "" {
+		body, _ := json.Marshal(payload)
+		return post(ctx, it.Config, it.Config.URL, body, nil)
+	}
+	payload["channel"] = it.Config.Channel
+	body, _ := json.Marshal(payload)
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+it.Config.Secret)
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	return post(ctx, it.Config, strings.TrimSuffix(s.cfg.SlackAPI, "/")+"/chat.postMessage", body, h)
+}
+
+func slackPayload(m message) map[string]any {
+	blocks := []any{map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": "*" + slackEscape(m.Title) + "*"}}}
+	if len(m.Facts) > 0 {
+		var fields []any
+		for _, f := range m.Facts {
+			fields = append(fields, map[string]any{"type": "mrkdwn", "text": "*" + f[0] + "*\n" + slackEscape(f[1])})
+		}
+		blocks = append(blocks, map[string]any{"type": "section", "fields": fields[:min(len(fields), 10)]})
+	}
+	if m.Link != "" {
+		blocks = append(blocks, map[string]any{"type": "actions", "elements": []any{map[string]any{
+			"type": "button", "text": map[string]any{"type": "plain_text", "text": "Open in Hoist"}, "url": m.Link, "action_id": "open"}}})
+	}
+	return map[string]any{"text": m.Title, "blocks": blocks}
+}
+
+// slackEscape escapes what mrkdwn reads as markup, so that a request's
+// reason cannot ping a channel or forge a link.
+func slackEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// teams posts an Adaptive Card, as Teams' Workflows and incoming webhooks
+// take it, with a link to the request.
+func (s *Sinks) teams(ctx context.Context, it hoist.Integration, d hoist.Delivery) error {
+	m := s.summarize(d.Event)
+	body := []any{map[string]any{"type": "TextBlock", "text": m.Title, "weight": "Bolder", "size": "Medium", "wrap": true}}
+	if len(m.Facts) > 0 {
+		var facts []any
+		for _, f := range m.Facts {
+			facts = append(facts, map[string]any{"title": f[0], "value": f[1]})
+		}
+		body = append(body, map[string]any{"type": "FactSet", "facts": facts})
+	}
+	card := map[string]any{"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard", "version": "1.4", "body": body}
+	if m.Link != "" {
+		card["actions"] = []any{map[string]any{"type": "Action.OpenUrl", "title": "Open in Hoist", "url": m.Link}}
+	}
+	payload := map[string]any{"type": "message", "attachments": []any{map[string]any{
+		"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": nil, "content": card}}}
+	raw, _ := json.Marshal(payload)
+	return post(ctx, it.Config, it.Config.URL, raw, nil)
+}
