@@ -2,6 +2,7 @@ package hoist
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/url"
 	"regexp"
@@ -268,18 +269,18 @@ var integrationName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // URL points at the server itself is the caller's check.
 func (i Integration) Validate() error {
 	if !integrationName.MatchString(i.Name) {
-		return Errorf(EInvalid, "name: %q is not a name (letters, digits, '.', '_' or '-', at most 64)", i.Name)
+		return FieldErrorf("name", "%q is not a name (letters, digits, '.', '_' or '-', at most 64)", i.Name)
 	}
 	if !slices.Contains(SinkKinds, i.Kind) {
-		return Errorf(EInvalid, "kind: %q is not one of webhook, slack, teams, smtp, syslog, hec", i.Kind)
+		return FieldErrorf("kind", "%q is not one of webhook, slack, teams, smtp, syslog, hec", i.Kind)
 	}
 	for _, e := range i.Events {
 		if !slices.Contains(EventTypes, e) {
-			return Errorf(EInvalid, "events: %q is not an event type (%s)", e, strings.Join(EventTypes, ", "))
+			return FieldErrorf("events", "%q is not an event type (%s)", e, strings.Join(EventTypes, ", "))
 		}
 	}
 	if i.Kind.SIEM() && (len(i.Events) > 0 || i.Group != "") {
-		return Errorf(EInvalid, "events: a %s sink receives every audit record; it takes no --events or --group", i.Kind)
+		return FieldErrorf("events", "a %s sink receives every audit record; it takes no --events or --group", i.Kind)
 	}
 	return i.Config.validate(i.Kind)
 }
@@ -288,25 +289,25 @@ func (c SinkConfig) validate(k SinkKind) error {
 	switch k {
 	case SinkWebhook:
 		if c.Secret == "" {
-			return Errorf(EInvalid, "secret: a webhook needs a secret (--secret-file)")
+			return FieldErrorf("secret", "a webhook needs a secret (--secret-file)")
 		}
 		return c.checkURL("url")
 	case SinkTeams:
 		return c.checkURL("url")
 	case SinkSlack:
 		if (c.URL == "") == (c.Secret == "") {
-			return Errorf(EInvalid, "url: a Slack sink takes either --webhook-url or --token-file with --channel")
+			return FieldErrorf("url", "a Slack sink takes either --webhook-url or --token-file with --channel")
 		}
 		if c.URL != "" {
 			return c.checkURL("url")
 		}
 		if c.Channel == "" {
-			return Errorf(EInvalid, "channel: chat.postMessage needs --channel")
+			return FieldErrorf("channel", "chat.postMessage needs --channel")
 		}
 		return nil
 	case SinkHEC:
 		if c.Secret == "" {
-			return Errorf(EInvalid, "token: an HEC sink needs a token (--token-file)")
+			return FieldErrorf("token", "an HEC sink needs a token (--token-file)")
 		}
 		return c.checkURL("url")
 	case SinkSMTP:
@@ -322,39 +323,39 @@ func (c SinkConfig) validate(k SinkKind) error {
 func (c SinkConfig) checkURL(field string) error {
 	u, err := url.Parse(c.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return Errorf(EInvalid, "%s: %q is not an http(s) URL", field, c.URL)
+		return FieldErrorf(field, "%q is not an http(s) URL", c.URL)
 	}
 	if u.Scheme == "http" && !c.AllowHTTP {
-		return Errorf(EInvalid, "%s: %q is plain http; use https, or --allow-http to send in the clear", field, c.URL)
+		return FieldErrorf(field, "%q is plain http; use https, or --allow-http to send in the clear", c.URL)
 	}
 	if u.User != nil {
-		return Errorf(EInvalid, "%s: a URL with a user name or password is refused; put secrets in a file", field)
+		return FieldErrorf(field, "a URL with a user name or password is refused; put secrets in a file")
 	}
 	return nil
 }
 
 func (c SinkConfig) validateSMTP() error {
 	if _, port, ok := strings.Cut(c.Server, ":"); !ok || port == "" || strings.HasPrefix(c.Server, ":") {
-		return Errorf(EInvalid, "server: %q is not HOST:PORT", c.Server)
+		return FieldErrorf("server", "%q is not HOST:PORT", c.Server)
 	}
 	if !slices.Contains([]string{"tls", "starttls", "plain"}, c.Security) {
-		return Errorf(EInvalid, "security: %q is not tls, starttls or plain", c.Security)
+		return FieldErrorf("security", "%q is not tls, starttls or plain", c.Security)
 	}
 	if c.Security == "plain" && c.Secret != "" {
-		return Errorf(EInvalid, "security: a password is never sent over a plain connection; use --tls or --starttls")
+		return FieldErrorf("security", "a password is never sent over a plain connection; use --tls or --starttls")
 	}
 	if (c.Username == "") != (c.Secret == "") {
-		return Errorf(EInvalid, "username: --username and --password-file go together")
+		return FieldErrorf("username", "--username and --password-file go together")
 	}
 	if !mailAddress(c.From) {
-		return Errorf(EInvalid, "from: %q is not an e-mail address", c.From)
+		return FieldErrorf("from", "%q is not an e-mail address", c.From)
 	}
 	if len(c.To) == 0 || len(c.To) > 50 {
-		return Errorf(EInvalid, "to: give 1 to 50 addresses")
+		return FieldErrorf("to", "give 1 to 50 addresses")
 	}
 	for _, a := range c.To {
 		if !mailAddress(a) {
-			return Errorf(EInvalid, "to: %q is not an e-mail address", a)
+			return FieldErrorf("to", "%q is not an e-mail address", a)
 		}
 	}
 	return nil
@@ -367,10 +368,17 @@ func mailAddress(s string) bool { return len(s) <= 254 && mailRe.MatchString(s) 
 func (c SinkConfig) validateSyslog() error {
 	u, err := url.Parse(c.Address)
 	if err != nil || u.Port() == "" || u.Hostname() == "" || u.Path != "" || !slices.Contains([]string{"tcp", "tls", "udp"}, u.Scheme) {
-		return Errorf(EInvalid, "address: %q is not tcp://, tls:// or udp://HOST:PORT", c.Address)
+		return FieldErrorf("address", "%q is not tcp://, tls:// or udp://HOST:PORT", c.Address)
 	}
 	if c.Format != "" && c.Format != "rfc5424" && c.Format != "json" {
-		return Errorf(EInvalid, "format: %q is not rfc5424 or json", c.Format)
+		return FieldErrorf("format", "%q is not rfc5424 or json", c.Format)
 	}
 	return nil
+}
+
+// FieldErrorf is an EInvalid error about one field of the input: its
+// message starts with the field's name, and Fields names it for a form.
+func FieldErrorf(field, format string, args ...any) *Error {
+	msg := fmt.Sprintf(format, args...)
+	return &Error{Code: EInvalid, Message: field + ": " + msg, Fields: map[string]string{field: msg}}
 }

@@ -91,7 +91,7 @@ func (s *Service) AddIntegration(ctx context.Context, a Actor, in IntegrationInp
 	err = s.store.Update(ctx, func(tx hoist.Tx) error {
 		if it.Group != "" {
 			if _, err := tx.Group(ctx, it.Group); err != nil {
-				return hoist.Errorf(hoist.EInvalid, "group: no computer group %q", it.Group)
+				return hoist.FieldErrorf("group", "no computer group %q", it.Group)
 			}
 		}
 		var err error
@@ -121,12 +121,12 @@ func (s *Service) checkIntegration(it hoist.Integration) error {
 	}
 	if it.Config.CA != "" {
 		if len(it.Config.CA) > maxCA || !x509.NewCertPool().AppendCertsFromPEM([]byte(it.Config.CA)) {
-			return hoist.Errorf(hoist.EInvalid, "ca: not a PEM certificate bundle (at most 64 KiB)")
+			return hoist.FieldErrorf("ca", "not a PEM certificate bundle (at most 64 KiB)")
 		}
 	}
 	for _, target := range []string{it.Config.URL, it.Config.Address} {
 		if s.pointsAtSelf(target) {
-			return hoist.Errorf(hoist.EInvalid, "url: %s is this server's own API; an integration cannot send there", redactURL(target))
+			return hoist.FieldErrorf("url", "%s is this server's own API; an integration cannot send there", redactURL(target))
 		}
 	}
 	return nil
