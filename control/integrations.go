@@ -275,7 +275,8 @@ func (s *Service) DeadLetters(ctx context.Context, a Actor, key string) ([]hoist
 
 // RetryDeadLetters queues the integration's dead letters again (only ids
 // when given), with a fresh count of attempts and under the same delivery
-// ids, and closes its breaker. It returns how many were queued.
+// ids, and closes its breaker; with no ids, what waits for its backoff is
+// made due now too. It returns how many dead letters were queued.
 func (s *Service) RetryDeadLetters(ctx context.Context, a Actor, key string, ids []string) (int, error) {
 	if err := a.require(hoist.PermitManageIntegrations); err != nil {
 		return 0, err
@@ -304,6 +305,21 @@ func (s *Service) RetryDeadLetters(ctx context.Context, a Actor, key string, ids
 		}
 		if len(ids) > 0 && n != len(ids) {
 			return hoist.Errorf(hoist.ENotFound, "ids: not every id given is a dead letter of %s", it.Name)
+		}
+		if len(ids) == 0 {
+			// "Retry now": what waits for its backoff is due too.
+			pending, err := tx.Deliveries(ctx, hoist.DeliveryFilter{IntegrationID: it.ID, State: hoist.DeliveryPending, Limit: hoist.MaxListLimit})
+			if err != nil {
+				return err
+			}
+			for _, d := range pending {
+				if d.NextAt.After(now) {
+					d.NextAt, d.UpdatedAt = now, now
+					if err := tx.UpdateDelivery(ctx, d); err != nil {
+						return err
+					}
+				}
+			}
 		}
 		it.BreakerUntil, it.Failures, it.RetryAt = time.Time{}, 0, time.Time{}
 		it.Version++
