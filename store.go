@@ -183,6 +183,10 @@ type Tx interface {
 	// CountDeliveries returns how many of the integration's deliveries are
 	// in each state.
 	CountDeliveries(ctx context.Context, integrationID string) (map[DeliveryState]int, error)
+	// PruneIntegrations removes the deliveries delivered before
+	// deliveredBefore, then the outbox's events up to seq upTo that no
+	// delivery refers to.
+	PruneIntegrations(ctx context.Context, upTo int64, deliveredBefore time.Time) error
 }
 
 // RequestFilter selects requests. Zero fields match everything.

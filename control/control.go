@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +48,8 @@ type Service struct {
 	lease       time.Duration
 	remindAfter time.Duration
 	counts      DeliveryCounts
+	pruneMu     sync.Mutex
+	prunedAt    time.Time
 }
 
 // Config configures a Service.

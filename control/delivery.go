@@ -34,7 +34,43 @@ const (
 	// perPass bounds the deliveries one sink gets per pass, so that one busy
 	// sink does not starve the others.
 	perPass = 50
+	// KeepDelivered is how long delivered deliveries are kept (ls counts
+	// them); the outbox keeps an event until every approver sink has it
+	// queued and no delivery of it is kept.
+	KeepDelivered    = 7 * 24 * time.Hour
+	outboxPruneEvery = 10 * time.Minute
 )
+
+// prune, every outboxPruneEvery of the service's clock, removes what no sink
+// needs any more from the outbox.
+func (s *Service) prune(ctx context.Context) error {
+	now := s.now()
+	s.pruneMu.Lock()
+	due := now.Sub(s.prunedAt) >= outboxPruneEvery
+	if due {
+		s.prunedAt = now
+	}
+	s.pruneMu.Unlock()
+	if !due {
+		return nil
+	}
+	return s.store.Update(ctx, func(tx hoist.Tx) error {
+		upTo, err := tx.LastIntegrationEvent(ctx)
+		if err != nil {
+			return err
+		}
+		its, err := tx.Integrations(ctx)
+		if err != nil {
+			return err
+		}
+		for _, it := range its {
+			if !it.Kind.SIEM() {
+				upTo = min(upTo, it.EventCursor)
+			}
+		}
+		return tx.PruneIntegrations(ctx, upTo, now.Add(-KeepDelivered))
+	})
+}
 
 // DeliveryCounts are this server's delivered and failed attempts per
 // integration name, for metrics.
@@ -83,6 +119,9 @@ func (s *Service) Deliver(ctx context.Context) (int, error) {
 	}
 	if err := s.remind(ctx); err != nil {
 		s.log.Warn("cannot queue approval reminders", "err", err)
+	}
+	if err := s.prune(ctx); err != nil {
+		s.log.Warn("cannot prune the integrations' outbox", "err", err)
 	}
 	var its []hoist.Integration
 	if err := s.store.View(ctx, func(tx hoist.Tx) (err error) { its, err = tx.Integrations(ctx); return err }); err != nil {

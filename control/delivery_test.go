@@ -409,3 +409,34 @@ func TestApprovalReminder(t *testing.T) {
 		t.Fatalf("got %+v, want one reminder of %s", got, waiting.ID)
 	}
 }
+
+// TestOutboxPruned: once every sink has an event and its delivery is a
+// week old, the outbox lets it go; a dead letter keeps its event.
+func TestOutboxPruned(t *testing.T) {
+	clk := testenv.NewClock(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))
+	f := newFixture(t)
+	svc := newDeliveryService(t, f.store, clk)
+	rc := newReceiver(t, "k")
+	addWebhook(t, svc, f.admin, rc, "ops", hoist.EventRequestCreated)
+	first := f.request(t, "alice", "web-1")
+	deliverAll(t, svc)
+	if len(rc.accepted()) != 1 {
+		t.Fatalf("accepted %d, want 1", len(rc.accepted()))
+	}
+	events := func() []hoist.IntegrationEvent {
+		var evs []hoist.IntegrationEvent
+		_ = f.store.View(ctx, func(tx hoist.Tx) (err error) { evs, err = tx.IntegrationEvents(ctx, 0, 1000); return err })
+		return evs
+	}
+	clk.Add(control.KeepDelivered + time.Hour)
+	deliverAll(t, svc)
+	for _, ev := range events() {
+		if ev.Subject == first.ID && ev.Type == hoist.EventRequestCreated {
+			t.Fatalf("the delivered event of %s is still in the outbox a week later", first.ID)
+		}
+	}
+	views, _ := svc.Integrations(ctx, f.admin)
+	if views[0].Delivered != 0 || views[0].Pending != 0 {
+		t.Fatalf("ls after pruning: %+v", views[0])
+	}
+}

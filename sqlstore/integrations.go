@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/hoist-jit/hoist"
 )
@@ -217,4 +218,14 @@ func (t *tx) CountDeliveries(ctx context.Context, integrationID string) (map[hoi
 		return nil, t.store.storeError("count deliveries", err)
 	}
 	return out, nil
+}
+
+func (t *tx) PruneIntegrations(ctx context.Context, upTo int64, deliveredBefore time.Time) error {
+	if _, err := t.exec(ctx, "prune deliveries", `DELETE FROM integration_deliveries WHERE state = ? AND updated_at < ?`,
+		string(hoist.DeliveryDelivered), micros(deliveredBefore)); err != nil {
+		return err
+	}
+	_, err := t.exec(ctx, "prune the outbox", `DELETE FROM integration_events WHERE seq <= ?
+		AND NOT EXISTS (SELECT 1 FROM integration_deliveries d WHERE d.event_seq = integration_events.seq)`, upTo)
+	return err
 }

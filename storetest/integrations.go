@@ -116,6 +116,29 @@ func testIntegrations(t *testing.T, s hoist.Store) {
 	if len(dead) != 1 || dead[0].ID != head.ID || dead[0].LastError != head.LastError || !again.UpdatedAt.Equal(head.UpdatedAt) || again.Attempts != 12 {
 		t.Fatalf("dead letters: got %+v and %+v, want %+v", dead, again, head)
 	}
+	// Pruning: delivered deliveries before the cut go, then events no
+	// delivery refers to; the pending one (event 9) and the dead one
+	// (event 5) keep theirs.
+	err = update(func(tx hoist.Tx) error {
+		if err := tx.InsertIntegrationEvent(ctx(), hoist.IntegrationEvent{Seq: 11, Type: hoist.EventRequestCreated, At: t0, Data: json.RawMessage(`{}`)}); err != nil {
+			return err
+		}
+		d := queue(11)
+		d.State = hoist.DeliveryDelivered
+		if err := tx.InsertDelivery(ctx(), d); err != nil {
+			return err
+		}
+		return tx.PruneIntegrations(ctx(), 11, t0.Add(time.Second))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.View(ctx(), func(tx hoist.Tx) (err error) { evs, err = tx.IntegrationEvents(ctx(), 0, 10); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].Seq != 5 || evs[1].Seq != 9 {
+		t.Fatalf("after pruning: events %+v, want 5 and 9 (3 and 11 unreferenced)", evs)
+	}
 	if err := update(func(tx hoist.Tx) error { return tx.DeleteIntegration(ctx(), in.ID) }); err != nil {
 		t.Fatal(err)
 	}
