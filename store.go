@@ -187,6 +187,12 @@ type Tx interface {
 	// deliveredBefore, then the outbox's events up to seq upTo that no
 	// delivery refers to.
 	PruneIntegrations(ctx context.Context, upTo int64, deliveredBefore time.Time) error
+	// IntegrationRef returns what the integration's sink answered about
+	// subject (a Slack message's address), "" when nothing is kept.
+	IntegrationRef(ctx context.Context, integrationID, subject string) (string, error)
+	// PutIntegrationRef keeps ref for the integration and subject, in place
+	// of any earlier one.
+	PutIntegrationRef(ctx context.Context, integrationID, subject, ref string) error
 }
 
 // RequestFilter selects requests. Zero fields match everything.

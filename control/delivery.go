@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"sync"
@@ -13,9 +14,12 @@ import (
 // Sink sends to the integrations of every kind. Package sink implements it;
 // the engine here decides what to send, when, and what a failure means.
 type Sink interface {
-	// Deliver sends one event to an approver sink (it's config with its
-	// secrets opened). An error means "not delivered, try again".
-	Deliver(ctx context.Context, it hoist.Integration, d hoist.Delivery) error
+	// Deliver sends one event to an approver sink (its config with its
+	// secrets opened). ref is what the sink answered about the event's
+	// request before ("" the first time: a Slack message to update); the
+	// answer's ref is kept for the next event about it. An error means
+	// "not delivered, try again".
+	Deliver(ctx context.Context, it hoist.Integration, d hoist.Delivery, ref string) (string, error)
 	// DeliverAudit sends audit records, in order, to a SIEM sink; an error
 	// means none of them may be taken as delivered.
 	DeliverAudit(ctx context.Context, it hoist.Integration, recs []hoist.AuditRecord) error
@@ -183,6 +187,10 @@ type job struct {
 	token string
 	d     hoist.Delivery
 	recs  []hoist.AuditRecord
+	// subject and ref: the request the event is about, and what the sink
+	// answered about it before.
+	subject, ref string
+	newRef       string
 }
 
 // claim, in one transaction: lock the sink (skipping one another server
@@ -276,7 +284,22 @@ func (s *Service) due(ctx context.Context, tx hoist.Tx, it hoist.Integration, no
 	if err != nil {
 		return nil, err
 	}
-	return &job{d: d}, nil
+	j := &job{d: d, subject: requestOf(d.Event)}
+	if j.subject != "" {
+		if j.ref, err = tx.IntegrationRef(ctx, it.ID, j.subject); err != nil {
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+// requestOf is the request an event is about, "" for none.
+func requestOf(ev hoist.IntegrationEvent) string {
+	var d struct {
+		RequestID string `json:"request_id"`
+	}
+	_ = json.Unmarshal(ev.Data, &d)
+	return d.RequestID
 }
 
 // send makes one attempt outside any transaction and records its outcome.
@@ -305,7 +328,9 @@ func (s *Service) attempt(ctx context.Context, j *job) error {
 	if it.Kind.SIEM() {
 		return s.sink.DeliverAudit(ctx, it, j.recs)
 	}
-	return s.sink.Deliver(ctx, it, j.d)
+	var err2 error
+	j.newRef, err2 = s.sink.Deliver(ctx, it, j.d, j.ref)
+	return err2
 }
 
 // openSecrets returns the sink's configuration with its secrets opened.
@@ -350,6 +375,11 @@ func (s *Service) record(ctx context.Context, j *job, sendErr error) error {
 			if !it.Kind.SIEM() {
 				if err := s.recordDelivery(ctx, tx, j.d, sendErr, now); err != nil {
 					return err
+				}
+				if sendErr == nil && j.subject != "" && j.newRef != "" && j.newRef != j.ref {
+					if err := tx.PutIntegrationRef(ctx, it.ID, j.subject, j.newRef); err != nil {
+						return err
+					}
 				}
 			}
 			it.Version++

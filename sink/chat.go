@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -12,18 +13,62 @@ import (
 // slack posts a Block Kit message: to the incoming webhook, or with the
 // bot token through chat.postMessage to the channel. It is link-only: the
 // button opens the request's console page, where deciding needs a sign-in.
-func (s *Sinks) slack(ctx context.Context, it hoist.Integration, d hoist.Delivery) error {
+// Through chat.postMessage the first message about a request is updated
+// in place (chat.update) when the request is decided, cancelled or
+// expires, so that every approver reading the channel sees who acted;
+// a reminder is a reply in its thread.
+func (s *Sinks) slack(ctx context.Context, it hoist.Integration, d hoist.Delivery, ref string) (string, error) {
 	payload := slackPayload(s.summarize(d.Event))
 	if it.Config.URL != "" {
 		body, _ := json.Marshal(payload)
-		return post(ctx, it.Config, it.Config.URL, body, nil)
+		return "", post(ctx, it.Config, it.Config.URL, body, nil)
 	}
+	channel, ts, _ := strings.Cut(ref, " ")
+	method := "chat.postMessage"
 	payload["channel"] = it.Config.Channel
+	switch {
+	case ref == "":
+	case d.Event.Type == hoist.EventApprovalReminder:
+		payload["channel"], payload["thread_ts"] = channel, ts
+	case slackUpdates(d.Event.Type):
+		method = "chat.update"
+		payload["channel"], payload["ts"] = channel, ts
+	}
 	body, _ := json.Marshal(payload)
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+it.Config.Secret)
 	h.Set("Content-Type", "application/json; charset=utf-8")
-	return post(ctx, it.Config, strings.TrimSuffix(s.cfg.SlackAPI, "/")+"/chat.postMessage", body, h)
+	answer, err := postRead(ctx, it.Config, strings.TrimSuffix(s.cfg.SlackAPI, "/")+"/"+method, body, h)
+	if err != nil {
+		return "", err
+	}
+	// Slack answers 200 to a call it refused; "ok" says.
+	var ans struct {
+		OK      bool   `json:"ok"`
+		Error   string `json:"error"`
+		Channel string `json:"channel"`
+		TS      string `json:"ts"`
+	}
+	if err := json.Unmarshal(answer, &ans); err != nil || !ans.OK {
+		if ans.Error == "" {
+			ans.Error = "an answer that is not Slack's"
+		}
+		return "", fmt.Errorf("slack %s: %s", method, ans.Error)
+	}
+	if ref == "" && ans.Channel != "" && ans.TS != "" && d.Event.Type == hoist.EventRequestCreated {
+		return ans.Channel + " " + ans.TS, nil
+	}
+	return ref, nil
+}
+
+// slackUpdates reports whether an event about a request replaces its
+// Slack message rather than adding one.
+func slackUpdates(typ string) bool {
+	switch typ {
+	case hoist.EventRequestApproved, hoist.EventRequestDenied, hoist.EventRequestCancelled, hoist.EventRequestExpired:
+		return true
+	}
+	return false
 }
 
 func slackPayload(m message) map[string]any {

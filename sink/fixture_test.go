@@ -24,16 +24,20 @@ type fixture struct {
 
 // newFixture is a control service on SQLite that delivers through the
 // real sinks, on a clock the test moves.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...func(*sink.Config)) *fixture {
 	t.Helper()
+	clk := testenv.NewClock(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))
+	sc := sink.Config{ConsoleURL: "https://hoist.example", Clock: clk.Now, Hostname: "hoist-test"}
+	for _, o := range opts {
+		o(&sc)
+	}
 	store, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	clk := testenv.NewClock(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))
 	svc, err := control.New(control.Config{Store: store, Settings: hoist.DefaultApprovalSettings(), Clock: clk.Now,
-		Sink: sink.New(sink.Config{ConsoleURL: "https://hoist.example", Clock: clk.Now, Hostname: "hoist-test"}),
+		Sink: sink.New(sc),
 		SecretKey: []byte("0123456789abcdef0123456789abcdef"), Jitter: func() float64 { return 0 }})
 	if err != nil {
 		t.Fatal(err)

@@ -219,12 +219,95 @@ func TestSlackBlockKit(t *testing.T) {
 	s := sink.New(sink.Config{ConsoleURL: "https://hoist.example", SlackAPI: api.srv.URL + "/api"})
 	it := hoist.Integration{Name: "bot", Kind: hoist.SinkSlack, Config: hoist.SinkConfig{Secret: "xoxb-token", Channel: "C123", CA: api.ca()}}
 	d := hoist.Delivery{ID: "dlv_x", Event: hoist.IntegrationEvent{Type: hoist.EventTest, At: time.Now()}}
-	if err := s.Deliver(ctx, it, d); err != nil {
+	if _, err := s.Deliver(ctx, it, d, ""); err != nil {
 		t.Fatal(err)
 	}
 	call := api.all()[0]
 	if call.Path != "/api/chat.postMessage" || call.Header.Get("Authorization") != "Bearer xoxb-token" || !strings.Contains(string(call.Body), `"channel":"C123"`) {
 		t.Fatalf("chat.postMessage: %s %v %s", call.Path, call.Header, call.Body)
+	}
+}
+
+// slackAPI is a local stand-in for Slack's Web API: chat.postMessage
+// answers a channel and a new ts, chat.update the same; a wrong token is
+// refused the way Slack refuses it (200 with ok false).
+type slackAPI struct {
+	*collector
+	n int
+}
+
+func newSlackAPI(t *testing.T, token string) *slackAPI {
+	a := &slackAPI{collector: &collector{}}
+	a.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.reqs = append(a.reqs, got{Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+		var in struct{ Channel, TS string }
+		_ = json.Unmarshal(body, &in)
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			_, _ = w.Write([]byte(`{"ok":false,"error":"invalid_auth"}`))
+			return
+		}
+		if strings.HasSuffix(r.URL.Path, "/chat.postMessage") {
+			a.n++
+			in.TS = fmt.Sprintf("1700000000.%06d", a.n)
+		}
+		fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":%q}`, in.Channel, in.TS)
+	}))
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+// TestSlackMessageUpdatedOnDecision: through chat.postMessage, a request's
+// message is updated in place when it is approved ("approved by admin for
+// 1h"), and its reminder is a reply in the thread; a refused token is a
+// failed delivery, retried.
+func TestSlackMessageUpdatedOnDecision(t *testing.T) {
+	api := newSlackAPI(t, "xoxb-good")
+	f := newFixture(t, func(c *sink.Config) { c.SlackAPI = api.srv.URL + "/api" })
+	mustAdd(t, f, control.IntegrationInput{Name: "bot", Kind: hoist.SinkSlack,
+		Config: hoist.SinkConfig{Secret: "xoxb-good", Channel: "C123", CA: api.ca()}})
+	r, _, err := f.svc.CreateRequest(ctx, control.RequestInput{User: "alice", Host: "web-1", Reason: "fix it", Duration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Deliver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Add(control.DefaultReminderAfter + time.Second)
+	if _, err := f.svc.Deliver(ctx); err != nil { // the reminder
+		t.Fatal(err)
+	}
+	if res, err := f.svc.Approve(ctx, f.admin, []string{r.ID}, time.Hour, ""); err != nil || !res[0].OK {
+		t.Fatalf("approve: %v %+v", err, res)
+	}
+	if _, err := f.svc.Deliver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	calls := api.all()
+	if len(calls) != 3 {
+		t.Fatalf("got %d calls, want post, reply, update", len(calls))
+	}
+	var first, reply, update map[string]any
+	_ = json.Unmarshal(calls[0].Body, &first)
+	_ = json.Unmarshal(calls[1].Body, &reply)
+	_ = json.Unmarshal(calls[2].Body, &update)
+	if calls[0].Path != "/api/chat.postMessage" || first["channel"] != "C123" {
+		t.Fatalf("first: %s %s", calls[0].Path, calls[0].Body)
+	}
+	if calls[1].Path != "/api/chat.postMessage" || reply["thread_ts"] != "1700000000.000001" || !strings.Contains(fmt.Sprint(reply["text"]), "Reminder") {
+		t.Fatalf("reminder: %s %s", calls[1].Path, calls[1].Body)
+	}
+	if calls[2].Path != "/api/chat.update" || update["ts"] != "1700000000.000001" || update["channel"] != "C123" ||
+		!strings.Contains(fmt.Sprint(update["text"]), "approved by admin for 1h") {
+		t.Fatalf("update: %s %s", calls[2].Path, calls[2].Body)
+	}
+	mustAdd(t, f, control.IntegrationInput{Name: "badbot", Kind: hoist.SinkSlack,
+		Config: hoist.SinkConfig{Secret: "xoxb-revoked", Channel: "C123", CA: api.ca()}})
+	if err := f.svc.TestIntegration(ctx, f.admin, "badbot"); err == nil || !strings.Contains(hoist.ErrorMessage(err), "invalid_auth") {
+		t.Fatalf("a refused token: got %v, want Slack's invalid_auth", err)
 	}
 }
 
@@ -237,7 +320,7 @@ func TestWebhookRefusesRedirects(t *testing.T) {
 	s := sink.New(sink.Config{})
 	it := hoist.Integration{Kind: hoist.SinkWebhook, Config: hoist.SinkConfig{URL: redir.URL, Secret: "k",
 		CA: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: redir.Certificate().Raw}))}}
-	err := s.Deliver(ctx, it, hoist.Delivery{ID: "dlv_x", Event: hoist.IntegrationEvent{Type: hoist.EventTest, At: time.Now()}})
+	_, err := s.Deliver(ctx, it, hoist.Delivery{ID: "dlv_x", Event: hoist.IntegrationEvent{Type: hoist.EventTest, At: time.Now()}}, "")
 	if err == nil || !strings.Contains(err.Error(), "307") || len(target.all()) != 0 {
 		t.Fatalf("redirect: got %v and %d posts at the target, want a failure and none", err, len(target.all()))
 	}

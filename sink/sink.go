@@ -58,19 +58,21 @@ func New(cfg Config) *Sinks {
 	return &Sinks{cfg: cfg}
 }
 
-// Deliver sends one event to an approver sink.
-func (s *Sinks) Deliver(ctx context.Context, it hoist.Integration, d hoist.Delivery) error {
+// Deliver sends one event to an approver sink. ref is what the sink
+// answered about the event's request before; only Slack's chat.postMessage
+// uses it (to update its message), the others return "".
+func (s *Sinks) Deliver(ctx context.Context, it hoist.Integration, d hoist.Delivery, ref string) (string, error) {
 	switch it.Kind {
 	case hoist.SinkWebhook:
-		return s.webhook(ctx, it, d)
+		return "", s.webhook(ctx, it, d)
 	case hoist.SinkSlack:
-		return s.slack(ctx, it, d)
+		return s.slack(ctx, it, d, ref)
 	case hoist.SinkTeams:
-		return s.teams(ctx, it, d)
+		return "", s.teams(ctx, it, d)
 	case hoist.SinkSMTP:
-		return s.mail(ctx, it, d)
+		return "", s.mail(ctx, it, d)
 	}
-	return fmt.Errorf("a %s sink takes audit records, not events", it.Kind)
+	return "", fmt.Errorf("a %s sink takes audit records, not events", it.Kind)
 }
 
 // DeliverAudit sends audit records, in order, to a SIEM sink.
@@ -102,9 +104,18 @@ func tlsConfig(c hoist.SinkConfig, serverName string) (*tls.Config, error) {
 // followed: a receiver must not send Hoist's events somewhere else (such as
 // the server's own API).
 func post(ctx context.Context, c hoist.SinkConfig, url string, body []byte, header http.Header) error {
+	_, err := postRead(ctx, c, url, body, header)
+	return err
+}
+
+// maxAnswer bounds what is read of a receiver's answer.
+const maxAnswer = 64 << 10
+
+// postRead is post that also returns the answer's body.
+func postRead(ctx context.Context, c hoist.SinkConfig, url string, body []byte, header http.Header) ([]byte, error) {
 	tc, err := tlsConfig(c, "")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tr := &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true,
 		ResponseHeaderTimeout: HTTPTimeout}
@@ -113,7 +124,7 @@ func post(ctx context.Context, c hoist.SinkConfig, url string, body []byte, head
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(body)))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for k, v := range header {
 		req.Header[k] = v
@@ -124,14 +135,14 @@ func post(ctx context.Context, c hoist.SinkConfig, url string, body []byte, head
 	req.Header.Set("User-Agent", "hoist-server")
 	resp, err := client.Do(req)
 	if err != nil {
-		return scrub(err, url)
+		return nil, scrub(err, url)
 	}
 	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("the receiver answered %s: %s", resp.Status, strings.TrimSpace(string(snippet)))
+		return nil, fmt.Errorf("the receiver answered %s: %s", resp.Status, strings.TrimSpace(string(answer[:min(len(answer), 200)])))
 	}
-	return nil
+	return answer, nil
 }
 
 // scrub removes the URL from an HTTP error: a chat webhook's path is a

@@ -229,3 +229,21 @@ func (t *tx) PruneIntegrations(ctx context.Context, upTo int64, deliveredBefore 
 		AND NOT EXISTS (SELECT 1 FROM integration_deliveries d WHERE d.event_seq = integration_events.seq)`, upTo)
 	return err
 }
+
+func (t *tx) IntegrationRef(ctx context.Context, integrationID, subject string) (string, error) {
+	var ref string
+	err := t.tx.QueryRowContext(ctx, t.bind(`SELECT ref FROM integration_refs WHERE integration_id = ? AND subject = ?`), integrationID, subject).Scan(&ref)
+	if isNoRows(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", t.store.storeError("read an integration reference", err)
+	}
+	return ref, nil
+}
+
+func (t *tx) PutIntegrationRef(ctx context.Context, integrationID, subject, ref string) error {
+	_, err := t.exec(ctx, "keep an integration reference", `INSERT INTO integration_refs (integration_id, subject, ref) VALUES (?, ?, ?)
+		ON CONFLICT (integration_id, subject) DO UPDATE SET ref = excluded.ref`, integrationID, subject, ref)
+	return err
+}

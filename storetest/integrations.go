@@ -139,6 +139,23 @@ func testIntegrations(t *testing.T, s hoist.Store) {
 	if len(evs) != 2 || evs[0].Seq != 5 || evs[1].Seq != 9 {
 		t.Fatalf("after pruning: events %+v, want 5 and 9 (3 and 11 unreferenced)", evs)
 	}
+	var ref string
+	err = update(func(tx hoist.Tx) error {
+		if err := tx.PutIntegrationRef(ctx(), in.ID, "req_x", "C1 1.000"); err != nil {
+			return err
+		}
+		if err := tx.PutIntegrationRef(ctx(), in.ID, "req_x", "C1 2.000"); err != nil {
+			return err
+		}
+		ref, err = tx.IntegrationRef(ctx(), in.ID, "req_x")
+		return err
+	})
+	if err != nil || ref != "C1 2.000" {
+		t.Fatalf("ref: got %q, %v; want the second", ref, err)
+	}
+	if err := s.View(ctx(), func(tx hoist.Tx) (err error) { ref, err = tx.IntegrationRef(ctx(), in.ID, "req_none"); return err }); err != nil || ref != "" {
+		t.Fatalf("no ref: got %q, %v", ref, err)
+	}
 	if err := update(func(tx hoist.Tx) error { return tx.DeleteIntegration(ctx(), in.ID) }); err != nil {
 		t.Fatal(err)
 	}

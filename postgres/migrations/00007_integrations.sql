@@ -31,7 +31,18 @@ CREATE TABLE integration_deliveries (
 );
 CREATE INDEX integration_deliveries_state ON integration_deliveries (integration_id, state, event_seq);
 
+-- What a sink answered about a subject it was sent, for the next message
+-- about it: a Slack message's channel and ts, updated when the request is
+-- decided.
+CREATE TABLE integration_refs (
+    integration_id TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    subject        TEXT NOT NULL,
+    ref            TEXT NOT NULL,
+    PRIMARY KEY (integration_id, subject)
+);
+
 -- +goose Down
+DROP TABLE integration_refs;
 DROP TABLE integration_deliveries;
 DROP TABLE integration_events;
 DROP TABLE integrations;
