@@ -37,7 +37,7 @@ func newFixture(t *testing.T, opts ...func(*sink.Config)) *fixture {
 	}
 	t.Cleanup(func() { store.Close() })
 	svc, err := control.New(control.Config{Store: store, Settings: hoist.DefaultApprovalSettings(), Clock: clk.Now,
-		Sink: sink.New(sc),
+		Sink:      sink.New(sc),
 		SecretKey: []byte("0123456789abcdef0123456789abcdef"), Jitter: func() float64 { return 0 }})
 	if err != nil {
 		t.Fatal(err)

@@ -45,7 +45,11 @@ func newCollector(t *testing.T) *collector {
 	return c
 }
 
-func (c *collector) all() []got { c.mu.Lock(); defer c.mu.Unlock(); return append([]got(nil), c.reqs...) }
+func (c *collector) all() []got {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]got(nil), c.reqs...)
+}
 
 func (c *collector) ca() string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.srv.Certificate().Raw}))

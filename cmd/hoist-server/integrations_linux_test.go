@@ -107,8 +107,8 @@ func (p *serverProc) call(t *testing.T, method, path, body string, want int, int
 
 // hookReceiver is a webhook receiver that can be down (503).
 type hookReceiver struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
+	srv     *httptest.Server
+	mu      sync.Mutex
 	down    bool
 	refused int      // attempts answered 503
 	got     []string // "event group-name delivery-id", accepted
