@@ -107,8 +107,12 @@ type SinkConfig struct {
 	// Secret is the webhook's HMAC key, the Slack bot token, the SMTP
 	// password or the HEC token.
 	Secret string `json:"secret,omitempty"`
-	// SigningSecret verifies Slack's interactive callbacks.
+	// SigningSecret verifies Slack's interactive callbacks; with it, Slack
+	// messages carry Approve / One Time / Deny buttons.
 	SigningSecret string `json:"signing_secret,omitempty"`
+	// SlackUsers maps Slack user ids to Hoist accounts: who may decide from
+	// Slack, as whom. A Slack user not listed decides nothing.
+	SlackUsers map[string]string `json:"slack_users,omitempty"`
 	// CA is a PEM bundle trusted for this sink instead of the system's.
 	CA string `json:"ca,omitempty"`
 	// AllowHTTP permits a plain-http URL.
@@ -295,6 +299,17 @@ func (c SinkConfig) validate(k SinkKind) error {
 	case SinkTeams:
 		return c.checkURL("url")
 	case SinkSlack:
+		if len(c.SlackUsers) > 200 {
+			return FieldErrorf("slack_users", "at most 200 mapped users")
+		}
+		for id, account := range c.SlackUsers {
+			if !slackUserID.MatchString(id) || account == "" || len(account) > 100 {
+				return FieldErrorf("slack_users", "%q=%q is not SLACK_USER_ID=ACCOUNT (ids look like U0123ABCD)", id, account)
+			}
+		}
+		if len(c.SlackUsers) > 0 && c.SigningSecret == "" {
+			return FieldErrorf("slack_users", "deciding from Slack needs --signing-secret-file, to check that actions come from Slack")
+		}
 		if (c.URL == "") == (c.Secret == "") {
 			return FieldErrorf("url", "a Slack sink takes either --webhook-url or --token-file with --channel")
 		}
@@ -360,6 +375,8 @@ func (c SinkConfig) validateSMTP() error {
 	}
 	return nil
 }
+
+var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
 
 var mailRe = regexp.MustCompile(`^[^\s@<>,;"]+@[A-Za-z0-9.-]+$`)
 

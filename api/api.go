@@ -148,6 +148,7 @@ func (h *Handler) routes() []route {
 		{"POST", "/api/v1/integrations/{name}/test", authAdmin, h.testIntegration},
 		{"GET", "/api/v1/integrations/{name}/dead-letters", authAdmin, h.deadLetters},
 		{"POST", "/api/v1/integrations/{name}/retry", authAdmin, h.retryIntegration},
+		{"POST", "/api/v1/integrations/{name}/slack-actions", authNone, h.slackAction},
 		{"POST", "/agent/v1/enroll", authNone, h.enroll},
 		{"POST", "/agent/v1/checkin", authAgent, h.checkin},
 		{"POST", "/agent/v1/requests", authAgent, h.agentRequest},

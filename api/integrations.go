@@ -2,6 +2,9 @@ package api
 
 import (
 	"context"
+	"errors"
+	"io"
+	"mime"
 	"net/http"
 	"time"
 
@@ -135,4 +138,35 @@ func (c integrationCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(intDeadDesc, prometheus.GaugeValue, float64(v.Dead), labels...)
 		ch <- prometheus.MustNewConstMetric(intOpenDesc, prometheus.GaugeValue, open, labels...)
 	}
+}
+
+// SlackAnswer is the answer to a Slack button: a message only the person
+// who pressed it sees.
+type SlackAnswer struct {
+	ResponseType    string `json:"response_type"`
+	Text            string `json:"text"`
+	ReplaceOriginal bool   `json:"replace_original"`
+}
+
+// slackAction takes Slack's interactive callbacks. It needs no token: the
+// call is authenticated by Slack's signature (control.SlackAction).
+func (h *Handler) slackAction(w http.ResponseWriter, r *http.Request) error {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		return hoist.Errorf(hoist.EInvalid, "the body must be application/x-www-form-urlencoded, as Slack sends it")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return hoist.Errorf(hoist.ETooLarge, "the body is larger than %d bytes", MaxBodyBytes)
+	}
+	if err != nil {
+		return hoist.Errorf(hoist.EInvalid, "cannot read the body")
+	}
+	text, err := h.svc.SlackAction(r.Context(), r.PathValue("name"), control.SlackCall{
+		Timestamp: r.Header.Get("X-Slack-Request-Timestamp"), Signature: r.Header.Get("X-Slack-Signature"), Body: body})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, SlackAnswer{ResponseType: "ephemeral", Text: text})
+	return nil
 }

@@ -449,6 +449,9 @@ func TestOpenAPIOperations(t *testing.T) {
 			}
 			if op.RequestBody != nil {
 				mt, ok := op.RequestBody.Content["application/json"]
+				if !ok { // Slack's callbacks come as a form
+					mt, ok = op.RequestBody.Content["application/x-www-form-urlencoded"]
+				}
 				if !ok || mt.Schema == nil || mt.Schema.Ref == "" {
 					t.Errorf("requestBody: got %+v, want application/json with a $ref schema", op.RequestBody.Content)
 				}
@@ -585,6 +588,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"RetryBody", api.RetryBody{}, false},
 		{"RetryAnswer", api.RetryAnswer{}, true},
 		{"TestAnswer", api.TestAnswer{}, true},
+		{"SlackAnswer", api.SlackAnswer{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -193,9 +193,20 @@ func newAddWebhook(env Env) *cobra.Command {
 func newAddSlack(env Env) *cobra.Command {
 	var f sinkFlags
 	var url, tokenFile, channel, signingFile string
-	cmd := addCommand(env, "slack NAME (--webhook-url URL | --token-file FILE --channel ID) [--signing-secret-file FILE] [--events LIST] [--group NAME]",
+	var mapUsers []string
+	cmd := addCommand(env, "slack NAME (--webhook-url URL | --token-file FILE --channel ID) [--signing-secret-file FILE [--map-user SLACKID=ACCOUNT]…] [--events LIST] [--group NAME]",
 		"Add Slack: Block Kit messages with a link to the request", func(name string) (wire.IntegrationInput, error) {
 			cfg := hoist.SinkConfig{URL: url, Channel: channel}
+			for _, m := range mapUsers {
+				id, account, ok := strings.Cut(m, "=")
+				if !ok {
+					return wire.IntegrationInput{}, hoist.Errorf(hoist.EInvalid, "--map-user %q: give SLACK_USER_ID=ACCOUNT", m)
+				}
+				if cfg.SlackUsers == nil {
+					cfg.SlackUsers = map[string]string{}
+				}
+				cfg.SlackUsers[id] = account
+			}
 			var err error
 			if tokenFile != "" {
 				if cfg.Secret, err = readSecretFile("--token-file", tokenFile); err != nil {
@@ -212,7 +223,8 @@ func newAddSlack(env Env) *cobra.Command {
 	cmd.Flags().StringVar(&url, "webhook-url", "", "the Slack incoming webhook URL")
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "a file holding a bot token, for chat.postMessage")
 	cmd.Flags().StringVar(&channel, "channel", "", "the channel id for chat.postMessage")
-	cmd.Flags().StringVar(&signingFile, "signing-secret-file", "", "a file holding Slack's signing secret")
+	cmd.Flags().StringVar(&signingFile, "signing-secret-file", "", "a file holding Slack's signing secret: messages get Approve / One Time / Deny buttons")
+	cmd.Flags().StringArrayVar(&mapUsers, "map-user", nil, "SLACK_USER_ID=ACCOUNT: who may press the buttons, as which Hoist account (repeat)")
 	f.http(cmd)
 	f.routing(cmd)
 	return cmd

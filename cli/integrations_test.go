@@ -93,6 +93,19 @@ func TestAdminIntegrations(t *testing.T) {
 	if out := admin.ok("", "admin", "integrations", "dead-letters", "ops", "--json"); strings.TrimSpace(out) != "[]" {
 		t.Fatalf("dead letters: %q, want []", out)
 	}
+	admin.ok("", "admin", "integrations", "add", "slack", "chat", "--webhook-url", "https://hooks.slack.example/services/T0/B0/SECRETPATH",
+		"--signing-secret-file", secretFile, "--map-user", "UCAROL1=carol")
+	vs = nil
+	if err := json.Unmarshal([]byte(admin.ok("", "admin", "integrations", "ls", "--json")), &vs); err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 2 || vs[0].Name != "chat" || !vs[0].Interactive || vs[0].SlackUsers["UCAROL1"] != "carol" || strings.Contains(vs[0].URL, "SECRETPATH") {
+		t.Fatalf("ls --json with Slack: %+v", vs)
+	}
+	if r := admin.run("", "admin", "integrations", "add", "slack", "chat2", "--webhook-url", "https://hooks.slack.example/x", "--map-user", "UCAROL1=carol"); r.code == 0 || !strings.Contains(r.stderr, "--signing-secret-file") {
+		t.Fatalf("mapped users without a signing secret: exit %d, %q", r.code, r.stderr)
+	}
+	admin.ok("", "admin", "integrations", "rm", "chat")
 	admin.ok("", "admin", "integrations", "rm", "ops")
 	if out := admin.ok("", "admin", "integrations", "ls", "--json"); strings.TrimSpace(out) != "[]" {
 		t.Fatalf("ls after rm: %q, want []", out)

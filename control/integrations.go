@@ -149,7 +149,8 @@ func viewOf(it hoist.Integration, counts map[hoist.DeliveryState]int) Integratio
 	v := IntegrationView{ID: it.ID, Name: it.Name, Kind: it.Kind, Events: it.Events, Group: it.Group, URL: c.URL,
 		Channel: c.Channel, Server: c.Server, Security: c.Security, Username: c.Username, From: c.From, To: c.To,
 		Address: c.Address, Format: c.Format, CA: c.CA != "", AllowHTTP: c.AllowHTTP, CreatedAt: it.CreatedAt,
-		CreatedBy: it.CreatedBy, Failing: it.Failures, LastError: it.LastError, LastOK: it.LastOK}
+		CreatedBy: it.CreatedBy, Failing: it.Failures, LastError: it.LastError, LastOK: it.LastOK,
+		SlackUsers: c.SlackUsers, Interactive: c.SigningSecret != ""}
 	if it.Kind == hoist.SinkSlack || it.Kind == hoist.SinkTeams || strings.HasPrefix(v.URL, sealedPrefix) {
 		v.URL = ""
 		if c.URL != "" && !strings.HasPrefix(c.URL, sealedPrefix) {

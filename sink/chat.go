@@ -19,6 +19,9 @@ import (
 // a reminder is a reply in its thread.
 func (s *Sinks) slack(ctx context.Context, it hoist.Integration, d hoist.Delivery, ref string) (string, error) {
 	payload := slackPayload(s.summarize(d.Event))
+	if it.Config.SigningSecret != "" && (d.Event.Type == hoist.EventRequestCreated || d.Event.Type == hoist.EventApprovalReminder) {
+		addSlackButtons(payload, d.Event)
+	}
 	if it.Config.URL != "" {
 		body, _ := json.Marshal(payload)
 		return "", post(ctx, it.Config, it.Config.URL, body, nil)
@@ -113,4 +116,39 @@ func (s *Sinks) teams(ctx context.Context, it hoist.Integration, d hoist.Deliver
 		"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": nil, "content": card}}}
 	raw, _ := json.Marshal(payload)
 	return post(ctx, it.Config, it.Config.URL, raw, nil)
+}
+
+// The action ids of Slack's buttons, as control.SlackAction reads them.
+const (
+	slackApprove = "hoist_approve"
+	slackOnce    = "hoist_once"
+	slackDeny    = "hoist_deny"
+)
+
+// addSlackButtons adds Approve For…, One Time and Deny to the message's
+// actions, each with the request id as its value. Slack calls the
+// integration's actions endpoint, which checks Slack's signature and who
+// pressed them.
+func addSlackButtons(payload map[string]any, ev hoist.IntegrationEvent) {
+	m := eventData(ev)
+	id := str(m, "request_id")
+	if id == "" {
+		return
+	}
+	button := func(action, text, style string) map[string]any {
+		b := map[string]any{"type": "button", "action_id": action, "value": id, "text": map[string]any{"type": "plain_text", "text": text}}
+		if style != "" {
+			b["style"] = style
+		}
+		return b
+	}
+	elements := []any{button(slackApprove, "Approve for "+str(m, "requested_duration"), "primary"), button(slackOnce, "One Time", ""),
+		button(slackDeny, "Deny", "danger")}
+	blocks := payload["blocks"].([]any)
+	last, ok := blocks[len(blocks)-1].(map[string]any)
+	if ok && last["type"] == "actions" {
+		last["elements"] = append(elements, last["elements"].([]any)...)
+		return
+	}
+	payload["blocks"] = append(blocks, map[string]any{"type": "actions", "elements": elements})
 }

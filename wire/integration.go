@@ -19,24 +19,28 @@ type IntegrationInput struct {
 // IntegrationView is an integration as the API shows it: never a secret,
 // and a chat webhook URL (a credential of its own) cut to its host.
 type IntegrationView struct {
-	ID        string         `json:"id"`
-	Name      string         `json:"name"`
-	Kind      hoist.SinkKind `json:"kind"`
-	Events    []string       `json:"events,omitempty"`
-	Group     string         `json:"group,omitempty"`
-	URL       string         `json:"url,omitempty"`
-	Channel   string         `json:"channel,omitempty"`
-	Server    string         `json:"server,omitempty"`
-	Security  string         `json:"security,omitempty"`
-	Username  string         `json:"username,omitempty"`
-	From      string         `json:"from,omitempty"`
-	To        []string       `json:"to,omitempty"`
-	Address   string         `json:"address,omitempty"`
-	Format    string         `json:"format,omitempty"`
-	CA        bool           `json:"ca"`
-	AllowHTTP bool           `json:"allow_http,omitempty"`
-	CreatedAt time.Time      `json:"created_at"`
-	CreatedBy string         `json:"created_by"`
+	ID      string         `json:"id"`
+	Name    string         `json:"name"`
+	Kind    hoist.SinkKind `json:"kind"`
+	Events  []string       `json:"events,omitempty"`
+	Group   string         `json:"group,omitempty"`
+	URL     string         `json:"url,omitempty"`
+	Channel string         `json:"channel,omitempty"`
+	// SlackUsers maps Slack user ids to the Hoist accounts they decide as.
+	SlackUsers map[string]string `json:"slack_users,omitempty"`
+	// Interactive says whether Slack messages carry decision buttons.
+	Interactive bool      `json:"interactive,omitempty"`
+	Server      string    `json:"server,omitempty"`
+	Security    string    `json:"security,omitempty"`
+	Username    string    `json:"username,omitempty"`
+	From        string    `json:"from,omitempty"`
+	To          []string  `json:"to,omitempty"`
+	Address     string    `json:"address,omitempty"`
+	Format      string    `json:"format,omitempty"`
+	CA          bool      `json:"ca"`
+	AllowHTTP   bool      `json:"allow_http,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	CreatedBy   string    `json:"created_by"`
 
 	// Pending counts events not yet delivered (for a SIEM sink, audit
 	// records after its cursor); Failing the consecutive failed attempts;
