@@ -24,7 +24,7 @@ func (s *Sinks) slack(ctx context.Context, it hoist.Integration, d hoist.Deliver
 	}
 	if it.Config.URL != "" {
 		body, _ := json.Marshal(payload)
-		return "", post(ctx, it.Config, it.Config.URL, body, nil)
+		return "", post(ctx, s.cfg.Self, it.Config, it.Config.URL, body, nil)
 	}
 	channel, ts, _ := strings.Cut(ref, " ")
 	method := "chat.postMessage"
@@ -41,7 +41,7 @@ func (s *Sinks) slack(ctx context.Context, it hoist.Integration, d hoist.Deliver
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+it.Config.Secret)
 	h.Set("Content-Type", "application/json; charset=utf-8")
-	answer, err := postRead(ctx, it.Config, strings.TrimSuffix(s.cfg.SlackAPI, "/")+"/"+method, body, h)
+	answer, err := postRead(ctx, s.cfg.Self, it.Config, strings.TrimSuffix(s.cfg.SlackAPI, "/")+"/"+method, body, h)
 	if err != nil {
 		return "", err
 	}
@@ -115,7 +115,7 @@ func (s *Sinks) teams(ctx context.Context, it hoist.Integration, d hoist.Deliver
 	payload := map[string]any{"type": "message", "attachments": []any{map[string]any{
 		"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": nil, "content": card}}}
 	raw, _ := json.Marshal(payload)
-	return post(ctx, it.Config, it.Config.URL, raw, nil)
+	return post(ctx, s.cfg.Self, it.Config, it.Config.URL, raw, nil)
 }
 
 // The action ids of Slack's buttons, as control.SlackAction reads them.

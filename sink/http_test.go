@@ -6,8 +6,10 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -327,5 +329,24 @@ func TestWebhookRefusesRedirects(t *testing.T) {
 	_, err := s.Deliver(ctx, it, hoist.Delivery{ID: "dlv_x", Event: hoist.IntegrationEvent{Type: hoist.EventTest, At: time.Now()}}, "")
 	if err == nil || !strings.Contains(err.Error(), "307") || len(target.all()) != 0 {
 		t.Fatalf("redirect: got %v and %d posts at the target, want a failure and none", err, len(target.all()))
+	}
+}
+
+// TestSinksNeverConnectToTheServerItself: whatever a sink's host name
+// resolves to, no connection is made to the server's own listening
+// address (DNS pointing a receiver's name at the admin API).
+func TestSinksNeverConnectToTheServerItself(t *testing.T) {
+	self := newCollector(t) // stands for the server's own API
+	port := self.srv.Listener.Addr().(*net.TCPAddr).Port
+	for _, listen := range []string{self.srv.Listener.Addr().String(), net.JoinHostPort("0.0.0.0", strconv.Itoa(port))} {
+		s := sink.New(sink.Config{Self: []string{listen}})
+		it := hoist.Integration{Kind: hoist.SinkWebhook, Config: hoist.SinkConfig{URL: "https://localhost:" + strconv.Itoa(port) + "/api/v1/users", Secret: "k", CA: self.ca()}}
+		_, err := s.Deliver(ctx, it, hoist.Delivery{ID: "dlv_x", Event: hoist.IntegrationEvent{Type: hoist.EventTest, At: time.Now()}}, "")
+		if err == nil || !strings.Contains(err.Error(), "this server's own API") {
+			t.Fatalf("listening on %s: got %v, want the connection refused", listen, err)
+		}
+	}
+	if n := len(self.all()); n != 0 {
+		t.Fatalf("the server's own API got %d requests", n)
 	}
 }

@@ -27,16 +27,16 @@ func (s *Sinks) mail(ctx context.Context, it hoist.Integration, d hoist.Delivery
 	if err != nil {
 		return err
 	}
-	dialer := net.Dialer{Timeout: HTTPTimeout}
+	nd := dialer(s.cfg.Self)
 	tc, err := tlsConfig(c, host)
 	if err != nil {
 		return err
 	}
 	var conn net.Conn
 	if c.Security == "tls" {
-		conn, err = (&tls.Dialer{NetDialer: &dialer, Config: tc}).DialContext(ctx, "tcp", c.Server)
+		conn, err = (&tls.Dialer{NetDialer: nd, Config: tc}).DialContext(ctx, "tcp", c.Server)
 	} else {
-		conn, err = dialer.DialContext(ctx, "tcp", c.Server)
+		conn, err = nd.DialContext(ctx, "tcp", c.Server)
 	}
 	if err != nil {
 		return err

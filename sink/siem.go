@@ -26,7 +26,7 @@ func (s *Sinks) syslog(ctx context.Context, it hoist.Integration, recs []hoist.A
 	if err != nil {
 		return err
 	}
-	d := net.Dialer{Timeout: HTTPTimeout}
+	d := dialer(s.cfg.Self)
 	var conn net.Conn
 	switch u.Scheme {
 	case "tcp":
@@ -36,7 +36,7 @@ func (s *Sinks) syslog(ctx context.Context, it hoist.Integration, recs []hoist.A
 	case "tls":
 		var tc *tls.Config
 		if tc, err = tlsConfig(it.Config, u.Hostname()); err == nil {
-			td := tls.Dialer{NetDialer: &d, Config: tc}
+			td := tls.Dialer{NetDialer: d, Config: tc}
 			conn, err = td.DialContext(ctx, "tcp", u.Host)
 		}
 	default:
@@ -136,5 +136,5 @@ func (s *Sinks) hec(ctx context.Context, it hoist.Integration, recs []hoist.Audi
 	}
 	h := http.Header{}
 	h.Set("Authorization", "Splunk "+it.Config.Secret)
-	return post(ctx, it.Config, it.Config.URL, buf.Bytes(), h)
+	return post(ctx, s.cfg.Self, it.Config, it.Config.URL, buf.Bytes(), h)
 }

@@ -7,6 +7,8 @@ package sink
 
 import (
 	"context"
+	"net"
+	"syscall"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -36,6 +38,11 @@ type Config struct {
 	// SlackAPI is the base of Slack's Web API; https://slack.com/api when
 	// empty.
 	SlackAPI string
+	// Self lists the server's own listening addresses (host:port): no
+	// sink connects there, whatever name it was given resolves to, so that
+	// a receiver's DNS cannot turn a sink against the server's admin API.
+	// An unspecified host (0.0.0.0, ::) stands for every local address.
+	Self []string
 }
 
 // Sinks sends to every kind of integration.
@@ -103,8 +110,8 @@ func tlsConfig(c hoist.SinkConfig, serverName string) (*tls.Config, error) {
 // post sends body to url and accepts only a 2xx answer. Redirects are not
 // followed: a receiver must not send Hoist's events somewhere else (such as
 // the server's own API).
-func post(ctx context.Context, c hoist.SinkConfig, url string, body []byte, header http.Header) error {
-	_, err := postRead(ctx, c, url, body, header)
+func post(ctx context.Context, self []string, c hoist.SinkConfig, url string, body []byte, header http.Header) error {
+	_, err := postRead(ctx, self, c, url, body, header)
 	return err
 }
 
@@ -112,13 +119,13 @@ func post(ctx context.Context, c hoist.SinkConfig, url string, body []byte, head
 const maxAnswer = 64 << 10
 
 // postRead is post that also returns the answer's body.
-func postRead(ctx context.Context, c hoist.SinkConfig, url string, body []byte, header http.Header) ([]byte, error) {
+func postRead(ctx context.Context, self []string, c hoist.SinkConfig, url string, body []byte, header http.Header) ([]byte, error) {
 	tc, err := tlsConfig(c, "")
 	if err != nil {
 		return nil, err
 	}
 	tr := &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true,
-		ResponseHeaderTimeout: HTTPTimeout}
+		ResponseHeaderTimeout: HTTPTimeout, DialContext: dialer(self).DialContext}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: HTTPTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -175,4 +182,55 @@ func str(m map[string]any, k string) string {
 		return fmt.Sprint(v)
 	}
 	return ""
+}
+
+// dialer connects with a timeout and refuses the server's own addresses
+// (Config.Self), checked on the address actually dialled, after DNS.
+func dialer(self []string) *net.Dialer {
+	return &net.Dialer{Timeout: HTTPTimeout, Control: func(network, address string, _ syscall.RawConn) error {
+		if isSelf(self, address) {
+			return errors.New("refused: " + address + " is this server's own API")
+		}
+		return nil
+	}}
+}
+
+// isSelf reports whether address (ip:port) is one the server listens on.
+func isSelf(self []string, address string) bool {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	for _, s := range self {
+		sh, sp, err := net.SplitHostPort(s)
+		if err != nil || sp != port {
+			continue
+		}
+		sip := net.ParseIP(sh)
+		switch {
+		case ip == nil:
+		case sip != nil && sip.Equal(ip):
+			return true
+		case ip.IsLoopback() && (sip == nil || sip.IsLoopback() || sip.IsUnspecified()):
+			return true
+		case sip != nil && sip.IsUnspecified() && isLocal(ip):
+			return true
+		}
+	}
+	return false
+}
+
+// isLocal reports whether ip is an address of this machine.
+func isLocal(ip net.IP) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return true // fail closed
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }

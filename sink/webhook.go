@@ -28,7 +28,7 @@ func (s *Sinks) webhook(ctx context.Context, it hoist.Integration, d hoist.Deliv
 	h.Set("X-Hoist-Event", d.Event.Type)
 	h.Set("X-Hoist-Delivery", d.ID)
 	h.Set("X-Hoist-Signature", Sign(it.Config.Secret, s.cfg.Clock(), body))
-	return post(ctx, it.Config, it.Config.URL, body, h)
+	return post(ctx, s.cfg.Self, it.Config, it.Config.URL, body, h)
 }
 
 // Sign returns the X-Hoist-Signature of body sent at t:
