@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -121,15 +122,18 @@ func (s *Service) Deliver(ctx context.Context) (int, error) {
 	if s.sink == nil {
 		return 0, nil
 	}
-	if err := s.remind(ctx); err != nil {
-		s.log.Warn("cannot queue approval reminders", "err", err)
-	}
-	if err := s.prune(ctx); err != nil {
-		s.log.Warn("cannot prune the integrations' outbox", "err", err)
-	}
 	var its []hoist.Integration
 	if err := s.store.View(ctx, func(tx hoist.Tx) (err error) { its, err = tx.Integrations(ctx); return err }); err != nil {
 		return 0, err
+	}
+	// Reminders only when some sink takes them: nobody else reads them.
+	if slices.ContainsFunc(its, func(it hoist.Integration) bool { return slices.Contains(it.Events, hoist.EventApprovalReminder) }) {
+		if err := s.remind(ctx); err != nil {
+			s.log.Warn("cannot queue approval reminders", "err", err)
+		}
+	}
+	if err := s.prune(ctx); err != nil {
+		s.log.Warn("cannot prune the integrations' outbox", "err", err)
 	}
 	total := 0
 	var errs []error

@@ -12,7 +12,8 @@ import (
 const DefaultReminderAfter = 10 * time.Minute
 
 // remind audits an approval.reminder (and so queues the event) once for
-// each request pending longer than the reminder time. Several servers may
+// each request pending longer than the reminder time. Deliver calls it
+// only while some sink is routed reminders. Several servers may
 // remind at once: the check and the record are one transaction per request,
 // and a request reminded meanwhile is skipped.
 func (s *Service) remind(ctx context.Context) error {
@@ -32,12 +33,16 @@ func (s *Service) remind(ctx context.Context) error {
 		if now.Sub(r.CreatedAt) < s.remindAfter || !now.Before(r.ExpiresAt) {
 			continue
 		}
+		// Read first: a write transaction only for a reminder to record.
+		var reminded bool
+		if err := s.store.View(ctx, func(tx hoist.Tx) (err error) { reminded, err = wasReminded(ctx, tx, r.ID); return err }); err != nil {
+			return err
+		}
+		if reminded {
+			continue
+		}
 		err := s.store.Update(ctx, func(tx hoist.Tx) error {
-			reminded := false
-			err := tx.Audit(ctx, hoist.AuditFilter{Action: hoist.EventApprovalReminder, Subject: r.ID, Limit: 1}, func(hoist.AuditRecord) error {
-				reminded = true
-				return nil
-			})
+			reminded, err := wasReminded(ctx, tx, r.ID)
 			if err != nil || reminded {
 				return err
 			}
@@ -53,4 +58,14 @@ func (s *Service) remind(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// wasReminded reports whether the request's approvers were reminded.
+func wasReminded(ctx context.Context, tx hoist.Tx, id string) (bool, error) {
+	reminded := false
+	err := tx.Audit(ctx, hoist.AuditFilter{Action: hoist.EventApprovalReminder, Subject: id, Limit: 1}, func(hoist.AuditRecord) error {
+		reminded = true
+		return nil
+	})
+	return reminded, err
 }
