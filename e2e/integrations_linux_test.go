@@ -143,7 +143,9 @@ func TestIntegrationsInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var msgs struct{ Messages []struct{ ID, Subject string } }
+	var msgs struct {
+		Messages []struct{ ID, Subject string }
+	}
 	testenv.WaitUntil(t, "the e-mail in mailpit", func() bool {
 		resp, err := http.Get("http://" + apiAddr + "/api/v1/messages")
 		if err != nil {

@@ -7,17 +7,17 @@ package sink
 
 import (
 	"context"
-	"net"
-	"syscall"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hoist-jit/hoist"
