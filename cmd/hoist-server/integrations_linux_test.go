@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hoist-jit/hoist/testenv"
 )
 
 // asServerEnv makes the test binary run as hoist-server (see TestMain), so
@@ -204,8 +206,12 @@ func TestKillBetweenCommitAndDeliveryLosesNothing(t *testing.T) {
 			Pending, Failing, Dead, Delivered int
 		}
 	}
-	p.call(t, "GET", "/api/v1/integrations", "", 200, &ls)
-	if i := ls.Integrations[0]; i.Pending != 0 || i.Dead != 0 || i.Delivered != 3 {
+	// The server records a delivery after the receiver answered it.
+	testenv.WaitUntil(t, "ls to show the three delivered", func() bool {
+		p.call(t, "GET", "/api/v1/integrations", "", 200, &ls)
+		return ls.Integrations[0].Delivered == 3
+	})
+	if i := ls.Integrations[0]; i.Pending != 0 || i.Dead != 0 {
 		t.Fatalf("ls after: %+v, want 3 delivered, nothing pending", i)
 	}
 }
