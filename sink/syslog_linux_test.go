@@ -3,7 +3,9 @@ package sink_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,24 +26,37 @@ import (
 type rsyslog struct {
 	dir, out string
 	port     int
-	pki      testPKI
-	cmd      *exec.Cmd
+	pki       testPKI
+	transport string
+	cmd       *exec.Cmd
 }
 
-func newRsyslog(t *testing.T) *rsyslog {
+func newRsyslog(t *testing.T) *rsyslog { return newRsyslogOn(t, "tls") }
+
+// newRsyslogOn is an rsyslogd receiving over transport: tls, tcp or udp.
+func newRsyslogOn(t *testing.T, transport string) *rsyslog {
 	t.Helper()
 	_, err := exec.LookPath("rsyslogd")
 	testenv.Require(t, err == nil, "rsyslogd (Debian package rsyslog, with rsyslog-gnutls)")
 	dir := t.TempDir()
-	rs := &rsyslog{dir: dir, out: filepath.Join(dir, "received.log"), port: freePort(t), pki: newTestPKI(t)}
-	conf := fmt.Sprintf(`global(workDirectory=%q
-  DefaultNetstreamDriver="gtls"
+	rs := &rsyslog{dir: dir, out: filepath.Join(dir, "received.log"), port: freePort(t), pki: newTestPKI(t), transport: transport}
+	input := fmt.Sprintf(`module(load="imtcp")
+input(type="imtcp" address="127.0.0.1" port="%d")`, rs.port)
+	switch transport {
+	case "tls":
+		input = fmt.Sprintf(`global(DefaultNetstreamDriver="gtls"
   DefaultNetstreamDriverCAFile=%q DefaultNetstreamDriverCertFile=%q DefaultNetstreamDriverKeyFile=%q)
 module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
-input(type="imtcp" address="127.0.0.1" port="%d")
+input(type="imtcp" address="127.0.0.1" port="%d")`, rs.pki.CAFile, rs.pki.CertFile, rs.pki.KeyFile, rs.port)
+	case "udp":
+		input = fmt.Sprintf(`module(load="imudp")
+input(type="imudp" address="127.0.0.1" port="%d")`, rs.port)
+	}
+	conf := fmt.Sprintf(`global(workDirectory=%q)
+%s
 template(name="raw" type="string" string="%%rawmsg%%\n")
 action(type="omfile" file=%q template="raw")
-`, dir, rs.pki.CAFile, rs.pki.CertFile, rs.pki.KeyFile, rs.port, rs.out)
+`, dir, input, rs.out)
 	if err := os.WriteFile(filepath.Join(dir, "rsyslog.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +71,22 @@ func (rs *rsyslog) start(t *testing.T) {
 	rs.cmd.Stdout, rs.cmd.Stderr = os.Stderr, os.Stderr
 	if err := rs.cmd.Start(); err != nil {
 		t.Fatal(err)
+	}
+	if rs.transport != "tls" {
+		// TCP: a connection is accepted; UDP: the file shows up once
+		// rsyslogd runs (nothing answers a datagram).
+		testenv.WaitUntil(t, "rsyslogd started", func() bool {
+			if rs.transport == "udp" {
+				_, err := os.Stat(filepath.Join(rs.dir, "rsyslogd.pid"))
+				return err == nil
+			}
+			c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(rs.port))
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+		return
 	}
 	testenv.WaitUntil(t, "rsyslogd listening", func() bool {
 		pool := x509.NewCertPool()
@@ -186,5 +217,45 @@ func (f *fixture) deliverFails(t *testing.T) {
 	after, _ := f.svc.Integrations(ctx, f.admin)
 	if after[0].Failing != before[0].Failing+1 {
 		t.Fatalf("with rsyslog stopped: failures %d then %d, want one more", before[0].Failing, after[0].Failing)
+	}
+}
+
+// TestSyslogPlainTCPAndUDPAsJSON: the same stream reaches rsyslog over
+// plain TCP and over UDP, with --format json: each message's body is the
+// whole audit record, in order.
+func TestSyslogPlainTCPAndUDPAsJSON(t *testing.T) {
+	for _, transport := range []string{"tcp", "udp"} {
+		t.Run(transport, func(t *testing.T) {
+			rs := newRsyslogOn(t, transport)
+			rs.start(t)
+			f := newFixture(t)
+			start := auditHead(t, f.store)
+			mustAdd(t, f, control.IntegrationInput{Name: "siem", Kind: hoist.SinkSyslog,
+				Config: hoist.SinkConfig{Address: transport + "://127.0.0.1:" + strconv.Itoa(rs.port), Format: "json"}})
+			f.requests(t, 3)
+			var seqs []int64
+			testenv.WaitUntil(t, "rsyslog has every record", func() bool {
+				_, _ = f.svc.Deliver(ctx)
+				seqs = nil
+				data, _ := os.ReadFile(rs.out)
+				for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+					head, body, ok := strings.Cut(line, "\ufeff") // MSG begins with a BOM
+					if !ok || !strings.HasSuffix(head, " - ") {
+						continue
+					}
+					var rec hoist.AuditRecord
+					if err := json.Unmarshal([]byte(body), &rec); err != nil {
+						t.Fatalf("not a JSON record: %q: %v", body, err)
+					}
+					seqs = append(seqs, rec.Seq)
+				}
+				return len(seqs) > 0 && seqs[len(seqs)-1] >= auditHead(t, f.store)
+			})
+			for i, seq := range seqs {
+				if seq != start+int64(i)+1 {
+					t.Fatalf("sequences %v: want %d.. in order, once each", seqs, start+1)
+				}
+			}
+		})
 	}
 }
