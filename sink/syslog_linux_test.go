@@ -24,8 +24,8 @@ import (
 // rsyslog is a real rsyslogd listening on loopback over TLS (its gtls
 // driver), writing every message it receives, raw, to a file.
 type rsyslog struct {
-	dir, out string
-	port     int
+	dir, out  string
+	port      int
 	pki       testPKI
 	transport string
 	cmd       *exec.Cmd
