@@ -37,6 +37,8 @@ const (
 	// PermitManagePolicies covers policies, computer groups and agent
 	// configuration.
 	PermitManagePolicies Permit = "manage_policies"
+	// PermitManageIntegrations covers the sinks events leave through.
+	PermitManageIntegrations Permit = "manage_integrations"
 )
 
 // Can reports whether role holds permit. Access control is this pure

@@ -143,6 +143,56 @@ type Tx interface {
 	// PruneLoginCounters removes the counters expired at now, then, while
 	// more than keep remain, those that expire first.
 	PruneLoginCounters(ctx context.Context, now time.Time, keep int) error
+
+	// InsertIntegration fails with EConflict when the name is taken.
+	InsertIntegration(ctx context.Context, i Integration) error
+	// Integration returns the integration with this id or exact name, or
+	// ENotFound.
+	Integration(ctx context.Context, idOrName string) (Integration, error)
+	// Integrations returns every integration, by name.
+	Integrations(ctx context.Context) ([]Integration, error)
+	// LockIntegration returns the integration with id, locked for this
+	// transaction, so that one server at a time delivers for it; ENotFound
+	// when there is none and EConflict when another transaction holds it
+	// (PostgreSQL's SKIP LOCKED: a busy sink is skipped, not waited for).
+	LockIntegration(ctx context.Context, id string) (Integration, error)
+	// UpdateIntegration replaces the stored integration with i if the stored
+	// version is i.Version-1, and fails with EConflict otherwise.
+	UpdateIntegration(ctx context.Context, i Integration) error
+	// DeleteIntegration removes the integration and its deliveries.
+	DeleteIntegration(ctx context.Context, id string) error
+	// InsertIntegrationEvent adds ev to the outbox; ev.Seq is the audit
+	// record it was written with.
+	InsertIntegrationEvent(ctx context.Context, ev IntegrationEvent) error
+	// IntegrationEvents returns the outbox's events after seq, oldest first.
+	IntegrationEvents(ctx context.Context, after int64, limit int) ([]IntegrationEvent, error)
+	// LastIntegrationEvent returns the outbox's last sequence, 0 when empty.
+	LastIntegrationEvent(ctx context.Context) (int64, error)
+	// InsertDelivery queues d unless the integration already has a delivery
+	// of d.Event.Seq, so that fanning an event out twice queues it once.
+	InsertDelivery(ctx context.Context, d Delivery) error
+	// NextDelivery returns the integration's oldest pending delivery, with
+	// its event, or ENotFound.
+	NextDelivery(ctx context.Context, integrationID string) (Delivery, error)
+	// Delivery returns one delivery with its event, or ENotFound.
+	Delivery(ctx context.Context, id string) (Delivery, error)
+	// Deliveries returns the deliveries that match f, oldest event first.
+	Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
+	// UpdateDelivery stores d's state, attempts, next attempt and error.
+	UpdateDelivery(ctx context.Context, d Delivery) error
+	// CountDeliveries returns how many of the integration's deliveries are
+	// in each state.
+	CountDeliveries(ctx context.Context, integrationID string) (map[DeliveryState]int, error)
+	// PruneIntegrations removes the deliveries delivered before
+	// deliveredBefore, then the outbox's events up to seq upTo that no
+	// delivery refers to.
+	PruneIntegrations(ctx context.Context, upTo int64, deliveredBefore time.Time) error
+	// IntegrationRef returns what the integration's sink answered about
+	// subject (a Slack message's address), "" when nothing is kept.
+	IntegrationRef(ctx context.Context, integrationID, subject string) (string, error)
+	// PutIntegrationRef keeps ref for the integration and subject, in place
+	// of any earlier one.
+	PutIntegrationRef(ctx context.Context, integrationID, subject, ref string) error
 }
 
 // RequestFilter selects requests. Zero fields match everything.

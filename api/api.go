@@ -65,6 +65,9 @@ func New(cfg Config) *Handler {
 	}
 	h := &Handler{svc: cfg.Service, store: cfg.Store, log: cfg.Logger, clock: cfg.Clock, mux: http.NewServeMux()}
 	h.metrics = newMetrics(cfg.Registry, cfg.Store, cfg.Clock)
+	if cfg.Service != nil {
+		cfg.Registry.MustRegister(integrationCollector{svc: cfg.Service})
+	}
 	for _, rt := range h.routes() {
 		handler := rt.handle
 		switch rt.auth {
@@ -139,6 +142,13 @@ func (h *Handler) routes() []route {
 		{"PUT", "/api/v1/groups/{key}", authAdmin, h.updateGroup},
 		{"DELETE", "/api/v1/groups/{key}", authAdmin, h.deleteGroup},
 		{"PUT", "/api/v1/groups/{key}/config", authAdmin, h.setGroupConfig},
+		{"GET", "/api/v1/integrations", authAdmin, h.listIntegrations},
+		{"POST", "/api/v1/integrations", authAdmin, h.addIntegration},
+		{"DELETE", "/api/v1/integrations/{name}", authAdmin, h.removeIntegration},
+		{"POST", "/api/v1/integrations/{name}/test", authAdmin, h.testIntegration},
+		{"GET", "/api/v1/integrations/{name}/dead-letters", authAdmin, h.deadLetters},
+		{"POST", "/api/v1/integrations/{name}/retry", authAdmin, h.retryIntegration},
+		{"POST", "/api/v1/integrations/{name}/slack-actions", authNone, h.slackAction},
 		{"POST", "/agent/v1/enroll", authNone, h.enroll},
 		{"POST", "/agent/v1/checkin", authAgent, h.checkin},
 		{"POST", "/agent/v1/requests", authAgent, h.agentRequest},

@@ -449,6 +449,9 @@ func TestOpenAPIOperations(t *testing.T) {
 			}
 			if op.RequestBody != nil {
 				mt, ok := op.RequestBody.Content["application/json"]
+				if !ok { // Slack's callbacks come as a form
+					mt, ok = op.RequestBody.Content["application/x-www-form-urlencoded"]
+				}
 				if !ok || mt.Schema == nil || mt.Schema.Ref == "" {
 					t.Errorf("requestBody: got %+v, want application/json with a $ref schema", op.RequestBody.Content)
 				}
@@ -577,6 +580,15 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"AgentConfig", hoist.AgentConfig{}, true},
 		{"PinBody", api.PinBody{}, false},
 		{"PreviousHostname", hoist.PreviousHostname{}, true},
+		{"IntegrationBody", control.IntegrationInput{}, false},
+		{"SinkConfig", hoist.SinkConfig{}, false},
+		{"IntegrationView", control.IntegrationView{}, true},
+		{"IntegrationEvent", hoist.IntegrationEvent{}, true},
+		{"Delivery", hoist.Delivery{}, true},
+		{"RetryBody", api.RetryBody{}, false},
+		{"RetryAnswer", api.RetryAnswer{}, true},
+		{"TestAnswer", api.TestAnswer{}, true},
+		{"SlackAnswer", api.SlackAnswer{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -801,7 +813,7 @@ func startOALiveServer(t *testing.T, withTLS bool) *oaLiveServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	cfg := control.Config{Store: st, Settings: hoist.DefaultApprovalSettings()}
+	cfg := control.Config{Store: st, Settings: hoist.DefaultApprovalSettings(), SecretKey: []byte("integrations-key-of-the-oa-tests")}
 	var ca *pki.CA
 	dir := t.TempDir()
 	if withTLS {
@@ -1197,6 +1209,18 @@ func TestOpenAPILiveAnswers(t *testing.T) {
 		{"config as approver", "PUT", "/api/v1/groups/{key}/config", "/api/v1/groups/Linux%20Computers/config", "carol", js, `{}`, 403},
 		{"config bad duration", "PUT", "/api/v1/groups/{key}/config", "/api/v1/groups/Linux%20Computers/config", "admin", js, `{"grace":"soon"}`, 400},
 		{"delete default group", "DELETE", "/api/v1/groups/{key}", "/api/v1/groups/Linux%20Computers", "admin", "", "", 409},
+		{"integrations", "GET", "/api/v1/integrations", "", "admin", "", "", 200},
+		{"integrations as approver", "GET", "/api/v1/integrations", "", "carol", "", "", 403},
+		{"add integration plain http", "POST", "/api/v1/integrations", "", "admin", js, `{"name":"ops","kind":"webhook","config":{"url":"http://hooks.example/x","secret":"k"}}`, 400},
+		{"add integration unknown field", "POST", "/api/v1/integrations", "", "admin", js, `{"name":"ops","kind":"webhook","colour":"red"}`, 400},
+		{"add integration", "POST", "/api/v1/integrations", "", "admin", js, `{"name":"ops","kind":"webhook","config":{"url":"https://hooks.example/x","secret":"k"}}`, 201},
+		{"add integration twice", "POST", "/api/v1/integrations", "", "admin", js, `{"name":"ops","kind":"webhook","config":{"url":"https://hooks.example/x","secret":"k"}}`, 409},
+		{"test integration without a sink", "POST", "/api/v1/integrations/{name}/test", "/api/v1/integrations/ops/test", "admin", "", "", 503},
+		{"dead letters", "GET", "/api/v1/integrations/{name}/dead-letters", "/api/v1/integrations/ops/dead-letters", "admin", "", "", 200},
+		{"retry", "POST", "/api/v1/integrations/{name}/retry", "/api/v1/integrations/ops/retry", "admin", js, `{}`, 200},
+		{"retry unknown id", "POST", "/api/v1/integrations/{name}/retry", "/api/v1/integrations/ops/retry", "admin", js, `{"ids":["dlv_nope"]}`, 404},
+		{"remove integration", "DELETE", "/api/v1/integrations/{name}", "/api/v1/integrations/ops", "admin", "", "", 204},
+		{"remove integration again", "DELETE", "/api/v1/integrations/{name}", "/api/v1/integrations/ops", "admin", "", "", 404},
 
 		{"logout", "POST", "/api/v1/logout", "", "carol", "", "", 204},
 		{"logged out", "GET", "/api/v1/me", "", "carol", "", "", 401},

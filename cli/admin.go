@@ -111,6 +111,7 @@ func newAdmin(env Env) *cobra.Command {
 	admin.AddCommand(newLogin(env), newLogout(env), newApprovals(env), newApprove(env), newDeny(env), newRevoke(env), newSessions(env),
 		newEnrollToken(env), newAgents(env), newAgent(env), newPolicies(env), newGroups(env), newConfig(env))
 	admin.AddCommand(newUsers(env))
+	admin.AddCommand(newIntegrations(env))
 	refuseUnknown(admin)
 	return admin
 }

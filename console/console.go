@@ -184,6 +184,12 @@ func (h *Handler) routes() {
 	h.handle("POST /users/{name}", signedIn, h.updateUser)
 	h.handle("POST /users/{name}/delete", signedIn, h.deleteUser)
 
+	h.handle("GET /integrations", signedIn, h.integrations)
+	h.handle("POST /integrations/new", signedIn, h.createIntegration)
+	h.handle("POST /integrations/{name}/test", signedIn, h.testIntegration)
+	h.handle("POST /integrations/{name}/retry", signedIn, h.retryIntegration)
+	h.handle("POST /integrations/{name}/delete", signedIn, h.deleteIntegration)
+
 	h.handle("GET /audit", signedIn, h.audit)
 	h.handle("GET /audit/export", signedIn, h.exportAudit)
 }

@@ -48,13 +48,16 @@ func navFor(role hoist.Role) []navItem {
 	if hoist.Can(role, hoist.PermitManageUsers) {
 		items = append(items, navItem{"users", "Users", "/users"})
 	}
+	if hoist.Can(role, hoist.PermitManageIntegrations) {
+		items = append(items, navItem{"integrations", "Integrations", "/integrations"})
+	}
 	return items
 }
 
 var pageTitles = map[string]string{
 	"login": "Sign in", "approvals": "Approvals", "policies": "Policies", "policy": "Policy",
 	"groups": "Computer groups", "group": "Computer group", "agents": "Agents", "audit": "Audit", "users": "Users", "request": "Request", "account": "Your account", "error": "Error",
-	"agent": "Agent",
+	"agent": "Agent", "integrations": "Integrations",
 }
 
 func parsePages() map[string]*template.Template {

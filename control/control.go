@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,17 @@ type Service struct {
 	// loginFailures counts the failed logins this server recorded, to
 	// prune the throttle's counters every so often.
 	loginFailures atomic.Int64
+
+	// The integrations' delivery engine (delivery.go).
+	sink        Sink
+	box         *secretBox
+	selfURLs    []string
+	jitter      func() float64
+	lease       time.Duration
+	remindAfter time.Duration
+	counts      DeliveryCounts
+	pruneMu     sync.Mutex
+	prunedAt    time.Time
 }
 
 // Config configures a Service.
@@ -64,6 +76,25 @@ type Config struct {
 	// bytes; servers sharing a database should share it). Without one, a
 	// random key is drawn and the tokens last until the server restarts.
 	DeviceKey []byte
+
+	// Sink sends to integrations; without one, events queue in the outbox
+	// and nothing is delivered.
+	Sink Sink
+	// SecretKey (32 bytes) seals integration secrets in the store; without
+	// one, integrations that need a secret cannot be added.
+	SecretKey []byte
+	// SelfURLs are the addresses of this server's own API, which no
+	// integration may point at.
+	SelfURLs []string
+	// Jitter returns a number in [0,1) that spreads retries; random when nil.
+	Jitter func() float64
+	// DeliveryLease is how long a server owns a send before another may
+	// retry it; DefaultLease when zero.
+	DeliveryLease time.Duration
+	// ReminderAfter is how long a request waits before its approvers are
+	// reminded (approval.reminder); zero: DefaultReminderAfter, negative:
+	// never.
+	ReminderAfter time.Duration
 }
 
 // New returns a Service. It fails with EInvalid when the settings are out of
@@ -84,7 +115,21 @@ func New(cfg Config) (*Service, error) {
 	if len(cfg.DeviceKey) < 32 {
 		cfg.DeviceKey = newDeviceKey()
 	}
-	return &Service{store: cfg.Store, settings: cfg.Settings, clock: cfg.Clock, log: cfg.Logger, tokenTTL: cfg.TokenTTL,
+	box, err := newSecretBox(cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Jitter == nil {
+		cfg.Jitter = defaultJitter
+	}
+	if cfg.DeliveryLease <= 0 {
+		cfg.DeliveryLease = DefaultLease
+	}
+	if cfg.ReminderAfter == 0 {
+		cfg.ReminderAfter = DefaultReminderAfter
+	}
+	return &Service{sink: cfg.Sink, box: box, selfURLs: cfg.SelfURLs, jitter: cfg.Jitter, lease: cfg.DeliveryLease, remindAfter: cfg.ReminderAfter,
+		store: cfg.Store, settings: cfg.Settings, clock: cfg.Clock, log: cfg.Logger, tokenTTL: cfg.TokenTTL,
 		signer: cfg.Signer, url: cfg.URL, notify: newNotifier(), presence: newPresence(), hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), exportSlots: make(chan struct{}, 2),
 		anchor: newAnchor(cfg.Checkpoints, cfg.Signer), deviceKey: cfg.DeviceKey}, nil
 }
@@ -110,12 +155,13 @@ func (a Actor) require(p hoist.Permit) error {
 }
 
 var permitVerb = map[hoist.Permit]string{
-	hoist.PermitReadRequests:   "read requests",
-	hoist.PermitDecide:         "approve, deny or revoke",
-	hoist.PermitReadAudit:      "read the audit log",
-	hoist.PermitManageUsers:    "manage users",
-	hoist.PermitManageAgents:   "manage agents",
-	hoist.PermitManagePolicies: "manage policies, computer groups or agent configuration",
+	hoist.PermitReadRequests:       "read requests",
+	hoist.PermitDecide:             "approve, deny or revoke",
+	hoist.PermitReadAudit:          "read the audit log",
+	hoist.PermitManageUsers:        "manage users",
+	hoist.PermitManageAgents:       "manage agents",
+	hoist.PermitManagePolicies:     "manage policies, computer groups or agent configuration",
+	hoist.PermitManageIntegrations: "manage integrations",
 }
 
 // Result is the outcome for one id of a batch ("Approve Selected").
@@ -151,6 +197,9 @@ func checkBatch(ids []string) error {
 // audit appends ev in tx; a failure fails the whole transaction, so a change
 // is never stored without its record.
 func audit(ctx context.Context, tx hoist.Tx, now time.Time, actor, action, subject string, detail any) error {
-	_, err := tx.AppendAudit(ctx, hoist.AuditEvent{Actor: actor, Action: action, Subject: subject, Detail: detail}, now)
-	return err
+	rec, err := tx.AppendAudit(ctx, hoist.AuditEvent{Actor: actor, Action: action, Subject: subject, Detail: detail}, now)
+	if err != nil {
+		return err
+	}
+	return enqueueEvent(ctx, tx, rec)
 }

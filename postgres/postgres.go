@@ -43,6 +43,7 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 	return sqlstore.New(db, db, sqlstore.Dialect{
 		Dollar:        true,
 		LockHead:      " FOR UPDATE",
+		SkipLocked:    " FOR UPDATE SKIP LOCKED",
 		IsUnique:      func(err error) bool { return pgCode(err) == "23505" },
 		IsRetryable:   func(err error) bool { c := pgCode(err); return c == "40001" || c == "40P01" },
 		IsBadInput:    func(err error) bool { return strings.HasPrefix(pgCode(err), "22") },

@@ -30,6 +30,7 @@ import (
 	"github.com/hoist-jit/hoist/control"
 	"github.com/hoist-jit/hoist/pki"
 	"github.com/hoist-jit/hoist/postgres"
+	"github.com/hoist-jit/hoist/sink"
 	"github.com/hoist-jit/hoist/sqlite"
 )
 
@@ -56,6 +57,13 @@ type Config struct {
 	Settings hoist.ApprovalSettings
 	// SweepInterval is how often expiries are applied; default 1s.
 	SweepInterval time.Duration
+	// DeliveryInterval is how often integrations are sent what is due;
+	// default 1s.
+	DeliveryInterval time.Duration
+	// ReminderAfter is how long a request waits before its approvers are
+	// reminded; control.DefaultReminderAfter when zero, never when
+	// negative.
+	ReminderAfter time.Duration
 	Logger        *slog.Logger
 	// Out receives what an operator must see once: the URL and a generated
 	// admin password.
@@ -143,6 +151,9 @@ func Start(ctx context.Context, cfg Config) (*Main, error) {
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:8443"
 	}
+	if cfg.DeliveryInterval <= 0 {
+		cfg.DeliveryInterval = time.Second
+	}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = time.Second
 	}
@@ -210,9 +221,15 @@ func (m *Main) open(ctx context.Context) error {
 	if m.anchor, err = openCheckpointFile(m.checkpointPath()); err != nil {
 		return hoist.WrapError(hoist.EInvalid, "cannot open the audit checkpoints: "+err.Error(), err)
 	}
+	integrationKey, err := loadOrCreateIntegrationKey(cfg.DataDir)
+	if err != nil {
+		return hoist.WrapError(hoist.EInvalid, "cannot load or create the integrations key: "+err.Error(), err)
+	}
 	m.svc, err = control.New(control.Config{Store: store, Settings: cfg.Settings, Clock: cfg.Clock, Logger: cfg.Logger,
 		Signer: &signer{ca: ca, grantKey: grantKey}, URL: publicURL, Checkpoints: m.anchor,
-		DeviceKey: deviceKey(grantKey)})
+		DeviceKey: deviceKey(grantKey),
+		Sink: sink.New(sink.Config{ConsoleURL: publicURL, Clock: cfg.Clock, Self: []string{m.listener.Addr().String()}}), SecretKey: integrationKey,
+		SelfURLs: []string{publicURL, m.URL()}, ReminderAfter: cfg.ReminderAfter})
 	if err != nil {
 		return err
 	}
@@ -279,6 +296,11 @@ func (m *Main) open(ctx context.Context) error {
 		m.sweep(runCtx)
 	}()
 	m.serveMetrics()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.svc.RunDeliveries(runCtx, cfg.DeliveryInterval)
+	}()
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()

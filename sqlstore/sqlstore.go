@@ -40,6 +40,10 @@ type Dialect struct {
 	// so that a view across several statements is consistent (PostgreSQL's
 	// default READ COMMITTED is not).
 	ReadIsolation sql.IsolationLevel
+	// SkipLocked is appended to a query that locks a row another server may
+	// hold, to skip it rather than wait (" FOR UPDATE SKIP LOCKED" on
+	// PostgreSQL; SQLite serializes writers already).
+	SkipLocked string
 }
 
 // Store is a hoist.Store on database/sql.

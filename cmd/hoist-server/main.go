@@ -69,6 +69,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 		logLevel string
 		logJSON  bool
 		proxies  []string
+		remind   time.Duration
 	)
 	set := hoist.DefaultApprovalSettings()
 	cmd := &cobra.Command{
@@ -86,6 +87,14 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 				cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
 			}
 			cfg.Settings = set
+			switch {
+			case remind < 0:
+				return hoist.Errorf(hoist.EInvalid, "--approval-reminder must be a duration such as 10m, or 0 for none")
+			case remind == 0:
+				cfg.ReminderAfter = -1 // none
+			default:
+				cfg.ReminderAfter = remind
+			}
 			var err error
 			if cfg.TrustedProxies, err = server.ParseTrustedProxies(proxies); err != nil {
 				return err
@@ -128,6 +137,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.MetricsTokenFile, "metrics-token-file", "", "file with the bearer token /metrics on --listen requires; without it and --metrics-listen, /metrics answers 401")
 	f.StringVar(&cfg.AuditCheckpoints, "audit-checkpoints", "", "file to append the audit log's signed checkpoints to (default DIR/audit-checkpoints)")
 	f.DurationVar(&cfg.AuditCheckpointInterval, "audit-checkpoint-interval", server.DefaultCheckpointInterval, "how often to checkpoint the audit log's head when it moved")
+	f.DurationVar(&remind, "approval-reminder", control.DefaultReminderAfter, "remind approvers (the approval.reminder event) of a request still pending this long; 0 for never")
 	_ = cmd.MarkFlagRequired("data")
 	addConfigFlag(cmd, DefaultConfig)
 	return cmd

@@ -18,7 +18,12 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if os.Getenv(asServerEnv) == "1" { // the test binary as the real hoist-server (integrations_linux_test.go)
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(pgtest.Main(m))
+}
 
 // fill runs a server on the store and makes some history: requests,
 // decisions, a revoke.
