@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hoist-jit/hoist"
 )
 
 // SudoConfig turns on the sudo and pkexec integration (docs/sudo.md): while
@@ -52,6 +54,10 @@ type SudoConfig struct {
 	// Visudo checks each drop-in before it is put in place ("visudo" on
 	// PATH when empty).
 	Visudo string
+	// EnvDir holds, for each drop-in, the file its env_file names
+	// (DefaultSudoEnvDir when empty): root's alone, and outside SudoersDir,
+	// which sudo would read as sudoers.
+	EnvDir string
 }
 
 // Defaults of SudoConfig.
@@ -61,6 +67,7 @@ const (
 	DefaultVendorPAMDir = "/usr/lib/pam.d"
 	DefaultPolkitDir    = "/etc/polkit-1/rules.d"
 	DefaultHookDir      = "/usr/local/lib/hoist"
+	DefaultSudoEnvDir   = "/run/hoist-sudo"
 )
 
 // DefaultPAMServices are the PAM services of sudo, sudo -i and pkexec.
@@ -91,10 +98,13 @@ func (c SudoConfig) withDefaults() (SudoConfig, error) {
 	if c.HookDir == "" {
 		c.HookDir = DefaultHookDir
 	}
+	if c.EnvDir == "" {
+		c.EnvDir = DefaultSudoEnvDir
+	}
 	if !validInstance(c.Instance) {
 		return c, fmt.Errorf("sudo integration: instance %q is not 1 to 24 lowercase letters and digits", c.Instance)
 	}
-	for _, p := range []string{c.Hook, c.HookDir, c.Socket, c.SudoersDir, c.PAMDir, c.VendorPAMDir} {
+	for _, p := range []string{c.Hook, c.HookDir, c.Socket, c.SudoersDir, c.PAMDir, c.VendorPAMDir, c.EnvDir} {
 		if !plainPath(p) {
 			return c, fmt.Errorf("sudo integration: %q is not an absolute path without spaces or quotes", p)
 		}
@@ -176,13 +186,90 @@ func (c SudoConfig) sudoersPrefix() string { return "hoist-" + c.Instance + "-" 
 // second below: the rule never outlives the session.
 const sudoersNotAfter = "20060102150405Z"
 
-// rule is g's drop-in: a comment for the admin who finds it, and one rule
+// rule is g's drop-in: a comment for the admin who finds it, sudo's
+// env_file for the user (the session's marker, see envFile), and one rule
 // naming the user by uid (#UID), no password, every command as anyone,
 // until the session's end.
-func (g sudoGrant) rule(instance string) string {
+func (g sudoGrant) rule(c SudoConfig) string {
 	return fmt.Sprintf("# Written by hoistd (instance %s) for the JIT session %s of %s; removed at its end.\n"+
+		"Defaults:#%d env_file=%s\n"+
 		"#%d ALL=(ALL:ALL) NOTAFTER=%s NOPASSWD: ALL\n",
-		instance, g.session, g.user, g.uid, g.notAfter.UTC().Truncate(time.Second).Format(sudoersNotAfter))
+		c.Instance, g.session, g.user, g.uid, c.envPath(g.uid),
+		g.uid, g.notAfter.UTC().Truncate(time.Second).Format(sudoersNotAfter))
+}
+
+// envPath is the env_file of uid's drop-in.
+func (c SudoConfig) envPath(uid int) string {
+	return filepath.Join(c.EnvDir, c.sudoersName(uid)+".env")
+}
+
+// envFile is what sudo adds to the environment of every command of g's
+// user, after env_reset has cleared the caller's (so a HOIST_SESSION of
+// the caller's never reaches the command): the marker hoistd gives the
+// programs of "hoist run", by which the end's sweep finds the ones root
+// moved out of the session's cgroup.
+func (g sudoGrant) envFile() string { return "HOIST_SESSION=" + g.session + "\n" }
+
+// inPlace says whether g's drop-in and env_file are on disk as they should be.
+func (c SudoConfig) inPlace(g sudoGrant) bool {
+	rule, err := readFileLimit(filepath.Join(c.SudoersDir, c.sudoersName(g.uid)), 4096)
+	if err != nil || string(rule) != g.rule(c) {
+		return false
+	}
+	env, err := readFileLimit(c.envPath(g.uid), 4096)
+	return err == nil && string(env) == g.envFile()
+}
+
+// writeEnv puts g's env_file in place, in a directory only root may write
+// to or read: it is part of sudo's policy.
+func (c SudoConfig) writeEnv(g sudoGrant) error {
+	if err := os.MkdirAll(c.EnvDir, 0o700); err != nil {
+		return err
+	}
+	if why := untrusted(c.EnvDir); why != "" {
+		return fmt.Errorf("the env_file of sudo cannot go in %s: %s", c.EnvDir, why)
+	}
+	return writeFileMode(c.envPath(g.uid), []byte(g.envFile()), 0o600)
+}
+
+// removeGrant removes the drop-in name and then its env_file: a drop-in is
+// never on disk without its marker (sudo runs a command whose env_file is
+// missing without it).
+func (c SudoConfig) removeGrant(name string) error {
+	if err := os.Remove(filepath.Join(c.SudoersDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return c.removeEnv(name)
+}
+
+// removeEnv removes the env_file of the drop-in name (and the directory,
+// once empty).
+func (c SudoConfig) removeEnv(name string) error {
+	if err := os.Remove(filepath.Join(c.EnvDir, name+".env")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	_ = os.Remove(c.EnvDir) // fails while another drop-in's file is there
+	return nil
+}
+
+// staleEnv removes the env_files of this instance whose drop-in is not in
+// keep, left by a hoistd that died between the two removals.
+func (c SudoConfig) staleEnv(keep map[string]bool) error {
+	entries, err := os.ReadDir(c.EnvDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".env")
+		if ok && strings.HasPrefix(name, c.sudoersPrefix()) && !keep[name] {
+			errs = append(errs, c.removeEnv(name))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // writeSudoers puts g's drop-in in place: written to a temporary file of
@@ -192,13 +279,21 @@ func (c SudoConfig) writeSudoers(g sudoGrant) error {
 	if !ValidSudoUser(g.user) || g.uid <= 0 {
 		return fmt.Errorf("user %q (uid %d) cannot be named in a sudoers file", g.user, g.uid)
 	}
+	if !hoist.ValidID(hoist.SessionIDPrefix, g.session) {
+		return fmt.Errorf("session %q cannot be named in a sudoers file", clip(g.session, 40))
+	}
+	// The marker first: sudo must never read a drop-in whose env_file is
+	// missing or old.
+	if err := c.writeEnv(g); err != nil {
+		return err
+	}
 	path := filepath.Join(c.SudoersDir, c.sudoersName(g.uid))
 	tmp, err := os.CreateTemp(c.SudoersDir, "."+c.sudoersPrefix()+"*.tmp")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(g.rule(c.Instance)); err != nil {
+	if _, err := tmp.WriteString(g.rule(c)); err != nil {
 		tmp.Close()
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/hoist-jit/hoist/agent"
 	"github.com/hoist-jit/hoist/platform"
 	"github.com/hoist-jit/hoist/testenv"
+	"golang.org/x/sys/unix"
 )
 
 // newSudoRig is a rig whose hoistd has the sudo integration on, under an
@@ -73,6 +74,9 @@ func newSudoRigWith(t *testing.T, change func(*rigSudo)) *rig {
 		}
 		if left := dropIns(t, r.sudo.Instance); len(left) > 0 {
 			t.Errorf("drop-ins left after uninstall: %v", left)
+		}
+		if left := sudoEnvFiles(t, r.sudo.Instance); len(left) > 0 {
+			t.Errorf("env_files of sudo left after uninstall: %v", left)
 		}
 		samePAMOf(t, r.sudo.Instance, "after uninstall", before)
 		if _, err := os.Stat(filepath.Join(agent.DefaultHookDir, "hoistd-hook-"+r.sudo.Instance)); err == nil {
@@ -479,4 +483,63 @@ func TestSudoStartRemovesAnOlderStepOfItsInstance(t *testing.T) {
 	}
 	r.start()
 	r.samePAM("after a start over an older step", before)
+}
+
+// sudoEnvFiles lists the session marker files of instance.
+func sudoEnvFiles(t *testing.T, instance string) []string {
+	m, err := filepath.Glob(filepath.Join(agent.DefaultSudoEnvDir, "hoist-"+instance+"-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestSudoProgramLeavingTheCgroupEndsWithTheSession(t *testing.T) {
+	r := newSudoRig(t)
+	id := r.grant(30 * time.Minute)
+	// Every way into sudo carries the session's marker, whatever the
+	// caller's environment says.
+	other := testenv.NewUser(t)
+	for _, args := range []string{"env", "-i env", "-s env", "-u " + other.Name + " env"} {
+		got := r.sh("", "HOIST_SESSION=x SHELL=/bin/sh exec sudo -n "+args)
+		if got.code != 0 || !slices.Contains(strings.Split(got.stdout, "\n"), "HOIST_SESSION="+id) {
+			t.Errorf("sudo -n %s during the session: %+v, want HOIST_SESSION=%s", args, got, id)
+		}
+	}
+	// The marker's file is part of sudo's policy: root's alone.
+	files := sudoEnvFiles(t, r.sudo.Instance)
+	if len(files) != 1 {
+		t.Fatalf("env_files of sudo during the session: %v, want 1", files)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(files[0], &st); err != nil || st.Uid != 0 || st.Mode&0o777 != 0o600 {
+		t.Errorf("%s: uid %d mode %o (%v), want root's 0600", files[0], st.Uid, st.Mode&0o777, err)
+	}
+	// Root leaves the session's cgroup for the top one, then starts a
+	// daemon: under sudo and under sudo -i.
+	top := filepath.Dir(r.cgs.Root)
+	leave := `sh -c 'echo $$ > ` + top + `/cgroup.procs; setsid sleep 1000 >/dev/null 2>&1 & echo $!'`
+	escaped := []int{pidOf(t, r.sudoAs(leave)), pidOf(t, r.sudoAs("-i "+leave))}
+	g, err := r.cgs.OpenGroup(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids, _ := g.Pids()
+	for _, pid := range escaped {
+		// By pidfd: after the test the pid may be someone else's.
+		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+			t.Cleanup(func() { _ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); unix.Close(fd) })
+		}
+		if !testenv.Alive(pid) || slices.Contains(pids, pid) {
+			t.Fatalf("pid %d did not leave the session's cgroup (alive %v, in %v)", pid, testenv.Alive(pid), pids)
+		}
+	}
+	r.clock.Add(31 * time.Minute)
+	testenv.WaitUntil(t, "the end to complete", func() bool { return len(r.events("session.ended")) == 1 })
+	for _, pid := range escaped {
+		testenv.WaitUntil(t, fmt.Sprintf("escaped pid %d to be gone", pid), func() bool { return !testenv.Alive(pid) })
+	}
+	if left := sudoEnvFiles(t, r.sudo.Instance); len(left) > 0 {
+		t.Errorf("marker files after the end: %v", left)
+	}
 }

@@ -105,14 +105,18 @@ func (a *Agent) syncSudo() {
 	if err != nil {
 		a.cfg.Logger.Error("cannot list the sudoers drop-ins", "dir", st.cfg.SudoersDir, "err", err)
 	}
-	kept := false // a drop-in that could not be removed
+	kept := false             // a drop-in that could not be removed
+	keep := map[string]bool{} // the drop-ins whose env_file stays
+	for name := range want {
+		keep[name] = true
+	}
 	for name := range onDisk {
 		if _, ok := want[name]; ok {
 			continue
 		}
-		if err := os.Remove(filepath.Join(st.cfg.SudoersDir, name)); err != nil {
+		if err := st.cfg.removeGrant(name); err != nil {
 			a.cfg.Logger.Error("cannot remove a sudoers drop-in; sudo refuses it after its NOTAFTER", "file", name, "err", err)
-			kept = true
+			kept, keep[name] = true, true
 			continue
 		}
 		a.audit("sudo.revoked", "hoistd", name, map[string]any{"file": filepath.Join(st.cfg.SudoersDir, name)})
@@ -121,7 +125,7 @@ func (a *Agent) syncSudo() {
 	var users []string
 	for name, g := range want {
 		path := filepath.Join(st.cfg.SudoersDir, name)
-		if cur, err := readFileLimit(path, 4096); err != nil || !bytes.Equal(cur, []byte(g.rule(st.cfg.Instance))) {
+		if !st.cfg.inPlace(g) {
 			if err := st.cfg.writeSudoers(g); err != nil {
 				a.cfg.Logger.Error("cannot give the session's user sudo", "session", g.session, "user", g.user, "err", err)
 				continue
@@ -130,6 +134,11 @@ func (a *Agent) syncSudo() {
 		}
 		granted[g.user] = true
 		users = append(users, g.user)
+	}
+	if err == nil {
+		if err := st.cfg.staleEnv(keep); err != nil {
+			a.cfg.Logger.Error("cannot remove an old env_file of sudo", "dir", st.cfg.EnvDir, "err", err)
+		}
 	}
 	if err := st.cfg.writePolkit(users); err != nil {
 		a.cfg.Logger.Error("cannot write the polkit rule", "dir", st.cfg.PolkitDir, "err", err)

@@ -194,7 +194,8 @@ func UninstallSudo(c SudoConfig) error {
 	names, err := c.sudoersOnDisk()
 	errs = append(errs, err)
 	for name := range names {
-		errs = append(errs, os.Remove(filepath.Join(c.SudoersDir, name)))
+		errs = append(errs, c.removeGrant(name))
 	}
+	errs = append(errs, c.staleEnv(nil))
 	return errors.Join(errs...)
 }
