@@ -320,6 +320,9 @@ func helperReply(h HelperInfo) *localapi.HelperInfo {
 	if h.MaxDuration > 0 {
 		out.MaxDuration = hoist.FormatDuration(h.MaxDuration)
 	}
+	if h.ReminderEvery > 0 {
+		out.ReminderEvery = hoist.FormatDuration(h.ReminderEvery)
+	}
 	return out
 }
 

@@ -217,7 +217,7 @@ func (h *Helper) follow(ctx context.Context) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	rem := NewReminders(nil)
+	rem := NewReminders(nil, 0)
 	session := ""
 	live := isTerminal(h.Out)
 	tick := time.NewTicker(h.Poll)
@@ -312,7 +312,7 @@ func (h *Helper) follow(ctx context.Context) int {
 // watch is the quiet autostart helper: it follows whatever session the
 // user has, reminding and showing the tray, until ctx ends.
 func (h *Helper) watch(ctx context.Context, st localapi.Status) int {
-	rem := NewReminders(nil)
+	rem := NewReminders(nil, 0)
 	session, asked := "", "" // the session followed; the request seen waiting
 	if st.State == "active" {
 		session = st.SessionID // started before this helper: no "started" notice
@@ -377,15 +377,16 @@ func (h *Helper) active(st localapi.Status, session *string, rem *Reminders, tel
 func (h *Helper) schedule(rem *Reminders, info *localapi.HelperInfo) *Reminders {
 	var sched []time.Duration
 	for _, s := range info.Reminders {
-		if d, err := time.ParseDuration(s); err == nil {
+		if d, err := hoist.ParseDuration(s); err == nil {
 			sched = append(sched, d)
 		}
 	}
-	next := NewReminders(sched)
-	if fmt.Sprint(next.schedule) == fmt.Sprint(rem.schedule) {
+	every, _ := hoist.ParseDuration(info.ReminderEvery) // "" or garbage: none
+	next := NewReminders(sched, every)
+	if fmt.Sprint(next.schedule) == fmt.Sprint(rem.schedule) && next.every == rem.every {
 		return rem
 	}
-	next.session, next.given = rem.session, rem.given
+	next.session, next.prev = rem.session, rem.prev
 	return next
 }
 
