@@ -519,6 +519,19 @@ func TestPolicyEditAndToggleReachTheStore(t *testing.T) {
 	if _, body := v.post("/groups/"+g.ID+"/config", url.Values{"csrf": {csrf}, "version": {"4"}, "config.checkin_interval": {"5"}}); !strings.Contains(body, "did you mean 5m or 5h?") {
 		t.Errorf("a duration without a unit:\n%.3000s", body)
 	}
+	// Remind every: a period, 0 for none, and one out of range refused
+	// with the field named.
+	v.post("/groups/"+g.ID+"/config", url.Values{"csrf": {csrf}, "version": {"4"}, "config.reminder_every": {"45m"}})
+	g, _ = s.svc.Group(ctx, s.admin, g.ID)
+	if g.Config.ReminderEvery == nil || g.Config.ReminderEvery.D() != 45*time.Minute {
+		t.Fatalf("config after saving Remind every 45m: %+v", g.Config)
+	}
+	if _, body := v.get("/groups/" + g.ID); !strings.Contains(body, `name="config.reminder_every" value="45m"`) {
+		t.Errorf("the group page does not show Remind every 45m:\n%.3000s", body)
+	}
+	if _, body := v.post("/groups/"+g.ID+"/config", url.Values{"csrf": {csrf}, "version": {"5"}, "config.reminder_every": {"10s"}}); !strings.Contains(body, "Remind every") || !strings.Contains(body, "or 0 for no periodic reminders") {
+		t.Errorf("a period of 10s:\n%.3000s", body)
+	}
 }
 
 func TestAuditPageAndExport(t *testing.T) {
