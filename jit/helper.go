@@ -25,6 +25,9 @@ type Daemon interface {
 	Request(d time.Duration, reason string) error
 	// Exit ends JIT mode now.
 	Exit() error
+	// Extend asks for d more on the active session; the status names the
+	// request filed (AlreadyPending: the one that already waits).
+	Extend(d time.Duration, reason string) (localapi.Status, error)
 }
 
 // Helper is one run of "hoist jit".
@@ -223,7 +226,14 @@ func (h *Helper) follow(ctx context.Context) int {
 	tick := time.NewTicker(h.Poll)
 	defer tick.Stop()
 	confirming := false
-	var lostSince time.Time
+	var (
+		lostSince time.Time
+		prompt    *linePrompt               // "+": the questions of more time, while typed
+		extension string                    // the extension request followed
+		asked     = make(chan extendAsk, 1) // the tray's questions, answered
+		info      *localapi.HelperInfo
+	)
+	tell := func(m Message) { h.announce(live, m) }
 	for {
 		st, err := h.Daemon.Status()
 		if err != nil {
@@ -246,12 +256,17 @@ func (h *Helper) follow(ctx context.Context) int {
 		h.withdraw(st)
 		if st.Helper != nil {
 			rem = h.schedule(rem, st.Helper)
+			info = st.Helper
 		}
 		switch {
 		case st.State == "active":
-			remaining := h.active(st, &session, rem, func(m Message) { h.announce(live, m) })
-			if live && !confirming {
-				fmt.Fprintf(h.Out, "\r\x1b[K  JIT elevated access: %s left  ·  q or Ctrl-C: end it now", Clock(remaining))
+			remaining := h.active(st, &session, rem, tell)
+			h.extension(st, &extension, tell)
+			switch {
+			case live && prompt != nil:
+				fmt.Fprint(h.Out, "\r\x1b[K"+prompt.text())
+			case live && !confirming:
+				fmt.Fprintf(h.Out, "\r\x1b[K  JIT elevated access: %s left  ·  +: ask for more time  ·  q or Ctrl-C: end it now", Clock(remaining))
 			}
 		case session != "" && st.State == "ended" && st.SessionID == session && st.Closing:
 			// The end has begun; "closed" is said only once they are.
@@ -282,8 +297,36 @@ func (h *Helper) follow(ctx context.Context) int {
 		case <-ctx.Done():
 			return ExitCanceled
 		case <-tick.C:
+		case <-h.Desktop.Extends():
+			if session != "" {
+				go askInWindows(h.Desktop.asking(), info, asked)
+			}
+		case a := <-asked:
+			if id := h.extend(a, tell); id != "" {
+				extension = id
+			}
 		case k := <-keys:
 			switch {
+			case prompt != nil:
+				a, done, complaint := prompt.key(k)
+				if complaint != "" {
+					h.line(live, "%s", complaint)
+				}
+				if done {
+					prompt = nil
+					fmt.Fprint(h.Out, "\r\x1b[K")
+				}
+				if a != nil {
+					if id := h.extend(*a, tell); id != "" {
+						extension = id
+					}
+				}
+				if prompt != nil {
+					fmt.Fprint(h.Out, "\r\x1b[K"+prompt.text())
+				}
+			case k == '+' && session != "" && !confirming:
+				prompt = &linePrompt{def: extraDefault(info), must: info != nil && info.ReasonRequired}
+				fmt.Fprint(h.Out, "\r\x1b[K"+prompt.text())
 			case confirming && (k == 'y' || k == 'Y'):
 				confirming = false
 				fmt.Fprint(h.Out, "y\r\n")
@@ -314,6 +357,8 @@ func (h *Helper) follow(ctx context.Context) int {
 func (h *Helper) watch(ctx context.Context, st localapi.Status) int {
 	rem := NewReminders(nil, 0)
 	session, asked := "", "" // the session followed; the request seen waiting
+	extension := ""          // the extension request followed
+	answers := make(chan extendAsk, 1)
 	if st.State == "active" {
 		session = st.SessionID // started before this helper: no "started" notice
 	}
@@ -329,6 +374,7 @@ func (h *Helper) watch(ctx context.Context, st localapi.Status) int {
 		case st.State == "active":
 			asked = ""
 			h.active(st, &session, rem, h.notify)
+			h.extension(st, &extension, h.notify)
 		case session != "":
 			h.Desktop.HideTray()
 			h.notify(Ended(st.EndReason).about(session))
@@ -346,6 +392,15 @@ func (h *Helper) watch(ctx context.Context, st localapi.Status) int {
 			h.Desktop.HideTray()
 			return ExitEnded
 		case <-time.After(wait):
+		case <-h.Desktop.Extends():
+			if session != "" {
+				go askInWindows(h.Desktop.asking(), st.Helper, answers)
+			}
+			continue
+		case a := <-answers:
+			if id := h.extend(a, h.notify); id != "" {
+				extension = id
+			}
 		}
 		if next, err := h.Daemon.Status(); err == nil {
 			st = next

@@ -38,6 +38,9 @@ func (c *countdown) Status() (localapi.Status, error) {
 
 func (c *countdown) Request(time.Duration, string) error { return nil }
 func (c *countdown) Exit() error                         { return nil }
+func (c *countdown) Extend(time.Duration, string) (localapi.Status, error) {
+	return localapi.Status{}, nil
+}
 
 // TestPeriodicRemindersReplaceEachOther: with reminders every 30m and the
 // final marks 15m, 5m, 1m, a 2-hour session says how long is left every
