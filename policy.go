@@ -124,6 +124,10 @@ type JITStartup struct {
 	// PendingTTL is how long a request waits for a decision before it
 	// expires (default: the server's --pending-ttl, 24h).
 	PendingTTL Duration `json:"pending_ttl,omitempty"`
+	// AutoApprove are the rules that approve routine requests without an
+	// approver; the first that covers a request approves it. The server
+	// alone reads them: agents ignore the field.
+	AutoApprove []AutoRule `json:"auto_approve,omitempty"`
 }
 
 // JITMode is the JIT Mode policy: what runs elevated during a session.
@@ -352,6 +356,7 @@ func (s *JITStartup) validate(f FieldErrors) {
 	if t := s.PendingTTL.D(); t != 0 && (t < time.Minute || t > MaxPendingTTL) {
 		f["startup.pending_ttl"] = DurationRange(time.Minute, MaxPendingTTL)
 	}
+	validateAutoRules(f, s.AutoApprove, max)
 }
 
 func (c *JITChildren) validate(f FieldErrors) {
