@@ -175,8 +175,12 @@ func (h *Helper) ask(st localapi.Status) (int, bool) {
 		return ExitRefused, false
 	}
 	st, err := h.Daemon.Status()
-	if err == nil && st.State == "pending" {
+	switch {
+	case err == nil && st.State == "pending":
 		h.say("Your request %s was sent; waiting for an administrator to approve it…", st.RequestID)
+	case err == nil && st.RequestState == "approved" && st.DecisionReason != "":
+		// Approved as it was asked, by a rule of the policy.
+		h.say("Your request %s was %s; JIT elevated access starts in a moment…", st.RequestID, st.DecisionReason)
 	}
 	return 0, true
 }
