@@ -211,4 +211,3 @@ func TestAskForMoreTimeFromTheTray(t *testing.T) {
 	d.decide("approved", 30*time.Minute)
 	testenv.WaitUntil(t, "the desktop to say it was approved", func() bool { return notes.last().summary == "More time approved" })
 }
-
