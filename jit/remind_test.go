@@ -15,12 +15,10 @@ import (
 // each look: the helper's clock is the test's, so two hours pass in a
 // hundred and twenty polls.
 type countdown struct {
-	mu       sync.Mutex
-	left     time.Duration
-	step     time.Duration
-	every    string
-	requests []string // the extensions asked for: "DURATION REASON"
-	extended time.Duration
+	mu    sync.Mutex
+	left  time.Duration
+	step  time.Duration
+	every string
 }
 
 func (c *countdown) Status() (localapi.Status, error) {
