@@ -436,6 +436,27 @@ func TestPolicyEditAndToggleReachTheStore(t *testing.T) {
 		len(got.Children.Reminders) != 2 || got.Children.Reminders[1].D() != time.Minute || got.UpdatedBy != "admin" {
 		t.Fatalf("saved policy: %+v %+v", got, got.Children)
 	}
+	// Remind every, on the policy's form; the startup policy's automatic
+	// approval rules, which have no form, survive a save of its form.
+	res, body = v.post("/policies/"+p.ID, url.Values{"csrf": {csrf}, "name": {p.Name}, "groups": {hoist.DefaultGroup},
+		"version": {"2"}, "children.reminders": {"10m, 1m"}, "children.reminder_every": {"45m"}})
+	if got, _ := s.svc.Policy(ctx, s.admin, p.ID); res.StatusCode != http.StatusSeeOther || got.Children.ReminderEvery == nil || got.Children.ReminderEvery.D() != 45*time.Minute {
+		t.Fatalf("save with Remind every 45m: %d %+v\n%.2000s", res.StatusCode, got.Children, body)
+	}
+	if _, body := v.get("/policies/" + p.ID); !strings.Contains(body, `name="children.reminder_every" value="45m"`) {
+		t.Errorf("the policy page does not show Remind every 45m:\n%.3000s", body)
+	}
+	sp, _ := s.svc.Policy(ctx, s.admin, "JIT Mode (Startup and Approval)")
+	sp.Startup.AutoApprove = []hoist.AutoRule{{Name: "routine", MaxDuration: hoist.Duration(time.Hour)}}
+	if sp, err := s.svc.UpdatePolicy(ctx, s.admin, sp.ID, sp); err != nil {
+		t.Fatal(err)
+	} else if res, body := v.post("/policies/"+sp.ID, url.Values{"csrf": {csrf}, "name": {sp.Name}, "groups": {hoist.DefaultGroup},
+		"version": {strconv.Itoa(sp.Version)}, "startup.approver_role": {"approver"}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save of the startup policy: %d\n%.2000s", res.StatusCode, body)
+	}
+	if got, _ := s.svc.Policy(ctx, s.admin, sp.ID); len(got.Startup.AutoApprove) != 1 {
+		t.Errorf("a save of the startup policy's form dropped its automatic approval rules: %+v", got.Startup)
+	}
 	// A save that does not say which version it edits is refused.
 	_, body = v.post("/policies/"+p.ID, url.Values{"csrf": {csrf}, "name": {p.Name}, "groups": {hoist.DefaultGroup}, "version": {"x1"}})
 	if !strings.Contains(body, "lost track of which version") {
