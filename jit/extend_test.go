@@ -134,7 +134,7 @@ func TestAskForMoreTimeInTheTerminal(t *testing.T) {
 		t.Helper()
 		testenv.WaitUntil(t, "the terminal to show "+what, func() bool { return strings.Contains(shown.String(), what) })
 	}
-	see("+: ask for more time")
+	see(" left  ·  q or Ctrl-C: end it now  ·  +: ask for more time")
 
 	// Esc: nothing asked.
 	typeKeys("+")

@@ -270,7 +270,7 @@ func (h *Helper) follow(ctx context.Context) int {
 			case live && prompt != nil:
 				fmt.Fprint(h.Out, "\r\x1b[K"+prompt.text())
 			case live && !confirming:
-				fmt.Fprintf(h.Out, "\r\x1b[K  JIT elevated access: %s left  ·  +: ask for more time  ·  q or Ctrl-C: end it now", Clock(remaining))
+				fmt.Fprintf(h.Out, "\r\x1b[K  JIT elevated access: %s left  ·  q or Ctrl-C: end it now  ·  +: ask for more time", Clock(remaining))
 			}
 		case session != "" && st.State == "ended" && st.SessionID == session && st.Closing:
 			// The end has begun; "closed" is said only once they are.
