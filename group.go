@@ -81,6 +81,13 @@ type AgentConfig struct {
 	// Reminders are how long before the end of a session the user is
 	// reminded.
 	Reminders []Duration `json:"reminders,omitempty"`
+	// ReminderEvery is the period of the reminders before the final marks
+	// of Reminders: every ReminderEvery of time left ("ends in 3h", "ends
+	// in 2h30m"…). 0 turns them off; nil leaves it to another group or the
+	// default, DefaultReminderEvery. An agent older than
+	// ReminderEveryVersion never receives it (it would ignore it, and remind
+	// at the final marks only).
+	ReminderEvery *Duration `json:"reminder_every,omitempty"`
 	// DefaultDuration is the window asked for when the user names none.
 	DefaultDuration *Duration `json:"default_duration,omitempty"`
 	// MaxDuration caps what a user of these machines may ask for.
@@ -104,7 +111,12 @@ var ConfigFields = map[string]string{
 	"checkin_interval":    "0.2.0",
 	"grace":               "0.2.0",
 	"elevate_sudo":        "0.3.0",
+	"reminder_every":      ReminderEveryVersion,
 }
+
+// ReminderEveryVersion is the lowest agent version that reminds
+// periodically (AgentConfig.ReminderEvery, JITChildren.ReminderEvery).
+const ReminderEveryVersion = "0.3.0"
 
 // Defaults of the agent configuration.
 const (
@@ -114,6 +126,25 @@ const (
 
 // DefaultReminders are the reminders of a session, before its end.
 var DefaultReminders = []Duration{Duration(15 * time.Minute), Duration(5 * time.Minute), Duration(time.Minute)}
+
+// DefaultReminderEvery is the period of the reminders before the final
+// marks, where neither the child-processes policy nor the agent
+// configuration sets one: a 4-hour session says how long is left every
+// half hour, not only in its last quarter hour.
+const DefaultReminderEvery = 30 * time.Minute
+
+// Bounds of a reminder period (0 is off).
+const (
+	MinReminderEvery = time.Minute
+	MaxReminderEvery = 24 * time.Hour
+)
+
+// checkReminderEvery checks a reminder period into f under field.
+func checkReminderEvery(f FieldErrors, field string, d *Duration) {
+	if d != nil && d.D() != 0 && (d.D() < MinReminderEvery || d.D() > MaxReminderEvery) {
+		f[field] = DurationRange(MinReminderEvery, MaxReminderEvery) + ", or 0 for no periodic reminders"
+	}
+}
 
 // Validate checks a group for storing.
 func (g ComputerGroup) Validate() error {
@@ -153,6 +184,7 @@ func (c AgentConfig) validate(f FieldErrors) {
 			f["config.reminders"] = fmt.Sprintf("%s is not %s before the end", FormatDuration(r.D()), DurationRange(time.Second, 24*time.Hour))
 		}
 	}
+	checkReminderEvery(f, "config.reminder_every", c.ReminderEvery)
 	inRange := func(field string, d *Duration, lo, hi time.Duration) {
 		if d != nil && (d.D() < lo || d.D() > hi) {
 			f["config."+field] = DurationRange(lo, hi)
@@ -191,6 +223,9 @@ func (c AgentConfig) SetFields() []string {
 	if c.ElevateSudo != nil {
 		out = append(out, "elevate_sudo")
 	}
+	if c.ReminderEvery != nil {
+		out = append(out, "reminder_every")
+	}
 	return out
 }
 
@@ -211,6 +246,8 @@ func (c AgentConfig) without(field string) AgentConfig {
 		c.Grace = nil
 	case "elevate_sudo":
 		c.ElevateSudo = nil
+	case "reminder_every":
+		c.ReminderEvery = nil
 	}
 	return c
 }
@@ -237,6 +274,9 @@ func (c AgentConfig) overlay(o AgentConfig) AgentConfig {
 	}
 	if c.ElevateSudo == nil {
 		c.ElevateSudo = o.ElevateSudo
+	}
+	if c.ReminderEvery == nil {
+		c.ReminderEvery = o.ReminderEvery
 	}
 	return c
 }
@@ -335,6 +375,7 @@ func EffectiveConfig(g ComputerGroup, def ComputerGroup) []ConfigValue {
 		MaxDuration:     durationPtr(DefaultMaxDuration),
 		CheckinInterval: durationPtr(DefaultCheckinInterval),
 		Grace:           durationPtr(DefaultGrace),
+		ReminderEvery:   durationPtr(DefaultReminderEvery),
 	}
 	layers := []struct {
 		c    AgentConfig
@@ -343,7 +384,7 @@ func EffectiveConfig(g ComputerGroup, def ComputerGroup) []ConfigValue {
 	if g.Name == def.Name {
 		layers = append(layers[:1], layers[2:]...)
 	}
-	fields := []string{"create_jit_shortcut", "reminders", "default_duration", "max_duration", "checkin_interval", "grace"}
+	fields := []string{"create_jit_shortcut", "reminders", "default_duration", "max_duration", "checkin_interval", "grace", "reminder_every"}
 	out := make([]ConfigValue, 0, len(fields))
 	for _, field := range fields {
 		v := ConfigValue{Field: field, Value: "not managed: the machine's launcher stays as it is", From: "default"}
@@ -392,6 +433,14 @@ func (c AgentConfig) value(field string) (string, bool) {
 		return dur(c.CheckinInterval)
 	case "grace":
 		return dur(c.Grace)
+	case "reminder_every":
+		if c.ReminderEvery == nil {
+			return "", false
+		}
+		if c.ReminderEvery.D() == 0 {
+			return "off", true
+		}
+		return "every " + FormatDuration(c.ReminderEvery.D()) + " of time left", true
 	}
 	return "", false
 }

@@ -124,6 +124,10 @@ type JITStartup struct {
 	// PendingTTL is how long a request waits for a decision before it
 	// expires (default: the server's --pending-ttl, 24h).
 	PendingTTL Duration `json:"pending_ttl,omitempty"`
+	// AutoApprove are the rules that approve routine requests without an
+	// approver; the first that covers a request approves it. The server
+	// alone reads them: agents ignore the field.
+	AutoApprove []AutoRule `json:"auto_approve,omitempty"`
 }
 
 // JITMode is the JIT Mode policy: what runs elevated during a session.
@@ -135,10 +139,14 @@ type JITMode struct {
 // JITChildren is the JIT Mode (Child Processes) policy: the end of a
 // session. Every descendant is tracked and ended; Grace is the time between
 // SIGTERM and the kill; Reminders are how long before the end the user is
-// reminded.
+// reminded (the final marks); ReminderEvery, when set, is the period of the
+// reminders before them (0: none), in place of the agent configuration's.
+// An agent older than ReminderEveryVersion ignores ReminderEvery and
+// reminds at the final marks only: the policy is not held back for it.
 type JITChildren struct {
-	Grace     Duration   `json:"grace,omitempty"`
-	Reminders []Duration `json:"reminders,omitempty"`
+	Grace         Duration   `json:"grace,omitempty"`
+	Reminders     []Duration `json:"reminders,omitempty"`
+	ReminderEvery *Duration  `json:"reminder_every,omitempty"`
 }
 
 // Duration is a time.Duration written the Go way ("45m") in JSON and YAML.
@@ -348,6 +356,7 @@ func (s *JITStartup) validate(f FieldErrors) {
 	if t := s.PendingTTL.D(); t != 0 && (t < time.Minute || t > MaxPendingTTL) {
 		f["startup.pending_ttl"] = DurationRange(time.Minute, MaxPendingTTL)
 	}
+	validateAutoRules(f, s.AutoApprove, max)
 }
 
 func (c *JITChildren) validate(f FieldErrors) {
@@ -362,6 +371,7 @@ func (c *JITChildren) validate(f FieldErrors) {
 			f["children.reminders"] = fmt.Sprintf("%s is not %s before the end", FormatDuration(r.D()), DurationRange(time.Second, 24*time.Hour))
 		}
 	}
+	checkReminderEvery(f, "children.reminder_every", c.ReminderEvery)
 }
 
 func checkNames(f FieldErrors, field string, names []string) {

@@ -175,6 +175,12 @@ func TestPolicyValidationNamesTheField(t *testing.T) {
 		{"application.users", func(p *hoist.Policy) { p.Application.Users = []string{"Robert'); DROP"} }},
 		{"min_agent_version", func(p *hoist.Policy) { p.MinAgentVersion = "latest" }},
 		{"startup", func(p *hoist.Policy) { p.Startup = &hoist.JITStartup{} }},
+		{"children.reminder_every", func(p *hoist.Policy) {
+			p.Kind, p.Application, p.Children = hoist.KindJITChildren, nil, &hoist.JITChildren{ReminderEvery: ptr(hoist.Duration(10 * time.Second))}
+		}},
+		{"children.reminder_every", func(p *hoist.Policy) {
+			p.Kind, p.Application, p.Children = hoist.KindJITChildren, nil, &hoist.JITChildren{ReminderEvery: ptr(hoist.Duration(-time.Minute))}
+		}},
 	}
 	for _, tc := range cases {
 		p := good
@@ -186,6 +192,43 @@ func TestPolicyValidationNamesTheField(t *testing.T) {
 		if !errors.As(err, &he) || he.Code != hoist.EInvalid || he.Fields[tc.field] == "" {
 			t.Errorf("%s: %v; want an invalid error naming %s", tc.field, err, tc.field)
 		}
+	}
+}
+
+// TestReminderEvery: the period is checked with its field named (0 is
+// none, allowed), merged like every field, held back from an agent too old
+// for it, and shown with where it comes from.
+func TestReminderEvery(t *testing.T) {
+	for _, tc := range []struct {
+		every time.Duration
+		ok    bool
+	}{{0, true}, {time.Minute, true}, {30 * time.Minute, true}, {24 * time.Hour, true}, {59 * time.Second, false}, {25 * time.Hour, false}, {-time.Minute, false}} {
+		g := hoist.ComputerGroup{Name: "devs", Config: hoist.AgentConfig{ReminderEvery: ptr(hoist.Duration(tc.every))}}
+		err := g.Validate()
+		var he *hoist.Error
+		if tc.ok != (err == nil) || (!tc.ok && (!errors.As(err, &he) || he.Fields["config.reminder_every"] == "")) {
+			t.Errorf("reminder_every %s: %v", tc.every, err)
+		}
+	}
+	groups := []hoist.ComputerGroup{{Name: hoist.DefaultGroup, Config: hoist.AgentConfig{ReminderEvery: ptr(hoist.Duration(time.Hour)), Reminders: []hoist.Duration{hoist.Duration(10 * time.Minute)}}}}
+	now := hoist.AgentRecord{Hostname: "pc", Version: hoist.ReminderEveryVersion, OS: "linux"}
+	if b, held := hoist.BuildBundle(now, groups, nil); b.Config.ReminderEvery == nil || b.Config.ReminderEvery.D() != time.Hour || len(held) != 0 {
+		t.Fatalf("an agent of %s: config %+v, held %v", hoist.ReminderEveryVersion, b.Config, held)
+	}
+	old := now
+	old.Version = "0.2.0"
+	b, held := hoist.BuildBundle(old, groups, nil)
+	if b.Config.ReminderEvery != nil || len(b.Config.Reminders) != 1 || len(held) != 1 || held[0].What != "config reminder_every" {
+		t.Fatalf("an agent of 0.2.0: config %+v, held %v; want the final marks without the period", b.Config, held)
+	}
+	var got string
+	for _, v := range hoist.EffectiveConfig(hoist.ComputerGroup{Name: "devs"}, groups[0]) {
+		if v.Field == "reminder_every" {
+			got = v.Value + " (" + v.From + ")"
+		}
+	}
+	if got != "every 1h of time left (inherited from group "+hoist.DefaultGroup+")" {
+		t.Errorf("effective reminder_every: %q", got)
 	}
 }
 

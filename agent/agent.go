@@ -303,13 +303,16 @@ type HelperInfo struct {
 	DefaultDuration time.Duration
 	MaxDuration     time.Duration
 	Reminders       []time.Duration
+	// ReminderEvery is the period of the reminders before Reminders (0:
+	// none).
+	ReminderEvery time.Duration
 }
 
 // Helper returns the JIT helper's facts for this machine.
 func (a *Agent) Helper() HelperInfo {
 	b := a.Bundle()
 	j, ok := b.JIT()
-	info := HelperInfo{JIT: ok, Reminders: durations(hoist.DefaultReminders)}
+	info := HelperInfo{JIT: ok, Reminders: durations(hoist.DefaultReminders), ReminderEvery: hoist.DefaultReminderEvery}
 	if !ok {
 		_, _, received := a.jit()
 		info.JIT = !received // a machine without a server has root's local grants
@@ -329,6 +332,13 @@ func (a *Agent) Helper() HelperInfo {
 		info.Reminders = durations(j.Children.Children.Reminders)
 	} else if len(b.Config.Reminders) > 0 {
 		info.Reminders = durations(b.Config.Reminders)
+	}
+	// The period likewise, each source deciding on its own: a policy that
+	// sets only the final marks keeps the configuration's period.
+	if ok && j.Children.Children != nil && j.Children.Children.ReminderEvery != nil {
+		info.ReminderEvery = j.Children.Children.ReminderEvery.D()
+	} else if b.Config.ReminderEvery != nil {
+		info.ReminderEvery = b.Config.ReminderEvery.D()
 	}
 	return info
 }

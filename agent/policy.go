@@ -407,6 +407,10 @@ func processFacts(userName, path string, argv []string, session bool, reason str
 	return f
 }
 
+// UnixGroups returns the names of the groups of the user name on this
+// machine (none when it has no such user).
+func UnixGroups(name string) []string { return unixGroups(name) }
+
 // unixGroups lists the names of user's groups on this machine.
 func unixGroups(name string) []string {
 	u, err := user.Lookup(name)

@@ -249,6 +249,12 @@ func (a *Agent) serveRequest(x *exchange) {
 	}
 	st := statusReply(a.Status(x.peer.User))
 	st.AlreadyPending = info.Existing
+	if info.State == "approved" {
+		// Approved as it was asked (a rule of the policy), whether or not
+		// the session has started yet: the caller says so, in the
+		// server's words.
+		st.RequestID, st.RequestState, st.DecisionReason = info.ID, info.State, info.Reason
+	}
 	x.reply(localapi.Reply{Status: st})
 }
 
@@ -319,6 +325,9 @@ func helperReply(h HelperInfo) *localapi.HelperInfo {
 	}
 	if h.MaxDuration > 0 {
 		out.MaxDuration = hoist.FormatDuration(h.MaxDuration)
+	}
+	if h.ReminderEvery > 0 {
+		out.ReminderEvery = hoist.FormatDuration(h.ReminderEvery)
 	}
 	return out
 }

@@ -102,7 +102,7 @@ func (h *Handler) agentRequest(w http.ResponseWriter, r *http.Request) error {
 	if in.Extends != "" {
 		req, created, err = h.svc.AgentExtend(r.Context(), agentFrom(r.Context()), in.User, in.Extends, in.Reason, d)
 	} else {
-		req, created, err = h.svc.AgentRequest(r.Context(), agentFrom(r.Context()), in.User, in.Reason, d)
+		req, created, err = h.svc.AgentRequestOf(r.Context(), agentFrom(r.Context()), in.User, in.UnixGroups, in.Reason, d)
 	}
 	if err != nil {
 		return err

@@ -42,6 +42,17 @@ func (d daemon) Request(dur time.Duration, reason string) error {
 	return err
 }
 
+func (d daemon) Extend(dur time.Duration, reason string) (localapi.Status, error) {
+	rep, err := exchange(d.socket, localapi.Request{Op: localapi.OpExtend, Duration: dur.String(), Reason: reason})
+	if err != nil {
+		return localapi.Status{}, err
+	}
+	if rep.Status == nil {
+		return localapi.Status{}, errOutOfTurn
+	}
+	return *rep.Status, nil
+}
+
 func (d daemon) Exit() error {
 	_, err := exchange(d.socket, localapi.Request{Op: localapi.OpExit})
 	return err
@@ -60,6 +71,7 @@ func newJIT(env Env, socket *string) *cobra.Command {
 		Long: "The JIT helper that the \"Start Hoist JIT Elevated Access\" launcher starts. It asks for JIT mode " +
 			"(prompting for a duration and, when the policy wants one, a reason), waits for the approval, then shows the " +
 			"time left with reminders in the terminal, as desktop notifications and in the tray, and ends when the session does. " +
+			"+ (and the tray's Ask for more time) asks for more time on the session; " +
 			"q or Ctrl-C asks before ending JIT mode early. With --quiet (the desktop autostart) it asks for nothing and " +
 			"only follows sessions requested elsewhere.",
 		Args: cobra.NoArgs,

@@ -421,7 +421,7 @@ func newConfig(env Env) *cobra.Command {
 		})
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	set := adminCommand(env, "set GROUP FIELD=VALUE...", "Set agent configuration fields of a group (FIELD= unsets one): "+
-		"create_jit_shortcut=yes|no, reminders=15m,5m,1m, default_duration, max_duration, checkin_interval, grace, elevate_sudo=yes|no",
+		"create_jit_shortcut=yes|no, reminders=15m,5m,1m (or \"every 30m,15m,5m,1m\"), reminder_every=30m|0, default_duration, max_duration, checkin_interval, grace, elevate_sudo=yes|no",
 		cobra.MinimumNArgs(2), func(c *client.Client, cmd *cobra.Command, args []string) error {
 			ctx, cancel := timeout()
 			defer cancel()
@@ -482,6 +482,16 @@ func setConfigField(c *hoist.AgentConfig, kv string) error {
 			if part = strings.TrimSpace(part); part == "" {
 				continue
 			}
+			// "every 30m" among the marks is the period, as people say it.
+			if every, ok := strings.CutPrefix(part, "every "); ok {
+				d, perr := hoist.ParseDuration(every)
+				if perr != nil {
+					return hoist.Errorf(hoist.EInvalid, "reminders: %s", hoist.ErrorMessage(perr))
+				}
+				v := hoist.Duration(d)
+				c.ReminderEvery = &v
+				continue
+			}
 			d, perr := hoist.ParseDuration(part)
 			if perr != nil {
 				return hoist.Errorf(hoist.EInvalid, "reminders: %s", hoist.ErrorMessage(perr))
@@ -496,6 +506,13 @@ func setConfigField(c *hoist.AgentConfig, kv string) error {
 		c.CheckinInterval, err = dur()
 	case "grace":
 		c.Grace, err = dur()
+	case "reminder_every":
+		if value == "0" || value == "0s" || value == "off" {
+			v := hoist.Duration(0)
+			c.ReminderEvery = &v
+			break
+		}
+		c.ReminderEvery, err = dur()
 	case "elevate_sudo":
 		if value == "" {
 			c.ElevateSudo = nil
@@ -507,7 +524,7 @@ func setConfigField(c *hoist.AgentConfig, kv string) error {
 		}
 		c.ElevateSudo = &b
 	default:
-		return hoist.Errorf(hoist.EInvalid, "unknown configuration field %q: want create_jit_shortcut, reminders, default_duration, max_duration, checkin_interval, grace or elevate_sudo", field)
+		return hoist.Errorf(hoist.EInvalid, "unknown configuration field %q: want create_jit_shortcut, reminders, reminder_every, default_duration, max_duration, checkin_interval, grace or elevate_sudo", field)
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/control"
@@ -126,6 +127,23 @@ application:
 	}
 	if cfg.CreateJITShortcut == nil || !*cfg.CreateJITShortcut || len(cfg.Reminders) != 2 || cfg.Grace.D().String() != "30s" {
 		t.Fatalf("config = %+v", cfg)
+	}
+	// Periodic reminders: as a field, or "every" among the marks; 0 is off.
+	admin.ok("", "admin", "config", "set", "devs", "reminders=every 45m,10m,1m")
+	cfg = hoist.AgentConfig{}
+	if err := json.Unmarshal([]byte(admin.ok("", "admin", "config", "show", "devs", "--json")), &cfg); err != nil || cfg.ReminderEvery == nil || cfg.ReminderEvery.D() != 45*time.Minute || len(cfg.Reminders) != 2 {
+		t.Fatalf("after reminders=every 45m,10m,1m: %+v, %v", cfg, err)
+	}
+	if out := admin.ok("", "admin", "config", "show", "devs"); !strings.Contains(out, "every 45m of time left") {
+		t.Errorf("config show does not say the period:\n%s", out)
+	}
+	admin.ok("", "admin", "config", "set", "devs", "reminder_every=0")
+	cfg = hoist.AgentConfig{}
+	if err := json.Unmarshal([]byte(admin.ok("", "admin", "config", "show", "devs", "--json")), &cfg); err != nil || cfg.ReminderEvery == nil || *cfg.ReminderEvery != 0 {
+		t.Fatalf("after reminder_every=0: %+v, %v", cfg, err)
+	}
+	if r := admin.run("", "admin", "config", "set", "devs", "reminder_every=10s"); r.code == 0 || !strings.Contains(r.stderr, "reminder_every") {
+		t.Errorf("reminder_every=10s: exit %d, %q", r.code, r.stderr)
 	}
 	admin.ok("", "admin", "config", "set", "devs", "grace=")
 	for _, bad := range []string{"grace=forever", "colour=blue", "create_jit_shortcut=maybe", "grace=1h", "noequals"} {

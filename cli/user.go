@@ -213,9 +213,18 @@ func newRequest(env Env, socket *string) *cobra.Command {
 				return hoist.Errorf(hoist.EUnavailable, "hoistd answered without a request")
 			}
 			id := st.RequestID
+			auto := st.RequestState == "approved" // by a rule of the policy, at once
 			if !wait {
 				if asJSON {
-					return printJSON(env.Stdout, map[string]any{"id": id, "state": "pending", "already_pending": st.AlreadyPending})
+					state := "pending"
+					if auto {
+						state = "approved"
+					}
+					return printJSON(env.Stdout, map[string]any{"id": id, "state": state, "already_pending": st.AlreadyPending, "automatic": auto})
+				}
+				if auto {
+					fmt.Fprintf(env.Stdout, "JIT elevated access was %s; it starts in a moment (hoist status shows it).\n%s\n", orApproved(st.DecisionReason), id)
+					return nil
 				}
 				if st.AlreadyPending {
 					fmt.Fprintf(env.Stdout, "Your request is already waiting for an approver; no second request was made (hoist status shows it).\n%s\n", id)
@@ -224,7 +233,9 @@ func newRequest(env Env, socket *string) *cobra.Command {
 				}
 				return nil
 			}
-			if !asJSON && st.AlreadyPending {
+			if !asJSON && auto {
+				fmt.Fprintf(env.Stderr, "JIT elevated access was %s (%s); starting…\n", orApproved(st.DecisionReason), id)
+			} else if !asJSON && st.AlreadyPending {
 				fmt.Fprintf(env.Stderr, "Your request %s is already waiting for an approver; no second request was made. Waiting for the decision…\n", id)
 			} else if !asJSON {
 				fmt.Fprintf(env.Stderr, "JIT elevated access requested (%s); waiting for an approver…\n", id)
@@ -419,4 +430,13 @@ func printArgv(w io.Writer, e *localapi.Explanation) {
 			fmt.Fprintf(w, "  %s\n", m)
 		}
 	}
+}
+
+// orApproved is how an approval at the time of asking is told: the
+// server's words ("approved automatically by rule NAME"), else approved.
+func orApproved(reason string) string {
+	if reason == "" {
+		return "approved"
+	}
+	return reason
 }

@@ -436,6 +436,27 @@ func TestPolicyEditAndToggleReachTheStore(t *testing.T) {
 		len(got.Children.Reminders) != 2 || got.Children.Reminders[1].D() != time.Minute || got.UpdatedBy != "admin" {
 		t.Fatalf("saved policy: %+v %+v", got, got.Children)
 	}
+	// Remind every, on the policy's form; the startup policy's automatic
+	// approval rules, which have no form, survive a save of its form.
+	res, body = v.post("/policies/"+p.ID, url.Values{"csrf": {csrf}, "name": {p.Name}, "groups": {hoist.DefaultGroup},
+		"version": {"2"}, "children.reminders": {"10m, 1m"}, "children.reminder_every": {"45m"}})
+	if got, _ := s.svc.Policy(ctx, s.admin, p.ID); res.StatusCode != http.StatusSeeOther || got.Children.ReminderEvery == nil || got.Children.ReminderEvery.D() != 45*time.Minute {
+		t.Fatalf("save with Remind every 45m: %d %+v\n%.2000s", res.StatusCode, got.Children, body)
+	}
+	if _, body := v.get("/policies/" + p.ID); !strings.Contains(body, `name="children.reminder_every" value="45m"`) {
+		t.Errorf("the policy page does not show Remind every 45m:\n%.3000s", body)
+	}
+	sp, _ := s.svc.Policy(ctx, s.admin, "JIT Mode (Startup and Approval)")
+	sp.Startup.AutoApprove = []hoist.AutoRule{{Name: "routine", MaxDuration: hoist.Duration(time.Hour)}}
+	if sp, err := s.svc.UpdatePolicy(ctx, s.admin, sp.ID, sp); err != nil {
+		t.Fatal(err)
+	} else if res, body := v.post("/policies/"+sp.ID, url.Values{"csrf": {csrf}, "name": {sp.Name}, "groups": {hoist.DefaultGroup},
+		"version": {strconv.Itoa(sp.Version)}, "startup.approver_role": {"approver"}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save of the startup policy: %d\n%.2000s", res.StatusCode, body)
+	}
+	if got, _ := s.svc.Policy(ctx, s.admin, sp.ID); len(got.Startup.AutoApprove) != 1 {
+		t.Errorf("a save of the startup policy's form dropped its automatic approval rules: %+v", got.Startup)
+	}
 	// A save that does not say which version it edits is refused.
 	_, body = v.post("/policies/"+p.ID, url.Values{"csrf": {csrf}, "name": {p.Name}, "groups": {hoist.DefaultGroup}, "version": {"x1"}})
 	if !strings.Contains(body, "lost track of which version") {
@@ -518,6 +539,19 @@ func TestPolicyEditAndToggleReachTheStore(t *testing.T) {
 	}
 	if _, body := v.post("/groups/"+g.ID+"/config", url.Values{"csrf": {csrf}, "version": {"4"}, "config.checkin_interval": {"5"}}); !strings.Contains(body, "did you mean 5m or 5h?") {
 		t.Errorf("a duration without a unit:\n%.3000s", body)
+	}
+	// Remind every: a period, 0 for none, and one out of range refused
+	// with the field named.
+	v.post("/groups/"+g.ID+"/config", url.Values{"csrf": {csrf}, "version": {"4"}, "config.reminder_every": {"45m"}})
+	g, _ = s.svc.Group(ctx, s.admin, g.ID)
+	if g.Config.ReminderEvery == nil || g.Config.ReminderEvery.D() != 45*time.Minute {
+		t.Fatalf("config after saving Remind every 45m: %+v", g.Config)
+	}
+	if _, body := v.get("/groups/" + g.ID); !strings.Contains(body, `name="config.reminder_every" value="45m"`) {
+		t.Errorf("the group page does not show Remind every 45m:\n%.3000s", body)
+	}
+	if _, body := v.post("/groups/"+g.ID+"/config", url.Values{"csrf": {csrf}, "version": {"5"}, "config.reminder_every": {"10s"}}); !strings.Contains(body, "Remind every") || !strings.Contains(body, "or 0 for no periodic reminders") {
+		t.Errorf("a period of 10s:\n%.3000s", body)
 	}
 }
 

@@ -135,7 +135,7 @@ var groupFields = []fieldLabel{
 	{"config.create_jit_shortcut", "Create JIT mode shortcut"}, {"config.reminders", "Reminders"},
 	{"config.default_duration", "Default window"}, {"config.max_duration", "Longest window"},
 	{"config.checkin_interval", "Check-in interval"}, {"config.grace", "Grace at the end"},
-	{"config.elevate_sudo", "Elevate sudo and pkexec"},
+	{"config.elevate_sudo", "Elevate sudo and pkexec"}, {"config.reminder_every", "Remind every"},
 	{"name", "Name"}, {"description", "Description"}, {"priority", "Priority"},
 	{"rules.hostname", "Hostname pattern"}, {"rules.os", "Operating system"}, {"rules.min_agent_version", "Lowest agent version"},
 }
@@ -163,7 +163,7 @@ func configValues(c hoist.AgentConfig, version int) url.Values {
 	v.Set("config.elevate_sudo", yesNo(c.ElevateSudo))
 	v.Set("config.reminders", formatDurations(c.Reminders))
 	for name, d := range map[string]*hoist.Duration{"config.default_duration": c.DefaultDuration, "config.max_duration": c.MaxDuration,
-		"config.checkin_interval": c.CheckinInterval, "config.grace": c.Grace} {
+		"config.checkin_interval": c.CheckinInterval, "config.grace": c.Grace, "config.reminder_every": c.ReminderEvery} {
 		if d != nil {
 			v.Set(name, formatDuration(d.D()))
 		}
@@ -213,7 +213,7 @@ func parseConfig(form url.Values) (hoist.AgentConfig, map[string]string) {
 		c.Reminders = append(c.Reminders, hoist.Duration(d))
 	}
 	for name, dst := range map[string]**hoist.Duration{"config.default_duration": &c.DefaultDuration, "config.max_duration": &c.MaxDuration,
-		"config.checkin_interval": &c.CheckinInterval, "config.grace": &c.Grace} {
+		"config.checkin_interval": &c.CheckinInterval, "config.grace": &c.Grace, "config.reminder_every": &c.ReminderEvery} {
 		s := strings.TrimSpace(form.Get(name))
 		if s == "" {
 			continue

@@ -108,7 +108,7 @@ var policyFields = []fieldLabel{
 	{"startup.default_duration", "Default window"}, {"startup.max_duration", "Longest window"},
 	{"startup.approver_role", "Who may approve"}, {"startup.approvals_required", "Approvals required"},
 	{"startup.pending_ttl", "A request waits at most"}, {"mode.exclude", "Excluded programs"},
-	{"children.grace", "Grace"}, {"children.reminders", "Reminders"},
+	{"children.grace", "Grace"}, {"children.reminders", "Reminders"}, {"children.reminder_every", "Remind every"},
 }
 
 // fieldLabel names a form field as its label does.
@@ -200,6 +200,9 @@ func policyValues(p hoist.Policy) url.Values {
 	if c := p.Children; c != nil {
 		v.Set("children.grace", optDuration(c.Grace.D()))
 		v.Set("children.reminders", formatDurations(c.Reminders))
+		if c.ReminderEvery != nil {
+			v.Set("children.reminder_every", formatDuration(c.ReminderEvery.D()))
+		}
 	}
 	return v
 }
@@ -292,6 +295,14 @@ func parsePolicy(kind string, form url.Values) (hoist.Policy, map[string]string)
 		p.Mode = &hoist.JITMode{Exclude: splitLines(form.Get("mode.exclude"))}
 	case hoist.KindJITChildren:
 		p.Children = &hoist.JITChildren{Grace: duration("children.grace"), Reminders: durations("children.reminders")}
+		if t := strings.TrimSpace(form.Get("children.reminder_every")); t != "" {
+			d, err := formDuration(t) // 0: no periodic reminders
+			if err != nil {
+				errs["children.reminder_every"] = hoist.ErrorMessage(err) + ", 0 for none, or empty for the agent configuration's"
+			}
+			every := hoist.Duration(d)
+			p.Children.ReminderEvery = &every
+		}
 	}
 	return p, errs
 }
@@ -422,6 +433,11 @@ func (h *Handler) savePolicy(w http.ResponseWriter, r *http.Request, v *visit) e
 		return err
 	}
 	p, errs := parsePolicy(cur.Kind, r.PostForm)
+	if p.Startup != nil && cur.Startup != nil {
+		// The automatic approval rules have no form yet: a save keeps
+		// them as they are (the API and hoist admin policies edit them).
+		p.Startup.AutoApprove = cur.Startup.AutoApprove
+	}
 	if p.Version == 0 {
 		// An edit must say what it edited: without it, it could undo a
 		// change it never saw.

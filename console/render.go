@@ -243,5 +243,6 @@ func configDefaults() map[string]string {
 		"config.max_duration":     "default: the policy's, else " + formatDuration(hoist.DefaultMaxDuration),
 		"config.checkin_interval": "default: " + formatDuration(hoist.DefaultCheckinInterval),
 		"config.grace":            "default: the policy's, else " + formatDuration(hoist.DefaultGrace),
+		"config.reminder_every":   "default: the policy's, else every " + formatDuration(hoist.DefaultReminderEvery),
 	}
 }

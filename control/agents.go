@@ -282,14 +282,23 @@ func (s *Service) signBundle(b hoist.Bundle) (*wire.CheckinAnswer, error) {
 
 // AgentRequest files a user's request from the agent a.
 func (s *Service) AgentRequest(ctx context.Context, a hoist.AgentRecord, user, reason string, d time.Duration) (hoist.Request, bool, error) {
+	return s.AgentRequestOf(ctx, a, user, nil, reason, d)
+}
+
+// AgentRequestOf files a user's request from the agent a, unixGroups being
+// the user's groups on that machine as the agent reports them (for the
+// automatic approval rules). A new request that a rule of the startup
+// policy covers comes back approved, by the rule.
+func (s *Service) AgentRequestOf(ctx context.Context, a hoist.AgentRecord, user string, unixGroups []string, reason string, d time.Duration) (hoist.Request, bool, error) {
 	if user == "root" {
 		return hoist.Request{}, false, hoist.Errorf(hoist.EInvalid, "root needs no JIT mode")
 	}
 	// The agent checks the startup policy first, for a quick answer; the
 	// server checks again, since it is the server that approves.
 	var (
-		jit   hoist.JITPolicies
-		rules *hoist.JITStartup
+		jit    hoist.JITPolicies
+		rules  *hoist.JITStartup
+		groups []string // the machine's computer groups
 	)
 	err := s.store.View(ctx, func(tx hoist.Tx) error {
 		b, _, err := bundleOf(ctx, tx, a)
@@ -301,6 +310,7 @@ func (s *Service) AgentRequest(ctx context.Context, a hoist.AgentRecord, user, r
 			return hoist.Errorf(hoist.EForbidden, "JIT mode is not enabled for this machine: the three JIT policies are not all active for any of its computer groups")
 		}
 		rules = b.StartupRules(jit)
+		groups = b.Groups
 		return nil
 	})
 	if err != nil {
@@ -315,7 +325,20 @@ func (s *Service) AgentRequest(ctx context.Context, a hoist.AgentRecord, user, r
 	}
 	// The request is shown under the agent's name: the pinned one, when an
 	// admin pinned it, and not the hostname the agent claims.
-	return s.CreateRequest(ctx, requestInput(a, user, reason, d, jit.Startup.Name, rules))
+	r, created, err := s.CreateRequest(ctx, requestInput(a, user, reason, d, jit.Startup.Name, rules))
+	if err != nil || !created {
+		return r, created, err
+	}
+	if len(unixGroups) > 64 {
+		unixGroups = unixGroups[:64] // bounded: a rule names few groups
+	}
+	approved, _, err := s.autoApprove(ctx, r, rules.AutoApprove, hoist.AutoAsk{UnixGroups: unixGroups, ComputerGroups: groups})
+	if err != nil {
+		// The request stands: an approver decides it.
+		s.log.Warn("automatic approval failed", "request", r.ID, "err", err)
+		return r, true, nil
+	}
+	return approved, true, nil
 }
 
 // requestInput is the request user files on agent a under the startup

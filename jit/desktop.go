@@ -31,6 +31,8 @@ type Desktop struct {
 	// yield: leave the desktop to the quiet helper when it runs, so one
 	// session is not announced twice and shown twice in the tray.
 	yield bool
+	// extend carries the tray's "Ask for more time" to the helper's loop.
+	extend chan struct{}
 }
 
 // Bus names the desktop meets.
@@ -48,7 +50,7 @@ const (
 // nothing. onExit ends JIT mode, once the user said yes to the tray's Exit;
 // dialog, when not nil, asks that question in a window.
 func OpenDesktop(onExit func(), dialog *Dialog) *Desktop {
-	d := &Desktop{onExit: onExit, dialog: dialog}
+	d := &Desktop{onExit: onExit, dialog: dialog, extend: make(chan struct{}, 1)}
 	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
 		return d
 	}
@@ -102,6 +104,24 @@ func (d *Desktop) signal(s *dbus.Signal) {
 		}
 		d.mu.Unlock()
 	}
+}
+
+// Extends delivers the tray's "Ask for more time", once per choice (a
+// second one while the first is not taken yet is the same question). A
+// Desktop that is nil never delivers.
+func (d *Desktop) Extends() <-chan struct{} {
+	if d == nil {
+		return nil
+	}
+	return d.extend
+}
+
+// asking is the dialog the tray's questions are asked in, if any.
+func (d *Desktop) asking() *Dialog {
+	if d == nil {
+		return nil
+	}
+	return d.dialog
 }
 
 // OnBus reports whether the desktop is connected to a session bus.
@@ -263,6 +283,7 @@ const (
 	menuExit    = int32(2)
 	menuLeft    = int32(1)
 	menuConfirm = int32(3) // "End now", while the question is open
+	menuExtend  = int32(4)
 )
 
 // tray is the exported StatusNotifierItem and its menu.
@@ -396,8 +417,8 @@ type menuItem struct {
 	Children []dbus.Variant
 }
 
-// menuMethods serve com.canonical.dbusmenu: two items, the time left and
-// Exit JIT Access.
+// menuMethods serve com.canonical.dbusmenu: the time left, Ask for more
+// time and Exit JIT Access.
 type menuMethods struct{ t *tray }
 
 func (m menuMethods) items() []menuItem {
@@ -406,6 +427,7 @@ func (m menuMethods) items() []menuItem {
 	m.t.d.mu.Unlock()
 	items := []menuItem{
 		{ID: menuLeft, Props: map[string]dbus.Variant{"label": dbus.MakeVariant(left), "enabled": dbus.MakeVariant(false)}, Children: []dbus.Variant{}},
+		{ID: menuExtend, Props: map[string]dbus.Variant{"label": dbus.MakeVariant("Ask for more time"), "icon-name": dbus.MakeVariant("list-add")}, Children: []dbus.Variant{}},
 		{ID: menuExit, Props: map[string]dbus.Variant{"label": dbus.MakeVariant("Exit JIT Access"), "icon-name": dbus.MakeVariant("application-exit")}, Children: []dbus.Variant{}},
 	}
 	if confirming {
@@ -465,6 +487,11 @@ func (m menuMethods) Event(id int32, event string, data dbus.Variant, timestamp 
 		go m.t.d.askExit()
 	case menuConfirm:
 		go m.t.d.settle(true)
+	case menuExtend:
+		select {
+		case m.t.d.extend <- struct{}{}:
+		default: // already asked, not yet taken
+		}
 	}
 	return nil
 }

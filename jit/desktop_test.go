@@ -392,6 +392,9 @@ type idle struct{}
 func (idle) Status() (localapi.Status, error)    { return localapi.Status{State: "none"}, nil }
 func (idle) Request(time.Duration, string) error { return nil }
 func (idle) Exit() error                         { return nil }
+func (idle) Extend(time.Duration, string) (localapi.Status, error) {
+	return localapi.Status{}, nil
+}
 
 // TestSecondQuietHelperLeaves: two autostarts in one desktop session (a
 // second login script, say) do not both speak: the second one leaves.

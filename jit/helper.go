@@ -25,6 +25,9 @@ type Daemon interface {
 	Request(d time.Duration, reason string) error
 	// Exit ends JIT mode now.
 	Exit() error
+	// Extend asks for d more on the active session; the status names the
+	// request filed (AlreadyPending: the one that already waits).
+	Extend(d time.Duration, reason string) (localapi.Status, error)
 }
 
 // Helper is one run of "hoist jit".
@@ -172,8 +175,12 @@ func (h *Helper) ask(st localapi.Status) (int, bool) {
 		return ExitRefused, false
 	}
 	st, err := h.Daemon.Status()
-	if err == nil && st.State == "pending" {
+	switch {
+	case err == nil && st.State == "pending":
 		h.say("Your request %s was sent; waiting for an administrator to approve it…", st.RequestID)
+	case err == nil && st.RequestState == "approved" && st.DecisionReason != "":
+		// Approved as it was asked, by a rule of the policy.
+		h.say("Your request %s was %s; JIT elevated access starts in a moment…", st.RequestID, st.DecisionReason)
 	}
 	return 0, true
 }
@@ -217,13 +224,20 @@ func (h *Helper) follow(ctx context.Context) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	rem := NewReminders(nil)
+	rem := NewReminders(nil, 0)
 	session := ""
 	live := isTerminal(h.Out)
 	tick := time.NewTicker(h.Poll)
 	defer tick.Stop()
 	confirming := false
-	var lostSince time.Time
+	var (
+		lostSince time.Time
+		prompt    *linePrompt               // "+": the questions of more time, while typed
+		extension string                    // the extension request followed
+		asked     = make(chan extendAsk, 1) // the tray's questions, answered
+		info      *localapi.HelperInfo
+	)
+	tell := func(m Message) { h.announce(live, m) }
 	for {
 		st, err := h.Daemon.Status()
 		if err != nil {
@@ -246,12 +260,17 @@ func (h *Helper) follow(ctx context.Context) int {
 		h.withdraw(st)
 		if st.Helper != nil {
 			rem = h.schedule(rem, st.Helper)
+			info = st.Helper
 		}
 		switch {
 		case st.State == "active":
-			remaining := h.active(st, &session, rem, func(m Message) { h.announce(live, m) })
-			if live && !confirming {
-				fmt.Fprintf(h.Out, "\r\x1b[K  JIT elevated access: %s left  ·  q or Ctrl-C: end it now", Clock(remaining))
+			remaining := h.active(st, &session, rem, tell)
+			h.extension(st, &extension, tell)
+			switch {
+			case live && prompt != nil:
+				fmt.Fprint(h.Out, "\r\x1b[K"+prompt.text())
+			case live && !confirming:
+				fmt.Fprintf(h.Out, "\r\x1b[K  JIT elevated access: %s left  ·  q or Ctrl-C: end it now  ·  +: ask for more time", Clock(remaining))
 			}
 		case session != "" && st.State == "ended" && st.SessionID == session && st.Closing:
 			// The end has begun; "closed" is said only once they are.
@@ -282,8 +301,36 @@ func (h *Helper) follow(ctx context.Context) int {
 		case <-ctx.Done():
 			return ExitCanceled
 		case <-tick.C:
+		case <-h.Desktop.Extends():
+			if session != "" {
+				go askInWindows(h.Desktop.asking(), info, asked)
+			}
+		case a := <-asked:
+			if id := h.extend(a, tell); id != "" {
+				extension = id
+			}
 		case k := <-keys:
 			switch {
+			case prompt != nil:
+				a, done, complaint := prompt.key(k)
+				if complaint != "" {
+					h.line(live, "%s", complaint)
+				}
+				if done {
+					prompt = nil
+					fmt.Fprint(h.Out, "\r\x1b[K")
+				}
+				if a != nil {
+					if id := h.extend(*a, tell); id != "" {
+						extension = id
+					}
+				}
+				if prompt != nil {
+					fmt.Fprint(h.Out, "\r\x1b[K"+prompt.text())
+				}
+			case k == '+' && session != "" && !confirming:
+				prompt = &linePrompt{def: extraDefault(info), must: info != nil && info.ReasonRequired}
+				fmt.Fprint(h.Out, "\r\x1b[K"+prompt.text())
 			case confirming && (k == 'y' || k == 'Y'):
 				confirming = false
 				fmt.Fprint(h.Out, "y\r\n")
@@ -312,8 +359,10 @@ func (h *Helper) follow(ctx context.Context) int {
 // watch is the quiet autostart helper: it follows whatever session the
 // user has, reminding and showing the tray, until ctx ends.
 func (h *Helper) watch(ctx context.Context, st localapi.Status) int {
-	rem := NewReminders(nil)
+	rem := NewReminders(nil, 0)
 	session, asked := "", "" // the session followed; the request seen waiting
+	extension := ""          // the extension request followed
+	answers := make(chan extendAsk, 1)
 	if st.State == "active" {
 		session = st.SessionID // started before this helper: no "started" notice
 	}
@@ -329,6 +378,7 @@ func (h *Helper) watch(ctx context.Context, st localapi.Status) int {
 		case st.State == "active":
 			asked = ""
 			h.active(st, &session, rem, h.notify)
+			h.extension(st, &extension, h.notify)
 		case session != "":
 			h.Desktop.HideTray()
 			h.notify(Ended(st.EndReason).about(session))
@@ -346,6 +396,15 @@ func (h *Helper) watch(ctx context.Context, st localapi.Status) int {
 			h.Desktop.HideTray()
 			return ExitEnded
 		case <-time.After(wait):
+		case <-h.Desktop.Extends():
+			if session != "" {
+				go askInWindows(h.Desktop.asking(), st.Helper, answers)
+			}
+			continue
+		case a := <-answers:
+			if id := h.extend(a, h.notify); id != "" {
+				extension = id
+			}
 		}
 		if next, err := h.Daemon.Status(); err == nil {
 			st = next
@@ -377,15 +436,16 @@ func (h *Helper) active(st localapi.Status, session *string, rem *Reminders, tel
 func (h *Helper) schedule(rem *Reminders, info *localapi.HelperInfo) *Reminders {
 	var sched []time.Duration
 	for _, s := range info.Reminders {
-		if d, err := time.ParseDuration(s); err == nil {
+		if d, err := hoist.ParseDuration(s); err == nil {
 			sched = append(sched, d)
 		}
 	}
-	next := NewReminders(sched)
-	if fmt.Sprint(next.schedule) == fmt.Sprint(rem.schedule) {
+	every, _ := hoist.ParseDuration(info.ReminderEvery) // "" or garbage: none
+	next := NewReminders(sched, every)
+	if fmt.Sprint(next.schedule) == fmt.Sprint(rem.schedule) && next.every == rem.every {
 		return rem
 	}
-	next.session, next.given = rem.session, rem.given
+	next.session, next.prev = rem.session, rem.prev
 	return next
 }
 

@@ -17,44 +17,62 @@ import (
 	"github.com/hoist-jit/hoist/localapi"
 )
 
-// Reminders tracks which reminders of one session have been given.
+// Reminders decides which reminders of one session fall due: every Every
+// of time left (periodic: "ends in 3h", "ends in 2h30m"…) above the final
+// marks, then at each final mark (15m, 5m, 1m before the end). It is a pure
+// function of the time left it is shown, look after look.
 type Reminders struct {
-	schedule []time.Duration // longest first
+	schedule []time.Duration // the final marks, longest first
+	every    time.Duration   // the period above them; 0: none
 	session  string
-	given    map[time.Duration]bool
+	prev     time.Duration // the time left at the last look
 }
 
-// NewReminders returns a tracker for schedule (how long before the end).
-func NewReminders(schedule []time.Duration) *Reminders {
+// NewReminders returns a tracker for the final marks schedule (how long
+// before the end) and the period every above them (0: no periodic
+// reminders).
+func NewReminders(schedule []time.Duration, every time.Duration) *Reminders {
 	s := slices.Clone(schedule)
 	slices.SortFunc(s, func(a, b time.Duration) int { return int(b - a) })
-	return &Reminders{schedule: slices.Compact(s), given: map[time.Duration]bool{}}
+	if every < 0 {
+		every = 0
+	}
+	return &Reminders{schedule: slices.Compact(s), every: every}
 }
 
-// Due returns the reminders that fell due for session with remaining time
-// left, each once, most urgent last. Reminders already past when the
-// tracker first sees a session are not given: the user who starts the
-// helper with 10 minutes left does not hear "15 minutes left".
+// Due returns the reminder that fell due for session with remaining time
+// left since the last look, at most one: a mark falls due when the time
+// left passes it. Several at once (a suspended laptop) give only the most
+// urgent. Reminders already past when the tracker first sees a session are
+// not given — the user who starts the helper with 10 minutes left does not
+// hear "15 minutes left" — nor is a periodic one at the very first look,
+// which the start's own notice covers. When the time left grows (the
+// session was extended), the marks count again from there.
 func (r *Reminders) Due(session string, remaining time.Duration) []time.Duration {
-	if session != r.session {
-		r.session, r.given = session, map[time.Duration]bool{}
-		for _, at := range r.schedule {
-			if remaining < at-time.Second {
-				r.given[at] = true
-			}
+	first := session != r.session
+	if first {
+		r.session, r.prev = session, remaining+time.Second
+	}
+	if remaining > r.prev+5*time.Second {
+		r.prev = remaining // a new end: nothing between the old and the new time left is due
+	}
+	prev := r.prev
+	r.prev = min(r.prev, remaining)
+	for i := len(r.schedule) - 1; i >= 0; i-- { // most urgent first
+		if at := r.schedule[i]; remaining <= at && at < prev {
+			return []time.Duration{at}
 		}
 	}
-	var due []time.Duration
-	for _, at := range r.schedule {
-		if !r.given[at] && remaining <= at {
-			r.given[at] = true
-			due = append(due, at)
-		}
+	if first || r.every == 0 || prev <= remaining {
+		return nil
 	}
-	if len(due) > 1 {
-		due = due[len(due)-1:] // several at once (a suspended laptop): only the most urgent
+	// The most urgent multiple of the period passed, when it is above the
+	// marks.
+	at := (remaining + r.every - 1) / r.every * r.every
+	if at > 0 && at < prev && (len(r.schedule) == 0 || at > r.schedule[0]) {
+		return []time.Duration{at}
 	}
-	return due
+	return nil
 }
 
 // Last reports whether at is the last reminder of the schedule.

@@ -1,6 +1,7 @@
 package jit_test
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -11,7 +12,7 @@ import (
 )
 
 func TestRemindersFireOnceEachInOrder(t *testing.T) {
-	r := jit.NewReminders([]time.Duration{time.Minute, 15 * time.Minute, 5 * time.Minute})
+	r := jit.NewReminders([]time.Duration{time.Minute, 15 * time.Minute, 5 * time.Minute}, 0)
 	var got []time.Duration
 	for left := 20 * time.Minute; left >= 0; left -= 10 * time.Second {
 		got = append(got, r.Due("ses_a", left)...)
@@ -25,7 +26,7 @@ func TestRemindersFireOnceEachInOrder(t *testing.T) {
 }
 
 func TestRemindersAlreadyPastAreNotGiven(t *testing.T) {
-	r := jit.NewReminders([]time.Duration{15 * time.Minute, 5 * time.Minute, time.Minute})
+	r := jit.NewReminders([]time.Duration{15 * time.Minute, 5 * time.Minute, time.Minute}, 0)
 	if due := r.Due("ses_a", 10*time.Minute); len(due) != 0 {
 		t.Fatalf("attached with 10m left and got %v", due)
 	}
@@ -42,6 +43,63 @@ func TestRemindersAlreadyPastAreNotGiven(t *testing.T) {
 	}
 	if due := r.Due("ses_b", 15*time.Minute); len(due) != 1 {
 		t.Fatalf("new session at 15m: %v", due)
+	}
+}
+
+// TestPeriodicReminders: "every 30m" reminds at each half hour of time
+// left above the final marks, then at the marks; never at the first look,
+// one at a time after a jump, and again from the new end once a session
+// is extended.
+func TestPeriodicReminders(t *testing.T) {
+	marks := []time.Duration{15 * time.Minute, 5 * time.Minute, time.Minute}
+	// walk looks at the session every step from from down to to.
+	walk := func(r *jit.Reminders, session string, from, to, step time.Duration) []time.Duration {
+		var got []time.Duration
+		for left := from; left >= to; left -= step {
+			got = append(got, r.Due(session, left)...)
+		}
+		return got
+	}
+	for _, tc := range []struct {
+		name       string
+		every      time.Duration
+		from, step time.Duration
+		want       string
+	}{
+		{"a 2-hour session, every 30m", 30 * time.Minute, 2 * time.Hour, 7 * time.Second, "[1h30m0s 1h0m0s 30m0s 15m0s 5m0s 1m0s]"},
+		{"started just after a half hour", 30 * time.Minute, 2*time.Hour - 2*time.Second, time.Second, "[1h30m0s 1h0m0s 30m0s 15m0s 5m0s 1m0s]"},
+		{"a period under the final marks adds nothing below them", 10 * time.Minute, 40 * time.Minute, 10 * time.Second, "[30m0s 20m0s 15m0s 5m0s 1m0s]"},
+		{"no period: the final marks only", 0, 2 * time.Hour, 10 * time.Second, "[15m0s 5m0s 1m0s]"},
+		{"looks a minute apart", time.Hour, 4 * time.Hour, time.Minute, "[3h0m0s 2h0m0s 1h0m0s 15m0s 5m0s 1m0s]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := jit.NewReminders(marks, tc.every)
+			if got := fmt.Sprint(walk(r, "ses_a", tc.from, 0, tc.step)); got != tc.want {
+				t.Fatalf("reminders %s, want %s", got, tc.want)
+			}
+		})
+	}
+
+	r := jit.NewReminders(marks, 30*time.Minute)
+	// The first look at a session on a half hour says nothing: the start's
+	// notice does.
+	if due := r.Due("ses_b", 2*time.Hour); len(due) != 0 {
+		t.Fatalf("the first look: %v", due)
+	}
+	// A suspended laptop wakes 70 minutes later: one reminder, the latest.
+	if due := r.Due("ses_b", 50*time.Minute); fmt.Sprint(due) != "[1h0m0s]" {
+		t.Fatalf("after a jump: %v", due)
+	}
+	if got := fmt.Sprint(walk(r, "ses_b", 50*time.Minute, 14*time.Minute, 10*time.Second)); got != "[30m0s 15m0s]" {
+		t.Fatalf("down to 14m: %s", got)
+	}
+	// Extended by an hour at 14m: the half hours count again from there,
+	// and the 15m mark comes again before the new end.
+	if got := fmt.Sprint(walk(r, "ses_b", 74*time.Minute, 0, 10*time.Second)); got != "[1h0m0s 30m0s 15m0s 5m0s 1m0s]" {
+		t.Fatalf("after the extension: %s", got)
+	}
+	if r.Last(30*time.Minute) || !r.Last(time.Minute) {
+		t.Fatal("Last is wrong: the periodic reminders are never the last")
 	}
 }
 

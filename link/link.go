@@ -277,7 +277,14 @@ func (c *Client) Checkin(ctx context.Context, facts wire.AgentFacts) (*wire.Chec
 
 // Request files a user's request.
 func (c *Client) Request(ctx context.Context, user, reason string, d time.Duration) (wire.AgentRequestAnswer, error) {
-	body := wire.AgentRequestBody{User: user, Reason: reason}
+	return c.RequestAs(ctx, user, nil, reason, d)
+}
+
+// RequestAs files user's request as Request does, with the user's Unix
+// groups on this machine, which the startup policy's automatic approval
+// rules may name (at most 64 are sent).
+func (c *Client) RequestAs(ctx context.Context, user string, groups []string, reason string, d time.Duration) (wire.AgentRequestAnswer, error) {
+	body := wire.AgentRequestBody{User: user, Reason: reason, UnixGroups: groups[:min(len(groups), 64)]}
 	if d > 0 {
 		body.Duration = d.String()
 	}

@@ -51,11 +51,16 @@ func New(c *Client, a *agent.Agent, stateDir string, facts wire.AgentFacts, log 
 
 // Request implements agent.Upstream.
 func (l *Link) Request(ctx context.Context, user, reason string, d time.Duration) (agent.RequestInfo, error) {
-	ans, err := l.c.Request(ctx, user, reason, d)
+	ans, err := l.c.RequestAs(ctx, user, agent.UnixGroups(user), reason, d)
 	if err != nil {
 		return agent.RequestInfo{}, err
 	}
-	return agent.RequestInfo{ID: ans.Request.ID, State: string(ans.Request.State)}, nil
+	info := agent.RequestInfo{ID: ans.Request.ID, State: string(ans.Request.State)}
+	if ans.Request.State == hoist.RequestApproved {
+		// Approved at once, by a rule of the policy: the user is told so.
+		info.Reason = ans.Request.DecisionReason
+	}
+	return info, nil
 }
 
 // Extend implements agent.Extender.

@@ -192,6 +192,9 @@ type HelperInfo struct {
 	MaxDuration     string   `json:"max_duration,omitempty"`
 	// Reminders are how long before the end the user is reminded.
 	Reminders []string `json:"reminders"`
+	// ReminderEvery is the period of the reminders before those (every
+	// so much time left); empty: none.
+	ReminderEvery string `json:"reminder_every,omitempty"`
 }
 
 // Started says the program runs.

@@ -108,6 +108,9 @@ type AgentRequestBody struct {
 	// Extends names the user's active session: the request is then an
 	// extension asking Duration more on it.
 	Extends string `json:"extends,omitempty"`
+	// UnixGroups are the user's groups on the machine, for the startup
+	// policy's automatic approval rules.
+	UnixGroups []string `json:"unix_groups,omitempty"`
 }
 
 // AgentRequestAnswer says which request stands for the user's ask.
