@@ -543,3 +543,60 @@ func TestSudoProgramLeavingTheCgroupEndsWithTheSession(t *testing.T) {
 		t.Errorf("marker files after the end: %v", left)
 	}
 }
+
+// TestSudoInFlightAtTheEndNeverRunsAfterIt is the review's attack: the
+// user stops their own sudo after sudoers' check (slowed by many VAR=value
+// arguments) and before its PAM session, lets the session end, and resumes
+// it. The command must never run as root after the end. The command only
+// writes once a gate, made after the end, exists, so a sudo that finished
+// during the session (when it may run) never counts.
+func TestSudoInFlightAtTheEndNeverRunsAfterIt(t *testing.T) {
+	r := newSudoRig(t)
+	r.grant(30 * time.Minute)
+	dir := t.TempDir()
+	gate, marker := filepath.Join(dir, "gate"), filepath.Join(dir, "marker")
+	sudo, err := exec.LookPath("sudo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sudo, _ = filepath.EvalSymlinks(sudo)
+	args := []string{"-n"}
+	for i := range 60000 {
+		args = append(args, fmt.Sprintf("V%d=a", i))
+	}
+	args = append(args, "/bin/sh", "-c", "test -e "+gate+" && id -u > "+marker)
+	cmd := r.command("")
+	cmd.Path, cmd.Args = sudo, append([]string{"sudo"}, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	pid := cmd.Process.Pid
+	// Stopped once it is sudo, a little after, so that it is likely past
+	// its check (the test holds either way).
+	testenv.WaitUntil(t, "sudo to start", func() bool {
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		return exe == sudo
+	})
+	time.Sleep(300 * time.Millisecond)
+	_ = cmd.Process.Signal(syscall.SIGSTOP)
+	r.clock.Add(31 * time.Minute)
+	testenv.WaitUntil(t, "the end to complete", func() bool { return len(r.events("session.ended")) == 1 })
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGCONT)
+	testenv.WaitUntil(t, "the stopped sudo to exit", func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+			return false
+		}
+	})
+	if got, err := os.ReadFile(marker); err == nil {
+		t.Fatalf("a sudo stopped during the session ran its command after the end, as uid %q", strings.TrimSpace(string(got)))
+	}
+}

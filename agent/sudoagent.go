@@ -2,17 +2,21 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/localapi"
+	"github.com/hoist-jit/hoist/platform"
 )
 
 // sudoState is the agent's side of the sudo integration; guarded by
@@ -28,6 +32,9 @@ type sudoState struct {
 	// first sync writes it whatever a previous hoistd left.
 	listed  []string
 	stepSet bool
+	// elevators are the executables (sudo, pkexec; resolved) whose
+	// processes of a user are killed when the user's grant goes.
+	elevators []string
 }
 
 // prepareSudo checks the integration's configuration and copies the hook
@@ -42,7 +49,50 @@ func prepareSudo(cfg SudoConfig) (*sudoState, error) {
 	if err := c.installHook(); err != nil {
 		return nil, fmt.Errorf("install the PAM session hook of sudo: %w", err)
 	}
-	return &sudoState{cfg: c, granted: map[string]bool{}, refused: map[string]bool{}}, nil
+	return &sudoState{cfg: c, granted: map[string]bool{}, refused: map[string]bool{}, elevators: elevators()}, nil
+}
+
+// elevators resolves, once, the executables of sudo and pkexec: the
+// usual paths and those on hoistd's PATH, symlinks followed, as
+// /proc/PID/exe names them.
+func elevators() []string {
+	var out []string
+	for _, name := range []string{"sudo", "pkexec"} {
+		cands := []string{"/usr/bin/" + name}
+		if p, err := exec.LookPath(name); err == nil {
+			cands = append(cands, p)
+		}
+		for _, c := range cands {
+			if r, err := filepath.EvalSymlinks(c); err == nil && filepath.IsAbs(r) {
+				out = append(out, r)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// elevationKillTimeout bounds one user's kill of in-flight elevations.
+const elevationKillTimeout = 5 * time.Second
+
+// killElevations kills the sudo and pkexec processes of the drop-in name's
+// user still on their way to the PAM session (stopped past sudoers' check,
+// say): once the drop-in is gone the hook would let them through, so they
+// go before the PAM step stops naming the user.
+func (a *Agent) killElevations(name string) {
+	uid, err := strconv.Atoi(strings.TrimPrefix(name, a.sudo.cfg.sudoersPrefix()))
+	if err != nil || uid <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), elevationKillTimeout)
+	defer cancel()
+	killed, err := platform.KillElevations(ctx, uid, a.sudo.elevators)
+	if err != nil {
+		a.cfg.Logger.Error("cannot kill every sudo and pkexec in flight", "uid", uid, "err", err)
+	}
+	if len(killed) > 0 {
+		a.audit("sudo.killed", "hoistd", name, map[string]any{"uid": uid, "pids": killed})
+	}
 }
 
 // closeSudo takes the PAM step, the polkit rule and the hook's copy out
@@ -120,6 +170,14 @@ func (a *Agent) syncSudo() {
 			continue
 		}
 		a.audit("sudo.revoked", "hoistd", name, map[string]any{"file": filepath.Join(st.cfg.SudoersDir, name)})
+	}
+	// Sudos past sudoers' check while the drop-in was there, not yet in
+	// their PAM session: killed now that no new one can start, and before
+	// the step's shrinking below lets them skip the hook.
+	for name := range onDisk {
+		if _, ok := want[name]; !ok {
+			a.killElevations(name)
+		}
 	}
 	granted := map[string]bool{}
 	var users []string
@@ -372,11 +430,20 @@ func (a *Agent) servePolkitHook(x *exchange) {
 		x.fail(hoist.EForbidden, "only polkitd may ask the polkit hook", 126)
 		return
 	}
-	if !a.sudoGranted(x.req.User) || a.activeFor(x.req.User) == nil {
+	if !a.sudoGranted(x.req.User) || !a.activeNotEnding(x.req.User) {
 		x.fail(hoist.ENotFound, "no active session for this user", 1)
 		return
 	}
 	x.reply(localapi.Reply{Status: &localapi.Status{State: "active", User: x.req.User, Sudo: true}})
+}
+
+// activeNotEnding says whether user has a session that is active and has
+// not begun to end: from the moment an end begins, nothing new elevates.
+func (a *Agent) activeNotEnding(user string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.byUser[user]
+	return s != nil && s.rec.State == stateActive && !s.ending && a.cfg.Clock.Now().Before(s.rec.NotAfter)
 }
 
 // polkitUID is the uid polkitd runs its rules' helpers as (-1: none).

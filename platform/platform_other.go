@@ -35,3 +35,8 @@ func SealInheritedFDs() error { return nil }
 
 // KillMarked fails with ErrNotSupported.
 func KillMarked(ctx context.Context, marker string) ([]int, error) { return nil, ErrNotSupported }
+
+// KillElevations fails with ErrNotSupported.
+func KillElevations(ctx context.Context, uid int, exes []string) ([]int, error) {
+	return nil, ErrNotSupported
+}
