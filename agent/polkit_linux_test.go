@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -109,6 +110,21 @@ func TestPkexecDuringTheSessionOnly(t *testing.T) {
 	})
 	if strings.TrimSpace(got.stdout) != "0" {
 		t.Fatalf("pkexec id -u during the session: %+v, want 0", got)
+	}
+	// Only pkexec: any other action (systemd-run, a D-Bus call to
+	// systemd) would run outside the session, so polkit decides it as
+	// without Hoist (here: an admin's password, which no agent can ask).
+	if got := r.sh("", "exec pkcheck --action-id org.freedesktop.systemd1.manage-units --process $$"); got.code == 0 {
+		t.Errorf("pkcheck of systemd's manage-units during the session: %+v, want polkit's refusal", got)
+	}
+	var actions []string
+	for _, ev := range r.events("polkit.authorised") {
+		if ev.Subject == id {
+			actions = append(actions, fmt.Sprint(ev.Detail["action"]))
+		}
+	}
+	if len(actions) == 0 || slices.ContainsFunc(actions, func(a string) bool { return a != "org.freedesktop.policykit.exec" }) {
+		t.Errorf("polkit.authorised actions in the audit: %q, want only org.freedesktop.policykit.exec", actions)
 	}
 	daemon := pidOf(t, r.pkexec(`/bin/sh -c 'setsid sleep 1005 >/dev/null 2>&1 & echo $!'`))
 	g, err := r.cgs.OpenGroup(id)

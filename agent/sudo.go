@@ -340,21 +340,25 @@ func (c SudoConfig) polkitPath() string {
 	return filepath.Join(c.PolkitDir, "49-hoist-"+c.Instance+".rules")
 }
 
-// polkitRule authorises the listed users' actions, after the polkit hook
+// polkitRule authorises the listed users' pkexec (the action
+// org.freedesktop.policykit.exec) and nothing else, after the polkit hook
 // confirmed with hoistd that the subject's session is still active: a
-// list left behind by a dead hoistd authorises no one. The list keeps the
-// hook from running for every other user's every check.
+// list left behind by a dead hoistd authorises no one. Every other action
+// (systemd-run, D-Bus calls to system daemons) is not handled, as without
+// Hoist: what those daemons start is not the user's and would run outside
+// the session. The list keeps the hook from running for every other user's
+// every check.
 func (c SudoConfig) polkitRule(users []string) string {
 	list, _ := json.Marshal(users) // validated names: JSON is JavaScript here
 	return fmt.Sprintf(`// Written by hoistd (instance %[1]s): users with an active JIT session are
-// authorised for what they ask polkit. Removed when no session is active.
+// authorised for pkexec (and only it). Removed when no session is active.
 polkit.addRule(function(action, subject) {
     var users = %[2]s;
-    if (users.indexOf(subject.user) < 0) {
+    if (action.id != "org.freedesktop.policykit.exec" || users.indexOf(subject.user) < 0) {
         return polkit.Result.NOT_HANDLED;
     }
     try {
-        polkit.spawn(["%[3]s", "polkit-hook", "--socket=%[4]s", "--user=" + subject.user]);
+        polkit.spawn(["%[3]s", "polkit-hook", "--socket=%[4]s", "--user=" + subject.user, "--action=" + action.id]);
     } catch (e) {
         return polkit.Result.NOT_HANDLED;
     }

@@ -434,6 +434,7 @@ func (a *Agent) servePolkitHook(x *exchange) {
 		x.fail(hoist.ENotFound, "no active session for this user", 1)
 		return
 	}
+	a.audit("polkit.authorised", x.req.User, a.sessionIDOf(x.req.User), map[string]any{"action": x.req.Action})
 	x.reply(localapi.Reply{Status: &localapi.Status{State: "active", User: x.req.User, Sudo: true}})
 }
 
@@ -444,6 +445,16 @@ func (a *Agent) activeNotEnding(user string) bool {
 	defer a.mu.Unlock()
 	s := a.byUser[user]
 	return s != nil && s.rec.State == stateActive && !s.ending && a.cfg.Clock.Now().Before(s.rec.NotAfter)
+}
+
+// sessionIDOf is the id of user's session ("" when none).
+func (a *Agent) sessionIDOf(user string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s := a.byUser[user]; s != nil {
+		return s.rec.ID
+	}
+	return ""
 }
 
 // polkitUID is the uid polkitd runs its rules' helpers as (-1: none).

@@ -38,6 +38,9 @@ const (
 	// MaxSignal is the highest signal number a signal request may carry
 	// (Linux's SIGRTMAX); which ones hoistd forwards is hoistd's choice.
 	MaxSignal = 64
+	// MaxAction is the longest polkit action id the polkit hook passes on
+	// (for the audit).
+	MaxAction = 256
 )
 
 // ErrInvalid is wrapped by every refusal of Request.Check and
@@ -60,6 +63,7 @@ const (
 	fUser
 	fHelper
 	fHook
+	fAction
 )
 
 var fieldNames = []struct {
@@ -68,7 +72,7 @@ var fieldNames = []struct {
 }{
 	{fArgv, "a command"}, {fTerm, "a TERM"}, {fTTY, "a terminal"}, {fDuration, "a duration"},
 	{fReason, "a reason"}, {fSignal, "a signal"}, {fUser, "a user"}, {fHelper, "the helper's facts"},
-	{fHook, "a hook"},
+	{fHook, "a hook"}, {fAction, "a polkit action"},
 }
 
 // opFields says, for each op, which fields it may carry and which it must.
@@ -86,7 +90,7 @@ var opFields = map[string]struct{ may, must field }{
 	OpExtend:  {may: fDuration | fReason, must: fDuration},
 	// The hooks of sudo's PAM session name no user (hoistd reads it from
 	// the kernel); polkit's names the subject polkitd asks about.
-	OpHook: {may: fHook | fUser, must: fHook},
+	OpHook: {may: fHook | fUser | fAction, must: fHook},
 }
 
 // present is the set of r's fields that are not empty.
@@ -106,6 +110,7 @@ func (r Request) present() field {
 	set(r.User != "", fUser)
 	set(r.Helper, fHelper)
 	set(r.Hook != "", fHook)
+	set(r.Action != "", fAction)
 	return f
 }
 
@@ -157,6 +162,12 @@ func (r Request) Check() error {
 	}
 	if r.Op == OpHook && (r.Hook == HookPolkit) != (r.User != "") {
 		return fmt.Errorf("%w: a user goes with the polkit hook, and only with it", ErrInvalid)
+	}
+	if err := checkText("the polkit action", r.Action, MaxAction); err != nil {
+		return err
+	}
+	if r.Action != "" && r.Hook != HookPolkit {
+		return fmt.Errorf("%w: a polkit action goes with the polkit hook only", ErrInvalid)
 	}
 	if got&fSignal != 0 && (r.Signal < 1 || r.Signal > MaxSignal) {
 		return fmt.Errorf("%w: signal %d is out of range 1-%d", ErrInvalid, r.Signal, MaxSignal)

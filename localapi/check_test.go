@@ -75,6 +75,16 @@ func TestCheckEachOp(t *testing.T) {
 		{"extend without a duration", with(localapi.OpExtend, func(r *localapi.Request) { r.Duration = "" }), false},
 		{"extend with a duration too long to be one", with(localapi.OpExtend, func(r *localapi.Request) { r.Duration = strings.Repeat("9", localapi.MaxDuration+1) }), false},
 		{"extend with a reason", with(localapi.OpExtend, func(r *localapi.Request) { r.Reason = "not done" }), true},
+		{"polkit hook with its action", with(localapi.OpHook, func(r *localapi.Request) {
+			r.Hook, r.User, r.Action = localapi.HookPolkit, "alice", "org.freedesktop.policykit.exec"
+		}), true},
+		{"sudo hook with a polkit action", with(localapi.OpHook, func(r *localapi.Request) {
+			r.Hook, r.Action = localapi.HookOpen, "org.freedesktop.policykit.exec"
+		}), false},
+		{"polkit hook with an action too long", with(localapi.OpHook, func(r *localapi.Request) {
+			r.Hook, r.User, r.Action = localapi.HookPolkit, "alice", strings.Repeat("a", localapi.MaxAction+1)
+		}), false},
+		{"status with a polkit action", with(localapi.OpStatus, func(r *localapi.Request) { r.Action = "x" }), false},
 	}
 	runCheckCases(t, full)
 }

@@ -105,6 +105,9 @@ type Request struct {
 	Helper bool `json:"helper,omitempty"`
 	// Hook is the step of OpHook.
 	Hook string `json:"hook,omitempty"`
+	// Action is the polkit action the polkit hook asks about, for the
+	// audit (HookPolkit only).
+	Action string `json:"action,omitempty"`
 }
 
 // Reply is a frame from hoistd. Exactly one field is set.

@@ -74,14 +74,14 @@ func newSudoHook(stderr io.Writer) *cobra.Command {
 // newPolkitHook is what the polkit rule spawns: exit 0 when hoistd says the
 // user has an active session that sudo elevates.
 func newPolkitHook() *cobra.Command {
-	var socket, user string
+	var socket, user, action string
 	cmd := &cobra.Command{
-		Use:    "polkit-hook --socket=PATH --user=NAME",
+		Use:    "polkit-hook --socket=PATH --user=NAME --action=ID",
 		Short:  "Ask hoistd whether polkit may authorise a user (run by polkitd's rule)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, err := askHook(socket, localapi.Request{V: localapi.Version, Op: localapi.OpHook, Hook: localapi.HookPolkit, User: user})
+			rep, err := askHook(socket, localapi.Request{V: localapi.Version, Op: localapi.OpHook, Hook: localapi.HookPolkit, User: user, Action: action})
 			if err != nil || rep.Error != nil {
 				return hookExit(1)
 			}
@@ -90,6 +90,7 @@ func newPolkitHook() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&socket, "socket", localapi.DefaultSocket, "hoistd's socket")
 	cmd.Flags().StringVar(&user, "user", "", "the subject's user name")
+	cmd.Flags().StringVar(&action, "action", "", "the polkit action asked for (for the audit)")
 	return cmd
 }
 
