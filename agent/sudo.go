@@ -28,7 +28,8 @@ type SudoConfig struct {
 	// digits ("main" for the machine's hoistd).
 	Instance string
 	// Hook is the absolute path of the hoistd binary whose copy pam_exec
-	// and polkit.spawn run ("hoistd sudo-hook", "hoistd polkit-hook").
+	// and polkit.spawn run ("hoistd sudo-hook", "hoistd polkit-hook");
+	// hoistd gives /proc/self/exe, its own running binary.
 	Hook string
 	// HookDir is the root-owned directory the hook is copied into
 	// (DefaultHookDir when empty): the PAM step names the copy, so that

@@ -52,10 +52,11 @@ func prepareSudo(cfg SudoConfig) (*sudoState, error) {
 	return &sudoState{cfg: c, granted: map[string]bool{}, refused: map[string]bool{}, elevators: elevators()}, nil
 }
 
-// elevators resolves, once, the executables of sudo and pkexec: the
-// usual paths and those on hoistd's PATH, symlinks followed, as
-// /proc/PID/exe names them.
-func elevators() []string {
+func elevators() []string { return Elevators() }
+
+// Elevators resolves the executables of sudo and pkexec: the usual paths
+// and those on PATH, symlinks followed, as /proc/PID/exe names them.
+func Elevators() []string {
 	var out []string
 	for _, name := range []string{"sudo", "pkexec"} {
 		cands := []string{"/usr/bin/" + name}
@@ -382,6 +383,11 @@ func (a *Agent) serveHook(x *exchange) {
 	name, err := lookupUser(p.ruid)
 	if p.ruid == 0 || err != nil || !a.sudoGranted(name) && !a.sudo.cfg.hasDropIn(p.ruid) {
 		x.reply(localapi.Reply{Status: &localapi.Status{State: "none", User: name}}) // not Hoist's sudo: nothing to do
+		return
+	}
+	if !slices.Contains(a.sudo.elevators, strings.TrimSuffix(p.exe, " (deleted)")) {
+		a.audit("command.refused", name, "", map[string]any{"pid": p.pid, "uid": p.ruid, "path": p.exe, "why": "the hook's parent is not sudo or pkexec"})
+		x.fail(hoist.EForbidden, "the hook's parent is not sudo or pkexec", 126)
 		return
 	}
 	s := a.activeFor(name)

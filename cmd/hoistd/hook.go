@@ -6,12 +6,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hoist-jit/hoist/agent"
 	"github.com/hoist-jit/hoist/localapi"
 )
 
@@ -51,6 +53,13 @@ func newSudoHook(stderr io.Writer) *cobra.Command {
 			// of this hoistd is not Hoist's, and sudo goes on at once.
 			if !hasDropIn(sudoers, instance) {
 				return nil
+			}
+			// pam_exec of sudo's or pkexec's session runs the hook: its
+			// parent is one of them, set-uid root. Anything else is not the
+			// step this hook is, and gets no answer.
+			if !parentElevates() {
+				fmt.Fprintln(stderr, "hoist: the session hook runs only under sudo or pkexec")
+				return hookExit(1)
 			}
 			rep, err := askHook(socket, localapi.Request{V: localapi.Version, Op: localapi.OpHook, Hook: hook})
 			switch {
@@ -132,4 +141,27 @@ func hasDropIn(dir, instance string) bool {
 		}
 	}
 	return true
+}
+
+// parentElevates says whether the hook's parent is sudo or pkexec (its
+// executable, as the kernel names it) running with effective uid 0.
+func parentElevates() bool {
+	ppid := os.Getppid()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ppid))
+	if err != nil {
+		return false
+	}
+	euid := ""
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "Uid:"); ok {
+			if f := strings.Fields(v); len(f) > 1 {
+				euid = f[1]
+			}
+		}
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", ppid))
+	if err != nil || euid != "0" {
+		return false
+	}
+	return slices.Contains(agent.Elevators(), strings.TrimSuffix(exe, " (deleted)"))
 }

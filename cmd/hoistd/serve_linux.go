@@ -58,15 +58,11 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 			cfg := agent.Config{StateDir: stateDir, Tracker: tracker, Grace: grace, Logger: log,
 				DesktopDir: applications, AutostartDir: autostart, HoistPath: agent.InstalledHoist(hoistBinary)}
 			if sudo {
-				self, err := os.Executable()
-				if err != nil {
-					return err
-				}
 				abs, err := filepath.Abs(socket)
 				if err != nil {
 					return err
 				}
-				cfg.Sudo = &agent.SudoConfig{Instance: sudoInstance, Hook: self, Socket: abs, PolkitDir: polkitDir}
+				cfg.Sudo = &agent.SudoConfig{Instance: sudoInstance, Hook: selfExe, Socket: abs, PolkitDir: polkitDir}
 			}
 			var c *link.Client
 			if link.Enrolled(stateDir) {
@@ -281,3 +277,9 @@ func newGrant(stdout io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&forDur, "for", "30m", "how long, like 30m, 2h or 1d")
 	return cmd
 }
+
+// selfExe is the running hoistd's own binary, which the sudo hook is
+// copied from: /proc/self/exe opens the file this process runs, even when
+// the path it was started from has since been replaced or deleted
+// (os.Executable only names that path).
+const selfExe = "/proc/self/exe"
