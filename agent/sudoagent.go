@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hoist-jit/hoist"
@@ -32,6 +33,10 @@ type sudoState struct {
 	// first sync writes it whatever a previous hoistd left.
 	listed  []string
 	stepSet bool
+	// named is listed as a set, for the hook, which must not wait for a
+	// sync (sudoMu) to finish; namedMu guards it.
+	namedMu sync.Mutex
+	named   map[string]bool
 	// elevators are the executables (sudo, pkexec; resolved) whose
 	// processes of a user are killed when the user's grant goes.
 	elevators []string
@@ -114,6 +119,7 @@ func (a *Agent) closeSudo() {
 		a.cfg.Logger.Error("cannot take the sudo integration out", "err", err)
 	}
 	a.sudo.listed, a.sudo.stepSet = nil, true
+	a.sudo.setNamed(nil)
 }
 
 // sudoOn says whether the configuration in force lets sudo elevate
@@ -223,7 +229,28 @@ func (st *sudoState) setStep(users []string) error {
 		return err
 	}
 	st.listed, st.stepSet = users, true
+	st.setNamed(users)
 	return nil
+}
+
+// setNamed records the users the PAM step names now.
+func (st *sudoState) setNamed(users []string) {
+	named := make(map[string]bool, len(users))
+	for _, u := range users {
+		named[u] = true
+	}
+	st.namedMu.Lock()
+	st.named = named
+	st.namedMu.Unlock()
+}
+
+// isNamed says whether the PAM step names user: sudo runs the hook for
+// them, and until the step stops naming them (the last thing an end does)
+// their sudo is Hoist's to allow or refuse — even once the drop-in is gone.
+func (st *sudoState) isNamed(user string) bool {
+	st.namedMu.Lock()
+	defer st.namedMu.Unlock()
+	return st.named[user]
 }
 
 // grantUsers lists the users of grants.
@@ -381,7 +408,11 @@ func (a *Agent) serveHook(x *exchange) {
 		return
 	}
 	name, err := lookupUser(p.ruid)
-	if p.ruid == 0 || err != nil || !a.sudoGranted(name) && !a.sudo.cfg.hasDropIn(p.ruid) {
+	// A user the step still names is Hoist's even without a drop-in: an
+	// end removes the drop-in before it kills the sudos past their check
+	// and stops naming the user, and a sudo resumed in between must be
+	// refused, not let through unheld.
+	if p.ruid == 0 || err != nil || !a.sudoGranted(name) && !a.sudo.cfg.hasDropIn(p.ruid) && !a.sudo.isNamed(name) {
 		x.reply(localapi.Reply{Status: &localapi.Status{State: "none", User: name}}) // not Hoist's sudo: nothing to do
 		return
 	}

@@ -50,8 +50,11 @@ func newSudoHook(stderr io.Writer) *cobra.Command {
 				return nil
 			}
 			// Decided before anything can wait: a caller without a drop-in
-			// of this hoistd is not Hoist's, and sudo goes on at once.
-			if !hasDropIn(sudoers, instance) {
+			// of this hoistd is not Hoist's, and pkexec goes on at once. In
+			// sudo's services the guard line before the step already let
+			// through only the users the step names, and hoistd decides for
+			// each of them — also for one whose drop-in an end just removed.
+			if !strings.HasPrefix(os.Getenv("PAM_SERVICE"), "sudo") && !hasDropIn(sudoers, instance) {
 				return nil
 			}
 			// pam_exec of sudo's or pkexec's session runs the hook: its
