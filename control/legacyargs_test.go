@@ -12,9 +12,6 @@ import (
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/control"
-	"github.com/hoist-jit/hoist/pgtest"
-	"github.com/hoist-jit/hoist/postgres"
-	"github.com/hoist-jit/hoist/sqlite"
 	"github.com/hoist-jit/hoist/testenv"
 	"github.com/hoist-jit/hoist/wire"
 )
@@ -27,29 +24,7 @@ import (
 // program (it used to stop "systemctl edit" under a broader elevate), the
 // audit records every run. On both stores.
 func TestLegacyArgsPoliciesDeactivatedAtStart(t *testing.T) {
-	open := map[string]func(t *testing.T) hoist.Store{
-		"sqlite": func(t *testing.T) hoist.Store {
-			s, err := sqlite.Open(ctx, t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-		"postgres": func(t *testing.T) hoist.Store {
-			s, err := postgres.Open(ctx, pgtest.URL(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	}
-	for _, name := range []string{"sqlite", "postgres"} {
-		t.Run(name, func(t *testing.T) {
-			store := open[name](t)
-			t.Cleanup(func() { store.Close() })
-			testLegacyArgsDeactivated(t, store)
-		})
-	}
+	eachStore(t, testLegacyArgsDeactivated)
 }
 
 func testLegacyArgsDeactivated(t *testing.T, store hoist.Store) {

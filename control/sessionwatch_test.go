@@ -15,8 +15,6 @@ import (
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/control"
 	"github.com/hoist-jit/hoist/pgtest"
-	"github.com/hoist-jit/hoist/postgres"
-	"github.com/hoist-jit/hoist/sqlite"
 	"github.com/hoist-jit/hoist/testenv"
 	"github.com/hoist-jit/hoist/wire"
 )
@@ -47,29 +45,7 @@ var watchAdmin = control.Actor{Name: "admin", Role: hoist.RoleAdmin}
 
 // onEachStore runs fn against SQLite and against PostgreSQL.
 func onEachStore(t *testing.T, fn func(t *testing.T, w *watch)) {
-	open := map[string]func(t *testing.T) hoist.Store{
-		"sqlite": func(t *testing.T) hoist.Store {
-			s, err := sqlite.Open(ctx, t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-		"postgres": func(t *testing.T) hoist.Store {
-			s, err := postgres.Open(ctx, pgtest.URL(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	}
-	for _, name := range []string{"sqlite", "postgres"} {
-		t.Run(name, func(t *testing.T) {
-			store := open[name](t)
-			t.Cleanup(func() { store.Close() })
-			fn(t, newWatch(t, store))
-		})
-	}
+	eachStore(t, func(t *testing.T, store hoist.Store) { fn(t, newWatch(t, store)) })
 }
 
 func newWatch(t *testing.T, store hoist.Store) *watch {
