@@ -79,6 +79,26 @@ func (c *groupCache) of(ctx context.Context, tx hoist.Tx, id string) ([]string, 
 	return names, nil
 }
 
+// inScope keeps the first limit of items whose machine (where gives its
+// agent and host) adm may act for, in order: the lists a scoped approver
+// sees.
+func inScope[T any](ctx context.Context, tx hoist.Tx, adm hoist.Admin, items []T, limit int, where func(T) (agent, host string)) ([]T, error) {
+	gc := &groupCache{}
+	kept := items[:0]
+	for _, it := range items {
+		agent, host := where(it)
+		if err := checkScope(ctx, tx, gc, adm, agent, host, ""); hoist.ErrorCode(err) == hoist.EForbidden {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		if kept = append(kept, it); len(kept) == limit {
+			break
+		}
+	}
+	return kept, nil
+}
+
 // checkScope refuses, with EForbidden, acting as adm for the machine of
 // agent (on host): adm's approver groups must include one of its groups.
 func checkScope(ctx context.Context, tx hoist.Tx, gc *groupCache, adm hoist.Admin, agent, host, verb string) error {

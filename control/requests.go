@@ -167,20 +167,8 @@ func (s *Service) Requests(ctx context.Context, a Actor, f hoist.RequestFilter) 
 		if rs, err = tx.Requests(ctx, f); err != nil || !adm.Scoped() {
 			return err
 		}
-		gc := &groupCache{}
-		kept := rs[:0]
-		for _, r := range rs {
-			if err := checkScope(ctx, tx, gc, adm, r.Agent, r.Host, ""); hoist.ErrorCode(err) == hoist.EForbidden {
-				continue
-			} else if err != nil {
-				return err
-			}
-			if kept = append(kept, r); len(kept) == limit {
-				break
-			}
-		}
-		rs = kept
-		return nil
+		rs, err = inScope(ctx, tx, adm, rs, limit, func(x hoist.Request) (string, string) { return x.Agent, x.Host })
+		return err
 	})
 	return rs, err
 }

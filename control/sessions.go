@@ -26,20 +26,8 @@ func (s *Service) Sessions(ctx context.Context, a Actor, f hoist.SessionFilter) 
 		if ss, err = tx.Sessions(ctx, f); err != nil || !adm.Scoped() {
 			return err
 		}
-		gc := &groupCache{}
-		kept := ss[:0]
-		for _, sess := range ss {
-			if err := checkScope(ctx, tx, gc, adm, sess.Agent, sess.Host, ""); hoist.ErrorCode(err) == hoist.EForbidden {
-				continue
-			} else if err != nil {
-				return err
-			}
-			if kept = append(kept, sess); len(kept) == limit {
-				break
-			}
-		}
-		ss = kept
-		return nil
+		ss, err = inScope(ctx, tx, adm, ss, limit, func(x hoist.Session) (string, string) { return x.Agent, x.Host })
+		return err
 	})
 	return ss, err
 }
