@@ -244,21 +244,7 @@ func newRequest(env Env, socket *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if err := printJSON(env.Stdout, map[string]any{"id": id, "state": state, "session_id": st.SessionID, "expires_at": st.ExpiresAt}); err != nil {
-					return err
-				}
-			} else if state == "approved" {
-				printStatus(env, st)
-				fmt.Fprintln(env.Stdout, id)
-			} else {
-				fmt.Fprintf(env.Stderr, "hoist: %s\n", undecidedMessage(id, state, st.DecisionReason))
-				fmt.Fprintln(env.Stdout, id)
-			}
-			if state != "approved" {
-				return exitStatus{1}
-			}
-			return nil
+			return printDecision(env, id, state, st, asJSON, nil)
 		},
 	}
 	cmd.Flags().StringVar(&forDur, "for", "", "how long, like 30m, 2h or 1d; default: the policy's")
@@ -304,8 +290,19 @@ func requestExtension(env Env, path, extend, reason string, wait, asJSON bool) e
 	if err != nil {
 		return err
 	}
+	return printDecision(env, id, state, st, asJSON, map[string]any{"kind": "extension"})
+}
+
+// printDecision says how request id was decided, as --wait promises: the
+// status and the id on approval (exit 0), why not on stderr otherwise
+// (exit 1); with asJSON one object, with extra's fields added.
+func printDecision(env Env, id, state string, st *localapi.Status, asJSON bool, extra map[string]any) error {
 	if asJSON {
-		if err := printJSON(env.Stdout, map[string]any{"id": id, "state": state, "kind": "extension", "session_id": st.SessionID, "expires_at": st.ExpiresAt}); err != nil {
+		out := map[string]any{"id": id, "state": state, "session_id": st.SessionID, "expires_at": st.ExpiresAt}
+		for k, v := range extra {
+			out[k] = v
+		}
+		if err := printJSON(env.Stdout, out); err != nil {
 			return err
 		}
 	} else if state == "approved" {
@@ -324,23 +321,16 @@ func requestExtension(env Env, path, extend, reason string, wait, asJSON bool) e
 // waitForExtension watches the local status until the extension id is
 // decided, or the session it was for has ended.
 func waitForExtension(path, id string) (string, *localapi.Status, error) {
-	for {
-		rep, err := exchange(path, localapi.Request{Op: localapi.OpStatus})
-		if err != nil {
-			return "", nil, err
-		}
-		st := rep.Status
+	return pollStatus(path, func(st *localapi.Status) (string, bool) {
 		switch {
-		case st == nil:
-			return "", nil, hoist.Errorf(hoist.EUnavailable, "hoistd answered without a status")
 		case st.RequestID == id && st.RequestState != "" && st.RequestState != "pending":
-			return st.RequestState, st, nil
+			return st.RequestState, true
 		case st.State != "active" && st.State != "pending":
 			st.DecisionReason = "the session ended first"
-			return "not granted", st, nil
+			return "not granted", true
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return "", false
+	})
 }
 
 // undecidedMessage says why request id did not become a session.
@@ -358,19 +348,31 @@ func undecidedMessage(id, state, reason string) string {
 // waitForDecision watches the local status until the request is decided.
 // hoistd hears of the decision by push; asking it is cheap.
 func waitForDecision(path, id string) (string, *localapi.Status, error) {
+	return pollStatus(path, func(st *localapi.Status) (string, bool) {
+		switch {
+		case st.State == "active" && st.RequestID == id:
+			return "approved", true
+		case st.RequestID == id && (st.RequestState == "denied" || st.RequestState == "expired" || st.RequestState == "cancelled"):
+			return st.RequestState, true
+		}
+		return "", false
+	})
+}
+
+// pollStatus asks hoistd for the caller's status until decided says the
+// wait is over, and returns what it said with that status.
+func pollStatus(path string, decided func(*localapi.Status) (string, bool)) (string, *localapi.Status, error) {
 	for {
 		rep, err := exchange(path, localapi.Request{Op: localapi.OpStatus})
 		if err != nil {
 			return "", nil, err
 		}
 		st := rep.Status
-		switch {
-		case st == nil:
+		if st == nil {
 			return "", nil, hoist.Errorf(hoist.EUnavailable, "hoistd answered without a status")
-		case st.State == "active" && st.RequestID == id:
-			return "approved", st, nil
-		case st.RequestID == id && (st.RequestState == "denied" || st.RequestState == "expired" || st.RequestState == "cancelled"):
-			return st.RequestState, st, nil
+		}
+		if state, ok := decided(st); ok {
+			return state, st, nil
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
