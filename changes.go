@@ -316,3 +316,25 @@ func clipRunes(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// ChangeReportOn says whether c has hoistd make change reports (yes
+// unless a group says no).
+func (c AgentConfig) ChangeReportOn() bool { return c.ChangeReport == nil || *c.ChangeReport }
+
+// ChangeReportPaths are the files under /etc whose checksums c has the
+// change report compare: ChangeReportFiles, or DefaultChangeReportFiles
+// when no group sets them, less any path CheckChangeReportFile refuses (a
+// bundle is checked by the server, and again here, by the agent).
+func (c AgentConfig) ChangeReportPaths() []string {
+	src := c.ChangeReportFiles
+	if src == nil {
+		src = DefaultChangeReportFiles
+	}
+	out := make([]string, 0, min(len(src), MaxChangeReportFiles))
+	for _, p := range src {
+		if len(out) < MaxChangeReportFiles && CheckChangeReportFile(p) == nil && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}

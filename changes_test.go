@@ -133,3 +133,26 @@ func TestSnapshotJSONRoundTrip(t *testing.T) {
 		t.Fatalf("round trip lost something: %s → %+v", data, d)
 	}
 }
+
+func TestChangeReportConfig(t *testing.T) {
+	off := false
+	if (hoist.AgentConfig{}).ChangeReportOn() != true || (hoist.AgentConfig{ChangeReport: &off}).ChangeReportOn() {
+		t.Fatal("change_report: on unless a group turns it off")
+	}
+	if got := (hoist.AgentConfig{}).ChangeReportPaths(); !reflect.DeepEqual(got, hoist.DefaultChangeReportFiles) {
+		t.Fatalf("default paths = %v", got)
+	}
+	g := hoist.ComputerGroup{Name: "web", Config: hoist.AgentConfig{ChangeReportFiles: []string{"/etc/ok.conf", "/etc/../root/.bashrc"}}}
+	err := g.Validate()
+	if err == nil || !strings.Contains(hoist.ErrorMessage(err)+fmt.Sprint(err), "change_report_files") {
+		t.Fatalf("a path out of /etc: %v, want an error naming config.change_report_files", err)
+	}
+	for _, bad := range []string{"/etc", "/etc/", "etc/x", "/etc/a/../b", "/var/x", "/etc/x\n"} {
+		if hoist.CheckChangeReportFile(bad) == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if got := (hoist.AgentConfig{ChangeReportFiles: []string{"/etc/a", "/tmp/b", "/etc/a"}}).ChangeReportPaths(); !reflect.DeepEqual(got, []string{"/etc/a"}) {
+		t.Fatalf("paths = %v", got)
+	}
+}

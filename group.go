@@ -99,6 +99,14 @@ type AgentConfig struct {
 	// ElevateSudo lets sudo and pkexec elevate a user during their JIT
 	// session, inside the session (nil: yes).
 	ElevateSudo *bool `json:"elevate_sudo,omitempty"`
+	// ChangeReport makes hoistd snapshot the machine at the start and the
+	// end of each session and record what changed (nil: yes). See
+	// docs/change-report.md.
+	ChangeReport *bool `json:"change_report,omitempty"`
+	// ChangeReportFiles are the files under /etc whose checksums the
+	// change report compares, besides what it always compares; a
+	// directory stands for the files in it (nil: DefaultChangeReportFiles).
+	ChangeReportFiles []string `json:"change_report_files,omitempty"`
 }
 
 // ConfigFields maps each configuration field to the lowest agent version
@@ -112,6 +120,45 @@ var ConfigFields = map[string]string{
 	"grace":               "0.2.0",
 	"elevate_sudo":        "0.3.0",
 	"reminder_every":      ReminderEveryVersion,
+	"change_report":       ChangeReportVersion,
+	"change_report_files": ChangeReportVersion,
+}
+
+// ChangeReportVersion is the lowest agent version that makes change
+// reports (AgentConfig.ChangeReport, ChangeReportFiles). An older agent
+// ignores the fields, and reports nothing.
+const ChangeReportVersion = "0.3.0"
+
+// DefaultChangeReportFiles are the files under /etc whose checksums a
+// change report compares where no group names its own: where logins,
+// name resolution, the loader, the shells and the package sources are
+// configured.
+var DefaultChangeReportFiles = []string{
+	"/etc/ssh/sshd_config", "/etc/ssh/sshd_config.d",
+	"/etc/pam.d", "/etc/security/access.conf", "/etc/security/limits.conf", "/etc/login.defs",
+	"/etc/nsswitch.conf", "/etc/hosts", "/etc/fstab",
+	"/etc/ld.so.preload", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+	"/etc/environment", "/etc/profile", "/etc/profile.d", "/etc/bash.bashrc",
+	"/etc/apt/sources.list", "/etc/apt/sources.list.d", "/etc/apt/trusted.gpg.d",
+	"/etc/polkit-1/rules.d", "/etc/gshadow",
+}
+
+// Bounds of ChangeReportFiles.
+const (
+	MaxChangeReportFiles = 100
+	maxChangeReportPath  = 256
+)
+
+// CheckChangeReportFile reports why p cannot be in ChangeReportFiles: it
+// must be a clean absolute path under /etc of at most 256 bytes.
+func CheckChangeReportFile(p string) error {
+	switch {
+	case len(p) > maxChangeReportPath || !printable(p):
+		return Errorf(EInvalid, "%q is not a path of at most %d printable bytes", p, maxChangeReportPath)
+	case !strings.HasPrefix(p, "/etc/") || path.Clean(p) != p:
+		return Errorf(EInvalid, "%q is not a clean path under /etc (such as /etc/ssh/sshd_config)", p)
+	}
+	return nil
 }
 
 // ReminderEveryVersion is the lowest agent version that reminds
@@ -185,6 +232,14 @@ func (c AgentConfig) validate(f FieldErrors) {
 		}
 	}
 	checkReminderEvery(f, "config.reminder_every", c.ReminderEvery)
+	if len(c.ChangeReportFiles) > MaxChangeReportFiles {
+		f["config.change_report_files"] = fmt.Sprintf("at most %d files", MaxChangeReportFiles)
+	}
+	for _, p := range c.ChangeReportFiles {
+		if err := CheckChangeReportFile(p); err != nil {
+			f["config.change_report_files"] = ErrorMessage(err)
+		}
+	}
 	inRange := func(field string, d *Duration, lo, hi time.Duration) {
 		if d != nil && (d.D() < lo || d.D() > hi) {
 			f["config."+field] = DurationRange(lo, hi)
@@ -226,6 +281,12 @@ func (c AgentConfig) SetFields() []string {
 	if c.ReminderEvery != nil {
 		out = append(out, "reminder_every")
 	}
+	if c.ChangeReport != nil {
+		out = append(out, "change_report")
+	}
+	if c.ChangeReportFiles != nil {
+		out = append(out, "change_report_files")
+	}
 	return out
 }
 
@@ -248,6 +309,10 @@ func (c AgentConfig) without(field string) AgentConfig {
 		c.ElevateSudo = nil
 	case "reminder_every":
 		c.ReminderEvery = nil
+	case "change_report":
+		c.ChangeReport = nil
+	case "change_report_files":
+		c.ChangeReportFiles = nil
 	}
 	return c
 }
@@ -277,6 +342,12 @@ func (c AgentConfig) overlay(o AgentConfig) AgentConfig {
 	}
 	if c.ReminderEvery == nil {
 		c.ReminderEvery = o.ReminderEvery
+	}
+	if c.ChangeReport == nil {
+		c.ChangeReport = o.ChangeReport
+	}
+	if c.ChangeReportFiles == nil {
+		c.ChangeReportFiles = o.ChangeReportFiles
 	}
 	return c
 }
