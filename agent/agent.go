@@ -71,6 +71,12 @@ type Config struct {
 	VerifyGrant func(signed string, at time.Time) (hoist.Grant, error)
 	// Sudo turns on the sudo and pkexec integration (nil: off).
 	Sudo *SudoConfig
+	// Changes takes the snapshots of the sessions' change reports (nil: no
+	// reports); the configuration's change_report turns them off per group.
+	Changes Snapshotter
+	// ChangesTimeout bounds each snapshot (DefaultChangesTimeout when
+	// zero).
+	ChangesTimeout time.Duration
 }
 
 // Agent is hoistd's core.
@@ -108,6 +114,9 @@ type Agent struct {
 	connMu    sync.Mutex
 	conns     map[int]int // open connections per uid
 	connTotal int
+
+	// snapshots holds the one change-report snapshot being taken.
+	snapshots chan struct{}
 }
 
 // Upstream is the server, as the agent asks it things.
@@ -239,7 +248,8 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}, activating: map[string]bool{}, pending: map[string]RequestInfo{},
-		stop: make(chan struct{}), closes: closeQueue{byUID: map[int]*userCloses{}}, conns: map[int]int{}, limits: newWindowLimiter()}
+		stop: make(chan struct{}), closes: closeQueue{byUID: map[int]*userCloses{}}, conns: map[int]int{}, limits: newWindowLimiter(),
+		snapshots: make(chan struct{}, 1)}
 	if cfg.BundleKey != nil {
 		a.pol.key = cfg.BundleKey
 		a.loadPolicy()

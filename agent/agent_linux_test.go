@@ -49,6 +49,10 @@ type rig struct {
 	verify func(signed string, at time.Time) (hoist.Grant, error)
 	// sudo turns on the sudo integration, when a test sets it before start.
 	sudo *agent.SudoConfig
+	// changes turns on change reports, when a test sets it before a restart.
+	changes agent.Snapshotter
+	// changesTimeout bounds its snapshots, when set with it.
+	changesTimeout time.Duration
 	// notices is what the blocking client of escapes printed on stderr.
 	notices bytes.Buffer
 	stop    func()
@@ -88,7 +92,8 @@ func newRigWith(t *testing.T, kind string) *rig {
 }
 
 func (r *rig) start() {
-	a, err := agent.New(agent.Config{StateDir: r.state, Tracker: r.tracker, Grace: 500 * time.Millisecond, Clock: r.clock, VerifyGrant: r.verify, EndMargin: r.endMargin, Sudo: r.sudo})
+	a, err := agent.New(agent.Config{StateDir: r.state, Tracker: r.tracker, Grace: 500 * time.Millisecond, Clock: r.clock, VerifyGrant: r.verify, EndMargin: r.endMargin, Sudo: r.sudo, Changes: r.changes,
+		ChangesTimeout: r.changesTimeout})
 	if err != nil {
 		r.t.Fatal(err)
 	}

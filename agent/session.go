@@ -101,6 +101,9 @@ type session struct {
 	// checks the session and starts its program; the end takes it
 	// exclusively, so no program is born after the end has begun.
 	startMu sync.RWMutex
+	// changes is the snapshot at the start, for the change report (nil:
+	// none, or kept on disk only, after a restart).
+	changes *baseline
 }
 
 // watch registers fn to hear the end of s; the returned func unregisters.
@@ -230,6 +233,9 @@ func (a *Agent) resume() error {
 		if rec.State == stateEnded {
 			close(s.done)
 			a.byUser[rec.User] = s
+			// An end a restart interrupted before its change report: the
+			// start snapshot is still on disk (none: nothing to report).
+			a.reportLater(rec, nil)
 			if len(rec.Unkillable) > 0 || rec.Incomplete {
 				if g, err := a.cfg.Tracker.OpenGroup(rec.ID); err == nil {
 					s.group = g
@@ -323,15 +329,22 @@ func (a *Agent) Activate(g Grant) error {
 	if err != nil {
 		return hoist.WrapError(hoist.EUnavailable, "cannot create the session's process group", err)
 	}
+	// The change report's first snapshot comes before the session is
+	// anyone's to use: nothing elevated has run yet.
+	base, changesFailed := a.startChanges(g.SessionID)
 	s := &session{
 		rec: record{ID: g.SessionID, RequestID: g.RequestID, User: g.User, NotBefore: g.NotBefore, NotAfter: g.NotAfter,
 			Grace: grace, State: stateActive, By: g.By, Grant: g.Signed},
-		group: group,
-		done:  make(chan struct{}),
+		group:   group,
+		done:    make(chan struct{}),
+		changes: base,
 	}
 	if err := a.save(s.rec); err != nil {
 		_, _ = group.End(context.Background(), 0)
 		return err
+	}
+	if base != nil {
+		a.saveBaseline(g.SessionID, base)
 	}
 	a.mu.Lock()
 	if a.closed {
@@ -347,6 +360,9 @@ func (a *Agent) Activate(g Grant) error {
 	a.mu.Unlock()
 	a.syncSudo()
 	a.auditCritical("session.started", g.User, s.rec.ID, map[string]any{"request_id": g.RequestID, "not_after": g.NotAfter, "by": g.By})
+	if changesFailed != "" {
+		a.changesFailed(s.rec, changesFailed)
+	}
 	a.cfg.Logger.Info("session started", "session", s.rec.ID, "user", g.User, "not_after", g.NotAfter)
 	return nil
 }
@@ -537,6 +553,11 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 		a.retryUnkillable(s)
 		a.mu.Unlock()
 	}
+	// Every process has ended (or is recorded as unkillable): the snapshot
+	// at the end sees what the session left, and the end does not wait
+	// for it.
+	a.reportLater(rec, s.changes)
+	s.changes = nil
 	close(s.done)
 	return rep, endErr
 }

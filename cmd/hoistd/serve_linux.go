@@ -21,6 +21,7 @@ import (
 	"github.com/hoist-jit/hoist/link"
 	"github.com/hoist-jit/hoist/localapi"
 	"github.com/hoist-jit/hoist/platform"
+	"github.com/hoist-jit/hoist/snapshot"
 	"github.com/hoist-jit/hoist/wire"
 )
 
@@ -56,7 +57,8 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 				log.Warn("no cgroup v2: elevated processes are tracked by fork events (the fallback)", "tracker", tracker.Kind())
 			}
 			cfg := agent.Config{StateDir: stateDir, Tracker: tracker, Grace: grace, Logger: log,
-				DesktopDir: applications, AutostartDir: autostart, HoistPath: agent.InstalledHoist(hoistBinary)}
+				DesktopDir: applications, AutostartDir: autostart, HoistPath: agent.InstalledHoist(hoistBinary),
+				Changes: machineSnapshot}
 			if sudo {
 				abs, err := filepath.Abs(socket)
 				if err != nil {
@@ -178,7 +180,7 @@ func newEndSessions(stdout, stderr io.Writer) *cobra.Command {
 				return hoist.WrapError(hoist.EUnavailable, "cannot track elevated processes", err)
 			}
 			defer tracker.Close()
-			a, err := agent.New(agent.Config{StateDir: stateDir, Tracker: tracker, Grace: grace, Logger: log})
+			a, err := agent.New(agent.Config{StateDir: stateDir, Tracker: tracker, Grace: grace, Logger: log, Changes: machineSnapshot})
 			if err != nil {
 				return err
 			}
@@ -283,3 +285,8 @@ func newGrant(stdout io.Writer) *cobra.Command {
 // the path it was started from has since been replaced or deleted
 // (os.Executable only names that path).
 const selfExe = "/proc/self/exe"
+
+// machineSnapshot is the change report's snapshot of this machine.
+func machineSnapshot(ctx context.Context, files []string) (*hoist.Snapshot, error) {
+	return snapshot.Take(ctx, snapshot.Options{Root: "/", Files: files})
+}
