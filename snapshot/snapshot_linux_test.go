@@ -3,6 +3,7 @@ package snapshot_test
 import (
 	"context"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -304,4 +305,56 @@ func BenchmarkSnapshot(b *testing.B) {
 		n = s.Len()
 	}
 	b.ReportMetric(float64(n), "entries")
+}
+
+// TestHostileHomeOnThisMachine plays the symlink attacks in real users'
+// real homes, with the snapshot of the real machine: one user's
+// authorized_keys is a symlink to /etc/shadow, another's .ssh a symlink
+// to /root/.ssh. Neither is read through.
+func TestHostileHomeOnThisMachine(t *testing.T) {
+	testenv.RequireRoot(t)
+	keysLink, dirLink := testenv.NewUser(t), testenv.NewUser(t)
+	home := func(u testenv.User) string {
+		t.Helper()
+		acct, err := user.Lookup(u.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := acct.HomeDir // named in passwd, made here
+		if _, err := os.Lstat(h); err == nil || !strings.HasPrefix(h, "/home/hoist-") {
+			t.Fatalf("home %s of a fresh user exists already, or is not one of ours", h)
+		}
+		if err := os.MkdirAll(filepath.Join(h, ".ssh"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(h) })
+		// The user's own, as an attacker's home is.
+		if err := os.Chown(h, int(u.UID), int(u.GID)); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	kh, dh := home(keysLink), home(dirLink)
+	if err := os.Symlink("/etc/shadow", filepath.Join(kh, ".ssh/authorized_keys")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dh, ".ssh")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/root/.ssh", filepath.Join(dh, ".ssh")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := snapshot.Take(context.Background(), snapshot.Options{Root: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := s.Get(hoist.KindAuthorizedKeys, kh+"/.ssh/authorized_keys"); !ok || v != "symlink → /etc/shadow" {
+		t.Errorf("the key file linked to /etc/shadow = %q, want it recorded as the symlink", v)
+	}
+	if v, ok := s.Get(hoist.KindAuthorizedKeys, dh+"/.ssh"); !ok || v != "symlink → /root/.ssh" {
+		t.Errorf("the .ssh linked to /root/.ssh = %q, want it recorded as the symlink", v)
+	}
+	if _, ok := s.Get(hoist.KindAuthorizedKeys, dh+"/.ssh/authorized_keys"); ok {
+		t.Error("the keys behind a symlinked .ssh were read")
+	}
 }
