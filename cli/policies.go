@@ -421,7 +421,7 @@ func newConfig(env Env) *cobra.Command {
 		})
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	set := adminCommand(env, "set GROUP FIELD=VALUE...", "Set agent configuration fields of a group (FIELD= unsets one): "+
-		"create_jit_shortcut=yes|no, reminders=15m,5m,1m (or \"every 30m,15m,5m,1m\"), reminder_every=30m|0, default_duration, max_duration, checkin_interval, grace, elevate_sudo=yes|no",
+		"create_jit_shortcut=yes|no, reminders=15m,5m,1m (or \"every 30m,15m,5m,1m\"), reminder_every=30m|0, default_duration, max_duration, checkin_interval, grace, elevate_sudo=yes|no, change_report=yes|no, change_report_files=/etc/a,/etc/b",
 		cobra.MinimumNArgs(2), func(c *client.Client, cmd *cobra.Command, args []string) error {
 			ctx, cancel := timeout()
 			defer cancel()
@@ -523,8 +523,23 @@ func setConfigField(c *hoist.AgentConfig, kv string) error {
 			return hoist.Errorf(hoist.EInvalid, "elevate_sudo: %v", perr)
 		}
 		c.ElevateSudo = &b
+	case "change_report":
+		if value == "" {
+			c.ChangeReport = nil
+			break
+		}
+		b, perr := parseYesNo(value)
+		if perr != nil {
+			return hoist.Errorf(hoist.EInvalid, "change_report: %v", perr)
+		}
+		c.ChangeReport = &b
+	case "change_report_files":
+		c.ChangeReportFiles = nil
+		if value != "" {
+			c.ChangeReportFiles = strings.Split(value, ",")
+		}
 	default:
-		return hoist.Errorf(hoist.EInvalid, "unknown configuration field %q: want create_jit_shortcut, reminders, reminder_every, default_duration, max_duration, checkin_interval, grace or elevate_sudo", field)
+		return hoist.Errorf(hoist.EInvalid, "unknown configuration field %q: want create_jit_shortcut, reminders, reminder_every, default_duration, max_duration, checkin_interval, grace, elevate_sudo, change_report or change_report_files", field)
 	}
 	return err
 }

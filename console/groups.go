@@ -136,6 +136,7 @@ var groupFields = []fieldLabel{
 	{"config.default_duration", "Default window"}, {"config.max_duration", "Longest window"},
 	{"config.checkin_interval", "Check-in interval"}, {"config.grace", "Grace at the end"},
 	{"config.elevate_sudo", "Elevate sudo and pkexec"}, {"config.reminder_every", "Remind every"},
+	{"config.change_report", "Change report"}, {"config.change_report_files", "Files compared"},
 	{"name", "Name"}, {"description", "Description"}, {"priority", "Priority"},
 	{"rules.hostname", "Hostname pattern"}, {"rules.os", "Operating system"}, {"rules.min_agent_version", "Lowest agent version"},
 }
@@ -161,6 +162,10 @@ func configValues(c hoist.AgentConfig, version int) url.Values {
 	v.Set("version", strconv.Itoa(version))
 	v.Set("config.create_jit_shortcut", yesNo(c.CreateJITShortcut))
 	v.Set("config.elevate_sudo", yesNo(c.ElevateSudo))
+	v.Set("config.change_report", yesNo(c.ChangeReport))
+	if c.ChangeReportFiles != nil {
+		v.Set("config.change_report_files", strings.Join(c.ChangeReportFiles, ", "))
+	}
 	v.Set("config.reminders", formatDurations(c.Reminders))
 	for name, d := range map[string]*hoist.Duration{"config.default_duration": c.DefaultDuration, "config.max_duration": c.MaxDuration,
 		"config.checkin_interval": c.CheckinInterval, "config.grace": c.Grace, "config.reminder_every": c.ReminderEvery} {
@@ -198,11 +203,15 @@ func parseYesNo(s string) (*bool, bool) {
 func parseConfig(form url.Values) (hoist.AgentConfig, map[string]string) {
 	errs := map[string]string{}
 	var c hoist.AgentConfig
-	for name, dst := range map[string]**bool{"config.create_jit_shortcut": &c.CreateJITShortcut, "config.elevate_sudo": &c.ElevateSudo} {
+	for name, dst := range map[string]**bool{"config.create_jit_shortcut": &c.CreateJITShortcut, "config.elevate_sudo": &c.ElevateSudo,
+		"config.change_report": &c.ChangeReport} {
 		var ok bool
 		if *dst, ok = parseYesNo(form.Get(name)); !ok {
 			errs[name] = "choose Yes, No or Inherit"
 		}
+	}
+	if files := splitList(form.Get("config.change_report_files")); len(files) > 0 {
+		c.ChangeReportFiles = files
 	}
 	for _, s := range splitList(form.Get("config.reminders")) {
 		d, err := hoist.ParseDuration(s)
