@@ -36,6 +36,8 @@ type tree struct {
 	// noOpenat2 walks paths component by component with O_NOFOLLOW
 	// (kernels before 5.6, and tests of that path).
 	noOpenat2 bool
+	// buf is the one buffer every hash and readlink reads into.
+	buf []byte
 }
 
 func openTree(root string, noOpenat2 bool) (*tree, error) {
@@ -43,7 +45,7 @@ func openTree(root string, noOpenat2 bool) (*tree, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: root, Err: err}
 	}
-	return &tree{root: fd, noOpenat2: noOpenat2}, nil
+	return &tree{root: fd, noOpenat2: noOpenat2, buf: make([]byte, 64<<10)}, nil
 }
 
 func (t *tree) close() { unix.Close(t.root) }
@@ -207,12 +209,11 @@ func (t *tree) fingerprint(dir int, e entry) string {
 	case unix.S_IFREG:
 		return t.hashAt(dir, e.name, e.st) + " " + own
 	case unix.S_IFLNK:
-		buf := make([]byte, 4096)
-		n, err := unix.Readlinkat(dir, e.name, buf)
+		n, err := unix.Readlinkat(dir, e.name, t.buf)
 		if err != nil {
 			return "symlink (unreadable)"
 		}
-		return "symlink → " + string(buf[:n])
+		return "symlink → " + string(t.buf[:n])
 	case unix.S_IFDIR:
 		return "directory " + own
 	case unix.S_IFIFO:
@@ -236,7 +237,7 @@ func (t *tree) hashAt(dir int, name string, st unix.Stat_t) string {
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, io.LimitReader(f, MaxHashed)); err != nil {
+	if _, err := io.CopyBuffer(h, io.LimitReader(f, MaxHashed), t.buf); err != nil {
 		return "unreadable (" + errText(err) + ")"
 	}
 	return shortHash(h.Sum(nil))
