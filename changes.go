@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // ChangeKind is what a snapshot entry is about: an installed package, an
@@ -66,6 +67,9 @@ const (
 	// MaxReportBytes bounds the JSON of the listed changes, so that the
 	// report fits one audit record.
 	MaxReportBytes = 12 << 10
+	// MaxReportLimitBytes bounds the report's notes of what the snapshots
+	// could not see whole, for the same reason.
+	MaxReportLimitBytes = 2 << 10
 )
 
 // Snapshot is a machine's state as a set of (kind, name) → fingerprint.
@@ -208,15 +212,18 @@ func DiffSnapshots(before, after *Snapshot, maxChanges int) ChangeReport {
 	all := allChanges(before, after)
 	picked := pickFairly(all, maxChanges)
 	r := ChangeReport{Changes: picked, Omitted: len(all) - len(picked)}
-	for _, s := range []*Snapshot{before, after} {
-		for _, l := range s.limits {
-			if !slices.Contains(r.Limits, l) && len(r.Limits) < MaxSnapshotLimits {
-				r.Limits = append(r.Limits, l)
-			}
-		}
+	var notes []string
+	if before.Dropped+after.Dropped > 0 {
+		notes = append(notes, fmt.Sprintf("more than %d entries: %d not compared", MaxSnapshotEntries, max(before.Dropped, after.Dropped)))
 	}
-	if before.Dropped+after.Dropped > 0 && len(r.Limits) < MaxSnapshotLimits {
-		r.Limits = append(r.Limits, fmt.Sprintf("more than %d entries: %d not compared", MaxSnapshotEntries, max(before.Dropped, after.Dropped)))
+	notes = append(append(notes, before.limits...), after.limits...)
+	size := 0
+	for _, l := range notes {
+		if slices.Contains(r.Limits, l) || len(r.Limits) == MaxSnapshotLimits || size+jsonLen(l) > MaxReportLimitBytes {
+			continue
+		}
+		size += jsonLen(l)
+		r.Limits = append(r.Limits, l)
 	}
 	return r
 }
@@ -264,7 +271,7 @@ func pickFairly(all []Change, n int) []Change {
 				continue
 			}
 			c := byKind[k][round]
-			size := len(c.Kind) + len(c.Name) + len(c.Change) + len(c.Detail) + 48 // the JSON around them
+			size := jsonLen(string(c.Kind)) + jsonLen(c.Name) + len(c.Change) + jsonLen(c.Detail) + 48 // the JSON around them
 			if bytes+size > MaxReportBytes {
 				continue
 			}
@@ -278,6 +285,24 @@ func pickFairly(all []Change, n int) []Change {
 	}
 	slices.SortFunc(picked, func(a, b Change) int { return compareKey(a.Kind, a.Name, b.Kind, b.Name) })
 	return picked
+}
+
+// jsonLen is the length of s as encoding/json writes it in a string
+// (its HTML-safe escapes included), so that a name of '<' cannot swell a
+// report past its bound sixfold.
+func jsonLen(s string) int {
+	n := 0
+	for _, r := range s {
+		switch {
+		case r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029' || r < 0x20:
+			n += 6
+		case r == '"' || r == '\\':
+			n += 2
+		default:
+			n += utf8.RuneLen(r)
+		}
+	}
+	return n
 }
 
 func compareKey(ka ChangeKind, na string, kb ChangeKind, nb string) int {

@@ -71,14 +71,21 @@ func TestDiffIsBoundedAndFair(t *testing.T) {
 		t.Fatalf("the rare kinds were pushed out or misordered: %+v", got.Changes[:2])
 	}
 	// The default bound keeps the record within the audit's line.
-	long := strings.Repeat("x", 400)
+	long := strings.Repeat("<&>", 130)
 	after = hoist.NewSnapshot()
 	for i := range 1000 {
 		after.Add(hoist.KindFile, fmt.Sprintf("/etc/%s-%d", long, i), long)
 	}
+	for i := range 40 {
+		after.Note("%d %s", i, strings.Repeat("x", 400))
+		before.Note("%d %s", i+40, long)
+	}
 	r := hoist.DiffSnapshots(before, after, 0)
 	data, _ := json.Marshal(r.AuditDetail())
-	if len(data) > hoist.MaxReportBytes+1024 || r.Omitted+len(r.Changes) != 1000 || len(r.Changes) == 0 {
+	if len(r.Limits) == 0 {
+		t.Fatal("the snapshots' limits are not in the report")
+	}
+	if len(data) > hoist.MaxReportBytes+hoist.MaxReportLimitBytes+1024 || r.Omitted+len(r.Changes) != 1000 || len(r.Changes) == 0 {
 		t.Fatalf("report of %d bytes, %d changes, %d omitted", len(data), len(r.Changes), r.Omitted)
 	}
 }

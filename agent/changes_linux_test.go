@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -228,5 +229,76 @@ func TestChangeReportSurvivesARestart(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(r.state, "changes", sid+".json")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the start snapshot is still on disk after the report: %v", err)
+	}
+}
+
+// applyConfig gives the rig's agent cfg, as a server's bundle would.
+func (r *rig) applyConfig(cfg hoist.AgentConfig) {
+	r.t.Helper()
+	pub, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.agent.SetBundleKey(pub)
+	data, sig, err := hoist.SignBundle(key, hoist.Bundle{Revision: "rev-" + hoist.NewID("t_"), Groups: []string{"Default"}, Config: cfg})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.agent.ApplyBundle(data, sig); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// TestChangeReportConfiguration: a group's change_report=no means no
+// snapshot and no record; change_report_files reach the snapshot; a
+// snapshot that fails at the start is recorded as such, and the session
+// works all the same.
+func TestChangeReportConfiguration(t *testing.T) {
+	var calls atomic.Int32
+	var gotFiles atomic.Value
+	fail := atomic.Bool{}
+	snap := func(ctx context.Context, files []string) (*hoist.Snapshot, error) {
+		calls.Add(1)
+		gotFiles.Store(strings.Join(files, ","))
+		if fail.Load() {
+			return nil, errors.New("disk on fire")
+		}
+		return hoist.NewSnapshot(), nil
+	}
+	r := newChangesRig(t, snap)
+
+	off := false
+	r.applyConfig(hoist.AgentConfig{ChangeReport: &off})
+	sid := r.grant(time.Hour)
+	if got := r.sh("", "hoist exit"); got.code != 0 {
+		t.Fatalf("hoist exit: %d %s", got.code, got.stderr)
+	}
+	testenv.WaitUntil(t, "the end of the session", func() bool { return len(r.events("session.ended")) == 1 })
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("%d snapshots with change_report=no", n)
+	}
+
+	r.applyConfig(hoist.AgentConfig{ChangeReportFiles: []string{"/etc/hosts", "/root/not-etc"}})
+	fail.Store(true)
+	sid = r.grant(time.Hour)
+	ev := r.changeReport(sid)
+	if ev.Action != "session.changes_failed" || !strings.Contains(fmt.Sprint(ev.Detail["reason"]), "disk on fire") {
+		t.Fatalf("got %s %v, want session.changes_failed with the cause", ev.Action, ev.Detail)
+	}
+	if got := gotFiles.Load(); got != "/etc/hosts" {
+		t.Errorf("the snapshot compared %q, want only /etc/hosts", got)
+	}
+	if got := r.sh("", "hoist run -- id -u"); got.code != 0 || strings.TrimSpace(got.stdout) != "0" {
+		t.Fatalf("the session after a failed snapshot: %d %q %q", got.code, got.stdout, got.stderr)
+	}
+	if got := r.sh("", "hoist exit"); got.code != 0 {
+		t.Fatalf("hoist exit: %d %s", got.code, got.stderr)
+	}
+	testenv.WaitUntil(t, "the end of the second session", func() bool { return len(r.events("session.ended")) == 2 })
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d snapshots, want only the failed start (no end snapshot without a start)", n)
+	}
+	if n := len(r.events("session.changes_failed")) + len(r.events("session.changes")); n != 1 {
+		t.Errorf("%d change records, want the one failure", n)
 	}
 }
