@@ -18,7 +18,7 @@ import (
 type Snapshotter func(ctx context.Context, files []string) (*hoist.Snapshot, error)
 
 // DefaultChangesTimeout bounds each snapshot of a change report.
-const DefaultChangesTimeout = 20 * time.Second
+const DefaultChangesTimeout = 10 * time.Second
 
 // maxBaselineFile bounds a stored start snapshot read back at the end.
 const maxBaselineFile = 64 << 20

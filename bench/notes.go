@@ -105,5 +105,5 @@ Aim "well under a second": met, by some fifty times. Where the time goes (` + "`
 snapshots): 60% in system calls; the setuid scan (one ` + "`" + `fstatat` + "`" + ` per entry of each binary
 directory) 39%, the unit directories (a listing and a hash per file) 29%, dpkg's status file
 (0.8 MB here, parsed line by line) 17%. Each snapshot is bounded in time as well
-(` + "`" + `agent.DefaultChangesTimeout` + "`" + `, 20 s) and hoistd takes one at a time.
+(` + "`" + `agent.DefaultChangesTimeout` + "`" + `, 10 s) and hoistd takes one at a time.
 `
