@@ -269,7 +269,7 @@ func TestChangeReportConfiguration(t *testing.T) {
 
 	off := false
 	r.applyConfig(hoist.AgentConfig{ChangeReport: &off})
-	sid := r.grant(time.Hour)
+	r.grant(time.Hour)
 	if got := r.sh("", "hoist exit"); got.code != 0 {
 		t.Fatalf("hoist exit: %d %s", got.code, got.stderr)
 	}
@@ -280,7 +280,7 @@ func TestChangeReportConfiguration(t *testing.T) {
 
 	r.applyConfig(hoist.AgentConfig{ChangeReportFiles: []string{"/etc/hosts", "/root/not-etc"}})
 	fail.Store(true)
-	sid = r.grant(time.Hour)
+	sid := r.grant(time.Hour)
 	ev := r.changeReport(sid)
 	if ev.Action != "session.changes_failed" || !strings.Contains(fmt.Sprint(ev.Detail["reason"]), "disk on fire") {
 		t.Fatalf("got %s %v, want session.changes_failed with the cause", ev.Action, ev.Detail)
