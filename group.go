@@ -140,7 +140,7 @@ var DefaultChangeReportFiles = []string{
 	"/etc/ld.so.preload", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
 	"/etc/environment", "/etc/profile", "/etc/profile.d", "/etc/bash.bashrc",
 	"/etc/apt/sources.list", "/etc/apt/sources.list.d", "/etc/apt/trusted.gpg.d",
-	"/etc/polkit-1/rules.d", "/etc/gshadow",
+	"/etc/polkit-1/rules.d",
 }
 
 // Bounds of ChangeReportFiles.

@@ -144,9 +144,11 @@ printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHoistChangeReportTestKey00000000000
 // TestChangeReportOfAnIdleSession: a session that changes nothing has an
 // empty report. Other tests run on this machine at the same time and make
 // their own users, groups and drop-ins (all named hoist-…); those are not
-// this session's, and nothing else may be in its report.
+// this session's, and nothing else may be in its report. (The files
+// compared are /etc/hosts alone: the sudo tests edit /etc/pam.d.)
 func TestChangeReportOfAnIdleSession(t *testing.T) {
 	r := newChangesRig(t, machineSnapshot)
+	r.applyConfig(hoist.AgentConfig{ChangeReportFiles: []string{"/etc/hosts"}})
 	sid := r.grant(time.Hour)
 	if got := r.sh("", "hoist run -- /bin/sh -c 'id -u; ls /etc > /dev/null'"); got.code != 0 || strings.TrimSpace(got.stdout) != "0" {
 		t.Fatalf("hoist run: %d %q %q", got.code, got.stdout, got.stderr)
