@@ -62,8 +62,9 @@ func rel(p string) string {
 
 // openAt opens name relative to dir with flags, beneath dir and through
 // no symlink: a symlink anywhere on the way (the last component included)
-// is ELOOP, a way out of dir is EXDEV. O_NONBLOCK is always added, so that
-// a FIFO planted where a file was expected never blocks the open.
+// is ELOOP, a way out of dir is EXDEV. O_NONBLOCK is added to every open
+// that is not O_PATH (which opens nothing), so that a FIFO planted where a
+// file was expected never blocks the open.
 func (t *tree) openAt(dir int, name string, flags int) (int, error) {
 	flags |= unix.O_CLOEXEC | unix.O_NOFOLLOW
 	if flags&unix.O_PATH == 0 {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"slices"
 	"strings"
 
 	"github.com/hoist-jit/hoist"
@@ -138,6 +137,7 @@ func (t *tree) accounts(s *hoist.Snapshot) {
 		s.Note("/etc/shadow not read: %s", errText(err))
 	}
 	var homes []string
+	seen := map[string]bool{}
 	if data, err := t.readSmall("/etc/passwd"); err == nil {
 		if ParsePasswd(data, MaxAccounts, func(a Account) {
 			sh, ok := shadow[a.Name]
@@ -145,7 +145,8 @@ func (t *tree) accounts(s *hoist.Snapshot) {
 				sh = "none"
 			}
 			s.Add(hoist.KindUser, a.Name, fmt.Sprintf("uid=%d gid=%d home=%s shell=%s shadow=%s", a.UID, a.GID, a.Home, a.Shell, sh))
-			if h := path.Clean("/" + a.Home); !slices.Contains(homes, h) {
+			if h := path.Clean("/" + a.Home); !seen[h] {
+				seen[h] = true
 				homes = append(homes, h)
 			}
 		}) != nil {
