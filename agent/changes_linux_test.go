@@ -189,7 +189,7 @@ func TestChangeReportComesAfterTheKill(t *testing.T) {
 	r.changes, r.changesTimeout = hung, 2*time.Second
 	r.start()
 	sid := r.grant(time.Hour)
-	blocking, pids := r.escapes(sid, 2)
+	blocking, pids := r.escapes(sid, 6)
 	if got := r.sh("", "hoist exit"); got.code != 0 {
 		t.Fatalf("hoist exit: %d %s", got.code, got.stderr)
 	}
