@@ -99,6 +99,30 @@ type AgentConfig struct {
 	// ElevateSudo lets sudo and pkexec elevate a user during their JIT
 	// session, inside the session (nil: yes).
 	ElevateSudo *bool `json:"elevate_sudo,omitempty"`
+	// RecordTerminal says what hoistd records of an elevated program that
+	// runs on a terminal: "off", "output" (what it shows; the default) or
+	// "output_and_input" (what the user types too, passwords typed
+	// without echo included). See docs/session-audit-recording.md.
+	RecordTerminal *string `json:"record_terminal,omitempty"`
+}
+
+// Values of AgentConfig.RecordTerminal.
+const (
+	RecordOff            = "off"
+	RecordOutput         = "output"
+	RecordOutputAndInput = "output_and_input"
+)
+
+// RecordTerminalVersion is the lowest agent version that records
+// terminals; an older agent never receives record_terminal.
+const RecordTerminalVersion = "0.3.0"
+
+// RecordMode is the recording c asks for: RecordOutput where unset.
+func (c AgentConfig) RecordMode() string {
+	if c.RecordTerminal == nil {
+		return RecordOutput
+	}
+	return *c.RecordTerminal
 }
 
 // ConfigFields maps each configuration field to the lowest agent version
@@ -112,6 +136,7 @@ var ConfigFields = map[string]string{
 	"grace":               "0.2.0",
 	"elevate_sudo":        "0.3.0",
 	"reminder_every":      ReminderEveryVersion,
+	"record_terminal":     RecordTerminalVersion,
 }
 
 // ReminderEveryVersion is the lowest agent version that reminds
@@ -194,6 +219,9 @@ func (c AgentConfig) validate(f FieldErrors) {
 	inRange("max_duration", c.MaxDuration, MinDuration, 7*24*time.Hour)
 	inRange("checkin_interval", c.CheckinInterval, 10*time.Second, 24*time.Hour)
 	inRange("grace", c.Grace, 0, 10*time.Minute)
+	if r := c.RecordTerminal; r != nil && *r != RecordOff && *r != RecordOutput && *r != RecordOutputAndInput {
+		f["config.record_terminal"] = "off, output or output_and_input"
+	}
 	if c.DefaultDuration != nil && c.MaxDuration != nil && *c.DefaultDuration > *c.MaxDuration {
 		f["config.default_duration"] = fmt.Sprintf("%s is longer than the max duration, %s", FormatDuration(c.DefaultDuration.D()), DescribeDuration(c.MaxDuration.D()))
 	}
@@ -226,6 +254,9 @@ func (c AgentConfig) SetFields() []string {
 	if c.ReminderEvery != nil {
 		out = append(out, "reminder_every")
 	}
+	if c.RecordTerminal != nil {
+		out = append(out, "record_terminal")
+	}
 	return out
 }
 
@@ -248,6 +279,8 @@ func (c AgentConfig) without(field string) AgentConfig {
 		c.ElevateSudo = nil
 	case "reminder_every":
 		c.ReminderEvery = nil
+	case "record_terminal":
+		c.RecordTerminal = nil
 	}
 	return c
 }
@@ -277,6 +310,9 @@ func (c AgentConfig) overlay(o AgentConfig) AgentConfig {
 	}
 	if c.ReminderEvery == nil {
 		c.ReminderEvery = o.ReminderEvery
+	}
+	if c.RecordTerminal == nil {
+		c.RecordTerminal = o.RecordTerminal
 	}
 	return c
 }
