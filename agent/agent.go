@@ -71,6 +71,9 @@ type Config struct {
 	VerifyGrant func(signed string, at time.Time) (hoist.Grant, error)
 	// Sudo turns on the sudo and pkexec integration (nil: off).
 	Sudo *SudoConfig
+	// RecordLimit is the most bytes of terminal recording a session keeps
+	// (DefaultRecordLimit when zero); see record.go.
+	RecordLimit int64
 }
 
 // Agent is hoistd's core.
@@ -108,6 +111,9 @@ type Agent struct {
 	connMu    sync.Mutex
 	conns     map[int]int // open connections per uid
 	connTotal int
+
+	// recs keeps count of the terminal recordings (record.go).
+	recs recordings
 }
 
 // Upstream is the server, as the agent asks it things.
@@ -239,7 +245,8 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}, activating: map[string]bool{}, pending: map[string]RequestInfo{},
-		stop: make(chan struct{}), closes: closeQueue{byUID: map[int]*userCloses{}}, conns: map[int]int{}, limits: newWindowLimiter()}
+		stop: make(chan struct{}), closes: closeQueue{byUID: map[int]*userCloses{}}, conns: map[int]int{}, limits: newWindowLimiter(),
+		recs: recordings{used: map[string]int64{}, active: map[string]bool{}}}
 	if cfg.BundleKey != nil {
 		a.pol.key = cfg.BundleKey
 		a.loadPolicy()
