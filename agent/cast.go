@@ -47,7 +47,7 @@ type castHeader struct {
 // bytes for its events.
 func newCastWriter(f *os.File, cols, rows int, at time.Time, term string, budget int64) (*castWriter, error) {
 	c := &castWriter{f: f, w: bufio.NewWriterSize(f, 32<<10), start: time.Now(), budget: budget, partial: map[string][]byte{}}
-	h := castHeader{Version: 2, Width: cols, Height: rows, Timestamp: at.Unix(), Env: map[string]string{"SHELL": "", "TERM": term}}
+	h := castHeader{Version: 2, Width: cols, Height: rows, Timestamp: at.Unix(), Env: map[string]string{"TERM": term}}
 	line, err := json.Marshal(h)
 	if err != nil {
 		return nil, err

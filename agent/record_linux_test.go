@@ -1,0 +1,141 @@
+package agent_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hoist-jit/hoist/agent"
+)
+
+// TestTerminalIsRecorded types into an elevated shell on a real terminal:
+// hoistd records what it shows in asciicast v2, the window's resize too,
+// and the recording waits in the state directory for its upload.
+func TestTerminalIsRecorded(t *testing.T) {
+	r := newRig(t)
+	sid := r.grant(time.Hour)
+	m := newTmux(t, r, `sh -c 'hoist run -- /bin/bash --norc -i; echo "hoist-exit=$?"; sleep 1000'`)
+	m.waitScreen("#")
+	m.keys("echo hello-recording", "Enter")
+	m.waitScreen("\nhello-recording")
+	m.run("resize-window", "-t", "0", "-x", "100", "-y", "30")
+	m.keys("stty size", "Enter")
+	m.waitScreen("30 100")
+	m.keys("exit 3", "Enter")
+	m.waitScreen("hoist-exit=3")
+
+	recs := waitRecordings(t, r.agent, 1)
+	if recs[0].Session != sid || recs[0].User != r.user.Name || recs[0].Input {
+		t.Errorf("recording = %+v, want session %s, user %s, output only", recs[0], sid, r.user.Name)
+	}
+	data, err := os.ReadFile(r.agent.RecordingPath(recs[0].ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, events := parseCast(t, data)
+	if header.Width != 80 || header.Height != 24 || header.Env["TERM"] == "" {
+		t.Errorf("header = %+v, want 80x24 and the client's TERM", header)
+	}
+	var out strings.Builder
+	resized := false
+	for _, ev := range events {
+		switch ev.code {
+		case "o":
+			out.WriteString(ev.data)
+		case "r":
+			resized = resized || ev.data == "100x30"
+		case "i":
+			t.Errorf("input recorded though the configuration records output only: %q", ev.data)
+		}
+	}
+	if !strings.Contains(out.String(), "hello-recording\r\n") {
+		t.Errorf("the recording's output lacks the command's:\n%q", out.String())
+	}
+	if !resized {
+		t.Errorf("no resize to 100x30 among the events")
+	}
+	if evs := r.events("recording.finished"); len(evs) != 1 || evs[0].Subject != sid {
+		t.Errorf("recording.finished events = %+v, want one for %s", evs, sid)
+	}
+	if err := r.agent.RecordingUploaded(recs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := r.agent.PendingRecordings(); len(left) != 0 {
+		t.Errorf("after the upload, still pending: %+v", left)
+	}
+}
+
+func waitRecordings(t *testing.T, a *agent.Agent, n int) []agent.RecordingMeta {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		recs, err := a.PendingRecordings()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) >= n {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d recordings pending, want %d", len(recs), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type castHeader struct {
+	Version   int               `json:"version"`
+	Width     int               `json:"width"`
+	Height    int               `json:"height"`
+	Timestamp int64             `json:"timestamp"`
+	Env       map[string]string `json:"env"`
+}
+
+type castEvent struct {
+	at         float64
+	code, data string
+}
+
+// parseCast checks data is asciicast v2 as a player reads it: a header
+// object with version 2, then arrays [time, code, data] whose times never
+// go back.
+func parseCast(t *testing.T, data []byte) (castHeader, []castEvent) {
+	t.Helper()
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	var h castHeader
+	if !sc.Scan() {
+		t.Fatal("empty recording")
+	}
+	if err := json.Unmarshal(sc.Bytes(), &h); err != nil || h.Version != 2 || h.Timestamp == 0 {
+		t.Fatalf("header %q: %+v, %v", sc.Bytes(), h, err)
+	}
+	var events []castEvent
+	last := 0.0
+	for sc.Scan() {
+		var raw []json.RawMessage
+		if err := json.Unmarshal(sc.Bytes(), &raw); err != nil || len(raw) != 3 {
+			t.Fatalf("event %q is not a 3-element array: %v", sc.Bytes(), err)
+		}
+		var ev castEvent
+		if err := json.Unmarshal(raw[0], &ev.at); err != nil {
+			t.Fatalf("event %q: time: %v", sc.Bytes(), err)
+		}
+		if json.Unmarshal(raw[1], &ev.code) != nil || json.Unmarshal(raw[2], &ev.data) != nil {
+			t.Fatalf("event %q: code and data must be strings", sc.Bytes())
+		}
+		if ev.at < last {
+			t.Fatalf("event %q goes back in time from %v", sc.Bytes(), last)
+		}
+		last = ev.at
+		events = append(events, ev)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(fmt.Errorf("reading the recording: %w", err))
+	}
+	return h, events
+}
