@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
+
 	"github.com/hoist-jit/hoist/agent"
+	"github.com/hoist-jit/hoist/testenv"
 )
 
 // TestTerminalIsRecorded types into an elevated shell on a real terminal:
@@ -138,4 +141,38 @@ func parseCast(t *testing.T, data []byte) (castHeader, []castEvent) {
 		t.Fatal(fmt.Errorf("reading the recording: %w", err))
 	}
 	return h, events
+}
+
+// TestStalledClientHoldsNothing runs a program that writes without end on
+// a recorded terminal whose client has stopped reading: hoistd goes on
+// serving another run, and the session still ends on time.
+func TestStalledClientHoldsNothing(t *testing.T) {
+	r := newRig(t)
+	sid := r.grant(time.Hour)
+	leader, follower, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leader.Close() // never read until the end: the user's terminal is stuck
+	cmd := r.command(`exec hoist run -- yes stalled-client`)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = follower, follower, follower
+	cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Setctty = true, true
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	follower.Close()
+	testenv.WaitUntil(t, "yes to start", func() bool { return len(r.events("command.started")) == 1 })
+
+	if got := r.sh("", "hoist run -- id -u"); got.code != 0 || strings.TrimSpace(got.stdout) != "0" {
+		t.Fatalf("another run beside the stalled one: exit %d, %q, %q", got.code, got.stdout, got.stderr)
+	}
+	r.clock.Add(time.Hour)
+	testenv.WaitUntil(t, "the session to end", func() bool { return len(r.events("session.ended")) == 1 })
+	testenv.WaitUntil(t, "yes to be reaped", func() bool { return len(r.events("command.ended")) == 2 })
+	recs := waitRecordings(t, r.agent, 1)
+	if recs[0].Session != sid || recs[0].Bytes == 0 {
+		t.Errorf("recording %+v, want one of session %s with what yes wrote", recs[0], sid)
+	}
+	leader.Close()
+	_ = cmd.Wait()
 }
