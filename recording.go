@@ -31,8 +31,8 @@ type Recording struct {
 
 // Limits of recordings as the server takes them.
 const (
-	// MaxRecordingChunk is the most bytes of one upload.
-	MaxRecordingChunk = 256 << 10
+	// MaxRecordingChunk is the most bytes of one upload (a JSON body of the agent API holds it base64-encoded).
+	MaxRecordingChunk = 32 << 10
 	// MaxRecordingSize is the most bytes the server keeps of one recording.
 	MaxRecordingSize = 256 << 20
 	// DefaultRecordingRetention is how long recordings are kept.
@@ -41,3 +41,7 @@ const (
 
 // RecordingIDPrefix marks recording ids.
 const RecordingIDPrefix = "rec_"
+
+// Err is the EInvalid error naming every field of f for what ("the
+// recording"), nil when f is empty: for checks outside the domain.
+func (f FieldErrors) Err(what string) error { return f.err(what) }
