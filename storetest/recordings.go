@@ -67,7 +67,10 @@ func testRecordings(t *testing.T, s hoist.Store) {
 		t.Errorf("unknown recording: %v, want ENotFound", err)
 	}
 	var n int
-	err = s.Update(ctx(), func(tx hoist.Tx) (err error) { n, err = tx.DeleteRecordings(ctx(), t0.Add(time.Second), 10); return err })
+	err = s.Update(ctx(), func(tx hoist.Tx) (err error) {
+		n, err = tx.DeleteRecordings(ctx(), t0.Add(time.Second), 10)
+		return err
+	})
 	if err != nil || n != 1 {
 		t.Fatalf("delete before t0+1s: %d, %v; want 1 (rec_0)", n, err)
 	}
