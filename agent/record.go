@@ -173,6 +173,11 @@ func (t *termRelay) open(cols, rows int, term string) error {
 		term = "xterm"
 	}
 	t.cast, err = newCastWriter(f, cols, rows, t.meta.Started, term, max(budget, 0))
+	if err == nil {
+		// Described at once too, for a hoistd killed before the end: its
+		// next start uploads what was written, under the right session.
+		err = t.describe(".start")
+	}
 	if err != nil {
 		f.Close()
 		t.forget()
@@ -283,7 +288,7 @@ func (t *termRelay) done() {
 	a.recs.used[t.meta.Session] += size
 	a.recs.mu.Unlock()
 	if err == nil {
-		err = t.describe()
+		err = t.describe(".json")
 	}
 	t.forget()
 	if err != nil {
@@ -302,13 +307,14 @@ func (t *termRelay) done() {
 	a.audit("recording.finished", t.meta.User, t.meta.Session, detail)
 }
 
-// describe writes the description that marks the recording finished.
-func (t *termRelay) describe() error {
+// describe writes the recording's description: ext ".start" when it
+// begins, ".json" (which marks it finished) at its end.
+func (t *termRelay) describe(ext string) error {
 	data, err := json.Marshal(t.meta)
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(t.a.recordingDir(), t.meta.ID+".json"), data)
+	return WriteFileAtomic(filepath.Join(t.a.recordingDir(), t.meta.ID+ext), data)
 }
 
 func (t *termRelay) forget() {
@@ -322,7 +328,7 @@ func (t *termRelay) abandon() {
 	t.closeFiles()
 	if t.cast != nil {
 		t.cast.close()
-		os.Remove(filepath.Join(t.a.recordingDir(), t.meta.ID+".cast"))
+		_ = t.a.RecordingUploaded(t.meta.ID) // nothing to keep: removes its files
 	}
 	t.forget()
 }
@@ -373,12 +379,17 @@ func (a *Agent) recordingMeta(id, cast string) (RecordingMeta, error) {
 	var m RecordingMeta
 	data, err := os.ReadFile(filepath.Join(a.recordingDir(), id+".json"))
 	if errors.Is(err, os.ErrNotExist) {
-		// Left by a hoistd that stopped mid-run: what was written is kept.
+		// Left by a hoistd that stopped mid-run: what was written is kept,
+		// described as it began.
 		st, serr := os.Stat(cast)
 		if serr != nil {
 			return m, serr
 		}
-		m = RecordingMeta{ID: id, Started: st.ModTime(), Ended: st.ModTime(), Bytes: st.Size()}
+		start, serr := os.ReadFile(filepath.Join(a.recordingDir(), id+".start"))
+		if serr != nil || len(start) > 64<<10 || json.Unmarshal(start, &m) != nil || m.ID != id {
+			return m, fmt.Errorf("no description of how it began")
+		}
+		m.Ended, m.Bytes = st.ModTime(), st.Size()
 		data, _ = json.Marshal(m)
 		return m, WriteFileAtomic(filepath.Join(a.recordingDir(), id+".json"), data)
 	}
@@ -400,8 +411,10 @@ func (a *Agent) RecordingPath(id string) string {
 // RecordingUploaded removes a recording the server has stored whole.
 func (a *Agent) RecordingUploaded(id string) error {
 	id = filepath.Base(id)
-	if err := os.Remove(filepath.Join(a.recordingDir(), id+".cast")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+	for _, ext := range []string{".cast", ".start"} {
+		if err := os.Remove(filepath.Join(a.recordingDir(), id+ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	return os.Remove(filepath.Join(a.recordingDir(), id+".json"))
 }
