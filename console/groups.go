@@ -136,6 +136,7 @@ var groupFields = []fieldLabel{
 	{"config.default_duration", "Default window"}, {"config.max_duration", "Longest window"},
 	{"config.checkin_interval", "Check-in interval"}, {"config.grace", "Grace at the end"},
 	{"config.elevate_sudo", "Elevate sudo and pkexec"}, {"config.reminder_every", "Remind every"},
+	{"config.record_terminal", "Record terminals"},
 	{"name", "Name"}, {"description", "Description"}, {"priority", "Priority"},
 	{"rules.hostname", "Hostname pattern"}, {"rules.os", "Operating system"}, {"rules.min_agent_version", "Lowest agent version"},
 }
@@ -161,6 +162,9 @@ func configValues(c hoist.AgentConfig, version int) url.Values {
 	v.Set("version", strconv.Itoa(version))
 	v.Set("config.create_jit_shortcut", yesNo(c.CreateJITShortcut))
 	v.Set("config.elevate_sudo", yesNo(c.ElevateSudo))
+	if c.RecordTerminal != nil {
+		v.Set("config.record_terminal", *c.RecordTerminal)
+	}
 	v.Set("config.reminders", formatDurations(c.Reminders))
 	for name, d := range map[string]*hoist.Duration{"config.default_duration": c.DefaultDuration, "config.max_duration": c.MaxDuration,
 		"config.checkin_interval": c.CheckinInterval, "config.grace": c.Grace, "config.reminder_every": c.ReminderEvery} {
@@ -203,6 +207,13 @@ func parseConfig(form url.Values) (hoist.AgentConfig, map[string]string) {
 		if *dst, ok = parseYesNo(form.Get(name)); !ok {
 			errs[name] = "choose Yes, No or Inherit"
 		}
+	}
+	switch rt := form.Get("config.record_terminal"); rt {
+	case "":
+	case hoist.RecordOff, hoist.RecordOutput, hoist.RecordOutputAndInput:
+		c.RecordTerminal = &rt
+	default:
+		errs["config.record_terminal"] = "choose what to record, Off or Inherit"
 	}
 	for _, s := range splitList(form.Get("config.reminders")) {
 		d, err := hoist.ParseDuration(s)
