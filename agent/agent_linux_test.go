@@ -49,6 +49,8 @@ type rig struct {
 	verify func(signed string, at time.Time) (hoist.Grant, error)
 	// sudo turns on the sudo integration, when a test sets it before start.
 	sudo *agent.SudoConfig
+	// recordLimit, when set before a restart, is the agent's RecordLimit.
+	recordLimit int64
 	// notices is what the blocking client of escapes printed on stderr.
 	notices bytes.Buffer
 	stop    func()
@@ -88,7 +90,7 @@ func newRigWith(t *testing.T, kind string) *rig {
 }
 
 func (r *rig) start() {
-	a, err := agent.New(agent.Config{StateDir: r.state, Tracker: r.tracker, Grace: 500 * time.Millisecond, Clock: r.clock, VerifyGrant: r.verify, EndMargin: r.endMargin, Sudo: r.sudo})
+	a, err := agent.New(agent.Config{StateDir: r.state, Tracker: r.tracker, Grace: 500 * time.Millisecond, Clock: r.clock, VerifyGrant: r.verify, EndMargin: r.endMargin, Sudo: r.sudo, RecordLimit: r.recordLimit})
 	if err != nil {
 		r.t.Fatal(err)
 	}

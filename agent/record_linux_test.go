@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -175,4 +176,44 @@ func TestStalledClientHoldsNothing(t *testing.T) {
 	}
 	leader.Close()
 	_ = cmd.Wait()
+}
+
+// TestRecordingIsBoundedPerSession: past the session's limit a recording
+// ends with a "recording truncated" marker, the audit says so, and the
+// program runs on unhindered.
+func TestRecordingIsBoundedPerSession(t *testing.T) {
+	_, err := exec.LookPath("script")
+	testenv.Require(t, err == nil, "needs script(1) (bsdutils)")
+	r := newRig(t)
+	r.stop()
+	r.recordLimit = 8 << 10
+	r.start()
+	sid := r.grant(time.Hour)
+	got := r.sh("", `script -qec "hoist run -- sh -c 'yes recorded-line | head -n 20000; echo end-of-output'" /dev/null`)
+	if got.code != 0 || !strings.Contains(got.stdout, "end-of-output") {
+		t.Fatalf("the program on a recorded terminal: exit %d, stdout %.200q…, stderr %q", got.code, got.stdout, got.stderr)
+	}
+	recs := waitRecordings(t, r.agent, 1)
+	data, err := os.ReadFile(r.agent.RecordingPath(recs[0].ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, events := parseCast(t, data)
+	last := events[len(events)-1]
+	if last.code != "m" || last.data != "recording truncated" || !recs[0].Truncated {
+		t.Errorf("the last event is %+v (truncated %v), want the marker", last, recs[0].Truncated)
+	}
+	if len(data) > 8<<10+1024 {
+		t.Errorf("the recording holds %d bytes, over the 8 KiB limit and its header", len(data))
+	}
+	if evs := r.events("recording.truncated"); len(evs) != 1 || evs[0].Subject != sid {
+		t.Errorf("recording.truncated events: %+v", evs)
+	}
+	// The next recording of the session has nothing left: it is the
+	// header and the marker.
+	r.sh("", `script -qec "hoist run -- echo second" /dev/null`)
+	recs = waitRecordings(t, r.agent, 2)
+	if !recs[1].Truncated {
+		t.Errorf("a second recording past the session's limit: %+v", recs[1])
+	}
 }
