@@ -2,12 +2,15 @@ package cli_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/wire"
 )
 
 // TestAdminAudit reads the audit log of a real server through hoist admin
@@ -127,4 +130,55 @@ func loginAs(t *testing.T, m interface {
 	u := user{t: t, home: t.TempDir()}
 	u.ok("long enough password\n", "admin", "login", "--server", m.URL(), "--user", name, "--password-stdin", "--ca", m.CAPath())
 	return u
+}
+
+// TestSessionRecordingCommand: hoist admin sessions recording writes a
+// session's recording to stdout, chooses among several with --index (and
+// says there are several), lists them, and refuses what is not there.
+func TestSessionRecordingCommand(t *testing.T) {
+	m := startServer(t)
+	admin := loggedInAdmin(t, m)
+	svc := m.Service()
+	agentRec := hoist.AgentRecord{ID: hoist.NewID(hoist.AgentIDPrefix), Hostname: "ws-01"}
+	id := ask(t, m, "alice", "ws-01", "", time.Hour)
+	admin.ok("", "admin", "approve", id, "--for", "1h")
+	sess, err := svc.Session(context.Background(), control.Actor{Name: "admin", Role: hoist.RoleAdmin}, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The session is on agentRec, as if its request had come through it.
+	sess.Agent, sess.Version = agentRec.ID, sess.Version+1
+	err = m.Store().Update(context.Background(), func(tx hoist.Tx) error {
+		if err := tx.InsertAgent(context.Background(), agentRec); err != nil {
+			return err
+		}
+		return tx.UpdateSession(context.Background(), sess)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := admin.run("", "admin", "sessions", "recording", sess.ID); r.code == 0 || !strings.Contains(r.stderr, "no terminal recording") {
+		t.Errorf("a session without recordings: exit %d, %q", r.code, r.stderr)
+	}
+	casts := []string{"{\"version\":2,\"width\":80,\"height\":24,\"timestamp\":1}\n[0.1, \"o\", \"first\"]\n", "{\"version\":2,\"width\":80,\"height\":24,\"timestamp\":2}\n[0.1, \"o\", \"second\"]\n"}
+	for i, c := range casts {
+		_, err := svc.AgentRecording(context.Background(), agentRec, hoist.NewID(hoist.RecordingIDPrefix), wire.RecordingChunk{Session: sess.ID, User: "alice",
+			Argv: []string{"bash"}, Started: time.Now().Add(time.Duration(i) * time.Second), Ended: time.Now(), Data: []byte(c), Final: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := admin.run("", "admin", "sessions", "recording", sess.ID)
+	if r.code != 0 || r.stdout != casts[0] || !strings.Contains(r.stderr, "2 recordings") {
+		t.Errorf("the first of two: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if out := admin.ok("", "admin", "sessions", "recording", sess.ID, "--index", "2"); out != casts[1] {
+		t.Errorf("--index 2: %q", out)
+	}
+	if out := admin.ok("", "admin", "sessions", "recording", sess.ID, "--list"); strings.Count(out, "bash") != 2 {
+		t.Errorf("--list: %q", out)
+	}
+	if r := admin.run("", "admin", "sessions", "recording", sess.ID, "--index", "3"); r.code == 0 || !strings.Contains(r.stderr, "1 to 2") {
+		t.Errorf("--index 3: exit %d, %q", r.code, r.stderr)
+	}
 }
