@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"net/url"
 	"sort"
 	"strings"
@@ -97,4 +98,32 @@ func objectLink(id string) string {
 		return "/sessions/" + url.PathEscape(id)
 	}
 	return ""
+}
+
+// longRun is the most characters of a field value without a place to
+// break: a token longer than any word (a hash, a key) gets one every
+// longRun characters, so that it can wrap without a word ever being split.
+const longRun = 24
+
+// brkValue is brk for a detail value: break opportunities after the parts
+// of a long name, and inside a run of longRun characters with none.
+func brkValue(s string) template.HTML {
+	var b strings.Builder
+	run := 0
+	for i, r := range s {
+		b.WriteString(template.HTMLEscapeString(string(r)))
+		switch {
+		case r == ' ' || r == '\t':
+			run = 0
+		case strings.ContainsRune("./_-:=,@", r) && i+1 < len(s):
+			b.WriteString("<wbr>")
+			run = 0
+		default:
+			if run++; run == longRun && i+1 < len(s) {
+				b.WriteString("<wbr>")
+				run = 0
+			}
+		}
+	}
+	return template.HTML(b.String())
 }

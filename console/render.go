@@ -83,6 +83,7 @@ func parsePages() map[string]*template.Template {
 		"inc":       func(i int) int { return i + 1 },
 		"fields":    detailFields,
 		"objLink":   objectLink,
+		"brkValue":  brkValue,
 	}
 	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/parts.html"))
 	names, err := fs.Glob(templateFiles, "templates/*.html")
