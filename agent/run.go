@@ -327,6 +327,7 @@ func (r *run) recordTerminal() (files []*os.File, ok bool) {
 	t, files, err := r.a.newTermRelay(r, r.kinds, mode)
 	if err != nil {
 		r.a.cfg.Logger.Error("cannot make the recorded terminal of a run", "user", r.x.peer.User, "err", err)
+		r.a.audit("recording.failed", r.x.peer.User, r.sid, map[string]any{"argv": clipArgv(r.argv), "error": err.Error(), "started": false})
 		return nil, false
 	}
 	r.term = t
