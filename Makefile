@@ -36,3 +36,12 @@ deb-test:
 .PHONY: deb-version
 deb-version:
 	@echo $(DEB_VERSION)
+
+# The console's terminal player (npm asciinema-player, pinned in the
+# script): checks the vendored files against the package and their sums;
+# player-update re-vendors it at the pinned version.
+.PHONY: player-check player-update
+player-check:
+	./scripts/vendor-asciinema-player --check
+player-update:
+	./scripts/vendor-asciinema-player --update

@@ -107,6 +107,30 @@ type AgentConfig struct {
 	// change report compares, besides what it always compares; a
 	// directory stands for the files in it (nil: DefaultChangeReportFiles).
 	ChangeReportFiles []string `json:"change_report_files,omitempty"`
+	// RecordTerminal says what hoistd records of an elevated program that
+	// runs on a terminal: "off", "output" (what it shows; the default) or
+	// "output_and_input" (what the user types too, passwords typed
+	// without echo included). See docs/session-audit-recording.md.
+	RecordTerminal *string `json:"record_terminal,omitempty"`
+}
+
+// Values of AgentConfig.RecordTerminal.
+const (
+	RecordOff            = "off"
+	RecordOutput         = "output"
+	RecordOutputAndInput = "output_and_input"
+)
+
+// RecordTerminalVersion is the lowest agent version that records
+// terminals; an older agent never receives record_terminal.
+const RecordTerminalVersion = "0.3.0"
+
+// RecordMode is the recording c asks for: RecordOutput where unset.
+func (c AgentConfig) RecordMode() string {
+	if c.RecordTerminal == nil {
+		return RecordOutput
+	}
+	return *c.RecordTerminal
 }
 
 // ConfigFields maps each configuration field to the lowest agent version
@@ -122,6 +146,7 @@ var ConfigFields = map[string]string{
 	"reminder_every":      ReminderEveryVersion,
 	"change_report":       ChangeReportVersion,
 	"change_report_files": ChangeReportVersion,
+	"record_terminal":     RecordTerminalVersion,
 }
 
 // ChangeReportVersion is the lowest agent version that makes change
@@ -249,6 +274,9 @@ func (c AgentConfig) validate(f FieldErrors) {
 	inRange("max_duration", c.MaxDuration, MinDuration, 7*24*time.Hour)
 	inRange("checkin_interval", c.CheckinInterval, 10*time.Second, 24*time.Hour)
 	inRange("grace", c.Grace, 0, 10*time.Minute)
+	if r := c.RecordTerminal; r != nil && *r != RecordOff && *r != RecordOutput && *r != RecordOutputAndInput {
+		f["config.record_terminal"] = "off, output or output_and_input"
+	}
 	if c.DefaultDuration != nil && c.MaxDuration != nil && *c.DefaultDuration > *c.MaxDuration {
 		f["config.default_duration"] = fmt.Sprintf("%s is longer than the max duration, %s", FormatDuration(c.DefaultDuration.D()), DescribeDuration(c.MaxDuration.D()))
 	}
@@ -287,6 +315,9 @@ func (c AgentConfig) SetFields() []string {
 	if c.ChangeReportFiles != nil {
 		out = append(out, "change_report_files")
 	}
+	if c.RecordTerminal != nil {
+		out = append(out, "record_terminal")
+	}
 	return out
 }
 
@@ -313,6 +344,8 @@ func (c AgentConfig) without(field string) AgentConfig {
 		c.ChangeReport = nil
 	case "change_report_files":
 		c.ChangeReportFiles = nil
+	case "record_terminal":
+		c.RecordTerminal = nil
 	}
 	return c
 }
@@ -348,6 +381,9 @@ func (c AgentConfig) overlay(o AgentConfig) AgentConfig {
 	}
 	if c.ChangeReportFiles == nil {
 		c.ChangeReportFiles = o.ChangeReportFiles
+	}
+	if c.RecordTerminal == nil {
+		c.RecordTerminal = o.RecordTerminal
 	}
 	return c
 }

@@ -193,6 +193,24 @@ type Tx interface {
 	// PutIntegrationRef keeps ref for the integration and subject, in place
 	// of any earlier one.
 	PutIntegrationRef(ctx context.Context, integrationID, subject, ref string) error
+
+	// InsertRecording stores a new recording's description (Size 0); it
+	// fails with EConflict when the id is taken.
+	InsertRecording(ctx context.Context, r Recording) error
+	// Recording returns the recording with id, or ENotFound.
+	Recording(ctx context.Context, id string) (Recording, error)
+	// Recordings returns a session's recordings, oldest first.
+	Recordings(ctx context.Context, sessionID string) ([]Recording, error)
+	// AppendRecording stores data as the recording's bytes from offset,
+	// which must be its stored Size (EConflict otherwise), and marks it
+	// complete when complete is set.
+	AppendRecording(ctx context.Context, id string, offset int64, data []byte, complete bool) error
+	// RecordingData calls fn with the recording's bytes, in order, in the
+	// pieces they were stored in; it stops at fn's first error.
+	RecordingData(ctx context.Context, id string, fn func([]byte) error) error
+	// DeleteRecordings removes the recordings (bytes and all) stored
+	// before before, at most limit of them, and returns how many it removed.
+	DeleteRecordings(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // RequestFilter selects requests. Zero fields match everything.
@@ -229,6 +247,12 @@ type AuditFilter struct {
 	Actor   string
 	Subject string
 	Limit   int // zero: no limit
+	// ActionPrefix keeps the records whose action starts with it
+	// ("session." for every session record).
+	ActionPrefix string
+	// Since and Until, when set, keep the records from Since and before
+	// Until.
+	Since, Until time.Time
 }
 
 // List limits.

@@ -77,6 +77,9 @@ type Config struct {
 	// ChangesTimeout bounds each snapshot (DefaultChangesTimeout when
 	// zero).
 	ChangesTimeout time.Duration
+	// RecordLimit is the most bytes of terminal recording a session keeps
+	// (DefaultRecordLimit when zero); see record.go.
+	RecordLimit int64
 }
 
 // Agent is hoistd's core.
@@ -117,6 +120,8 @@ type Agent struct {
 
 	// snapshots holds the one change-report snapshot being taken.
 	snapshots chan struct{}
+	// recs keeps count of the terminal recordings (record.go).
+	recs recordings
 }
 
 // Upstream is the server, as the agent asks it things.
@@ -249,7 +254,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}, activating: map[string]bool{}, pending: map[string]RequestInfo{},
 		stop: make(chan struct{}), closes: closeQueue{byUID: map[int]*userCloses{}}, conns: map[int]int{}, limits: newWindowLimiter(),
-		snapshots: make(chan struct{}, 1)}
+		snapshots: make(chan struct{}, 1), recs: recordings{used: map[string]int64{}, active: map[string]bool{}}}
 	if cfg.BundleKey != nil {
 		a.pol.key = cfg.BundleKey
 		a.loadPolicy()

@@ -53,6 +53,8 @@ type rig struct {
 	changes agent.Snapshotter
 	// changesTimeout bounds its snapshots, when set with it.
 	changesTimeout time.Duration
+	// recordLimit, when set before a restart, is the agent's RecordLimit.
+	recordLimit int64
 	// notices is what the blocking client of escapes printed on stderr.
 	notices bytes.Buffer
 	stop    func()
@@ -93,7 +95,7 @@ func newRigWith(t *testing.T, kind string) *rig {
 
 func (r *rig) start() {
 	a, err := agent.New(agent.Config{StateDir: r.state, Tracker: r.tracker, Grace: 500 * time.Millisecond, Clock: r.clock, VerifyGrant: r.verify, EndMargin: r.endMargin, Sudo: r.sudo, Changes: r.changes,
-		ChangesTimeout: r.changesTimeout})
+		ChangesTimeout: r.changesTimeout, RecordLimit: r.recordLimit})
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -32,6 +34,11 @@ type run struct {
 	d    hoist.Decision
 	// tty says stdin is the fresh pty the client made: the program leads it.
 	tty bool
+	// kinds are the kinds of the three descriptors the client passed.
+	kinds []localapi.Kind
+	// term is the recorded terminal between the program and the client's,
+	// when the configuration records it (record.go); nil otherwise.
+	term *termRelay
 	// group holds the program: the session's, or one of its own for a
 	// program a policy elevates without a session (runID).
 	group platform.Group
@@ -74,6 +81,7 @@ func (r *run) bound() bool {
 	}
 	// Only a fresh terminal on stdin becomes the program's controlling one.
 	r.tty = kinds[0] == localapi.KindTerminal
+	r.kinds = kinds
 	return true
 }
 
@@ -221,9 +229,16 @@ func (r *run) start() bool {
 	// stamped after the start, a busy machine could date a program started
 	// in a session after that session's end.
 	startedAt := a.cfg.Clock.Now()
+	files, ok := r.recordTerminal()
+	if !ok {
+		r.unhold()
+		r.endRunGroup()
+		x.fail(hoist.EUnavailable, "hoistd cannot record this terminal, and its configuration records terminals; nothing was started", 126)
+		return false
+	}
 	proc, err := r.group.Start(platform.Spec{
 		Path: r.path, Argv: r.argv, Env: Environment(x.peer.User, marker, x.req.Term), Dir: x.peer.cwd,
-		Stdin: x.files[0], Stdout: x.files[1], Stderr: x.files[2], TTY: r.tty,
+		Stdin: files[0], Stdout: files[1], Stderr: files[2], TTY: r.tty,
 	})
 	if err == nil && r.held {
 		// Watch before the start is released to the end: the program's user
@@ -235,6 +250,9 @@ func (r *run) start() bool {
 	r.unhold()
 	x.releaseFiles() // the program has them; hoistd must not keep the caller's terminal open
 	if err != nil {
+		if r.term != nil {
+			r.term.abandon()
+		}
 		r.endRunGroup()
 		x.reply(localapi.Reply{Error: &localapi.Error{Code: hoist.EInvalid, Message: fmt.Sprintf("%s: %v", x.req.Argv[0], err), Exit: exitStatusOf(err)}})
 		return false
@@ -250,8 +268,12 @@ func (r *run) start() bool {
 	if r.runID != "" {
 		detail["run"] = r.runID
 	}
+	if r.term != nil {
+		detail["recording"] = r.term.meta.ID
+		r.term.start()
+	}
 	a.auditAt("command.started", x.peer.User, r.sid, startedAt, detail)
-	x.reply(localapi.Reply{Started: &localapi.Started{Pid: proc.Pid(), SessionID: r.sid}})
+	x.reply(localapi.Reply{Started: &localapi.Started{Pid: proc.Pid(), SessionID: r.sid, Recording: r.term != nil}})
 	return true
 }
 
@@ -269,18 +291,47 @@ func (r *run) relay() {
 			if err := localapi.ReadFrame(localapi.Reader(x.c), nil, &sig); err != nil {
 				return
 			}
-			if sig.Check() == nil && sig.Op == localapi.OpSignal && forwardable(sig.Signal) {
+			if sig.Check() != nil {
+				continue
+			}
+			switch {
+			case sig.Op == localapi.OpSignal && forwardable(sig.Signal):
 				_ = r.proc.Signal(syscall.Signal(sig.Signal))
+			case sig.Op == localapi.OpResize && r.term != nil:
+				r.term.resize(sig.Cols, sig.Rows)
 			}
 		}
 	}()
 	status := r.proc.Wait()
+	if r.term != nil {
+		r.term.finish() // the last output reaches the client before the status
+	}
 	close(r.done)
 	a.audit("command.ended", x.peer.User, r.sid, map[string]any{"argv": clipArgv(r.argv), "pid": r.proc.Pid(), "status": status,
 		"started": started, "ended": a.cfg.Clock.Now()})
 	r.endRunGroup()
 	r.send(localapi.Reply{Exited: &localapi.Exited{Status: status}})
 	// The signal reader ends when the client closes, or with the connection.
+}
+
+// recordTerminal makes the recorded terminal when the program runs on a
+// terminal and the configuration records terminals, and returns the
+// descriptors the program gets; ok is false when it should have been made
+// and could not be (the run is refused: fail closed). Without recording,
+// the program gets the client's terminal as before, with no relay.
+func (r *run) recordTerminal() (files []*os.File, ok bool) {
+	mode := r.a.recordMode()
+	if mode == hoist.RecordOff || !slices.Contains(r.kinds, localapi.KindTerminal) {
+		return r.x.files, true
+	}
+	t, files, err := r.a.newTermRelay(r, r.kinds, mode)
+	if err != nil {
+		r.a.cfg.Logger.Error("cannot make the recorded terminal of a run", "user", r.x.peer.User, "err", err)
+		r.a.audit("recording.failed", r.x.peer.User, r.sid, map[string]any{"argv": clipArgv(r.argv), "error": err.Error(), "started": false})
+		return nil, false
+	}
+	r.term = t
+	return files, true
 }
 
 // endRunGroup ends whatever a program elevated by policy left behind: it

@@ -156,6 +156,9 @@ func (h *Handler) routes() []route {
 		{"GET", "/agent/v1/events", authAgent, h.agentEvents},
 		{"POST", "/agent/v1/audit", authAgent, h.agentAudit},
 		{"POST", "/agent/v1/sessions/{id}/ended", authAgent, h.agentSessionEnded},
+		{"GET", "/api/v1/sessions/{id}/recordings", authAdmin, h.listRecordings},
+		{"GET", "/api/v1/recordings/{id}", authAdmin, h.getRecording},
+		{"PUT", "/agent/v1/recordings/{id}", authAgent, h.agentRecording},
 	}
 }
 

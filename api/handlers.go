@@ -391,8 +391,17 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) error {
 
 func auditFilter(r *http.Request, maxLimit int64) (hoist.AuditFilter, error) {
 	var f hoist.AuditFilter
-	q, err := query(r, "after", "limit", "action", "actor", "subject")
+	q, err := query(r, "after", "limit", "action", "actor", "subject", "action_prefix", "since", "until")
 	if err != nil {
+		return f, err
+	}
+	if f.ActionPrefix, err = textParam(q, "action_prefix"); err != nil {
+		return f, err
+	}
+	if f.Since, err = timeParam(q, "since"); err != nil {
+		return f, err
+	}
+	if f.Until, err = timeParam(q, "until"); err != nil {
 		return f, err
 	}
 	if f.AfterSeq, err = intParam(q, "after", 0, 1<<62); err != nil {
@@ -411,6 +420,20 @@ func auditFilter(r *http.Request, maxLimit int64) (hoist.AuditFilter, error) {
 	}
 	f.Subject, err = textParam(q, "subject")
 	return f, err
+}
+
+// timeParam reads an RFC 3339 time; zero when absent.
+func timeParam(q url.Values, name string) (time.Time, error) {
+	v := q.Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, &hoist.Error{Code: hoist.EInvalid, Message: name + " must be an RFC 3339 time such as 2026-01-02T15:04:05Z",
+			Fields: map[string]string{name: "an RFC 3339 time"}}
+	}
+	return t, nil
 }
 
 func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) error {

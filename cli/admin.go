@@ -112,6 +112,7 @@ func newAdmin(env Env) *cobra.Command {
 		newEnrollToken(env), newAgents(env), newAgent(env), newPolicies(env), newGroups(env), newConfig(env))
 	admin.AddCommand(newUsers(env))
 	admin.AddCommand(newIntegrations(env))
+	admin.AddCommand(newAudit(env))
 	refuseUnknown(admin)
 	return admin
 }
@@ -458,6 +459,7 @@ func newSessions(env Env) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
 	cmd.Flags().BoolVar(&all, "all", false, "include ended sessions")
+	cmd.AddCommand(newSessionRecording(env))
 	return cmd
 }
 

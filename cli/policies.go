@@ -421,7 +421,7 @@ func newConfig(env Env) *cobra.Command {
 		})
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	set := adminCommand(env, "set GROUP FIELD=VALUE...", "Set agent configuration fields of a group (FIELD= unsets one): "+
-		"create_jit_shortcut=yes|no, reminders=15m,5m,1m (or \"every 30m,15m,5m,1m\"), reminder_every=30m|0, default_duration, max_duration, checkin_interval, grace, elevate_sudo=yes|no, change_report=yes|no, change_report_files=/etc/a,/etc/b",
+		"create_jit_shortcut=yes|no, reminders=15m,5m,1m (or \"every 30m,15m,5m,1m\"), reminder_every=30m|0, default_duration, max_duration, checkin_interval, grace, elevate_sudo=yes|no, change_report=yes|no, change_report_files=/etc/a,/etc/b, record_terminal=off|output|output_and_input",
 		cobra.MinimumNArgs(2), func(c *client.Client, cmd *cobra.Command, args []string) error {
 			ctx, cancel := timeout()
 			defer cancel()
@@ -538,8 +538,14 @@ func setConfigField(c *hoist.AgentConfig, kv string) error {
 		if value != "" {
 			c.ChangeReportFiles = strings.Split(value, ",")
 		}
+	case "record_terminal":
+		if value == "" {
+			c.RecordTerminal = nil
+			break
+		}
+		c.RecordTerminal = &value // checked by the server with the rest
 	default:
-		return hoist.Errorf(hoist.EInvalid, "unknown configuration field %q: want create_jit_shortcut, reminders, reminder_every, default_duration, max_duration, checkin_interval, grace, elevate_sudo, change_report or change_report_files", field)
+		return hoist.Errorf(hoist.EInvalid, "unknown configuration field %q: want create_jit_shortcut, reminders, reminder_every, default_duration, max_duration, checkin_interval, grace, elevate_sudo, change_report, change_report_files or record_terminal", field)
 	}
 	return err
 }

@@ -102,10 +102,19 @@ func runElevated(env Env, socket string, argv []string, reason string) (int, err
 	if rep.Started == nil {
 		return 1, hoist.Errorf(hoist.EUnavailable, "hoistd answered out of turn")
 	}
+	// Forward the signals a user sends hoist to the program, and, when
+	// hoistd records the terminal (it owns the program's then), the size of
+	// the user's terminal when it changes.
+	var writeMu sync.Mutex
+	if rep.Started.Recording && std.pty != nil {
+		std.pty.resized = func(cols, rows int) {
+			writeMu.Lock()
+			defer writeMu.Unlock()
+			_ = localapi.WriteFrame(c, localapi.Request{V: localapi.Version, Op: localapi.OpResize, Rows: rows, Cols: cols})
+		}
+	}
 	std.start()
 
-	// Forward the signals a user sends hoist to the program.
-	var writeMu sync.Mutex
 	go func() {
 		for s := range sigs {
 			writeMu.Lock()
@@ -282,6 +291,9 @@ type ptyRelay struct {
 	oldState  *term.State
 	winch     chan os.Signal
 	outDone   chan struct{}
+	// resized, when set, tells hoistd the new size (it records the
+	// terminal and owns the program's).
+	resized func(cols, rows int)
 }
 
 func newPtyRelay(keys, size, out *os.File) (*ptyRelay, error) {
@@ -303,6 +315,13 @@ func (r *ptyRelay) start() {
 	go func() {
 		for range r.winch {
 			_ = pty.InheritSize(r.size, r.master)
+			if r.resized == nil {
+				continue
+			}
+			if rows, cols, err := pty.Getsize(r.size); err == nil && rows > 0 && cols > 0 &&
+				rows <= localapi.MaxWinSize && cols <= localapi.MaxWinSize {
+				r.resized(cols, rows)
+			}
 		}
 	}()
 	if r.keys != nil {

@@ -92,11 +92,20 @@ type auditData struct {
 	// Newest is the first page with the same filters.
 	Older, Newest string
 	ExportURL     string
+	// WholeLog says the reader may read the whole log (admins, auditors);
+	// an approver reads the records of the sessions they approved, listed
+	// in Approved when no subject is asked for.
+	WholeLog bool
+	Approved []hoist.Session
 }
 
 type auditQuery struct {
 	Action, Actor, Subject, Text string
 	Before                       int64
+	// From and To are the time range as typed (UTC); Since and Until
+	// the times they name.
+	From, To     string
+	Since, Until time.Time
 }
 
 // auditLine is a record as the page shows it.
@@ -173,13 +182,37 @@ func readAuditQuery(q url.Values) (auditQuery, error) {
 		}
 		f.Before = n
 	}
+	var err error
+	f.From, f.To = strings.TrimSpace(q.Get("from")), strings.TrimSpace(q.Get("to"))
+	if f.Since, err = parseFormTime("from", f.From); err != nil {
+		return f, err
+	}
+	if f.Until, err = parseFormTime("to", f.To); err != nil {
+		return f, err
+	}
 	return f, nil
+}
+
+// parseFormTime reads a time of the audit's range as a datetime-local
+// field sends it (2026-01-02T15:04, in UTC as the page shows times), or
+// RFC 3339; zero when empty.
+func parseFormTime(field, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02", time.RFC3339} {
+		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, &hoist.Error{Code: hoist.EInvalid, Message: field + " must be a time such as 2026-01-02T15:04 (UTC)",
+		Fields: map[string]string{field: "a time such as 2026-01-02T15:04 (UTC)"}}
 }
 
 // filter is what the store selects; the action (a prefix: "request."
 // finds every request record) and the text are matched here.
 func (f auditQuery) filter() hoist.AuditFilter {
-	return hoist.AuditFilter{Actor: f.Actor, Subject: f.Subject, BeforeSeq: f.Before}
+	return hoist.AuditFilter{Actor: f.Actor, Subject: f.Subject, BeforeSeq: f.Before, ActionPrefix: f.Action, Since: f.Since, Until: f.Until}
 }
 
 // matches is the action prefix and the free-text search: any of actor,
@@ -203,7 +236,7 @@ func (f auditQuery) matches(rec hoist.AuditRecord) bool {
 
 func (f auditQuery) values() url.Values {
 	v := url.Values{}
-	for k, s := range map[string]string{"action": f.Action, "actor": f.Actor, "subject": f.Subject, "text": f.Text} {
+	for k, s := range map[string]string{"action": f.Action, "actor": f.Actor, "subject": f.Subject, "text": f.Text, "from": f.From, "to": f.To} {
 		if s != "" {
 			v.Set(k, s)
 		}
@@ -216,7 +249,10 @@ func (h *Handler) audit(w http.ResponseWriter, r *http.Request, v *visit) error 
 	if err != nil {
 		return err
 	}
-	d := auditData{Filter: q}
+	d := auditData{Filter: q, WholeLog: hoist.Can(v.actor.Role, hoist.PermitReadAudit)}
+	if !d.WholeLog && q.Subject == "" {
+		return h.approvedSessions(w, r, v, d)
+	}
 	filter := q.filter()
 	filter.Newest = true
 	err = h.svc.Audit(r.Context(), v.actor, filter, func(rec hoist.AuditRecord) error {
@@ -237,7 +273,7 @@ func (h *Handler) audit(w http.ResponseWriter, r *http.Request, v *visit) error 
 	}
 	// The whole chain is checked on the first page only: paging back
 	// through a large log should not re-read all of it each time.
-	if q.Before == 0 {
+	if q.Before == 0 && d.WholeLog {
 		if d.Chain, err = h.svc.VerifyAudit(r.Context(), v.actor); err != nil {
 			return err
 		}
@@ -250,6 +286,26 @@ func (h *Handler) audit(w http.ResponseWriter, r *http.Request, v *visit) error 
 	d.ExportURL = "/audit/export"
 	if e := q.values(); len(e) > 0 {
 		d.ExportURL += "?" + e.Encode()
+	}
+	h.render(w, r, http.StatusOK, "audit", v, d)
+	return nil
+}
+
+// approvedSessionsLimit bounds the sessions an approver's audit page looks
+// through for theirs.
+const approvedSessionsLimit = hoist.MaxListLimit
+
+// approvedSessions is an approver's audit page without a subject: the
+// sessions they approved, newest first, each a link to its records.
+func (h *Handler) approvedSessions(w http.ResponseWriter, r *http.Request, v *visit, d auditData) error {
+	ss, err := h.svc.Sessions(r.Context(), v.actor, hoist.SessionFilter{Limit: approvedSessionsLimit})
+	if err != nil {
+		return err
+	}
+	for _, s := range ss {
+		if control.ApprovedBy(s, v.actor.Name) {
+			d.Approved = append(d.Approved, s)
+		}
 	}
 	h.render(w, r, http.StatusOK, "audit", v, d)
 	return nil

@@ -192,6 +192,10 @@ func (h *Handler) routes() {
 
 	h.handle("GET /audit", signedIn, h.audit)
 	h.handle("GET /audit/export", signedIn, h.exportAudit)
+
+	h.handle("GET /sessions/{id}/recordings", signedIn, h.recordingPage)
+	h.handle("GET /sessions/{id}/recordings/{n}", signedIn, h.recordingPage)
+	h.handle("GET /sessions/{id}/recordings/{n}/cast", signedIn, h.recordingCast)
 }
 
 // ServeHTTP answers console requests with the security headers every answer

@@ -323,7 +323,8 @@ func TestIdleLoginExpires(t *testing.T) {
 
 // TestRolesSeeAndDoOnlyWhatTheyMay: an auditor sees no decision buttons and
 // cannot decide by sending the form anyway; an approver cannot open the
-// audit log or change policies.
+// whole audit log (only the records of the sessions they approved) or
+// change policies.
 func TestRolesSeeAndDoOnlyWhatTheyMay(t *testing.T) {
 	s := newSite(t)
 	r := s.pending("alice")
@@ -341,8 +342,14 @@ func TestRolesSeeAndDoOnlyWhatTheyMay(t *testing.T) {
 	}
 	approver := s.visitor()
 	approver.signIn("carol", "password-of-carol")
-	if res, _ := approver.get("/audit"); res.StatusCode != http.StatusForbidden {
-		t.Errorf("an approver opened the audit log: %d", res.StatusCode)
+	if res, body := approver.get("/audit"); res.StatusCode != http.StatusOK || !strings.Contains(body, `id="approved-sessions"`) || strings.Contains(body, `id="audit"`) {
+		t.Errorf("an approver's audit page: %d, want the sessions they approved and no records:\n%.2000s", res.StatusCode, body)
+	}
+	if res, _ := approver.get("/audit?subject=" + r.ID); res.StatusCode != http.StatusForbidden {
+		t.Errorf("an approver read the records of a request they did not approve: %d", res.StatusCode)
+	}
+	if res, _ := approver.get("/audit/export"); res.StatusCode != http.StatusForbidden {
+		t.Errorf("an approver exported the audit log: %d", res.StatusCode)
 	}
 	p, _ := s.svc.Policy(ctx, s.admin, "JIT Mode")
 	approver.post("/policies/"+p.ID+"/active", url.Values{"active": {"true"}, "csrf": {approver.csrf()}})
@@ -579,7 +586,7 @@ func TestAuditPageAndExport(t *testing.T) {
 	}
 	_, body = v.get("/audit?text=" + url.QueryEscape(`<b> & "quotes"`))
 	body = unbroken(body)
-	if strings.Count(body, "<td>"+hoist.AuditRequestCreated+"</td>") != 1 || !strings.Contains(body, `fix &lt;b&gt; &amp; \&#34;quotes\&#34;`) {
+	if strings.Count(body, "<td>"+hoist.AuditRequestCreated+"</td>") != 1 || !strings.Contains(body, `<dt>Reason</dt><dd>fix &lt;b&gt; &amp; &#34;quotes&#34;</dd>`) {
 		t.Errorf("text search for markup:\n%s", body)
 	}
 	_, body = v.get("/audit?action=request.")

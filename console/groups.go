@@ -137,6 +137,7 @@ var groupFields = []fieldLabel{
 	{"config.checkin_interval", "Check-in interval"}, {"config.grace", "Grace at the end"},
 	{"config.elevate_sudo", "Elevate sudo and pkexec"}, {"config.reminder_every", "Remind every"},
 	{"config.change_report", "Change report"}, {"config.change_report_files", "Files compared"},
+	{"config.record_terminal", "Record terminals"},
 	{"name", "Name"}, {"description", "Description"}, {"priority", "Priority"},
 	{"rules.hostname", "Hostname pattern"}, {"rules.os", "Operating system"}, {"rules.min_agent_version", "Lowest agent version"},
 }
@@ -165,6 +166,9 @@ func configValues(c hoist.AgentConfig, version int) url.Values {
 	v.Set("config.change_report", yesNo(c.ChangeReport))
 	if c.ChangeReportFiles != nil {
 		v.Set("config.change_report_files", strings.Join(c.ChangeReportFiles, ", "))
+	}
+	if c.RecordTerminal != nil {
+		v.Set("config.record_terminal", *c.RecordTerminal)
 	}
 	v.Set("config.reminders", formatDurations(c.Reminders))
 	for name, d := range map[string]*hoist.Duration{"config.default_duration": c.DefaultDuration, "config.max_duration": c.MaxDuration,
@@ -212,6 +216,13 @@ func parseConfig(form url.Values) (hoist.AgentConfig, map[string]string) {
 	}
 	if files := splitList(form.Get("config.change_report_files")); len(files) > 0 {
 		c.ChangeReportFiles = files
+	}
+	switch rt := form.Get("config.record_terminal"); rt {
+	case "":
+	case hoist.RecordOff, hoist.RecordOutput, hoist.RecordOutputAndInput:
+		c.RecordTerminal = &rt
+	default:
+		errs["config.record_terminal"] = "choose what to record, Off or Inherit"
 	}
 	for _, s := range splitList(form.Get("config.reminders")) {
 		d, err := hoist.ParseDuration(s)

@@ -42,7 +42,8 @@ func navFor(role hoist.Role) []navItem {
 		// The configuration every agent starts from: the default group's.
 		{"config", "Agent configuration", "/groups/" + url.PathEscape(hoist.DefaultGroup) + "#config-h"},
 		{"agents", "Agents", "/agents"}}
-	if hoist.Can(role, hoist.PermitReadAudit) {
+	// Approvers read the audit of the sessions they approved.
+	if hoist.Can(role, hoist.PermitReadAudit) || hoist.Can(role, hoist.PermitDecide) {
 		items = append(items, navItem{"audit", "Audit", "/audit"})
 	}
 	if hoist.Can(role, hoist.PermitManageUsers) {
@@ -58,6 +59,7 @@ var pageTitles = map[string]string{
 	"login": "Sign in", "approvals": "Approvals", "policies": "Policies", "policy": "Policy",
 	"groups": "Computer groups", "group": "Computer group", "agents": "Agents", "audit": "Audit", "users": "Users", "request": "Request", "account": "Your account", "error": "Error",
 	"agent": "Agent", "integrations": "Integrations",
+	"recording": "Terminal recording",
 }
 
 func parsePages() map[string]*template.Template {
@@ -78,6 +80,10 @@ func parsePages() map[string]*template.Template {
 		"brk":       brk,
 		"ph":        withPlaceholder,
 		"defaults":  configDefaults,
+		"inc":       func(i int) int { return i + 1 },
+		"fields":    detailFields,
+		"objLink":   objectLink,
+		"brkValue":  brkValue,
 	}
 	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/parts.html"))
 	names, err := fs.Glob(templateFiles, "templates/*.html")

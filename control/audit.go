@@ -17,10 +17,31 @@ import (
 
 // Audit calls fn for each audit record that matches f, in order.
 func (s *Service) Audit(ctx context.Context, a Actor, f hoist.AuditFilter, fn func(hoist.AuditRecord) error) error {
-	if err := a.require(hoist.PermitReadAudit); err != nil {
-		return err
+	return s.store.View(ctx, func(tx hoist.Tx) error {
+		if err := auditAllowed(ctx, tx, a, f); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, f, fn)
+	})
+}
+
+// auditAllowed says whether a may read the records f selects: admins and
+// auditors read the whole log; an approver reads the records of a session
+// they approved (f.Subject naming the session, or the request that started
+// it), and nothing else.
+func auditAllowed(ctx context.Context, tx hoist.Tx, a Actor, f hoist.AuditFilter) error {
+	if hoist.Can(a.Role, hoist.PermitReadAudit) {
+		return nil
 	}
-	return s.store.View(ctx, func(tx hoist.Tx) error { return tx.Audit(ctx, f, fn) })
+	refusal := hoist.Errorf(hoist.EForbidden, "role %s may read only the audit records of a session it approved, by its id (subject)", a.Role)
+	if !hoist.Can(a.Role, hoist.PermitDecide) || f.Subject == "" {
+		return refusal
+	}
+	sess, err := sessionByAnyID(ctx, tx, f.Subject)
+	if hoist.ErrorCode(err) == hoist.ENotFound || (err == nil && !ApprovedBy(sess, a.Name)) {
+		return refusal
+	}
+	return err
 }
 
 // AuditBatches reads the records that match f, in order, batch records per

@@ -328,3 +328,11 @@ func (c *Client) SessionEnded(ctx context.Context, sessionID string) error {
 
 // String names the link for logs.
 func (c *Client) String() string { return fmt.Sprintf("%s as %s", c.ID.Server, c.ID.AgentID) }
+
+// Recording uploads one piece of a terminal recording and returns how much
+// of it the server has.
+func (c *Client) Recording(ctx context.Context, id string, chunk wire.RecordingChunk) (wire.RecordingAnswer, error) {
+	var ans wire.RecordingAnswer
+	err := call(ctx, c.http, c.base, "PUT", "/agent/v1/recordings/"+url.PathEscape(id), nil, chunk, &ans)
+	return ans, err
+}

@@ -33,6 +33,9 @@ type Link struct {
 	recheck  chan struct{} // asks for a check-in now: policies changed
 	reports  sessionReporter
 	seqs     seqSender
+	// refusedRecs are the recordings the server refused, not retried until
+	// a restart (used by the delivery loop only).
+	refusedRecs map[string]bool
 }
 
 // New links a to the server c talks to, and puts in force the policy
@@ -41,7 +44,7 @@ func New(c *Client, a *agent.Agent, stateDir string, facts wire.AgentFacts, log 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Link{c: c, a: a, stateDir: stateDir, facts: facts, log: log, clock: time.Now, kick: make(chan struct{}, 1), recheck: make(chan struct{}, 1)}
+	l := &Link{c: c, a: a, stateDir: stateDir, facts: facts, log: log, clock: time.Now, kick: make(chan struct{}, 1), recheck: make(chan struct{}, 1), refusedRecs: map[string]bool{}}
 	// Bundles are signed with the key grants are: the agent checks the one
 	// it stored, and every new one, against the key pinned at enrolment.
 	a.SetBundleKey(c.GrantKey())
@@ -254,6 +257,9 @@ func (l *Link) deliverLoop(ctx context.Context) {
 	for {
 		if err := l.Deliver(ctx); err != nil && ctx.Err() == nil {
 			l.log.Debug("audit delivery failed; will retry", "err", err)
+		}
+		if err := l.UploadRecordings(ctx); err != nil && ctx.Err() == nil {
+			l.log.Debug("recording upload failed; will retry", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -41,6 +41,8 @@ const (
 	// MaxAction is the longest polkit action id the polkit hook passes on
 	// (for the audit).
 	MaxAction = 256
+	// MaxWinSize is the most rows or columns OpResize may give.
+	MaxWinSize = 10000
 )
 
 // ErrInvalid is wrapped by every refusal of Request.Check and
@@ -64,6 +66,7 @@ const (
 	fHelper
 	fHook
 	fAction
+	fSize
 )
 
 var fieldNames = []struct {
@@ -72,7 +75,7 @@ var fieldNames = []struct {
 }{
 	{fArgv, "a command"}, {fTerm, "a TERM"}, {fTTY, "a terminal"}, {fDuration, "a duration"},
 	{fReason, "a reason"}, {fSignal, "a signal"}, {fUser, "a user"}, {fHelper, "the helper's facts"},
-	{fHook, "a hook"}, {fAction, "a polkit action"},
+	{fHook, "a hook"}, {fAction, "a polkit action"}, {fSize, "a terminal size"},
 }
 
 // opFields says, for each op, which fields it may carry and which it must.
@@ -84,6 +87,7 @@ var opFields = map[string]struct{ may, must field }{
 	OpExit:    {},
 	OpRequest: {may: fDuration | fReason},
 	OpSignal:  {may: fSignal, must: fSignal},
+	OpResize:  {may: fSize, must: fSize},
 	OpGrant:   {may: fUser | fDuration, must: fUser | fDuration},
 	OpExplain: {may: fArgv | fReason, must: fArgv},
 	OpCancel:  {},
@@ -111,6 +115,7 @@ func (r Request) present() field {
 	set(r.Helper, fHelper)
 	set(r.Hook != "", fHook)
 	set(r.Action != "", fAction)
+	set(r.Rows != 0 || r.Cols != 0, fSize)
 	return f
 }
 
@@ -168,6 +173,9 @@ func (r Request) Check() error {
 	}
 	if r.Action != "" && r.Hook != HookPolkit {
 		return fmt.Errorf("%w: a polkit action goes with the polkit hook only", ErrInvalid)
+	}
+	if got&fSize != 0 && (r.Rows < 1 || r.Rows > MaxWinSize || r.Cols < 1 || r.Cols > MaxWinSize) {
+		return fmt.Errorf("%w: a terminal size is 1-%d rows and 1-%d columns", ErrInvalid, MaxWinSize, MaxWinSize)
 	}
 	if got&fSignal != 0 && (r.Signal < 1 || r.Signal > MaxSignal) {
 		return fmt.Errorf("%w: signal %d is out of range 1-%d", ErrInvalid, r.Signal, MaxSignal)

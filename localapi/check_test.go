@@ -25,6 +25,8 @@ func valid(op string) localapi.Request {
 		r.Argv = []string{"id", "-u"}
 	case localapi.OpSignal:
 		r.Signal = 2
+	case localapi.OpResize:
+		r.Rows, r.Cols = 24, 80
 	case localapi.OpGrant:
 		r.User, r.Duration = "alice", "1h"
 	case localapi.OpExtend:
@@ -34,7 +36,7 @@ func valid(op string) localapi.Request {
 }
 
 var ops = []string{localapi.OpStatus, localapi.OpRun, localapi.OpExit, localapi.OpRequest,
-	localapi.OpSignal, localapi.OpGrant, localapi.OpExplain, localapi.OpCancel, localapi.OpExtend}
+	localapi.OpSignal, localapi.OpGrant, localapi.OpExplain, localapi.OpCancel, localapi.OpExtend, localapi.OpResize}
 
 type checkCase struct {
 	name string
@@ -105,6 +107,7 @@ func TestCheckFieldsThatDoNotBelong(t *testing.T) {
 		{"signal", func(r *localapi.Request) { r.Signal = 15 }, []string{localapi.OpSignal}},
 		{"user", func(r *localapi.Request) { r.User = "bob" }, []string{localapi.OpGrant}},
 		{"helper", func(r *localapi.Request) { r.Helper = true }, []string{localapi.OpStatus}},
+		{"size", func(r *localapi.Request) { r.Rows, r.Cols = 24, 80 }, []string{localapi.OpResize}},
 	}
 	var cases []checkCase
 	for _, f := range fields {
@@ -150,6 +153,11 @@ func TestCheckLimits(t *testing.T) {
 		{"duration a byte too long", with(localapi.OpRequest, func(r *localapi.Request) { r.Duration = x(localapi.MaxDuration + 1) }), false},
 		{"longest user name", with(localapi.OpGrant, func(r *localapi.Request) { r.User = x(localapi.MaxUser) }), true},
 		{"user name a byte too long", with(localapi.OpGrant, func(r *localapi.Request) { r.User = x(localapi.MaxUser + 1) }), false},
+		{"resize 1x1", with(localapi.OpResize, func(r *localapi.Request) { r.Rows, r.Cols = 1, 1 }), true},
+		{"resize at the limit", with(localapi.OpResize, func(r *localapi.Request) { r.Rows, r.Cols = localapi.MaxWinSize, localapi.MaxWinSize }), true},
+		{"resize past the limit", with(localapi.OpResize, func(r *localapi.Request) { r.Cols = localapi.MaxWinSize + 1 }), false},
+		{"resize with no rows", with(localapi.OpResize, func(r *localapi.Request) { r.Rows = 0 }), false},
+		{"resize negative", with(localapi.OpResize, func(r *localapi.Request) { r.Rows = -1 }), false},
 		{"signal 1", with(localapi.OpSignal, func(r *localapi.Request) { r.Signal = 1 }), true},
 		{"highest signal", with(localapi.OpSignal, func(r *localapi.Request) { r.Signal = localapi.MaxSignal }), true},
 		{"signal past the highest", with(localapi.OpSignal, func(r *localapi.Request) { r.Signal = localapi.MaxSignal + 1 }), false},

@@ -48,6 +48,10 @@ const (
 	OpExit    = "exit"
 	OpRequest = "request"
 	OpSignal  = "signal"
+	// OpResize, during a run whose Started says Recording, gives the
+	// size of the user's terminal after a change (Rows and Cols): hoistd
+	// owns the program's terminal then and applies it.
+	OpResize = "resize"
 	// OpGrant is root's local grant of JIT mode to a user, for machines
 	// without a server.
 	OpGrant = "grant"
@@ -108,6 +112,10 @@ type Request struct {
 	// Action is the polkit action the polkit hook asks about, for the
 	// audit (HookPolkit only).
 	Action string `json:"action,omitempty"`
+	// Rows and Cols are the terminal's size, for OpResize (1 to MaxWinSize
+	// each).
+	Rows int `json:"rows,omitempty"`
+	Cols int `json:"cols,omitempty"`
 }
 
 // Reply is a frame from hoistd. Exactly one field is set.
@@ -204,6 +212,12 @@ type HelperInfo struct {
 type Started struct {
 	Pid       int    `json:"pid"`
 	SessionID string `json:"session_id,omitempty"`
+	// Recording says hoistd records the program's terminal: it gave the
+	// program a terminal of its own and relays it to the one the client
+	// passed, so the client sends OpResize when its terminal's size
+	// changes. (A hoistd that does not record never sets it, and never
+	// gets a frame it does not know.)
+	Recording bool `json:"recording,omitempty"`
 }
 
 // Notice is a message for the person at the terminal while the program

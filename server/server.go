@@ -93,6 +93,10 @@ type Config struct {
 	// export and at a clean stop too.
 	AuditCheckpointInterval time.Duration
 
+	// RecordingRetention is how long terminal recordings are kept
+	// (hoist.DefaultRecordingRetention when zero).
+	RecordingRetention time.Duration
+
 	// wrapHandler, when set, wraps the API handler; tests use it to know
 	// when a request is in flight.
 	wrapHandler func(http.Handler) http.Handler
@@ -353,10 +357,12 @@ func (m *Main) certificate() (tls.Certificate, *pki.CA, error) {
 	return cert, ca, nil
 }
 
-// sweep applies expiries until ctx ends.
+// sweep applies expiries until ctx ends, and removes the recordings past
+// their retention every pruneRecordingsEvery.
 func (m *Main) sweep(ctx context.Context) {
 	t := time.NewTicker(m.cfg.SweepInterval)
 	defer t.Stop()
+	var pruned time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -365,8 +371,25 @@ func (m *Main) sweep(ctx context.Context) {
 			if _, err := m.svc.Sweep(ctx); err != nil && ctx.Err() == nil {
 				m.cfg.Logger.Warn("sweep failed", "err", err)
 			}
+			if time.Since(pruned) >= pruneRecordingsEvery {
+				pruned = time.Now()
+				if _, err := m.svc.PruneRecordings(ctx, m.recordingRetention()); err != nil && ctx.Err() == nil {
+					m.cfg.Logger.Warn("cannot remove old recordings", "err", err)
+				}
+			}
 		}
 	}
+}
+
+// pruneRecordingsEvery is how often recordings past their retention are
+// looked for.
+const pruneRecordingsEvery = 10 * time.Minute
+
+func (m *Main) recordingRetention() time.Duration {
+	if m.cfg.RecordingRetention > 0 {
+		return m.cfg.RecordingRetention
+	}
+	return hoist.DefaultRecordingRetention
 }
 
 // checkpointPath is where the audit checkpoints go.

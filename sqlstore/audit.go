@@ -69,6 +69,15 @@ func (t *tx) Audit(ctx context.Context, f hoist.AuditFilter, fn func(hoist.Audit
 	if f.Subject != "" {
 		w.add("subject = ?", f.Subject)
 	}
+	if f.ActionPrefix != "" {
+		w.add("substr(action, 1, ?) = ?", len(f.ActionPrefix), f.ActionPrefix)
+	}
+	if !f.Since.IsZero() {
+		w.add("time >= ?", micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.add("time < ?", micros(f.Until))
+	}
 	q := `SELECT seq, time, actor, action, subject, detail, prev_hash, hash FROM audit` + w.String() + ` ORDER BY seq`
 	if f.Newest {
 		q += ` DESC`

@@ -150,3 +150,28 @@ type AgentAuditEvent struct {
 	Subject string         `json:"subject,omitempty"`
 	Detail  map[string]any `json:"detail,omitempty"`
 }
+
+// RecordingChunk is one piece of a terminal recording an agent uploads
+// (PUT /agent/v1/recordings/{id}): the recording's description, and Data
+// from Offset. The server stores a piece only when Offset is the size it
+// has; otherwise it answers the size it has, and the agent goes on from
+// there, so an upload resumes after any failure.
+type RecordingChunk struct {
+	Session   string    `json:"session_id"`
+	User      string    `json:"user"`
+	Argv      []string  `json:"argv,omitempty"`
+	Started   time.Time `json:"started"`
+	Ended     time.Time `json:"ended"`
+	Truncated bool      `json:"truncated,omitempty"`
+	Input     bool      `json:"input,omitempty"`
+	Offset    int64     `json:"offset"`
+	Data      []byte    `json:"data"`
+	// Final says Data ends the recording.
+	Final bool `json:"final,omitempty"`
+}
+
+// RecordingAnswer is how much of a recording the server has.
+type RecordingAnswer struct {
+	Size     int64 `json:"size"`
+	Complete bool  `json:"complete"`
+}

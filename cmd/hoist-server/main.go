@@ -70,6 +70,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 		logJSON  bool
 		proxies  []string
 		remind   time.Duration
+		keepRecs string
 	)
 	set := hoist.DefaultApprovalSettings()
 	cmd := &cobra.Command{
@@ -96,6 +97,9 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 				cfg.ReminderAfter = remind
 			}
 			var err error
+			if cfg.RecordingRetention, err = hoist.ParseDuration(keepRecs); err != nil {
+				return hoist.Errorf(hoist.EInvalid, "--recording-retention: %s", hoist.ErrorMessage(err))
+			}
 			if cfg.TrustedProxies, err = server.ParseTrustedProxies(proxies); err != nil {
 				return err
 			}
@@ -138,6 +142,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.AuditCheckpoints, "audit-checkpoints", "", "file to append the audit log's signed checkpoints to (default DIR/audit-checkpoints)")
 	f.DurationVar(&cfg.AuditCheckpointInterval, "audit-checkpoint-interval", server.DefaultCheckpointInterval, "how often to checkpoint the audit log's head when it moved")
 	f.DurationVar(&remind, "approval-reminder", control.DefaultReminderAfter, "remind approvers (the approval.reminder event) of a request still pending this long; 0 for never")
+	f.StringVar(&keepRecs, "recording-retention", "90d", "how long terminal recordings are kept, counted from their upload (90d, 2160h)")
 	_ = cmd.MarkFlagRequired("data")
 	addConfigFlag(cmd, DefaultConfig)
 	return cmd
