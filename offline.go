@@ -286,3 +286,68 @@ func gf32Mul(a, b byte) byte {
 	}
 	return p & 31
 }
+
+// OfflineKeyRecord is an agent's offline key as the server keeps it.
+type OfflineKeyRecord struct {
+	AgentID string `json:"agent_id"`
+	// Key is the key as stored: sealed with the server's secret key
+	// where it has one.
+	Key string `json:"key"`
+	// KeyID names the key without giving it away (OfflineKeyID); the
+	// agent acknowledges delivery with it.
+	KeyID     string    `json:"key_id"`
+	CreatedAt time.Time `json:"created_at"`
+	// DeliveredAt is when the agent acknowledged the key; from then on the
+	// server never sends it again.
+	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+}
+
+// OfflineKeyID is the public name of an offline key: the first 8 bytes of
+// a labelled SHA-256 of it, in hex.
+func OfflineKeyID(key []byte) string {
+	sum := sha256.Sum256(append([]byte("hoist-offline-key-id\n"), key...))
+	return fmt.Sprintf("%x", sum[:8])
+}
+
+// EmergencyIDPrefix marks emergency code ids.
+const EmergencyIDPrefix = "emc_"
+
+// EmergencyWindow is the fixed window an emergency code grants.
+const EmergencyWindow = time.Hour
+
+// EmergencyCode is a one-time code an admin issued for a machine or a
+// computer group, for when no approver can be reached. Only the hash of
+// its value is kept (EmergencyCodeHash).
+type EmergencyCode struct {
+	ID   string `json:"id"`
+	Hash string `json:"hash"`
+	// Agent or Group is what it is for (an agent id or a group name).
+	Agent     string        `json:"agent,omitempty"`
+	Group     string        `json:"group,omitempty"`
+	Window    time.Duration `json:"window"`
+	CreatedBy string        `json:"created_by"`
+	CreatedAt time.Time     `json:"created_at"`
+	ExpiresAt time.Time     `json:"expires_at"`
+	RevokedBy string        `json:"revoked_by,omitempty"`
+	RevokedAt time.Time     `json:"revoked_at,omitzero"`
+	// UsedAt, UsedOn (an agent id) and UsedBy (the user) are what the
+	// agent reported of its use.
+	UsedAt  time.Time `json:"used_at,omitzero"`
+	UsedOn  string    `json:"used_on,omitempty"`
+	UsedBy  string    `json:"used_by,omitempty"`
+	Version int       `json:"version"`
+}
+
+// Outstanding reports whether the code can still be used at now.
+func (c EmergencyCode) Outstanding(now time.Time) bool {
+	return c.RevokedAt.IsZero() && c.UsedAt.IsZero() && now.Before(c.ExpiresAt)
+}
+
+// EmergencyCodeHash is the hex SHA-256 of a code's value (the 55 bits
+// ParseCode returns), as servers and agents keep it.
+func EmergencyCodeHash(v uint64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	sum := sha256.Sum256(append([]byte("hoist-emergency-code\n"), b[:]...))
+	return fmt.Sprintf("%x", sum)
+}
