@@ -108,6 +108,9 @@ type Agent struct {
 	connMu    sync.Mutex
 	conns     map[int]int // open connections per uid
 	connTotal int
+
+	// off is offline approval's key and challenges (offline.go).
+	off offline
 }
 
 // Upstream is the server, as the agent asks it things.
@@ -244,6 +247,8 @@ func New(cfg Config) (*Agent, error) {
 		a.pol.key = cfg.BundleKey
 		a.loadPolicy()
 	}
+	// Before resume: an offline session is checked against the key.
+	a.loadOffline()
 	if cfg.Sudo != nil {
 		if a.sudo, err = prepareSudo(*cfg.Sudo); err != nil {
 			outbox.Close()

@@ -30,6 +30,9 @@ type Grant struct {
 	// local grants). It is kept with the session, so that a session file
 	// edited on disk is caught when hoistd reads it again.
 	Signed string
+	// Offline is what an offline approval started the session with, in
+	// place of Signed.
+	Offline *OfflineProof
 }
 
 // record is a session as kept on disk.
@@ -47,6 +50,9 @@ type record struct {
 	By string `json:"by,omitempty"`
 	// Grant is the signed grant of a server's session.
 	Grant string `json:"grant,omitempty"`
+	// Offline is the challenge and response of a session an offline
+	// approval started (it has no signed grant).
+	Offline *OfflineProof `json:"offline,omitempty"`
 	// Unkillable lists what the end could not kill (a process stuck in the
 	// kernel); hoistd goes on trying in the background.
 	Unkillable []stuckProcess `json:"unkillable,omitempty"`
@@ -173,6 +179,9 @@ func (e errTampered) Error() string {
 // server, root's local grants carry no signature: root can write what it
 // likes there, and their start is audited.
 func (a *Agent) checkAgainstGrant(rec record) error {
+	if rec.Offline != nil {
+		return a.checkOfflineProof(rec)
+	}
 	if a.cfg.VerifyGrant == nil {
 		if rec.By != localGrantBy {
 			return nil // a server's session on a machine no longer enrolled: its own window holds
@@ -325,7 +334,7 @@ func (a *Agent) Activate(g Grant) error {
 	}
 	s := &session{
 		rec: record{ID: g.SessionID, RequestID: g.RequestID, User: g.User, NotBefore: g.NotBefore, NotAfter: g.NotAfter,
-			Grace: grace, State: stateActive, By: g.By, Grant: g.Signed},
+			Grace: grace, State: stateActive, By: g.By, Grant: g.Signed, Offline: g.Offline},
 		group: group,
 		done:  make(chan struct{}),
 	}

@@ -156,6 +156,10 @@ func (h *Handler) routes() []route {
 		{"GET", "/agent/v1/events", authAgent, h.agentEvents},
 		{"POST", "/agent/v1/audit", authAgent, h.agentAudit},
 		{"POST", "/agent/v1/sessions/{id}/ended", authAgent, h.agentSessionEnded},
+		{"POST", "/api/v1/offline/decode", authAdmin, h.decodeOffline},
+		{"POST", "/api/v1/offline/approve", authAdmin, h.approveOffline},
+		{"POST", "/agent/v1/offline-key", authAgent, h.agentOfflineKey},
+		{"POST", "/agent/v1/offline-key/ack", authAgent, h.agentOfflineKeyAck},
 	}
 }
 

@@ -41,6 +41,9 @@ const (
 	// MaxAction is the longest polkit action id the polkit hook passes on
 	// (for the audit).
 	MaxAction = 256
+	// MaxCode is the longest response or emergency code as typed: 12
+	// symbols with separators and some slack (hoist.ParseCode reads it).
+	MaxCode = 64
 )
 
 // ErrInvalid is wrapped by every refusal of Request.Check and
@@ -64,6 +67,7 @@ const (
 	fHelper
 	fHook
 	fAction
+	fCode
 )
 
 var fieldNames = []struct {
@@ -72,7 +76,7 @@ var fieldNames = []struct {
 }{
 	{fArgv, "a command"}, {fTerm, "a TERM"}, {fTTY, "a terminal"}, {fDuration, "a duration"},
 	{fReason, "a reason"}, {fSignal, "a signal"}, {fUser, "a user"}, {fHelper, "the helper's facts"},
-	{fHook, "a hook"}, {fAction, "a polkit action"},
+	{fHook, "a hook"}, {fAction, "a polkit action"}, {fCode, "a code"},
 }
 
 // opFields says, for each op, which fields it may carry and which it must.
@@ -90,7 +94,9 @@ var opFields = map[string]struct{ may, must field }{
 	OpExtend:  {may: fDuration | fReason, must: fDuration},
 	// The hooks of sudo's PAM session name no user (hoistd reads it from
 	// the kernel); polkit's names the subject polkitd asks about.
-	OpHook: {may: fHook | fUser | fAction, must: fHook},
+	OpHook:    {may: fHook | fUser | fAction, must: fHook},
+	OpOffline: {may: fDuration | fReason},
+	OpRespond: {may: fCode, must: fCode},
 }
 
 // present is the set of r's fields that are not empty.
@@ -111,6 +117,7 @@ func (r Request) present() field {
 	set(r.Helper, fHelper)
 	set(r.Hook != "", fHook)
 	set(r.Action != "", fAction)
+	set(r.Code != "", fCode)
 	return f
 }
 
@@ -164,6 +171,9 @@ func (r Request) Check() error {
 		return fmt.Errorf("%w: a user goes with the polkit hook, and only with it", ErrInvalid)
 	}
 	if err := checkText("the polkit action", r.Action, MaxAction); err != nil {
+		return err
+	}
+	if err := checkText("the code", r.Code, MaxCode); err != nil {
 		return err
 	}
 	if r.Action != "" && r.Hook != HookPolkit {

@@ -63,6 +63,13 @@ const (
 	// the caller's parent, or polkitd's rule asking whether User may be
 	// authorised (HookPolkit).
 	OpHook = "hook"
+	// OpOffline makes an offline challenge for the caller (hoist request
+	// --offline), asking Duration with Reason, for a machine that cannot
+	// reach its server.
+	OpOffline = "offline"
+	// OpRespond gives hoistd Code, the approver's response to the caller's
+	// offline challenge or an emergency code (hoist request --response).
+	OpRespond = "respond"
 )
 
 // Hooks of OpHook.
@@ -108,6 +115,8 @@ type Request struct {
 	// Action is the polkit action the polkit hook asks about, for the
 	// audit (HookPolkit only).
 	Action string `json:"action,omitempty"`
+	// Code is the response or emergency code of OpRespond.
+	Code string `json:"code,omitempty"`
 }
 
 // Reply is a frame from hoistd. Exactly one field is set.
@@ -120,6 +129,19 @@ type Reply struct {
 	Ended   *Ended   `json:"ended,omitempty"`
 	// Explained answers OpExplain.
 	Explained *Explanation `json:"explained,omitempty"`
+	// Challenge answers OpOffline.
+	Challenge *Challenge `json:"challenge,omitempty"`
+}
+
+// Challenge is an offline challenge hoistd made for the caller.
+type Challenge struct {
+	// Code is the challenge code to read to an approver.
+	Code string `json:"challenge"`
+	// Duration is the window it asks for (the one asked, rounded down to
+	// a window a challenge can carry).
+	Duration string `json:"duration"`
+	// ExpiresAt is when it can no longer be answered (RFC 3339).
+	ExpiresAt string `json:"expires_at"`
 }
 
 // Explanation is what hoistd would do with a command, and why.
