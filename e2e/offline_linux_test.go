@@ -1,0 +1,228 @@
+package e2e_test
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/agent"
+	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/server"
+	"github.com/hoist-jit/hoist/testenv"
+)
+
+// offlineFleet is a fleet whose server is stopped once the machine is
+// enrolled and has its JIT policies: hoistd keeps trying the closed port.
+// The approver's server is the same data on another port, which the
+// machine does not know. Both share the test's clock with the machine.
+type offlineFleet struct {
+	*fleet
+	clk  *testenv.Clock
+	dir  string
+	addr string // where the machine looks for its server
+}
+
+func startClockedServer(t *testing.T, dir, listen string, clk *testenv.Clock) *server.Main {
+	t.Helper()
+	m, err := server.Start(ctx, server.Config{DataDir: dir, Listen: listen, Clock: clk.Now,
+		AdminPassword: "correct horse battery staple", Settings: hoist.DefaultApprovalSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func newOfflineFleet(t *testing.T) *offlineFleet {
+	clk := testenv.NewClock(time.Now())
+	dir := t.TempDir()
+	first := startClockedServer(t, dir, "127.0.0.1:0", clk)
+	f := newFleetOn(t, first, func(c *agent.Config) { c.Clock = clk })
+	addr := strings.TrimPrefix(first.URL(), "https://")
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The approver's server: the same records, on a port the machine
+	// does not know.
+	f.srv = startClockedServer(t, dir, "127.0.0.1:0", clk)
+	return &offlineFleet{fleet: f, clk: clk, dir: dir, addr: addr}
+}
+
+// challenge runs hoist request --offline as u and returns the challenge
+// on its last line.
+func (f *offlineFleet) challenge(u testenv.User, args string) hoist.Challenge {
+	f.t.Helper()
+	code, out, errOut := f.shAs(u, "hoist request --offline "+args)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	c, err := hoist.ParseChallenge(lines[len(lines)-1])
+	if code != 0 || err != nil {
+		f.t.Fatalf("hoist request --offline: exit %d, %q %q (%v)", code, out, errOut, err)
+	}
+	return c
+}
+
+// respond runs hoist request --response as u: its exit status and stderr.
+func (f *offlineFleet) respond(u testenv.User, code string) (int, string) {
+	f.t.Helper()
+	status, _, errOut := f.shAs(u, "hoist request --response '"+code+"'")
+	return status, errOut
+}
+
+// refusedWith expects hoist request --response to fail saying want.
+func (f *offlineFleet) refusedWith(u testenv.User, code, want string) {
+	f.t.Helper()
+	status, errOut := f.respond(u, code)
+	if status == 0 || !strings.Contains(errOut, want) {
+		f.t.Fatalf("hoist request --response %s: exit %d, %q; want a refusal saying %q", code, status, errOut, want)
+	}
+}
+
+// TestOfflineApproval: the machine cannot reach its server; a real user
+// gets JIT mode by challenge and response read over the phone, is root
+// during the window and loses it at its end; each way a response can be
+// wrong is refused with its reason and audited; the approval reaches the
+// server, as the approver's decision, when the machine is back online.
+func TestOfflineApproval(t *testing.T) {
+	f := newOfflineFleet(t)
+	u := f.user
+	other := testenv.NewUser(t)
+
+	// hoist request --offline asks; the machine has no server to ask.
+	if code, _, errOut := f.sh("hoist request --for 1h"); code == 0 {
+		t.Fatalf("hoist request with the server down succeeded: %q", errOut)
+	}
+	ch := f.challenge(u, "--for 1h --reason 'no VPN in the hotel'")
+	if ch.Duration() != time.Hour {
+		t.Fatalf("the challenge asks %s, want 1h", ch.Duration())
+	}
+	view, err := f.srv.Service().DecodeOfflineChallenge(ctx, adminActor, strings.ToLower(ch.String()), "")
+	if err != nil || view.AgentID != f.view().ID || view.Host == "" || view.Requested != time.Hour {
+		t.Fatalf("the approver sees %+v, %v; want this machine, 1h", view, err)
+	}
+	// The approver cannot give more than was asked.
+	if _, err := f.srv.Service().ApproveOffline(ctx, adminActor, ch.String(), "", 2*time.Hour); hoist.ErrorCode(err) != hoist.EInvalid {
+		t.Fatalf("approving 2h of a 1h challenge: %v, want refused", err)
+	}
+	resp, err := f.srv.Service().ApproveOffline(ctx, adminActor, ch.String(), "", 30*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := hoist.ParseResponse(resp.Response)
+	if err != nil || r.Duration() != 30*time.Minute {
+		t.Fatalf("response %q: %+v, %v", resp.Response, r, err)
+	}
+
+	// Wrong responses, each refused with its reason.
+	longer := hoist.Response{Window: ch.Window, MAC: r.MAC} // the window edited up to the 1h asked
+	f.refusedWith(u, longer.String(), "not the response to your challenge")
+	key := make([]byte, hoist.OfflineKeySize)
+	_, _ = rand.Read(key)
+	f.refusedWith(u, hoist.Respond(key, ch, r.Window).String(), "another machine") // another machine's key
+	f.refusedWith(u, "0000-0000-0000", "2 tries left")
+	typo := []byte(resp.Response)
+	typo[0] = map[bool]byte{true: 'B', false: 'A'}[typo[0] == 'A']
+	f.refusedWith(u, string(typo), "mistyped") // caught by the check character: no try spent
+	// Another user on the machine, with a challenge of their own, cannot
+	// use this one's response.
+	f.challenge(other, "--for 1h")
+	f.refusedWith(other, resp.Response, "another user's challenge")
+
+	// The right one: JIT mode, as root, for the window approved.
+	status, errOut := f.respond(u, strings.ToLower(strings.ReplaceAll(resp.Response, "-", " ")))
+	if status != 0 {
+		t.Fatalf("the right response: exit %d, %q", status, errOut)
+	}
+	st := f.agent.Status(u.Name)
+	if st.State != "active" || st.Remaining > 30*time.Minute || st.Remaining < 29*time.Minute {
+		t.Fatalf("status %+v, want active for 30m", st)
+	}
+	if code, out, errOut := f.sh("hoist run -- id -u"); code != 0 || out != "0\n" {
+		t.Fatalf("hoist run during the offline session: %d %q %q", code, out, errOut)
+	}
+	prog := f.command("exec hoist run -- sleep 100000")
+	if err := prog.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitUntil(t, "the elevated program", func() bool {
+		code, out, _ := f.sh("pgrep -u 0 -x sleep")
+		return code == 0 && out != ""
+	})
+	// Each challenge is answered once.
+	f.refusedWith(u, resp.Response, "already answered")
+
+	// A restart of hoistd keeps the session: its proof is checked again.
+	f.restartAgent()
+	if st := f.agent.Status(u.Name); st.State != "active" {
+		t.Fatalf("after a restart: %+v, want the offline session active", st)
+	}
+
+	// The end of the window ends everything, by the machine's clock.
+	f.clk.Add(31 * time.Minute)
+	testenv.WaitUntil(t, "the offline session's end", func() bool { return f.agent.Status(u.Name).State == "ended" })
+	_ = prog.Wait()
+	if code, _, _ := f.sh("pgrep -u 0 -x sleep"); code == 0 {
+		t.Fatal("an elevated program outlived the offline session")
+	}
+	if code, _, _ := f.sh("hoist run -- id -u"); code != 126 {
+		t.Fatalf("hoist run after the end: exit %d, want 126", code)
+	}
+
+	// An old challenge is refused, even with its right response.
+	old := f.challenge(u, "--for 15m")
+	oldResp, err := f.srv.Service().ApproveOffline(ctx, adminActor, old.String(), "", 0)
+	if err != nil || oldResp.Approved != 15*time.Minute {
+		t.Fatalf("One Time on a 15m challenge: %+v, %v; want 15m", oldResp, err)
+	}
+	f.clk.Add(61 * time.Minute)
+	f.refusedWith(u, oldResp.Response, "older than 1h")
+
+	// Brute force: five wrong responses spend the challenge; then even
+	// the right one is refused.
+	bf := f.challenge(u, "--for 10m")
+	bfResp, err := f.srv.Service().ApproveOffline(ctx, adminActor, bf.String(), "", 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range agent.MaxOfflineTries {
+		guess := hoist.Response{Window: bf.Window, MAC: uint64(i + 1)}
+		f.refusedWith(u, guess.String(), "not the response to your challenge")
+	}
+	f.refusedWith(u, bfResp.Response, "spent")
+
+	// Back online: the machine's record reaches the server, the approval
+	// as the approver's decision.
+	if err := f.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.srv = startClockedServer(t, f.dir, f.addr, f.clk)
+	testenv.WaitUntil(t, "the offline approval on the server", func() bool { return f.auditActions()[control.AuditOfflineUsed] == 1 })
+	var used hoist.AuditRecord
+	whys := map[string]int{}
+	_ = f.srv.Service().Audit(ctx, adminActor, hoist.AuditFilter{}, func(rec hoist.AuditRecord) error {
+		switch rec.Action {
+		case control.AuditOfflineUsed:
+			used = rec
+		case "agent.offline.refused":
+			var d struct{ Why string }
+			_ = json.Unmarshal(rec.Detail, &d)
+			whys[d.Why]++
+		}
+		return nil
+	})
+	if used.Actor != "admin" || used.Subject != st.SessionID {
+		t.Errorf("the offline approval is recorded as %q on %q, want the approver admin on session %s", used.Actor, used.Subject, st.SessionID)
+	}
+	testenv.WaitUntil(t, "every refusal on the server", func() bool {
+		whys = map[string]int{}
+		_ = f.srv.Service().Audit(ctx, adminActor, hoist.AuditFilter{Action: "agent.offline.refused"}, func(rec hoist.AuditRecord) error {
+			var d struct{ Why string }
+			_ = json.Unmarshal(rec.Detail, &d)
+			whys[d.Why]++
+			return nil
+		})
+		return whys["wrong"] == 8 && whys["another user"] == 1 && whys["reused"] == 1 && whys["expired"] == 1 && whys["spent"] == 1
+	})
+}
