@@ -589,6 +589,11 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"RetryAnswer", api.RetryAnswer{}, true},
 		{"TestAnswer", api.TestAnswer{}, true},
 		{"SlackAnswer", api.SlackAnswer{}, true},
+		{"OfflineBody", wire.OfflineBody{}, false},
+		{"OfflineChallengeView", wire.OfflineChallengeView{}, true},
+		{"OfflineResponseView", wire.OfflineResponseView{}, true},
+		{"OfflineKeyAnswer", wire.OfflineKeyAnswer{}, true},
+		{"OfflineKeyAck", wire.OfflineKeyAck{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1184,6 +1189,18 @@ func TestOpenAPILiveAnswers(t *testing.T) {
 		{"events with a bearer token", "GET", "/agent/v1/events", "", "admin", "", "", 401},
 		{"agent audit without certificate", "POST", "/agent/v1/audit", "", "", js, `{"events":[]}`, 401},
 		{"session ended without certificate", "POST", "/agent/v1/sessions/{id}/ended", "/agent/v1/sessions/ses_nope/ended", "", "", "", 401},
+		{"offline key without certificate", "POST", "/agent/v1/offline-key", "", "", js, `{}`, 401},
+		{"offline key ack without certificate", "POST", "/agent/v1/offline-key/ack", "", "", js, `{"key_id":"0011223344556677"}`, 401},
+		// Offline approval: the challenge is checked before any lookup.
+		{"offline decode without challenge", "POST", "/api/v1/offline/decode", "", "admin", js, `{}`, 400},
+		{"offline decode mistyped", "POST", "/api/v1/offline/decode", "", "admin", js, `{"challenge":"AAAA-AAAA-AAAB"}`, 400},
+		{"offline decode of no machine", "POST", "/api/v1/offline/decode", "", "carol", js, `{"challenge":"` + hoist.NewChallenge("agt_x", "bob", 8, 1).String() + `"}`, 404},
+		{"offline decode with a window", "POST", "/api/v1/offline/decode", "", "admin", js, `{"challenge":"x","once":true}`, 400},
+		{"offline approve without window", "POST", "/api/v1/offline/approve", "", "admin", js, `{"challenge":"` + hoist.NewChallenge("agt_x", "bob", 8, 1).String() + `"}`, 400},
+		{"offline approve both windows", "POST", "/api/v1/offline/approve", "", "admin", js, `{"challenge":"x","once":true,"duration":"1h"}`, 400},
+		{"offline approve longer than asked", "POST", "/api/v1/offline/approve", "", "admin", js, `{"challenge":"` + hoist.NewChallenge("agt_x", "bob", 8, 1).String() + `","duration":"2h"}`, 400},
+		{"offline approve of no machine", "POST", "/api/v1/offline/approve", "", "admin", js, `{"challenge":"` + hoist.NewChallenge("agt_x", "bob", 8, 1).String() + `","once":true}`, 404},
+		{"offline approve without token", "POST", "/api/v1/offline/approve", "", "", js, `{}`, 401},
 		// Policies and computer groups: read by every role, changed by admins.
 		{"policies", "GET", "/api/v1/policies", "", "admin", "", "", 200},
 		{"policies as approver", "GET", "/api/v1/policies", "", "carol", "", "", 200},
