@@ -4,7 +4,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -137,8 +140,12 @@ type Response struct {
 }
 
 // String is the response code, grouped.
-func (r Response) String() string {
-	return FormatCode(uint64(r.Window&31)<<responseMACBits | r.MAC&(1<<responseMACBits-1))
+func (r Response) String() string { return FormatCode(r.Value()) }
+
+// Value is the response's 55 bits, as ParseCode reads any code: the
+// value of an emergency code typed where a response goes.
+func (r Response) Value() uint64 {
+	return uint64(r.Window&31)<<responseMACBits | r.MAC&(1<<responseMACBits-1)
 }
 
 // Duration is the window the response approves.
@@ -351,3 +358,49 @@ func EmergencyCodeHash(v uint64) string {
 	sum := sha256.Sum256(append([]byte("hoist-emergency-code\n"), b[:]...))
 	return fmt.Sprintf("%x", sum)
 }
+
+// EmergencyEntry is an emergency code as agents get it in their bundle.
+type EmergencyEntry struct {
+	ID     string   `json:"id"`
+	Hash   string   `json:"hash"`
+	Window Duration `json:"window"`
+}
+
+// MaxEmergencyEntries bounds the codes a bundle carries.
+const MaxEmergencyEntries = 1000
+
+// AddEmergency puts into b the codes of codes outstanding at now for
+// agentID or one of b's groups, and makes the revision cover them.
+func (b *Bundle) AddEmergency(codes []EmergencyCode, agentID string, now time.Time) {
+	b.Emergency = nil
+	for _, c := range codes {
+		if !c.Outstanding(now) || (c.Agent != agentID && (c.Group == "" || !slices.Contains(b.Groups, c.Group))) {
+			continue
+		}
+		if len(b.Emergency) < MaxEmergencyEntries {
+			b.Emergency = append(b.Emergency, EmergencyEntry{ID: c.ID, Hash: c.Hash, Window: Duration(c.Window)})
+		}
+	}
+	sort.Slice(b.Emergency, func(i, j int) bool { return b.Emergency[i].ID < b.Emergency[j].ID })
+	b.Revision = b.digest()
+}
+
+// parseEmergency reads a bundle's emergency codes, keeping only
+// well-formed ones with a window an agent grants; a list that is no list
+// is reported as skipped.
+func parseEmergency(data json.RawMessage) ([]EmergencyEntry, *SkippedPolicy) {
+	var in []EmergencyEntry
+	if err := json.Unmarshal(data, &in); err != nil {
+		return nil, &SkippedPolicy{Name: "emergency codes", Reason: "cannot read them: " + err.Error()}
+	}
+	var out []EmergencyEntry
+	for _, e := range in[:min(len(in), MaxEmergencyEntries)] {
+		if ValidID(EmergencyIDPrefix, e.ID) && len(e.Hash) == 64 && e.Window.D() > 0 && e.Window.D() <= MaxEmergencyWindow {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// MaxEmergencyWindow is the longest window an emergency code may grant.
+const MaxEmergencyWindow = 4 * time.Hour

@@ -86,7 +86,25 @@ type offlineState struct {
 	Challenges []challengeRecord `json:"challenges"`
 	// Failures are the times of wrong responses, for the global back-off.
 	Failures []time.Time `json:"failures,omitempty"`
+	// Emergency are the emergency codes used here, kept so that a code is
+	// refused the second time even before the server drops it from the
+	// bundle.
+	Emergency []usedCode `json:"emergency,omitempty"`
 }
+
+// usedCode is an emergency code used on this machine.
+type usedCode struct {
+	ID      string    `json:"id"`
+	Hash    string    `json:"hash"`
+	At      time.Time `json:"at"`
+	Session string    `json:"session"`
+}
+
+// maxUsedCodes bounds the emergency codes remembered as used.
+const maxUsedCodes = 1000
+
+// EmergencyBy marks sessions an emergency code started.
+const EmergencyBy = "emergency code"
 
 // challengeRecord is one challenge hoistd made.
 type challengeRecord struct {
@@ -268,6 +286,10 @@ func (a *Agent) latestChallenge(user string) *challengeRecord {
 // challenge, an expired or used one, a spent one, a wrong response (one
 // for another machine, user or window is wrong here), or the back-off.
 func (a *Agent) Respond(user, code string) error {
+	if a.activeFor(user) != nil {
+		// Before anything is spent on it.
+		return hoist.Errorf(hoist.EConflict, "JIT elevated access is already active for %s", user)
+	}
 	resp, err := hoist.ParseResponse(code)
 	if err != nil {
 		return err // a typo, caught by the check character: not a guess
@@ -279,9 +301,45 @@ func (a *Agent) Respond(user, code string) error {
 	if err := a.Activate(g); err != nil {
 		return err
 	}
-	a.auditCritical("offline.accepted", user, g.SessionID, map[string]any{"user": user, "challenge": g.Offline.Challenge,
-		"response": g.Offline.Response, "duration": hoist.FormatDuration(g.NotAfter.Sub(g.NotBefore)), "not_after": g.NotAfter})
+	d := map[string]any{"user": user, "duration": hoist.FormatDuration(g.NotAfter.Sub(g.NotBefore)), "not_after": g.NotAfter}
+	if g.Offline.Emergency != "" {
+		d["code_id"] = g.Offline.Emergency
+		a.auditCritical("emergency.used", user, g.SessionID, d)
+		a.cfg.Logger.Warn("an emergency code started a session", "user", user, "code", g.Offline.Emergency, "session", g.SessionID)
+		return nil
+	}
+	d["challenge"], d["response"] = g.Offline.Challenge, g.Offline.Response
+	a.auditCritical("offline.accepted", user, g.SessionID, d)
 	return nil
+}
+
+// emergencyGrant returns the grant of the emergency code whose value is v
+// when the bundle holds one not used here, marking it used on disk
+// first; ok is false when v is no emergency code of this machine, and err
+// says it was used already. The caller holds off.mu.
+func (a *Agent) emergencyGrant(user string, v uint64, now time.Time) (g Grant, ok bool, err error) {
+	hash := hoist.EmergencyCodeHash(v)
+	for _, u := range a.off.state.Emergency {
+		if u.Hash == hash {
+			return Grant{}, true, hoist.Errorf(hoist.EForbidden, "this emergency code was already used on this machine (session %s): each code is used once", u.Session)
+		}
+	}
+	for _, e := range a.Bundle().Emergency {
+		if e.Hash != hash {
+			continue
+		}
+		sid := hoist.NewID(hoist.SessionIDPrefix)
+		a.off.state.Emergency = append(a.off.state.Emergency, usedCode{ID: e.ID, Hash: hash, At: now, Session: sid})
+		if n := len(a.off.state.Emergency); n > maxUsedCodes {
+			a.off.state.Emergency = a.off.state.Emergency[n-maxUsedCodes:]
+		}
+		if err := a.saveOffline(); err != nil {
+			return Grant{}, true, hoist.WrapError(hoist.EUnavailable, "cannot record the emergency code's use", err)
+		}
+		return Grant{SessionID: sid, User: user, NotBefore: now, NotAfter: now.Add(e.Window.D()), By: EmergencyBy,
+			Offline: &OfflineProof{Emergency: e.ID}}, true, nil
+	}
+	return Grant{}, false, nil
 }
 
 // checkResponse decides on resp for user's latest challenge and, when it
@@ -299,9 +357,20 @@ func (a *Agent) checkResponse(user string, resp hoist.Response) (Grant, error) {
 	if len(a.off.state.Failures) >= MaxOfflineFailures {
 		return refuse("back-off", "", fmt.Sprintf("too many wrong offline responses on this machine in the last %s: responses are refused for now, try again later", OfflineFailureWindow))
 	}
+	if g, ok, err := a.emergencyGrant(user, resp.Value(), now); ok {
+		if err != nil {
+			a.audit("emergency.refused", user, "", map[string]any{"user": user, "why": "reused"})
+		}
+		return g, err
+	}
 	c := a.latestChallenge(user)
 	if c == nil || a.off.key.Key == nil {
-		return refuse("no challenge", "", "you have no offline challenge on this machine: run hoist request --offline first")
+		// Counted: it may be a guess at an emergency code.
+		a.off.state.Failures = append(a.off.state.Failures, now)
+		if err := a.saveOffline(); err != nil {
+			return Grant{}, hoist.WrapError(hoist.EUnavailable, "cannot record the attempt", err)
+		}
+		return refuse("no challenge", "", "this is no emergency code of this machine, and you have no offline challenge here: run hoist request --offline first")
 	}
 	ch, err := hoist.ParseChallenge(c.Code)
 	if err != nil {
@@ -360,8 +429,11 @@ func (a *Agent) answersOther(user string, resp hoist.Response) bool {
 // response to it. Kept with the session, it is checked again when hoistd
 // reads the session back, as a server's signed grant is.
 type OfflineProof struct {
-	Challenge string `json:"challenge"`
-	Response  string `json:"response"`
+	Challenge string `json:"challenge,omitempty"`
+	Response  string `json:"response,omitempty"`
+	// Emergency is the id of the emergency code that started the session,
+	// in place of a challenge and response.
+	Emergency string `json:"emergency,omitempty"`
 }
 
 // checkOfflineProof compares a session an offline approval started with
@@ -372,6 +444,9 @@ func (a *Agent) checkOfflineProof(rec record) error {
 	k := a.off.key
 	a.off.mu.Unlock()
 	p := rec.Offline
+	if p.Emergency != "" {
+		return a.checkEmergencyProof(rec)
+	}
 	ch, err := hoist.ParseChallenge(p.Challenge)
 	if err != nil {
 		return errTampered{"its offline challenge is not a challenge"}
@@ -388,4 +463,20 @@ func (a *Agent) checkOfflineProof(rec record) error {
 		return errTampered{"its window is longer than the offline response approved"}
 	}
 	return nil
+}
+
+// checkEmergencyProof compares a session an emergency code started with
+// this machine's record of the code's use.
+func (a *Agent) checkEmergencyProof(rec record) error {
+	a.off.mu.Lock()
+	defer a.off.mu.Unlock()
+	for _, u := range a.off.state.Emergency {
+		if u.ID == rec.Offline.Emergency && u.Session == rec.ID {
+			if rec.NotAfter.Sub(rec.NotBefore) > hoist.MaxEmergencyWindow {
+				return errTampered{"its window is longer than an emergency code grants"}
+			}
+			return nil
+		}
+	}
+	return errTampered{"no emergency code was used here for it"}
 }

@@ -337,7 +337,8 @@ func helperReply(h HelperInfo) *localapi.HelperInfo {
 
 func statusReply(st StatusInfo) *localapi.Status {
 	out := &localapi.Status{State: st.State, User: st.User, SessionID: st.SessionID, RequestID: st.RequestID, EndReason: st.EndReason,
-		RequestState: st.RequestState, DecisionReason: st.DecisionReason, Closing: st.Closing, Unkillable: st.Unkillable, Sudo: st.Sudo}
+		RequestState: st.RequestState, DecisionReason: st.DecisionReason, Closing: st.Closing, Unkillable: st.Unkillable, Sudo: st.Sudo,
+		Emergency: st.Emergency}
 	if !st.ExpiresAt.IsZero() {
 		at := st.ExpiresAt.UTC().Format(time.RFC3339)
 		out.ExpiresAt = &at

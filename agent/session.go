@@ -648,7 +648,7 @@ func (a *Agent) Status(user string) StatusInfo {
 		}
 		return st
 	}
-	st := StatusInfo{User: user, SessionID: s.rec.ID, RequestID: s.rec.RequestID, ExpiresAt: s.rec.NotAfter}
+	st := StatusInfo{User: user, SessionID: s.rec.ID, RequestID: s.rec.RequestID, ExpiresAt: s.rec.NotAfter, Emergency: s.rec.By == EmergencyBy}
 	if req.ID != "" && req.ID != s.rec.RequestID {
 		st.RequestID, st.RequestState, st.DecisionReason = req.ID, req.State, req.Reason
 	}
@@ -682,6 +682,8 @@ type StatusInfo struct {
 	Unkillable []int
 	// Sudo says sudo and pkexec elevate the user during this session.
 	Sudo bool
+	// Emergency says an emergency code started the session.
+	Emergency bool
 	// RequestState is the state of RequestID when it is not the session's:
 	// pending, denied or expired.
 	RequestState string

@@ -254,6 +254,9 @@ func (s *Service) Checkin(ctx context.Context, agentID string, facts wire.AgentF
 		if err != nil {
 			return err
 		}
+		if err := addEmergency(ctx, tx, &b, a.ID, now); err != nil { // see emergency.go
+			return err
+		}
 		if b.Revision != facts.Revision {
 			out = &b
 		}
@@ -488,8 +491,13 @@ func (s *Service) AgentAudit(ctx context.Context, a hoist.AgentRecord, events []
 			if err := audit(ctx, tx, now, ev.Actor, "agent."+ev.Action, ev.Subject, detail); err != nil {
 				return err
 			}
-			if ev.Action == "offline.accepted" {
+			switch ev.Action {
+			case "offline.accepted":
 				if err := recordOfflineUse(ctx, tx, now, a, ev.Subject, detail); err != nil { // see offline.go
+					return err
+				}
+			case "emergency.used":
+				if err := recordEmergencyUse(ctx, tx, now, a, ev.Subject, detail); err != nil { // see emergency.go
 					return err
 				}
 			}

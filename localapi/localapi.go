@@ -199,6 +199,9 @@ type Status struct {
 	Unkillable []int `json:"unkillable,omitempty"`
 	// Sudo says sudo and pkexec elevate the user during this session.
 	Sudo bool `json:"sudo,omitempty"`
+	// Emergency says an emergency code started the session: the JIT
+	// helper says so loudly.
+	Emergency bool `json:"emergency,omitempty"`
 	// AlreadyPending answers an OpRequest that found the caller's request
 	// still waiting: no second one was made.
 	AlreadyPending bool `json:"already_pending,omitempty"`
