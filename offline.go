@@ -404,3 +404,17 @@ func parseEmergency(data json.RawMessage) ([]EmergencyEntry, *SkippedPolicy) {
 
 // MaxEmergencyWindow is the longest window an emergency code may grant.
 const MaxEmergencyWindow = 4 * time.Hour
+
+// State is the code's state at now: outstanding, used, revoked or
+// expired.
+func (c EmergencyCode) State(now time.Time) string {
+	switch {
+	case !c.UsedAt.IsZero():
+		return "used"
+	case !c.RevokedAt.IsZero():
+		return "revoked"
+	case !now.Before(c.ExpiresAt):
+		return "expired"
+	}
+	return "outstanding"
+}

@@ -286,10 +286,6 @@ func (a *Agent) latestChallenge(user string) *challengeRecord {
 // challenge, an expired or used one, a spent one, a wrong response (one
 // for another machine, user or window is wrong here), or the back-off.
 func (a *Agent) Respond(user, code string) error {
-	if a.activeFor(user) != nil {
-		// Before anything is spent on it.
-		return hoist.Errorf(hoist.EConflict, "JIT elevated access is already active for %s", user)
-	}
 	resp, err := hoist.ParseResponse(code)
 	if err != nil {
 		return err // a typo, caught by the check character: not a guess
@@ -316,8 +312,9 @@ func (a *Agent) Respond(user, code string) error {
 // emergencyGrant returns the grant of the emergency code whose value is v
 // when the bundle holds one not used here, marking it used on disk
 // first; ok is false when v is no emergency code of this machine, and err
-// says it was used already. The caller holds off.mu.
-func (a *Agent) emergencyGrant(user string, v uint64, now time.Time) (g Grant, ok bool, err error) {
+// says it was used already or, active, that the user's session is active
+// (the code is kept). The caller holds off.mu.
+func (a *Agent) emergencyGrant(user string, v uint64, now time.Time, active bool) (g Grant, ok bool, err error) {
 	hash := hoist.EmergencyCodeHash(v)
 	for _, u := range a.off.state.Emergency {
 		if u.Hash == hash {
@@ -327,6 +324,9 @@ func (a *Agent) emergencyGrant(user string, v uint64, now time.Time) (g Grant, o
 	for _, e := range a.Bundle().Emergency {
 		if e.Hash != hash {
 			continue
+		}
+		if active {
+			return Grant{}, true, hoist.Errorf(hoist.EConflict, "JIT elevated access is already active for %s: the emergency code is kept", user)
 		}
 		sid := hoist.NewID(hoist.SessionIDPrefix)
 		a.off.state.Emergency = append(a.off.state.Emergency, usedCode{ID: e.ID, Hash: hash, At: now, Session: sid})
@@ -357,7 +357,11 @@ func (a *Agent) checkResponse(user string, resp hoist.Response) (Grant, error) {
 	if len(a.off.state.Failures) >= MaxOfflineFailures {
 		return refuse("back-off", "", fmt.Sprintf("too many wrong offline responses on this machine in the last %s: responses are refused for now, try again later", OfflineFailureWindow))
 	}
-	if g, ok, err := a.emergencyGrant(user, resp.Value(), now); ok {
+	// Nothing is spent while the user's session is active: the checks
+	// that say why a code is no good come first, then this.
+	active := a.activeFor(user) != nil
+	busy := hoist.Errorf(hoist.EConflict, "JIT elevated access is already active for %s", user)
+	if g, ok, err := a.emergencyGrant(user, resp.Value(), now, active); ok {
 		if err != nil {
 			a.audit("emergency.refused", user, "", map[string]any{"user": user, "why": "reused"})
 		}
@@ -383,6 +387,9 @@ func (a *Agent) checkResponse(user string, resp hoist.Response) (Grant, error) {
 		return refuse("expired", c.Code, fmt.Sprintf("challenge %s is older than %s: run hoist request --offline for a new one", c.Code, hoist.FormatDuration(hoist.ChallengeMaxAge)))
 	case c.Tries >= MaxOfflineTries:
 		return refuse("spent", c.Code, fmt.Sprintf("challenge %s had %d wrong responses and is spent: run hoist request --offline for a new one", c.Code, MaxOfflineTries))
+	}
+	if active {
+		return Grant{}, busy
 	}
 	if !hoist.VerifyResponse(a.off.key.Key, ch, resp) {
 		c.Tries++

@@ -158,6 +158,9 @@ func (h *Handler) routes() []route {
 		{"POST", "/agent/v1/sessions/{id}/ended", authAgent, h.agentSessionEnded},
 		{"POST", "/api/v1/offline/decode", authAdmin, h.decodeOffline},
 		{"POST", "/api/v1/offline/approve", authAdmin, h.approveOffline},
+		{"POST", "/api/v1/emergency-codes", authAdmin, h.issueEmergencyCodes},
+		{"GET", "/api/v1/emergency-codes", authAdmin, h.listEmergencyCodes},
+		{"POST", "/api/v1/emergency-codes/{id}/revoke", authAdmin, h.revokeEmergencyCode},
 		{"POST", "/agent/v1/offline-key", authAgent, h.agentOfflineKey},
 		{"POST", "/agent/v1/offline-key/ack", authAgent, h.agentOfflineKeyAck},
 	}

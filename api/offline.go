@@ -113,3 +113,79 @@ func (h *Handler) agentOfflineKeyAck(w http.ResponseWriter, r *http.Request) err
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+func emergencyView(c hoist.EmergencyCode, code string, now time.Time) wire.EmergencyCodeView {
+	v := wire.EmergencyCodeView{ID: c.ID, Code: code, Agent: c.Agent, Group: c.Group, Window: hoist.FormatDuration(c.Window), State: c.State(now),
+		CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt, RevokedBy: c.RevokedBy, UsedOn: c.UsedOn, UsedBy: c.UsedBy}
+	if !c.RevokedAt.IsZero() {
+		v.RevokedAt = &c.RevokedAt
+	}
+	if !c.UsedAt.IsZero() {
+		v.UsedAt = &c.UsedAt
+	}
+	return v
+}
+
+func (h *Handler) issueEmergencyCodes(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var in wire.EmergencyIssueBody
+	if err := decodeStrict(body, &in); err != nil {
+		return err
+	}
+	if len(in.Agent) > hoist.MaxAgentName+32 || len(in.Group) > 200 {
+		return &hoist.Error{Code: hoist.EInvalid, Message: "agent or group: too long", Fields: map[string]string{"agent": "too long"}}
+	}
+	var d time.Duration
+	if in.Window != "" {
+		if d, err = hoist.ParseDuration(in.Window); err != nil {
+			return err
+		}
+	}
+	codes, err := h.svc.IssueEmergencyCodes(r.Context(), actorFrom(r.Context()), in.Agent, in.Group, in.Count, d)
+	if err != nil {
+		return err
+	}
+	out := make([]wire.EmergencyCodeView, 0, len(codes))
+	for _, c := range codes {
+		out = append(out, emergencyView(c.EmergencyCode, c.Code, time.Now()))
+	}
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+func (h *Handler) listEmergencyCodes(w http.ResponseWriter, r *http.Request) error {
+	codes, err := h.svc.EmergencyCodes(r.Context(), actorFrom(r.Context()))
+	if err != nil {
+		return err
+	}
+	out := make([]wire.EmergencyCodeView, 0, len(codes))
+	for _, c := range codes {
+		out = append(out, emergencyView(c, "", time.Now()))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) revokeEmergencyCode(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if !hoist.ValidID(hoist.EmergencyIDPrefix, id) {
+		return hoist.Errorf(hoist.ENotFound, "no emergency code %q", clipID(id))
+	}
+	c, err := h.svc.RevokeEmergencyCode(r.Context(), actorFrom(r.Context()), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, emergencyView(c, "", time.Now()))
+	return nil
+}
+
+// clipID cuts a caller's id for a message.
+func clipID(s string) string {
+	if len(s) > 40 || !hoist.Printable(s) {
+		return "(not shown)"
+	}
+	return s
+}

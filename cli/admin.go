@@ -112,7 +112,7 @@ func newAdmin(env Env) *cobra.Command {
 		newEnrollToken(env), newAgents(env), newAgent(env), newPolicies(env), newGroups(env), newConfig(env))
 	admin.AddCommand(newUsers(env))
 	admin.AddCommand(newIntegrations(env))
-	admin.AddCommand(newOffline(env))
+	admin.AddCommand(newOffline(env), newEmergencyCodes(env))
 	refuseUnknown(admin)
 	return admin
 }

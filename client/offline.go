@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"net/url"
 	"time"
 
 	"github.com/hoist-jit/hoist/wire"
@@ -24,5 +25,31 @@ func (c *Client) ApproveOffline(ctx context.Context, challenge, agent string, d 
 	}
 	var out wire.OfflineResponseView
 	err := c.do(ctx, "POST", "/api/v1/offline/approve", nil, body, &out)
+	return out, err
+}
+
+// IssueEmergencyCodes issues count codes (0: the server's default) for
+// the agent or the group, each granting window (0: the default).
+func (c *Client) IssueEmergencyCodes(ctx context.Context, agent, group string, count int, window time.Duration) ([]wire.EmergencyCodeView, error) {
+	body := wire.EmergencyIssueBody{Agent: agent, Group: group, Count: count}
+	if window > 0 {
+		body.Window = window.String()
+	}
+	var out []wire.EmergencyCodeView
+	err := c.do(ctx, "POST", "/api/v1/emergency-codes", nil, body, &out)
+	return out, err
+}
+
+// EmergencyCodes lists the emergency codes, without their values.
+func (c *Client) EmergencyCodes(ctx context.Context) ([]wire.EmergencyCodeView, error) {
+	var out []wire.EmergencyCodeView
+	err := c.do(ctx, "GET", "/api/v1/emergency-codes", nil, nil, &out)
+	return out, err
+}
+
+// RevokeEmergencyCode revokes the code with id.
+func (c *Client) RevokeEmergencyCode(ctx context.Context, id string) (wire.EmergencyCodeView, error) {
+	var out wire.EmergencyCodeView
+	err := c.do(ctx, "POST", "/api/v1/emergency-codes/"+url.PathEscape(id)+"/revoke", nil, nil, &out)
 	return out, err
 }

@@ -226,3 +226,63 @@ func TestOfflineApproval(t *testing.T) {
 		return whys["wrong"] == 8 && whys["another user"] == 1 && whys["reused"] == 1 && whys["expired"] == 1 && whys["spent"] == 1
 	})
 }
+
+// TestEmergencyCode: codes issued for the machine reach it while it is
+// online (a revoked one is dropped); offline, one code gives a real user
+// JIT mode once and is refused the second time; back online, the server
+// records the code as used and raises the use.
+func TestEmergencyCode(t *testing.T) {
+	clk := testenv.NewClock(time.Now())
+	dir := t.TempDir()
+	first := startClockedServer(t, dir, "127.0.0.1:0", clk)
+	f := newFleetOn(t, first, func(c *agent.Config) { c.Clock = clk })
+	agentID := f.view().ID
+	codes, err := first.Service().IssueEmergencyCodes(ctx, adminActor, agentID, "", 2, 20*time.Minute)
+	if err != nil || len(codes) != 2 {
+		t.Fatalf("issue: %+v, %v", codes, err)
+	}
+	if _, err := first.Service().RevokeEmergencyCode(ctx, adminActor, codes[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	f.settled() // the machine holds the one outstanding code
+	if n := len(f.agent.Bundle().Emergency); n != 1 {
+		t.Fatalf("the machine holds %d emergency codes, want 1", n)
+	}
+	addr := strings.TrimPrefix(first.URL(), "https://")
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	of := &offlineFleet{fleet: f, clk: clk, dir: dir, addr: addr}
+
+	of.refusedWith(f.user, codes[1].Code, "no emergency code of this machine") // revoked
+	status, errOut := of.respond(f.user, codes[0].Code)
+	if status != 0 {
+		t.Fatalf("the emergency code: exit %d, %q", status, errOut)
+	}
+	st := f.agent.Status(f.user.Name)
+	if st.State != "active" || !st.Emergency || st.Remaining > 20*time.Minute {
+		t.Fatalf("status %+v, want an emergency session of 20m", st)
+	}
+	if code, out, errOut := f.sh("hoist run -- id -u"); code != 0 || out != "0\n" {
+		t.Fatalf("hoist run in the emergency session: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := f.sh("hoist exit"); code != 0 {
+		t.Fatalf("hoist exit: %d %q", code, errOut)
+	}
+	of.refusedWith(f.user, codes[0].Code, "already used")
+
+	f.srv = startClockedServer(t, dir, addr, clk)
+	testenv.WaitUntil(t, "the use on the server", func() bool { return f.auditActions()[control.AuditEmergencyUsed] == 1 })
+	list, err := f.srv.Service().EmergencyCodes(ctx, adminActor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range list {
+		want := map[string]string{codes[0].ID: "used", codes[1].ID: "revoked"}[c.ID]
+		if got := c.State(clk.Now()); got != want || c.ID == codes[0].ID && (c.UsedBy != f.user.Name || c.UsedOn != agentID) {
+			t.Errorf("code %s: %s, used by %q on %q; want %s", c.ID, got, c.UsedBy, c.UsedOn, want)
+		}
+	}
+	// The used code leaves the machine's bundle.
+	testenv.WaitUntil(t, "the used code out of the bundle", func() bool { return len(f.agent.Bundle().Emergency) == 0 })
+}

@@ -1,5 +1,7 @@
 package wire
 
+import "time"
+
 // The admin API of offline approval (docs/offline.md).
 
 // OfflineBody is the body of POST /api/v1/offline/decode and
@@ -34,4 +36,33 @@ type OfflineResponseView struct {
 	Response         string `json:"response"`
 	ApprovedDuration string `json:"approved_duration"`
 	Approver         string `json:"approver"`
+}
+
+// EmergencyIssueBody is the body of POST /api/v1/emergency-codes: codes
+// for an agent (id or name) or a computer group, Count of them (5 when
+// zero), each granting Window (1h when empty).
+type EmergencyIssueBody struct {
+	Agent  string `json:"agent,omitempty"`
+	Group  string `json:"group,omitempty"`
+	Count  int    `json:"count,omitempty"`
+	Window string `json:"window,omitempty"`
+}
+
+// EmergencyCodeView is an emergency code without its value; Code is set
+// only in the answer to the issue, the one time the value is shown.
+type EmergencyCodeView struct {
+	ID        string     `json:"id"`
+	Code      string     `json:"code,omitempty"`
+	Agent     string     `json:"agent,omitempty"`
+	Group     string     `json:"group,omitempty"`
+	Window    string     `json:"window"`
+	State     string     `json:"state"` // outstanding, used, revoked, expired
+	CreatedBy string     `json:"created_by"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	RevokedBy string     `json:"revoked_by,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	UsedAt    *time.Time `json:"used_at,omitempty"`
+	UsedOn    string     `json:"used_on,omitempty"`
+	UsedBy    string     `json:"used_by,omitempty"`
 }
