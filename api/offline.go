@@ -152,7 +152,7 @@ func (h *Handler) issueEmergencyCodes(w http.ResponseWriter, r *http.Request) er
 	for _, c := range codes {
 		out = append(out, emergencyView(c.EmergencyCode, c.Code, time.Now()))
 	}
-	writeJSON(w, http.StatusCreated, out)
+	writeJSON(w, http.StatusCreated, wire.EmergencyCodesAnswer{Codes: out})
 	return nil
 }
 
@@ -165,7 +165,7 @@ func (h *Handler) listEmergencyCodes(w http.ResponseWriter, r *http.Request) err
 	for _, c := range codes {
 		out = append(out, emergencyView(c, "", time.Now()))
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, wire.EmergencyCodesAnswer{Codes: out})
 	return nil
 }
 

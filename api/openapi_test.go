@@ -594,6 +594,9 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"OfflineResponseView", wire.OfflineResponseView{}, true},
 		{"OfflineKeyAnswer", wire.OfflineKeyAnswer{}, true},
 		{"OfflineKeyAck", wire.OfflineKeyAck{}, false},
+		{"EmergencyIssueBody", wire.EmergencyIssueBody{}, false},
+		{"EmergencyCodeView", wire.EmergencyCodeView{}, true},
+		{"EmergencyCodesAnswer", wire.EmergencyCodesAnswer{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1201,6 +1204,14 @@ func TestOpenAPILiveAnswers(t *testing.T) {
 		{"offline approve longer than asked", "POST", "/api/v1/offline/approve", "", "admin", js, `{"challenge":"` + hoist.NewChallenge("agt_x", "bob", 8, 1).String() + `","duration":"2h"}`, 400},
 		{"offline approve of no machine", "POST", "/api/v1/offline/approve", "", "admin", js, `{"challenge":"` + hoist.NewChallenge("agt_x", "bob", 8, 1).String() + `","once":true}`, 404},
 		{"offline approve without token", "POST", "/api/v1/offline/approve", "", "", js, `{}`, 401},
+		{"emergency codes", "GET", "/api/v1/emergency-codes", "", "carol", "", "", 200},
+		{"emergency codes for nothing", "POST", "/api/v1/emergency-codes", "", "admin", js, `{}`, 400},
+		{"emergency codes for both", "POST", "/api/v1/emergency-codes", "", "admin", js, `{"agent":"a","group":"g"}`, 400},
+		{"emergency codes too many", "POST", "/api/v1/emergency-codes", "", "admin", js, `{"agent":"a","count":21}`, 400},
+		{"emergency codes window too long", "POST", "/api/v1/emergency-codes", "", "admin", js, `{"agent":"a","window":"5h"}`, 400},
+		{"emergency codes for no agent", "POST", "/api/v1/emergency-codes", "", "admin", js, `{"agent":"nope"}`, 404},
+		{"emergency codes as approver", "POST", "/api/v1/emergency-codes", "", "carol", js, `{"agent":"nope"}`, 403},
+		{"revoke no emergency code", "POST", "/api/v1/emergency-codes/{id}/revoke", "/api/v1/emergency-codes/emc_nope/revoke", "admin", "", "", 404},
 		// Policies and computer groups: read by every role, changed by admins.
 		{"policies", "GET", "/api/v1/policies", "", "admin", "", "", 200},
 		{"policies as approver", "GET", "/api/v1/policies", "", "carol", "", "", 200},

@@ -35,16 +35,16 @@ func (c *Client) IssueEmergencyCodes(ctx context.Context, agent, group string, c
 	if window > 0 {
 		body.Window = window.String()
 	}
-	var out []wire.EmergencyCodeView
+	var out wire.EmergencyCodesAnswer
 	err := c.do(ctx, "POST", "/api/v1/emergency-codes", nil, body, &out)
-	return out, err
+	return out.Codes, err
 }
 
 // EmergencyCodes lists the emergency codes, without their values.
 func (c *Client) EmergencyCodes(ctx context.Context) ([]wire.EmergencyCodeView, error) {
-	var out []wire.EmergencyCodeView
+	var out wire.EmergencyCodesAnswer
 	err := c.do(ctx, "GET", "/api/v1/emergency-codes", nil, nil, &out)
-	return out, err
+	return out.Codes, err
 }
 
 // RevokeEmergencyCode revokes the code with id.

@@ -66,3 +66,9 @@ type EmergencyCodeView struct {
 	UsedOn    string     `json:"used_on,omitempty"`
 	UsedBy    string     `json:"used_by,omitempty"`
 }
+
+// EmergencyCodesAnswer lists emergency codes: those just issued (with
+// their values), or all of them (without).
+type EmergencyCodesAnswer struct {
+	Codes []EmergencyCodeView `json:"codes"`
+}
