@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/agent"
 	"github.com/hoist-jit/hoist/control"
@@ -285,4 +287,76 @@ func TestEmergencyCode(t *testing.T) {
 	}
 	// The used code leaves the machine's bundle.
 	testenv.WaitUntil(t, "the used code out of the bundle", func() bool { return len(f.agent.Bundle().Emergency) == 0 })
+}
+
+// TestOfflineConsoleInChromium: an approver answers a challenge on the
+// console's Offline approval page — it shows the machine and the window
+// asked, approves For 30m, and the response it shows gives the user JIT
+// mode on the machine that cannot reach the server; the Emergency codes
+// page issues codes (shown once) and lists them. No page reports a
+// browser console error.
+func TestOfflineConsoleInChromium(t *testing.T) {
+	f := newOfflineFleet(t)
+	b := startBrowser(t)
+	base := f.srv.URL()
+	b.run("sign in", chromedp.Navigate(base+"/offline"), chromedp.WaitVisible(chromedp.ID("#user")),
+		chromedp.SendKeys(chromedp.ID("#user"), "admin"),
+		chromedp.SendKeys(chromedp.ID("#password"), "correct horse battery staple"),
+		chromedp.Submit(chromedp.ID("#password")),
+		chromedp.WaitVisible(chromedp.ID("#challenge")))
+	if h := b.text("h1"); h != "Offline approval" {
+		t.Fatalf("after sign-in the page is %q", h)
+	}
+	b.clean("offline")
+
+	ch := f.challenge(f.user, "--for 1h --reason 'printer on fire'")
+	b.run("check the challenge", chromedp.SendKeys(chromedp.ID("#challenge"), strings.ToLower(ch.String())),
+		chromedp.Click(chromedp.ID("#decode")), chromedp.WaitVisible(chromedp.ID("#decoded")))
+	if host, window := b.text("#decoded-host"), b.text("#decoded-window"); !strings.Contains(host, f.view().Name) || window != "1h" {
+		t.Fatalf("the page decodes the challenge to %q, %q; want this machine, 1h", host, window)
+	}
+	b.clean("offline decoded")
+	b.shot("offline")
+	b.run("approve for 30m", chromedp.SetValue(chromedp.ID("#for"), "30m"), chromedp.Click(chromedp.ID("#approve-for")),
+		chromedp.WaitVisible(chromedp.ID("#response-code")))
+	code := strings.TrimSpace(b.text("#response-code"))
+	if w := b.text("#response-window"); w != "30m" {
+		t.Errorf("the response approves %q, want 30m", w)
+	}
+	if status, errOut := f.respond(f.user, code); status != 0 {
+		t.Fatalf("the console's response %q: exit %d, %q", code, status, errOut)
+	}
+	if st := f.agent.Status(f.user.Name); st.State != "active" {
+		t.Fatalf("status %+v, want active", st)
+	}
+	b.clean("offline response")
+
+	// A mistyped challenge is refused on the page, as typed.
+	typo := []byte(ch.String())
+	typo[1] = map[bool]byte{true: '2', false: '3'}[typo[1] == '3']
+	b.run("a mistyped challenge", chromedp.Navigate(base+"/offline"), chromedp.WaitVisible(chromedp.ID("#challenge")),
+		chromedp.SendKeys(chromedp.ID("#challenge"), string(typo)), chromedp.Click(chromedp.ID("#decode")),
+		chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if msg := b.text(".flash"); !strings.Contains(msg, "mistyped") {
+		t.Errorf("a mistyped challenge: the page says %q", msg)
+	}
+
+	// Emergency codes: issued and shown once, then listed without values.
+	b.run("open emergency codes", chromedp.Navigate(base+"/emergency"), chromedp.WaitVisible(chromedp.ID("#issue-codes")))
+	b.run("issue two", chromedp.SendKeys(chromedp.ID("#ec-target"), f.view().Name), chromedp.SetValue(chromedp.ID("#ec-count"), "2"),
+		chromedp.Click(chromedp.ID("#issue")), chromedp.WaitVisible(chromedp.ID("#issued")))
+	shown := b.text("#issued .issued-code")
+	if _, err := hoist.ParseCode(shown, "code"); err != nil {
+		t.Fatalf("the page shows %q as an issued code: %v", shown, err)
+	}
+	b.waitFor("two codes listed", `document.querySelectorAll("#codes tr[data-id]").length === 2`)
+	b.run("reload", chromedp.Navigate(base+"/emergency"), chromedp.WaitVisible(chromedp.ID("#codes")))
+	if n := b.text("body"); strings.Contains(n, shown) {
+		t.Error("the code's value is shown again after the issue")
+	}
+	if rows := b.text("#offline-approvals"); !strings.Contains(rows, control.AuditOfflineResponse) {
+		t.Errorf("the offline approvals list %q, want the response issued", rows)
+	}
+	b.clean("emergency")
+	b.shot("emergency")
 }
