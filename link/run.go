@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hoist-jit/hoist"
@@ -33,6 +34,12 @@ type Link struct {
 	recheck  chan struct{} // asks for a check-in now: policies changed
 	reports  sessionReporter
 	seqs     seqSender
+	// unacked is the offline key this link installed and has not yet
+	// acknowledged (offline approval): retried at each check-in.
+	unacked struct {
+		sync.Mutex
+		id string
+	}
 }
 
 // New links a to the server c talks to, and puts in force the policy
@@ -373,6 +380,14 @@ func (b *backoff) wait(ctx context.Context) {
 // never sends it again. A server older than offline approval has no such
 // call: the agent goes on without offline approval.
 func (l *Link) fetchOfflineKey(ctx context.Context) {
+	l.unacked.Lock()
+	defer l.unacked.Unlock()
+	if l.unacked.id != "" {
+		if err := l.c.AckOfflineKey(ctx, l.unacked.id); err == nil {
+			l.unacked.id = ""
+		}
+		return
+	}
 	if l.a.OfflineKeyID() != "" {
 		return
 	}
@@ -393,6 +408,7 @@ func (l *Link) fetchOfflineKey(ctx context.Context) {
 	}
 	if err := l.c.AckOfflineKey(ctx, ans.KeyID); err != nil {
 		l.log.Warn("cannot acknowledge the offline approval key; it is acknowledged at the next check-in", "err", err)
+		l.unacked.id = ans.KeyID
 	}
 	l.Kick()
 }
