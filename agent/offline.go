@@ -380,6 +380,17 @@ func (a *Agent) checkResponse(user string, resp hoist.Response) (Grant, error) {
 	if err != nil {
 		return Grant{}, err
 	}
+	// From here on every refusal counts toward the back-off: what the
+	// caller typed was no emergency code of this machine, and may have
+	// been a guess at one.
+	refuse = func(why, challenge, msg string) (Grant, error) {
+		a.off.state.Failures = append(a.off.state.Failures, now)
+		if err := a.saveOffline(); err != nil {
+			return Grant{}, hoist.WrapError(hoist.EUnavailable, "cannot record the attempt", err)
+		}
+		a.audit("offline.refused", user, challenge, map[string]any{"user": user, "why": why})
+		return Grant{}, hoist.Errorf(hoist.EForbidden, "%s", msg)
+	}
 	switch {
 	case c.Used != "":
 		return refuse("reused", c.Code, fmt.Sprintf("challenge %s was already answered (session %s): each challenge is used once; run hoist request --offline for a new one", c.Code, c.Used))

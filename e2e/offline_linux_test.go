@@ -144,12 +144,12 @@ func TestOfflineApproval(t *testing.T) {
 	if code, out, errOut := f.sh("hoist run -- id -u"); code != 0 || out != "0\n" {
 		t.Fatalf("hoist run during the offline session: %d %q %q", code, out, errOut)
 	}
-	prog := f.command("exec hoist run -- sleep 100000")
+	prog := f.command("exec hoist run -- sleep 100419")
 	if err := prog.Start(); err != nil {
 		t.Fatal(err)
 	}
 	testenv.WaitUntil(t, "the elevated program", func() bool {
-		code, out, _ := f.sh("pgrep -u 0 -x sleep")
+		code, out, _ := f.sh("pgrep -u 0 -f '^sleep 100419$'")
 		return code == 0 && out != ""
 	})
 	// Each challenge is answered once.
@@ -165,7 +165,7 @@ func TestOfflineApproval(t *testing.T) {
 	f.clk.Add(31 * time.Minute)
 	testenv.WaitUntil(t, "the offline session's end", func() bool { return f.agent.Status(u.Name).State == "ended" })
 	_ = prog.Wait()
-	if code, _, _ := f.sh("pgrep -u 0 -x sleep"); code == 0 {
+	if code, _, _ := f.sh("pgrep -u 0 -f '^sleep 100419$'"); code == 0 {
 		t.Fatal("an elevated program outlived the offline session")
 	}
 	if code, _, _ := f.sh("hoist run -- id -u"); code != 126 {
@@ -193,6 +193,30 @@ func TestOfflineApproval(t *testing.T) {
 		f.refusedWith(u, guess.String(), "not the response to your challenge")
 	}
 	f.refusedWith(u, bfResp.Response, "spent")
+	// What is typed against a spent challenge may be a guess at an
+	// emergency code: it counts toward the machine's hourly limit, which
+	// then refuses everything.
+	spent, backoff := 1, false
+	for i := 0; i < agent.MaxOfflineFailures && !backoff; i++ {
+		if i%10 == 9 {
+			f.clk.Add(time.Minute) // past the per-user limit on asks, well within the hour
+		}
+		status, errOut := f.respond(u, hoist.FormatCode(uint64(1000+i)))
+		switch {
+		case status == 0:
+			t.Fatalf("a guess against a spent challenge was let in")
+		case strings.Contains(errOut, "too many wrong offline responses"):
+			backoff = true
+		case strings.Contains(errOut, "spent"):
+			spent++
+		default:
+			t.Fatalf("a guess against a spent challenge: %q", errOut)
+		}
+	}
+	if !backoff {
+		t.Fatalf("%d guesses against a spent challenge, and no back-off", agent.MaxOfflineFailures)
+	}
+	f.refusedWith(u, bfResp.Response, "too many wrong offline responses")
 
 	// Back online: the machine's record reaches the server, the approval
 	// as the approver's decision.
@@ -225,7 +249,7 @@ func TestOfflineApproval(t *testing.T) {
 			whys[d.Why]++
 			return nil
 		})
-		return whys["wrong"] == 8 && whys["another user"] == 1 && whys["reused"] == 1 && whys["expired"] == 1 && whys["spent"] == 1
+		return whys["wrong"] == 8 && whys["another user"] == 1 && whys["reused"] == 1 && whys["expired"] == 1 && whys["spent"] == spent && whys["back-off"] == 2
 	})
 }
 
