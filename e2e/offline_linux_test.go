@@ -2,7 +2,9 @@ package e2e_test
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -383,4 +385,48 @@ func TestOfflineConsoleInChromium(t *testing.T) {
 	}
 	b.clean("emergency")
 	b.shot("emergency")
+}
+
+// TestOfflineKeyForAnAgentEnrolledBefore: a machine without an offline
+// key (enrolled before offline approval) gets its key at its next
+// check-in, acknowledges it, and the server never sends it again; offline
+// approval then works with that key.
+func TestOfflineKeyForAnAgentEnrolledBefore(t *testing.T) {
+	f := newFleet(t)
+	agentID := f.view().ID
+	f.stopAgent()
+	// As before offline approval: no key on the machine; the server's
+	// record is one it never delivered.
+	if err := os.Remove(agent.OfflineKeyFile(f.state)); err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, hoist.OfflineKeySize)
+	_, _ = rand.Read(key)
+	keyID := hoist.OfflineKeyID(key)
+	err := f.srv.Store().Update(ctx, func(tx hoist.Tx) error {
+		return tx.PutOfflineKey(ctx, hoist.OfflineKeyRecord{AgentID: agentID, Key: base64.StdEncoding.EncodeToString(key), KeyID: keyID, CreatedAt: time.Now()})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.startAgent()
+	testenv.WaitUntil(t, "the key on the machine", func() bool { return f.agent.OfflineKeyID() == keyID })
+	testenv.WaitUntil(t, "the key acknowledged", func() bool { return f.auditActions()[control.AuditOfflineDelivered] == 1 })
+	if _, _, err := f.srv.Service().AgentOfflineKey(ctx, hoist.AgentRecord{ID: agentID}); hoist.ErrorCode(err) != hoist.EConflict {
+		t.Fatalf("asking again after the acknowledgement: %v, want a conflict", err)
+	}
+	info, err := os.Stat(agent.OfflineKeyFile(f.state))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("the key file: %v, mode %v; want 0600", err, info.Mode())
+	}
+	// The machine answers a challenge with that key.
+	code, out, errOut := f.sh("hoist request --offline --for 15m")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	ch, perr := hoist.ParseChallenge(lines[len(lines)-1])
+	if code != 0 || perr != nil {
+		t.Fatalf("hoist request --offline: %d %q %q", code, out, errOut)
+	}
+	if status, _, errOut := f.sh("hoist request --response " + hoist.Respond(key, ch, ch.Window).String()); status != 0 {
+		t.Fatalf("a response with the delivered key: exit %d, %q", status, errOut)
+	}
 }
