@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/creack/pty"
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/agent"
@@ -428,5 +430,61 @@ func TestOfflineKeyForAnAgentEnrolledBefore(t *testing.T) {
 	}
 	if status, _, errOut := f.sh("hoist request --response " + hoist.Respond(key, ch, ch.Window).String()); status != 0 {
 		t.Fatalf("a response with the delivered key: exit %d, %q", status, errOut)
+	}
+}
+
+// TestOfflineOnATerminal: on a terminal, hoist request --offline asks for
+// the response after the challenge; a mistyped one is asked again, the
+// right one starts the session and hoist exits 0.
+func TestOfflineOnATerminal(t *testing.T) {
+	f := newOfflineFleet(t)
+	cmd := f.command("exec hoist request --offline --for 30m")
+	tty, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	var screen strings.Builder
+	var mu sync.Mutex
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := tty.Read(buf)
+			mu.Lock()
+			screen.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	seen := func() string { mu.Lock(); defer mu.Unlock(); return screen.String() }
+	testenv.WaitUntil(t, "the question for the response", func() bool { return strings.Contains(seen(), "Response (") })
+	var ch hoist.Challenge
+	for _, l := range strings.Split(seen(), "\n") {
+		if c, err := hoist.ParseChallenge(strings.TrimSpace(l)); err == nil {
+			ch = c
+		}
+	}
+	resp, err := f.srv.Service().ApproveOffline(ctx, adminActor, ch.String(), "", 0)
+	if err != nil {
+		t.Fatalf("approve the challenge on %q: %v", seen(), err)
+	}
+	typo := []byte(resp.Response)
+	typo[2] = map[bool]byte{true: 'B', false: 'A'}[typo[2] == 'A']
+	if _, err := tty.Write(append(typo, '\n')); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitUntil(t, "the typo caught and the question asked again", func() bool {
+		return strings.Contains(seen(), "mistyped") && strings.Count(seen(), "Response (") == 2
+	})
+	if _, err := tty.Write([]byte(resp.Response + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("hoist request --offline on a terminal: %v\n%s", err, seen())
+	}
+	if st := f.agent.Status(f.user.Name); st.State != "active" || !strings.Contains(seen(), "JIT elevated access is active") {
+		t.Fatalf("status %+v after %q", st, seen())
 	}
 }
