@@ -1,6 +1,7 @@
 package hoist_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"testing/quick"
@@ -155,5 +156,51 @@ func TestOfflineWindow(t *testing.T) {
 	}
 	if _, _, err := hoist.OfflineWindow(time.Second); hoist.ErrorCode(err) != hoist.EInvalid {
 		t.Errorf("OfflineWindow(1s): %v, want invalid", err)
+	}
+}
+
+// TestBundleCarriesEmergencyCodes: an agent's bundle holds the outstanding
+// codes for it and its groups, and only those; they change its revision,
+// and an agent reads them back, dropping malformed ones.
+func TestBundleCarriesEmergencyCodes(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	a := hoist.AgentRecord{ID: "agt_a", Hostname: "web-1", Version: hoist.Version}
+	b, _ := hoist.BuildBundle(a, []hoist.ComputerGroup{hoist.ComputerGroup{Name: hoist.DefaultGroup}}, nil)
+	before := b.Revision
+	code := func(id, agent, group string, mutate func(*hoist.EmergencyCode)) hoist.EmergencyCode {
+		c := hoist.EmergencyCode{ID: hoist.EmergencyIDPrefix + id, Hash: strings.Repeat("a", 64), Agent: agent, Group: group, Window: time.Hour,
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if mutate != nil {
+			mutate(&c)
+		}
+		return c
+	}
+	codes := []hoist.EmergencyCode{
+		code("aaaaaaaaaaaaaaaa", "agt_a", "", nil),
+		code("bbbbbbbbbbbbbbbb", "", b.Groups[0], nil),
+		code("cccccccccccccccc", "agt_other", "", nil),
+		code("dddddddddddddddd", "agt_a", "", func(c *hoist.EmergencyCode) { c.RevokedAt = now }),
+		code("eeeeeeeeeeeeeeee", "agt_a", "", func(c *hoist.EmergencyCode) { c.UsedAt = now }),
+		code("ffffffffffffffff", "agt_a", "", func(c *hoist.EmergencyCode) { c.ExpiresAt = now }),
+		code("gggggggggggggggg", "", "another group", nil),
+	}
+	b.AddEmergency(codes, a.ID, now)
+	var ids []string
+	for _, e := range b.Emergency {
+		ids = append(ids, e.ID)
+	}
+	if strings.Join(ids, ",") != "emc_aaaaaaaaaaaaaaaa,emc_bbbbbbbbbbbbbbbb" || b.Revision == before {
+		t.Fatalf("the bundle carries %v (revision %s, was %s); want the agent's and its group's outstanding codes, in a new revision", ids, b.Revision, before)
+	}
+	data, _ := json.Marshal(b)
+	data = []byte(strings.Replace(string(data), `"emergency":[`, `"emergency":[{"id":"emc_x","hash":"short","window":"1h"},`, 1))
+	got, skipped, err := hoist.ParseBundle(data)
+	if err != nil || len(skipped) != 0 || len(got.Emergency) != 2 || got.Emergency[0] != b.Emergency[0] {
+		t.Fatalf("ParseBundle: %+v, %v, %v; want the two well-formed codes", got.Emergency, skipped, err)
+	}
+	none, _ := hoist.BuildBundle(a, []hoist.ComputerGroup{hoist.ComputerGroup{Name: hoist.DefaultGroup}}, nil)
+	none.AddEmergency(nil, a.ID, now)
+	if none.Revision != before {
+		t.Errorf("a bundle without codes changed its revision: %s, was %s", none.Revision, before)
 	}
 }
