@@ -133,7 +133,14 @@ func TestOfflineApproval(t *testing.T) {
 	f.refusedWith(u, string(typo), "mistyped") // caught by the check character: no try spent
 	// Another user on the machine, with a challenge of their own, cannot
 	// use this one's response.
-	f.challenge(other, "--for 1h")
+	code, out, errOut := f.shAs(other, "hoist request --offline --for 1h --json")
+	var js struct{ Challenge, Duration string }
+	if err := json.Unmarshal([]byte(out), &js); code != 0 || err != nil || js.Duration != "1h" {
+		t.Fatalf("hoist request --offline --json: exit %d, %q %q", code, out, errOut)
+	}
+	if _, err := hoist.ParseChallenge(js.Challenge); err != nil {
+		t.Fatalf("--json's challenge %q: %v", js.Challenge, err)
+	}
 	f.refusedWith(other, resp.Response, "another user's challenge")
 
 	// The right one: JIT mode, as root, for the window approved.
