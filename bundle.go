@@ -19,6 +19,9 @@ type Bundle struct {
 	Groups   []string    `json:"groups"`
 	Policies []Policy    `json:"policies"`
 	Config   AgentConfig `json:"config"`
+	// Emergency are the outstanding emergency codes for this agent (its
+	// own and its groups'), by hash; agents older than them ignore them.
+	Emergency []EmergencyEntry `json:"emergency,omitempty"`
 }
 
 // HeldBack is a policy or configuration field the server keeps from an
@@ -110,6 +113,9 @@ func ParseBundle(data []byte) (Bundle, []SkippedPolicy, error) {
 		Groups   []string          `json:"groups"`
 		Policies []json.RawMessage `json:"policies"`
 		Config   json.RawMessage   `json:"config"`
+		// Emergency is read on its own: a damaged list costs the codes,
+		// not the policies.
+		Emergency json.RawMessage `json:"emergency"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return Bundle{}, nil, fmt.Errorf("not a policy bundle: %w", err)
@@ -121,6 +127,13 @@ func ParseBundle(data []byte) (Bundle, []SkippedPolicy, error) {
 			// A field this agent reads differently is dropped, not the lot:
 			// read field by field.
 			b.Config, skipped = parseConfigLeniently(raw.Config)
+		}
+	}
+	if len(raw.Emergency) > 0 {
+		var sk *SkippedPolicy
+		b.Emergency, sk = parseEmergency(raw.Emergency)
+		if sk != nil {
+			skipped = append(skipped, *sk)
 		}
 	}
 	for _, r := range raw.Policies {

@@ -63,6 +63,9 @@ const (
 	EventPolicyChanged    = "policy.changed"
 	EventIntegrationFail  = "integration.failed"
 	EventTest             = "integration.test"
+	// EventEmergencyCodeUsed: an agent reported that an emergency code
+	// started a session (an alert: no approver saw it).
+	EventEmergencyCodeUsed = "emergency_code.used"
 )
 
 // EventTypes lists the event types, as `--events` takes them.
@@ -70,14 +73,14 @@ var EventTypes = []string{
 	EventRequestCreated, EventRequestApproved, EventRequestDenied, EventRequestCancelled,
 	EventRequestExpired, EventApprovalReminder, EventSessionStarted, EventSessionEnded,
 	EventSessionExtended, EventAgentEnrolled, EventAgentRevoked, EventPolicyChanged,
-	EventIntegrationFail,
+	EventIntegrationFail, EventEmergencyCodeUsed,
 }
 
 // DefaultEvents is what an approver sink receives when no --events is given:
 // what an approver acts on or wants to know was acted on.
 var DefaultEvents = []string{
 	EventRequestCreated, EventRequestApproved, EventRequestDenied, EventRequestCancelled,
-	EventRequestExpired, EventApprovalReminder,
+	EventRequestExpired, EventApprovalReminder, EventEmergencyCodeUsed,
 }
 
 // EventOfAudit returns the event type that an audit action reports, and
@@ -87,7 +90,7 @@ func EventOfAudit(action string) (string, bool) {
 	switch action {
 	case EventRequestCreated, EventRequestApproved, EventRequestDenied, EventRequestCancelled,
 		EventRequestExpired, EventApprovalReminder, EventSessionStarted, EventSessionEnded,
-		EventSessionExtended, EventAgentEnrolled, EventAgentRevoked, EventIntegrationFail:
+		EventSessionExtended, EventAgentEnrolled, EventAgentRevoked, EventIntegrationFail, EventEmergencyCodeUsed:
 		return action, true
 	}
 	if strings.HasPrefix(action, "policy.") || strings.HasPrefix(action, "group.") {

@@ -211,6 +211,18 @@ type Tx interface {
 	// DeleteRecordings removes the recordings (bytes and all) stored
 	// before before, at most limit of them, and returns how many it removed.
 	DeleteRecordings(ctx context.Context, before time.Time, limit int) (int, error)
+	// OfflineKey returns the agent's offline key, or ENotFound.
+	OfflineKey(ctx context.Context, agentID string) (OfflineKeyRecord, error)
+	// PutOfflineKey stores k as its agent's offline key, in place of any
+	// earlier one.
+	PutOfflineKey(ctx context.Context, k OfflineKeyRecord) error
+	// InsertEmergencyCode stores a new emergency code.
+	InsertEmergencyCode(ctx context.Context, c EmergencyCode) error
+	// EmergencyCodes returns every emergency code, newest first.
+	EmergencyCodes(ctx context.Context) ([]EmergencyCode, error)
+	// UpdateEmergencyCode replaces the stored code with c if the stored
+	// version is c.Version-1, and fails with EConflict otherwise.
+	UpdateEmergencyCode(ctx context.Context, c EmergencyCode) error
 }
 
 // RequestFilter selects requests. Zero fields match everything.

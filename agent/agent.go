@@ -122,6 +122,8 @@ type Agent struct {
 	snapshots chan struct{}
 	// recs keeps count of the terminal recordings (record.go).
 	recs recordings
+	// off is offline approval's key and challenges (offline.go).
+	off offline
 }
 
 // Upstream is the server, as the agent asks it things.
@@ -259,6 +261,8 @@ func New(cfg Config) (*Agent, error) {
 		a.pol.key = cfg.BundleKey
 		a.loadPolicy()
 	}
+	// Before resume: an offline session is checked against the key.
+	a.loadOffline()
 	if cfg.Sudo != nil {
 		if a.sudo, err = prepareSudo(*cfg.Sudo); err != nil {
 			outbox.Close()

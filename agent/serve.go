@@ -55,6 +55,9 @@ var ops = map[string]op{
 	localapi.OpGrant:   {rootOnly, false, (*Agent).serveGrant},
 	// Root's PAM step or polkitd: serveHook checks which.
 	localapi.OpHook: {anyUser, false, (*Agent).serveHook},
+	// Offline approval (offline.go).
+	localapi.OpOffline: {anyUser, false, (*Agent).serveOffline},
+	localapi.OpRespond: {anyUser, false, (*Agent).serveRespond},
 }
 
 // exchange is one connection's request on its way through hoistd.
@@ -334,7 +337,8 @@ func helperReply(h HelperInfo) *localapi.HelperInfo {
 
 func statusReply(st StatusInfo) *localapi.Status {
 	out := &localapi.Status{State: st.State, User: st.User, SessionID: st.SessionID, RequestID: st.RequestID, EndReason: st.EndReason,
-		RequestState: st.RequestState, DecisionReason: st.DecisionReason, Closing: st.Closing, Unkillable: st.Unkillable, Sudo: st.Sudo}
+		RequestState: st.RequestState, DecisionReason: st.DecisionReason, Closing: st.Closing, Unkillable: st.Unkillable, Sudo: st.Sudo,
+		Emergency: st.Emergency}
 	if !st.ExpiresAt.IsZero() {
 		at := st.ExpiresAt.UTC().Format(time.RFC3339)
 		out.ExpiresAt = &at
@@ -401,4 +405,39 @@ func (a *Agent) release(uid int) {
 		delete(a.conns, uid)
 	}
 	a.connTotal--
+}
+
+// serveOffline makes an offline challenge for the caller.
+func (a *Agent) serveOffline(x *exchange) {
+	var d time.Duration
+	if x.req.Duration != "" {
+		var err error
+		if d, err = hoist.ParseDuration(x.req.Duration); err != nil {
+			x.failWith(err, 1)
+			return
+		}
+	}
+	if !a.askAllowed(x) {
+		return
+	}
+	c, err := a.OfflineChallenge(x.peer.User, x.req.Reason, d)
+	if err != nil {
+		x.failWith(err, 1)
+		return
+	}
+	x.reply(localapi.Reply{Challenge: &localapi.Challenge{Code: c.Code, Duration: hoist.FormatDuration(c.Duration),
+		ExpiresAt: c.ExpiresAt.UTC().Format(time.RFC3339)}})
+}
+
+// serveRespond checks the caller's response (or emergency code) and
+// answers with the caller's state: active once it started the session.
+func (a *Agent) serveRespond(x *exchange) {
+	if !a.askAllowed(x) {
+		return
+	}
+	if err := a.Respond(x.peer.User, x.req.Code); err != nil {
+		x.failWith(err, 1)
+		return
+	}
+	x.reply(localapi.Reply{Status: statusReply(a.Status(x.peer.User))})
 }

@@ -30,6 +30,9 @@ type Grant struct {
 	// local grants). It is kept with the session, so that a session file
 	// edited on disk is caught when hoistd reads it again.
 	Signed string
+	// Offline is what an offline approval started the session with, in
+	// place of Signed.
+	Offline *OfflineProof
 }
 
 // record is a session as kept on disk.
@@ -47,6 +50,9 @@ type record struct {
 	By string `json:"by,omitempty"`
 	// Grant is the signed grant of a server's session.
 	Grant string `json:"grant,omitempty"`
+	// Offline is the challenge and response of a session an offline
+	// approval started (it has no signed grant).
+	Offline *OfflineProof `json:"offline,omitempty"`
 	// Unkillable lists what the end could not kill (a process stuck in the
 	// kernel); hoistd goes on trying in the background.
 	Unkillable []stuckProcess `json:"unkillable,omitempty"`
@@ -176,6 +182,9 @@ func (e errTampered) Error() string {
 // server, root's local grants carry no signature: root can write what it
 // likes there, and their start is audited.
 func (a *Agent) checkAgainstGrant(rec record) error {
+	if rec.Offline != nil {
+		return a.checkOfflineProof(rec)
+	}
 	if a.cfg.VerifyGrant == nil {
 		if rec.By != localGrantBy {
 			return nil // a server's session on a machine no longer enrolled: its own window holds
@@ -334,7 +343,7 @@ func (a *Agent) Activate(g Grant) error {
 	base, changesFailed := a.startChanges(g.SessionID)
 	s := &session{
 		rec: record{ID: g.SessionID, RequestID: g.RequestID, User: g.User, NotBefore: g.NotBefore, NotAfter: g.NotAfter,
-			Grace: grace, State: stateActive, By: g.By, Grant: g.Signed},
+			Grace: grace, State: stateActive, By: g.By, Grant: g.Signed, Offline: g.Offline},
 		group:   group,
 		done:    make(chan struct{}),
 		changes: base,
@@ -660,7 +669,7 @@ func (a *Agent) Status(user string) StatusInfo {
 		}
 		return st
 	}
-	st := StatusInfo{User: user, SessionID: s.rec.ID, RequestID: s.rec.RequestID, ExpiresAt: s.rec.NotAfter}
+	st := StatusInfo{User: user, SessionID: s.rec.ID, RequestID: s.rec.RequestID, ExpiresAt: s.rec.NotAfter, Emergency: s.rec.By == EmergencyBy}
 	if req.ID != "" && req.ID != s.rec.RequestID {
 		st.RequestID, st.RequestState, st.DecisionReason = req.ID, req.State, req.Reason
 	}
@@ -694,6 +703,8 @@ type StatusInfo struct {
 	Unkillable []int
 	// Sudo says sudo and pkexec elevate the user during this session.
 	Sudo bool
+	// Emergency says an emergency code started the session.
+	Emergency bool
 	// RequestState is the state of RequestID when it is not the session's:
 	// pending, denied or expired.
 	RequestState string

@@ -159,6 +159,13 @@ func (h *Handler) routes() []route {
 		{"GET", "/api/v1/sessions/{id}/recordings", authAdmin, h.listRecordings},
 		{"GET", "/api/v1/recordings/{id}", authAdmin, h.getRecording},
 		{"PUT", "/agent/v1/recordings/{id}", authAgent, h.agentRecording},
+		{"POST", "/api/v1/offline/decode", authAdmin, h.decodeOffline},
+		{"POST", "/api/v1/offline/approve", authAdmin, h.approveOffline},
+		{"POST", "/api/v1/emergency-codes", authAdmin, h.issueEmergencyCodes},
+		{"GET", "/api/v1/emergency-codes", authAdmin, h.listEmergencyCodes},
+		{"POST", "/api/v1/emergency-codes/{id}/revoke", authAdmin, h.revokeEmergencyCode},
+		{"POST", "/agent/v1/offline-key", authAgent, h.agentOfflineKey},
+		{"POST", "/agent/v1/offline-key/ack", authAgent, h.agentOfflineKeyAck},
 	}
 }
 

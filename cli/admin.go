@@ -113,6 +113,7 @@ func newAdmin(env Env) *cobra.Command {
 	admin.AddCommand(newUsers(env))
 	admin.AddCommand(newIntegrations(env))
 	admin.AddCommand(newAudit(env))
+	admin.AddCommand(newOffline(env), newEmergencyCodes(env))
 	refuseUnknown(admin)
 	return admin
 }

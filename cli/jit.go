@@ -53,6 +53,22 @@ func (d daemon) Extend(dur time.Duration, reason string) (localapi.Status, error
 	return *rep.Status, nil
 }
 
+// Offline asks hoistd for an offline challenge (jit.Offliner).
+func (d daemon) Offline(dur time.Duration, reason string) (localapi.Challenge, error) {
+	req := localapi.Request{Op: localapi.OpOffline, Reason: reason}
+	if dur > 0 {
+		req.Duration = dur.String()
+	}
+	rep, err := exchange(d.socket, req)
+	if err != nil {
+		return localapi.Challenge{}, err
+	}
+	if rep.Challenge == nil {
+		return localapi.Challenge{}, errOutOfTurn
+	}
+	return *rep.Challenge, nil
+}
+
 func (d daemon) Exit() error {
 	_, err := exchange(d.socket, localapi.Request{Op: localapi.OpExit})
 	return err

@@ -165,9 +165,11 @@ func newRequest(env Env, socket *string) *cobra.Command {
 	var (
 		forDur, reason, extend string
 		wait, asJSON, withdraw bool
+		offline                bool
+		response               string
 	)
 	cmd := &cobra.Command{
-		Use:   "request [--for 45m] [--reason TEXT] [--wait] [--json] | request --extend DURATION [--reason TEXT] [--wait] | request --cancel",
+		Use:   "request [--for 45m] [--reason TEXT] [--wait] [--json] | request --extend DURATION [--reason TEXT] [--wait] | request --cancel | request --offline [--for D] [--reason TEXT] [--json] | request --response CODE",
 		Short: "Ask for JIT elevated access, or more time on it (or withdraw the request that waits)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -176,6 +178,25 @@ func newRequest(env Env, socket *string) *cobra.Command {
 					return hoist.Errorf(hoist.EInvalid, "--extend takes the time to add itself: not with --for or --cancel")
 				}
 				return requestExtension(env, socketPath(env, *socket), extend, reason, wait, asJSON)
+			}
+			if cmd.Flags().Changed("response") {
+				if offline || forDur != "" || reason != "" || wait || withdraw || asJSON {
+					return hoist.Errorf(hoist.EInvalid, "--response takes the code alone")
+				}
+				return giveResponse(env, socketPath(env, *socket), response)
+			}
+			if offline {
+				if wait || withdraw {
+					return hoist.Errorf(hoist.EInvalid, "--offline takes --for, --reason and --json only")
+				}
+				if cmd.Flags().Changed("for") {
+					d, err := hoist.ParseDuration(forDur)
+					if err != nil {
+						return hoist.Errorf(hoist.EInvalid, "--for: %s", hoist.ErrorMessage(err))
+					}
+					forDur = d.String()
+				}
+				return requestOffline(env, socketPath(env, *socket), forDur, reason, asJSON)
 			}
 			if withdraw {
 				if forDur != "" || reason != "" || wait {
@@ -253,6 +274,8 @@ func newRequest(env Env, socket *string) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object with id and state")
 	cmd.Flags().BoolVar(&withdraw, "cancel", false, "withdraw your request that waits for approval")
 	cmd.Flags().StringVar(&extend, "extend", "", "ask for this much more time on your active session, like 30m or 1h")
+	cmd.Flags().BoolVar(&offline, "offline", false, "this machine cannot reach the server: print a challenge to read to an approver")
+	cmd.Flags().StringVar(&response, "response", "", "the approver's response to your offline challenge, or an emergency code")
 	return cmd
 }
 

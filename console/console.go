@@ -190,6 +190,13 @@ func (h *Handler) routes() {
 	h.handle("POST /integrations/{name}/retry", signedIn, h.retryIntegration)
 	h.handle("POST /integrations/{name}/delete", signedIn, h.deleteIntegration)
 
+	h.handle("GET /offline", signedIn, h.offlinePage)
+	h.handle("POST /offline/decode", signedIn, h.decodeOffline)
+	h.handle("POST /offline/approve", signedIn, h.approveOffline)
+	h.handle("GET /emergency", signedIn, h.emergency)
+	h.handle("POST /emergency/issue", signedIn, h.issueEmergency)
+	h.handle("POST /emergency/{id}/revoke", signedIn, h.revokeEmergency)
+
 	h.handle("GET /audit", signedIn, h.audit)
 	h.handle("GET /audit/export", signedIn, h.exportAudit)
 

@@ -42,6 +42,10 @@ func navFor(role hoist.Role) []navItem {
 		// The configuration every agent starts from: the default group's.
 		{"config", "Agent configuration", "/groups/" + url.PathEscape(hoist.DefaultGroup) + "#config-h"},
 		{"agents", "Agents", "/agents"}}
+	if hoist.Can(role, hoist.PermitDecide) {
+		items = append(items, navItem{"offline", "Offline approval", "/offline"})
+	}
+	items = append(items, navItem{"emergency", "Emergency codes", "/emergency"})
 	// Approvers read the audit of the sessions they approved.
 	if hoist.Can(role, hoist.PermitReadAudit) || hoist.Can(role, hoist.PermitDecide) {
 		items = append(items, navItem{"audit", "Audit", "/audit"})
@@ -60,6 +64,7 @@ var pageTitles = map[string]string{
 	"groups": "Computer groups", "group": "Computer group", "agents": "Agents", "audit": "Audit", "users": "Users", "request": "Request", "account": "Your account", "error": "Error",
 	"agent": "Agent", "integrations": "Integrations",
 	"recording": "Terminal recording",
+	"offline":   "Offline approval", "emergency": "Emergency codes",
 }
 
 func parsePages() map[string]*template.Template {

@@ -108,6 +108,7 @@ func (s *Service) Enroll(ctx context.Context, secret string, csrDER []byte, fact
 	}
 	now := s.now()
 	id := hoist.NewID(hoist.AgentIDPrefix)
+	var offlineKey []byte
 	err = s.store.Update(ctx, func(tx hoist.Tx) error {
 		tok, err := tx.UseEnrollToken(ctx, tokenHash(secret), now)
 		if err != nil {
@@ -116,6 +117,11 @@ func (s *Service) Enroll(ctx context.Context, secret string, csrDER []byte, fact
 		rec := hoist.AgentRecord{ID: id, Hostname: facts.Hostname, Version: facts.Version, OS: facts.OS, Kernel: facts.Kernel,
 			Group: tok.Group, EnrolledAt: now, LastSeen: now}
 		if err := tx.InsertAgent(ctx, rec); err != nil {
+			return err
+		}
+		// The offline key goes out with the answer: a new one at every
+		// enrolment, so re-enrolling rotates it (see offline.go).
+		if offlineKey, err = s.newOfflineKey(ctx, tx, id, now, true); err != nil {
 			return err
 		}
 		return audit(ctx, tx, now, facts.Hostname, "agent.enrolled", id, map[string]any{"hostname": facts.Hostname, "group": tok.Group, "version": facts.Version})
@@ -128,7 +134,7 @@ func (s *Service) Enroll(ctx context.Context, secret string, csrDER []byte, fact
 		return wire.Enrolment{}, hoist.WrapError(hoist.EInternal, "cannot issue the agent certificate", err)
 	}
 	return wire.Enrolment{AgentID: id, Certificate: string(certPEM), CA: string(s.signer.CAPEM()),
-		GrantKey: base64.StdEncoding.EncodeToString(s.signer.GrantKey().Public().(ed25519.PublicKey))}, nil
+		GrantKey: base64.StdEncoding.EncodeToString(s.signer.GrantKey().Public().(ed25519.PublicKey)), OfflineKey: offlineKey}, nil
 }
 
 // Agent returns the agent whose certificate names id, refusing a revoked
@@ -246,6 +252,9 @@ func (s *Service) Checkin(ctx context.Context, agentID string, facts wire.AgentF
 		a.Revision, a.Skipped = facts.Revision, facts.Skipped
 		b, _, err := bundleOf(ctx, tx, a)
 		if err != nil {
+			return err
+		}
+		if err := addEmergency(ctx, tx, &b, a.ID, now); err != nil { // see emergency.go
 			return err
 		}
 		if b.Revision != facts.Revision {
@@ -481,6 +490,16 @@ func (s *Service) AgentAudit(ctx context.Context, a hoist.AgentRecord, events []
 			stored++
 			if err := audit(ctx, tx, now, ev.Actor, "agent."+ev.Action, ev.Subject, detail); err != nil {
 				return err
+			}
+			switch ev.Action {
+			case "offline.accepted":
+				if err := recordOfflineUse(ctx, tx, now, a, ev.Subject, detail); err != nil { // see offline.go
+					return err
+				}
+			case "emergency.used":
+				if err := recordEmergencyUse(ctx, tx, now, a, ev.Subject, detail); err != nil { // see emergency.go
+					return err
+				}
 			}
 			return s.trackAuditSeq(ctx, tx, a, ev, now) // see agentseq.go
 		})

@@ -66,6 +66,8 @@ func eventData(ctx context.Context, tx hoist.Tx, typ string, rec hoist.AuditReco
 	case hoist.EventAgentEnrolled, hoist.EventAgentRevoked:
 		data["agent_id"] = rec.Subject
 		agent = rec.Subject
+	case hoist.EventEmergencyCodeUsed:
+		agent, _ = data["agent"].(string) // routed by the machine's group
 	}
 	return data, agentGroup(ctx, tx, agent), nil
 }

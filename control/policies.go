@@ -510,9 +510,14 @@ func (s *Service) AgentViews(ctx context.Context, a Actor) (out []wire.AgentView
 		if err != nil {
 			return err
 		}
+		codes, err := tx.EmergencyCodes(ctx)
+		if err != nil {
+			return err
+		}
 		names := hoist.NameAgents(agents)
 		for _, ag := range agents {
 			b, held := hoist.BuildBundle(ag, groups, policies)
+			b.AddEmergency(codes, ag.ID, s.now()) // as Checkin delivers it: see emergency.go
 			if held == nil {
 				held = []hoist.HeldBack{}
 			}

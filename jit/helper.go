@@ -172,6 +172,9 @@ func (h *Helper) ask(st localapi.Status) (int, bool) {
 	}
 	if err := h.Daemon.Request(d, reason); err != nil {
 		h.say("hoist: %s", hoist.ErrorMessage(err))
+		if hoist.ErrorCode(err) == hoist.EUnavailable {
+			h.offerOffline(d, reason) // see offline.go
+		}
 		return ExitRefused, false
 	}
 	st, err := h.Daemon.Status()
@@ -422,6 +425,9 @@ func (h *Helper) active(st localapi.Status, session *string, rem *Reminders, tel
 		m := Started(expires, remaining).about(*session)
 		if st.Sudo {
 			m.Body += SudoWorks
+		}
+		if st.Emergency {
+			m = EmergencyStarted(m) // see offline.go
 		}
 		tell(m)
 	}

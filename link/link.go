@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/agent"
 	"github.com/hoist-jit/hoist/pki"
 	"github.com/hoist-jit/hoist/wire"
 )
@@ -154,6 +155,13 @@ func Enroll(ctx context.Context, server, token, stateDir string, facts wire.Agen
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return Identity{}, fmt.Errorf("install the identity: %w", err)
+	}
+	// The offline key comes this once (a server older than offline
+	// approval sends none; the agent then asks at its check-ins).
+	if len(enr.OfflineKey) > 0 {
+		if err := agent.WriteOfflineKey(stateDir, enr.AgentID, enr.OfflineKey); err != nil {
+			return Identity{}, fmt.Errorf("store the offline key: %w", err)
+		}
 	}
 	return id, nil
 }
@@ -335,4 +343,18 @@ func (c *Client) Recording(ctx context.Context, id string, chunk wire.RecordingC
 	var ans wire.RecordingAnswer
 	err := call(ctx, c.http, c.base, "PUT", "/agent/v1/recordings/"+url.PathEscape(id), nil, chunk, &ans)
 	return ans, err
+}
+
+// OfflineKey asks the server for this agent's offline key, which an agent
+// enrolled before offline approval lacks.
+func (c *Client) OfflineKey(ctx context.Context) (wire.OfflineKeyAnswer, error) {
+	var ans wire.OfflineKeyAnswer
+	err := call(ctx, c.http, c.base, "POST", "/agent/v1/offline-key", nil, struct{}{}, &ans)
+	return ans, err
+}
+
+// AckOfflineKey tells the server the agent holds the key keyID: it is not
+// sent again.
+func (c *Client) AckOfflineKey(ctx context.Context, keyID string) error {
+	return call(ctx, c.http, c.base, "POST", "/agent/v1/offline-key/ack", nil, wire.OfflineKeyAck{KeyID: keyID}, nil)
 }

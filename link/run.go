@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hoist-jit/hoist"
@@ -36,6 +37,12 @@ type Link struct {
 	// refusedRecs are the recordings the server refused, not retried until
 	// a restart (used by the delivery loop only).
 	refusedRecs map[string]bool
+	// unacked is the offline key this link installed and has not yet
+	// acknowledged (offline approval): retried at each check-in.
+	unacked struct {
+		sync.Mutex
+		id string
+	}
 }
 
 // New links a to the server c talks to, and puts in force the policy
@@ -202,6 +209,7 @@ func (l *Link) applyExtension(ev hoist.AgentEvent) {
 // Checkin reports the agent to the server with the revision of the bundle
 // it holds, and applies the new bundle when the server sends one.
 func (l *Link) Checkin(ctx context.Context) error {
+	defer l.fetchOfflineKey(ctx)
 	for range 2 { // once more after a new bundle, to confirm the revision held
 		facts := l.facts
 		facts.Revision, facts.Skipped = l.a.PolicyState()
@@ -371,4 +379,42 @@ func (b *backoff) wait(ctx context.Context) {
 	case <-time.After(d):
 	}
 	b.d = min(b.d*2, 30*time.Second)
+}
+
+// fetchOfflineKey gets the offline key of an agent enrolled before
+// offline approval, stores it, and acknowledges it, so that the server
+// never sends it again. A server older than offline approval has no such
+// call: the agent goes on without offline approval.
+func (l *Link) fetchOfflineKey(ctx context.Context) {
+	l.unacked.Lock()
+	defer l.unacked.Unlock()
+	if l.unacked.id != "" {
+		if err := l.c.AckOfflineKey(ctx, l.unacked.id); err == nil {
+			l.unacked.id = ""
+		}
+		return
+	}
+	if l.a.OfflineKeyID() != "" {
+		return
+	}
+	ans, err := l.c.OfflineKey(ctx)
+	if err != nil {
+		if hoist.ErrorCode(err) != hoist.ENotFound {
+			l.log.Warn("cannot get the offline approval key", "err", err)
+		}
+		return
+	}
+	if hoist.OfflineKeyID(ans.Key) != ans.KeyID {
+		l.log.Error("the server sent an offline key that is not the one it names", "key_id", ans.KeyID)
+		return
+	}
+	if err := l.a.SetOfflineKey(l.c.ID.AgentID, ans.Key); err != nil {
+		l.log.Error("cannot store the offline approval key", "err", err)
+		return
+	}
+	if err := l.c.AckOfflineKey(ctx, ans.KeyID); err != nil {
+		l.log.Warn("cannot acknowledge the offline approval key; it is acknowledged at the next check-in", "err", err)
+		l.unacked.id = ans.KeyID
+	}
+	l.Kick()
 }

@@ -43,6 +43,9 @@ const (
 	MaxAction = 256
 	// MaxWinSize is the most rows or columns OpResize may give.
 	MaxWinSize = 10000
+	// MaxCode is the longest response or emergency code as typed: 12
+	// symbols with separators and some slack (hoist.ParseCode reads it).
+	MaxCode = 64
 )
 
 // ErrInvalid is wrapped by every refusal of Request.Check and
@@ -67,6 +70,7 @@ const (
 	fHook
 	fAction
 	fSize
+	fCode
 )
 
 var fieldNames = []struct {
@@ -75,7 +79,7 @@ var fieldNames = []struct {
 }{
 	{fArgv, "a command"}, {fTerm, "a TERM"}, {fTTY, "a terminal"}, {fDuration, "a duration"},
 	{fReason, "a reason"}, {fSignal, "a signal"}, {fUser, "a user"}, {fHelper, "the helper's facts"},
-	{fHook, "a hook"}, {fAction, "a polkit action"}, {fSize, "a terminal size"},
+	{fHook, "a hook"}, {fAction, "a polkit action"}, {fSize, "a terminal size"}, {fCode, "a code"},
 }
 
 // opFields says, for each op, which fields it may carry and which it must.
@@ -94,7 +98,9 @@ var opFields = map[string]struct{ may, must field }{
 	OpExtend:  {may: fDuration | fReason, must: fDuration},
 	// The hooks of sudo's PAM session name no user (hoistd reads it from
 	// the kernel); polkit's names the subject polkitd asks about.
-	OpHook: {may: fHook | fUser | fAction, must: fHook},
+	OpHook:    {may: fHook | fUser | fAction, must: fHook},
+	OpOffline: {may: fDuration | fReason},
+	OpRespond: {may: fCode, must: fCode},
 }
 
 // present is the set of r's fields that are not empty.
@@ -116,6 +122,7 @@ func (r Request) present() field {
 	set(r.Hook != "", fHook)
 	set(r.Action != "", fAction)
 	set(r.Rows != 0 || r.Cols != 0, fSize)
+	set(r.Code != "", fCode)
 	return f
 }
 
@@ -169,6 +176,9 @@ func (r Request) Check() error {
 		return fmt.Errorf("%w: a user goes with the polkit hook, and only with it", ErrInvalid)
 	}
 	if err := checkText("the polkit action", r.Action, MaxAction); err != nil {
+		return err
+	}
+	if err := checkText("the code", r.Code, MaxCode); err != nil {
 		return err
 	}
 	if r.Action != "" && r.Hook != HookPolkit {

@@ -31,12 +31,15 @@ func valid(op string) localapi.Request {
 		r.User, r.Duration = "alice", "1h"
 	case localapi.OpExtend:
 		r.Duration = "30m"
+	case localapi.OpRespond:
+		r.Code = "K7QF-2M9X-ZR4D"
 	}
 	return r
 }
 
 var ops = []string{localapi.OpStatus, localapi.OpRun, localapi.OpExit, localapi.OpRequest,
-	localapi.OpSignal, localapi.OpGrant, localapi.OpExplain, localapi.OpCancel, localapi.OpExtend, localapi.OpResize}
+	localapi.OpSignal, localapi.OpGrant, localapi.OpExplain, localapi.OpCancel, localapi.OpExtend, localapi.OpResize,
+	localapi.OpOffline, localapi.OpRespond}
 
 type checkCase struct {
 	name string
@@ -87,6 +90,10 @@ func TestCheckEachOp(t *testing.T) {
 			r.Hook, r.User, r.Action = localapi.HookPolkit, "alice", strings.Repeat("a", localapi.MaxAction+1)
 		}), false},
 		{"status with a polkit action", with(localapi.OpStatus, func(r *localapi.Request) { r.Action = "x" }), false},
+		{"offline with a duration and a reason", with(localapi.OpOffline, func(r *localapi.Request) { r.Duration, r.Reason = "1h", "no VPN" }), true},
+		{"respond without a code", with(localapi.OpRespond, func(r *localapi.Request) { r.Code = "" }), false},
+		{"respond with a code too long", with(localapi.OpRespond, func(r *localapi.Request) { r.Code = strings.Repeat("A", localapi.MaxCode+1) }), false},
+		{"respond with a control character", with(localapi.OpRespond, func(r *localapi.Request) { r.Code = "K7QF\n2M9X" }), false},
 	}
 	runCheckCases(t, full)
 }
@@ -102,8 +109,9 @@ func TestCheckFieldsThatDoNotBelong(t *testing.T) {
 		{"argv", func(r *localapi.Request) { r.Argv = []string{"id"} }, []string{localapi.OpRun, localapi.OpExplain}},
 		{"term", func(r *localapi.Request) { r.Term = "xterm" }, []string{localapi.OpRun}},
 		{"tty", func(r *localapi.Request) { r.TTY = true }, []string{localapi.OpRun}},
-		{"duration", func(r *localapi.Request) { r.Duration = "1h" }, []string{localapi.OpRequest, localapi.OpGrant, localapi.OpExtend}},
-		{"reason", func(r *localapi.Request) { r.Reason = "x" }, []string{localapi.OpRun, localapi.OpRequest, localapi.OpExplain, localapi.OpExtend}},
+		{"duration", func(r *localapi.Request) { r.Duration = "1h" }, []string{localapi.OpRequest, localapi.OpGrant, localapi.OpExtend, localapi.OpOffline}},
+		{"reason", func(r *localapi.Request) { r.Reason = "x" }, []string{localapi.OpRun, localapi.OpRequest, localapi.OpExplain, localapi.OpExtend, localapi.OpOffline}},
+		{"code", func(r *localapi.Request) { r.Code = "K7QF-2M9X-ZR4D" }, []string{localapi.OpRespond}},
 		{"signal", func(r *localapi.Request) { r.Signal = 15 }, []string{localapi.OpSignal}},
 		{"user", func(r *localapi.Request) { r.User = "bob" }, []string{localapi.OpGrant}},
 		{"helper", func(r *localapi.Request) { r.Helper = true }, []string{localapi.OpStatus}},

@@ -105,6 +105,8 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(framed(`{"v":1,"op":"signal","signal":-1}{}`), uint8(1))
 	f.Add(framed(`{"V":1,"OP":"grant","user":"\xff","duration":"1h"}`), uint8(3))
 	f.Add(framed(`null`), uint8(0))
+	f.Add(framed(`{"v":1,"op":"offline","duration":"1h","reason":"no VPN"}`), uint8(1))
+	f.Add(framed(`{"v":1,"op":"respond","code":"K7QF-2M9X-ZR4D"}`), uint8(2))
 	f.Add([]byte{0, 4, 0, 1, '{', '}'}, uint8(0))
 	f.Fuzz(func(t *testing.T, data []byte, split uint8) {
 		k := min(int(split%5), len(data))

@@ -67,6 +67,13 @@ const (
 	// the caller's parent, or polkitd's rule asking whether User may be
 	// authorised (HookPolkit).
 	OpHook = "hook"
+	// OpOffline makes an offline challenge for the caller (hoist request
+	// --offline), asking Duration with Reason, for a machine that cannot
+	// reach its server.
+	OpOffline = "offline"
+	// OpRespond gives hoistd Code, the approver's response to the caller's
+	// offline challenge or an emergency code (hoist request --response).
+	OpRespond = "respond"
 )
 
 // Hooks of OpHook.
@@ -116,6 +123,8 @@ type Request struct {
 	// each).
 	Rows int `json:"rows,omitempty"`
 	Cols int `json:"cols,omitempty"`
+	// Code is the response or emergency code of OpRespond.
+	Code string `json:"code,omitempty"`
 }
 
 // Reply is a frame from hoistd. Exactly one field is set.
@@ -128,6 +137,19 @@ type Reply struct {
 	Ended   *Ended   `json:"ended,omitempty"`
 	// Explained answers OpExplain.
 	Explained *Explanation `json:"explained,omitempty"`
+	// Challenge answers OpOffline.
+	Challenge *Challenge `json:"challenge,omitempty"`
+}
+
+// Challenge is an offline challenge hoistd made for the caller.
+type Challenge struct {
+	// Code is the challenge code to read to an approver.
+	Code string `json:"challenge"`
+	// Duration is the window it asks for (the one asked, rounded down to
+	// a window a challenge can carry).
+	Duration string `json:"duration"`
+	// ExpiresAt is when it can no longer be answered (RFC 3339).
+	ExpiresAt string `json:"expires_at"`
 }
 
 // Explanation is what hoistd would do with a command, and why.
@@ -185,6 +207,9 @@ type Status struct {
 	Unkillable []int `json:"unkillable,omitempty"`
 	// Sudo says sudo and pkexec elevate the user during this session.
 	Sudo bool `json:"sudo,omitempty"`
+	// Emergency says an emergency code started the session: the JIT
+	// helper says so loudly.
+	Emergency bool `json:"emergency,omitempty"`
 	// AlreadyPending answers an OpRequest that found the caller's request
 	// still waiting: no second one was made.
 	AlreadyPending bool `json:"already_pending,omitempty"`

@@ -41,6 +41,8 @@ func (s *Sinks) summarize(ev hoist.IntegrationEvent) message {
 		title = fmt.Sprintf("%s's session on %s ended (%s)", user, host, str(m, "how"))
 	case hoist.EventIntegrationFail:
 		title = fmt.Sprintf("Integration %s is failing: %s", str(m, "name"), str(m, "error"))
+	case hoist.EventEmergencyCodeUsed:
+		title = fmt.Sprintf("ALERT: %s used an emergency code on %s: administrator rights without an approver for %s", user, host, str(m, "duration"))
 	case hoist.EventTest:
 		title = "A test from Hoist: this integration works"
 	default:

@@ -53,6 +53,8 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Integrations", func(t *testing.T) { testIntegrations(t, open(t)) })
 	t.Run("Recordings", func(t *testing.T) { testRecordings(t, open(t)) })
 	t.Run("AuditTimeAndPrefix", func(t *testing.T) { testAuditTimeAndPrefix(t, open(t)) })
+	t.Run("OfflineKeys", func(t *testing.T) { testOfflineKeys(t, open(t)) })
+	t.Run("EmergencyCodes", func(t *testing.T) { testEmergencyCodes(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)

@@ -85,6 +85,23 @@ type Enrolment struct {
 	Certificate string `json:"certificate"` // PEM
 	CA          string `json:"ca"`          // PEM
 	GrantKey    string `json:"grant_key"`   // base64 Ed25519 public key
+	// OfflineKey is the agent's key for offline approval (base64 in
+	// JSON), sent this once; servers older than offline approval send
+	// none.
+	OfflineKey []byte `json:"offline_key,omitempty"`
+}
+
+// OfflineKeyAnswer answers POST /agent/v1/offline-key: the offline key of
+// an agent that enrolled before offline approval, sent until the agent
+// acknowledges it (POST /agent/v1/offline-key/ack), never after.
+type OfflineKeyAnswer struct {
+	Key   []byte `json:"key"` // base64 in JSON
+	KeyID string `json:"key_id"`
+}
+
+// OfflineKeyAck is the body of POST /agent/v1/offline-key/ack.
+type OfflineKeyAck struct {
+	KeyID string `json:"key_id"`
 }
 
 // CheckinAnswer carries the agent's new bundle; a check-in that changes
