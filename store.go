@@ -193,6 +193,21 @@ type Tx interface {
 	// PutIntegrationRef keeps ref for the integration and subject, in place
 	// of any earlier one.
 	PutIntegrationRef(ctx context.Context, integrationID, subject, ref string) error
+
+	// InsertSSOLogin keeps a sign-in in flight (see SSOLogin), and removes
+	// those expired at now; EConflict when l.Key is taken.
+	InsertSSOLogin(ctx context.Context, l SSOLogin, now time.Time) error
+	// TakeSSOLogin removes the sign-in under key and returns it when it
+	// has not expired at now, and fails with ENotFound otherwise: each is
+	// spent at most once, by one replica.
+	TakeSSOLogin(ctx context.Context, key string, now time.Time) (SSOLogin, error)
+	// SSOAccount returns the id of the account the subject of the identity
+	// provider issuer signs in as, or ENotFound. Deleting the account
+	// removes the link.
+	SSOAccount(ctx context.Context, issuer, subject string) (string, error)
+	// LinkSSOAccount links subject at issuer to the account adminID;
+	// EConflict when the subject is linked already.
+	LinkSSOAccount(ctx context.Context, issuer, subject, adminID string) error
 }
 
 // RequestFilter selects requests. Zero fields match everything.
