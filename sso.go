@@ -30,3 +30,31 @@ type SSOLogin struct {
 // SSOLoginTTL bounds how long a sign-in may take at the identity provider,
 // and a CLI has to collect its handoff.
 const SSOLoginTTL = 10 * time.Minute
+
+// SSOClaims is what a verified ID token says about the person signing in:
+// who they are at which provider, the name to give their account, the
+// provider's groups they are in, and (when the provider is set up to say)
+// their Unix names.
+type SSOClaims struct {
+	Issuer    string   `json:"issuer"`
+	Subject   string   `json:"subject"`
+	Name      string   `json:"name"`
+	Groups    []string `json:"groups"`
+	UnixNames []string `json:"unix_names,omitempty"`
+}
+
+// Audit actions of sign-in through the identity provider. A sign-in itself
+// is AuditLogin with "via": "sso"; an account made at its first sign-in is
+// AuditAdminCreated by the actor "sso".
+const (
+	// AuditSSORefused: the provider vouched for someone Hoist did not let
+	// in (no role from their groups, a disabled account, a name taken).
+	AuditSSORefused = "admin.sso_refused"
+	// AuditSSORoleChanged: the groups at the provider gave a known account
+	// another role (or none: it is disabled).
+	AuditSSORoleChanged = "admin.sso_role_changed"
+)
+
+// SSOActor is the audit actor of changes the identity provider's answer
+// made (an account created, a role changed).
+const SSOActor = "sso"

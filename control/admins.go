@@ -158,6 +158,10 @@ func (s *Service) login(ctx context.Context, name, password, from, proof string,
 		s.recordFailure(ctx, a, at, from, false, now)
 		return r, denied
 	}
+	if err := s.checkLocalLogin(a); err != nil {
+		s.recordFailure(ctx, a, at, from, false, now)
+		return r, err
+	}
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
 	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)

@@ -53,6 +53,8 @@ type Service struct {
 	counts      DeliveryCounts
 	pruneMu     sync.Mutex
 	prunedAt    time.Time
+
+	sso SSO // sign-in through the identity provider (sso.go)
 }
 
 // Config configures a Service.
@@ -95,6 +97,10 @@ type Config struct {
 	// reminded (approval.reminder); zero: DefaultReminderAfter, negative:
 	// never.
 	ReminderAfter time.Duration
+
+	// SSO is sign-in through an OpenID Connect provider (sso.go); none
+	// when its Provider is nil.
+	SSO SSO
 }
 
 // New returns a Service. It fails with EInvalid when the settings are out of
@@ -131,7 +137,7 @@ func New(cfg Config) (*Service, error) {
 	return &Service{sink: cfg.Sink, box: box, selfURLs: cfg.SelfURLs, jitter: cfg.Jitter, lease: cfg.DeliveryLease, remindAfter: cfg.ReminderAfter,
 		store: cfg.Store, settings: cfg.Settings, clock: cfg.Clock, log: cfg.Logger, tokenTTL: cfg.TokenTTL,
 		signer: cfg.Signer, url: cfg.URL, notify: newNotifier(), presence: newPresence(), hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), exportSlots: make(chan struct{}, 2),
-		anchor: newAnchor(cfg.Checkpoints, cfg.Signer), deviceKey: cfg.DeviceKey}, nil
+		anchor: newAnchor(cfg.Checkpoints, cfg.Signer), deviceKey: cfg.DeviceKey, sso: cfg.SSO}, nil
 }
 
 // Settings returns the approval settings in force.
