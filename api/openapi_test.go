@@ -589,6 +589,9 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"RetryAnswer", api.RetryAnswer{}, true},
 		{"TestAnswer", api.TestAnswer{}, true},
 		{"SlackAnswer", api.SlackAnswer{}, true},
+		{"SSOStartBody", wire.SSOStartBody{}, false},
+		{"SSOStartAnswer", wire.SSOStartAnswer{}, true},
+		{"SSOTokenBody", wire.SSOTokenBody{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,6 +35,7 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request, v *visit, da
 	token := base64.RawURLEncoding.EncodeToString(raw)
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: token, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
 	data["LoginToken"] = token
+	data["SSO"], data["Local"] = h.svc.SSOEnabled(), h.svc.LocalLoginEnabled()
 	h.render(w, r, http.StatusOK, "login", v, data)
 }
 

@@ -148,6 +148,8 @@ func (h *Handler) routes() {
 	h.handle("GET /login", public, h.loginPage)
 	h.handle("POST /login", public, h.login)
 	h.handle("POST /logout", signedIn, h.logout)
+	h.handle("GET /sso/start", public, h.ssoStart)
+	h.handle("GET /sso/callback", public, h.ssoCallback)
 
 	h.handle("GET /approvals", signedIn, h.approvals)
 	h.handle("GET /approvals/live", background, h.approvalsLive)

@@ -58,6 +58,7 @@ var pageTitles = map[string]string{
 	"login": "Sign in", "approvals": "Approvals", "policies": "Policies", "policy": "Policy",
 	"groups": "Computer groups", "group": "Computer group", "agents": "Agents", "audit": "Audit", "users": "Users", "request": "Request", "account": "Your account", "error": "Error",
 	"agent": "Agent", "integrations": "Integrations",
+	"sso": "Signed in",
 }
 
 func parsePages() map[string]*template.Template {

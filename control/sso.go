@@ -136,10 +136,13 @@ type SSOResult struct {
 // FinishSSO completes the sign-in whose state the provider's callback
 // carries: it spends the state (a replay finds none), trades code for the
 // verified claims, signs the person in (signInSSO) and returns a console
-// login lasting idle, or a CLI's handoff. Every refusal is EUnauthorized
-// or EForbidden with a message to show, and audited when the provider
-// vouched for the person.
-func (s *Service) FinishSSO(ctx context.Context, state, code, from string, idle time.Duration) (SSOResult, error) {
+// login lasting idle, or a CLI's handoff. bound says the browser that
+// brings the callback is the one the console sent (its cookie holds the
+// state): a console sign-in is refused without it, so that nobody can
+// sign another's browser into their own account. Every refusal is
+// EUnauthorized or EForbidden with a message to show, and audited when
+// the provider vouched for the person.
+func (s *Service) FinishSSO(ctx context.Context, state, code, from string, bound bool, idle time.Duration) (SSOResult, error) {
 	if !s.SSOEnabled() {
 		return SSOResult{}, hoist.Errorf(hoist.ENotFound, "this server does not sign in through an identity provider")
 	}
@@ -154,6 +157,9 @@ func (s *Service) FinishSSO(ctx context.Context, state, code, from string, idle 
 	}
 	if err != nil {
 		return SSOResult{}, err
+	}
+	if l.Redirect == "" && !bound {
+		return SSOResult{}, hoist.Errorf(hoist.EUnauthorized, "this sign-in was started in another browser; start again here")
 	}
 	claims, err := s.sso.Provider.Exchange(ctx, code, l.Verifier, l.Nonce)
 	if err != nil {

@@ -80,7 +80,7 @@ func (s *ssoSite) begin(t *testing.T, user string) (state, code string) {
 func (s *ssoSite) signIn(t *testing.T, user string) (control.Actor, error) {
 	t.Helper()
 	state, code := s.begin(t, user)
-	res, err := s.svc.FinishSSO(ctx, state, code, "192.0.2.7", 30*time.Minute)
+	res, err := s.svc.FinishSSO(ctx, state, code, "192.0.2.7", true, 30*time.Minute)
 	if err != nil {
 		return control.Actor{}, err
 	}
@@ -150,7 +150,7 @@ func TestSSOEndsTheLoginsOfADisabledAccount(t *testing.T) {
 	s := newSSOSite(t)
 	s.idp.SetUser("bo", "hoist-admins")
 	state, code := s.begin(t, "bo")
-	res, err := s.svc.FinishSSO(ctx, state, code, "192.0.2.7", time.Hour)
+	res, err := s.svc.FinishSSO(ctx, state, code, "192.0.2.7", true, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,31 +170,37 @@ func TestSSORefusals(t *testing.T) {
 
 	t.Run("replayed state", func(t *testing.T) {
 		state, code := s.begin(t, "cy")
-		if _, err := s.svc.FinishSSO(ctx, state, code, "192.0.2.7", time.Hour); err != nil {
+		if _, err := s.svc.FinishSSO(ctx, state, code, "192.0.2.7", true, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		_, err := s.svc.FinishSSO(ctx, state, code, "192.0.2.7", time.Hour)
+		_, err := s.svc.FinishSSO(ctx, state, code, "192.0.2.7", true, time.Hour)
 		if hoist.ErrorCode(err) != hoist.EUnauthorized || !strings.Contains(hoist.ErrorMessage(err), "already used") {
 			t.Fatalf("the callback replayed: %v", err)
 		}
 	})
+	t.Run("callback in another browser", func(t *testing.T) {
+		state, code := s.begin(t, "cy")
+		if _, err := s.svc.FinishSSO(ctx, state, code, "192.0.2.7", false, time.Hour); hoist.ErrorCode(err) != hoist.EUnauthorized {
+			t.Fatalf("a console sign-in finished by a browser without its cookie: %v", err)
+		}
+	})
 	t.Run("state of no sign-in", func(t *testing.T) {
 		_, code := s.begin(t, "cy")
-		if _, err := s.svc.FinishSSO(ctx, "made-up-state", code, "192.0.2.7", time.Hour); hoist.ErrorCode(err) != hoist.EUnauthorized {
+		if _, err := s.svc.FinishSSO(ctx, "made-up-state", code, "192.0.2.7", true, time.Hour); hoist.ErrorCode(err) != hoist.EUnauthorized {
 			t.Fatalf("a made-up state: %v", err)
 		}
 	})
 	t.Run("state too old", func(t *testing.T) {
 		state, code := s.begin(t, "cy")
 		s.clock.Add(hoist.SSOLoginTTL)
-		if _, err := s.svc.FinishSSO(ctx, state, code, "192.0.2.7", time.Hour); hoist.ErrorCode(err) != hoist.EUnauthorized {
+		if _, err := s.svc.FinishSSO(ctx, state, code, "192.0.2.7", true, time.Hour); hoist.ErrorCode(err) != hoist.EUnauthorized {
 			t.Fatalf("a sign-in after %s: %v", hoist.SSOLoginTTL, err)
 		}
 	})
 	t.Run("code of another sign-in", func(t *testing.T) {
 		state, _ := s.begin(t, "cy")
 		_, otherCode := s.begin(t, "cy") // its nonce and verifier differ
-		if _, err := s.svc.FinishSSO(ctx, state, otherCode, "192.0.2.7", time.Hour); hoist.ErrorCode(err) != hoist.EUnauthorized {
+		if _, err := s.svc.FinishSSO(ctx, state, otherCode, "192.0.2.7", true, time.Hour); hoist.ErrorCode(err) != hoist.EUnauthorized {
 			t.Fatalf("a code swapped between sign-ins: %v", err)
 		}
 	})

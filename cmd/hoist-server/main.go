@@ -138,6 +138,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.AuditCheckpoints, "audit-checkpoints", "", "file to append the audit log's signed checkpoints to (default DIR/audit-checkpoints)")
 	f.DurationVar(&cfg.AuditCheckpointInterval, "audit-checkpoint-interval", server.DefaultCheckpointInterval, "how often to checkpoint the audit log's head when it moved")
 	f.DurationVar(&remind, "approval-reminder", control.DefaultReminderAfter, "remind approvers (the approval.reminder event) of a request still pending this long; 0 for never")
+	addOIDCFlags(cmd, &cfg.OIDC)
 	_ = cmd.MarkFlagRequired("data")
 	addConfigFlag(cmd, DefaultConfig)
 	return cmd
