@@ -151,7 +151,10 @@ func (s *Service) FinishSSO(ctx context.Context, state, code, from string, bound
 	}
 	now := s.now()
 	var l hoist.SSOLogin
-	err := s.store.Update(ctx, func(tx hoist.Tx) (err error) { l, err = tx.TakeSSOLogin(ctx, "state:"+codeHash(state), now); return err })
+	err := s.store.Update(ctx, func(tx hoist.Tx) (err error) {
+		l, err = tx.TakeSSOLogin(ctx, "state:"+codeHash(state), now)
+		return err
+	})
 	if hoist.ErrorCode(err) == hoist.ENotFound {
 		return SSOResult{}, hoist.Errorf(hoist.EUnauthorized, "this sign-in was already used, took too long or was not started here; start again")
 	}

@@ -56,6 +56,7 @@ func New(t testing.TB) *IdP {
 	idp := &IdP{Issuer: srv.URL, srv: srv, op: provider, st: st}
 	mux.HandleFunc("GET /login", idp.loginForm)
 	mux.HandleFunc("POST /login", idp.login)
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.Handle("/", provider)
 	return idp
 }
