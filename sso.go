@@ -16,6 +16,10 @@ import "time"
 //   - "handoff:" + SHA-256 of a one-time code, made by the callback of a
 //     CLI sign-in and spent when the CLI proves its verifier: AdminID is
 //     the account signed in, Challenge the CLI's challenge.
+//   - "passkey:" + the WebAuthn challenge of a passkey ceremony of the
+//     account AdminID (a registration, or an approval's step-up): Next
+//     says which, Nonce is what the challenge was derived from, and
+//     Verifier holds the library's session data.
 type SSOLogin struct {
 	Key       string
 	Nonce     string

@@ -208,6 +208,18 @@ type Tx interface {
 	// LinkSSOAccount links subject at issuer to the account adminID;
 	// EConflict when the subject is linked already.
 	LinkSSOAccount(ctx context.Context, issuer, subject, adminID string) error
+
+	// InsertPasskey stores a registered passkey; EConflict when its id is
+	// taken.
+	InsertPasskey(ctx context.Context, p Passkey) error
+	// Passkeys returns the account's passkeys, oldest first.
+	Passkeys(ctx context.Context, adminID string) ([]Passkey, error)
+	// UpdatePasskey stores p's credential and last use; ENotFound when the
+	// account has no such passkey.
+	UpdatePasskey(ctx context.Context, p Passkey) error
+	// DeletePasskey removes the account's passkey id; ENotFound when it has
+	// none of that id.
+	DeletePasskey(ctx context.Context, adminID, id string) error
 }
 
 // RequestFilter selects requests. Zero fields match everything.

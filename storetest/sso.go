@@ -102,3 +102,62 @@ func testSSOIdentities(t *testing.T, s hoist.Store) {
 	_, err = account("https://idp.example", "u-1")
 	wantCode(t, err, hoist.ENotFound)
 }
+
+// testPasskeys: an account's passkeys are stored, updated, listed oldest
+// first, removed one by one, and go with the account.
+func testPasskeys(t *testing.T, s hoist.Store) {
+	a := hoist.Admin{ID: hoist.NewID(hoist.AdminIDPrefix), Name: "pat", Role: hoist.RoleApprover, CreatedAt: t0}
+	other := hoist.Admin{ID: hoist.NewID(hoist.AdminIDPrefix), Name: "quin", Role: hoist.RoleApprover, CreatedAt: t0}
+	update := func(fn func(tx hoist.Tx) error) error { return s.Update(ctx(), fn) }
+	list := func(id string) []hoist.Passkey {
+		t.Helper()
+		var ps []hoist.Passkey
+		if err := s.View(ctx(), func(tx hoist.Tx) (err error) { ps, err = tx.Passkeys(ctx(), id); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return ps
+	}
+	if err := update(func(tx hoist.Tx) error {
+		if err := tx.InsertAdmin(ctx(), a); err != nil {
+			return err
+		}
+		return tx.InsertAdmin(ctx(), other)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	k1 := hoist.Passkey{ID: "cred-1", AdminID: a.ID, Name: "laptop", CreatedAt: t0, Credential: []byte(`{"n":1}`)}
+	k2 := hoist.Passkey{ID: "cred-2", AdminID: a.ID, Name: "key", CreatedAt: t0.Add(time.Minute), Credential: []byte(`{"n":2}`)}
+	for _, k := range []hoist.Passkey{k2, k1} {
+		if err := update(func(tx hoist.Tx) error { return tx.InsertPasskey(ctx(), k) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantCode(t, update(func(tx hoist.Tx) error { return tx.InsertPasskey(ctx(), k1) }), hoist.EConflict)
+	if got := list(a.ID); len(got) != 2 || got[0].ID != "cred-1" || got[1].ID != "cred-2" || got[0].Name != "laptop" || string(got[0].Credential) != `{"n":1}` {
+		t.Fatalf("passkeys = %+v", got)
+	}
+	k1.Credential, k1.LastUsed = []byte(`{"n":11}`), t0.Add(time.Hour)
+	if err := update(func(tx hoist.Tx) error { return tx.UpdatePasskey(ctx(), k1) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(a.ID); string(got[0].Credential) != `{"n":11}` || !got[0].LastUsed.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("after the update: %+v", got[0])
+	}
+	// Another account cannot touch them.
+	wantCode(t, update(func(tx hoist.Tx) error { return tx.DeletePasskey(ctx(), other.ID, "cred-1") }), hoist.ENotFound)
+	stolen := k1
+	stolen.AdminID = other.ID
+	wantCode(t, update(func(tx hoist.Tx) error { return tx.UpdatePasskey(ctx(), stolen) }), hoist.ENotFound)
+	if err := update(func(tx hoist.Tx) error { return tx.DeletePasskey(ctx(), a.ID, "cred-1") }); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(a.ID); len(got) != 1 || got[0].ID != "cred-2" {
+		t.Fatalf("after removing cred-1: %+v", got)
+	}
+	if err := update(func(tx hoist.Tx) error { return tx.DeleteAdmin(ctx(), a.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(a.ID); len(got) != 0 {
+		t.Fatalf("passkeys of a deleted account: %+v", got)
+	}
+}

@@ -25,6 +25,19 @@ CREATE TABLE sso_identities (
 );
 CREATE INDEX sso_identities_admin ON sso_identities (admin_id);
 
+-- Passkeys (hoist.Passkey): WebAuthn credentials of accounts, for the
+-- second factor some approvals want.
+CREATE TABLE passkeys (
+    id         TEXT PRIMARY KEY,
+    admin_id   TEXT NOT NULL REFERENCES admins (id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_used  BIGINT NOT NULL,
+    credential TEXT NOT NULL
+);
+CREATE INDEX passkeys_admin ON passkeys (admin_id);
+
 -- +goose Down
+DROP TABLE passkeys;
 DROP TABLE sso_identities;
 DROP TABLE sso_logins;
