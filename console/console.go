@@ -154,6 +154,7 @@ func (h *Handler) routes() {
 	h.handle("GET /approvals", signedIn, h.approvals)
 	h.handle("GET /approvals/live", background, h.approvalsLive)
 	h.handle("POST /approvals/decide", signedIn, h.decide)
+	h.handle("POST /approvals/stepup", signedIn, h.stepUp)
 	h.handle("POST /sessions/revoke", signedIn, h.revoke)
 	h.handle("GET /requests/{id}", signedIn, h.requestPage)
 
@@ -181,6 +182,9 @@ func (h *Handler) routes() {
 
 	h.handle("GET /account", signedIn, h.account)
 	h.handle("POST /account/password", signedIn, h.changePassword)
+	h.handle("POST /account/passkeys/begin", signedIn, h.passkeyBegin)
+	h.handle("POST /account/passkeys/finish", signedIn, h.passkeyFinish)
+	h.handle("POST /account/passkeys/{id}/delete", signedIn, h.passkeyDelete)
 	h.handle("GET /users", signedIn, h.users)
 	h.handle("POST /users/new", signedIn, h.createUser)
 	h.handle("POST /users/{name}", signedIn, h.updateUser)

@@ -112,7 +112,14 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, v *visit) e
 }
 
 func (h *Handler) account(w http.ResponseWriter, r *http.Request, v *visit) error {
-	h.render(w, r, http.StatusOK, "account", v, nil)
+	d := accountData{PasskeysOn: h.svc.PasskeysEnabled()}
+	if d.PasskeysOn {
+		var err error
+		if d.Passkeys, err = h.svc.Passkeys(r.Context(), v.actor); err != nil {
+			return err
+		}
+	}
+	h.render(w, r, http.StatusOK, "account", v, d)
 	return nil
 }
 

@@ -232,12 +232,16 @@ func (m *Main) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	passkeys, err := passkeyConfig(cfg.OIDC.PasskeyOrigin, publicURL)
+	if err != nil {
+		return err
+	}
 	m.svc, err = control.New(control.Config{Store: store, Settings: cfg.Settings, Clock: cfg.Clock, Logger: cfg.Logger,
 		Signer: &signer{ca: ca, grantKey: grantKey}, URL: publicURL, Checkpoints: m.anchor,
 		DeviceKey: deviceKey(grantKey),
 		Sink:      sink.New(sink.Config{ConsoleURL: publicURL, Clock: cfg.Clock, Self: []string{m.listener.Addr().String()}}), SecretKey: integrationKey,
 		SelfURLs: []string{publicURL, m.URL()}, ReminderAfter: cfg.ReminderAfter,
-		SSO: ssoCfg})
+		SSO: ssoCfg, Passkeys: passkeys})
 	if err != nil {
 		return err
 	}

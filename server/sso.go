@@ -3,7 +3,9 @@ package server
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -40,6 +42,9 @@ type OIDC struct {
 	// every account but BreakGlass (--break-glass-admin).
 	NoLocalLogin bool
 	BreakGlass   string
+	// PasskeyOrigin is the console's origin as browsers see it
+	// (--passkey-origin), for passkeys; default the public URL.
+	PasskeyOrigin string
 }
 
 // ssoConfig builds the control service's sign-in through the provider;
@@ -117,4 +122,23 @@ func providerClient(caFile string) (*http.Client, error) {
 		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return &http.Client{Transport: t, Timeout: 30 * time.Second}, nil
+}
+
+// passkeyConfig is the relying party of passkeys: the console's origin
+// as browsers reach it (origin, else the server's public URL). Browsers
+// refuse an IP address as the relying party, so a server known only by
+// its address offers no passkeys.
+func passkeyConfig(origin, publicURL string) (control.PasskeyConfig, error) {
+	if origin == "" {
+		origin = publicURL
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" && u.Path != "/" {
+		return control.PasskeyConfig{}, hoist.Errorf(hoist.EInvalid, "--passkey-origin must be https://HOST[:PORT], the console's address in the browser")
+	}
+	host := u.Hostname()
+	if net.ParseIP(host) != nil {
+		return control.PasskeyConfig{}, nil
+	}
+	return control.PasskeyConfig{RPID: host, Origins: []string{u.Scheme + "://" + u.Host}}, nil
 }

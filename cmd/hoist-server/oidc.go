@@ -28,6 +28,7 @@ func addOIDCFlags(cmd *cobra.Command, o *server.OIDC) {
 	f.Var(newNotBool(&o.NoLocalLogin), "local-login", "allow password sign-in for every account; false: only for --break-glass-admin")
 	f.StringVar(&o.BreakGlass, "break-glass-admin", "admin", "account that signs in with a password when --local-login=false")
 	f.Lookup("local-login").NoOptDefVal = "true"
+	f.StringVar(&o.PasskeyOrigin, "passkey-origin", "", "the console's https://HOST[:PORT] as browsers open it, for passkeys (default the server's address; a bare IP address offers none)")
 }
 
 // notBool is a boolean flag stored negated, so that the zero value of the
