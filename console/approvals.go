@@ -64,6 +64,10 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, v *visit) error 
 		h.loginForm(w, r, v, map[string]any{"Next": next, "User": name, "Error": hoist.ErrorMessage(err)})
 		return nil
 	}
+	if res.SecondFactor != "" {
+		h.askSecondFactor(w, r, v, res, next)
+		return nil
+	}
 	// A sign-in over an older one ends the older: one browser, one login.
 	if old := sessionToken(r); old != "" {
 		if a, err := h.svc.Authenticate(r.Context(), old); err == nil {

@@ -149,6 +149,8 @@ func (h *Handler) routes() {
 	h.handle("POST /login", public, h.login)
 	h.handle("POST /logout", signedIn, h.logout)
 	h.handle("GET /sso/start", public, h.ssoStart)
+	h.handle("POST /login/passkey/begin", public, h.passkeySignInBegin)
+	h.handle("POST /login/passkey/finish", public, h.passkeySignInFinish)
 	h.handle("GET /sso/callback", public, h.ssoCallback)
 
 	h.handle("GET /approvals", signedIn, h.approvals)

@@ -40,6 +40,10 @@ type LoginResult struct {
 	Admin   hoist.Admin
 	Expires time.Time
 	Device  string
+	// SecondFactor, set instead of Token, is the ticket of a console
+	// sign-in whose password was right and that must now prove one of the
+	// account's passkeys (BeginPasskeySignIn).
+	SecondFactor string
 }
 
 // LoginWithDevice is Login for a client that keeps a device token: device
@@ -161,6 +165,9 @@ func (s *Service) login(ctx context.Context, name, password, from, proof string,
 	if err := s.checkLocalLogin(a); err != nil {
 		s.recordFailure(ctx, a, at, from, false, now)
 		return r, err
+	}
+	if ticket, err := s.secondFactorGate(ctx, a, via, now); err != nil || ticket != "" {
+		return LoginResult{Admin: a, SecondFactor: ticket}, err
 	}
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)

@@ -432,3 +432,5 @@ func (s *Service) NeedPasskey(ctx context.Context, a Actor, ids []string) (map[s
 	})
 	return out, err
 }
+
+func encodeID(id []byte) string { return base64.RawURLEncoding.EncodeToString(id) }

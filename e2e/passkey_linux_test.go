@@ -111,6 +111,16 @@ func TestPasskeysInChromium(t *testing.T) {
 		return r.State
 	}
 
+	// An API login of before the passkeys: the API approves with it.
+	token, _, _, err := svc.Login(ctx, "pia", pw, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pia, err := svc.Authenticate(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	b := startBrowser(t)
 	laptop := b.authenticator()
 	b.signInAs(base, "pia", pw)
@@ -124,14 +134,6 @@ func TestPasskeysInChromium(t *testing.T) {
 	// Without a passkey: the API's approval, and the console form sent
 	// without the answer.
 	r1 := ask("ulla")
-	token, _, _, err := svc.Login(ctx, "pia", pw, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pia, err := svc.Authenticate(ctx, token)
-	if err != nil {
-		t.Fatal(err)
-	}
 	res, err := svc.Approve(ctx, pia, []string{r1.ID}, time.Hour, "")
 	if err != nil || res[0].Code != hoist.EForbidden || !strings.Contains(res[0].Error, "passkey") {
 		t.Fatalf("an approval without a passkey: %+v %v, want refused", res, err)
@@ -170,6 +172,17 @@ func TestPasskeysInChromium(t *testing.T) {
 		t.Fatalf("approve with the security key: the page says %q, state %s", msg, state(r1.ID))
 	}
 	b.clean("approvals after the step-up")
+
+	// The passkey is now pia's second sign-in factor: the password alone
+	// no longer signs in, in the console or through the API.
+	if _, _, _, err := svc.Login(ctx, "pia", pw, "127.0.0.1"); hoist.ErrorCode(err) != hoist.EUnauthorized || !strings.Contains(hoist.ErrorMessage(err), "passkey") {
+		t.Fatalf("an API password login of an account with passkeys: %v, want refused", err)
+	}
+	b.run("sign out", chromedp.Click(chromedp.CSS("form.who button")), chromedp.WaitVisible(chromedp.ID("#user")))
+	b.run("type the password", chromedp.SendKeys(chromedp.ID("#user"), "pia"), chromedp.SendKeys(chromedp.ID("#password"), pw),
+		chromedp.Submit(chromedp.ID("#password")), chromedp.WaitVisible(chromedp.ID("#passkey-signin")))
+	b.run("confirm with the passkey", chromedp.Click(chromedp.ID("#passkey-signin")), chromedp.WaitVisible(chromedp.ID("#pending-rows")))
+	b.clean("approvals after the passkey sign-in")
 
 	// With the laptop's passkey, on its own authenticator.
 	b.unplug(key)

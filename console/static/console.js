@@ -257,3 +257,33 @@
     });
   });
 })();
+
+// The passkey step of a sign-in whose password was right.
+(function () {
+  var box = document.getElementById("factor");
+  var button = document.getElementById("passkey-signin");
+  if (!box || !button || !window.PublicKeyCredential) return;
+  var next = box.getAttribute("data-next") || "/approvals";
+  var fail = function (e) {
+    var err = document.getElementById("passkey-signin-error");
+    err.textContent = "Not signed in: " + e.message;
+    err.hidden = false;
+  };
+  var post = function (url, body) {
+    return fetch(url, { method: "POST", body: new URLSearchParams(body), credentials: "same-origin" }).then(function (res) {
+      return res.json().then(function (data) {
+        if (!res.ok) throw new Error(data.error || ("HTTP " + res.status));
+        return data;
+      });
+    });
+  };
+  button.addEventListener("click", function () {
+    post("/login/passkey/begin", { next: next }).then(function (opts) {
+      return navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(opts) });
+    }).then(function (cred) {
+      return post("/login/passkey/finish", { next: next, answer: JSON.stringify(cred.toJSON()) });
+    }).then(function (data) {
+      window.location.assign(data.next);
+    }).catch(fail);
+  });
+})();
