@@ -32,3 +32,24 @@ const (
 	// request ids and window).
 	AuditStepUp = "admin.step_up"
 )
+
+// TOTP is an account's authenticator-app secret (RFC 6238), the fallback
+// second factor of local accounts.
+type TOTP struct {
+	AdminID string
+	// Secret is sealed by the server's key; never shown after setup.
+	Secret string
+	// ConfirmedAt is when the owner proved a first code; zero while the
+	// setup is unfinished, when it is no factor yet.
+	ConfirmedAt time.Time
+	// LastStep is the 30-second step of the last code taken: a code is
+	// taken once.
+	LastStep  int64
+	CreatedAt time.Time
+}
+
+// Audit actions of TOTP.
+const (
+	AuditTOTPAdded   = "admin.totp_added"
+	AuditTOTPRemoved = "admin.totp_removed"
+)

@@ -220,6 +220,13 @@ type Tx interface {
 	// DeletePasskey removes the account's passkey id; ENotFound when it has
 	// none of that id.
 	DeletePasskey(ctx context.Context, adminID, id string) error
+
+	// TOTP returns the account's TOTP secret, or ENotFound.
+	TOTP(ctx context.Context, adminID string) (TOTP, error)
+	// PutTOTP stores t in place of the account's secret, if any.
+	PutTOTP(ctx context.Context, t TOTP) error
+	// DeleteTOTP removes the account's secret; ENotFound when it has none.
+	DeleteTOTP(ctx context.Context, adminID string) error
 }
 
 // RequestFilter selects requests. Zero fields match everything.

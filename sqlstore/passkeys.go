@@ -55,3 +55,33 @@ func (t *tx) DeletePasskey(ctx context.Context, adminID, id string) error {
 	}
 	return expectOne(res, hoist.Errorf(hoist.ENotFound, "no such passkey"))
 }
+
+func (t *tx) TOTP(ctx context.Context, adminID string) (hoist.TOTP, error) {
+	o := hoist.TOTP{AdminID: adminID}
+	var confirmed, created int64
+	err := t.tx.QueryRowContext(ctx, t.bind(`SELECT secret, confirmed_at, last_step, created_at FROM totp_secrets WHERE admin_id = ?`), adminID).
+		Scan(&o.Secret, &confirmed, &o.LastStep, &created)
+	if isNoRows(err) {
+		return o, hoist.Errorf(hoist.ENotFound, "no authenticator app is set up")
+	}
+	if err != nil {
+		return o, t.store.storeError("read TOTP", err)
+	}
+	o.ConfirmedAt, o.CreatedAt = fromMicros(confirmed), fromMicros(created)
+	return o, nil
+}
+
+func (t *tx) PutTOTP(ctx context.Context, o hoist.TOTP) error {
+	_, err := t.exec(ctx, "store TOTP", `INSERT INTO totp_secrets (admin_id, secret, confirmed_at, last_step, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (admin_id) DO UPDATE SET secret = excluded.secret, confirmed_at = excluded.confirmed_at, last_step = excluded.last_step, created_at = excluded.created_at`,
+		o.AdminID, o.Secret, micros(o.ConfirmedAt), o.LastStep, micros(o.CreatedAt))
+	return err
+}
+
+func (t *tx) DeleteTOTP(ctx context.Context, adminID string) error {
+	res, err := t.exec(ctx, "delete TOTP", `DELETE FROM totp_secrets WHERE admin_id = ?`, adminID)
+	if err != nil {
+		return err
+	}
+	return expectOne(res, hoist.Errorf(hoist.ENotFound, "no authenticator app is set up"))
+}

@@ -161,3 +161,42 @@ func testPasskeys(t *testing.T, s hoist.Store) {
 		t.Fatalf("passkeys of a deleted account: %+v", got)
 	}
 }
+
+// testTOTP: an account's TOTP secret is stored, replaced, removed, and
+// goes with the account.
+func testTOTP(t *testing.T, s hoist.Store) {
+	a := hoist.Admin{ID: hoist.NewID(hoist.AdminIDPrefix), Name: "tess", Role: hoist.RoleApprover, CreatedAt: t0}
+	get := func() (o hoist.TOTP, err error) {
+		err = s.View(ctx(), func(tx hoist.Tx) (err error) { o, err = tx.TOTP(ctx(), a.ID); return err })
+		return o, err
+	}
+	put := func(o hoist.TOTP) {
+		t.Helper()
+		if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.PutTOTP(ctx(), o) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.InsertAdmin(ctx(), a) }); err != nil {
+		t.Fatal(err)
+	}
+	_, err := get()
+	wantCode(t, err, hoist.ENotFound)
+	put(hoist.TOTP{AdminID: a.ID, Secret: "sealed-1", CreatedAt: t0})
+	if o, err := get(); err != nil || o.Secret != "sealed-1" || !o.ConfirmedAt.IsZero() || o.LastStep != 0 || !o.CreatedAt.Equal(t0) {
+		t.Fatalf("unconfirmed: %+v, %v", o, err)
+	}
+	put(hoist.TOTP{AdminID: a.ID, Secret: "sealed-1", ConfirmedAt: t0.Add(time.Minute), LastStep: 59000, CreatedAt: t0})
+	if o, err := get(); err != nil || !o.ConfirmedAt.Equal(t0.Add(time.Minute)) || o.LastStep != 59000 {
+		t.Fatalf("confirmed: %+v, %v", o, err)
+	}
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.DeleteTOTP(ctx(), a.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, s.Update(ctx(), func(tx hoist.Tx) error { return tx.DeleteTOTP(ctx(), a.ID) }), hoist.ENotFound)
+	put(hoist.TOTP{AdminID: a.ID, Secret: "sealed-2", CreatedAt: t0})
+	if err := s.Update(ctx(), func(tx hoist.Tx) error { return tx.DeleteAdmin(ctx(), a.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	_, err = get()
+	wantCode(t, err, hoist.ENotFound)
+}

@@ -37,7 +37,17 @@ CREATE TABLE passkeys (
 );
 CREATE INDEX passkeys_admin ON passkeys (admin_id);
 
+-- Authenticator-app secrets (hoist.TOTP), sealed by the server's key.
+CREATE TABLE totp_secrets (
+    admin_id     TEXT PRIMARY KEY REFERENCES admins (id) ON DELETE CASCADE,
+    secret       TEXT NOT NULL,
+    confirmed_at BIGINT NOT NULL,
+    last_step    BIGINT NOT NULL,
+    created_at   BIGINT NOT NULL
+);
+
 -- +goose Down
+DROP TABLE totp_secrets;
 DROP TABLE passkeys;
 DROP TABLE sso_identities;
 DROP TABLE sso_logins;
