@@ -151,6 +151,7 @@ func (h *Handler) routes() {
 	h.handle("GET /sso/start", public, h.ssoStart)
 	h.handle("POST /login/passkey/begin", public, h.passkeySignInBegin)
 	h.handle("POST /login/passkey/finish", public, h.passkeySignInFinish)
+	h.handle("POST /login/totp", public, h.totpSignIn)
 	h.handle("GET /sso/callback", public, h.ssoCallback)
 
 	h.handle("GET /approvals", signedIn, h.approvals)
@@ -187,6 +188,9 @@ func (h *Handler) routes() {
 	h.handle("POST /account/passkeys/begin", signedIn, h.passkeyBegin)
 	h.handle("POST /account/passkeys/finish", signedIn, h.passkeyFinish)
 	h.handle("POST /account/passkeys/{id}/delete", signedIn, h.passkeyDelete)
+	h.handle("POST /account/totp/begin", signedIn, h.totpBegin)
+	h.handle("POST /account/totp/confirm", signedIn, h.totpConfirm)
+	h.handle("POST /account/totp/delete", signedIn, h.totpDelete)
 	h.handle("GET /users", signedIn, h.users)
 	h.handle("POST /users/new", signedIn, h.createUser)
 	h.handle("POST /users/{name}", signedIn, h.updateUser)

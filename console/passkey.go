@@ -99,4 +99,8 @@ func (h *Handler) jsonAnswer(w http.ResponseWriter, body json.RawMessage, err er
 type accountData struct {
 	PasskeysOn bool
 	Passkeys   []hoist.Passkey
+	// TOTPOn says the account has an authenticator app; TOTPSetup is one
+	// being set up, shown once.
+	TOTPOn    bool
+	TOTPSetup *control.TOTPSetup
 }

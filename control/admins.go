@@ -41,9 +41,12 @@ type LoginResult struct {
 	Expires time.Time
 	Device  string
 	// SecondFactor, set instead of Token, is the ticket of a console
-	// sign-in whose password was right and that must now prove one of the
-	// account's passkeys (BeginPasskeySignIn).
+	// sign-in whose password was right and that must now prove a second
+	// factor: one of the account's passkeys (BeginPasskeySignIn) or its
+	// authenticator app (FinishTOTPSignIn). Factors names those it has
+	// ("passkey", "totp").
 	SecondFactor string
+	Factors      []string
 }
 
 // LoginWithDevice is Login for a client that keeps a device token: device
@@ -166,8 +169,8 @@ func (s *Service) login(ctx context.Context, name, password, from, proof string,
 		s.recordFailure(ctx, a, at, from, false, now)
 		return r, err
 	}
-	if ticket, err := s.secondFactorGate(ctx, a, via, now); err != nil || ticket != "" {
-		return LoginResult{Admin: a, SecondFactor: ticket}, err
+	if ticket, factors, err := s.secondFactorGate(ctx, a, via, now); err != nil || ticket != "" {
+		return LoginResult{Admin: a, SecondFactor: ticket, Factors: factors}, err
 	}
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)

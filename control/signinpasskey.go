@@ -11,33 +11,44 @@ import (
 	"github.com/hoist-jit/hoist"
 )
 
-// Passkeys as a second sign-in factor of local accounts: an account with
-// a passkey signs in to the console with its password and then one of its
-// passkeys; a password alone no longer signs it in anywhere (the API's
-// password login refuses it, since a CLI cannot hold a passkey).
+// Second sign-in factors of local accounts: an account with a passkey or
+// an authenticator app (totp.go) signs in to the console with its
+// password and then one of them; a password alone no longer signs it in
+// anywhere (the API's password login refuses it: a CLI holds neither).
 
-// secondFactorGate stops the password sign-in of a when a has a passkey:
-// a console sign-in gets a ticket for the passkey step, any other is
+// secondFactorGate stops the password sign-in of a when a has a second
+// factor (a passkey, or a confirmed authenticator app): a console sign-in
+// gets a ticket for that step and the factors it may use, any other is
 // refused.
-func (s *Service) secondFactorGate(ctx context.Context, a hoist.Admin, via string, now time.Time) (string, error) {
-	if s.webauthn == nil {
-		return "", nil
-	}
-	var keys []hoist.Passkey
-	if err := s.store.View(ctx, func(tx hoist.Tx) (err error) { keys, err = tx.Passkeys(ctx, a.ID); return err }); err != nil {
-		return "", err
-	}
-	if len(keys) == 0 {
-		return "", nil
+func (s *Service) secondFactorGate(ctx context.Context, a hoist.Admin, via string, now time.Time) (string, []string, error) {
+	var factors []string
+	err := s.store.View(ctx, func(tx hoist.Tx) error {
+		keys, err := tx.Passkeys(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if len(keys) > 0 && s.webauthn != nil {
+			factors = append(factors, "passkey")
+		}
+		o, err := tx.TOTP(ctx, a.ID)
+		if err == nil && !o.ConfirmedAt.IsZero() && s.box != nil {
+			factors = append(factors, "totp")
+		} else if err != nil && hoist.ErrorCode(err) != hoist.ENotFound {
+			return err
+		}
+		return nil
+	})
+	if err != nil || len(factors) == 0 {
+		return "", nil, err
 	}
 	if via != "console" {
-		return "", hoist.Errorf(hoist.EUnauthorized, "account %s signs in with a passkey after its password: use the web console, or hoist admin login --sso", a.Name)
+		return "", nil, hoist.Errorf(hoist.EUnauthorized, "account %s signs in with a second factor after its password: use the web console, or hoist admin login --sso", a.Name)
 	}
 	ticket := randomCode()
-	err := s.store.Update(ctx, func(tx hoist.Tx) error {
+	err = s.store.Update(ctx, func(tx hoist.Tx) error {
 		return tx.InsertSSOLogin(ctx, hoist.SSOLogin{Key: "factor:" + codeHash(ticket), AdminID: a.ID, ExpiresAt: now.Add(passkeyTTL)}, now)
 	})
-	return ticket, err
+	return ticket, factors, err
 }
 
 // BeginPasskeySignIn spends the ticket of a sign-in whose password was
