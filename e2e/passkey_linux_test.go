@@ -175,7 +175,7 @@ func TestPasskeysInChromium(t *testing.T) {
 
 	// The passkey is now pia's second sign-in factor: the password alone
 	// no longer signs in, in the console or through the API.
-	if _, _, _, err := svc.Login(ctx, "pia", pw, "127.0.0.1"); hoist.ErrorCode(err) != hoist.EUnauthorized || !strings.Contains(hoist.ErrorMessage(err), "passkey") {
+	if _, _, _, err := svc.Login(ctx, "pia", pw, "127.0.0.1"); hoist.ErrorCode(err) != hoist.EUnauthorized || !strings.Contains(hoist.ErrorMessage(err), "second factor") {
 		t.Fatalf("an API password login of an account with passkeys: %v, want refused", err)
 	}
 	b.run("sign out", chromedp.Click(chromedp.CSS("form.who button")), chromedp.WaitVisible(chromedp.ID("#user")))
