@@ -128,6 +128,11 @@ type JITStartup struct {
 	// approver; the first that covers a request approves it. The server
 	// alone reads them: agents ignore the field.
 	AutoApprove []AutoRule `json:"auto_approve,omitempty"`
+	// RequirePasskey makes an approval of this policy's requests need a
+	// fresh passkey assertion of the approver, bound to that decision (see
+	// control.VerifyStepUp); approvals through the API or chat cannot give
+	// one and are refused. The server alone reads it: agents ignore it.
+	RequirePasskey bool `json:"require_passkey,omitempty"`
 }
 
 // JITMode is the JIT Mode policy: what runs elevated during a session.

@@ -223,6 +223,39 @@ type Tx interface {
 	// UpdateEmergencyCode replaces the stored code with c if the stored
 	// version is c.Version-1, and fails with EConflict otherwise.
 	UpdateEmergencyCode(ctx context.Context, c EmergencyCode) error
+	// InsertSSOLogin keeps a sign-in in flight (see SSOLogin), and removes
+	// those expired at now; EConflict when l.Key is taken.
+	InsertSSOLogin(ctx context.Context, l SSOLogin, now time.Time) error
+	// TakeSSOLogin removes the sign-in under key and returns it when it
+	// has not expired at now, and fails with ENotFound otherwise: each is
+	// spent at most once, by one replica.
+	TakeSSOLogin(ctx context.Context, key string, now time.Time) (SSOLogin, error)
+	// SSOAccount returns the id of the account the subject of the identity
+	// provider issuer signs in as, or ENotFound. Deleting the account
+	// removes the link.
+	SSOAccount(ctx context.Context, issuer, subject string) (string, error)
+	// LinkSSOAccount links subject at issuer to the account adminID;
+	// EConflict when the subject is linked already.
+	LinkSSOAccount(ctx context.Context, issuer, subject, adminID string) error
+
+	// InsertPasskey stores a registered passkey; EConflict when its id is
+	// taken.
+	InsertPasskey(ctx context.Context, p Passkey) error
+	// Passkeys returns the account's passkeys, oldest first.
+	Passkeys(ctx context.Context, adminID string) ([]Passkey, error)
+	// UpdatePasskey stores p's credential and last use; ENotFound when the
+	// account has no such passkey.
+	UpdatePasskey(ctx context.Context, p Passkey) error
+	// DeletePasskey removes the account's passkey id; ENotFound when it has
+	// none of that id.
+	DeletePasskey(ctx context.Context, adminID, id string) error
+
+	// TOTP returns the account's TOTP secret, or ENotFound.
+	TOTP(ctx context.Context, adminID string) (TOTP, error)
+	// PutTOTP stores t in place of the account's secret, if any.
+	PutTOTP(ctx context.Context, t TOTP) error
+	// DeleteTOTP removes the account's secret; ENotFound when it has none.
+	DeleteTOTP(ctx context.Context, adminID string) error
 }
 
 // RequestFilter selects requests. Zero fields match everything.

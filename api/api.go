@@ -107,6 +107,8 @@ func (h *Handler) routes() []route {
 		{"GET", "/api/v1/openapi.json", authNone, h.openapi},
 		{"POST", "/api/v1/login", authNone, h.login},
 		{"POST", "/api/v1/logout", authAdmin, h.logout},
+		{"POST", "/api/v1/sso/start", authNone, h.ssoStart},
+		{"POST", "/api/v1/sso/token", authNone, h.ssoToken},
 		{"GET", "/api/v1/me", authAdmin, h.me},
 		{"GET", "/api/v1/settings", authAdmin, h.settings},
 		{"GET", "/api/v1/requests", authAdmin, h.listRequests},

@@ -600,6 +600,9 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"EmergencyIssueBody", wire.EmergencyIssueBody{}, false},
 		{"EmergencyCodeView", wire.EmergencyCodeView{}, true},
 		{"EmergencyCodesAnswer", wire.EmergencyCodesAnswer{}, true},
+		{"SSOStartBody", wire.SSOStartBody{}, false},
+		{"SSOStartAnswer", wire.SSOStartAnswer{}, true},
+		{"SSOTokenBody", wire.SSOTokenBody{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -120,12 +120,15 @@ func newAdmin(env Env) *cobra.Command {
 
 func newLogin(env Env) *cobra.Command {
 	var server, user, caFile string
-	var passwordStdin bool
+	var passwordStdin, sso bool
 	cmd := &cobra.Command{
-		Use:   "login --server URL --user NAME [--password-stdin] [--ca FILE]",
+		Use:   "login --server URL (--user NAME [--password-stdin] | --sso) [--ca FILE]",
 		Short: "Log in to hoist-server and keep the token for the next commands",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if sso {
+				return loginSSOFlags(env, server, user, caFile, passwordStdin)
+			}
 			if server == "" || user == "" {
 				return hoist.Errorf(hoist.EInvalid, "--server and --user are required")
 			}
@@ -163,6 +166,7 @@ func newLogin(env Env) *cobra.Command {
 	f.StringVar(&user, "user", "", "admin user name")
 	f.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input (else it is asked for on the terminal)")
 	f.StringVar(&caFile, "ca", "", "CA certificate to trust for this server (the server's DATA/ca.pem)")
+	f.BoolVar(&sso, "sso", false, "sign in through the server's identity provider in a browser, instead of with a password")
 	return cmd
 }
 

@@ -35,6 +35,7 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request, v *visit, da
 	token := base64.RawURLEncoding.EncodeToString(raw)
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: token, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
 	data["LoginToken"] = token
+	data["SSO"], data["Local"] = h.svc.SSOEnabled(), h.svc.LocalLoginEnabled()
 	h.render(w, r, http.StatusOK, "login", v, data)
 }
 
@@ -61,6 +62,10 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, v *visit) error 
 			return err
 		}
 		h.loginForm(w, r, v, map[string]any{"Next": next, "User": name, "Error": hoist.ErrorMessage(err)})
+		return nil
+	}
+	if res.SecondFactor != "" {
+		h.askSecondFactor(w, r, v, res, next)
 		return nil
 	}
 	// A sign-in over an older one ends the older: one browser, one login.
@@ -99,6 +104,9 @@ type approvalsData struct {
 	// Accounts maps a pending request's user to the console account that
 	// is theirs, when there is one.
 	Accounts map[string]string
+	// Passkey marks the pending requests whose approval needs the
+	// approver's passkey.
+	Passkey map[string]bool
 	// Names are the agents' names, for the agent tag beside each host.
 	Names agentNames
 	// Selected are the requests ticked when a decision was sent back to
@@ -170,6 +178,13 @@ func (h *Handler) approvalsData(r *http.Request, v *visit) (approvalsData, error
 		users = append(users, p.User)
 	}
 	if d.Accounts, err = h.svc.RequesterAccounts(ctx, v.actor, users); err != nil {
+		return d, err
+	}
+	ids := make([]string, 0, len(d.Pending))
+	for _, p := range d.Pending {
+		ids = append(ids, p.ID)
+	}
+	if d.Passkey, err = h.svc.NeedPasskey(ctx, v.actor, ids); err != nil {
 		return d, err
 	}
 	if d.Sessions, err = h.svc.Sessions(ctx, v.actor, hoist.SessionFilter{State: hoist.SessionActive, Limit: hoist.MaxListLimit}); err != nil {
@@ -323,6 +338,10 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error
 		results []control.Result
 		verb    string
 	)
+	approveFn, err := h.approver(r, v, ids)
+	if err != nil {
+		return h.refused(w, r, "/approvals", err)
+	}
 	switch r.PostForm.Get("action") {
 	case "approve":
 		custom := strings.TrimSpace(r.PostForm.Get("for_custom"))
@@ -339,7 +358,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error
 				windows[d] = append(windows[d], id)
 			}
 			for _, d := range order {
-				part, err := h.svc.Approve(r.Context(), v.actor, windows[d], d, "")
+				part, err := approveFn(windows[d], d)
 				if err != nil {
 					return h.refused(w, r, "/approvals", err)
 				}
@@ -355,10 +374,10 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, v *visit) error
 		if perr != nil {
 			return h.done(w, r, "/approvals", false, "Approve For: "+hoist.ErrorMessage(perr))
 		}
-		results, err = h.svc.Approve(r.Context(), v.actor, ids, d, "")
+		results, err = approveFn(ids, d)
 		verb = "Approved for " + formatDuration(d)
 	case "once":
-		results, err = h.svc.Approve(r.Context(), v.actor, ids, 0, "")
+		results, err = approveFn(ids, 0)
 		verb = "Approved One Time"
 	case "deny":
 		reason := strings.TrimSpace(r.PostForm.Get("reason"))

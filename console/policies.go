@@ -188,6 +188,9 @@ func policyValues(p hoist.Policy) url.Values {
 		if s.ReasonRequired {
 			v.Set("startup.reason_required", "on")
 		}
+		if s.RequirePasskey {
+			v.Set("startup.require_passkey", "on")
+		}
 		v.Set("startup.approver_role", s.ApproverRole)
 		if s.ApprovalsRequired != 0 {
 			v.Set("startup.approvals_required", strconv.Itoa(s.ApprovalsRequired))
@@ -283,7 +286,8 @@ func parsePolicy(kind string, form url.Values) (hoist.Policy, map[string]string)
 		p.Startup = &hoist.JITStartup{Users: splitList(form.Get("startup.users")), UnixGroups: splitList(form.Get("startup.unix_groups")),
 			Durations: durations("startup.durations"), DefaultDuration: duration("startup.default_duration"),
 			MaxDuration: duration("startup.max_duration"), ReasonRequired: form.Get("startup.reason_required") == "on",
-			ApproverRole: form.Get("startup.approver_role"), PendingTTL: duration("startup.pending_ttl")}
+			ApproverRole: form.Get("startup.approver_role"), PendingTTL: duration("startup.pending_ttl"),
+			RequirePasskey: form.Get("startup.require_passkey") == "on"}
 		if n := strings.TrimSpace(form.Get("startup.approvals_required")); n != "" {
 			v, err := strconv.Atoi(n)
 			if err != nil {

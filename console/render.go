@@ -65,6 +65,7 @@ var pageTitles = map[string]string{
 	"agent": "Agent", "integrations": "Integrations",
 	"recording": "Terminal recording",
 	"offline":   "Offline approval", "emergency": "Emergency codes",
+	"sso": "Signed in",
 }
 
 func parsePages() map[string]*template.Template {

@@ -112,8 +112,24 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, v *visit) e
 }
 
 func (h *Handler) account(w http.ResponseWriter, r *http.Request, v *visit) error {
-	h.render(w, r, http.StatusOK, "account", v, nil)
+	d, err := h.accountData(r, v)
+	if err != nil {
+		return err
+	}
+	h.render(w, r, http.StatusOK, "account", v, d)
 	return nil
+}
+
+func (h *Handler) accountData(r *http.Request, v *visit) (accountData, error) {
+	d := accountData{PasskeysOn: h.svc.PasskeysEnabled()}
+	var err error
+	if d.PasskeysOn {
+		if d.Passkeys, err = h.svc.Passkeys(r.Context(), v.actor); err != nil {
+			return d, err
+		}
+	}
+	d.TOTPOn, err = h.svc.TOTPOn(r.Context(), v.actor)
+	return d, err
 }
 
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, v *visit) error {

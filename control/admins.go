@@ -40,6 +40,13 @@ type LoginResult struct {
 	Admin   hoist.Admin
 	Expires time.Time
 	Device  string
+	// SecondFactor, set instead of Token, is the ticket of a console
+	// sign-in whose password was right and that must now prove a second
+	// factor: one of the account's passkeys (BeginPasskeySignIn) or its
+	// authenticator app (FinishTOTPSignIn). Factors names those it has
+	// ("passkey", "totp").
+	SecondFactor string
+	Factors      []string
 }
 
 // LoginWithDevice is Login for a client that keeps a device token: device
@@ -157,6 +164,13 @@ func (s *Service) login(ctx context.Context, name, password, from, proof string,
 	if !checkPassword(a.PasswordHash, password) || a.Disabled {
 		s.recordFailure(ctx, a, at, from, false, now)
 		return r, denied
+	}
+	if err := s.checkLocalLogin(a); err != nil {
+		s.recordFailure(ctx, a, at, from, false, now)
+		return r, err
+	}
+	if ticket, factors, err := s.secondFactorGate(ctx, a, via, now); err != nil || ticket != "" {
+		return LoginResult{Admin: a, SecondFactor: ticket, Factors: factors}, err
 	}
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)

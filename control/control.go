@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/hoist-jit/hoist"
 )
 
@@ -53,6 +55,9 @@ type Service struct {
 	counts      DeliveryCounts
 	pruneMu     sync.Mutex
 	prunedAt    time.Time
+
+	sso      SSO                // sign-in through the identity provider (sso.go)
+	webauthn *webauthn.WebAuthn // passkeys (passkey.go); nil: none
 }
 
 // Config configures a Service.
@@ -95,6 +100,13 @@ type Config struct {
 	// reminded (approval.reminder); zero: DefaultReminderAfter, negative:
 	// never.
 	ReminderAfter time.Duration
+
+	// SSO is sign-in through an OpenID Connect provider (sso.go); none
+	// when its Provider is nil.
+	SSO SSO
+	// Passkeys is the relying party of passkeys (passkey.go); none when
+	// its RPID is empty.
+	Passkeys PasskeyConfig
 }
 
 // New returns a Service. It fails with EInvalid when the settings are out of
@@ -115,6 +127,10 @@ func New(cfg Config) (*Service, error) {
 	if len(cfg.DeviceKey) < 32 {
 		cfg.DeviceKey = newDeviceKey()
 	}
+	wa, err := newWebAuthn(cfg.Passkeys)
+	if err != nil {
+		return nil, err
+	}
 	box, err := newSecretBox(cfg.SecretKey)
 	if err != nil {
 		return nil, err
@@ -131,7 +147,7 @@ func New(cfg Config) (*Service, error) {
 	return &Service{sink: cfg.Sink, box: box, selfURLs: cfg.SelfURLs, jitter: cfg.Jitter, lease: cfg.DeliveryLease, remindAfter: cfg.ReminderAfter,
 		store: cfg.Store, settings: cfg.Settings, clock: cfg.Clock, log: cfg.Logger, tokenTTL: cfg.TokenTTL,
 		signer: cfg.Signer, url: cfg.URL, notify: newNotifier(), presence: newPresence(), hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), exportSlots: make(chan struct{}, 2),
-		anchor: newAnchor(cfg.Checkpoints, cfg.Signer), deviceKey: cfg.DeviceKey}, nil
+		anchor: newAnchor(cfg.Checkpoints, cfg.Signer), deviceKey: cfg.DeviceKey, sso: cfg.SSO, webauthn: wa}, nil
 }
 
 // Settings returns the approval settings in force.

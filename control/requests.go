@@ -181,6 +181,17 @@ func (s *Service) Requests(ctx context.Context, a Actor, f hoist.RequestFilter) 
 // Of two approvers deciding one request at once, exactly one succeeds; the
 // other's result is EConflict.
 func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Duration, note string) ([]Result, error) {
+	return s.approve(ctx, a, ids, d, note, nil)
+}
+
+// ApproveStepped is Approve with the approver's passkey step-up for the
+// decision (VerifyStepUp), which the requests whose JIT startup policy
+// wants a passkey need.
+func (s *Service) ApproveStepped(ctx context.Context, a Actor, ids []string, d time.Duration, note string, proof StepUp) ([]Result, error) {
+	return s.approve(ctx, a, ids, d, note, &proof)
+}
+
+func (s *Service) approve(ctx context.Context, a Actor, ids []string, d time.Duration, note string, proof *StepUp) ([]Result, error) {
 	if err := a.require(hoist.PermitDecide); err != nil {
 		return nil, err
 	}
@@ -201,6 +212,9 @@ func (s *Service) Approve(ctx context.Context, a Actor, ids []string, d time.Dur
 		)
 		err := s.decide(ctx, id, func(tx hoist.Tx, r hoist.Request, now time.Time) (err error) {
 			if err := mayDecide(ctx, tx, a, r, true); err != nil {
+				return err
+			}
+			if err := checkStepUp(ctx, tx, a.ID, r, proof); err != nil {
 				return err
 			}
 			if r.ApproverRole == string(hoist.RoleAdmin) && a.Role != hoist.RoleAdmin {

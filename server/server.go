@@ -96,6 +96,8 @@ type Config struct {
 	// RecordingRetention is how long terminal recordings are kept
 	// (hoist.DefaultRecordingRetention when zero).
 	RecordingRetention time.Duration
+	// OIDC is sign-in through an OpenID Connect provider (sso.go).
+	OIDC OIDC
 
 	// wrapHandler, when set, wraps the API handler; tests use it to know
 	// when a request is in flight.
@@ -229,11 +231,20 @@ func (m *Main) open(ctx context.Context) error {
 	if err != nil {
 		return hoist.WrapError(hoist.EInvalid, "cannot load or create the integrations key: "+err.Error(), err)
 	}
+	ssoCfg, err := cfg.OIDC.ssoConfig(publicURL, cfg.Clock)
+	if err != nil {
+		return err
+	}
+	passkeys, err := passkeyConfig(cfg.OIDC.PasskeyOrigin, publicURL)
+	if err != nil {
+		return err
+	}
 	m.svc, err = control.New(control.Config{Store: store, Settings: cfg.Settings, Clock: cfg.Clock, Logger: cfg.Logger,
 		Signer: &signer{ca: ca, grantKey: grantKey}, URL: publicURL, Checkpoints: m.anchor,
 		DeviceKey: deviceKey(grantKey),
 		Sink:      sink.New(sink.Config{ConsoleURL: publicURL, Clock: cfg.Clock, Self: []string{m.listener.Addr().String()}}), SecretKey: integrationKey,
-		SelfURLs: []string{publicURL, m.URL()}, ReminderAfter: cfg.ReminderAfter})
+		SelfURLs: []string{publicURL, m.URL()}, ReminderAfter: cfg.ReminderAfter,
+		SSO: ssoCfg, Passkeys: passkeys})
 	if err != nil {
 		return err
 	}

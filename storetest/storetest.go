@@ -55,6 +55,10 @@ func Run(t *testing.T, b Backend) {
 	t.Run("AuditTimeAndPrefix", func(t *testing.T) { testAuditTimeAndPrefix(t, open(t)) })
 	t.Run("OfflineKeys", func(t *testing.T) { testOfflineKeys(t, open(t)) })
 	t.Run("EmergencyCodes", func(t *testing.T) { testEmergencyCodes(t, open(t)) })
+	t.Run("SSOLogins", func(t *testing.T) { testSSOLogins(t, open(t)) })
+	t.Run("SSOIdentities", func(t *testing.T) { testSSOIdentities(t, open(t)) })
+	t.Run("Passkeys", func(t *testing.T) { testPasskeys(t, open(t)) })
+	t.Run("TOTP", func(t *testing.T) { testTOTP(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)

@@ -143,6 +143,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	f.DurationVar(&cfg.AuditCheckpointInterval, "audit-checkpoint-interval", server.DefaultCheckpointInterval, "how often to checkpoint the audit log's head when it moved")
 	f.DurationVar(&remind, "approval-reminder", control.DefaultReminderAfter, "remind approvers (the approval.reminder event) of a request still pending this long; 0 for never")
 	f.StringVar(&keepRecs, "recording-retention", "90d", "how long terminal recordings are kept, counted from their upload (90d, 2160h)")
+	addOIDCFlags(cmd, &cfg.OIDC)
 	_ = cmd.MarkFlagRequired("data")
 	addConfigFlag(cmd, DefaultConfig)
 	return cmd

@@ -186,3 +186,104 @@
   setInterval(refresh, 2000);
   document.addEventListener("visibilitychange", refresh);
 })();
+
+// Passkeys: the account page registers them; Approve asks for one when a
+// selected request's policy wants it, and sends the answer with the form.
+// Without this script (or a passkey) such an approval is refused, and the
+// page says why.
+(function () {
+  function post(url, body) {
+    return fetch(url, { method: "POST", body: new URLSearchParams(body), credentials: "same-origin" }).then(function (res) {
+      return res.json().then(function (data) {
+        if (!res.ok) throw new Error(data.error || ("HTTP " + res.status));
+        return data;
+      });
+    });
+  }
+
+  var add = document.getElementById("passkey-add");
+  if (add && window.PublicKeyCredential) {
+    add.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var err = document.getElementById("passkey-error");
+      err.hidden = true;
+      var fd = new FormData(add);
+      post("/account/passkeys/begin", { csrf: fd.get("csrf") }).then(function (opts) {
+        return navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(opts) });
+      }).then(function (cred) {
+        return post("/account/passkeys/finish", { csrf: fd.get("csrf"), name: fd.get("name"), answer: JSON.stringify(cred.toJSON()) });
+      }).then(function () {
+        window.location.reload();
+      }).catch(function (e) {
+        err.textContent = "The passkey was not added: " + e.message;
+        err.hidden = false;
+      });
+    });
+  }
+
+  var decide = document.getElementById("decide");
+  if (!decide || !window.PublicKeyCredential) return;
+  decide.addEventListener("submit", function (ev) {
+    var action = ev.submitter ? ev.submitter.value : "";
+    if (action !== "approve" && action !== "once") return;
+    if (decide.querySelector("input[name=assertion]")) return; // the answer is in: send
+    var needs = Array.prototype.some.call(document.querySelectorAll("#pending-rows tr[data-passkey]"), function (row) {
+      var box = row.querySelector("input[type=checkbox]");
+      return box && box.checked;
+    });
+    if (!needs) return;
+    ev.preventDefault();
+    var fd = new FormData(decide);
+    fd.set("action", action);
+    post("/approvals/stepup", fd).then(function (opts) {
+      return navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(opts) });
+    }).then(function (cred) {
+      var put = function (name, value) {
+        var input = document.createElement("input");
+        input.type = "hidden";
+        input.name = name;
+        input.value = value;
+        decide.appendChild(input);
+      };
+      put("assertion", JSON.stringify(cred.toJSON()));
+      put("action", action);
+      decide.submit();
+    }).catch(function (e) {
+      var flash = document.createElement("p");
+      flash.className = "flash bad";
+      flash.setAttribute("role", "alert");
+      flash.textContent = "Not approved: " + e.message;
+      decide.parentNode.insertBefore(flash, decide);
+    });
+  });
+})();
+
+// The passkey step of a sign-in whose password was right.
+(function () {
+  var box = document.getElementById("factor");
+  var button = document.getElementById("passkey-signin");
+  if (!box || !button || !window.PublicKeyCredential) return;
+  var next = box.getAttribute("data-next") || "/approvals";
+  var fail = function (e) {
+    var err = document.getElementById("passkey-signin-error");
+    err.textContent = "Not signed in: " + e.message;
+    err.hidden = false;
+  };
+  var post = function (url, body) {
+    return fetch(url, { method: "POST", body: new URLSearchParams(body), credentials: "same-origin" }).then(function (res) {
+      return res.json().then(function (data) {
+        if (!res.ok) throw new Error(data.error || ("HTTP " + res.status));
+        return data;
+      });
+    });
+  };
+  button.addEventListener("click", function () {
+    post("/login/passkey/begin", { next: next }).then(function (opts) {
+      return navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(opts) });
+    }).then(function (cred) {
+      return post("/login/passkey/finish", { next: next, answer: JSON.stringify(cred.toJSON()) });
+    }).then(function (data) {
+      window.location.assign(data.next);
+    }).catch(fail);
+  });
+})();
