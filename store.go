@@ -30,6 +30,18 @@ type Tx interface {
 	// synchronous_commit = off): for writes that a crash may lose without
 	// harm, such as an agent's last-seen time. A no-op elsewhere.
 	RelaxDurability(ctx context.Context) error
+	// SealAuditAfterCommit lets the records this transaction appends from
+	// now on take their place in the audit chain right after it commits,
+	// before Update returns (PostgreSQL), instead of at the append, which
+	// holds the log's head, and with it every other writer that appends,
+	// until the commit. The records keep their transaction, order and
+	// hashes; AppendAudit returns them with Seq 0 and no hashes, and an
+	// IntegrationEvent with Seq 0 inserted after one is numbered with it.
+	// What such a transaction gives up is the serialization an append
+	// otherwise brings (checks after it see every write of other appenders:
+	// see control's UpdateAdmin), so only transactions whose checks need
+	// none ask for it. A no-op where writers are serialized anyway (SQLite).
+	SealAuditAfterCommit()
 
 	// InsertRequest stores a new request. A second pending request of the same
 	// user on the same host fails with EConflict.
@@ -72,7 +84,8 @@ type Tx interface {
 	ExtendToken(ctx context.Context, hash string, expires time.Time) error
 
 	// AppendAudit seals ev after the current head of the log and stores it.
-	// Concurrent appenders are serialized, so the chain never forks.
+	// Concurrent appenders are serialized, so the chain never forks (see
+	// SealAuditAfterCommit for the exception).
 	AppendAudit(ctx context.Context, ev AuditEvent, now time.Time) (AuditRecord, error)
 	// AuditHead returns the sequence number and hash of the last record, as the
 	// store keeps them apart from the records (0 and GenesisHash when empty).
