@@ -112,9 +112,11 @@ type Tx interface {
 	// AgentEvents returns the agent's events after seq, oldest first,
 	// broadcasts included.
 	AgentEvents(ctx context.Context, agentID string, after int64, limit int) ([]AgentEvent, error)
-	// NotifyAgent tells every server sharing the store, when this
+	// NotifyAgent tells every server sharing the store, right after this
 	// transaction commits, that the agent has new events (PostgreSQL NOTIFY;
-	// a no-op where one server owns the store).
+	// a no-op where one server owns the store). A notification lost to a
+	// crash at that moment leaves the agent to find its events at its next
+	// poll.
 	NotifyAgent(ctx context.Context, agentID string) error
 	// MarkDelivered records that the agent event id (an audit event an agent
 	// sent) is stored; false when it already was, so that a retry is not

@@ -94,6 +94,9 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 	if err := sqlTx.Commit(); err != nil {
 		return s.storeError("commit", err)
 	}
+	if len(t.notify) > 0 {
+		s.sendNotifications(context.WithoutCancel(ctx), t.notify)
+	}
 	if t.pending != 0 {
 		// The change and its records are committed whatever the seal
 		// does: a failed seal is retried, never reported as the change's.
@@ -158,6 +161,9 @@ type tx struct {
 	// none.
 	deferSeal bool
 	pending   int64
+	// notify holds the agents NotifyAgent named, to be notified after
+	// the commit.
+	notify []string
 }
 
 // bind rewrites ? placeholders to $n where the dialect wants it. Queries here
