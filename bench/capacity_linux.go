@@ -51,6 +51,9 @@ type stepResult struct {
 	ApproveCall   *summary `json:"approve_call,omitempty"`
 	OK            bool     `json:"ok"`
 	Why           string   `json:"why,omitempty"`
+
+	// ServerRuntime is where the server's memory is, by its Go runtime.
+	ServerRuntime *goRuntime `json:"server_runtime,omitempty"`
 }
 
 // approvalRate is approvals per second, one request per call and in
@@ -176,6 +179,9 @@ func runCapacity(store string, cfg capacityConfig, addrByte byte) (res storeResu
 		st.ServerRSSMiB, st.ServerPeakMiB = mib(after.rssKiB), mib(after.hwmKiB)
 		st.ServerCPU, st.ServerThreads = cpuShare(before, after), after.threads
 		st.HarnessRSSMiB = mib(self.rssKiB)
+		if rt, err := srv.runtimeStats(); err == nil {
+			st.ServerRuntime = &rt
+		}
 		if profile {
 			path := filepath.Join(cfg.ProfileDir, fmt.Sprintf("%s-%d.heap.pprof", store, n))
 			if err := srv.heapProfile(path); err == nil {

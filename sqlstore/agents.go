@@ -144,26 +144,11 @@ func (t *tx) MarkDelivered(ctx context.Context, id string) (bool, error) {
 	return n == 1, err
 }
 
-// NotifyAgent sends its notification right after the commit, outside the
-// transaction: PostgreSQL serializes the commits of transactions that
-// NOTIFY (one lock on the notification queue, held through the commit's
-// flush to disk), which made every decision wait for the one before.
+// NotifyAgent queues the notification, to be sent after the commit by the
+// store's notifier (see notify.go).
 func (t *tx) NotifyAgent(ctx context.Context, agentID string) error {
 	if t.d.NotifyAgent != "" && !slices.Contains(t.notify, agentID) {
 		t.notify = append(t.notify, agentID)
 	}
 	return nil
-}
-
-// sendNotifications sends what NotifyAgent queued in a committed
-// transaction, each in a statement of its own that writes nothing to
-// disk. A crash or a failure before it is sent leaves the agent to see
-// its events at its next poll.
-func (s *Store) sendNotifications(ctx context.Context, agentIDs []string) {
-	q := (&tx{d: s.dialect}).bind(s.dialect.NotifyAgent)
-	for _, id := range agentIDs {
-		if _, err := s.writer.ExecContext(ctx, q, id); err != nil {
-			return
-		}
-	}
 }

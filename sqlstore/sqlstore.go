@@ -59,7 +59,9 @@ type Store struct {
 	writer  *sql.DB // write transactions
 	reader  *sql.DB // read-only transactions; may be writer
 	dialect Dialect
-	sealer  sealer
+
+	sealer   sealer
+	notifier notifier
 }
 
 var _ hoist.Store = (*Store)(nil)
@@ -67,7 +69,9 @@ var _ hoist.Store = (*Store)(nil)
 // New returns a store that writes through writer and reads through reader
 // (which may be the same pool). The schema must already be migrated.
 func New(writer, reader *sql.DB, d Dialect) *Store {
-	return &Store{writer: writer, reader: reader, dialect: d}
+	s := &Store{writer: writer, reader: reader, dialect: d}
+	s.notifier.store = s
+	return s
 }
 
 // Update runs fn in a read-write transaction.
@@ -95,7 +99,7 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 		return s.storeError("commit", err)
 	}
 	if len(t.notify) > 0 {
-		s.sendNotifications(context.WithoutCancel(ctx), t.notify)
+		s.notifier.send(t.notify)
 	}
 	if t.pending != 0 {
 		// The change and its records are committed whatever the seal
@@ -124,6 +128,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes both pools.
 func (s *Store) Close() error {
 	s.sealer.close()
+	s.notifier.close()
 	err := s.writer.Close()
 	if s.reader != s.writer {
 		err = errors.Join(err, s.reader.Close())
