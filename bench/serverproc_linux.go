@@ -233,6 +233,9 @@ func (s *serverProc) runtimeStats() (goRuntime, error) {
 		if _, err := fmt.Sscanf(line, "# %s = %g", &name, &v); err != nil {
 			continue
 		}
+		if name == "Stack" { // "# Stack = StackInuse / StackSys"
+			name = "StackInuse"
+		}
 		switch name {
 		case "HeapInuse":
 			r.HeapInuseMiB = v / (1 << 20)
