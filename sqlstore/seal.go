@@ -99,12 +99,9 @@ func (t *tx) seal(ctx context.Context) (int, error) {
 	if err := t.insertSealedEvents(ctx, pending); err != nil {
 		return 0, err
 	}
-	ids := make([]any, len(pending))
-	for i, p := range pending {
-		ids[i] = p.id
-	}
+	// One statement whatever the batch's size, so that it is prepared once.
 	if _, err := t.exec(ctx, "remove sealed audit records",
-		`DELETE FROM audit_pending WHERE id IN (`+placeholders(len(ids))+`)`, ids...); err != nil {
+		`DELETE FROM audit_pending WHERE id IN (SELECT pending_id FROM audit WHERE seq > ?)`, headSeq); err != nil {
 		return 0, err
 	}
 	res, err := t.exec(ctx, "advance the audit head",
