@@ -30,6 +30,18 @@ type Tx interface {
 	// synchronous_commit = off): for writes that a crash may lose without
 	// harm, such as an agent's last-seen time. A no-op elsewhere.
 	RelaxDurability(ctx context.Context) error
+	// SealAuditAfterCommit lets the records this transaction appends from
+	// now on take their place in the audit chain right after it commits,
+	// before Update returns (PostgreSQL), instead of at the append, which
+	// holds the log's head, and with it every other writer that appends,
+	// until the commit. The records keep their transaction, order and
+	// hashes; AppendAudit returns them with Seq 0 and no hashes, and an
+	// IntegrationEvent with Seq 0 inserted after one is numbered with it.
+	// What such a transaction gives up is the serialization an append
+	// otherwise brings (checks after it see every write of other appenders:
+	// see control's UpdateAdmin), so only transactions whose checks need
+	// none ask for it. A no-op where writers are serialized anyway (SQLite).
+	SealAuditAfterCommit()
 
 	// InsertRequest stores a new request. A second pending request of the same
 	// user on the same host fails with EConflict.
@@ -72,7 +84,8 @@ type Tx interface {
 	ExtendToken(ctx context.Context, hash string, expires time.Time) error
 
 	// AppendAudit seals ev after the current head of the log and stores it.
-	// Concurrent appenders are serialized, so the chain never forks.
+	// Concurrent appenders are serialized, so the chain never forks (see
+	// SealAuditAfterCommit for the exception).
 	AppendAudit(ctx context.Context, ev AuditEvent, now time.Time) (AuditRecord, error)
 	// AuditHead returns the sequence number and hash of the last record, as the
 	// store keeps them apart from the records (0 and GenesisHash when empty).
@@ -99,9 +112,11 @@ type Tx interface {
 	// AgentEvents returns the agent's events after seq, oldest first,
 	// broadcasts included.
 	AgentEvents(ctx context.Context, agentID string, after int64, limit int) ([]AgentEvent, error)
-	// NotifyAgent tells every server sharing the store, when this
+	// NotifyAgent tells every server sharing the store, right after this
 	// transaction commits, that the agent has new events (PostgreSQL NOTIFY;
-	// a no-op where one server owns the store).
+	// a no-op where one server owns the store). A notification lost to a
+	// crash at that moment leaves the agent to find its events at its next
+	// poll.
 	NotifyAgent(ctx context.Context, agentID string) error
 	// MarkDelivered records that the agent event id (an audit event an agent
 	// sent) is stored; false when it already was, so that a retry is not

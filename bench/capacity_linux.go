@@ -51,6 +51,9 @@ type stepResult struct {
 	ApproveCall   *summary `json:"approve_call,omitempty"`
 	OK            bool     `json:"ok"`
 	Why           string   `json:"why,omitempty"`
+
+	// ServerRuntime is where the server's memory is, by its Go runtime.
+	ServerRuntime *goRuntime `json:"server_runtime,omitempty"`
 }
 
 // approvalRate is approvals per second, one request per call and in
@@ -121,6 +124,12 @@ func runCapacity(store string, cfg capacityConfig, addrByte byte) (res storeResu
 		return res, err
 	}
 	defer f.close()
+	if dbURL != "" && cfg.ProfileDir != "" {
+		if f.probe, err = newPGProbe(dbURL, cfg.ProfileDir); err != nil {
+			return res, err
+		}
+		defer f.probe.close()
+	}
 
 	growCtx, stopGrowing := context.WithTimeout(ctx, cfg.Deadline)
 	defer stopGrowing()
@@ -170,6 +179,9 @@ func runCapacity(store string, cfg capacityConfig, addrByte byte) (res storeResu
 		st.ServerRSSMiB, st.ServerPeakMiB = mib(after.rssKiB), mib(after.hwmKiB)
 		st.ServerCPU, st.ServerThreads = cpuShare(before, after), after.threads
 		st.HarnessRSSMiB = mib(self.rssKiB)
+		if rt, err := srv.runtimeStats(); err == nil {
+			st.ServerRuntime = &rt
+		}
 		if profile {
 			path := filepath.Join(cfg.ProfileDir, fmt.Sprintf("%s-%d.heap.pprof", store, n))
 			if err := srv.heapProfile(path); err == nil {
@@ -314,33 +326,23 @@ func (f *fleet) measureApprovals(ctx context.Context, count, workers, batch int)
 		wg.Wait()
 		return slices.DeleteFunc(ids, func(s string) bool { return s == "" })
 	}
-	filed := time.Now()
-	ids := file("single")
-	r.FileRate = float64(len(ids)) / time.Since(filed).Seconds()
+	var ids []string
+	f.probe.during("file", func() int {
+		filed := time.Now()
+		ids = file("single")
+		r.FileRate = float64(len(ids)) / time.Since(filed).Seconds()
+		return len(ids)
+	})
 
-	start := time.Now()
-	var wg sync.WaitGroup
 	var approved atomic.Int64
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(ids); i += workers {
-				res, err := f.admin.Approve(ctx, ids[i:i+1], 10*time.Minute, "")
-				if err != nil || !res[0].OK {
-					failures.Add(1)
-					continue
-				}
-				approved.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	r.Single = float64(approved.Load()) / time.Since(start).Seconds()
+	f.probe.during("approve", func() int {
+		r.Single = f.approveEach(ctx, ids, workers, &approved, &failures)
+		return int(approved.Load())
+	})
 
 	ids = file("batch")
 	approved.Store(0)
-	start = time.Now()
+	start := time.Now()
 	for len(ids) > 0 {
 		n := min(batch, len(ids))
 		res, err := f.admin.Approve(ctx, ids[:n], 10*time.Minute, "")
@@ -384,4 +386,27 @@ func randomPassword() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// approveEach approves ids with workers callers, one request per call, and
+// returns approvals per second.
+func (f *fleet) approveEach(ctx context.Context, ids []string, workers int, approved, failures *atomic.Int64) float64 {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(ids); i += workers {
+				res, err := f.admin.Approve(ctx, ids[i:i+1], 10*time.Minute, "")
+				if err != nil || !res[0].OK {
+					failures.Add(1)
+					continue
+				}
+				approved.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(approved.Load()) / time.Since(start).Seconds()
 }

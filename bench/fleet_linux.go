@@ -65,6 +65,9 @@ type fleet struct {
 	pollErrors  atomic.Int64
 	waiters     sync.Map // request id → chan time.Time, for the push measurement
 	stopPolling sync.WaitGroup
+	// probe watches PostgreSQL during the approvals measurement; nil on
+	// SQLite.
+	probe *pgProbe
 }
 
 type simAgent struct {

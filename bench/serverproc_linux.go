@@ -199,3 +199,58 @@ func (s *serverProc) savePprof(query, path string, timeout time.Duration) error 
 	}
 	return f.Close()
 }
+
+// goRuntime is where the server's memory is, as its Go runtime counts it.
+type goRuntime struct {
+	HeapInuseMiB  float64 `json:"heap_inuse_mib"`  // spans holding objects, live or not yet collected
+	HeapAllocMiB  float64 `json:"heap_alloc_mib"`  // objects allocated and not yet freed
+	StackInuseMiB float64 `json:"stack_inuse_mib"` // goroutine stacks
+	SysMiB        float64 `json:"sys_mib"`         // everything the runtime has from the OS
+	Goroutines    int     `json:"goroutines"`
+}
+
+// runtimeStats reads the server's runtime.MemStats (the tail of pprof's
+// text heap profile) and its goroutine count.
+func (s *serverProc) runtimeStats() (goRuntime, error) {
+	var r goRuntime
+	hc := &http.Client{Timeout: time.Minute}
+	get := func(path string) (string, error) {
+		resp, err := hc.Get(s.Pprof + path)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		return string(b), err
+	}
+	heap, err := get("/debug/pprof/heap?debug=1")
+	if err != nil {
+		return r, err
+	}
+	for line := range strings.SplitSeq(heap, "\n") {
+		var name string
+		var v float64
+		if _, err := fmt.Sscanf(line, "# %s = %g", &name, &v); err != nil {
+			continue
+		}
+		if name == "Stack" { // "# Stack = StackInuse / StackSys"
+			name = "StackInuse"
+		}
+		switch name {
+		case "HeapInuse":
+			r.HeapInuseMiB = v / (1 << 20)
+		case "HeapAlloc":
+			r.HeapAllocMiB = v / (1 << 20)
+		case "StackInuse":
+			r.StackInuseMiB = v / (1 << 20)
+		case "Sys":
+			r.SysMiB = v / (1 << 20)
+		}
+	}
+	gs, err := get("/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return r, err
+	}
+	_, _ = fmt.Sscanf(gs, "goroutine profile: total %d", &r.Goroutines)
+	return r, nil
+}

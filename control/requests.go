@@ -65,6 +65,7 @@ func (s *Service) CreateRequest(ctx context.Context, in RequestInput) (r hoist.R
 	}
 	for range 3 {
 		err = s.store.Update(ctx, func(tx hoist.Tx) error {
+			tx.SealAuditAfterCommit() // one open request: the store's unique index, not the audit head
 			open, err := tx.Requests(ctx, openFilter(in))
 			if err != nil {
 				return err
@@ -376,6 +377,9 @@ func (s *Service) decide(ctx context.Context, id string, fn func(tx hoist.Tx, r 
 	now := s.now()
 	var expired bool
 	err := s.store.Update(ctx, func(tx hoist.Tx) error {
+		// Decisions race on the request's version (UpdateRequest), not
+		// on the audit head: see hoist.Tx.SealAuditAfterCommit.
+		tx.SealAuditAfterCommit()
 		r, err := tx.Request(ctx, id)
 		if err != nil {
 			return err

@@ -32,6 +32,10 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(16)
+	// As many idle as open: with database/sql's default of 2, every burst
+	// past two transactions opened new connections, and PostgreSQL forks a
+	// backend for each.
+	db.SetMaxIdleConns(16)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, hoist.WrapError(hoist.EUnavailable, "cannot connect to PostgreSQL", err)
@@ -40,7 +44,7 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return sqlstore.New(db, db, sqlstore.Dialect{
+	s := sqlstore.New(db, db, sqlstore.Dialect{
 		Dollar:        true,
 		LockHead:      " FOR UPDATE",
 		SkipLocked:    " FOR UPDATE SKIP LOCKED",
@@ -52,7 +56,14 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 		// Losing the last transactions in a crash (never corrupting) is
 		// what this trades for not waiting on the disk.
 		RelaxDurability: `SET LOCAL synchronous_commit = off`,
-	}), nil
+		SealAfterCommit: true,
+	})
+	// What a crash left between a change's commit and its seal.
+	if err := s.Seal(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

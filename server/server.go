@@ -286,6 +286,7 @@ func (m *Main) open(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		HTTP2:             agentHTTP2(),
 	}
 	if err := m.listenMetrics(reg); err != nil {
 		return err

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/hoist-jit/hoist"
@@ -143,10 +144,11 @@ func (t *tx) MarkDelivered(ctx context.Context, id string) (bool, error) {
 	return n == 1, err
 }
 
+// NotifyAgent queues the notification, to be sent after the commit by the
+// store's notifier (see notify.go).
 func (t *tx) NotifyAgent(ctx context.Context, agentID string) error {
-	if t.d.NotifyAgent == "" {
-		return nil
+	if t.d.NotifyAgent != "" && !slices.Contains(t.notify, agentID) {
+		t.notify = append(t.notify, agentID)
 	}
-	_, err := t.exec(ctx, "notify other servers", t.d.NotifyAgent, agentID)
-	return err
+	return nil
 }

@@ -8,10 +8,16 @@ import (
 )
 
 // The audit log is two tables: the records, and a one-row head that names the
-// last record. Appenders lock the head, so the chain cannot fork; verify
+// last record. Appenders lock the head, so the chain cannot fork (and a
+// writer that appends is serialized with every other from its append to its
+// commit; a transaction that asks to seal after commit appends to
+// audit_pending instead: see seal.go); verify
 // compares the head with the last record, so that cutting records off the end
 // is seen too. Both tables refuse UPDATE and DELETE by trigger except the
 // head's own advance.
+
+// SealAuditAfterCommit: see hoist.Tx and Seal.
+func (t *tx) SealAuditAfterCommit() { t.deferSeal = t.deferSeal || t.d.SealAfterCommit }
 
 func (t *tx) AuditHead(ctx context.Context) (int64, string, error) {
 	return t.auditHead(ctx, "")
@@ -30,6 +36,9 @@ func (t *tx) auditHead(ctx context.Context, lock string) (int64, string, error) 
 }
 
 func (t *tx) AppendAudit(ctx context.Context, ev hoist.AuditEvent, now time.Time) (hoist.AuditRecord, error) {
+	if t.deferSeal {
+		return t.appendPending(ctx, ev, now)
+	}
 	seq, hash, err := t.auditHead(ctx, t.d.LockHead)
 	if err != nil {
 		return hoist.AuditRecord{}, err

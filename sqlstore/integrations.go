@@ -91,6 +91,9 @@ func (t *tx) DeleteIntegration(ctx context.Context, id string) error {
 }
 
 func (t *tx) InsertIntegrationEvent(ctx context.Context, ev hoist.IntegrationEvent) error {
+	if ev.Seq == 0 && t.deferSeal {
+		return t.insertPendingEvent(ctx, ev)
+	}
 	data, err := encode(ev)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hoist-jit/hoist"
 )
@@ -44,6 +45,13 @@ type Dialect struct {
 	// hold, to skip it rather than wait (" FOR UPDATE SKIP LOCKED" on
 	// PostgreSQL; SQLite serializes writers already).
 	SkipLocked string
+	// SealAfterCommit lets a transaction that asks for it
+	// (hoist.Tx.SealAuditAfterCommit) write its audit records to
+	// audit_pending and have them chained right after it commits (see
+	// Seal), so that it does not hold the audit head for the rest of its
+	// transaction (PostgreSQL). Without it every record is chained in its
+	// transaction, as SQLite's one writer at a time allows anyway.
+	SealAfterCommit bool
 }
 
 // Store is a hoist.Store on database/sql.
@@ -51,6 +59,9 @@ type Store struct {
 	writer  *sql.DB // write transactions
 	reader  *sql.DB // read-only transactions; may be writer
 	dialect Dialect
+
+	sealer   sealer
+	notifier notifier
 }
 
 var _ hoist.Store = (*Store)(nil)
@@ -58,7 +69,9 @@ var _ hoist.Store = (*Store)(nil)
 // New returns a store that writes through writer and reads through reader
 // (which may be the same pool). The schema must already be migrated.
 func New(writer, reader *sql.DB, d Dialect) *Store {
-	return &Store{writer: writer, reader: reader, dialect: d}
+	s := &Store{writer: writer, reader: reader, dialect: d}
+	s.notifier.store = s
+	return s
 }
 
 // Update runs fn in a read-write transaction.
@@ -76,7 +89,8 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 	if err != nil {
 		return s.storeError("begin transaction", err)
 	}
-	err = fn(&tx{tx: sqlTx, d: s.dialect, store: s})
+	t := &tx{tx: sqlTx, d: s.dialect, store: s}
+	err = fn(t)
 	if err != nil {
 		_ = sqlTx.Rollback()
 		return err
@@ -84,7 +98,23 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 	if err := sqlTx.Commit(); err != nil {
 		return s.storeError("commit", err)
 	}
+	if len(t.notify) > 0 {
+		s.notifier.send(t.notify)
+	}
+	if t.pending != 0 {
+		// The change and its records are committed whatever the seal
+		// does: a failed seal is retried, never reported as the change's.
+		_ = s.sealer.await(ctx, s.sealAll)
+	}
 	return nil
+}
+
+// sealAll is one round of the sealer, on no caller's context: the records
+// it seals are every writer's.
+func (s *Store) sealAll() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return s.Seal(ctx)
 }
 
 // Ping reports whether the database answers.
@@ -97,6 +127,8 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	s.sealer.close()
+	s.notifier.close()
 	err := s.writer.Close()
 	if s.reader != s.writer {
 		err = errors.Join(err, s.reader.Close())
@@ -129,6 +161,14 @@ type tx struct {
 	tx    *sql.Tx
 	d     Dialect
 	store *Store
+	// deferSeal sends the audit records appended from now on to
+	// audit_pending (see Seal); pending is the id of the last one, 0 for
+	// none.
+	deferSeal bool
+	pending   int64
+	// notify holds the agents NotifyAgent named, to be notified after
+	// the commit.
+	notify []string
 }
 
 // bind rewrites ? placeholders to $n where the dialect wants it. Queries here

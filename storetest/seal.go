@@ -1,0 +1,125 @@
+package storetest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/hoist-jit/hoist"
+)
+
+// testSealAfterCommit: writers that seal their audit records after commit
+// (hoist.Tx.SealAuditAfterCommit), mixed with writers that chain them in
+// their transaction, leave one unbroken chain in which every committed
+// record is present once, readable as soon as Update returns, in
+// transaction order within each writer, with the outbox events numbered by
+// their records; a rolled-back writer leaves nothing.
+func testSealAfterCommit(t *testing.T, s hoist.Store) {
+	const writers, each = 6, 8
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				subject := fmt.Sprintf("w%d-%d", w, i)
+				err := s.Update(ctx(), func(tx hoist.Tx) error {
+					if w%3 != 0 { // every third writer chains at once
+						tx.SealAuditAfterCommit()
+					}
+					for _, step := range []string{"first", "second"} {
+						rec, err := tx.AppendAudit(ctx(), hoist.AuditEvent{Actor: "x", Action: "test." + step, Subject: subject}, t0)
+						if err != nil {
+							return err
+						}
+						ev := hoist.IntegrationEvent{Seq: rec.Seq, Type: hoist.EventRequestCreated, At: t0, Subject: subject + "/" + step, Data: json.RawMessage(`{}`)}
+						if err := tx.InsertIntegrationEvent(ctx(), ev); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if hoist.ErrorCode(err) == hoist.EConflict {
+					continue // a race lost cleanly (SQLite's busy database)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				// Read your writes: the record is in the log when Update returns.
+				var found int
+				_ = s.View(ctx(), func(tx hoist.Tx) error {
+					return tx.Audit(ctx(), hoist.AuditFilter{Subject: subject}, func(hoist.AuditRecord) error { found++; return nil })
+				})
+				if found != 2 {
+					errs <- fmt.Errorf("%s: %d records readable after Update returned, want 2", subject, found)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err := s.Update(ctx(), func(tx hoist.Tx) error {
+		tx.SealAuditAfterCommit()
+		if _, err := tx.AppendAudit(ctx(), hoist.AuditEvent{Actor: "x", Action: "test.rolled_back"}, t0); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update returned %v, want boom", err)
+	}
+
+	if err := Verify(s); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	seqOf := map[string]int64{} // subject/step → seq
+	var recs int
+	err = s.View(ctx(), func(tx hoist.Tx) error {
+		return tx.Audit(ctx(), hoist.AuditFilter{}, func(r hoist.AuditRecord) error {
+			recs++
+			if r.Action == "test.rolled_back" {
+				return fmt.Errorf("record %d of a rolled-back transaction is in the log", r.Seq)
+			}
+			key := r.Subject + "/" + r.Action[len("test."):]
+			if _, dup := seqOf[key]; dup {
+				return fmt.Errorf("%s is in the log twice", key)
+			}
+			seqOf[key] = r.Seq
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs%2 != 0 || recs == 0 {
+		t.Fatalf("%d records, want two per committed writer", recs)
+	}
+	for key, seq := range seqOf {
+		if len(key) > 6 && key[len(key)-6:] == "second" {
+			if first, ok := seqOf[key[:len(key)-6]+"first"]; !ok || first >= seq {
+				t.Errorf("%s is record %d, its transaction's first record %d: want it before", key, seq, first)
+			}
+		}
+	}
+	var evs []hoist.IntegrationEvent
+	if err := s.View(ctx(), func(tx hoist.Tx) (err error) { evs, err = tx.IntegrationEvents(ctx(), 0, 1000); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != recs {
+		t.Fatalf("%d outbox events, want one per record (%d)", len(evs), recs)
+	}
+	for _, ev := range evs {
+		if got, want := ev.Seq, seqOf[ev.Subject]; got != want {
+			t.Errorf("outbox event %s has seq %d, its record is %d", ev.Subject, got, want)
+		}
+	}
+}
