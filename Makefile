@@ -36,3 +36,14 @@ deb-test:
 .PHONY: deb-version
 deb-version:
 	@echo $(DEB_VERSION)
+
+# The BPF program of the exec record (platform/bpf/exec.bpf.c), built with
+# Debian's clang and committed, so that neither CI nor a package build
+# needs clang; platform's TestExecObjectUpToDate checks the committed
+# object against this build where clang is present. The DWARF is stripped
+# (it names the build directory); the BTF the loader needs stays.
+.PHONY: bpf
+BPF_OUT ?= platform/bpf/exec.bpf.o
+bpf:
+	clang -O2 -g -target bpf -D__TARGET_ARCH_x86 -c platform/bpf/exec.bpf.c -o $(BPF_OUT)
+	llvm-strip -g $(BPF_OUT)
