@@ -71,6 +71,12 @@ type Config struct {
 	VerifyGrant func(signed string, at time.Time) (hoist.Grant, error)
 	// Sudo turns on the sudo and pkexec integration (nil: off).
 	Sudo *SudoConfig
+	// Execs is the kernel's record of the programs started in sessions and
+	// policy runs (nil: none is kept); the caller closes it after Close.
+	Execs platform.ExecWatcher
+	// ExecBudget is how many execs of one session are recorded in full
+	// (DefaultExecBudget when zero); the rest are counted and summarised.
+	ExecBudget int
 }
 
 // Agent is hoistd's core.
@@ -108,6 +114,9 @@ type Agent struct {
 	connMu    sync.Mutex
 	conns     map[int]int // open connections per uid
 	connTotal int
+
+	// execs records the programs run in sessions (nil: no watcher).
+	execs *execLog
 }
 
 // Upstream is the server, as the agent asks it things.
@@ -240,17 +249,22 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}, activating: map[string]bool{}, pending: map[string]RequestInfo{},
 		stop: make(chan struct{}), closes: closeQueue{byUID: map[int]*userCloses{}}, conns: map[int]int{}, limits: newWindowLimiter()}
+	if cfg.Execs != nil {
+		a.execs = newExecLog(cfg.Execs, cfg.ExecBudget, a.auditAt, cfg.Logger)
+	}
 	if cfg.BundleKey != nil {
 		a.pol.key = cfg.BundleKey
 		a.loadPolicy()
 	}
 	if cfg.Sudo != nil {
 		if a.sudo, err = prepareSudo(*cfg.Sudo); err != nil {
+			a.execs.close()
 			outbox.Close()
 			return nil, err
 		}
 	}
 	if err := a.resume(); err != nil {
+		a.execs.close()
 		outbox.Close()
 		return nil, err
 	}
@@ -374,6 +388,7 @@ func (a *Agent) Close() error {
 	a.mu.Unlock()
 	a.wg.Wait() // ends have deadlines: this returns
 	a.closeSudo()
+	a.execs.close()
 	return a.outbox.Close()
 }
 
