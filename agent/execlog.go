@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hoist-jit/hoist/platform"
@@ -79,9 +78,9 @@ type execExit struct {
 // execGroup is the record of one session or run.
 type execGroup struct {
 	id, user, run string
-	recorded      int              // execs recorded in full
-	open          map[int]int      // pid -> N of a recorded exec still running
-	pending       []*ExecRecord    // not yet sent
+	recorded      int                 // execs recorded in full
+	open          map[int]int         // pid -> N of a recorded exec still running
+	pending       []*ExecRecord       // not yet sent
 	byN           map[int]*ExecRecord // pending, by N
 	exits         []execExit
 	size          int // estimated JSON bytes of pending and exits
@@ -266,7 +265,7 @@ func (l *execLog) enrich(r *ExecRecord) {
 		return
 	}
 	r.Cwd, r.Exe = clipTo(cwd, 1024), clipTo(exe, 1024)
-	r.SHA256 = l.hashes.sum(dir + "/exe")
+	r.SHA256 = l.hashes.sum(dir+"/exe", exe)
 }
 
 // flushAll sends each group's pending records, and the final batch of the
@@ -350,32 +349,34 @@ func clipTo(s string, n int) string {
 	return clipUTF8(s, n)
 }
 
-// hashCache hashes executables once per file identity.
+// hashCache hashes executables once per file (its path, size and time of
+// change).
 type hashCache struct {
 	sums map[fileID]string
 }
 
 type fileID struct {
-	dev, ino      uint64
-	size, mtimeNs int64
+	path    string
+	size    int64
+	modTime time.Time
 }
 
 func newHashCache() *hashCache { return &hashCache{sums: map[fileID]string{}} }
 
-// sum is the SHA-256 of the file at path (a /proc/PID/exe link, which
-// opens the very file the process runs), "" when it is too large or cannot
-// be read.
-func (c *hashCache) sum(path string) string {
-	f, err := os.Open(path)
+// sum is the SHA-256 of the file at link (a /proc/PID/exe link, which
+// opens the very file the process runs), known as exe; "" when it is too
+// large or cannot be read.
+func (c *hashCache) sum(link, exe string) string {
+	f, err := os.Open(link)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Size > maxHashBytes {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxHashBytes {
 		return ""
 	}
-	id := fileID{dev: uint64(st.Dev), ino: st.Ino, size: st.Size, mtimeNs: st.Mtim.Nano()}
+	id := fileID{path: exe, size: fi.Size(), modTime: fi.ModTime()}
 	if s, ok := c.sums[id]; ok {
 		return s
 	}
