@@ -49,6 +49,10 @@ type rig struct {
 	verify func(signed string, at time.Time) (hoist.Grant, error)
 	// sudo turns on the sudo integration, when a test sets it before start.
 	sudo *agent.SudoConfig
+	// execs and execBudget, when a test sets them before start, are the
+	// agent's exec record.
+	execs      platform.ExecWatcher
+	execBudget int
 	// notices is what the blocking client of escapes printed on stderr.
 	notices bytes.Buffer
 	stop    func()
@@ -88,7 +92,8 @@ func newRigWith(t *testing.T, kind string) *rig {
 }
 
 func (r *rig) start() {
-	a, err := agent.New(agent.Config{StateDir: r.state, Tracker: r.tracker, Grace: 500 * time.Millisecond, Clock: r.clock, VerifyGrant: r.verify, EndMargin: r.endMargin, Sudo: r.sudo})
+	a, err := agent.New(agent.Config{StateDir: r.state, Tracker: r.tracker, Grace: 500 * time.Millisecond, Clock: r.clock, VerifyGrant: r.verify, EndMargin: r.endMargin, Sudo: r.sudo,
+		Execs: r.execs, ExecBudget: r.execBudget})
 	if err != nil {
 		r.t.Fatal(err)
 	}
