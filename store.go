@@ -71,6 +71,16 @@ type Tx interface {
 	// (console logins slide while they are used), or fails with ENotFound.
 	ExtendToken(ctx context.Context, hash string, expires time.Time) error
 
+	// InsertSessionCommands stores commands; one already stored (the same
+	// Session and N) is left as it is.
+	InsertSessionCommands(ctx context.Context, cmds []SessionCommand) error
+	// SetCommandExit records the exit status of command n of session;
+	// nothing happens when there is no such command.
+	SetCommandExit(ctx context.Context, session string, n, status int) error
+	// SessionCommands returns the commands that match f: one session's in
+	// their order, or a search's, newest first.
+	SessionCommands(ctx context.Context, f CommandFilter) ([]SessionCommand, error)
+
 	// AppendAudit seals ev after the current head of the log and stores it.
 	// Concurrent appenders are serialized, so the chain never forks.
 	AppendAudit(ctx context.Context, ev AuditEvent, now time.Time) (AuditRecord, error)

@@ -51,6 +51,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("AuditTamperDetected", func(t *testing.T) { testAuditTamper(t, b) })
 	t.Run("LoginCounters", func(t *testing.T) { testLoginCounters(t, open(t)) })
 	t.Run("Integrations", func(t *testing.T) { testIntegrations(t, open(t)) })
+	t.Run("SessionCommands", func(t *testing.T) { testSessionCommands(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
