@@ -482,6 +482,9 @@ func (s *Service) AgentAudit(ctx context.Context, a hoist.AgentRecord, events []
 			if err := audit(ctx, tx, now, ev.Actor, "agent."+ev.Action, ev.Subject, detail); err != nil {
 				return err
 			}
+			if err := storeCommands(ctx, tx, a, ev); err != nil { // see sessionview.go
+				return err
+			}
 			return s.trackAuditSeq(ctx, tx, a, ev, now) // see agentseq.go
 		})
 		if err != nil {
