@@ -296,14 +296,15 @@ func (v *SessionView) readAudit(ctx context.Context, tx hoist.Tx) error {
 }
 
 // SearchCommands finds the programs run in sessions whose name or argv
-// contains match, newest first: "which session ran useradd?". It reads
+// contains match (all of them when it is empty), newest first: "which
+// session ran useradd?". It reads
 // the audit's record of every session, so it is for admins and auditors.
 func (s *Service) SearchCommands(ctx context.Context, a Actor, match string, limit int) (cmds []hoist.SessionCommand, err error) {
 	if err := a.require(hoist.PermitReadAudit); err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(match) == "" || len(match) > 256 {
-		return nil, hoist.Errorf(hoist.EInvalid, "q: give 1 to 256 characters to look for in the programs and their arguments")
+	if len(match) > 256 {
+		return nil, hoist.Errorf(hoist.EInvalid, "q: give at most 256 bytes to look for in the programs and their arguments")
 	}
 	err = s.store.View(ctx, func(tx hoist.Tx) (err error) {
 		cmds, err = tx.SessionCommands(ctx, hoist.CommandFilter{Match: match, Limit: hoist.ListLimit(limit)})

@@ -2,6 +2,7 @@ package control_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,8 +84,8 @@ func TestSessionViewFromAgentEvents(t *testing.T) {
 	if err != nil || len(found) != 2 || found[0].Session != sess.ID {
 		t.Errorf("search useradd: %+v %v", found, err)
 	}
-	if _, err := f.svc.SearchCommands(ctx, f.auditor, " ", 0); hoist.ErrorCode(err) != hoist.EInvalid {
-		t.Errorf("empty search: %v, want invalid", err)
+	if _, err := f.svc.SearchCommands(ctx, f.auditor, strings.Repeat("a", 257), 0); hoist.ErrorCode(err) != hoist.EInvalid {
+		t.Errorf("a search of 257 bytes: %v, want invalid", err)
 	}
 }
 
