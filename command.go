@@ -57,3 +57,21 @@ func CommandLimit(n int) int {
 	}
 	return min(n, MaxCommandLimit)
 }
+
+// CommandDepths is each command's depth in the process tree of cmds (in
+// their order): a command is below the latest earlier one that is its
+// parent, or that it replaced by exec (the same pid).
+func CommandDepths(cmds []SessionCommand) []int {
+	depth := make([]int, len(cmds))
+	last := map[int]int{} // pid -> index of its latest exec
+	for i, c := range cmds {
+		if j, ok := last[c.Ppid]; ok {
+			depth[i] = depth[j] + 1
+		}
+		if j, ok := last[c.Pid]; ok {
+			depth[i] = depth[j] + 1
+		}
+		last[c.Pid] = i
+	}
+	return depth
+}
