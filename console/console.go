@@ -154,6 +154,8 @@ func (h *Handler) routes() {
 	h.handle("POST /approvals/decide", signedIn, h.decide)
 	h.handle("POST /sessions/revoke", signedIn, h.revoke)
 	h.handle("GET /requests/{id}", signedIn, h.requestPage)
+	h.handle("GET /sessions/{id}", signedIn, h.sessionPage)
+	h.handle("GET /commands", signedIn, h.commandsPage)
 
 	h.handle("GET /policies", signedIn, h.policies)
 	h.handle("GET /policies/new", signedIn, h.newPolicy)

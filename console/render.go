@@ -58,6 +58,7 @@ var pageTitles = map[string]string{
 	"login": "Sign in", "approvals": "Approvals", "policies": "Policies", "policy": "Policy",
 	"groups": "Computer groups", "group": "Computer group", "agents": "Agents", "audit": "Audit", "users": "Users", "request": "Request", "account": "Your account", "error": "Error",
 	"agent": "Agent", "integrations": "Integrations",
+	"session": "Session", "commands": "Programs run in sessions",
 }
 
 func parsePages() map[string]*template.Template {
@@ -78,6 +79,7 @@ func parsePages() map[string]*template.Template {
 		"brk":       brk,
 		"ph":        withPlaceholder,
 		"defaults":  configDefaults,
+		"hasPrefix": strings.HasPrefix,
 	}
 	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/parts.html"))
 	names, err := fs.Glob(templateFiles, "templates/*.html")
