@@ -80,6 +80,7 @@ func parsePages() map[string]*template.Template {
 		"ph":        withPlaceholder,
 		"defaults":  configDefaults,
 		"hasPrefix": strings.HasPrefix,
+		"clock":     func(t time.Time) string { return t.UTC().Format("15:04:05") },
 	}
 	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/parts.html"))
 	names, err := fs.Glob(templateFiles, "templates/*.html")
