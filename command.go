@@ -9,12 +9,14 @@ type SessionCommand struct {
 	// Session is the session's id, or the run id of a policy-elevated
 	// program.
 	Session string `json:"session"`
-	// N numbers the session's recorded execs from 1, in the agent's order.
-	N    int       `json:"n"`
-	At   time.Time `json:"at"`
-	Pid  int       `json:"pid"`
-	Ppid int       `json:"ppid"`
-	UID  int       `json:"uid"`
+	// Stream names one hoistd's record of the session (a restart of hoistd
+	// starts another); N numbers the stream's execs from 1, in its order.
+	Stream string    `json:"stream,omitempty"`
+	N      int       `json:"n"`
+	At     time.Time `json:"at"`
+	Pid    int       `json:"pid"`
+	Ppid   int       `json:"ppid"`
+	UID    int       `json:"uid"`
 	// Path is the file the exec named; Exe the executable it resolved to
 	// and SHA256 its hash, where the agent could read them.
 	Path   string   `json:"path,omitempty"`

@@ -72,11 +72,11 @@ type Tx interface {
 	ExtendToken(ctx context.Context, hash string, expires time.Time) error
 
 	// InsertSessionCommands stores commands; one already stored (the same
-	// Session and N) is left as it is.
+	// Session, Stream and N) is left as it is.
 	InsertSessionCommands(ctx context.Context, cmds []SessionCommand) error
-	// SetCommandExit records the exit status of command n of session;
-	// nothing happens when there is no such command.
-	SetCommandExit(ctx context.Context, session string, n, status int) error
+	// SetCommandExit records the exit status of command n of session's
+	// stream; nothing happens when there is no such command.
+	SetCommandExit(ctx context.Context, session, stream string, n, status int) error
 	// SessionCommands returns the commands that match f: one session's in
 	// their order, or a search's, newest first.
 	SessionCommands(ctx context.Context, f CommandFilter) ([]SessionCommand, error)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/platform"
 )
 
@@ -77,19 +78,21 @@ type execExit struct {
 
 // execGroup is the record of one session or run.
 type execGroup struct {
-	id, user, run string
-	recorded      int                 // execs recorded in full
-	open          map[int]int         // pid -> N of a recorded exec still running
-	pending       []*ExecRecord       // not yet sent
-	byN           map[int]*ExecRecord // pending, by N
-	exits         []execExit
-	size          int // estimated JSON bytes of pending and exits
-	omitted       int // execs past the budget
-	sentOmitted   int // omitted as of the last batch
-	programs      map[string]bool
-	ending        bool
-	quiet, waited int
-	busy          bool // events arrived since the last flush
+	// stream names this hoistd's record of the group: after a restart the
+	// numbering starts again, in a new stream.
+	id, user, run, stream string
+	recorded              int                 // execs recorded in full
+	open                  map[int]int         // pid -> N of a recorded exec still running
+	pending               []*ExecRecord       // not yet sent
+	byN                   map[int]*ExecRecord // pending, by N
+	exits                 []execExit
+	size                  int // estimated JSON bytes of pending and exits
+	omitted               int // execs past the budget
+	sentOmitted           int // omitted as of the last batch
+	programs              map[string]bool
+	ending                bool
+	quiet, waited         int
+	busy                  bool // events arrived since the last flush
 }
 
 // execLog turns an ExecWatcher's events into bounded, batched audit
@@ -126,7 +129,7 @@ func (l *execLog) watch(id, run, user string, g platform.Group) {
 	}
 	l.mu.Lock()
 	if _, ok := l.groups[id]; !ok {
-		l.groups[id] = &execGroup{id: id, user: user, run: run, open: map[int]int{}, byN: map[int]*ExecRecord{}, programs: map[string]bool{}}
+		l.groups[id] = &execGroup{id: id, user: user, run: run, stream: hoist.NewID(""), open: map[int]int{}, byN: map[int]*ExecRecord{}, programs: map[string]bool{}}
 	}
 	l.mu.Unlock()
 	if err := l.w.Watch(id, g); err != nil {
@@ -305,7 +308,7 @@ func (l *execLog) flush(g *execGroup, final bool) {
 	if len(g.pending) == 0 && len(g.exits) == 0 && g.omitted == g.sentOmitted && !final {
 		return
 	}
-	detail := map[string]any{"source": l.w.Source(), "commands": g.pending}
+	detail := map[string]any{"source": l.w.Source(), "stream": g.stream, "commands": g.pending}
 	if len(g.exits) > 0 {
 		detail["exits"] = g.exits
 	}

@@ -40,6 +40,7 @@ type commandBatch struct {
 		ExitStatus int `json:"exit_status"`
 	} `json:"exits"`
 	Run      string `json:"run"`
+	Stream   string `json:"stream"`
 	Final    bool   `json:"final"`
 	Recorded int    `json:"recorded"`
 	Omitted  int    `json:"omitted"`
@@ -67,7 +68,8 @@ func storeCommands(ctx context.Context, tx hoist.Tx, a hoist.AgentRecord, ev wir
 		return nil
 	}
 	var b commandBatch
-	if json.Unmarshal(raw, &b) != nil || len(b.Commands) > maxCommandsPerEvent || len(b.Exits) > maxCommandsPerEvent {
+	if json.Unmarshal(raw, &b) != nil || len(b.Commands) > maxCommandsPerEvent || len(b.Exits) > maxCommandsPerEvent ||
+		len(b.Stream) > 32 || !hoist.Printable(b.Stream) {
 		return nil
 	}
 	cmds := make([]hoist.SessionCommand, 0, len(b.Commands))
@@ -75,7 +77,7 @@ func storeCommands(ctx context.Context, tx hoist.Tx, a hoist.AgentRecord, ev wir
 		if c.N <= 0 || c.N > maxCommandN {
 			continue
 		}
-		c.Session, c.Host, c.User = ev.Subject, host, user
+		c.Session, c.Stream, c.Host, c.User = ev.Subject, b.Stream, host, user
 		cmds = append(cmds, boundCommand(c))
 	}
 	if err := tx.InsertSessionCommands(ctx, cmds); err != nil {
@@ -83,7 +85,7 @@ func storeCommands(ctx context.Context, tx hoist.Tx, a hoist.AgentRecord, ev wir
 	}
 	for _, x := range b.Exits {
 		if x.N > 0 && x.N <= maxCommandN {
-			if err := tx.SetCommandExit(ctx, ev.Subject, x.N, x.ExitStatus); err != nil {
+			if err := tx.SetCommandExit(ctx, ev.Subject, b.Stream, x.N, x.ExitStatus); err != nil {
 				return err
 			}
 		}

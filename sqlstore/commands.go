@@ -28,25 +28,25 @@ func (t *tx) InsertSessionCommands(ctx context.Context, cmds []hoist.SessionComm
 			st = *status
 		}
 		if _, err := t.exec(ctx, "insert session command",
-			`INSERT INTO session_commands (session, n, at, search, exit_status, data) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (session, n) DO NOTHING`,
-			c.Session, c.N, micros(c.At), commandSearch(c), st, data); err != nil {
+			`INSERT INTO session_commands (session, stream, n, at, search, exit_status, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session, stream, n) DO NOTHING`,
+			c.Session, c.Stream, c.N, micros(c.At), commandSearch(c), st, data); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (t *tx) SetCommandExit(ctx context.Context, session string, n, status int) error {
-	_, err := t.exec(ctx, "set command exit", `UPDATE session_commands SET exit_status = ? WHERE session = ? AND n = ?`, status, session, n)
+func (t *tx) SetCommandExit(ctx context.Context, session, stream string, n, status int) error {
+	_, err := t.exec(ctx, "set command exit", `UPDATE session_commands SET exit_status = ? WHERE session = ? AND stream = ? AND n = ?`, status, session, stream, n)
 	return err
 }
 
 func (t *tx) SessionCommands(ctx context.Context, f hoist.CommandFilter) ([]hoist.SessionCommand, error) {
 	var w where
-	order := ` ORDER BY at DESC, session, n`
+	order := ` ORDER BY at DESC, session, stream, n`
 	if f.Session != "" {
 		w.add("session = ?", f.Session)
-		order = ` ORDER BY n`
+		order = ` ORDER BY at, stream, n`
 	}
 	if f.Match != "" {
 		w.add(`search LIKE ? ESCAPE '\'`, "%"+likeEscape(strings.ToLower(f.Match))+"%")

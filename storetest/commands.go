@@ -18,6 +18,8 @@ func testSessionCommands(t *testing.T, s hoist.Store) {
 		{Session: "sess_a", N: 1, At: t0, Pid: 10, Ppid: 1, Path: "/bin/sh", Argv: []string{"sh", "-c", "useradd bob"}, Host: "h1", User: "u1"},
 		{Session: "sess_a", N: 2, At: t0.Add(time.Second), Pid: 11, Ppid: 10, Path: "/usr/sbin/useradd", Argv: []string{"useradd", "bob"}, Cwd: "/root", Exe: "/usr/sbin/useradd", SHA256: "ab"},
 		{Session: "sess_a", N: 3, At: t0.Add(2 * time.Second), Pid: 12, Ppid: 10, Path: "/usr/bin/id", Argv: []string{"id"}, ExitStatus: &code},
+		// A second stream of sess_a (hoistd restarted) numbers from 1 again.
+		{Session: "sess_a", Stream: "s2", N: 1, At: t0.Add(3 * time.Second), Pid: 30, Ppid: 1, Path: "/usr/bin/who", Argv: []string{"who"}},
 		{Session: "sess_b", N: 1, At: t0.Add(time.Hour), Pid: 20, Ppid: 1, Path: "/usr/sbin/UserAdd", Argv: []string{"UserAdd", "100%_x"}},
 	}
 	update := func(fn func(tx hoist.Tx) error) {
@@ -45,11 +47,11 @@ func testSessionCommands(t *testing.T, s hoist.Store) {
 	changed := cmds[0]
 	changed.Argv = []string{"replaced"}
 	update(func(tx hoist.Tx) error { return tx.InsertSessionCommands(ctx(), []hoist.SessionCommand{changed}) })
-	update(func(tx hoist.Tx) error { return tx.SetCommandExit(ctx(), "sess_a", 2, 0) })
-	update(func(tx hoist.Tx) error { return tx.SetCommandExit(ctx(), "sess_a", 99, 1) }) // no such command: nothing
+	update(func(tx hoist.Tx) error { return tx.SetCommandExit(ctx(), "sess_a", "", 2, 0) })
+	update(func(tx hoist.Tx) error { return tx.SetCommandExit(ctx(), "sess_a", "", 99, 1) }) // no such command: nothing
 
 	got := list(hoist.CommandFilter{Session: "sess_a"})
-	if k := key(got); !slices.Equal(k, []string{"sess_a/sh", "sess_a/useradd", "sess_a/id"}) {
+	if k := key(got); !slices.Equal(k, []string{"sess_a/sh", "sess_a/useradd", "sess_a/id", "sess_a/who"}) {
 		t.Fatalf("session sess_a: got %v", k)
 	}
 	if !slices.Equal(got[0].Argv, cmds[0].Argv) || !got[0].At.Equal(t0) || got[0].Host != "h1" || got[0].Pid != 10 {
