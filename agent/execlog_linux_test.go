@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/agent"
 	"github.com/hoist-jit/hoist/platform"
 	"github.com/hoist-jit/hoist/testenv"
@@ -192,5 +193,33 @@ func TestForkStormIsSummarised(t *testing.T) {
 	// The audit is bounded: a handful of batches, not one per exec.
 	if n := len(batches); n > 60 {
 		t.Errorf("%d session.commands events for one storm", n)
+	}
+}
+
+// TestPolicyRunExecsAreRecorded: a program elevated by policy, with no
+// session, has its execs recorded too, under its run id.
+func TestPolicyRunExecsAreRecorded(t *testing.T) {
+	r := newExecRig(t, 0)
+	sh, err := filepath.EvalSymlinks("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.applyPolicies(hoist.ApplicationRule{Path: sh, Action: hoist.ActionElevate})
+	if got := r.sh("", `hoist run -- /bin/sh -c '/bin/true by-policy; id -u'`); got.code != 0 || got.stdout != "0\n" {
+		t.Fatalf("policy run: exit %d %q %q", got.code, got.stdout, got.stderr)
+	}
+	var run string
+	testenv.WaitUntil(t, "a policy run's exec record", func() bool {
+		for _, ev := range r.events(agent.ActionSessionCommands) {
+			if strings.HasPrefix(ev.Subject, agent.RunIDPrefix) && ev.Detail["final"] == true {
+				run = ev.Subject
+				return true
+			}
+		}
+		return false
+	})
+	cmds := commands(r.sessionExecs(run))
+	if _, ok := find(cmds, "/bin/true", "by-policy"); !ok {
+		t.Errorf("no exec of /bin/true by-policy in the run's record: %+v", cmds)
 	}
 }
