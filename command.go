@@ -31,9 +31,11 @@ type SessionCommand struct {
 	// ExitStatus is the shell's number (128+n for signal n), nil while
 	// unknown.
 	ExitStatus *int `json:"exit_status,omitempty"`
-	// Host and User are the session's, for a search across sessions.
-	Host string `json:"host,omitempty"`
-	User string `json:"user,omitempty"`
+	// Host, User and Agent are the session's, for a search across
+	// sessions (Agent: the machine's agent id, which the server knows).
+	Host  string `json:"host,omitempty"`
+	User  string `json:"user,omitempty"`
+	Agent string `json:"agent,omitempty"`
 }
 
 // CommandFilter selects session commands.

@@ -77,7 +77,7 @@ func storeCommands(ctx context.Context, tx hoist.Tx, a hoist.AgentRecord, ev wir
 		if c.N <= 0 || c.N > maxCommandN {
 			continue
 		}
-		c.Session, c.Stream, c.Host, c.User = ev.Subject, b.Stream, host, user
+		c.Session, c.Stream, c.Host, c.User, c.Agent = ev.Subject, b.Stream, host, user, a.ID
 		cmds = append(cmds, boundCommand(c))
 	}
 	if err := tx.InsertSessionCommands(ctx, cmds); err != nil {
@@ -309,8 +309,27 @@ func (s *Service) SearchCommands(ctx context.Context, a Actor, match string, lim
 		return nil, hoist.Errorf(hoist.EInvalid, "q: give at most 256 bytes to look for in the programs and their arguments")
 	}
 	err = s.store.View(ctx, func(tx hoist.Tx) (err error) {
-		cmds, err = tx.SessionCommands(ctx, hoist.CommandFilter{Match: match, Limit: hoist.ListLimit(limit)})
-		return err
+		adm, err := accountOf(ctx, tx, a)
+		if err != nil {
+			return err
+		}
+		want := hoist.ListLimit(limit)
+		f := hoist.CommandFilter{Match: match, Limit: want}
+		if adm.Scoped() {
+			f.Limit = hoist.MaxListLimit // filtered below, then cut to the limit asked
+		}
+		if cmds, err = tx.SessionCommands(ctx, f); err != nil || !adm.Scoped() {
+			return err
+		}
+		// An account scoped to computer groups sees the machines of those.
+		gc, kept := &groupCache{}, cmds[:0]
+		for _, c := range cmds {
+			if len(kept) < want && checkScope(ctx, tx, gc, adm, c.Agent, c.Host, "see sessions") == nil {
+				kept = append(kept, c)
+			}
+		}
+		cmds = kept
+		return nil
 	})
 	if cmds == nil {
 		cmds = []hoist.SessionCommand{}

@@ -139,3 +139,28 @@ func TestSessionPageRule(t *testing.T) {
 		t.Errorf("an approver's search: %v, want forbidden", err)
 	}
 }
+
+// TestSearchCommandsKeepsToScope: an auditor scoped to computer groups
+// finds only the programs of machines in them.
+func TestSearchCommandsKeepsToScope(t *testing.T) {
+	f := newFixture(t)
+	rec, sess := approvedSession(t, f)
+	ev := wire.AgentAuditEvent{ID: "evt_s1", Action: "session.commands", Actor: "alice", Subject: sess.ID, Time: f.clock.Now(), Detail: map[string]any{
+		"commands": []any{map[string]any{"n": 1, "pid": 5, "ppid": 1, "argv": []string{"useradd", "eve"}}}}}
+	if _, err := f.svc.AgentAudit(ctx, rec, []wire.AgentAuditEvent{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.CreateGroup(ctx, f.admin, hoist.ComputerGroup{Name: "Elsewhere", Rules: hoist.GroupRules{Hostname: "build-*"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.CreateAdmin(ctx, f.admin, control.AdminInput{Name: "sam", Role: hoist.RoleAuditor, Password: "password-of-sam", ApproverGroups: &[]string{"Elsewhere"}}); err != nil {
+		t.Fatal(err)
+	}
+	sam := f.login(t, "sam", "password-of-sam")
+	if got, err := f.svc.SearchCommands(ctx, f.auditor, "useradd", 0); err != nil || len(got) != 1 || got[0].Agent != rec.ID {
+		t.Fatalf("unscoped auditor: %+v %v", got, err)
+	}
+	if got, err := f.svc.SearchCommands(ctx, sam, "useradd", 0); err != nil || len(got) != 0 {
+		t.Errorf("auditor scoped to another group: %+v %v, want nothing", got, err)
+	}
+}
