@@ -274,15 +274,20 @@ func (l *execLog) enrich(r *ExecRecord) {
 // flushAll sends each group's pending records, and the final batch of the
 // groups that ended and went quiet.
 func (l *execLog) flushAll(final bool) {
+	type entry struct {
+		g      *execGroup
+		ending bool
+	}
 	l.mu.Lock()
-	groups := make([]*execGroup, 0, len(l.groups))
+	groups := make([]entry, 0, len(l.groups))
 	for _, g := range l.groups {
-		groups = append(groups, g)
+		groups = append(groups, entry{g, g.ending}) // ending is set under mu by finish
 	}
 	l.mu.Unlock()
-	for _, g := range groups {
+	for _, e := range groups {
+		g := e.g
 		last := final
-		if g.ending {
+		if e.ending {
 			if g.busy {
 				g.quiet = 0
 			} else {
