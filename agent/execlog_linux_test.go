@@ -223,3 +223,47 @@ func TestPolicyRunExecsAreRecorded(t *testing.T) {
 		t.Errorf("no exec of /bin/true by-policy in the run's record: %+v", cmds)
 	}
 }
+
+// TestExecRecordSurvivesARestart: after hoistd restarts, the resumed
+// session's programs are recorded on, in a stream of their own (numbered
+// from 1 again, which the server keys apart).
+func TestExecRecordSurvivesARestart(t *testing.T) {
+	r := newExecRig(t, 0)
+	sid := r.grant(3600e9)
+	if got := r.sh("", `hoist run -- /bin/true before-the-restart`); got.code != 0 {
+		t.Fatalf("before: %d %s", got.code, got.stderr)
+	}
+	testenv.WaitUntil(t, "the first program in the outbox", func() bool {
+		for _, ev := range r.events(agent.ActionSessionCommands) {
+			raw, _ := json.Marshal(ev.Detail)
+			if ev.Subject == sid && strings.Contains(string(raw), "before-the-restart") {
+				return true
+			}
+		}
+		return false
+	})
+	r.stop()
+	r.start()
+	if got := r.sh("", `hoist run -- /bin/true after-the-restart`); got.code != 0 {
+		t.Fatalf("after: %d %s", got.code, got.stderr)
+	}
+	if got := r.sh("", "hoist exit"); got.code != 0 {
+		t.Fatalf("hoist exit: %d %s", got.code, got.stderr)
+	}
+	batches := r.sessionExecs(sid)
+	streams := map[string]bool{}
+	for _, ev := range r.events(agent.ActionSessionCommands) {
+		if ev.Subject == sid {
+			streams[ev.Detail["stream"].(string)] = true
+		}
+	}
+	cmds := commands(batches)
+	for _, want := range []string{"before-the-restart", "after-the-restart"} {
+		if _, ok := find(cmds, "/bin/true", want); !ok {
+			t.Errorf("no /bin/true %s in %+v", want, cmds)
+		}
+	}
+	if len(streams) != 2 {
+		t.Errorf("streams = %v, want one per hoistd", streams)
+	}
+}
