@@ -111,7 +111,7 @@ func (w *BPFExecWatcher) Lost() uint64 {
 func (w *BPFExecWatcher) Watch(id string, g Group) error {
 	cg, ok := g.(*cgroupGroup)
 	if !ok {
-		return fmt.Errorf("exec watcher: group %s is no cgroup: %w", id, ErrNotSupported)
+		return fmt.Errorf("exec watcher: group %s is no cgroup (the fork-event tracker): the exec record needs cgroup v2", id)
 	}
 	cgid, err := cgroupID(cg.dir)
 	if err != nil {

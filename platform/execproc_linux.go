@@ -99,7 +99,7 @@ func (w *ProcExecWatcher) Lost() uint64 { return w.lost.Load() }
 func (w *ProcExecWatcher) Watch(id string, g Group) error {
 	cg, ok := g.(*cgroupGroup)
 	if !ok {
-		return fmt.Errorf("exec watcher: group %s is no cgroup: %w", id, ErrNotSupported)
+		return fmt.Errorf("exec watcher: group %s is no cgroup (the fork-event tracker): the exec record needs cgroup v2", id)
 	}
 	rel, err := filepath.Rel(w.mount, cg.dir)
 	if err != nil || strings.HasPrefix(rel, "..") {
