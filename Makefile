@@ -37,6 +37,17 @@ deb-test:
 deb-version:
 	@echo $(DEB_VERSION)
 
+# The BPF program of the exec record (platform/bpf/exec.bpf.c), built with
+# Debian's clang and committed, so that neither CI nor a package build
+# needs clang; platform's TestExecObjectUpToDate checks the committed
+# object against this build where clang is present. The DWARF is stripped
+# (it names the build directory); the BTF the loader needs stays.
+.PHONY: bpf
+BPF_OUT ?= platform/bpf/exec.bpf.o
+bpf:
+	clang -O2 -g -target bpf -D__TARGET_ARCH_x86 -c platform/bpf/exec.bpf.c -o $(BPF_OUT)
+	llvm-strip -g $(BPF_OUT)
+
 # The console's terminal player (npm asciinema-player, pinned in the
 # script): checks the vendored files against the package and their sums;
 # player-update re-vendors it at the pinned version.

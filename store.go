@@ -83,6 +83,16 @@ type Tx interface {
 	// (console logins slide while they are used), or fails with ENotFound.
 	ExtendToken(ctx context.Context, hash string, expires time.Time) error
 
+	// InsertSessionCommands stores commands; one already stored (the same
+	// Session, Stream and N) is left as it is.
+	InsertSessionCommands(ctx context.Context, cmds []SessionCommand) error
+	// SetCommandExit records the exit status of command n of session's
+	// stream; nothing happens when there is no such command.
+	SetCommandExit(ctx context.Context, session, stream string, n, status int) error
+	// SessionCommands returns the commands that match f: one session's in
+	// their order, or a search's, newest first.
+	SessionCommands(ctx context.Context, f CommandFilter) ([]SessionCommand, error)
+
 	// AppendAudit seals ev after the current head of the log and stores it.
 	// Concurrent appenders are serialized, so the chain never forks (see
 	// SealAuditAfterCommit for the exception).

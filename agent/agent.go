@@ -80,6 +80,12 @@ type Config struct {
 	// RecordLimit is the most bytes of terminal recording a session keeps
 	// (DefaultRecordLimit when zero); see record.go.
 	RecordLimit int64
+	// Execs is the kernel's record of the programs started in sessions and
+	// policy runs (nil: none is kept); the caller closes it after Close.
+	Execs platform.ExecWatcher
+	// ExecBudget is how many execs of one session are recorded in full
+	// (DefaultExecBudget when zero); the rest are counted and summarised.
+	ExecBudget int
 }
 
 // Agent is hoistd's core.
@@ -124,6 +130,8 @@ type Agent struct {
 	recs recordings
 	// off is offline approval's key and challenges (offline.go).
 	off offline
+	// execs records the programs run in sessions (nil: no watcher).
+	execs *execLog
 }
 
 // Upstream is the server, as the agent asks it things.
@@ -257,6 +265,9 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, outbox: outbox, byUser: map[string]*session{}, activating: map[string]bool{}, pending: map[string]RequestInfo{},
 		stop: make(chan struct{}), closes: closeQueue{byUID: map[int]*userCloses{}}, conns: map[int]int{}, limits: newWindowLimiter(),
 		snapshots: make(chan struct{}, 1), recs: recordings{used: map[string]int64{}, active: map[string]bool{}}}
+	if cfg.Execs != nil {
+		a.execs = newExecLog(cfg.Execs, cfg.ExecBudget, a.auditAt, cfg.Logger)
+	}
 	if cfg.BundleKey != nil {
 		a.pol.key = cfg.BundleKey
 		a.loadPolicy()
@@ -265,11 +276,13 @@ func New(cfg Config) (*Agent, error) {
 	a.loadOffline()
 	if cfg.Sudo != nil {
 		if a.sudo, err = prepareSudo(*cfg.Sudo); err != nil {
+			a.execs.close()
 			outbox.Close()
 			return nil, err
 		}
 	}
 	if err := a.resume(); err != nil {
+		a.execs.close()
 		outbox.Close()
 		return nil, err
 	}
@@ -393,6 +406,7 @@ func (a *Agent) Close() error {
 	a.mu.Unlock()
 	a.wg.Wait() // ends have deadlines: this returns
 	a.closeSudo()
+	a.execs.close()
 	return a.outbox.Close()
 }
 

@@ -55,6 +55,10 @@ type rig struct {
 	changesTimeout time.Duration
 	// recordLimit, when set before a restart, is the agent's RecordLimit.
 	recordLimit int64
+	// execs and execBudget, when a test sets them before start, are the
+	// agent's exec record.
+	execs      platform.ExecWatcher
+	execBudget int
 	// notices is what the blocking client of escapes printed on stderr.
 	notices bytes.Buffer
 	stop    func()
@@ -95,7 +99,7 @@ func newRigWith(t *testing.T, kind string) *rig {
 
 func (r *rig) start() {
 	a, err := agent.New(agent.Config{StateDir: r.state, Tracker: r.tracker, Grace: 500 * time.Millisecond, Clock: r.clock, VerifyGrant: r.verify, EndMargin: r.endMargin, Sudo: r.sudo, Changes: r.changes,
-		ChangesTimeout: r.changesTimeout, RecordLimit: r.recordLimit})
+		ChangesTimeout: r.changesTimeout, RecordLimit: r.recordLimit, Execs: r.execs, ExecBudget: r.execBudget})
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -192,6 +192,7 @@ func (r *run) policyGroup() bool {
 		x.fail(hoist.EUnavailable, "cannot make a process group for the program: "+err.Error(), 126)
 		return false
 	}
+	a.execs.watch(r.runID, r.runID, x.peer.User, r.group)
 	return true
 }
 
@@ -342,7 +343,9 @@ func (r *run) endRunGroup() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.a.cfg.Grace+r.a.cfg.EndMargin)
 	defer cancel()
-	if rep, err := r.group.End(ctx, r.a.cfg.Grace); err != nil || rep.Terminated > 0 {
+	rep, err := r.group.End(ctx, r.a.cfg.Grace)
+	r.a.execs.finish(r.runID)
+	if err != nil || rep.Terminated > 0 {
 		r.a.cfg.Logger.Info("ended what a policy-elevated program left", "run", r.runID, "terminated", rep.Terminated, "unkillable", len(rep.Unkillable), "err", err)
 	}
 }

@@ -266,6 +266,7 @@ func (a *Agent) resume() error {
 			s.rec.State, s.rec.EndReason = stateEnding, string(hoist.EndFailed)
 		}
 		s.group = g
+		a.execs.watch(rec.ID, "", rec.User, g)
 		a.byUser[rec.User] = s
 		a.cfg.Logger.Info("resumed session", "session", rec.ID, "user", rec.User, "not_after", rec.NotAfter, "state", s.rec.State)
 		a.schedule(s)
@@ -341,6 +342,9 @@ func (a *Agent) Activate(g Grant) error {
 	// The change report's first snapshot comes before the session is
 	// anyone's to use: nothing elevated has run yet.
 	base, changesFailed := a.startChanges(g.SessionID)
+	// Recorded from before its first program: the kernel's filter is in
+	// place before anything can start in the group.
+	a.execs.watch(g.SessionID, "", g.User, group)
 	s := &session{
 		rec: record{ID: g.SessionID, RequestID: g.RequestID, User: g.User, NotBefore: g.NotBefore, NotAfter: g.NotAfter,
 			Grace: grace, State: stateActive, By: g.By, Grant: g.Signed, Offline: g.Offline},
@@ -581,6 +585,7 @@ func (a *Agent) endGroup(g platform.Group, rec record) (platform.EndReport, erro
 	if g != nil {
 		rep, err = g.End(ctx, rec.Grace)
 	}
+	a.execs.finish(rec.ID) // its final record follows the kernel's last events
 	// Root can leave a cgroup; it rarely thinks to drop its environment.
 	sweep, cancelSweep := context.WithTimeout(context.Background(), a.cfg.EndMargin)
 	defer cancelSweep()

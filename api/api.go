@@ -118,6 +118,7 @@ func (h *Handler) routes() []route {
 		{"GET", "/api/v1/sessions", authAdmin, h.listSessions},
 		{"GET", "/api/v1/sessions/{id}", authAdmin, h.getSession},
 		{"POST", "/api/v1/sessions/revoke", authAdmin, h.revoke},
+		{"GET", "/api/v1/commands", authAdmin, h.searchCommands},
 		{"GET", "/api/v1/users", authAdmin, h.listUsers},
 		{"POST", "/api/v1/users", authAdmin, h.createUser},
 		{"PATCH", "/api/v1/users/{name}", authAdmin, h.updateUser},

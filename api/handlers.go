@@ -321,7 +321,11 @@ func (h *Handler) getSession(w http.ResponseWriter, r *http.Request) error {
 	if err := h.flagSessions(r, views); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, views[0])
+	page, err := h.sessionPage(r, views[0])
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, page)
 	return nil
 }
 

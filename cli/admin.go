@@ -464,6 +464,7 @@ func newSessions(env Env) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
 	cmd.Flags().BoolVar(&all, "all", false, "include ended sessions")
+	cmd.AddCommand(newSessionShow(env), newSessionSearch(env)) // sessionshow.go
 	cmd.AddCommand(newSessionRecording(env))
 	return cmd
 }

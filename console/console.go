@@ -160,6 +160,8 @@ func (h *Handler) routes() {
 	h.handle("POST /approvals/stepup", signedIn, h.stepUp)
 	h.handle("POST /sessions/revoke", signedIn, h.revoke)
 	h.handle("GET /requests/{id}", signedIn, h.requestPage)
+	h.handle("GET /sessions/{id}", signedIn, h.sessionPage)
+	h.handle("GET /commands", signedIn, h.commandsPage)
 
 	h.handle("GET /policies", signedIn, h.policies)
 	h.handle("GET /policies/new", signedIn, h.newPolicy)

@@ -65,7 +65,8 @@ var pageTitles = map[string]string{
 	"agent": "Agent", "integrations": "Integrations",
 	"recording": "Terminal recording",
 	"offline":   "Offline approval", "emergency": "Emergency codes",
-	"sso": "Signed in",
+	"sso":     "Signed in",
+	"session": "Session", "commands": "Programs run in sessions",
 }
 
 func parsePages() map[string]*template.Template {
@@ -90,6 +91,8 @@ func parsePages() map[string]*template.Template {
 		"fields":    detailFields,
 		"objLink":   objectLink,
 		"brkValue":  brkValue,
+		"hasPrefix": strings.HasPrefix,
+		"clock":     func(t time.Time) string { return t.UTC().Format("15:04:05") },
 	}
 	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/parts.html"))
 	names, err := fs.Glob(templateFiles, "templates/*.html")

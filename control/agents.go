@@ -491,6 +491,9 @@ func (s *Service) AgentAudit(ctx context.Context, a hoist.AgentRecord, events []
 			if err := audit(ctx, tx, now, ev.Actor, "agent."+ev.Action, ev.Subject, detail); err != nil {
 				return err
 			}
+			if err := storeCommands(ctx, tx, a, ev); err != nil { // see sessionview.go
+				return err
+			}
 			switch ev.Action {
 			case "offline.accepted":
 				if err := recordOfflineUse(ctx, tx, now, a, ev.Subject, detail); err != nil { // see offline.go

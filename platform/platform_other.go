@@ -40,3 +40,6 @@ func KillMarked(ctx context.Context, marker string) ([]int, error) { return nil,
 func KillElevations(ctx context.Context, uid int, exes []string) ([]int, error) {
 	return nil, ErrNotSupported
 }
+
+// NewExecWatcher fails: no exec source is written for this system yet.
+func NewExecWatcher() (ExecWatcher, error) { return nil, ErrNotSupported }

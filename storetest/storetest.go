@@ -60,6 +60,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Passkeys", func(t *testing.T) { testPasskeys(t, open(t)) })
 	t.Run("TOTP", func(t *testing.T) { testTOTP(t, open(t)) })
 	t.Run("AuditSealedAfterCommit", func(t *testing.T) { testSealAfterCommit(t, open(t)) })
+	t.Run("SessionCommands", func(t *testing.T) { testSessionCommands(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)

@@ -232,3 +232,41 @@ func NameFlags(id, host string, n hoist.AgentName) AgentNameFlags {
 type PinBody struct {
 	Name string `json:"name"`
 }
+
+// SessionPage is one session as its page shows it: GET
+// /api/v1/sessions/{id}. The page's fields (commands, changes, approvers)
+// are there for whoever may open the page (an admin, an auditor, an
+// approver of the session); for another caller DetailsHidden says why they
+// are not.
+type SessionPage struct {
+	SessionView
+	// Reason is the request's justification; Approvers everyone who
+	// approved the session or an extension of it.
+	Reason    string   `json:"reason,omitempty"`
+	Approvers []string `json:"approvers,omitempty"`
+	// Commands are the programs that ran, from the machine's kernel, in
+	// their order; CommandsSource says how they were read (bpf, proc).
+	Commands       *[]hoist.SessionCommand `json:"commands,omitempty"`
+	CommandsSource string                  `json:"commands_source,omitempty"`
+	// CommandsComplete says the machine sent the session's final record.
+	CommandsComplete bool `json:"commands_complete,omitempty"`
+	// CommandsOmitted counts the execs past the machine's budget (counted,
+	// not recorded); CommandsSummary says so in words; CommandsLost counts
+	// what the kernel's buffer dropped.
+	CommandsOmitted int    `json:"commands_omitted,omitempty"`
+	CommandsLost    int    `json:"commands_lost,omitempty"`
+	CommandsSummary string `json:"commands_summary,omitempty"`
+	// Changes is the session's change report; ChangesOmitted counts what
+	// it left out.
+	Changes        *[]ChangeView `json:"changes,omitempty"`
+	ChangesOmitted int           `json:"changes_omitted,omitempty"`
+	DetailsHidden  string        `json:"details_hidden,omitempty"`
+}
+
+// ChangeView is one line of a session's change report.
+type ChangeView struct {
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	Change string `json:"change"`
+	Detail string `json:"detail,omitempty"`
+}

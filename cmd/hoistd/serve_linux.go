@@ -59,6 +59,17 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 			cfg := agent.Config{StateDir: stateDir, Tracker: tracker, Grace: grace, Logger: log,
 				DesktopDir: applications, AutostartDir: autostart, HoistPath: agent.InstalledHoist(hoistBinary),
 				Changes: machineSnapshot}
+			// What ran in each session, from the kernel: BPF where it is
+			// allowed, else the lossy connector (docs/session-audit.md).
+			if execs, err := platform.NewExecWatcher(); err != nil {
+				log.Warn("no record of the programs run in sessions: the kernel allows neither BPF nor the process-events connector", "err", err)
+			} else {
+				defer execs.Close() // after a.Close, which the defer below runs first
+				cfg.Execs = execs
+				if execs.Source() != platform.ExecSourceBPF {
+					log.Warn("BPF is refused: the programs run in sessions are recorded from the process-events connector, which misses short-lived ones", "source", execs.Source())
+				}
+			}
 			if sudo {
 				abs, err := filepath.Abs(socket)
 				if err != nil {
