@@ -22,6 +22,9 @@ type sessionData struct {
 	Matches []hoist.SessionCommand
 	// CanSearch: the caller may search every session (/commands).
 	CanSearch bool
+	// Recordings are the session's terminal recordings, oldest first, as
+	// /sessions/{id}/recordings/{n} numbers them from 1 (recordings.go).
+	Recordings []hoist.Recording
 }
 
 // commandNode is one command with what it started.
@@ -53,6 +56,10 @@ func (h *Handler) sessionPage(w http.ResponseWriter, r *http.Request, v *visit) 
 		d.Tree = commandTree(view.Commands)
 		if d.Query != "" {
 			d.Matches = matchCommands(view.Commands, d.Query)
+		}
+		// Who may see what ran may play what it showed: the same rule.
+		if d.Recordings, err = h.svc.Recordings(r.Context(), v.actor, sess.ID); err != nil {
+			return err
 		}
 	}
 	h.render(w, r, http.StatusOK, "session", v, d)

@@ -90,7 +90,12 @@ func TestRecordingPlaysInChromium(t *testing.T) {
 		t.Errorf("the approver's audit page does not list the session they approved:\n%s", rows)
 	}
 	b.clean("the approver's audit page")
-	b.run("open the recording", chromedp.Navigate(base+"/sessions/"+sid+"/recordings/1"), chromedp.WaitVisible(chromedp.ID("#player")))
+	// From the session's page, as an approver finds it.
+	b.run("open the session's page", chromedp.Navigate(base+"/sessions/"+sid), chromedp.WaitVisible(chromedp.ID("#recording-list")))
+	if list := b.text("#recording-list"); !strings.Contains(list, "bash") {
+		t.Errorf("the session's page does not list its recording:\n%s", list)
+	}
+	b.run("open the recording", chromedp.Click(chromedp.CSS("#recording-list a"), chromedp.NodeVisible), chromedp.WaitVisible(chromedp.ID("#player")))
 	b.waitFor("the player to show hello-recording", `(document.querySelector("#player .ap-terminal") || {}).textContent?.includes("hello-recording")`)
 	b.clean("the recording page")
 	b.shot("recording")
