@@ -123,7 +123,7 @@ const (
 
 // RecordTerminalVersion is the lowest agent version that records
 // terminals; an older agent never receives record_terminal.
-const RecordTerminalVersion = "0.3.0"
+const RecordTerminalVersion = "0.4.0"
 
 // RecordMode is the recording c asks for: RecordOutput where unset.
 func (c AgentConfig) RecordMode() string {
@@ -152,7 +152,7 @@ var ConfigFields = map[string]string{
 // ChangeReportVersion is the lowest agent version that makes change
 // reports (AgentConfig.ChangeReport, ChangeReportFiles). An older agent
 // ignores the fields, and reports nothing.
-const ChangeReportVersion = "0.3.0"
+const ChangeReportVersion = "0.4.0"
 
 // DefaultChangeReportFiles are the files under /etc whose checksums a
 // change report compares where no group names its own: where logins,

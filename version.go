@@ -2,7 +2,7 @@ package hoist
 
 // Version is the version of this build of Hoist. Agents report it; the
 // server gates what it sends by it.
-const Version = "0.3.0"
+const Version = "0.4.0"
 
 // ArgvVersion is the lowest agent version that understands an application
 // rule's argv: an older agent would ignore the field it does not know and
