@@ -61,7 +61,7 @@ func TestFaultServerKill9(t *testing.T) {
 	}
 	var killedAt []time.Duration
 	var recovered []time.Duration
-	var landed []string // approvals committed before each kill
+	var landed []string      // approvals committed before each kill
 	all := map[string]bool{} // request id → revoked
 	for round := range scale(3, 12) {
 		ids := make([]string, len(users))
