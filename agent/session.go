@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hoist-jit/hoist"
@@ -331,7 +332,7 @@ func (a *Agent) Activate(g Grant) error {
 	}
 	if err := a.save(s.rec); err != nil {
 		_, _ = group.End(context.Background(), 0)
-		return err
+		return notRecorded(err)
 	}
 	a.mu.Lock()
 	if a.closed {
@@ -378,6 +379,21 @@ func (a *Agent) reserve(g Grant) (release func(), err error) {
 }
 
 // save writes rec atomically.
+// ErrNotRecorded is in the chain of Activate's error when hoistd could not
+// save the session to its state directory (a full disk, most often):
+// nothing was started, and the same grant may be given again later.
+var ErrNotRecorded = errors.New("the session could not be saved")
+
+// notRecorded is the error of a grant whose session could not be saved,
+// with a message that tells the user why.
+func notRecorded(err error) error {
+	msg := "hoistd cannot save the session in its state directory"
+	if errors.Is(err, syscall.ENOSPC) {
+		msg += " (its disk is full)"
+	}
+	return hoist.WrapError(hoist.EUnavailable, msg+", so it has not started; it starts once an administrator has made room, if its window is still open", errors.Join(ErrNotRecorded, err))
+}
+
 func (a *Agent) save(rec record) error {
 	data, err := json.Marshal(rec)
 	if err != nil {

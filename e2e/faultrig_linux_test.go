@@ -534,6 +534,9 @@ func (d *hoistdProc) request(u testenv.User, args string) string {
 		if id := lines[len(lines)-1]; code == 0 && hoist.ValidID(hoist.RequestIDPrefix, id) {
 			return id
 		}
+		if last == "" {
+			d.t.Logf("hoist request (asking again): exit %d, %q %q", code, out, errOut)
+		}
 		last = fmt.Sprintf("exit %d, %q %q", code, out, errOut)
 	}
 	d.t.Fatalf("hoist request never taken: %s", last)
@@ -548,4 +551,9 @@ func byAction(recs []hoist.AuditRecord) (map[string]int, map[string]int) {
 		ns[r.Action+" "+r.Subject]++
 	}
 	return n, ns
+}
+
+// userAttr runs a command as u.
+func userAttr(u testenv.User) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: u.UID, Gid: u.GID}}
 }
