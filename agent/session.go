@@ -266,21 +266,24 @@ func (a *Agent) schedule(s *session) {
 	if s.rec.State == stateEnding {
 		left = 0
 	}
+	until := s.rec.NotAfter
 	s.timer = a.cfg.Clock.AfterFunc(max(left, 0), func() {
-		if a.extendedSince(s) {
+		if a.extendedSince(s, until) {
 			return // an extension moved the end and armed a new timer
 		}
 		_, _ = a.end(s, string(hoist.EndExpired), "hoistd")
 	})
 }
 
-// extendedSince reports whether s is active with its end still ahead: a
-// timer armed for an earlier end, which an extension moved, has nothing
-// to do.
-func (a *Agent) extendedSince(s *session) bool {
+// extendedSince reports whether s is active with an end other than until,
+// the end its timer was armed for: that timer, which an extension
+// replaced, has nothing to do. It does not ask the wall clock: the timer
+// runs on the monotonic clock, and a wall clock set back by hours must not
+// keep the session past its window.
+func (a *Agent) extendedSince(s *session, until time.Time) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return s.rec.State == stateActive && !s.ending && a.cfg.Clock.Now().Before(s.rec.NotAfter)
+	return s.rec.State == stateActive && !s.ending && !s.rec.NotAfter.Equal(until)
 }
 
 // Activate starts a session for g.User, replacing none: a user with an
