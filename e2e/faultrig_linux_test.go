@@ -528,12 +528,17 @@ func (d *hoistdProc) status(u testenv.User) localapi.Status {
 func (d *hoistdProc) request(u testenv.User, args string) string {
 	d.t.Helper()
 	var last string
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); {
 		code, out, errOut := d.sh(u, "hoist request "+args)
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		if id := lines[len(lines)-1]; code == 0 && hoist.ValidID(hoist.RequestIDPrefix, id) {
 			return id
 		}
+		pause := 200 * time.Millisecond
+		if strings.Contains(errOut, "too many requests") {
+			pause = 5 * time.Second // hoistd's 20 asks a minute per user: the long soak meets it
+		}
+		time.Sleep(pause)
 		if last == "" {
 			d.t.Logf("hoist request (asking again): exit %d, %q %q", code, out, errOut)
 		}
