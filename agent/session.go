@@ -535,6 +535,7 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	a.mu.Unlock()
 	if serr := a.save(rec); serr != nil {
 		a.cfg.Logger.Error("cannot save the session's end", "session", rec.ID, "err", serr)
+		a.saveWhenPossible(s)
 	}
 	detail := map[string]any{
 		"user": rec.User, "reason": reason, "terminated": rep.Terminated, "killed": rep.Killed,
@@ -593,6 +594,42 @@ func unkillable(rep platform.EndReport) []stuckProcess {
 		out = append(out, stuckProcess{Pid: p.Pid, State: p.State, Comm: p.Comm})
 	}
 	return out
+}
+
+// saveRetryEvery is how often a session record that could not be written
+// (a full disk) is tried again.
+const saveRetryEvery = 2 * time.Second
+
+// saveWhenPossible writes s's record again every saveRetryEvery on the
+// agent's clock until it is written or hoistd stops: an end left unwritten
+// would be done again, and audited twice, by the next hoistd.
+func (a *Agent) saveWhenPossible(s *session) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	stop := a.stop
+	var attempt func()
+	attempt = func() {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		a.mu.Lock()
+		rec := s.rec
+		a.mu.Unlock()
+		if a.save(rec) == nil {
+			return
+		}
+		a.mu.Lock()
+		if !a.closed {
+			a.cfg.Clock.AfterFunc(saveRetryEvery, attempt)
+		}
+		a.mu.Unlock()
+	}
+	a.cfg.Clock.AfterFunc(saveRetryEvery, attempt)
 }
 
 // retryUnkillable keeps trying to end what s left behind, every

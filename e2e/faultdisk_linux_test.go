@@ -159,6 +159,15 @@ func TestFaultAgentDiskFull(t *testing.T) {
 		return ns["agent.session.ended "+sid] == 1
 	})
 	figure(t, "disk.outbox", "queued events arrived %s after space returned", time.Since(freed).Round(10*time.Millisecond))
+	// The end hoistd could not write on the full disk is written once there
+	// is room: a restart must not end (and audit) the session again.
+	testenv.WaitUntil(t, "the session's end on disk once there is room", func() bool {
+		var rec struct {
+			State string `json:"state"`
+		}
+		data, err := os.ReadFile(filepath.Join(state, "sessions", sid+".json"))
+		return err == nil && json.Unmarshal(data, &rec) == nil && rec.State == "ended"
+	})
 	agent.stop(10 * time.Second)
 	agent.start() // the state it wrote on a full disk loads
 	// The grant refused on the full disk starts now that there is room
