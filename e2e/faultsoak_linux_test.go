@@ -96,10 +96,13 @@ func TestFaultSoak(t *testing.T) {
 			t.Errorf("approve %s: %+v", id, ans)
 			return
 		}
+		sid := ans.Results[0].Session.ID
 		mu.Lock()
-		sessions[ans.Results[0].Session.ID] = true
+		sessions[sid] = true
 		mu.Unlock()
-		waitFor(t, "the soak session", time.Minute, func() bool { return agent.status(u).State == "active" })
+		// Its 2s may be over before a look sees it active: wait for the
+		// session, active or ended.
+		waitFor(t, "the soak session", time.Minute, func() bool { return agent.status(u).SessionID == sid })
 		if code, out, errOut := agent.sh(u, "hoist run -- id -u"); code != 0 || out != "0\n" {
 			// The 2s window may end first on a loaded machine: that is
 			// the refusal, not a failure.
