@@ -368,6 +368,11 @@ func (a *Agent) reserve(g Grant) (release func(), err error) {
 		if cur.rec.ID == g.SessionID {
 			return nil, nil // the same grant again: nothing to do
 		}
+		if !a.cfg.Clock.Now().Before(cur.rec.NotAfter) {
+			// Its window is over and its end is under way: the next grant
+			// (asked for the moment the window closed) can start soon.
+			return nil, hoist.WrapError(hoist.EConflict, g.User+"'s previous session is still ending", ErrPreviousEnding)
+		}
 		return nil, hoist.Errorf(hoist.EConflict, "%s already has an active session", g.User)
 	}
 	if a.activating[g.User] {
@@ -381,7 +386,11 @@ func (a *Agent) reserve(g Grant) (release func(), err error) {
 	}, nil
 }
 
-// save writes rec atomically.
+// ErrPreviousEnding is in the chain of Activate's error when the user's
+// previous session is past its window but not yet ended: the grant may be
+// given again in a moment.
+var ErrPreviousEnding = errors.New("the previous session is still ending")
+
 // ErrNotRecorded is in the chain of Activate's error when hoistd could not
 // save the session to its state directory (a full disk, most often):
 // nothing was started, and the same grant may be given again later.
@@ -397,6 +406,7 @@ func notRecorded(err error) error {
 	return hoist.WrapError(hoist.EUnavailable, msg+", so it has not started; it starts once an administrator has made room, if its window is still open", errors.Join(ErrNotRecorded, err))
 }
 
+// save writes rec atomically.
 func (a *Agent) save(rec record) error {
 	data, err := json.Marshal(rec)
 	if err != nil {

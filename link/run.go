@@ -169,6 +169,11 @@ func (l *Link) apply(ev hoist.AgentEvent) {
 			l.a.Decided(g.User, ev.RequestID, "refused", hoist.ErrorMessage(err))
 			l.unsaved.add(ev, g.NotAfter)
 		}
+		if errors.Is(err, agent.ErrPreviousEnding) {
+			// Asked for the moment the last window closed: it starts once
+			// that session's end is done.
+			l.unsaved.add(ev, g.NotAfter)
+		}
 	case hoist.AgentEventExtended:
 		l.applyExtension(ev)
 	case hoist.AgentEventPolicy:
@@ -382,8 +387,9 @@ func (b *backoff) wait(ctx context.Context) {
 // unsavedRetry is how often grants hoistd could not record are tried again.
 const unsavedRetry = 2 * time.Second
 
-// unsavedGrants are approved events whose session hoistd could not save
-// (agent.ErrNotRecorded), each kept until its window ends.
+// unsavedGrants are approved events whose session hoistd could not start
+// yet (agent.ErrNotRecorded, agent.ErrPreviousEnding), each kept until its
+// window ends.
 type unsavedGrants struct {
 	mu   sync.Mutex
 	evs  []hoist.AgentEvent
