@@ -173,7 +173,7 @@ func TestFaultAgentDiskFull(t *testing.T) {
 	// The grant refused on the full disk starts now that there is room
 	// (its window is open), and survives the restart.
 	testenv.WaitUntil(t, "the grant given on the full disk to start once there is room", func() bool { return agent.status(late).State == "active" })
-	figure(t, "disk.grant", "the grant given on the full disk started %s after space returned (hoistd retries every 2s)", time.Since(freed).Round(10*time.Millisecond))
+	figure(t, "disk.grant", "the grant given on the full disk started %s after space returned (hoistd retries every 0.5s)", time.Since(freed).Round(10*time.Millisecond))
 	checkState(t, state)
 	n, ns := byAction(ad.audit())
 	if n["agent.command.started"] != commands {

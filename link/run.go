@@ -385,7 +385,7 @@ func (b *backoff) wait(ctx context.Context) {
 }
 
 // unsavedRetry is how often grants hoistd could not record are tried again.
-const unsavedRetry = 2 * time.Second
+const unsavedRetry = 500 * time.Millisecond
 
 // unsavedGrants are approved events whose session hoistd could not start
 // yet (agent.ErrNotRecorded, agent.ErrPreviousEnding), each kept until its
