@@ -56,3 +56,13 @@ player-check:
 	./scripts/vendor-asciinema-player --check
 player-update:
 	./scripts/vendor-asciinema-player --update
+
+# The fault suite's long form (as root, about 20 minutes): PostgreSQL
+# restarts under two replicas, hoist-server killed with SIGKILL, the
+# agent's disk full, its clock jumped, its network cut (and lossy, where
+# the kernel has netem), and a soak of 1,000 sessions. CI runs the same
+# tests in a bounded form (go test ./e2e/ -run TestFault). The figures go
+# into docs/reliability.md: grep FIGURE in the output.
+.PHONY: faults
+faults:
+	HOIST_FAULTS=long $(GO) test -count=1 -timeout 40m -run 'TestFault' -v ./e2e/ | grep -E '^(=== RUN|--- |\s+FIGURE|\s+\S+_test.go:|PASS|FAIL|ok)'

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hoist-jit/hoist"
@@ -281,21 +282,24 @@ func (a *Agent) schedule(s *session) {
 	if s.rec.State == stateEnding {
 		left = 0
 	}
+	until := s.rec.NotAfter
 	s.timer = a.cfg.Clock.AfterFunc(max(left, 0), func() {
-		if a.extendedSince(s) {
+		if a.extendedSince(s, until) {
 			return // an extension moved the end and armed a new timer
 		}
 		_, _ = a.end(s, string(hoist.EndExpired), "hoistd")
 	})
 }
 
-// extendedSince reports whether s is active with its end still ahead: a
-// timer armed for an earlier end, which an extension moved, has nothing
-// to do.
-func (a *Agent) extendedSince(s *session) bool {
+// extendedSince reports whether s is active with an end other than until,
+// the end its timer was armed for: that timer, which an extension
+// replaced, has nothing to do. It does not ask the wall clock: the timer
+// runs on the monotonic clock, and a wall clock set back by hours must not
+// keep the session past its window.
+func (a *Agent) extendedSince(s *session, until time.Time) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return s.rec.State == stateActive && !s.ending && a.cfg.Clock.Now().Before(s.rec.NotAfter)
+	return s.rec.State == stateActive && !s.ending && !s.rec.NotAfter.Equal(until)
 }
 
 // Activate starts a session for g.User, replacing none: a user with an
@@ -354,7 +358,7 @@ func (a *Agent) Activate(g Grant) error {
 	}
 	if err := a.save(s.rec); err != nil {
 		_, _ = group.End(context.Background(), 0)
-		return err
+		return notRecorded(err)
 	}
 	if base != nil {
 		a.saveBaseline(g.SessionID, base)
@@ -393,6 +397,11 @@ func (a *Agent) reserve(g Grant) (release func(), err error) {
 		if cur.rec.ID == g.SessionID {
 			return nil, nil // the same grant again: nothing to do
 		}
+		if !a.cfg.Clock.Now().Before(cur.rec.NotAfter) {
+			// Its window is over and its end is under way: the next grant
+			// (asked for the moment the window closed) can start soon.
+			return nil, hoist.WrapError(hoist.EConflict, g.User+"'s previous session is still ending", ErrPreviousEnding)
+		}
 		return nil, hoist.Errorf(hoist.EConflict, "%s already has an active session", g.User)
 	}
 	if a.activating[g.User] {
@@ -404,6 +413,26 @@ func (a *Agent) reserve(g Grant) (release func(), err error) {
 		delete(a.activating, g.User)
 		a.mu.Unlock()
 	}, nil
+}
+
+// ErrPreviousEnding is in the chain of Activate's error when the user's
+// previous session is past its window but not yet ended: the grant may be
+// given again in a moment.
+var ErrPreviousEnding = errors.New("the previous session is still ending")
+
+// ErrNotRecorded is in the chain of Activate's error when hoistd could not
+// save the session to its state directory (a full disk, most often):
+// nothing was started, and the same grant may be given again later.
+var ErrNotRecorded = errors.New("the session could not be saved")
+
+// notRecorded is the error of a grant whose session could not be saved,
+// with a message that tells the user why.
+func notRecorded(err error) error {
+	msg := "hoistd cannot save the session in its state directory"
+	if errors.Is(err, syscall.ENOSPC) {
+		msg += " (its disk is full)"
+	}
+	return hoist.WrapError(hoist.EUnavailable, msg+", so it has not started; it starts once an administrator has made room, if its window is still open", errors.Join(ErrNotRecorded, err))
 }
 
 // save writes rec atomically.
@@ -545,6 +574,7 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	a.mu.Unlock()
 	if serr := a.save(rec); serr != nil {
 		a.cfg.Logger.Error("cannot save the session's end", "session", rec.ID, "err", serr)
+		a.saveWhenPossible(s)
 	}
 	detail := map[string]any{
 		"user": rec.User, "reason": reason, "terminated": rep.Terminated, "killed": rep.Killed,
@@ -609,6 +639,42 @@ func unkillable(rep platform.EndReport) []stuckProcess {
 		out = append(out, stuckProcess{Pid: p.Pid, State: p.State, Comm: p.Comm})
 	}
 	return out
+}
+
+// saveRetryEvery is how often a session record that could not be written
+// (a full disk) is tried again.
+const saveRetryEvery = 2 * time.Second
+
+// saveWhenPossible writes s's record again every saveRetryEvery on the
+// agent's clock until it is written or hoistd stops: an end left unwritten
+// would be done again, and audited twice, by the next hoistd.
+func (a *Agent) saveWhenPossible(s *session) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	stop := a.stop
+	var attempt func()
+	attempt = func() {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		a.mu.Lock()
+		rec := s.rec
+		a.mu.Unlock()
+		if a.save(rec) == nil {
+			return
+		}
+		a.mu.Lock()
+		if !a.closed {
+			a.cfg.Clock.AfterFunc(saveRetryEvery, attempt)
+		}
+		a.mu.Unlock()
+	}
+	a.cfg.Clock.AfterFunc(saveRetryEvery, attempt)
 }
 
 // retryUnkillable keeps trying to end what s left behind, every

@@ -34,6 +34,10 @@ func StatusOf(code string) int {
 	return http.StatusInternalServerError
 }
 
+// unavailableRetryAfter is the Retry-After of a 503, in seconds: about
+// what a PostgreSQL restart takes.
+const unavailableRetryAfter = "2"
+
 // ErrorBody is defined in package wire, which clients import without the server.
 type ErrorBody = wire.ErrorBody
 
@@ -53,6 +57,11 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	var herr *hoist.Error
 	if code == hoist.ERateLimited && errors.As(err, &herr) {
 		w.Header().Set("Retry-After", "1")
+	}
+	if code == hoist.EUnavailable {
+		// A dependency is down (the database restarting, most often):
+		// clients and proxies retry instead of treating it as a failure.
+		w.Header().Set("Retry-After", unavailableRetryAfter)
 	}
 	detail := ErrorDetail{Code: code, Message: hoist.ErrorMessage(err)}
 	if errors.As(err, &herr) && len(herr.Fields) > 0 {

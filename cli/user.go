@@ -131,7 +131,7 @@ func printStatus(env Env, st *localapi.Status) {
 		fmt.Fprintf(env.Stdout, "JIT elevated access for %s is waiting for approval (request %s)\n", st.User, st.RequestID)
 	default:
 		fmt.Fprintf(env.Stdout, "JIT elevated access is not active for %s\n", st.User)
-		if st.RequestState == "denied" || st.RequestState == "expired" || st.RequestState == "cancelled" {
+		if st.RequestState == "denied" || st.RequestState == "expired" || st.RequestState == "cancelled" || st.RequestState == "refused" {
 			why := ""
 			if st.DecisionReason != "" {
 				why = " (" + st.DecisionReason + ")"
@@ -375,7 +375,7 @@ func waitForDecision(path, id string) (string, *localapi.Status, error) {
 		switch {
 		case st.State == "active" && st.RequestID == id:
 			return "approved", true
-		case st.RequestID == id && (st.RequestState == "denied" || st.RequestState == "expired" || st.RequestState == "cancelled"):
+		case st.RequestID == id && (st.RequestState == "denied" || st.RequestState == "expired" || st.RequestState == "cancelled" || st.RequestState == "refused"):
 			return st.RequestState, true
 		}
 		return "", false

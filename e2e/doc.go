@@ -13,4 +13,10 @@
 // HOIST_CI=1 a missing one fails instead of skipping. The harness is in
 // fleet_linux_test.go: newFleet starts a server and an agent linked to it.
 // Tests of one package's own contract stay beside that package.
+//
+// The fault suite (fault*_linux_test.go, TestFault…) runs the built binaries
+// as processes of their own and breaks their world: PostgreSQL restarts,
+// SIGKILL, a full disk, clock jumps, a network partition, a soak. CI runs
+// its bounded form; HOIST_FAULTS=long (make faults) the long one. See
+// docs/reliability.md.
 package e2e

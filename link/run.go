@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -43,6 +44,7 @@ type Link struct {
 		sync.Mutex
 		id string
 	}
+	unsaved unsavedGrants
 }
 
 // New links a to the server c talks to, and puts in force the policy
@@ -125,6 +127,7 @@ func (l *Link) cursor() int64 {
 func (l *Link) Run(ctx context.Context) {
 	go l.deliverLoop(ctx)
 	go l.checkinLoop(ctx)
+	go l.retryUnsaved(ctx)
 	backoff := newBackoff()
 	after := l.cursor()
 	for ctx.Err() == nil {
@@ -166,6 +169,19 @@ func (l *Link) apply(ev hoist.AgentEvent) {
 		err = l.a.Activate(agent.Grant{SessionID: g.Session, RequestID: g.Request, User: g.User, NotBefore: g.NotBefore, NotAfter: g.NotAfter, By: "server", Signed: ev.Grant})
 		if err != nil {
 			l.log.Warn("cannot start the granted session", "session", g.Session, "err", err)
+		}
+		if errors.Is(err, agent.ErrNotRecorded) {
+			// No room to record the session (a full disk): the user hears
+			// why, and the grant is tried again until it starts or its
+			// window ends, so that the session the server shows is the
+			// one the machine gets once there is room.
+			l.a.Decided(g.User, ev.RequestID, "refused", hoist.ErrorMessage(err))
+			l.unsaved.add(ev, g.NotAfter)
+		}
+		if errors.Is(err, agent.ErrPreviousEnding) {
+			// Asked for the moment the last window closed: it starts once
+			// that session's end is done.
+			l.unsaved.add(ev, g.NotAfter)
 		}
 	case hoist.AgentEventExtended:
 		l.applyExtension(ev)
@@ -417,4 +433,53 @@ func (l *Link) fetchOfflineKey(ctx context.Context) {
 		l.unacked.id = ans.KeyID
 	}
 	l.Kick()
+}
+
+// unsavedRetry is how often grants hoistd could not record are tried again.
+const unsavedRetry = 500 * time.Millisecond
+
+// unsavedGrants are approved events whose session hoistd could not start
+// yet (agent.ErrNotRecorded, agent.ErrPreviousEnding), each kept until its
+// window ends.
+type unsavedGrants struct {
+	mu   sync.Mutex
+	evs  []hoist.AgentEvent
+	ends []time.Time
+}
+
+func (u *unsavedGrants) add(ev hoist.AgentEvent, notAfter time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.evs, u.ends = append(u.evs, ev), append(u.ends, notAfter)
+}
+
+// take empties the list and returns what in it is still within its window.
+func (u *unsavedGrants) take(now time.Time) []hoist.AgentEvent {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var live []hoist.AgentEvent
+	for i, ev := range u.evs {
+		if now.Before(u.ends[i]) {
+			live = append(live, ev)
+		}
+	}
+	u.evs, u.ends = nil, nil
+	return live
+}
+
+// retryUnsaved applies again, every unsavedRetry until ctx ends, the grants
+// that could not be recorded; apply puts back the ones that still cannot.
+func (l *Link) retryUnsaved(ctx context.Context) {
+	t := time.NewTicker(unsavedRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, ev := range l.unsaved.take(l.clock()) {
+			l.apply(ev)
+		}
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hoist-jit/hoist"
 )
 
 // AgentEventsChannel is the NOTIFY channel on which servers announce that an
@@ -16,10 +18,19 @@ const AgentEventsChannel = "hoist_agent_events"
 // ListenAgentEvents calls wake with the agent id of every notification until
 // ctx ends, reconnecting after failures. PostgreSQL's own LISTEN/NOTIFY is
 // the whole cluster protocol: no other coordination between replicas.
+//
+// Notifications sent while no connection listens are lost, so each time it
+// listens again it first calls wake(hoist.AllAgents): every long poll reads
+// its events once more, and a decision committed on another replica during
+// the gap (a database restart) reaches its agent now rather than when the
+// poll times out.
 func ListenAgentEvents(ctx context.Context, url string, log *slog.Logger, wake func(agentID string)) {
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := listenOnce(ctx, url, wake, func() { delay = 100 * time.Millisecond })
+		err := listenOnce(ctx, url, wake, func() {
+			delay = 100 * time.Millisecond
+			wake(hoist.AllAgents)
+		})
 		if ctx.Err() != nil {
 			return
 		}

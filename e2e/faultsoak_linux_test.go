@@ -1,0 +1,174 @@
+package e2e_test
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hoist-jit/hoist/testenv"
+)
+
+// footprint is what a process holds: open fds, RSS, and goroutines (the
+// server's /metrics) or threads (hoistd, from /proc).
+type footprint struct {
+	fds, rssKB, routines int
+}
+
+func (f footprint) String() string {
+	return fmt.Sprintf("%d fds, %d goroutines/threads, %d MiB RSS", f.fds, f.routines, f.rssKB/1024)
+}
+
+// procFootprint reads pid's fds, threads and RSS from /proc.
+func procFootprint(pid int) footprint {
+	var f footprint
+	fds, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	f.fds = len(fds)
+	data, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		n, _ := strconv.Atoi(strings.Fields(v + " 0")[0])
+		switch k {
+		case "VmRSS":
+			f.rssKB = n
+		case "Threads":
+			f.routines = n
+		}
+	}
+	return f
+}
+
+// serverFootprint is the server's, with its goroutines from /metrics.
+func serverFootprint(s *serverProc, metrics string) footprint {
+	f := procFootprint(s.cmd.Process.Pid)
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		return f
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+			f.routines, _ = strconv.Atoi(v)
+		}
+	}
+	return f
+}
+
+// TestFaultSoak runs many short sessions for five users at once (runs in
+// each; hoistd here has its sudo integration off, since the machine's sudo
+// is not the test's), then checks that server and agent give back what
+// they took — fds, goroutines or threads, and (as a figure) RSS — and that
+// the audit holds every session and program once.
+func TestFaultSoak(t *testing.T) {
+	testenv.RequireRoot(t)
+	metrics := freeAddr(t)
+	s := startServerProc(t, t.TempDir(), freeAddr(t), "", "--metrics-listen", metrics)
+	ad := s.admin()
+	ad.enableJIT()
+	agent := newHoistd(t, s, ad.enrollToken(), "")
+	users := make([]testenv.User, 5)
+	for i := range users {
+		users[i] = testenv.NewUser(t)
+	}
+	total := scale(25, 1000)
+
+	// One session each first, so that the baseline has every pool warm.
+	var mu sync.Mutex
+	sessions := map[string]bool{}
+	one := func(u testenv.User, n int) {
+		id := agent.request(u, "--for 1h --reason soak")
+		var ans struct {
+			Results []struct {
+				OK      bool `json:"ok"`
+				Session *struct {
+					ID string `json:"id"`
+				} `json:"session"`
+			} `json:"results"`
+		}
+		ad.must("POST", "/api/v1/requests/approve", map[string]any{"ids": []string{id}, "duration": "2s"}, &ans)
+		if len(ans.Results) != 1 || ans.Results[0].Session == nil {
+			t.Errorf("approve %s: %+v", id, ans)
+			return
+		}
+		sid := ans.Results[0].Session.ID
+		mu.Lock()
+		sessions[sid] = true
+		mu.Unlock()
+		// Its 2s may be over before a look sees it active: wait for the
+		// session, active or ended.
+		waitFor(t, "the soak session", time.Minute, func() bool { return agent.status(u).SessionID == sid })
+		if code, out, errOut := agent.sh(u, "hoist run -- id -u"); code != 0 || out != "0\n" {
+			// The 2s window may end first on a loaded machine: that is
+			// the refusal, not a failure.
+			if !strings.Contains(errOut, "not active") {
+				t.Errorf("hoist run in a soak session: %d %q %q", code, out, errOut)
+			}
+		}
+		if n%2 == 0 {
+			agent.sh(u, "hoist exit") // half end early, half by their window
+		}
+		waitFor(t, "the soak session to end", time.Minute, func() bool { return agent.status(u).State != "active" })
+	}
+	var wg sync.WaitGroup
+	for _, u := range users {
+		wg.Add(1)
+		go func() { defer wg.Done(); one(u, 0) }()
+	}
+	wg.Wait()
+	time.Sleep(3 * time.Second) // let idle connections settle before the baseline: a measurement, not a wait for an event
+	baseS, baseA := serverFootprint(s, metrics), procFootprint(agent.cmd.Process.Pid)
+
+	start := time.Now()
+	per := (total - len(users)) / len(users)
+	for _, u := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range per {
+				one(u, n)
+			}
+		}()
+	}
+	wg.Wait()
+	ran := time.Since(start)
+	var endS, endA footprint
+	settle := waitFor(t, "server and agent back near their baseline", 2*time.Minute, func() bool {
+		endS, endA = serverFootprint(s, metrics), procFootprint(agent.cmd.Process.Pid)
+		return endS.fds <= baseS.fds+4 && endS.routines <= baseS.routines+10 && endA.fds <= baseA.fds+4
+	})
+	figure(t, "soak", "%d sessions for %d users in %s; server %s → %s, hoistd %s → %s (settled in %s)",
+		len(sessions), len(users), ran.Round(time.Second), baseS, endS, baseA, endA, settle.Round(10*time.Millisecond))
+
+	// Every session ended, and the audit has each record once.
+	waitFor(t, "every session's end on the server", 2*time.Minute, func() bool {
+		n, _ := byAction(ad.audit())
+		return n["agent.session.ended"] >= len(sessions)
+	})
+	n, ns := byAction(ad.audit())
+	for sid := range sessions {
+		for _, action := range []string{"session.started", "agent.session.started", "agent.session.ended"} {
+			if ns[action+" "+sid] != 1 {
+				t.Errorf("session %s: %d %s records, want 1", sid, ns[action+" "+sid], action)
+			}
+		}
+	}
+	if n["agent.command.started"] != n["agent.command.ended"] || n["agent.command.started"] > len(sessions) {
+		t.Errorf("%d programs started, %d ended, for %d sessions", n["agent.command.started"], n["agent.command.ended"], len(sessions))
+	}
+	var active struct {
+		Sessions []struct {
+			ID string `json:"id"`
+		} `json:"sessions"`
+	}
+	ad.must("GET", "/api/v1/sessions?state=active", nil, &active)
+	if len(active.Sessions) != 0 {
+		t.Errorf("%d sessions still active on the server after the soak", len(active.Sessions))
+	}
+	ad.verifyAudit()
+}
