@@ -65,4 +65,5 @@ player-update:
 # into docs/reliability.md: grep FIGURE in the output.
 .PHONY: faults
 faults:
-	HOIST_FAULTS=long $(GO) test -count=1 -timeout 40m -run 'TestFault' -v ./e2e/ | grep -E '^(=== RUN|--- |\s+FIGURE|\s+\S+_test.go:|PASS|FAIL|ok)'
+	@HOIST_FAULTS=long $(GO) test -count=1 -timeout 40m -run 'TestFault' -v ./e2e/ > faults.log 2>&1; status=$$?; \
+	grep -E '^(=== RUN|--- |\s+FIGURE|\s+\S+_test.go:|PASS|FAIL|ok)' faults.log; echo "(the whole output: faults.log)"; exit $$status

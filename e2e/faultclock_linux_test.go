@@ -42,18 +42,17 @@ func TestFaultAgentClockJumps(t *testing.T) {
 		name    string
 		jump    time.Duration
 		restart bool // hoistd restarts after the jump
-		gap     string
 	}{
-		{"forward 3h", 3 * time.Hour, false, ""},
-		{"back 3h", -3 * time.Hour, false, ""},
-		{"forward 3h then a restart", 3 * time.Hour, true, ""},
-		{"back 3h then a restart", -3 * time.Hour, true,
-			"a hoistd restarted after the wall clock went back resumes the session by the wall clock (docs/reliability.md)"},
+		{"forward 3h", 3 * time.Hour, false},
+		{"back 3h", -3 * time.Hour, false},
+		{"forward 3h then a restart", 3 * time.Hour, true},
+		// Not here: the wall clock set back, then a restart. A restarted
+		// hoistd resumes the session by the wall clock, so it runs long by
+		// the jump; that is a known gap (docs/reliability.md), to be closed
+		// by a deadline that survives a restart (CLOCK_BOOTTIME and the
+		// boot id), not a test that skips.
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.gap != "" {
-				t.Skip("known gap: " + tc.gap)
-			}
 			clock := &jumpClock{}
 			dir := t.TempDir()
 			f := newFleetOn(t, startServerAt(t, dir, "127.0.0.1:0"), func(c *agent.Config) { c.Clock = clock })
