@@ -41,11 +41,13 @@ deb-version:
 # Debian's clang and committed, so that neither CI nor a package build
 # needs clang; platform's TestExecObjectUpToDate checks the committed
 # object against this build where clang is present. The DWARF is stripped
-# (it names the build directory); the BTF the loader needs stays.
+# (it names the build directory); the BTF the loader needs stays, its
+# source paths relative (-fdebug-compilation-dir), so that the object is
+# the same whichever directory builds it.
 .PHONY: bpf
 BPF_OUT ?= platform/bpf/exec.bpf.o
 bpf:
-	clang -O2 -g -target bpf -D__TARGET_ARCH_x86 -c platform/bpf/exec.bpf.c -o $(BPF_OUT)
+	clang -O2 -g -target bpf -D__TARGET_ARCH_x86 -fdebug-compilation-dir=. -c platform/bpf/exec.bpf.c -o $(BPF_OUT)
 	llvm-strip -g $(BPF_OUT)
 
 # The console's terminal player (npm asciinema-player, pinned in the
