@@ -693,3 +693,28 @@ func TestEmptyRunGroupsAreSwept(t *testing.T) {
 		t.Fatalf("the empty run group is still there (%v)", err)
 	}
 }
+
+// TestResumeAfterTheClockWentBack: hoistd restarted after the wall clock
+// was set back by hours ends the session when its approved window is over
+// by the boot clock, not hours later by the wall clock.
+func TestResumeAfterTheClockWentBack(t *testing.T) {
+	r := newRig(t)
+	sid := r.grant(time.Hour)
+	prog := r.command("exec hoist run -- sleep 1000")
+	if err := prog.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Wait()
+	g, _ := r.tracker.OpenGroup(sid)
+	var pids []int
+	testenv.WaitUntil(t, "the elevated sleep", func() bool { pids, _ = g.Pids(); return len(pids) == 1 })
+	r.stop()
+	r.clock.Add(-3 * time.Hour)
+	r.start()
+	// An hour on the wall clock from here is the whole window and more by
+	// the boot clock; by the wall clock alone, four hours were left.
+	testenv.WaitUntil(t, "the resumed session's timer", func() bool { return r.clock.Timers() > 0 })
+	r.clock.Add(time.Hour)
+	testenv.WaitUntil(t, "the session to end by the boot clock", func() bool { return len(r.events("session.ended")) == 1 })
+	testenv.WaitUntil(t, "the elevated program to be ended", func() bool { return !testenv.Alive(pids[0]) })
+}

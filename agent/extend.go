@@ -75,6 +75,7 @@ func (a *Agent) Extend(g Grant) error {
 	rec := s.rec
 	old := rec.NotAfter
 	rec.NotAfter, rec.Grant = g.NotAfter, g.Signed
+	a.stampExtension(&rec, old)
 	// On disk first: a restart must resume the later end, and the file
 	// must agree with the grant it carries.
 	if err := a.save(rec); err != nil {

@@ -60,6 +60,57 @@ type record struct {
 	// Incomplete says the end failed (unkillable processes or another
 	// error) and is being retried.
 	Incomplete bool `json:"incomplete,omitempty"`
+	// Boot is NotAfter on this boot's own clock, which a wall clock set
+	// back while hoistd was down does not move (bootEnd).
+	Boot *bootDeadline `json:"boot,omitempty"`
+}
+
+// bootDeadline is a session's end as the boot clock counts it: ID is the
+// boot's id, Deadline the time since it began (CLOCK_BOOTTIME).
+type bootDeadline struct {
+	ID       string        `json:"id"`
+	Deadline time.Duration `json:"deadline"`
+}
+
+// bootSlack is how far the wall clock may disagree with the boot clock
+// before a resumed session's end follows the boot clock: smaller steps are
+// a time service correcting the clock, not a clock set back by hand.
+const bootSlack = time.Minute
+
+// stampBoot records rec's end on the boot clock; called where NotAfter is
+// set (a new session, an extension), never on a later save, so that a wall
+// clock set back since then does not move it.
+func (a *Agent) stampBoot(rec *record) {
+	rec.Boot = nil
+	if id, since, ok := bootClock(); ok {
+		rec.Boot = &bootDeadline{ID: id, Deadline: since + rec.NotAfter.Sub(a.cfg.Clock.Now())}
+	}
+}
+
+// stampExtension moves rec's boot-clock end by as much as an extension
+// moved NotAfter from old, so that a wall clock set back during the session
+// does not lengthen it through the extension either.
+func (a *Agent) stampExtension(rec *record, old time.Time) {
+	if id, _, ok := bootClock(); ok && rec.Boot != nil && rec.Boot.ID == id {
+		rec.Boot = &bootDeadline{ID: id, Deadline: rec.Boot.Deadline + rec.NotAfter.Sub(old)}
+		return
+	}
+	a.stampBoot(rec)
+}
+
+// bootLeft is how long rec has left by the boot clock, when it was stamped
+// on this boot and says less than the wall clock by more than bootSlack
+// (the wall clock went back while hoistd was down); ok is false otherwise.
+func bootLeft(rec record, wallLeft time.Duration) (left time.Duration, ok bool) {
+	if rec.Boot == nil {
+		return 0, false
+	}
+	id, since, read := bootClock()
+	if !read || id != rec.Boot.ID {
+		return 0, false
+	}
+	left = rec.Boot.Deadline - since
+	return left, wallLeft-left > bootSlack
 }
 
 // stuckProcess is an elevated process that did not die when killed.
@@ -279,6 +330,12 @@ func (a *Agent) resume() error {
 // before a restart, ends it now. The caller holds a.mu.
 func (a *Agent) schedule(s *session) {
 	left := s.rec.NotAfter.Sub(a.cfg.Clock.Now())
+	if boot, ok := bootLeft(s.rec, left); ok {
+		// The wall clock was set back: the window is what was approved,
+		// counted on a clock nobody sets.
+		a.cfg.Logger.Warn("the wall clock is behind the session's boot-clock end: ending it by the boot clock", "session", s.rec.ID, "wall_left", left, "boot_left", boot)
+		left = boot
+	}
 	if s.rec.State == stateEnding {
 		left = 0
 	}
@@ -356,6 +413,7 @@ func (a *Agent) Activate(g Grant) error {
 		done:    make(chan struct{}),
 		changes: base,
 	}
+	a.stampBoot(&s.rec)
 	if err := a.save(s.rec); err != nil {
 		_, _ = group.End(context.Background(), 0)
 		return notRecorded(err)

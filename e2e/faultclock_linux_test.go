@@ -46,11 +46,10 @@ func TestFaultAgentClockJumps(t *testing.T) {
 		{"forward 3h", 3 * time.Hour, false},
 		{"back 3h", -3 * time.Hour, false},
 		{"forward 3h then a restart", 3 * time.Hour, true},
-		// Not here: the wall clock set back, then a restart. A restarted
-		// hoistd resumes the session by the wall clock, so it runs long by
-		// the jump; that is a known gap (docs/reliability.md), to be closed
-		// by a deadline that survives a restart (CLOCK_BOOTTIME and the
-		// boot id), not a test that skips.
+		// A restarted hoistd takes the session's end from the boot clock
+		// (CLOCK_BOOTTIME, stamped when the window was set) when the wall
+		// clock went back since.
+		{"back 3h then a restart", -3 * time.Hour, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := &jumpClock{}
