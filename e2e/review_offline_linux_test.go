@@ -1,0 +1,49 @@
+package e2e_test
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/agent"
+	"github.com/hoist-jit/hoist/testenv"
+)
+
+// TestReviewOtherUserCannotBurnEmergencyCodes: another local account
+// (one the JIT policy never lets ask, a service account for instance) types
+// well-formed guesses at hoist request --response. The machine's back-off
+// must not lock the rightful user's emergency code out: the break-glass
+// path is exactly for when nothing else works.
+func TestReviewOtherUserCannotBurnEmergencyCodes(t *testing.T) {
+	clk := testenv.NewClock(time.Now())
+	dir := t.TempDir()
+	first := startClockedServer(t, dir, "127.0.0.1:0", clk)
+	f := newFleetOn(t, first, func(c *agent.Config) { c.Clock = clk })
+	codes, err := first.Service().IssueEmergencyCodes(ctx, adminActor, f.view().ID, "", 1, 20*time.Minute)
+	if err != nil || len(codes) != 1 {
+		t.Fatalf("issue: %+v, %v", codes, err)
+	}
+	f.settled()
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	of := &offlineFleet{fleet: f, clk: clk, dir: dir, addr: strings.TrimPrefix(first.URL(), "https://")}
+
+	mallory := testenv.NewUser(t)
+	for i := range agent.MaxOfflineFailures {
+		if i > 0 && i%10 == 0 {
+			clk.Add(time.Minute) // past the per-user ask limit, well within the back-off's hour
+		}
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		if status, _ := of.respond(mallory, hoist.FormatCode(binary.BigEndian.Uint64(b[:]))); status == 0 {
+			t.Fatal("a random guess was accepted")
+		}
+	}
+	if status, errOut := of.respond(f.user, codes[0].Code); status != 0 {
+		t.Fatalf("after another account's %d guesses, the rightful user's emergency code: exit %d, %q", agent.MaxOfflineFailures, status, errOut)
+	}
+}
