@@ -47,3 +47,25 @@ func TestReviewOtherUserCannotBurnEmergencyCodes(t *testing.T) {
 		t.Fatalf("after another account's %d guesses, the rightful user's emergency code: exit %d, %q", agent.MaxOfflineFailures, status, errOut)
 	}
 }
+
+// TestReviewOneUserCannotExhaustChallenges: one user asking for offline
+// challenges over and over must not leave another user unable to get one.
+func TestReviewOneUserCannotExhaustChallenges(t *testing.T) {
+	f := newOfflineFleet(t)
+	other := testenv.NewUser(t)
+	for i := 0; i < 300; i++ {
+		if i > 0 && i%15 == 0 {
+			f.clk.Add(time.Minute + time.Second) // past the per-user ask limit
+		}
+		status, _, errOut := f.shAs(f.user, "hoist request --offline --for 10m")
+		if status != 0 {
+			if strings.Contains(errOut, "too many offline challenges") {
+				break
+			}
+			t.Fatalf("challenge %d: exit %d, %q", i, status, errOut)
+		}
+	}
+	if status, _, errOut := f.shAs(other, "hoist request --offline --for 10m"); status != 0 {
+		t.Fatalf("after one user's challenges, another user's: exit %d, %q", status, errOut)
+	}
+}
