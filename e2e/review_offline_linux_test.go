@@ -3,6 +3,8 @@ package e2e_test
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +69,33 @@ func TestReviewOneUserCannotExhaustChallenges(t *testing.T) {
 	}
 	if status, _, errOut := f.shAs(other, "hoist request --offline --for 10m"); status != 0 {
 		t.Fatalf("after one user's challenges, another user's: exit %d, %q", status, errOut)
+	}
+}
+
+// TestReviewOfflineStateSurvivesRestart: what users can put in the offline
+// state (challenges with their reasons) must keep it readable at the next
+// start; a state file past hoistd's read limit is taken as damaged, which
+// forgets the emergency codes used here and locks every response out.
+func TestReviewOfflineStateSurvivesRestart(t *testing.T) {
+	f := newOfflineFleet(t)
+	reason := strings.Repeat("<", 1000) // JSON writes each as \u003c
+	for i := 0; i < 300; i++ {
+		if i > 0 && i%15 == 0 {
+			f.clk.Add(time.Minute + time.Second)
+		}
+		status, _, errOut := f.shAs(f.user, "hoist request --offline --for 10m --reason '"+reason+"'")
+		if status != 0 {
+			if strings.Contains(errOut, "too many offline challenges") {
+				break
+			}
+			t.Fatalf("challenge %d: exit %d, %q", i, status, errOut)
+		}
+	}
+	st, err := os.Stat(filepath.Join(f.state, "offline.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() > 1<<20 {
+		t.Fatalf("offline.json is %d bytes, past the 1 MiB hoistd reads back at its start: the next start treats it as damaged", st.Size())
 	}
 }
