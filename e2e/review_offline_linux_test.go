@@ -99,3 +99,47 @@ func TestReviewOfflineStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("offline.json is %d bytes, past the 1 MiB hoistd reads back at its start: the next start treats it as damaged", st.Size())
 	}
 }
+
+// TestReviewUsedEmergencyCodeStaysUsedAcrossRestart: docs/offline.md says a
+// machine refuses a used emergency code a second time even offline and
+// across restarts. The user who used it fills the offline state with
+// challenges (long reasons), hoistd restarts and takes the file as damaged;
+// once its back-off hour is over the code must still be refused.
+func TestReviewUsedEmergencyCodeStaysUsedAcrossRestart(t *testing.T) {
+	clk := testenv.NewClock(time.Now())
+	dir := t.TempDir()
+	first := startClockedServer(t, dir, "127.0.0.1:0", clk)
+	f := newFleetOn(t, first, func(c *agent.Config) { c.Clock = clk })
+	codes, err := first.Service().IssueEmergencyCodes(ctx, adminActor, f.view().ID, "", 1, 20*time.Minute)
+	if err != nil || len(codes) != 1 {
+		t.Fatalf("issue: %+v, %v", codes, err)
+	}
+	f.settled()
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	of := &offlineFleet{fleet: f, clk: clk, dir: dir, addr: strings.TrimPrefix(first.URL(), "https://")}
+	if status, errOut := of.respond(f.user, codes[0].Code); status != 0 {
+		t.Fatalf("the emergency code, first use: exit %d, %q", status, errOut)
+	}
+	clk.Add(21 * time.Minute)
+	testenv.WaitUntil(t, "the emergency session to end", func() bool { return f.agent.Status(f.user.Name).State != "active" })
+	reason := strings.Repeat("<", 1000)
+	for i := 0; i < 300; i++ {
+		if i > 0 && i%15 == 0 {
+			clk.Add(time.Minute + time.Second)
+		}
+		status, _, errOut := f.shAs(f.user, "hoist request --offline --for 10m --reason '"+reason+"'")
+		if status != 0 {
+			if strings.Contains(errOut, "too many offline challenges") {
+				break
+			}
+			t.Fatalf("challenge %d: exit %d, %q", i, status, errOut)
+		}
+	}
+	f.restartAgent()
+	clk.Add(61 * time.Minute)
+	if status, _ := of.respond(f.user, codes[0].Code); status == 0 {
+		t.Fatal("a used emergency code started a second session after a restart")
+	}
+}
