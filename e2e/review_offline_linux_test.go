@@ -143,3 +143,26 @@ func TestReviewUsedEmergencyCodeStaysUsedAcrossRestart(t *testing.T) {
 		t.Fatal("a used emergency code started a second session after a restart")
 	}
 }
+
+// TestReviewExpiredEmergencyCodeRefusedOffline: an emergency code expires
+// 90 days after its issue (control.EmergencyCodeTTL); a machine that has
+// been offline since must refuse it then, as the server would.
+func TestReviewExpiredEmergencyCodeRefusedOffline(t *testing.T) {
+	clk := testenv.NewClock(time.Now())
+	dir := t.TempDir()
+	first := startClockedServer(t, dir, "127.0.0.1:0", clk)
+	f := newFleetOn(t, first, func(c *agent.Config) { c.Clock = clk })
+	codes, err := first.Service().IssueEmergencyCodes(ctx, adminActor, f.view().ID, "", 1, 20*time.Minute)
+	if err != nil || len(codes) != 1 {
+		t.Fatalf("issue: %+v, %v", codes, err)
+	}
+	f.settled()
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	of := &offlineFleet{fleet: f, clk: clk, dir: dir, addr: strings.TrimPrefix(first.URL(), "https://")}
+	clk.Add(91 * 24 * time.Hour)
+	if status, _ := of.respond(f.user, codes[0].Code); status == 0 {
+		t.Fatal("an emergency code 91 days after its issue (expired) started a session on a machine offline since")
+	}
+}
