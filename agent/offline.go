@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hoist-jit/hoist"
 )
@@ -32,8 +33,17 @@ const (
 	OfflineFailureWindow = time.Hour
 	// maxChallenges bounds the challenges kept (pending, used, spent).
 	maxChallenges = 256
-	// maxOfflineFile bounds the offline state read at start.
-	maxOfflineFile = 1 << 20
+	// maxOfflineFile bounds the offline state read at start: well above
+	// the largest state the limits allow (maxChallenges challenges with
+	// a reason of at most maxStoredReason bytes, each escaped to at most 6
+	// in JSON, and the failures), and saveOffline refuses to write more.
+	maxOfflineFile = 4 << 20
+	// maxStoredReason bounds the reason kept with a challenge; the audit
+	// has it whole.
+	maxStoredReason = 200
+	// maxUsedFile bounds the used emergency codes' file (maxUsedCodes
+	// records of well under 1 KiB each).
+	maxUsedFile = 1 << 20
 )
 
 // OfflineBy marks sessions an offline approval started.
@@ -78,6 +88,13 @@ type offline struct {
 	mu    sync.Mutex
 	key   offlineKey
 	state offlineState
+	// used are the emergency codes used here, kept in their own file so
+	// that nothing users put in the offline state can crowd them out.
+	used []usedCode
+	// usedLost is set when that record is damaged or lost: every
+	// emergency code is refused until the next bundle from the server,
+	// which no longer carries the codes used.
+	usedLost bool
 }
 
 // offlineState is what hoistd keeps on disk, so that a restart neither
@@ -86,9 +103,8 @@ type offlineState struct {
 	Challenges []challengeRecord `json:"challenges"`
 	// Failures are the times of wrong responses, for the global back-off.
 	Failures []time.Time `json:"failures,omitempty"`
-	// Emergency are the emergency codes used here, kept so that a code is
-	// refused the second time even before the server drops it from the
-	// bundle.
+	// Emergency are the emergency codes used here as older versions kept
+	// them; read at start into offline.used, never written.
 	Emergency []usedCode `json:"emergency,omitempty"`
 }
 
@@ -120,15 +136,22 @@ type challengeRecord struct {
 
 func (a *Agent) offlinePath() string { return filepath.Join(a.cfg.StateDir, "offline.json") }
 
+func (a *Agent) usedCodesPath() string { return filepath.Join(a.cfg.StateDir, "emergency-used.json") }
+
 // loadOffline reads the offline key and state at start. A damaged state
 // file is replaced by an empty one, with the back-off full: nothing it
-// held can be trusted, and refusing for an hour is the safe side.
+// held can be trusted, and refusing for an hour is the safe side. The
+// used emergency codes are read from their own file (and from an older
+// version's state); when that record is damaged, or the state that held
+// it is, every emergency code is refused until the next bundle.
 func (a *Agent) loadOffline() {
 	if k, ok := readOfflineKey(a.cfg.StateDir); ok {
 		a.off.key = k
 	}
+	usedOK := a.loadUsedCodes()
 	data, err := readFileLimit(a.offlinePath(), maxOfflineFile)
 	if errors.Is(err, os.ErrNotExist) {
+		a.off.usedLost = !usedOK
 		return
 	}
 	if err == nil {
@@ -141,7 +164,74 @@ func (a *Agent) loadOffline() {
 		for range MaxOfflineFailures {
 			a.off.state.Failures = append(a.off.state.Failures, now)
 		}
+		if _, serr := os.Stat(a.usedCodesPath()); serr != nil {
+			usedOK = false // an older version kept the used codes in the damaged file
+		}
 	}
+	a.off.used = append(a.off.used, a.off.state.Emergency...)
+	a.off.state.Emergency = nil
+	a.off.usedLost = !usedOK
+	if a.off.usedLost {
+		a.cfg.Logger.Error("the record of the emergency codes used here is damaged; refusing every emergency code until the next policy bundle from the server")
+	}
+}
+
+// loadUsedCodes reads the used emergency codes' file into off.used; it
+// reports false when the file is there but damaged.
+func (a *Agent) loadUsedCodes() bool {
+	data, err := readFileLimit(a.usedCodesPath(), maxUsedFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	if err == nil {
+		err = json.Unmarshal(data, &a.off.used)
+	}
+	if err != nil {
+		a.off.used = nil
+		a.cfg.Logger.Error("the used emergency codes' record is damaged", "err", err)
+		return false
+	}
+	return true
+}
+
+// saveUsedCodes writes the used emergency codes; the caller holds off.mu.
+func (a *Agent) saveUsedCodes() error {
+	data, err := json.Marshal(a.off.used)
+	if err != nil {
+		return err
+	}
+	if len(data) > maxUsedFile {
+		return fmt.Errorf("the used emergency codes would take %d bytes, more than the %d read back", len(data), maxUsedFile)
+	}
+	return writeFileAtomic(a.usedCodesPath(), data)
+}
+
+// bundleArrived lifts the refusal of every emergency code a damaged
+// record of their use made: a bundle fresh from the server carries only
+// codes not used yet.
+func (a *Agent) bundleArrived() {
+	a.off.mu.Lock()
+	defer a.off.mu.Unlock()
+	if a.off.usedLost {
+		a.off.usedLost = false
+		if err := a.saveUsedCodes(); err != nil {
+			a.off.usedLost = true
+			a.cfg.Logger.Error("cannot write the used emergency codes' record", "err", err)
+		}
+	}
+}
+
+// storedReason is reason cut to maxStoredReason bytes on a character
+// boundary: the offline state keeps it only as a hint.
+func storedReason(reason string) string {
+	if len(reason) <= maxStoredReason {
+		return reason
+	}
+	cut := maxStoredReason
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut]
 }
 
 // SetOfflineKey installs the offline key the server delivered for this
@@ -205,7 +295,7 @@ func (a *Agent) OfflineChallenge(user, reason string, d time.Duration) (Challeng
 		return ChallengeInfo{}, hoist.Errorf(hoist.ERateLimited, "too many offline challenges on this machine in the last hour; try again later")
 	}
 	code := a.freshChallenge(user, window)
-	a.off.state.Challenges = append(a.off.state.Challenges, challengeRecord{Code: code, User: user, Reason: reason, Created: now})
+	a.off.state.Challenges = append(a.off.state.Challenges, challengeRecord{Code: code, User: user, Reason: storedReason(reason), Created: now})
 	if err := a.saveOffline(); err != nil {
 		return ChallengeInfo{}, hoist.WrapError(hoist.EUnavailable, "cannot record the challenge", err)
 	}
@@ -263,6 +353,10 @@ func (a *Agent) saveOffline() error {
 	if err != nil {
 		return err
 	}
+	if len(data) > maxOfflineFile {
+		// Written, it would be taken as damaged at the next start.
+		return fmt.Errorf("the offline state would take %d bytes, more than the %d read back", len(data), maxOfflineFile)
+	}
 	return writeFileAtomic(a.offlinePath(), data)
 }
 
@@ -316,7 +410,14 @@ func (a *Agent) Respond(user, code string) error {
 // (the code is kept). The caller holds off.mu.
 func (a *Agent) emergencyGrant(user string, v uint64, now time.Time, active bool) (g Grant, ok bool, err error) {
 	hash := hoist.EmergencyCodeHash(v)
-	for _, u := range a.off.state.Emergency {
+	if a.off.usedLost {
+		for _, e := range a.Bundle().Emergency {
+			if e.Hash == hash {
+				return Grant{}, true, hoist.Errorf(hoist.EUnavailable, "this machine's record of the emergency codes used here is damaged: every emergency code is refused until it next checks in with the server")
+			}
+		}
+	}
+	for _, u := range a.off.used {
 		if u.Hash == hash {
 			return Grant{}, true, hoist.Errorf(hoist.EForbidden, "this emergency code was already used on this machine (session %s): each code is used once", u.Session)
 		}
@@ -329,11 +430,12 @@ func (a *Agent) emergencyGrant(user string, v uint64, now time.Time, active bool
 			return Grant{}, true, hoist.Errorf(hoist.EConflict, "JIT elevated access is already active for %s: the emergency code is kept", user)
 		}
 		sid := hoist.NewID(hoist.SessionIDPrefix)
-		a.off.state.Emergency = append(a.off.state.Emergency, usedCode{ID: e.ID, Hash: hash, At: now, Session: sid})
-		if n := len(a.off.state.Emergency); n > maxUsedCodes {
-			a.off.state.Emergency = a.off.state.Emergency[n-maxUsedCodes:]
+		a.off.used = append(a.off.used, usedCode{ID: e.ID, Hash: hash, At: now, Session: sid})
+		if n := len(a.off.used); n > maxUsedCodes {
+			a.off.used = a.off.used[n-maxUsedCodes:]
 		}
-		if err := a.saveOffline(); err != nil {
+		if err := a.saveUsedCodes(); err != nil {
+			a.off.used = a.off.used[:len(a.off.used)-1]
 			return Grant{}, true, hoist.WrapError(hoist.EUnavailable, "cannot record the emergency code's use", err)
 		}
 		return Grant{SessionID: sid, User: user, NotBefore: now, NotAfter: now.Add(e.Window.D()), By: EmergencyBy,
@@ -488,7 +590,7 @@ func (a *Agent) checkOfflineProof(rec record) error {
 func (a *Agent) checkEmergencyProof(rec record) error {
 	a.off.mu.Lock()
 	defer a.off.mu.Unlock()
-	for _, u := range a.off.state.Emergency {
+	for _, u := range a.off.used {
 		if u.ID == rec.Offline.Emergency && u.Session == rec.ID {
 			if rec.NotAfter.Sub(rec.NotBefore) > hoist.MaxEmergencyWindow {
 				return errTampered{"its window is longer than an emergency code grants"}
