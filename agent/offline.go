@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -25,11 +26,17 @@ const (
 	// MaxOfflineTries is how many wrong responses one challenge takes
 	// before it is spent.
 	MaxOfflineTries = 5
+	// MaxUserOfflineFailures is how many wrong responses and codes of one
+	// user hoistd takes within OfflineFailureWindow; past it, that user's
+	// responses are refused until the oldest failure ages out.
+	MaxUserOfflineFailures = 10
 	// MaxOfflineFailures is how many wrong responses and codes, from all
 	// users together, hoistd takes within OfflineFailureWindow; past it,
-	// every response is refused until the oldest failure ages out.
-	MaxOfflineFailures = 20
-	// OfflineFailureWindow is the span of the global back-off.
+	// every response is refused until the oldest failure ages out. Only
+	// users the JIT rules let ask are counted, so it takes several of
+	// them to reach it.
+	MaxOfflineFailures = 50
+	// OfflineFailureWindow is the span of the back-off.
 	OfflineFailureWindow = time.Hour
 	// maxChallenges bounds the challenges kept (pending, used, spent).
 	maxChallenges = 256
@@ -103,6 +110,9 @@ type offlineState struct {
 	Challenges []challengeRecord `json:"challenges"`
 	// Failures are the times of wrong responses, for the global back-off.
 	Failures []time.Time `json:"failures,omitempty"`
+	// UserFailures are the same per user, for the user's back-off; at
+	// most MaxOfflineFailures in all, as each is in Failures too.
+	UserFailures map[string][]time.Time `json:"user_failures,omitempty"`
 	// Emergency are the emergency codes used here as older versions kept
 	// them; read at start into offline.used, never written.
 	Emergency []usedCode `json:"emergency,omitempty"`
@@ -345,6 +355,60 @@ func (a *Agent) pruneOffline(now time.Time) {
 		}
 	}
 	a.off.state.Failures = fails
+	for u, fs := range a.off.state.UserFailures {
+		keep := fs[:0]
+		for _, f := range fs {
+			if now.Sub(f) < OfflineFailureWindow {
+				keep = append(keep, f)
+			}
+		}
+		if len(keep) == 0 {
+			delete(a.off.state.UserFailures, u)
+		} else {
+			a.off.state.UserFailures[u] = keep
+		}
+	}
+}
+
+// failed counts a wrong response or code of user at now, toward both
+// back-offs; the caller holds off.mu and saves the state.
+func (a *Agent) failed(user string, now time.Time) {
+	a.off.state.Failures = append(a.off.state.Failures, now)
+	if a.off.state.UserFailures == nil {
+		a.off.state.UserFailures = map[string][]time.Time{}
+	}
+	a.off.state.UserFailures[user] = append(a.off.state.UserFailures[user], now)
+}
+
+// backedOff reports whether user's responses are refused for now: too
+// many failures of theirs, or of all users, within the window. The
+// caller holds off.mu.
+func (a *Agent) backedOff(user string) bool {
+	return len(a.off.state.Failures) >= MaxOfflineFailures || len(a.off.state.UserFailures[user]) >= MaxUserOfflineFailures
+}
+
+// mayRespond reports whether the JIT rules would let user request here;
+// a user they would not is refused before anything is counted, so that
+// no other account can run the back-off up.
+func (a *Agent) mayRespond(user string) bool {
+	j, ok, _ := a.jit()
+	if !ok {
+		return true // Activate decides; failures still count per user
+	}
+	s := a.Bundle().StartupRules(j)
+	if s == nil || (len(s.Users) == 0 && len(s.UnixGroups) == 0) {
+		return true
+	}
+	if slices.Contains(s.Users, user) {
+		return true
+	}
+	groups := unixGroups(user)
+	for _, g := range s.UnixGroups {
+		if slices.Contains(groups, g) {
+			return true
+		}
+	}
+	return false
 }
 
 // saveOffline writes the offline state; the caller holds off.mu.
@@ -456,7 +520,10 @@ func (a *Agent) checkResponse(user string, resp hoist.Response) (Grant, error) {
 		a.audit("offline.refused", user, challenge, map[string]any{"user": user, "why": why})
 		return Grant{}, hoist.Errorf(hoist.EForbidden, "%s", msg)
 	}
-	if len(a.off.state.Failures) >= MaxOfflineFailures {
+	if !a.mayRespond(user) {
+		return refuse("not allowed", "", fmt.Sprintf("%s may not request JIT elevated access on this machine", user))
+	}
+	if a.backedOff(user) {
 		return refuse("back-off", "", fmt.Sprintf("too many wrong offline responses on this machine in the last %s: responses are refused for now, try again later", OfflineFailureWindow))
 	}
 	// Nothing is spent while the user's session is active: the checks
@@ -472,7 +539,7 @@ func (a *Agent) checkResponse(user string, resp hoist.Response) (Grant, error) {
 	c := a.latestChallenge(user)
 	if c == nil || a.off.key.Key == nil {
 		// Counted: it may be a guess at an emergency code.
-		a.off.state.Failures = append(a.off.state.Failures, now)
+		a.failed(user, now)
 		if err := a.saveOffline(); err != nil {
 			return Grant{}, hoist.WrapError(hoist.EUnavailable, "cannot record the attempt", err)
 		}
@@ -486,7 +553,7 @@ func (a *Agent) checkResponse(user string, resp hoist.Response) (Grant, error) {
 	// caller typed was no emergency code of this machine, and may have
 	// been a guess at one.
 	refuse = func(why, challenge, msg string) (Grant, error) {
-		a.off.state.Failures = append(a.off.state.Failures, now)
+		a.failed(user, now)
 		if err := a.saveOffline(); err != nil {
 			return Grant{}, hoist.WrapError(hoist.EUnavailable, "cannot record the attempt", err)
 		}
@@ -506,7 +573,7 @@ func (a *Agent) checkResponse(user string, resp hoist.Response) (Grant, error) {
 	}
 	if !hoist.VerifyResponse(a.off.key.Key, ch, resp) {
 		c.Tries++
-		a.off.state.Failures = append(a.off.state.Failures, now)
+		a.failed(user, now)
 		why, msg := "wrong", fmt.Sprintf("this is not the response to your challenge %s on this machine (a response for another machine, user or window does not fit it); %d tries left", c.Code, MaxOfflineTries-c.Tries)
 		if a.answersOther(user, resp) {
 			why, msg = "another user", fmt.Sprintf("this response answers another user's challenge, not yours (%s); %d tries left", c.Code, MaxOfflineTries-c.Tries)
