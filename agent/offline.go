@@ -38,10 +38,17 @@ const (
 	MaxOfflineFailures = 50
 	// OfflineFailureWindow is the span of the back-off.
 	OfflineFailureWindow = time.Hour
-	// maxChallenges bounds the challenges kept (pending, used, spent).
+	// maxChallenges bounds the open challenges (not used, expired or
+	// spent) of all users together.
 	maxChallenges = 256
+	// maxUserChallenges bounds one user's open challenges, so that one
+	// user cannot take every slot.
+	maxUserChallenges = 8
+	// maxKeptChallenges bounds the challenges kept, open or not; past it
+	// the oldest closed one is dropped.
+	maxKeptChallenges = 4 * maxChallenges
 	// maxOfflineFile bounds the offline state read at start: well above
-	// the largest state the limits allow (maxChallenges challenges with
+	// the largest state the limits allow (maxKeptChallenges challenges with
 	// a reason of at most maxStoredReason bytes, each escaped to at most 6
 	// in JSON, and the failures), and saveOffline refuses to write more.
 	maxOfflineFile = 4 << 20
@@ -301,7 +308,11 @@ func (a *Agent) OfflineChallenge(user, reason string, d time.Duration) (Challeng
 	}
 	now := a.cfg.Clock.Now()
 	a.pruneOffline(now)
-	if len(a.off.state.Challenges) >= maxChallenges {
+	mine, all := a.openChallenges(user, now)
+	if mine >= maxUserChallenges {
+		return ChallengeInfo{}, hoist.Errorf(hoist.ERateLimited, "too many offline challenges of yours on this machine in the last hour; try again later")
+	}
+	if all >= maxChallenges || !a.roomForChallenge(now) {
 		return ChallengeInfo{}, hoist.Errorf(hoist.ERateLimited, "too many offline challenges on this machine in the last hour; try again later")
 	}
 	code := a.freshChallenge(user, window)
@@ -311,6 +322,42 @@ func (a *Agent) OfflineChallenge(user, reason string, d time.Duration) (Challeng
 	}
 	a.audit("offline.challenge", user, code, map[string]any{"user": user, "duration": hoist.FormatDuration(d), "reason": reason})
 	return ChallengeInfo{Code: code, Duration: d, ExpiresAt: now.Add(hoist.ChallengeMaxAge)}, nil
+}
+
+// open reports whether c may still be answered at now.
+func (c challengeRecord) open(now time.Time) bool {
+	return c.Used == "" && c.Tries < MaxOfflineTries && now.Sub(c.Created) < hoist.ChallengeMaxAge
+}
+
+// openChallenges counts the open challenges of user and of all users;
+// the caller holds off.mu.
+func (a *Agent) openChallenges(user string, now time.Time) (mine, all int) {
+	for _, c := range a.off.state.Challenges {
+		if c.open(now) {
+			all++
+			if c.User == user {
+				mine++
+			}
+		}
+	}
+	return mine, all
+}
+
+// roomForChallenge makes room for one more kept challenge, dropping the
+// oldest closed one when maxKeptChallenges are kept; false when all are
+// open. The caller holds off.mu.
+func (a *Agent) roomForChallenge(now time.Time) bool {
+	cs := a.off.state.Challenges
+	if len(cs) < maxKeptChallenges {
+		return true
+	}
+	for i, c := range cs { // kept in the order made: the first closed is the oldest
+		if !c.open(now) {
+			a.off.state.Challenges = append(cs[:i], cs[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // freshChallenge is a new challenge code for user, unlike every one kept;
