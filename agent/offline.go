@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -537,6 +538,9 @@ func (a *Agent) emergencyGrant(user string, v uint64, now time.Time, active bool
 		if e.Hash != hash {
 			continue
 		}
+		if !e.ExpiresAt.IsZero() && !now.Before(e.ExpiresAt) {
+			return Grant{}, true, hoist.Errorf(hoist.EForbidden, "this emergency code expired on %s: ask an administrator for a new one", e.ExpiresAt.UTC().Format(time.RFC3339))
+		}
 		if active {
 			return Grant{}, true, hoist.Errorf(hoist.EConflict, "JIT elevated access is already active for %s: the emergency code is kept", user)
 		}
@@ -579,7 +583,11 @@ func (a *Agent) checkResponse(user string, resp hoist.Response) (Grant, error) {
 	busy := hoist.Errorf(hoist.EConflict, "JIT elevated access is already active for %s", user)
 	if g, ok, err := a.emergencyGrant(user, resp.Value(), now, active); ok {
 		if err != nil {
-			a.audit("emergency.refused", user, "", map[string]any{"user": user, "why": "reused"})
+			why := "reused"
+			if strings.Contains(hoist.ErrorMessage(err), "expired") {
+				why = "expired"
+			}
+			a.audit("emergency.refused", user, "", map[string]any{"user": user, "why": why})
 		}
 		return g, err
 	}
