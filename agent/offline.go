@@ -186,8 +186,15 @@ func (a *Agent) loadOffline() {
 			usedOK = false // an older version kept the used codes in the damaged file
 		}
 	}
-	a.off.used = append(a.off.used, a.off.state.Emergency...)
-	a.off.state.Emergency = nil
+	if len(a.off.state.Emergency) > 0 {
+		// An older version's record: moved to its own file now, as the
+		// state is written without it from here on.
+		a.off.used = append(a.off.used, a.off.state.Emergency...)
+		a.off.state.Emergency = nil
+		if err := a.saveUsedCodes(); err != nil {
+			usedOK = false
+		}
+	}
 	a.off.usedLost = !usedOK
 	if a.off.usedLost {
 		a.cfg.Logger.Error("the record of the emergency codes used here is damaged; refusing every emergency code until the next policy bundle from the server")
