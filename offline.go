@@ -364,6 +364,10 @@ type EmergencyEntry struct {
 	ID     string   `json:"id"`
 	Hash   string   `json:"hash"`
 	Window Duration `json:"window"`
+	// ExpiresAt is when the code expires; an agent refuses it from then
+	// on, offline too. Zero from a server older than it: the code is
+	// taken until the server drops it.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // MaxEmergencyEntries bounds the codes a bundle carries.
@@ -378,7 +382,7 @@ func (b *Bundle) AddEmergency(codes []EmergencyCode, agentID string, now time.Ti
 			continue
 		}
 		if len(b.Emergency) < MaxEmergencyEntries {
-			b.Emergency = append(b.Emergency, EmergencyEntry{ID: c.ID, Hash: c.Hash, Window: Duration(c.Window)})
+			b.Emergency = append(b.Emergency, EmergencyEntry{ID: c.ID, Hash: c.Hash, Window: Duration(c.Window), ExpiresAt: c.ExpiresAt})
 		}
 	}
 	sort.Slice(b.Emergency, func(i, j int) bool { return b.Emergency[i].ID < b.Emergency[j].ID })

@@ -22,8 +22,9 @@ type castWriter struct {
 	f     *os.File
 	w     *bufio.Writer
 	start time.Time // of the elapsed times, from the monotonic clock
-	// budget is the bytes left for events; full is set once it ran out.
-	budget int64
+	// budget is the bytes left for events, shared by the session's
+	// recordings; full is set once it ran out.
+	budget *recordBudget
 	full   bool
 	bytes  int64
 	// partial holds the tail of an output or input chunk that ended inside
@@ -44,8 +45,8 @@ type castHeader struct {
 
 // newCastWriter starts a recording in f (which it owns from here) of a
 // terminal of cols by rows, begun at the wall-clock time at, with budget
-// bytes for its events.
-func newCastWriter(f *os.File, cols, rows int, at time.Time, term string, budget int64) (*castWriter, error) {
+// events charged to budget.
+func newCastWriter(f *os.File, cols, rows int, at time.Time, term string, budget *recordBudget) (*castWriter, error) {
 	c := &castWriter{f: f, w: bufio.NewWriterSize(f, 32<<10), start: time.Now(), budget: budget, partial: map[string][]byte{}}
 	h := castHeader{Version: 2, Width: cols, Height: rows, Timestamp: at.Unix(), Env: map[string]string{"TERM": term}}
 	line, err := json.Marshal(h)
@@ -88,12 +89,11 @@ func (c *castWriter) event(code string, data []byte) {
 		}
 	}
 	line := castLine(time.Since(c.start), code, string(data))
-	if int64(len(line)) > c.budget {
+	if !c.budget.take(int64(len(line))) {
 		c.full = true
 		c.write(castLine(time.Since(c.start), "m", "recording truncated"))
 		return
 	}
-	c.budget -= int64(len(line))
 	c.write(line)
 }
 

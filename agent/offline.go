@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hoist-jit/hoist"
 )
@@ -24,16 +27,38 @@ const (
 	// MaxOfflineTries is how many wrong responses one challenge takes
 	// before it is spent.
 	MaxOfflineTries = 5
+	// MaxUserOfflineFailures is how many wrong responses and codes of one
+	// user hoistd takes within OfflineFailureWindow; past it, that user's
+	// responses are refused until the oldest failure ages out.
+	MaxUserOfflineFailures = 10
 	// MaxOfflineFailures is how many wrong responses and codes, from all
 	// users together, hoistd takes within OfflineFailureWindow; past it,
-	// every response is refused until the oldest failure ages out.
-	MaxOfflineFailures = 20
-	// OfflineFailureWindow is the span of the global back-off.
+	// every response is refused until the oldest failure ages out. Only
+	// users the JIT rules let ask are counted, so it takes several of
+	// them to reach it.
+	MaxOfflineFailures = 50
+	// OfflineFailureWindow is the span of the back-off.
 	OfflineFailureWindow = time.Hour
-	// maxChallenges bounds the challenges kept (pending, used, spent).
+	// maxChallenges bounds the open challenges (not used, expired or
+	// spent) of all users together.
 	maxChallenges = 256
-	// maxOfflineFile bounds the offline state read at start.
-	maxOfflineFile = 1 << 20
+	// maxUserChallenges bounds one user's open challenges, so that one
+	// user cannot take every slot.
+	maxUserChallenges = 8
+	// maxKeptChallenges bounds the challenges kept, open or not; past it
+	// the oldest closed one is dropped.
+	maxKeptChallenges = 4 * maxChallenges
+	// maxOfflineFile bounds the offline state read at start: well above
+	// the largest state the limits allow (maxKeptChallenges challenges with
+	// a reason of at most maxStoredReason bytes, each escaped to at most 6
+	// in JSON, and the failures), and saveOffline refuses to write more.
+	maxOfflineFile = 4 << 20
+	// maxStoredReason bounds the reason kept with a challenge; the audit
+	// has it whole.
+	maxStoredReason = 200
+	// maxUsedFile bounds the used emergency codes' file (maxUsedCodes
+	// records of well under 1 KiB each).
+	maxUsedFile = 1 << 20
 )
 
 // OfflineBy marks sessions an offline approval started.
@@ -78,6 +103,13 @@ type offline struct {
 	mu    sync.Mutex
 	key   offlineKey
 	state offlineState
+	// used are the emergency codes used here, kept in their own file so
+	// that nothing users put in the offline state can crowd them out.
+	used []usedCode
+	// usedLost is set when that record is damaged or lost: every
+	// emergency code is refused until the next bundle from the server,
+	// which no longer carries the codes used.
+	usedLost bool
 }
 
 // offlineState is what hoistd keeps on disk, so that a restart neither
@@ -86,9 +118,11 @@ type offlineState struct {
 	Challenges []challengeRecord `json:"challenges"`
 	// Failures are the times of wrong responses, for the global back-off.
 	Failures []time.Time `json:"failures,omitempty"`
-	// Emergency are the emergency codes used here, kept so that a code is
-	// refused the second time even before the server drops it from the
-	// bundle.
+	// UserFailures are the same per user, for the user's back-off; at
+	// most MaxOfflineFailures in all, as each is in Failures too.
+	UserFailures map[string][]time.Time `json:"user_failures,omitempty"`
+	// Emergency are the emergency codes used here as older versions kept
+	// them; read at start into offline.used, never written.
 	Emergency []usedCode `json:"emergency,omitempty"`
 }
 
@@ -120,15 +154,22 @@ type challengeRecord struct {
 
 func (a *Agent) offlinePath() string { return filepath.Join(a.cfg.StateDir, "offline.json") }
 
+func (a *Agent) usedCodesPath() string { return filepath.Join(a.cfg.StateDir, "emergency-used.json") }
+
 // loadOffline reads the offline key and state at start. A damaged state
 // file is replaced by an empty one, with the back-off full: nothing it
-// held can be trusted, and refusing for an hour is the safe side.
+// held can be trusted, and refusing for an hour is the safe side. The
+// used emergency codes are read from their own file (and from an older
+// version's state); when that record is damaged, or the state that held
+// it is, every emergency code is refused until the next bundle.
 func (a *Agent) loadOffline() {
 	if k, ok := readOfflineKey(a.cfg.StateDir); ok {
 		a.off.key = k
 	}
+	usedOK := a.loadUsedCodes()
 	data, err := readFileLimit(a.offlinePath(), maxOfflineFile)
 	if errors.Is(err, os.ErrNotExist) {
+		a.off.usedLost = !usedOK
 		return
 	}
 	if err == nil {
@@ -141,7 +182,81 @@ func (a *Agent) loadOffline() {
 		for range MaxOfflineFailures {
 			a.off.state.Failures = append(a.off.state.Failures, now)
 		}
+		if _, serr := os.Stat(a.usedCodesPath()); serr != nil {
+			usedOK = false // an older version kept the used codes in the damaged file
+		}
 	}
+	if len(a.off.state.Emergency) > 0 {
+		// An older version's record: moved to its own file now, as the
+		// state is written without it from here on.
+		a.off.used = append(a.off.used, a.off.state.Emergency...)
+		a.off.state.Emergency = nil
+		if err := a.saveUsedCodes(); err != nil {
+			usedOK = false
+		}
+	}
+	a.off.usedLost = !usedOK
+	if a.off.usedLost {
+		a.cfg.Logger.Error("the record of the emergency codes used here is damaged; refusing every emergency code until the next policy bundle from the server")
+	}
+}
+
+// loadUsedCodes reads the used emergency codes' file into off.used; it
+// reports false when the file is there but damaged.
+func (a *Agent) loadUsedCodes() bool {
+	data, err := readFileLimit(a.usedCodesPath(), maxUsedFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	if err == nil {
+		err = json.Unmarshal(data, &a.off.used)
+	}
+	if err != nil {
+		a.off.used = nil
+		a.cfg.Logger.Error("the used emergency codes' record is damaged", "err", err)
+		return false
+	}
+	return true
+}
+
+// saveUsedCodes writes the used emergency codes; the caller holds off.mu.
+func (a *Agent) saveUsedCodes() error {
+	data, err := json.Marshal(a.off.used)
+	if err != nil {
+		return err
+	}
+	if len(data) > maxUsedFile {
+		return fmt.Errorf("the used emergency codes would take %d bytes, more than the %d read back", len(data), maxUsedFile)
+	}
+	return writeFileAtomic(a.usedCodesPath(), data)
+}
+
+// bundleArrived lifts the refusal of every emergency code a damaged
+// record of their use made: a bundle fresh from the server carries only
+// codes not used yet.
+func (a *Agent) bundleArrived() {
+	a.off.mu.Lock()
+	defer a.off.mu.Unlock()
+	if a.off.usedLost {
+		a.off.usedLost = false
+		if err := a.saveUsedCodes(); err != nil {
+			a.off.usedLost = true
+			a.cfg.Logger.Error("cannot write the used emergency codes' record", "err", err)
+		}
+	}
+}
+
+// storedReason is reason cut to maxStoredReason bytes on a character
+// boundary: the offline state keeps it only as a hint.
+func storedReason(reason string) string {
+	if len(reason) <= maxStoredReason {
+		return reason
+	}
+	cut := maxStoredReason
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut]
 }
 
 // SetOfflineKey installs the offline key the server delivered for this
@@ -201,16 +316,56 @@ func (a *Agent) OfflineChallenge(user, reason string, d time.Duration) (Challeng
 	}
 	now := a.cfg.Clock.Now()
 	a.pruneOffline(now)
-	if len(a.off.state.Challenges) >= maxChallenges {
+	mine, all := a.openChallenges(user, now)
+	if mine >= maxUserChallenges {
+		return ChallengeInfo{}, hoist.Errorf(hoist.ERateLimited, "too many offline challenges of yours on this machine in the last hour; try again later")
+	}
+	if all >= maxChallenges || !a.roomForChallenge(now) {
 		return ChallengeInfo{}, hoist.Errorf(hoist.ERateLimited, "too many offline challenges on this machine in the last hour; try again later")
 	}
 	code := a.freshChallenge(user, window)
-	a.off.state.Challenges = append(a.off.state.Challenges, challengeRecord{Code: code, User: user, Reason: reason, Created: now})
+	a.off.state.Challenges = append(a.off.state.Challenges, challengeRecord{Code: code, User: user, Reason: storedReason(reason), Created: now})
 	if err := a.saveOffline(); err != nil {
 		return ChallengeInfo{}, hoist.WrapError(hoist.EUnavailable, "cannot record the challenge", err)
 	}
 	a.audit("offline.challenge", user, code, map[string]any{"user": user, "duration": hoist.FormatDuration(d), "reason": reason})
 	return ChallengeInfo{Code: code, Duration: d, ExpiresAt: now.Add(hoist.ChallengeMaxAge)}, nil
+}
+
+// open reports whether c may still be answered at now.
+func (c challengeRecord) open(now time.Time) bool {
+	return c.Used == "" && c.Tries < MaxOfflineTries && now.Sub(c.Created) < hoist.ChallengeMaxAge
+}
+
+// openChallenges counts the open challenges of user and of all users;
+// the caller holds off.mu.
+func (a *Agent) openChallenges(user string, now time.Time) (mine, all int) {
+	for _, c := range a.off.state.Challenges {
+		if c.open(now) {
+			all++
+			if c.User == user {
+				mine++
+			}
+		}
+	}
+	return mine, all
+}
+
+// roomForChallenge makes room for one more kept challenge, dropping the
+// oldest closed one when maxKeptChallenges are kept; false when all are
+// open. The caller holds off.mu.
+func (a *Agent) roomForChallenge(now time.Time) bool {
+	cs := a.off.state.Challenges
+	if len(cs) < maxKeptChallenges {
+		return true
+	}
+	for i, c := range cs { // kept in the order made: the first closed is the oldest
+		if !c.open(now) {
+			a.off.state.Challenges = append(cs[:i], cs[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // freshChallenge is a new challenge code for user, unlike every one kept;
@@ -255,6 +410,60 @@ func (a *Agent) pruneOffline(now time.Time) {
 		}
 	}
 	a.off.state.Failures = fails
+	for u, fs := range a.off.state.UserFailures {
+		keep := fs[:0]
+		for _, f := range fs {
+			if now.Sub(f) < OfflineFailureWindow {
+				keep = append(keep, f)
+			}
+		}
+		if len(keep) == 0 {
+			delete(a.off.state.UserFailures, u)
+		} else {
+			a.off.state.UserFailures[u] = keep
+		}
+	}
+}
+
+// failed counts a wrong response or code of user at now, toward both
+// back-offs; the caller holds off.mu and saves the state.
+func (a *Agent) failed(user string, now time.Time) {
+	a.off.state.Failures = append(a.off.state.Failures, now)
+	if a.off.state.UserFailures == nil {
+		a.off.state.UserFailures = map[string][]time.Time{}
+	}
+	a.off.state.UserFailures[user] = append(a.off.state.UserFailures[user], now)
+}
+
+// backedOff reports whether user's responses are refused for now: too
+// many failures of theirs, or of all users, within the window. The
+// caller holds off.mu.
+func (a *Agent) backedOff(user string) bool {
+	return len(a.off.state.Failures) >= MaxOfflineFailures || len(a.off.state.UserFailures[user]) >= MaxUserOfflineFailures
+}
+
+// mayRespond reports whether the JIT rules would let user request here;
+// a user they would not is refused before anything is counted, so that
+// no other account can run the back-off up.
+func (a *Agent) mayRespond(user string) bool {
+	j, ok, _ := a.jit()
+	if !ok {
+		return true // Activate decides; failures still count per user
+	}
+	s := a.Bundle().StartupRules(j)
+	if s == nil || (len(s.Users) == 0 && len(s.UnixGroups) == 0) {
+		return true
+	}
+	if slices.Contains(s.Users, user) {
+		return true
+	}
+	groups := unixGroups(user)
+	for _, g := range s.UnixGroups {
+		if slices.Contains(groups, g) {
+			return true
+		}
+	}
+	return false
 }
 
 // saveOffline writes the offline state; the caller holds off.mu.
@@ -262,6 +471,10 @@ func (a *Agent) saveOffline() error {
 	data, err := json.Marshal(a.off.state)
 	if err != nil {
 		return err
+	}
+	if len(data) > maxOfflineFile {
+		// Written, it would be taken as damaged at the next start.
+		return fmt.Errorf("the offline state would take %d bytes, more than the %d read back", len(data), maxOfflineFile)
 	}
 	return writeFileAtomic(a.offlinePath(), data)
 }
@@ -316,7 +529,14 @@ func (a *Agent) Respond(user, code string) error {
 // (the code is kept). The caller holds off.mu.
 func (a *Agent) emergencyGrant(user string, v uint64, now time.Time, active bool) (g Grant, ok bool, err error) {
 	hash := hoist.EmergencyCodeHash(v)
-	for _, u := range a.off.state.Emergency {
+	if a.off.usedLost {
+		for _, e := range a.Bundle().Emergency {
+			if e.Hash == hash {
+				return Grant{}, true, hoist.Errorf(hoist.EUnavailable, "this machine's record of the emergency codes used here is damaged: every emergency code is refused until it next checks in with the server")
+			}
+		}
+	}
+	for _, u := range a.off.used {
 		if u.Hash == hash {
 			return Grant{}, true, hoist.Errorf(hoist.EForbidden, "this emergency code was already used on this machine (session %s): each code is used once", u.Session)
 		}
@@ -325,15 +545,19 @@ func (a *Agent) emergencyGrant(user string, v uint64, now time.Time, active bool
 		if e.Hash != hash {
 			continue
 		}
+		if !e.ExpiresAt.IsZero() && !now.Before(e.ExpiresAt) {
+			return Grant{}, true, hoist.Errorf(hoist.EForbidden, "this emergency code expired on %s: ask an administrator for a new one", e.ExpiresAt.UTC().Format(time.RFC3339))
+		}
 		if active {
 			return Grant{}, true, hoist.Errorf(hoist.EConflict, "JIT elevated access is already active for %s: the emergency code is kept", user)
 		}
 		sid := hoist.NewID(hoist.SessionIDPrefix)
-		a.off.state.Emergency = append(a.off.state.Emergency, usedCode{ID: e.ID, Hash: hash, At: now, Session: sid})
-		if n := len(a.off.state.Emergency); n > maxUsedCodes {
-			a.off.state.Emergency = a.off.state.Emergency[n-maxUsedCodes:]
+		a.off.used = append(a.off.used, usedCode{ID: e.ID, Hash: hash, At: now, Session: sid})
+		if n := len(a.off.used); n > maxUsedCodes {
+			a.off.used = a.off.used[n-maxUsedCodes:]
 		}
-		if err := a.saveOffline(); err != nil {
+		if err := a.saveUsedCodes(); err != nil {
+			a.off.used = a.off.used[:len(a.off.used)-1]
 			return Grant{}, true, hoist.WrapError(hoist.EUnavailable, "cannot record the emergency code's use", err)
 		}
 		return Grant{SessionID: sid, User: user, NotBefore: now, NotAfter: now.Add(e.Window.D()), By: EmergencyBy,
@@ -354,7 +578,10 @@ func (a *Agent) checkResponse(user string, resp hoist.Response) (Grant, error) {
 		a.audit("offline.refused", user, challenge, map[string]any{"user": user, "why": why})
 		return Grant{}, hoist.Errorf(hoist.EForbidden, "%s", msg)
 	}
-	if len(a.off.state.Failures) >= MaxOfflineFailures {
+	if !a.mayRespond(user) {
+		return refuse("not allowed", "", fmt.Sprintf("%s may not request JIT elevated access on this machine", user))
+	}
+	if a.backedOff(user) {
 		return refuse("back-off", "", fmt.Sprintf("too many wrong offline responses on this machine in the last %s: responses are refused for now, try again later", OfflineFailureWindow))
 	}
 	// Nothing is spent while the user's session is active: the checks
@@ -363,14 +590,18 @@ func (a *Agent) checkResponse(user string, resp hoist.Response) (Grant, error) {
 	busy := hoist.Errorf(hoist.EConflict, "JIT elevated access is already active for %s", user)
 	if g, ok, err := a.emergencyGrant(user, resp.Value(), now, active); ok {
 		if err != nil {
-			a.audit("emergency.refused", user, "", map[string]any{"user": user, "why": "reused"})
+			why := "reused"
+			if strings.Contains(hoist.ErrorMessage(err), "expired") {
+				why = "expired"
+			}
+			a.audit("emergency.refused", user, "", map[string]any{"user": user, "why": why})
 		}
 		return g, err
 	}
 	c := a.latestChallenge(user)
 	if c == nil || a.off.key.Key == nil {
 		// Counted: it may be a guess at an emergency code.
-		a.off.state.Failures = append(a.off.state.Failures, now)
+		a.failed(user, now)
 		if err := a.saveOffline(); err != nil {
 			return Grant{}, hoist.WrapError(hoist.EUnavailable, "cannot record the attempt", err)
 		}
@@ -384,7 +615,7 @@ func (a *Agent) checkResponse(user string, resp hoist.Response) (Grant, error) {
 	// caller typed was no emergency code of this machine, and may have
 	// been a guess at one.
 	refuse = func(why, challenge, msg string) (Grant, error) {
-		a.off.state.Failures = append(a.off.state.Failures, now)
+		a.failed(user, now)
 		if err := a.saveOffline(); err != nil {
 			return Grant{}, hoist.WrapError(hoist.EUnavailable, "cannot record the attempt", err)
 		}
@@ -404,7 +635,7 @@ func (a *Agent) checkResponse(user string, resp hoist.Response) (Grant, error) {
 	}
 	if !hoist.VerifyResponse(a.off.key.Key, ch, resp) {
 		c.Tries++
-		a.off.state.Failures = append(a.off.state.Failures, now)
+		a.failed(user, now)
 		why, msg := "wrong", fmt.Sprintf("this is not the response to your challenge %s on this machine (a response for another machine, user or window does not fit it); %d tries left", c.Code, MaxOfflineTries-c.Tries)
 		if a.answersOther(user, resp) {
 			why, msg = "another user", fmt.Sprintf("this response answers another user's challenge, not yours (%s); %d tries left", c.Code, MaxOfflineTries-c.Tries)
@@ -488,7 +719,7 @@ func (a *Agent) checkOfflineProof(rec record) error {
 func (a *Agent) checkEmergencyProof(rec record) error {
 	a.off.mu.Lock()
 	defer a.off.mu.Unlock()
-	for _, u := range a.off.state.Emergency {
+	for _, u := range a.off.used {
 		if u.ID == rec.Offline.Emergency && u.Session == rec.ID {
 			if rec.NotAfter.Sub(rec.NotBefore) > hoist.MaxEmergencyWindow {
 				return errTampered{"its window is longer than an emergency code grants"}

@@ -304,6 +304,7 @@ func (a *Agent) ApplyBundle(data, sig []byte) error {
 		"policies": len(b.Policies), "skipped": len(skipped), "jit_available": jit})
 	a.cfg.Logger.Info("policies applied", "revision", b.Revision, "groups", b.Groups, "policies", len(b.Policies), "skipped", len(skipped), "jit", jit)
 	a.applyShortcut(b.Config)
+	a.bundleArrived()
 	a.syncSudo() // Elevate sudo and pkexec may have changed
 	return nil
 }

@@ -60,8 +60,12 @@ type RecordingMeta struct {
 // recordings is the agent's bookkeeping of recordings.
 type recordings struct {
 	mu sync.Mutex
-	// used is the bytes recorded so far per session, for DefaultRecordLimit.
+	// used is the bytes recorded so far per session by the recordings
+	// that ended, for the record.
 	used map[string]int64
+	// budgets are the bytes of events left per session, one counter that
+	// all its recordings, concurrent ones too, charge as they write.
+	budgets map[string]*recordBudget
 	// active are the recordings still being written.
 	active map[string]bool
 }
@@ -155,6 +159,27 @@ func (a *Agent) newTermRelay(r *run, kinds []localapi.Kind, mode string) (*termR
 	return t, files, nil
 }
 
+// recordBudget is the bytes of events a session's recordings may still
+// write, shared by them all.
+type recordBudget struct {
+	mu   sync.Mutex
+	left int64
+}
+
+// take charges n bytes and reports true or, when fewer are left, spends
+// what is left and reports false: once one recording of the session is
+// cut, every later one is too.
+func (b *recordBudget) take(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n > b.left {
+		b.left = 0
+		return false
+	}
+	b.left -= n
+	return true
+}
+
 // open creates the recording's file within the session's budget.
 func (t *termRelay) open(cols, rows int, term string) error {
 	a := t.a
@@ -166,13 +191,20 @@ func (t *termRelay) open(cols, rows int, term string) error {
 		return err
 	}
 	a.recs.mu.Lock()
-	budget := a.recordLimit() - a.recs.used[t.meta.Session]
+	budget := a.recs.budgets[t.meta.Session]
+	if budget == nil {
+		if a.recs.budgets == nil {
+			a.recs.budgets = map[string]*recordBudget{}
+		}
+		budget = &recordBudget{left: a.recordLimit()}
+		a.recs.budgets[t.meta.Session] = budget
+	}
 	a.recs.active[t.meta.ID] = true
 	a.recs.mu.Unlock()
 	if term == "" {
 		term = "xterm"
 	}
-	t.cast, err = newCastWriter(f, cols, rows, t.meta.Started, term, max(budget, 0))
+	t.cast, err = newCastWriter(f, cols, rows, t.meta.Started, term, budget)
 	if err == nil {
 		// Described at once too, for a hoistd killed before the end: its
 		// next start uploads what was written, under the right session.
