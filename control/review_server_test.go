@@ -1,6 +1,11 @@
 package control_test
 
 import (
+	"fmt"
+
+	"github.com/hoist-jit/hoist/control"
+	"github.com/hoist-jit/hoist/testenv"
+	"github.com/pquerna/otp/totp"
 	"testing"
 	"time"
 
@@ -37,5 +42,97 @@ func TestReviewOfflineApprovalKeepsThePolicyRules(t *testing.T) {
 	out, err := f.svc.ApproveOffline(ctx, carol, ch.String(), "", time.Hour)
 	if hoist.ErrorCode(err) != hoist.EForbidden {
 		t.Fatalf("offline approval by a plain approver, no passkey, one of two approvers, of a policy that wants a passkey and an admin: response %q, err %v; want forbidden", out.Response, err)
+	}
+}
+
+// totpAccount is a service with a server key and carol, an approver with a
+// confirmed authenticator app; it returns carol's secret.
+func totpAccount(t *testing.T) (*control.Service, *testenv.Clock, string) {
+	t.Helper()
+	store, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	clk := testenv.NewClock(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))
+	svc, err := control.New(control.Config{Store: store, Settings: hoist.DefaultApprovalSettings(), Clock: clk.Now, SecretKey: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Bootstrap(ctx, idsPassword); err != nil {
+		t.Fatal(err)
+	}
+	admin := control.Actor{Name: "admin", Role: hoist.RoleAdmin}
+	if _, err := svc.CreateAdmin(ctx, admin, control.AdminInput{Name: "carol", Role: hoist.RoleApprover, Password: idsPassword}); err != nil {
+		t.Fatal(err)
+	}
+	token, _, _, err := svc.Login(ctx, "carol", idsPassword, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol, err := svc.Authenticate(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup, err := svc.BeginTOTP(ctx, carol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(setup.Secret, clk.Now())
+	if err := svc.ConfirmTOTP(ctx, carol, code); err != nil {
+		t.Fatal(err)
+	}
+	return svc, clk, setup.Secret
+}
+
+// TestReviewTOTPGuessesCountAgainstTheAccount: whoever has carol's
+// password guesses her authenticator code from many addresses (an IPv6
+// /48 holds 65536 /64 sources, 5 free tries each). Each wrong code must
+// count as a failed sign-in of the account, so that the account rule
+// slows the guesser down as it does for passwords.
+func TestReviewTOTPGuessesCountAgainstTheAccount(t *testing.T) {
+	was := hoist.AccountLoginRule
+	hoist.AccountLoginRule = hoist.LoginRule{Free: 3, Max: time.Minute, Forget: 24 * time.Hour}
+	t.Cleanup(func() { hoist.AccountLoginRule = was })
+	svc, clk, secret := totpAccount(t)
+	clk.Add(time.Minute)
+	right, _ := totp.GenerateCode(secret, clk.Now())
+	wrong := "000000"
+	if wrong == right {
+		wrong = "111111"
+	}
+	for i := range 6 {
+		from := fmt.Sprintf("2001:db8:0:%x::1", i+1)
+		r, err := svc.LoginConsoleWithDevice(ctx, "carol", idsPassword, from, "", 30*time.Minute)
+		if hoist.ErrorCode(err) == hoist.ERateLimited {
+			return // the account rule holds: fixed
+		}
+		if err != nil || r.SecondFactor == "" {
+			t.Fatalf("password step %d: %+v, %v", i, r, err)
+		}
+		if _, err := svc.FinishTOTPSignIn(ctx, r.SecondFactor, wrong, from, 30*time.Minute); hoist.ErrorCode(err) != hoist.EUnauthorized {
+			t.Fatalf("wrong code %d: %v", i, err)
+		}
+	}
+	t.Fatal("6 wrong authenticator codes from 6 sources (account rule: 3 free) and the next try is still let through: TOTP failures are not counted against the account")
+}
+
+// TestReviewTOTPSignInsDoNotLockTheUserOut: carol signs in with her
+// password and the right code, every 5 minutes from her desk. Each
+// success must clear the failure counted before the password check, as a
+// password-only sign-in does; it does not, so from the 6th on the waits
+// double until one is longer than 5 minutes (ERateLimited).
+func TestReviewTOTPSignInsDoNotLockTheUserOut(t *testing.T) {
+	svc, clk, secret := totpAccount(t)
+	for i := range 16 {
+		clk.Add(5 * time.Minute) // a sign-in every 5 minutes, for 80 minutes
+		r, err := svc.LoginConsoleWithDevice(ctx, "carol", idsPassword, "192.0.2.7", "", 30*time.Minute)
+		if err != nil || r.SecondFactor == "" {
+			t.Fatalf("carol's sign-in %d with the right password: %v (a successful second-factor sign-in is counted as a failure)", i+1, err)
+		}
+		code, _ := totp.GenerateCode(secret, clk.Now())
+		if _, err := svc.FinishTOTPSignIn(ctx, r.SecondFactor, code, "192.0.2.7", 30*time.Minute); err != nil {
+			t.Fatalf("right code %d: %v", i+1, err)
+		}
 	}
 }
