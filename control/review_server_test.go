@@ -5,6 +5,7 @@ import (
 
 	"github.com/hoist-jit/hoist/control"
 	"github.com/hoist-jit/hoist/testenv"
+	"github.com/hoist-jit/hoist/wire"
 	"github.com/pquerna/otp/totp"
 	"testing"
 	"time"
@@ -135,4 +136,25 @@ func TestReviewTOTPSignInsDoNotLockTheUserOut(t *testing.T) {
 			t.Fatalf("right code %d: %v", i+1, err)
 		}
 	}
+}
+
+// TestReviewRecordingsPerAgentAreBounded: root on one enrolled machine
+// (its agent's key) uploads recordings without end: each is capped at
+// 256 MiB, but nothing bounds how many one agent keeps (a run_ id needs no
+// server record), so one machine fills the server's disk. 300 recordings
+// of 32 KiB stand in for 300 of 256 MiB.
+func TestReviewRecordingsPerAgentAreBounded(t *testing.T) {
+	f := newFixture(t)
+	ag := hoist.AgentRecord{ID: hoist.NewID(hoist.AgentIDPrefix), Hostname: "ws-66"}
+	if err := f.store.Update(ctx, func(tx hoist.Tx) error { return tx.InsertAgent(ctx, ag) }); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, hoist.MaxRecordingChunk)
+	for i := range 300 {
+		c := wire.RecordingChunk{Session: fmt.Sprintf("run_%d", i%3), User: "mallory", Started: f.clock.Now(), Ended: f.clock.Now(), Data: data, Final: true}
+		if _, err := f.svc.AgentRecording(ctx, ag, hoist.NewID(hoist.RecordingIDPrefix), c); err != nil {
+			return // refused at some bound: fixed
+		}
+	}
+	t.Fatal("one agent stored 300 recordings under 3 run ids, with no bound on their number or total size")
 }
