@@ -158,3 +158,35 @@ func TestReviewRecordingsPerAgentAreBounded(t *testing.T) {
 	}
 	t.Fatal("one agent stored 300 recordings under 3 run ids, with no bound on their number or total size")
 }
+
+// TestReviewSessionPageReadsOnlyItsAgentsReports: root on db-01 (its
+// agent's key) sends a change report and an exec-record summary under the
+// id of a session on web-01. The session page of web-01's session must
+// not show them: its commands are filed only from web-01, and so must its
+// changes and its summary be.
+func TestReviewSessionPageReadsOnlyItsAgentsReports(t *testing.T) {
+	f := reviewIDs(t)
+	carol := f.account(t, "carol", nil, nil)
+	r := f.file(t, "bob", time.Hour)
+	res, err := f.svc.Approve(ctx, carol, []string{r.ID}, time.Hour, "")
+	if err != nil || !res[0].OK || res[0].Session == nil {
+		t.Fatalf("approve: %+v, %v", res, err)
+	}
+	sid := res[0].Session.ID
+	forged := []wire.AgentAuditEvent{
+		{ID: "evt_forged_1", Time: f.clock.Now(), Action: "session.changes", Actor: "bob", Subject: sid,
+			Detail: map[string]any{"changes": []any{map[string]any{"kind": "user", "name": "innocent", "change": "added"}}}},
+		{ID: "evt_forged_2", Time: f.clock.Now(), Action: "session.commands", Actor: "bob", Subject: sid,
+			Detail: map[string]any{"commands": []any{}, "final": true, "summary": "nothing ran", "source": "bpf", "lost_by_source": 0}},
+	}
+	if _, err := f.svc.AgentAudit(ctx, f.db, forged); err != nil {
+		t.Fatal(err)
+	}
+	v, err := f.svc.SessionView(ctx, f.admin, sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Changes) != 0 || v.CommandsFinal || v.CommandsSummary != "" {
+		t.Fatalf("web-01's session page shows db-01's reports: changes %+v, final %v, summary %q", v.Changes, v.CommandsFinal, v.CommandsSummary)
+	}
+}
