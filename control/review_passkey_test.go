@@ -55,11 +55,13 @@ func clientData(kind, challenge string) []byte {
 // the CBOR written by hand.
 func (k *softKey) register(t *testing.T, opts json.RawMessage) []byte {
 	rp := sha256.Sum256([]byte(reviewRP))
-	var x, y [32]byte
-	k.priv.PublicKey.X.FillBytes(x[:])
-	k.priv.PublicKey.Y.FillBytes(y[:])
-	cose := append([]byte{0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20}, x[:]...)
-	cose = append(append(cose, 0x22, 0x58, 0x20), y[:]...)
+	pub, err := k.priv.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := pub[1:33], pub[33:65]
+	cose := append([]byte{0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20}, x...)
+	cose = append(append(cose, 0x22, 0x58, 0x20), y...)
 	auth := append(rp[:], 0x45, 0, 0, 0, 0)
 	auth = append(auth, make([]byte, 16)...) // aaguid
 	auth = binary.BigEndian.AppendUint16(auth, uint16(len(k.id)))
