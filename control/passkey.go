@@ -110,6 +110,9 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, a Actor) (json.R
 	if err := s.needWebAuthn(); err != nil {
 		return nil, err
 	}
+	if err := s.requireFreshSignIn(ctx, a, "passkey_add"); err != nil {
+		return nil, err
+	}
 	var out json.RawMessage
 	now := s.now()
 	err := s.store.Update(ctx, func(tx hoist.Tx) error {
@@ -192,6 +195,9 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, a Actor, name s
 	if err != nil {
 		return hoist.Passkey{}, hoist.WrapError(hoist.EInvalid, "the browser's passkey answer cannot be read", err)
 	}
+	if err := s.requireFreshSignIn(ctx, a, "passkey_add"); err != nil {
+		return hoist.Passkey{}, err
+	}
 	now := s.now()
 	var key hoist.Passkey
 	err = s.store.Update(ctx, func(tx hoist.Tx) error {
@@ -235,6 +241,9 @@ func protocolReason(err error) string {
 
 // RemovePasskey removes a's passkey id.
 func (s *Service) RemovePasskey(ctx context.Context, a Actor, id string) error {
+	if err := s.requireFreshSignIn(ctx, a, "passkey_remove"); err != nil {
+		return err
+	}
 	now := s.now()
 	return s.store.Update(ctx, func(tx hoist.Tx) error {
 		adm, err := accountOf(ctx, tx, a)

@@ -31,6 +31,9 @@ func (s *Service) BeginTOTP(ctx context.Context, a Actor) (TOTPSetup, error) {
 	if s.box == nil {
 		return TOTPSetup{}, hoist.Errorf(hoist.EUnavailable, "this server has no key to keep authenticator secrets with")
 	}
+	if err := s.requireFreshSignIn(ctx, a, "totp_add"); err != nil {
+		return TOTPSetup{}, err
+	}
 	now := s.now()
 	var out TOTPSetup
 	err := s.store.Update(ctx, func(tx hoist.Tx) error {
@@ -59,6 +62,9 @@ func (s *Service) BeginTOTP(ctx context.Context, a Actor) (TOTPSetup, error) {
 
 // ConfirmTOTP turns a's secret on once code proves the app has it.
 func (s *Service) ConfirmTOTP(ctx context.Context, a Actor, code string) error {
+	if err := s.requireFreshSignIn(ctx, a, "totp_add"); err != nil {
+		return err
+	}
 	now := s.now()
 	return s.store.Update(ctx, func(tx hoist.Tx) error {
 		adm, err := accountOf(ctx, tx, a)
@@ -104,6 +110,9 @@ func (s *Service) TOTPOn(ctx context.Context, a Actor) (bool, error) {
 
 // RemoveTOTP removes a's authenticator app.
 func (s *Service) RemoveTOTP(ctx context.Context, a Actor) error {
+	if err := s.requireFreshSignIn(ctx, a, "totp_remove"); err != nil {
+		return err
+	}
 	now := s.now()
 	return s.store.Update(ctx, func(tx hoist.Tx) error {
 		adm, err := accountOf(ctx, tx, a)
