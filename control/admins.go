@@ -169,7 +169,7 @@ func (s *Service) login(ctx context.Context, name, password, from, proof string,
 		s.recordFailure(ctx, a, at, from, false, now)
 		return r, err
 	}
-	if ticket, factors, err := s.secondFactorGate(ctx, a, via, now); err != nil || ticket != "" {
+	if ticket, factors, err := s.secondFactorGate(ctx, a, at, via, now); err != nil || ticket != "" {
 		return LoginResult{Admin: a, SecondFactor: ticket, Factors: factors}, err
 	}
 	raw := make([]byte, 32)

@@ -164,6 +164,7 @@ func (s *Service) FinishTOTPSignIn(ctx context.Context, ticket, code, from strin
 	var (
 		adm  hoist.Admin
 		fail bool
+		at   attempt
 	)
 	err := s.store.Update(ctx, func(tx hoist.Tx) error {
 		l, err := tx.TakeSSOLogin(ctx, "factor:"+codeHash(ticket), now)
@@ -173,6 +174,7 @@ func (s *Service) FinishTOTPSignIn(ctx context.Context, ticket, code, from strin
 		if adm, err = tx.Admin(ctx, l.AdminID); err != nil {
 			return err
 		}
+		at = ticketAttempt(l.Nonce, adm.Name, from)
 		o, err := tx.TOTP(ctx, adm.ID)
 		if err != nil || o.ConfirmedAt.IsZero() {
 			fail = true
@@ -184,13 +186,16 @@ func (s *Service) FinishTOTPSignIn(ctx context.Context, ticket, code, from strin
 			return nil // the ticket stays spent
 		}
 		o.LastStep = step
-		return tx.PutTOTP(ctx, o)
+		if err := tx.PutTOTP(ctx, o); err != nil {
+			return err
+		}
+		return signedIn(ctx, tx, at, now) // the whole sign-in succeeded: as a password-only one
 	})
 	if err != nil {
 		return LoginResult{}, err
 	}
 	if fail {
-		s.auditFailure(ctx, adm, from, "totp", now)
+		s.auditFailure(ctx, adm, at, from, "totp", now)
 		return LoginResult{}, denied
 	}
 	return s.issueLogin(ctx, adm, min(idle, s.tokenTTL), map[string]any{"from": from, "via": "console", "second_factor": "totp"})
