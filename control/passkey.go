@@ -324,6 +324,7 @@ func (s *Service) BeginStepUp(ctx context.Context, a Actor, d Decision) (json.Ra
 type StepUp struct {
 	adminID string
 	ids     []string
+	window  string // as Decision.Window: Approve grants only this window
 }
 
 // VerifyStepUp checks the browser's answer (the credential's toJSON()) to
@@ -373,7 +374,7 @@ func (s *Service) VerifyStepUp(ctx context.Context, a Actor, d Decision, answer 
 		if err := tx.UpdatePasskey(ctx, key); err != nil {
 			return err
 		}
-		proof = StepUp{adminID: u.adm.ID, ids: slices.Clone(d.IDs)}
+		proof = StepUp{adminID: u.adm.ID, ids: slices.Clone(d.IDs), window: d.Window}
 		return audit(ctx, tx, now, u.adm.Name, hoist.AuditStepUp, u.adm.ID, map[string]any{"passkey": id, "name": key.Name,
 			"requests": d.IDs, "window": d.Window})
 	})
@@ -383,6 +384,19 @@ func (s *Service) VerifyStepUp(ctx context.Context, a Actor, d Decision, answer 
 // covers reports whether p is a's step-up for request id.
 func (p *StepUp) covers(adminID, id string) bool {
 	return p != nil && p.adminID != "" && p.adminID == adminID && slices.Contains(p.ids, id)
+}
+
+// grants reports whether approving r for d (zero: One Time) is the window
+// p was made for: "once", "requested" (r's own), or that duration.
+func (p *StepUp) grants(r hoist.Request, d time.Duration) bool {
+	switch p.window {
+	case "once":
+		return d == 0
+	case "requested":
+		return d == r.RequestedDuration
+	}
+	w, err := hoist.ParseDuration(p.window)
+	return err == nil && d == w
 }
 
 // needsPasskey reports whether the JIT startup policy of r wants a passkey
@@ -405,13 +419,16 @@ func needsPasskey(ctx context.Context, tx hoist.Tx, r hoist.Request) (bool, erro
 // checkStepUp refuses, with EForbidden, approving r as the account
 // adminID without a
 // step-up that covers it, when r's policy wants one.
-func checkStepUp(ctx context.Context, tx hoist.Tx, adminID string, r hoist.Request, proof *StepUp) error {
+func checkStepUp(ctx context.Context, tx hoist.Tx, adminID string, r hoist.Request, d time.Duration, proof *StepUp) error {
 	need, err := needsPasskey(ctx, tx, r)
 	if err != nil || !need {
 		return err
 	}
 	if !proof.covers(adminID, r.ID) {
 		return hoist.Errorf(hoist.EForbidden, "policy %q wants a passkey to approve this request: approve it in the console with your passkey", r.Policy)
+	}
+	if !proof.grants(r, d) {
+		return hoist.Errorf(hoist.EForbidden, "the passkey check was made for another window (%s): approve again with the window you chose", proof.window)
 	}
 	return nil
 }
