@@ -29,6 +29,9 @@ const (
 	maxCommandArgBytes  = 1200
 	maxCommandPath      = 1100
 	maxCommandN         = 1 << 24
+	// MaxSessionCommands is the most commands one session or run stores:
+	// root on its machine must not fill the server's database through it.
+	MaxSessionCommands = 20_000
 )
 
 // commandBatch is the detail of a session.commands event, as the agent
@@ -82,6 +85,13 @@ func storeCommands(ctx context.Context, tx hoist.Tx, a hoist.AgentRecord, ev wir
 		}
 		c.Session, c.Stream, c.Host, c.User, c.Agent = ev.Subject, b.Stream, host, user, a.ID
 		cmds = append(cmds, boundCommand(c))
+	}
+	if have, err := tx.CountSessionCommands(ctx, ev.Subject); err != nil {
+		return err
+	} else if have+len(cmds) > MaxSessionCommands {
+		// The audit record stays: it says what ran; the session's list
+		// stops at the bound.
+		cmds = cmds[:max(0, MaxSessionCommands-have)]
 	}
 	if err := tx.InsertSessionCommands(ctx, cmds); err != nil {
 		return err
