@@ -92,6 +92,9 @@ type Tx interface {
 	// SessionCommands returns the commands that match f: one session's in
 	// their order, or a search's, newest first.
 	SessionCommands(ctx context.Context, f CommandFilter) ([]SessionCommand, error)
+	// CountSessionCommands returns how many commands session has stored
+	// (for the per-session bound).
+	CountSessionCommands(ctx context.Context, session string) (int, error)
 
 	// AppendAudit seals ev after the current head of the log and stores it.
 	// Concurrent appenders are serialized, so the chain never forks (see

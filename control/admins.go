@@ -169,7 +169,7 @@ func (s *Service) login(ctx context.Context, name, password, from, proof string,
 		s.recordFailure(ctx, a, at, from, false, now)
 		return r, err
 	}
-	if ticket, factors, err := s.secondFactorGate(ctx, a, via, now); err != nil || ticket != "" {
+	if ticket, factors, err := s.secondFactorGate(ctx, a, at, via, now); err != nil || ticket != "" {
 		return LoginResult{Admin: a, SecondFactor: ticket, Factors: factors}, err
 	}
 	raw := make([]byte, 32)
@@ -248,11 +248,13 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Actor, error)
 		return Actor{}, denied
 	}
 	var a hoist.Admin
+	var signedIn time.Time
 	err := s.store.View(ctx, func(tx hoist.Tx) error {
 		t, err := tx.Token(ctx, tokenHash(token))
 		if err != nil {
 			return err
 		}
+		signedIn = t.CreatedAt
 		if !s.now().Before(t.ExpiresAt) {
 			return denied
 		}
@@ -267,7 +269,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Actor, error)
 	if a.Disabled {
 		return Actor{}, denied
 	}
-	return Actor{ID: a.ID, Name: a.Name, Role: a.Role}, nil
+	return Actor{ID: a.ID, Name: a.Name, Role: a.Role, SignedIn: signedIn}, nil
 }
 
 // Logout revokes token.

@@ -488,6 +488,17 @@ func (s *Service) AgentAudit(ctx context.Context, a hoist.AgentRecord, events []
 				detail["agent_seq"] = ev.Seq
 			}
 			stored++
+			if foreign, err := foreignSessionReport(ctx, tx, a, ev); err != nil {
+				return err
+			} else if foreign {
+				// Root on one machine writing another's session record:
+				// kept out of the session, and loud.
+				if err := audit(ctx, tx, now, a.Name(), "alert.foreign_session_report", ev.Subject, map[string]any{"agent": a.ID, "host": a.Name(),
+					"action": ev.Action, "event_id": ev.ID}); err != nil {
+					return err
+				}
+				return s.trackAuditSeq(ctx, tx, a, ev, now)
+			}
 			if err := audit(ctx, tx, now, ev.Actor, "agent."+ev.Action, ev.Subject, detail); err != nil {
 				return err
 			}

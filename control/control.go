@@ -161,6 +161,10 @@ type Actor struct {
 	ID   string
 	Name string
 	Role hoist.Role
+	// SignedIn is when the token or console session was made (zero for
+	// callers that did not sign in, such as chat buttons); a second factor
+	// is added or removed only by a fresh one (FreshSignIn).
+	SignedIn time.Time
 }
 
 func (a Actor) require(p hoist.Permit) error {

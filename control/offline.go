@@ -151,9 +151,21 @@ func (s *Service) DecodeOfflineChallenge(ctx context.Context, a Actor, challenge
 		return v, err
 	}
 	err = s.store.View(ctx, func(tx hoist.Tx) error {
-		v, _, err = s.decodeChallenge(ctx, tx, ch, agentID)
-		return err
+		var ag hoist.AgentRecord
+		if v, ag, err = s.decodeChallenge(ctx, tx, ch, agentID); err != nil {
+			return err
+		}
+		// An approver outside the machine's computer groups learns
+		// nothing of it.
+		adm, err := accountOf(ctx, tx, a)
+		if err != nil {
+			return err
+		}
+		return checkScope(ctx, tx, &groupCache{}, adm, ag.ID, ag.Name(), "approve")
 	})
+	if err != nil {
+		v = OfflineChallengeView{}
+	}
 	return v, err
 }
 
@@ -287,7 +299,36 @@ func (s *Service) mayApproveOffline(ctx context.Context, tx hoist.Tx, a Actor, a
 	if err := checkNotOwn(adm, hoist.Request{User: user, Agent: ag.ID, Host: ag.Name()}); err != nil {
 		return err
 	}
-	return checkScope(ctx, tx, &groupCache{}, adm, ag.ID, ag.Name(), "approve")
+	if err := checkScope(ctx, tx, &groupCache{}, adm, ag.ID, ag.Name(), "approve"); err != nil {
+		return err
+	}
+	return checkOfflineRules(ctx, tx, adm, ag)
+}
+
+// checkOfflineRules applies the approval rules of ag's JIT startup policy,
+// found as AgentRequest finds them, to an offline approval by adm. An
+// offline response is one approval by one person with no step-up, so a
+// policy that wants a passkey or several approvers has no offline path:
+// refused, as is an approver of a lower role than the policy names.
+func checkOfflineRules(ctx context.Context, tx hoist.Tx, adm hoist.Admin, ag hoist.AgentRecord) error {
+	b, _, err := bundleOf(ctx, tx, ag)
+	if err != nil {
+		return err
+	}
+	jit, ok := b.JIT()
+	if !ok {
+		return nil // no JIT mode here: the agent asks for no offline approval
+	}
+	rules := b.StartupRules(jit)
+	switch {
+	case rules.RequirePasskey:
+		return hoist.Errorf(hoist.EForbidden, "policy %q wants a passkey to approve, and an offline approval cannot carry one: %s cannot be approved offline", jit.Startup.Name, ag.Name())
+	case rules.ApprovalsRequired > 1:
+		return hoist.Errorf(hoist.EForbidden, "policy %q wants %d approvers, and an offline approval is one: %s cannot be approved offline", jit.Startup.Name, rules.ApprovalsRequired, ag.Name())
+	case rules.ApproverRole == string(hoist.RoleAdmin) && adm.Role != hoist.RoleAdmin:
+		return hoist.Errorf(hoist.EForbidden, "policy %q wants an admin to approve: %s may not approve %s offline", jit.Startup.Name, adm.Name, ag.Name())
+	}
+	return nil
 }
 
 // recordOfflineUse records, when an agent reports that an offline

@@ -110,6 +110,9 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, a Actor) (json.R
 	if err := s.needWebAuthn(); err != nil {
 		return nil, err
 	}
+	if err := s.requireFreshSignIn(ctx, a, "passkey_add"); err != nil {
+		return nil, err
+	}
 	var out json.RawMessage
 	now := s.now()
 	err := s.store.Update(ctx, func(tx hoist.Tx) error {
@@ -192,6 +195,9 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, a Actor, name s
 	if err != nil {
 		return hoist.Passkey{}, hoist.WrapError(hoist.EInvalid, "the browser's passkey answer cannot be read", err)
 	}
+	if err := s.requireFreshSignIn(ctx, a, "passkey_add"); err != nil {
+		return hoist.Passkey{}, err
+	}
 	now := s.now()
 	var key hoist.Passkey
 	err = s.store.Update(ctx, func(tx hoist.Tx) error {
@@ -235,6 +241,9 @@ func protocolReason(err error) string {
 
 // RemovePasskey removes a's passkey id.
 func (s *Service) RemovePasskey(ctx context.Context, a Actor, id string) error {
+	if err := s.requireFreshSignIn(ctx, a, "passkey_remove"); err != nil {
+		return err
+	}
 	now := s.now()
 	return s.store.Update(ctx, func(tx hoist.Tx) error {
 		adm, err := accountOf(ctx, tx, a)
@@ -315,6 +324,7 @@ func (s *Service) BeginStepUp(ctx context.Context, a Actor, d Decision) (json.Ra
 type StepUp struct {
 	adminID string
 	ids     []string
+	window  string // as Decision.Window: Approve grants only this window
 }
 
 // VerifyStepUp checks the browser's answer (the credential's toJSON()) to
@@ -364,7 +374,7 @@ func (s *Service) VerifyStepUp(ctx context.Context, a Actor, d Decision, answer 
 		if err := tx.UpdatePasskey(ctx, key); err != nil {
 			return err
 		}
-		proof = StepUp{adminID: u.adm.ID, ids: slices.Clone(d.IDs)}
+		proof = StepUp{adminID: u.adm.ID, ids: slices.Clone(d.IDs), window: d.Window}
 		return audit(ctx, tx, now, u.adm.Name, hoist.AuditStepUp, u.adm.ID, map[string]any{"passkey": id, "name": key.Name,
 			"requests": d.IDs, "window": d.Window})
 	})
@@ -374,6 +384,19 @@ func (s *Service) VerifyStepUp(ctx context.Context, a Actor, d Decision, answer 
 // covers reports whether p is a's step-up for request id.
 func (p *StepUp) covers(adminID, id string) bool {
 	return p != nil && p.adminID != "" && p.adminID == adminID && slices.Contains(p.ids, id)
+}
+
+// grants reports whether approving r for d (zero: One Time) is the window
+// p was made for: "once", "requested" (r's own), or that duration.
+func (p *StepUp) grants(r hoist.Request, d time.Duration) bool {
+	switch p.window {
+	case "once":
+		return d == 0
+	case "requested":
+		return d == r.RequestedDuration
+	}
+	w, err := hoist.ParseDuration(p.window)
+	return err == nil && d == w
 }
 
 // needsPasskey reports whether the JIT startup policy of r wants a passkey
@@ -396,13 +419,16 @@ func needsPasskey(ctx context.Context, tx hoist.Tx, r hoist.Request) (bool, erro
 // checkStepUp refuses, with EForbidden, approving r as the account
 // adminID without a
 // step-up that covers it, when r's policy wants one.
-func checkStepUp(ctx context.Context, tx hoist.Tx, adminID string, r hoist.Request, proof *StepUp) error {
+func checkStepUp(ctx context.Context, tx hoist.Tx, adminID string, r hoist.Request, d time.Duration, proof *StepUp) error {
 	need, err := needsPasskey(ctx, tx, r)
 	if err != nil || !need {
 		return err
 	}
 	if !proof.covers(adminID, r.ID) {
 		return hoist.Errorf(hoist.EForbidden, "policy %q wants a passkey to approve this request: approve it in the console with your passkey", r.Policy)
+	}
+	if !proof.grants(r, d) {
+		return hoist.Errorf(hoist.EForbidden, "the passkey check was made for another window (%s): approve again with the window you chose", proof.window)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"io"
 	"slices"
 	"strings"
@@ -55,6 +56,11 @@ func (s *Service) AgentRecording(ctx context.Context, a hoist.AgentRecord, id st
 		}
 		return audit(ctx, tx, now, a.Name(), "recording.stored", rec.Session, detail)
 	})
+	var bound errRecordingBound
+	if errors.As(err, &bound) {
+		s.auditRecordingRefused(ctx, a, c.Session, bound.err)
+		return ans, bound.err
+	}
 	return ans, err
 }
 
@@ -98,9 +104,80 @@ func (s *Service) newRecording(ctx context.Context, tx hoist.Tx, a hoist.AgentRe
 			return hoist.Recording{}, hoist.Errorf(hoist.ENotFound, "no session %q on this agent", c.Session)
 		}
 	}
+	if err := checkRecordingBounds(ctx, tx, a, c.Session, now); err != nil {
+		return hoist.Recording{}, err
+	}
 	rec := hoist.Recording{ID: id, Session: c.Session, Agent: a.ID, User: c.User, Argv: c.Argv, Started: c.Started.UTC(), Ended: c.Ended.UTC(),
 		Truncated: c.Truncated, Input: c.Input, Stored: now}
-	return rec, tx.InsertRecording(ctx, rec)
+	if err := tx.InsertRecording(ctx, rec); err != nil {
+		return rec, err
+	}
+	// The record the per-agent bound counts.
+	return rec, audit(ctx, tx, now, a.Name(), AuditRecordingStarted, a.ID, map[string]any{"recording": id, "session": c.Session, "user": c.User})
+}
+
+// Bounds on what one agent may store: each recording is capped at
+// hoist.MaxRecordingSize, and these bound how many there are, so that root
+// on one machine (its agent's key; a run_ id needs no server record)
+// cannot fill the server's disk.
+const (
+	MaxRecordingsPerSession       = 200 // per session or run id
+	MaxRecordingsPerAgentPerHour  = 200 // new recordings one agent starts in an hour
+	AuditRecordingStarted         = "recording.started"
+	AuditRecordingRefused         = "recording.refused"
+	recordingRefusalAuditInterval = time.Hour
+)
+
+// errRecordingBound marks a refusal at a bound, audited by AgentRecording
+// outside the refused transaction.
+type errRecordingBound struct{ err error }
+
+func (e errRecordingBound) Error() string { return e.err.Error() }
+func (e errRecordingBound) Unwrap() error { return e.err }
+
+// checkRecordingBounds refuses a new recording of agent a under session
+// past MaxRecordingsPerSession or MaxRecordingsPerAgentPerHour (ERateLimited).
+func checkRecordingBounds(ctx context.Context, tx hoist.Tx, a hoist.AgentRecord, session string, now time.Time) error {
+	recs, err := tx.Recordings(ctx, session)
+	if err != nil {
+		return err
+	}
+	if len(recs) >= MaxRecordingsPerSession {
+		return errRecordingBound{hoist.Errorf(hoist.ERateLimited, "session %s has %d recordings, the most one session or run keeps: no more are stored", session, MaxRecordingsPerSession)}
+	}
+	n := 0
+	err = tx.Audit(ctx, hoist.AuditFilter{Action: AuditRecordingStarted, Subject: a.ID, Since: now.Add(-time.Hour), Limit: MaxRecordingsPerAgentPerHour}, func(hoist.AuditRecord) error {
+		n++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n >= MaxRecordingsPerAgentPerHour {
+		return errRecordingBound{hoist.Errorf(hoist.ERateLimited, "this machine started %d recordings in the last hour, the most the server takes: try again later", MaxRecordingsPerAgentPerHour)}
+	}
+	return nil
+}
+
+// auditRecordingRefused records, at most once an hour for each agent, that
+// a's recording was refused at a bound (a refused flood must not become
+// a flood of audit records).
+func (s *Service) auditRecordingRefused(ctx context.Context, a hoist.AgentRecord, session string, why error) {
+	now := s.now()
+	err := s.store.Update(ctx, func(tx hoist.Tx) error {
+		seen := false
+		err := tx.Audit(ctx, hoist.AuditFilter{Action: AuditRecordingRefused, Subject: a.ID, Since: now.Add(-recordingRefusalAuditInterval), Limit: 1}, func(hoist.AuditRecord) error {
+			seen = true
+			return nil
+		})
+		if err != nil || seen {
+			return err
+		}
+		return audit(ctx, tx, now, a.Name(), AuditRecordingRefused, a.ID, map[string]any{"session": session, "why": hoist.ErrorMessage(why)})
+	})
+	if err != nil {
+		s.log.Warn("cannot audit a refused recording", "agent", a.ID, "err", err)
+	}
 }
 
 // Recordings lists a session's complete recordings, oldest first, for an

@@ -215,7 +215,7 @@ func (s *Service) approve(ctx context.Context, a Actor, ids []string, d time.Dur
 			if err := mayDecide(ctx, tx, a, r, true); err != nil {
 				return err
 			}
-			if err := checkStepUp(ctx, tx, a.ID, r, proof); err != nil {
+			if err := checkStepUp(ctx, tx, a.ID, r, d, proof); err != nil {
 				return err
 			}
 			if r.ApproverRole == string(hoist.RoleAdmin) && a.Role != hoist.RoleAdmin {

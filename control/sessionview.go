@@ -29,6 +29,9 @@ const (
 	maxCommandArgBytes  = 1200
 	maxCommandPath      = 1100
 	maxCommandN         = 1 << 24
+	// MaxSessionCommands is the most commands one session or run stores:
+	// root on its machine must not fill the server's database through it.
+	MaxSessionCommands = 20_000
 )
 
 // commandBatch is the detail of a session.commands event, as the agent
@@ -72,6 +75,9 @@ func storeCommands(ctx context.Context, tx hoist.Tx, a hoist.AgentRecord, ev wir
 		len(b.Stream) > 32 || !hoist.Printable(b.Stream) {
 		return nil
 	}
+	if other, err := runOfAnother(ctx, tx, a, ev.Subject); err != nil || other {
+		return err // another machine's run of the same name: not a's to add to
+	}
 	cmds := make([]hoist.SessionCommand, 0, len(b.Commands))
 	for _, c := range b.Commands {
 		if c.N <= 0 || c.N > maxCommandN {
@@ -79,6 +85,13 @@ func storeCommands(ctx context.Context, tx hoist.Tx, a hoist.AgentRecord, ev wir
 		}
 		c.Session, c.Stream, c.Host, c.User, c.Agent = ev.Subject, b.Stream, host, user, a.ID
 		cmds = append(cmds, boundCommand(c))
+	}
+	if have, err := tx.CountSessionCommands(ctx, ev.Subject); err != nil {
+		return err
+	} else if have+len(cmds) > MaxSessionCommands {
+		// The audit record stays: it says what ran; the session's list
+		// stops at the bound.
+		cmds = cmds[:max(0, MaxSessionCommands-have)]
 	}
 	if err := tx.InsertSessionCommands(ctx, cmds); err != nil {
 		return err
@@ -269,7 +282,7 @@ func (v *SessionView) readRequests(ctx context.Context, tx hoist.Tx) error {
 func (v *SessionView) readAudit(ctx context.Context, tx hoist.Tx) error {
 	err := tx.Audit(ctx, hoist.AuditFilter{Subject: v.Session.ID, Action: AuditSessionCommands}, func(r hoist.AuditRecord) error {
 		var b commandBatch
-		if json.Unmarshal(r.Detail, &b) != nil {
+		if json.Unmarshal(r.Detail, &b) != nil || !v.fromItsAgent(r) {
 			return nil
 		}
 		v.CommandsSource = b.Source
@@ -288,13 +301,54 @@ func (v *SessionView) readAudit(ctx context.Context, tx hoist.Tx) error {
 			Changes []SessionChange `json:"changes"`
 			Omitted int             `json:"omitted"`
 		}
-		if json.Unmarshal(r.Detail, &rep) != nil {
+		if json.Unmarshal(r.Detail, &rep) != nil || !v.fromItsAgent(r) {
 			return nil
 		}
 		v.Changes = append(v.Changes, rep.Changes...)
 		v.ChangesOmitted += rep.Omitted
 		return nil
 	})
+}
+
+// fromItsAgent reports whether the agent record r came from the agent of
+// v's session (the server writes "agent" over what the agent says): a
+// report another machine's root sent under this session's id is not the
+// session's.
+func (v *SessionView) fromItsAgent(r hoist.AuditRecord) bool {
+	var d struct {
+		Agent string `json:"agent"`
+	}
+	return json.Unmarshal(r.Detail, &d) == nil && d.Agent == v.Session.Agent
+}
+
+// foreignSessionReport reports whether ev is a session's change report or
+// exec record sent by an agent a that is not the session's: such a report
+// is not filed under the session (AgentAudit records an alert instead).
+func foreignSessionReport(ctx context.Context, tx hoist.Tx, a hoist.AgentRecord, ev wire.AgentAuditEvent) (bool, error) {
+	if (ev.Action != "session.changes" && ev.Action != "session.commands") || !hoist.ValidID(hoist.SessionIDPrefix, ev.Subject) {
+		return false, nil
+	}
+	sess, err := tx.Session(ctx, ev.Subject)
+	if hoist.ErrorCode(err) == hoist.ENotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return sess.Agent != a.ID, nil
+}
+
+// runOfAnother reports whether the policy run subject already has commands
+// filed by an agent other than a: a's exit statuses are not set on them.
+func runOfAnother(ctx context.Context, tx hoist.Tx, a hoist.AgentRecord, subject string) (bool, error) {
+	if !strings.HasPrefix(subject, "run_") {
+		return false, nil
+	}
+	cmds, err := tx.SessionCommands(ctx, hoist.CommandFilter{Session: subject, Limit: 1})
+	if err != nil {
+		return false, err
+	}
+	return len(cmds) > 0 && cmds[0].Agent != a.ID, nil
 }
 
 // SearchCommands finds the programs run in sessions whose name or argv

@@ -20,7 +20,7 @@ import (
 // factor (a passkey, or a confirmed authenticator app): a console sign-in
 // gets a ticket for that step and the factors it may use, any other is
 // refused.
-func (s *Service) secondFactorGate(ctx context.Context, a hoist.Admin, via string, now time.Time) (string, []string, error) {
+func (s *Service) secondFactorGate(ctx context.Context, a hoist.Admin, at attempt, via string, now time.Time) (string, []string, error) {
 	var factors []string
 	err := s.store.View(ctx, func(tx hoist.Tx) error {
 		keys, err := tx.Passkeys(ctx, a.ID)
@@ -46,7 +46,7 @@ func (s *Service) secondFactorGate(ctx context.Context, a hoist.Admin, via strin
 	}
 	ticket := randomCode()
 	err = s.store.Update(ctx, func(tx hoist.Tx) error {
-		return tx.InsertSSOLogin(ctx, hoist.SSOLogin{Key: "factor:" + codeHash(ticket), AdminID: a.ID, ExpiresAt: now.Add(passkeyTTL)}, now)
+		return tx.InsertSSOLogin(ctx, hoist.SSOLogin{Key: "factor:" + codeHash(ticket), AdminID: a.ID, Nonce: at.encode(), ExpiresAt: now.Add(passkeyTTL)}, now)
 	})
 	return ticket, factors, err
 }
@@ -84,7 +84,7 @@ func (s *Service) BeginPasskeySignIn(ctx context.Context, ticket string) (json.R
 		if out, err = json.Marshal(assertion.Response); err != nil {
 			return hoist.WrapError(hoist.EInternal, "cannot start a passkey check", err)
 		}
-		return s.keepCeremony(ctx, tx, u.adm.ID, "login", "", session, now)
+		return s.keepCeremony(ctx, tx, u.adm.ID, "login", l.Nonce, session, now) // the try goes on to the check
 	})
 	return out, err
 }
@@ -109,6 +109,7 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, answer []byte, from s
 		u      *passkeyUser
 		keyID  string
 		reason error
+		at     attempt
 	)
 	err = s.store.Update(ctx, func(tx hoist.Tx) error {
 		challenge := parsed.Response.CollectedClientData.Challenge
@@ -123,18 +124,25 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, answer []byte, from s
 		if u, err = userOf(ctx, tx, Actor{ID: l.AdminID}); err != nil {
 			return err
 		}
+		at = ticketAttempt(l.Nonce, u.adm.Name, from)
 		cred, err := s.webauthn.ValidateLogin(u, session, parsed)
 		if err != nil {
 			reason = err
 			return nil // audited below, outside the refused transaction
 		}
-		return s.keepUse(ctx, tx, u, cred, now, &keyID)
+		if err := s.keepUse(ctx, tx, u, cred, now, &keyID); err != nil {
+			return err
+		}
+		if u.adm.Disabled {
+			return nil
+		}
+		return signedIn(ctx, tx, at, now) // the whole sign-in succeeded: as a password-only one
 	})
 	if err != nil {
 		return LoginResult{}, err
 	}
 	if reason != nil || u.adm.Disabled {
-		s.auditFailure(ctx, u.adm, from, "passkey", now)
+		s.auditFailure(ctx, u.adm, at, from, "passkey", now)
 		return LoginResult{}, denied
 	}
 	return s.issueLogin(ctx, u.adm, min(idle, s.tokenTTL), map[string]any{"from": from, "via": "console", "second_factor": "passkey", "passkey": keyID})
@@ -158,10 +166,18 @@ func (s *Service) keepUse(ctx context.Context, tx hoist.Tx, u *passkeyUser, cred
 	return hoist.Errorf(hoist.EUnauthorized, "the passkey is not one of the account's")
 }
 
-// auditFailure records a refused second factor of adm's sign-in.
-func (s *Service) auditFailure(ctx context.Context, adm hoist.Admin, from, factor string, now time.Time) {
-	err := s.store.Update(ctx, func(tx hoist.Tx) error {
-		return audit(ctx, tx, now, adm.Name, hoist.AuditLoginFailed, adm.ID, map[string]any{"from": from, "second_factor": factor})
+// auditFailure counts and records a refused second factor of adm's
+// sign-in, the try at: as a wrong password is counted (its pair or device
+// counter was counted at the password step), so that whoever has the
+// password meets the account and source rules when guessing the factor.
+func (s *Service) auditFailure(ctx context.Context, adm hoist.Admin, at attempt, from, factor string, now time.Time) {
+	err := retryConflicts(func() error {
+		return s.store.Update(ctx, func(tx hoist.Tx) error {
+			if err := s.countFailure(ctx, tx, at, false, now); err != nil {
+				return err
+			}
+			return audit(ctx, tx, now, adm.Name, hoist.AuditLoginFailed, adm.ID, map[string]any{"from": from, "second_factor": factor})
+		})
 	})
 	if err != nil {
 		s.log.Warn("cannot audit a refused second factor", "user", adm.Name, "err", err)

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"net/netip"
 	"time"
 
@@ -236,4 +237,22 @@ func retryConflicts(update func() error) error {
 		}
 	}
 	return err
+}
+
+// encode is at as a second-factor ticket carries it (see ticketAttempt).
+func (at attempt) encode() string {
+	b, _ := json.Marshal([3]string{at.name, at.src, at.device})
+	return string(b)
+}
+
+// ticketAttempt is the sign-in try a second-factor ticket carries in
+// stored, so that the second step counts (or clears) the counters the
+// password step reserved. A ticket without one (made before it was
+// carried) stands for a try of name from the address from.
+func ticketAttempt(stored, name, from string) attempt {
+	var f [3]string
+	if json.Unmarshal([]byte(stored), &f) != nil || f[0] == "" {
+		return attempt{name: name, src: source(from)}
+	}
+	return attempt{name: f[0], src: f[1], device: f[2]}
 }

@@ -31,6 +31,9 @@ func (s *Service) BeginTOTP(ctx context.Context, a Actor) (TOTPSetup, error) {
 	if s.box == nil {
 		return TOTPSetup{}, hoist.Errorf(hoist.EUnavailable, "this server has no key to keep authenticator secrets with")
 	}
+	if err := s.requireFreshSignIn(ctx, a, "totp_add"); err != nil {
+		return TOTPSetup{}, err
+	}
 	now := s.now()
 	var out TOTPSetup
 	err := s.store.Update(ctx, func(tx hoist.Tx) error {
@@ -59,6 +62,9 @@ func (s *Service) BeginTOTP(ctx context.Context, a Actor) (TOTPSetup, error) {
 
 // ConfirmTOTP turns a's secret on once code proves the app has it.
 func (s *Service) ConfirmTOTP(ctx context.Context, a Actor, code string) error {
+	if err := s.requireFreshSignIn(ctx, a, "totp_add"); err != nil {
+		return err
+	}
 	now := s.now()
 	return s.store.Update(ctx, func(tx hoist.Tx) error {
 		adm, err := accountOf(ctx, tx, a)
@@ -104,6 +110,9 @@ func (s *Service) TOTPOn(ctx context.Context, a Actor) (bool, error) {
 
 // RemoveTOTP removes a's authenticator app.
 func (s *Service) RemoveTOTP(ctx context.Context, a Actor) error {
+	if err := s.requireFreshSignIn(ctx, a, "totp_remove"); err != nil {
+		return err
+	}
 	now := s.now()
 	return s.store.Update(ctx, func(tx hoist.Tx) error {
 		adm, err := accountOf(ctx, tx, a)
@@ -155,6 +164,7 @@ func (s *Service) FinishTOTPSignIn(ctx context.Context, ticket, code, from strin
 	var (
 		adm  hoist.Admin
 		fail bool
+		at   attempt
 	)
 	err := s.store.Update(ctx, func(tx hoist.Tx) error {
 		l, err := tx.TakeSSOLogin(ctx, "factor:"+codeHash(ticket), now)
@@ -164,6 +174,7 @@ func (s *Service) FinishTOTPSignIn(ctx context.Context, ticket, code, from strin
 		if adm, err = tx.Admin(ctx, l.AdminID); err != nil {
 			return err
 		}
+		at = ticketAttempt(l.Nonce, adm.Name, from)
 		o, err := tx.TOTP(ctx, adm.ID)
 		if err != nil || o.ConfirmedAt.IsZero() {
 			fail = true
@@ -175,13 +186,16 @@ func (s *Service) FinishTOTPSignIn(ctx context.Context, ticket, code, from strin
 			return nil // the ticket stays spent
 		}
 		o.LastStep = step
-		return tx.PutTOTP(ctx, o)
+		if err := tx.PutTOTP(ctx, o); err != nil {
+			return err
+		}
+		return signedIn(ctx, tx, at, now) // the whole sign-in succeeded: as a password-only one
 	})
 	if err != nil {
 		return LoginResult{}, err
 	}
 	if fail {
-		s.auditFailure(ctx, adm, from, "totp", now)
+		s.auditFailure(ctx, adm, at, from, "totp", now)
 		return LoginResult{}, denied
 	}
 	return s.issueLogin(ctx, adm, min(idle, s.tokenTTL), map[string]any{"from": from, "via": "console", "second_factor": "totp"})

@@ -41,6 +41,24 @@ func (t *tx) SetCommandExit(ctx context.Context, session, stream string, n, stat
 	return err
 }
 
+func (t *tx) CountSessionCommands(ctx context.Context, session string) (int, error) {
+	rows, err := t.query(ctx, "count session commands", `SELECT COUNT(*) FROM session_commands WHERE session = ?`, session)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, t.store.storeError("read rows", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, t.store.storeError("read rows", err)
+	}
+	return n, nil
+}
+
 func (t *tx) SessionCommands(ctx context.Context, f hoist.CommandFilter) ([]hoist.SessionCommand, error) {
 	var w where
 	order := ` ORDER BY at DESC, session, stream, n`

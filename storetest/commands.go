@@ -50,6 +50,10 @@ func testSessionCommands(t *testing.T, s hoist.Store) {
 	update(func(tx hoist.Tx) error { return tx.SetCommandExit(ctx(), "sess_a", "", 2, 0) })
 	update(func(tx hoist.Tx) error { return tx.SetCommandExit(ctx(), "sess_a", "", 99, 1) }) // no such command: nothing
 
+	var counted int
+	if err := s.View(ctx(), func(tx hoist.Tx) (err error) { counted, err = tx.CountSessionCommands(ctx(), "sess_a"); return err }); err != nil || counted != 4 {
+		t.Errorf("CountSessionCommands(sess_a) = %d, %v; want 4", counted, err)
+	}
 	got := list(hoist.CommandFilter{Session: "sess_a"})
 	if k := key(got); !slices.Equal(k, []string{"sess_a/sh", "sess_a/useradd", "sess_a/id", "sess_a/who"}) {
 		t.Fatalf("session sess_a: got %v", k)
