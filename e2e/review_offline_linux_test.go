@@ -20,24 +20,13 @@ import (
 // must not lock the rightful user's emergency code out: the break-glass
 // path is exactly for when nothing else works.
 func TestReviewOtherUserCannotBurnEmergencyCodes(t *testing.T) {
-	clk := testenv.NewClock(time.Now())
-	dir := t.TempDir()
-	first := startClockedServer(t, dir, "127.0.0.1:0", clk)
-	f := newFleetOn(t, first, func(c *agent.Config) { c.Clock = clk })
-	codes, err := first.Service().IssueEmergencyCodes(ctx, adminActor, f.view().ID, "", 1, 20*time.Minute)
-	if err != nil || len(codes) != 1 {
-		t.Fatalf("issue: %+v, %v", codes, err)
-	}
-	f.settled()
-	if err := first.Close(); err != nil {
-		t.Fatal(err)
-	}
-	of := &offlineFleet{fleet: f, clk: clk, dir: dir, addr: strings.TrimPrefix(first.URL(), "https://")}
+	of, code := offlineWithEmergencyCode(t)
+	f := of.fleet
 
 	mallory := testenv.NewUser(t)
 	for i := range agent.MaxOfflineFailures {
 		if i > 0 && i%10 == 0 {
-			clk.Add(time.Minute) // past the per-user ask limit, well within the back-off's hour
+			of.clk.Add(time.Minute) // past the per-user ask limit, well within the back-off's hour
 		}
 		var b [8]byte
 		_, _ = rand.Read(b[:])
@@ -45,7 +34,7 @@ func TestReviewOtherUserCannotBurnEmergencyCodes(t *testing.T) {
 			t.Fatal("a random guess was accepted")
 		}
 	}
-	if status, errOut := of.respond(f.user, codes[0].Code); status != 0 {
+	if status, errOut := of.respond(f.user, code); status != 0 {
 		t.Fatalf("after another account's %d guesses, the rightful user's emergency code: exit %d, %q", agent.MaxOfflineFailures, status, errOut)
 	}
 }
@@ -106,28 +95,17 @@ func TestReviewOfflineStateSurvivesRestart(t *testing.T) {
 // challenges (long reasons), hoistd restarts and takes the file as damaged;
 // once its back-off hour is over the code must still be refused.
 func TestReviewUsedEmergencyCodeStaysUsedAcrossRestart(t *testing.T) {
-	clk := testenv.NewClock(time.Now())
-	dir := t.TempDir()
-	first := startClockedServer(t, dir, "127.0.0.1:0", clk)
-	f := newFleetOn(t, first, func(c *agent.Config) { c.Clock = clk })
-	codes, err := first.Service().IssueEmergencyCodes(ctx, adminActor, f.view().ID, "", 1, 20*time.Minute)
-	if err != nil || len(codes) != 1 {
-		t.Fatalf("issue: %+v, %v", codes, err)
-	}
-	f.settled()
-	if err := first.Close(); err != nil {
-		t.Fatal(err)
-	}
-	of := &offlineFleet{fleet: f, clk: clk, dir: dir, addr: strings.TrimPrefix(first.URL(), "https://")}
-	if status, errOut := of.respond(f.user, codes[0].Code); status != 0 {
+	of, code := offlineWithEmergencyCode(t)
+	f := of.fleet
+	if status, errOut := of.respond(f.user, code); status != 0 {
 		t.Fatalf("the emergency code, first use: exit %d, %q", status, errOut)
 	}
-	clk.Add(21 * time.Minute)
+	of.clk.Add(21 * time.Minute)
 	testenv.WaitUntil(t, "the emergency session to end", func() bool { return f.agent.Status(f.user.Name).State != "active" })
 	reason := strings.Repeat("<", 1000)
 	for i := 0; i < 300; i++ {
 		if i > 0 && i%15 == 0 {
-			clk.Add(time.Minute + time.Second)
+			of.clk.Add(time.Minute + time.Second)
 		}
 		status, _, errOut := f.shAs(f.user, "hoist request --offline --for 10m --reason '"+reason+"'")
 		if status != 0 {
@@ -138,8 +116,8 @@ func TestReviewUsedEmergencyCodeStaysUsedAcrossRestart(t *testing.T) {
 		}
 	}
 	f.restartAgent()
-	clk.Add(61 * time.Minute)
-	if status, _ := of.respond(f.user, codes[0].Code); status == 0 {
+	of.clk.Add(61 * time.Minute)
+	if status, _ := of.respond(f.user, code); status == 0 {
 		t.Fatal("a used emergency code started a second session after a restart")
 	}
 }
@@ -148,21 +126,29 @@ func TestReviewUsedEmergencyCodeStaysUsedAcrossRestart(t *testing.T) {
 // 90 days after its issue (control.EmergencyCodeTTL); a machine that has
 // been offline since must refuse it then, as the server would.
 func TestReviewExpiredEmergencyCodeRefusedOffline(t *testing.T) {
+	of, code := offlineWithEmergencyCode(t)
+	f := of.fleet
+	of.clk.Add(91 * 24 * time.Hour)
+	if status, _ := of.respond(f.user, code); status == 0 {
+		t.Fatal("an emergency code 91 days after its issue (expired) started a session on a machine offline since")
+	}
+}
+
+// offlineWithEmergencyCode is a machine that received one emergency code
+// (20 minutes) in its bundle and then lost its server for good.
+func offlineWithEmergencyCode(t *testing.T) (*offlineFleet, string) {
+	t.Helper()
 	clk := testenv.NewClock(time.Now())
 	dir := t.TempDir()
-	first := startClockedServer(t, dir, "127.0.0.1:0", clk)
-	f := newFleetOn(t, first, func(c *agent.Config) { c.Clock = clk })
-	codes, err := first.Service().IssueEmergencyCodes(ctx, adminActor, f.view().ID, "", 1, 20*time.Minute)
+	srv := startClockedServer(t, dir, "127.0.0.1:0", clk)
+	f := newFleetOn(t, srv, func(c *agent.Config) { c.Clock = clk })
+	codes, err := srv.Service().IssueEmergencyCodes(ctx, adminActor, f.view().ID, "", 1, 20*time.Minute)
 	if err != nil || len(codes) != 1 {
 		t.Fatalf("issue: %+v, %v", codes, err)
 	}
 	f.settled()
-	if err := first.Close(); err != nil {
+	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	of := &offlineFleet{fleet: f, clk: clk, dir: dir, addr: strings.TrimPrefix(first.URL(), "https://")}
-	clk.Add(91 * 24 * time.Hour)
-	if status, _ := of.respond(f.user, codes[0].Code); status == 0 {
-		t.Fatal("an emergency code 91 days after its issue (expired) started a session on a machine offline since")
-	}
+	return &offlineFleet{fleet: f, clk: clk, dir: dir, addr: strings.TrimPrefix(srv.URL(), "https://")}, codes[0].Code
 }
