@@ -324,6 +324,24 @@ func printResults(env Env, results []wire.ResultView, asJSON bool, verb string) 
 	return nil
 }
 
+// forOrOnce reads an approval's window from --for DURATION or --once (0:
+// One Time, the server's default), refusing neither or both.
+func forOrOnce(cmd *cobra.Command, forDur string, once bool) (time.Duration, error) {
+	switch {
+	case once && cmd.Flags().Changed("for"):
+		return 0, hoist.Errorf(hoist.EInvalid, "give either --for DURATION or --once, not both")
+	case !once && !cmd.Flags().Changed("for"):
+		return 0, hoist.Errorf(hoist.EInvalid, "give --for DURATION (e.g. --for 1h) or --once")
+	case once:
+		return 0, nil
+	}
+	d, err := hoist.ParseDuration(forDur)
+	if err != nil {
+		return 0, hoist.Errorf(hoist.EInvalid, "--for: %s", hoist.ErrorMessage(err))
+	}
+	return d, nil
+}
+
 func newApprove(env Env) *cobra.Command {
 	var (
 		forDur string
@@ -336,17 +354,9 @@ func newApprove(env Env) *cobra.Command {
 		Short: "Approve requests For a duration (e.g. 1h) or One Time (the 30-minute default)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var d time.Duration
-			switch {
-			case once && cmd.Flags().Changed("for"):
-				return hoist.Errorf(hoist.EInvalid, "give either --for DURATION or --once, not both")
-			case !once && !cmd.Flags().Changed("for"):
-				return hoist.Errorf(hoist.EInvalid, "give --for DURATION (e.g. --for 1h) or --once")
-			case cmd.Flags().Changed("for"):
-				var err error
-				if d, err = hoist.ParseDuration(forDur); err != nil {
-					return hoist.Errorf(hoist.EInvalid, "--for: %s", hoist.ErrorMessage(err))
-				}
+			d, err := forOrOnce(cmd, forDur, once)
+			if err != nil {
+				return err
 			}
 			c, err := loggedIn(env)
 			if err != nil {

@@ -29,17 +29,9 @@ func newOfflineApprove(env Env) *cobra.Command {
 		Short: "Print the response code approving an offline challenge For a duration or One Time (on the last line)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var d time.Duration
-			switch {
-			case once && cmd.Flags().Changed("for"):
-				return hoist.Errorf(hoist.EInvalid, "give either --for DURATION or --once, not both")
-			case !once && !cmd.Flags().Changed("for"):
-				return hoist.Errorf(hoist.EInvalid, "give --for DURATION (e.g. --for 1h) or --once")
-			case cmd.Flags().Changed("for"):
-				var err error
-				if d, err = hoist.ParseDuration(forDur); err != nil {
-					return hoist.Errorf(hoist.EInvalid, "--for: %s", hoist.ErrorMessage(err))
-				}
+			d, err := forOrOnce(cmd, forDur, once)
+			if err != nil {
+				return err
 			}
 			c, err := loggedIn(env)
 			if err != nil {
