@@ -1,11 +1,8 @@
 package agent
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -103,7 +100,7 @@ type execLog struct {
 	budget int
 	emit   func(action, actor, subject string, at time.Time, detail map[string]any)
 	log    *slog.Logger
-	hashes *hashCache
+	hashes *exeHasher
 
 	mu     sync.Mutex
 	groups map[string]*execGroup
@@ -115,7 +112,7 @@ func newExecLog(w platform.ExecWatcher, budget int, emit func(string, string, st
 	if budget <= 0 {
 		budget = DefaultExecBudget
 	}
-	l := &execLog{w: w, budget: budget, emit: emit, log: log, hashes: newHashCache(),
+	l := &execLog{w: w, budget: budget, emit: emit, log: log, hashes: newExeHasher(exeHashWait),
 		groups: map[string]*execGroup{}, done: make(chan struct{}), stop: make(chan struct{})}
 	go l.run()
 	return l
@@ -268,7 +265,7 @@ func (l *execLog) enrich(r *ExecRecord) {
 		return
 	}
 	r.Cwd, r.Exe = clipTo(cwd, 1024), clipTo(exe, 1024)
-	r.SHA256 = l.hashes.sum(dir+"/exe", exe)
+	r.SHA256 = l.hashes.sum(dir + "/exe")
 }
 
 // flushAll sends each group's pending records, and the final batch of the
@@ -355,47 +352,4 @@ func clipTo(s string, n int) string {
 		return s
 	}
 	return clipUTF8(s, n)
-}
-
-// hashCache hashes executables once per file (its path, size and time of
-// change).
-type hashCache struct {
-	sums map[fileID]string
-}
-
-type fileID struct {
-	path    string
-	size    int64
-	modTime time.Time
-}
-
-func newHashCache() *hashCache { return &hashCache{sums: map[fileID]string{}} }
-
-// sum is the SHA-256 of the file at link (a /proc/PID/exe link, which
-// opens the very file the process runs), known as exe; "" when it is too
-// large or cannot be read.
-func (c *hashCache) sum(link, exe string) string {
-	f, err := os.Open(link)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxHashBytes {
-		return ""
-	}
-	id := fileID{path: exe, size: fi.Size(), modTime: fi.ModTime()}
-	if s, ok := c.sums[id]; ok {
-		return s
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, io.LimitReader(f, maxHashBytes)); err != nil {
-		return ""
-	}
-	s := hex.EncodeToString(h.Sum(nil))
-	if len(c.sums) > 4096 {
-		clear(c.sums)
-	}
-	c.sums[id] = s
-	return s
 }
