@@ -38,6 +38,10 @@ type tree struct {
 	noOpenat2 bool
 	// buf is the one buffer every hash and readlink reads into.
 	buf []byte
+	// rootPath is the root's path, and stalling the mounts beneath which
+	// homes are not read (see DefaultStallingFileSystems).
+	rootPath string
+	stalling []mount
 }
 
 func openTree(root string, noOpenat2 bool) (*tree, error) {
@@ -45,7 +49,7 @@ func openTree(root string, noOpenat2 bool) (*tree, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: root, Err: err}
 	}
-	return &tree{root: fd, noOpenat2: noOpenat2, buf: make([]byte, 64<<10)}, nil
+	return &tree{root: fd, noOpenat2: noOpenat2, buf: make([]byte, 64<<10), rootPath: root}, nil
 }
 
 func (t *tree) close() { unix.Close(t.root) }

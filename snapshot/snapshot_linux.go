@@ -24,6 +24,9 @@ type Options struct {
 	// NoOpenat2 resolves paths component by component with O_NOFOLLOW, as
 	// on a kernel without openat2 (tests of that path).
 	NoOpenat2 bool
+	// StallingFileSystems are the file system types whose homes are not
+	// read; nil means DefaultStallingFileSystems.
+	StallingFileSystems []string
 }
 
 // Bounds of the account-driven parts of a snapshot.
@@ -61,6 +64,11 @@ func Take(ctx context.Context, o Options) (*hoist.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	types := o.StallingFileSystems
+	if types == nil {
+		types = DefaultStallingFileSystems
+	}
+	t.stalling = stallingMounts(types)
 	type result struct {
 		s   *hoist.Snapshot
 		err error
@@ -177,6 +185,10 @@ func (t *tree) accounts(s *hoist.Snapshot) {
 func (t *tree) authorizedKeys(s *hoist.Snapshot, home string) {
 	if home == "/" {
 		return // an account with no home of its own; root's is /root
+	}
+	if m, ok := onStallingMount(path.Join(t.rootPath, home), t.stalling); ok {
+		s.Note("%s not compared: it is on a %s file system (%s), whose reads can wait forever", home, m.fstype, m.point)
+		return
 	}
 	hfd, err := t.open(home, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {

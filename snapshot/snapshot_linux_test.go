@@ -358,3 +358,58 @@ func TestHostileHomeOnThisMachine(t *testing.T) {
 		t.Error("the keys behind a symlinked .ssh were read")
 	}
 }
+
+// A home on a file system whose reads can wait forever (a FUSE daemon a
+// session mounted there and stopped, a hung NFS server) is not read at
+// all: it is noted as not compared, and the other homes are read as ever.
+// The test mounts a real ramfs on one home and has the snapshot count
+// ramfs as such a file system (a FUSE daemon that hangs for real would
+// need a FUSE library in the tests); what is tested is that the home on
+// that mount is never opened, whatever is in it.
+func TestHomesOnStallingFileSystemsAreNotRead(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := fakeTree(t, map[string]string{
+		"etc/passwd":                "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+		"root/.ssh/authorized_keys": "ssh-ed25519 AAAA root@admin\n",
+		"home/alice/":               "",
+	})
+	home := filepath.Join(root, "home/alice")
+	if err := syscall.Mount("ramfs", home, "ramfs", 0, ""); err != nil {
+		t.Fatalf("mount ramfs: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(home, syscall.MNT_DETACH) })
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".ssh/authorized_keys"), []byte("ssh-ed25519 BBBB planted\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Counted as an ordinary file system, the keys are read (the mount is
+	// real and readable)...
+	s, err := snapshot.Take(context.Background(), snapshot.Options{Root: root, StallingFileSystems: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := s.Get(hoist.KindAuthorizedKeys, "/home/alice/.ssh/authorized_keys"); !strings.HasPrefix(v, "1 keys") {
+		t.Fatalf("alice's keys on an ordinary mount = %q", v)
+	}
+	// ...counted as one that stalls, the home is left alone, and said so.
+	s, err = snapshot.Take(context.Background(), snapshot.Options{Root: root, StallingFileSystems: []string{"ramfs"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := s.Get(hoist.KindAuthorizedKeys, "/home/alice/.ssh/authorized_keys"); ok {
+		t.Errorf("a home on a stalling file system was read: %q", v)
+	}
+	if v, _ := s.Get(hoist.KindAuthorizedKeys, "/root/.ssh/authorized_keys"); !strings.HasPrefix(v, "1 keys") {
+		t.Errorf("root's keys = %q: the other homes must still be read", v)
+	}
+	noted := false
+	for _, l := range s.Limits() {
+		noted = noted || (strings.Contains(l, "/home/alice") && strings.Contains(l, "ramfs"))
+	}
+	if !noted {
+		t.Errorf("limits %q do not say alice's home was not compared", s.Limits())
+	}
+}
