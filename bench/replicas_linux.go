@@ -42,7 +42,11 @@ type replicaUsage struct {
 
 // replicaStep is what one fleet size measured across the replicas.
 type replicaStep struct {
-	Agents      int            `json:"agents"`
+	Agents int `json:"agents"`
+	// Partial is a size the time limit cut short: Agents were connected
+	// of the Target the step was growing to.
+	Partial     bool           `json:"partial,omitempty"`
+	Target      int            `json:"target,omitempty"`
 	GrowSeconds float64        `json:"grow_seconds"`
 	Connect     summary        `json:"connect"`
 	Checkins    summary        `json:"checkins"` // every replica's together
@@ -137,26 +141,33 @@ func runReplicas(cfg capacityConfig, rc replicaConfig) (res replicasResult, err 
 		grown := time.Now()
 		connect, err := r.grow(ctx, n, deadline)
 		st.Connect = connect
-		if err != nil {
-			if time.Now().After(deadline) {
-				res.Stopped = fmt.Sprintf("at the part's time limit (%s) while growing to %d agents", rc.Deadline, n)
+		st.GrowSeconds = time.Since(grown).Seconds()
+		if err != nil && time.Now().After(deadline) {
+			// The fleet held when the time ran out is measured as it is:
+			// the largest size this part reached.
+			held := r.size(ctx)
+			res.Stopped = fmt.Sprintf("at the part's time limit (%s) while growing to %d agents (%d connected)", rc.Deadline, n, held)
+			if len(res.Steps) > 0 && held <= res.Steps[len(res.Steps)-1].Agents {
 				break
 			}
+			st.Agents, st.Target, st.Partial = held, n, true
+			r.step(ctx, &st)
+			if st.OK {
+				res.Largest = held
+			}
+			res.Steps = append(res.Steps, st)
+			break
+		}
+		if err != nil {
 			st.Why = "could not connect: " + err.Error()
 			res.Steps = append(res.Steps, st)
 			res.Stopped = fmt.Sprintf("at %d agents: %s", n, st.Why)
 			break
 		}
-		st.GrowSeconds = time.Since(grown).Seconds()
-		r.measure(ctx, &st)
-		st.PushSame, st.PushCross, st.ApproveCall = r.measurePush(ctx, rc.PushSamples)
-		r.judge(&st)
+		r.step(ctx, &st)
 		if st.OK {
 			res.Largest = n
 		}
-		log.Printf("%d replicas, %d agents: check-in p50 %.1f ms p99 %.1f ms (%d, %d failed); push same p99 %.1f ms, cross p99 %.1f ms; servers %.0f MiB, %.2f cores; fleet %.0f MiB",
-			rc.Replicas, n, st.Checkins.P50, st.Checkins.P99, st.Checkins.N, st.Checkins.Errors,
-			st.PushSame.P99, st.PushCross.P99, st.RSSMiB, st.CPU, st.FleetRSSMiB)
 		res.Steps = append(res.Steps, st)
 		if failedInARow = failedInARow + 1; st.OK {
 			failedInARow = 0
@@ -174,6 +185,26 @@ func runReplicas(cfg capacityConfig, rc replicaConfig) (res replicasResult, err 
 	r.stop()
 	res.Seconds = time.Since(began).Seconds()
 	return res, nil
+}
+
+// step measures one size: check-ins and usage over a window, then push;
+// and judges it.
+func (r *replicaRun) step(ctx context.Context, st *replicaStep) {
+	r.measure(ctx, st)
+	st.PushSame, st.PushCross, st.ApproveCall = r.measurePush(ctx, r.rc.PushSamples)
+	r.judge(st)
+	log.Printf("%d replicas, %d agents: check-in p50 %.1f ms p99 %.1f ms (%d, %d failed); push same p99 %.1f ms, cross p99 %.1f ms; servers %.0f MiB, %.2f cores; fleet %.0f MiB",
+		r.rc.Replicas, st.Agents, st.Checkins.P50, st.Checkins.P99, st.Checkins.N, st.Checkins.Errors,
+		st.PushSame.P99, st.PushCross.P99, st.RSSMiB, st.CPU, st.FleetRSSMiB)
+}
+
+// size is the agents the fleet processes hold.
+func (r *replicaRun) size(ctx context.Context) int {
+	n := 0
+	for _, rep := range r.take(ctx) {
+		n += rep.Agents
+	}
+	return n
 }
 
 // startServers starts the first replica, which makes the schema, the CA
@@ -376,8 +407,7 @@ func (r *replicaRun) measurePush(ctx context.Context, samples int) (same, cross,
 	for i := range 2 * samples {
 		kind := i % 2 // 0: same replica, 1: another
 		if time.Now().After(stop) {
-			fails[kind]++
-			continue
+			break // fewer samples, not lost ones
 		}
 		p := r.procs[mrand.IntN(len(r.procs))]
 		filed, err := p.do(ctx, fleetCmd{Op: "request"})
