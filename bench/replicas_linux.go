@@ -146,7 +146,7 @@ func runReplicas(cfg capacityConfig, rc replicaConfig) (res replicasResult, err 
 			// The fleet held when the time ran out is measured as it is:
 			// the largest size this part reached.
 			held := r.size(ctx)
-			res.Stopped = fmt.Sprintf("at the part's time limit (%s) while growing to %d agents (%d connected)", rc.Deadline, n, held)
+			res.Stopped = fmt.Sprintf("at the part's time limit (%s) while growing to %s agents (%s connected)", rc.Deadline, thousands(n), thousands(held))
 			if len(res.Steps) > 0 && held <= res.Steps[len(res.Steps)-1].Agents {
 				break
 			}
@@ -161,7 +161,7 @@ func runReplicas(cfg capacityConfig, rc replicaConfig) (res replicasResult, err 
 		if err != nil {
 			st.Why = "could not connect: " + err.Error()
 			res.Steps = append(res.Steps, st)
-			res.Stopped = fmt.Sprintf("at %d agents: %s", n, st.Why)
+			res.Stopped = fmt.Sprintf("at %s agents: %s", thousands(n), st.Why)
 			break
 		}
 		r.step(ctx, &st)
@@ -173,11 +173,11 @@ func runReplicas(cfg capacityConfig, rc replicaConfig) (res replicasResult, err 
 			failedInARow = 0
 		}
 		if failedInARow == 2 {
-			res.Stopped = fmt.Sprintf("at %d agents, the second size in a row to fail: %s", n, st.Why)
+			res.Stopped = fmt.Sprintf("at %s agents, the second size in a row to fail: %s", thousands(n), st.Why)
 			break
 		}
 		if time.Now().After(deadline) {
-			res.Stopped = fmt.Sprintf("the part's time limit (%s) before %d agents", rc.Deadline, n)
+			res.Stopped = fmt.Sprintf("the part's time limit (%s) after %s agents", rc.Deadline, thousands(n))
 			break
 		}
 	}

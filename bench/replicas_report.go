@@ -22,10 +22,13 @@ func (r replicasResult) LargestStep() *replicaStep {
 func (r replicasResult) StoppedText() string {
 	if len(r.Steps) > 0 {
 		if l := r.Steps[len(r.Steps)-1]; !l.OK && l.Why != "" && !strings.HasPrefix(r.Stopped, "at ") {
-			return fmt.Sprintf("the run stopped at %d agents, its last size: %s", l.Agents, l.Why)
+			return fmt.Sprintf("the run stopped at %s agents, its last size: %s", thousands(l.Agents), l.Why)
 		}
 	}
 	switch {
+	case strings.HasPrefix(r.Stopped, "at ") && len(r.Steps) > 0 && r.Steps[len(r.Steps)-1].Partial && r.Steps[len(r.Steps)-1].Why != "":
+		l := r.Steps[len(r.Steps)-1]
+		return fmt.Sprintf("the run stopped %s; at %s agents, %s", r.Stopped, thousands(l.Agents), l.Why)
 	case strings.HasPrefix(r.Stopped, "at "):
 		return "the run stopped " + r.Stopped
 	case r.Stopped == "every step passed":
