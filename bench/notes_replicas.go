@@ -20,7 +20,7 @@ reconnecting, a notifier flush that fails) leaves the agent to find its event at
 The harness measures the two paths side by side, alternately in one batch: *same* is only
 the local wake, *cross* is the local commit plus the NOTIFY round trip.
 
-**Measured by hand, 2026-12-02, on the shared 2-core machine at load averages 14–39** (other
+**Measured by hand, 2026-12-02, on the shared 2-core machine at load averages 14–41** (other
 helpers' builds and benchmarks ran at the same time; the servers got 0.3–0.4 cores in all),
 so the check-in tails say more about the machine than about Hoist:
 
@@ -29,17 +29,21 @@ so the check-in tails say more about the machine than about Hoist:
 | A, commit 2ac3a6d | 10,000 | 3.2 / 66.1 ms | 13.4 / 46.0 / 121.2 ms (100) | 15.1 / 58.9 / 115.5 ms (100) | 1,152 MiB (388, 389, 375) | 1,146 MiB |
 | A | 24,023 (the time limit, growing to 30,000) | 56.2 / 3,346 ms | 12.9 / 70.8 / 248.8 ms (100) | 19.0 / 81.3 / 477.4 ms (100), one at 29.98 s | 2,733 MiB (917, 924, 891) | 2,572 MiB |
 | B, 2ac3a6d + a timer on the notifier's flush | 8,000 | 4.7 / 130.8 ms | 20.8 / 75.4 / 207.5 ms (150) | 22.0 / 87.0 / 369.1 ms (150) | 930 MiB | 833 MiB |
+| C, commit 15fc3fb (the defaults of ` + "`make bench`" + `) | 10,000 | 6.7 / 1,172 ms | 21.6 / 90.8 / 261.6 ms (100) | 30.8 / 95.8 / 177.4 ms (100) | 1,115 MiB (372, 378, 365) | 1,140 MiB |
+| C | 17,090 (the time limit, growing to 30,000) | 6.0 / 2,334 ms | 16.3 / 79.1 / 405.8 ms (100) | 17.5 / 78.8 / 294.6 ms (100) | 1,935 MiB (640, 641, 655) | 1,892 MiB |
 
 Batch A: ` + "`go build -o /tmp/replicas-bench ./bench && /tmp/replicas-bench -only capacity -stores postgres -replicas 3 -replica-deadline 8m`" + `
 (10,000 / 30,000 / 50,000; growing reached 24,023 agents in the 8 minutes: 45–80 enrolments
 a second at that load, against ≈ 330 a second for one SQLite server on a quiet run). Batch B:
 the same with ` + "`-replica-steps 8000 -replica-push-samples 150`" + `, and a line on stderr from the
-notifier whenever a flush took over 200 ms or failed (not committed).
+notifier whenever a flush took over 200 ms or failed (not committed). Batch C: ` + "`go run ./bench -only capacity -stores postgres -replicas 3`" + `
+(06:25–06:32 UTC, load average 16 at its start and 33–41 during it); the part took 7.2 minutes.
 
 What they show:
 
 - **Cross-replica push works and costs little**: 1–2 ms at the median over the same-replica
-  path, ~10 ms at p90, in the same batches. In batch B no notifier flush took over 200 ms
+  path and within the noise at p90 and p99 (batch C: the cross-replica tail the lower at both
+  sizes), in the same batches. In batch B no notifier flush took over 200 ms
   (300 approvals), so the p99 gap there is the tail of a loaded machine, not the NOTIFY path.
 - **One cross-replica push in batch A took 29.98 s** — an approval that reached its agent only
   when the agent's next poll read it, i.e. a notification lost. In the same batch an approval
