@@ -58,7 +58,8 @@ type options struct {
 	endRuns   int
 	footprint time.Duration
 	// replicas are the PostgreSQL capacity runs by number of servers: 1 is
-	// the search above, more the run of several replicas.
+	// the one-server search of capacity.Steps, more the run of several
+	// replicas with replica.Steps.
 	replicas []int
 	replica  replicaConfig
 }
@@ -86,7 +87,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&c.RSSLimitMiB, "rss-limit-mib", 4096, "server RSS that ends the capacity search")
 	fs.DurationVar(&c.Deadline, "store-deadline", 7*time.Minute, "time after which a store's search stops growing")
 	fs.IntVar(&c.ConnectWork, "connect-workers", 32, "enrolments and first connections at once")
-	replicas := fs.String("replicas", "1,3", "PostgreSQL capacity runs by number of hoist-server replicas on the one database (1: the search above)")
+	replicas := fs.String("replicas", "1,3", "PostgreSQL capacity runs by number of hoist-server replicas on one database (1: the one-server search of -steps)")
 	replicaSteps := fs.String("replica-steps", "10000,30000,50000", "fleet sizes of the run of several replicas, all replicas together")
 	fs.IntVar(&o.replica.PerProcess, "replica-fleet-per-process", 15000, "simulated agents one fleet process holds at most (each holds a descriptor)")
 	fs.IntVar(&o.replica.PushSamples, "replica-push-samples", 100, "approvals per push measurement of the replicas run, of each kind (same replica, another)")

@@ -488,6 +488,8 @@ func (r *report) runReplicas(o options, fileLimit uint64) {
 		}
 		rc := o.replica
 		rc.Replicas, rc.AddrByte = n, byte(100+n)
+		// A fleet process holds one descriptor per agent too.
+		rc.PerProcess = max(1, min(rc.PerProcess, int(fileLimit)-1000))
 		// Each server holds one descriptor per agent on it; keep the
 		// headroom the one-server search keeps.
 		if limit := n * (int(fileLimit) - 500); rc.Steps[len(rc.Steps)-1] > limit {
