@@ -151,6 +151,7 @@ type fleetWorker struct {
 	mu       sync.Mutex // one reply a line
 	out      *json.Encoder
 	awaiting sync.Map // request id → chan time.Time, filed and not yet awaited
+	filed    atomic.Int64
 }
 
 func (w *fleetWorker) answer(c fleetCmd) {
@@ -197,7 +198,9 @@ func (w *fleetWorker) do(c fleetCmd) (fleetReply, error) {
 		a := f.agent(mrand.IntN(f.size()))
 		ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
 		defer cancel()
-		id, err := a.request(ctx, "push-"+strconv.Itoa(a.n))
+		// A user of its own each time: a user with a session already
+		// approved would be asking for an extension.
+		id, err := a.request(ctx, fmt.Sprintf("push-%d-%d", a.n, w.filed.Add(1)))
 		if err != nil {
 			return r, err
 		}
