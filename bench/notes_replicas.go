@@ -31,6 +31,7 @@ so the check-in tails say more about the machine than about Hoist:
 | B, 2ac3a6d + a timer on the notifier's flush | 8,000 | 4.7 / 130.8 ms | 20.8 / 75.4 / 207.5 ms (150) | 22.0 / 87.0 / 369.1 ms (150) | 930 MiB | 833 MiB |
 | C, commit 15fc3fb (the defaults of ` + "`make bench`" + `) | 10,000 | 6.7 / 1,172 ms | 21.6 / 90.8 / 261.6 ms (100) | 30.8 / 95.8 / 177.4 ms (100) | 1,115 MiB (372, 378, 365) | 1,140 MiB |
 | C | 17,090 (the time limit, growing to 30,000) | 6.0 / 2,334 ms | 16.3 / 79.1 / 405.8 ms (100) | 17.5 / 78.8 / 294.6 ms (100) | 1,935 MiB (640, 641, 655) | 1,892 MiB |
+| D, commit 3c630e7 | 27,783 (the time limit, growing to 30,000) | 487 / 7,716 ms | 3 approvals in the 90 s budget: 2 calls timed out at 30 s | — | 3,051 MiB (1,001, 1,010, 1,040) | 2,548 MiB |
 
 Batch A: ` + "`go build -o /tmp/replicas-bench ./bench && /tmp/replicas-bench -only capacity -stores postgres -replicas 3 -replica-deadline 8m`" + `
 (10,000 / 30,000 / 50,000; growing reached 24,023 agents in the 8 minutes: 45–80 enrolments
@@ -38,6 +39,9 @@ a second at that load, against ≈ 330 a second for one SQLite server on a quiet
 the same with ` + "`-replica-steps 8000 -replica-push-samples 150`" + `, and a line on stderr from the
 notifier whenever a flush took over 200 ms or failed (not committed). Batch C: ` + "`go run ./bench -only capacity -stores postgres -replicas 3`" + `
 (06:25–06:32 UTC, load average 16 at its start and 33–41 during it); the part took 7.2 minutes.
+Batch D, the larger run: ` + "`go run ./bench -only capacity -stores postgres -replicas 3 -replica-steps 30000 -replica-deadline 14m`" + `
+(06:33–06:50 UTC, load average 26 at its start and 30–38 during it): 27,783 agents connected in
+14 minutes (33 a second), 2 fleet processes.
 
 What they show:
 
@@ -52,6 +56,13 @@ What they show:
   figure's scale, the notifier could re-queue a failed flush (with a pause), or send on a
   connection of its own rather than on the writer pool that check-ins queue on; not changed
   here (` + "`sqlstore`" + ` is another helper's this round).
+- **At 27,783 agents (batch D) the one database, or the machine under it, was the limit**:
+  check-ins queued (p50 487 ms, p99 7.7 s, none failed) while the three servers used 0.62 cores
+  together, and approvals waited 30 s for the writer pool. Each agent's long poll is renewed
+  every 25 s and each renewal reads the database, so 27,783 agents are ≈ 1,100 reads a second
+  beside ≈ 110 check-ins a second (writes, last seen) — on one PostgreSQL whichever replica
+  takes them. On a machine shared at load 35 this says where the limit is, not how far it is:
+  the figure is for a quiet run of ` + "`make bench`" + ` and for the PostgreSQL work of this round.
 - **Memory**: 116 KiB per agent on each replica at 24,023 (the same as one server), so 50,000
   agents on three replicas would take ≈ 5.7 GiB together — the aim's 4 GiB needs the memory per
   connection to fall, not more replicas. The fleet processes take about as much again (the
