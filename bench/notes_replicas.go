@@ -21,7 +21,7 @@ The harness measures the two paths side by side, alternately in one batch: *same
 the local wake, *cross* is the local commit plus the NOTIFY round trip.
 
 **Measured by hand, 2026-12-02, on the shared 2-core machine at load averages 14–41** (other
-helpers' builds and benchmarks ran at the same time; the servers got 0.3–0.4 cores in all),
+helpers' builds and benchmarks ran at the same time; the three servers got 0.3–0.6 cores in all),
 so the check-in tails say more about the machine than about Hoist:
 
 | batch | agents (3 replicas) | check-in p50 / p99 | push same p50 / p90 / p99 | push cross p50 / p90 / p99 | servers' RSS (each) | fleet RSS |
@@ -58,7 +58,7 @@ What they show:
   here (` + "`sqlstore`" + ` is another helper's this round).
 - **At 27,783 agents (batch D) the one database, or the machine under it, was the limit**:
   check-ins queued (p50 487 ms, p99 7.7 s, none failed) while the three servers used 0.62 cores
-  together, and approvals waited 30 s for the writer pool. Each agent's long poll is renewed
+  together, and approval calls timed out at the client's 30 s (where they waited was not profiled). Each agent's long poll is renewed
   every 25 s and each renewal reads the database, so 27,783 agents are ≈ 1,100 reads a second
   beside ≈ 110 check-ins a second (writes, last seen) — on one PostgreSQL whichever replica
   takes them. On a machine shared at load 35 this says where the limit is, not how far it is:
