@@ -2,6 +2,9 @@
 // BENCHMARKS.md with what it measured: elevation latency against sudo, the
 // end of a session, approval push, server capacity with simulated agents on
 // SQLite and PostgreSQL, approvals per second, and the agent's footprint.
+// Several hoist-server replicas on one PostgreSQL are measured with the
+// fleet spread over them and held by several fleet processes (the harness
+// run again as "fleet-child"), one process's open files being too few.
 //
 // Run it as root from the module root (make bench, or go run ./bench). It
 // makes and removes its own users, cgroups, sudoers entry, temporary

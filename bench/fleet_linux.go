@@ -44,7 +44,6 @@ const agentsPerAddress = 200
 type fleet struct {
 	ctx    context.Context
 	cancel context.CancelFunc
-	base   *url.URL
 	caPool *x509.CertPool
 	admin  *client.Client
 	enrol  *http.Client // the enrolment calls: pinned TLS, no client certificate
@@ -68,11 +67,23 @@ type fleet struct {
 	// probe watches PostgreSQL during the approvals measurement; nil on
 	// SQLite.
 	probe *pgProbe
+
+	// bases are the replicas' addresses: agent n enrols with and connects
+	// to bases[n%len(bases)]. One server: bases is {base}.
+	bases []*url.URL
+	// first and stride number this fleet's agents first, first+stride, …:
+	// several fleet processes share one run's numbers (and so its source
+	// addresses) without meeting. One process: 0 and 1.
+	first, stride int
+	// byReplica is checkins by the replica the agent is on.
+	byReplica []latencies
 }
 
 type simAgent struct {
 	f        *fleet
 	n        int
+	base     *url.URL // the replica the agent is on
+	replica  int      // its index in fleet.bases
 	id       string
 	hc       *http.Client
 	grantKey ed25519.PublicKey
@@ -109,16 +120,26 @@ func (t *tokenSource) next(ctx context.Context) (string, error) {
 }
 
 func newFleet(srv *serverProc, admin *client.Client, caPEM []byte, addrByte byte, checkinEvery time.Duration, probes int) (*fleet, error) {
-	u, err := url.Parse(srv.URL)
-	if err != nil {
-		return nil, err
+	return newFleetOn([]string{srv.URL}, admin, caPEM, addrByte, checkinEvery, probes)
+}
+
+// newFleetOn is a fleet spread over the replicas at urls (agent n on
+// urls[n%len(urls)]); admin hands out its enrolment tokens.
+func newFleetOn(urls []string, admin *client.Client, caPEM []byte, addrByte byte, checkinEvery time.Duration, probes int) (*fleet, error) {
+	var bases []*url.URL
+	for _, s := range urls {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, err
+		}
+		bases = append(bases, u)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, errors.New("no CA certificate")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &fleet{ctx: ctx, cancel: cancel, base: u, caPool: pool, admin: admin, secret: tokenSource{admin: admin},
+	f := &fleet{ctx: ctx, cancel: cancel, bases: bases, stride: 1, byReplica: make([]latencies, len(bases)), caPool: pool, admin: admin, secret: tokenSource{admin: admin},
 		addrByte: addrByte, checkinEvery: checkinEvery, probes: probes, probeEvery: time.Second,
 		enrol: &http.Client{Timeout: time.Minute, Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16}}}
@@ -174,7 +195,7 @@ func (f *fleet) grow(ctx context.Context, target, workers int) error {
 			}()
 		}
 		for need := target - f.size(); need > 0 && failures.Load() < 25 && ctx.Err() == nil; need-- {
-			next <- int(f.numbered.Add(1) - 1)
+			next <- f.first + f.stride*int(f.numbered.Add(1)-1)
 		}
 		close(next)
 		wg.Wait()
@@ -205,7 +226,8 @@ func (f *fleet) connect(ctx context.Context, n int) (*simAgent, error) {
 	facts := wire.AgentFacts{Hostname: host, Version: hoist.Version, OS: "linux", Kernel: "6.1.0-bench"}
 	var enr wire.Enrolment
 	body := wire.EnrollBody{Secret: secret, CSR: base64.StdEncoding.EncodeToString(csr), Facts: facts}
-	if _, err := call(ctx, f.enrol, f.base, "POST", "/agent/v1/enroll", nil, body, &enr); err != nil {
+	replica := n % len(f.bases)
+	if _, err := call(ctx, f.enrol, f.bases[replica], "POST", "/agent/v1/enroll", nil, body, &enr); err != nil {
 		return nil, fmt.Errorf("enrol: %w", err)
 	}
 	block, _ := pem.Decode([]byte(enr.Certificate))
@@ -220,7 +242,7 @@ func (f *fleet) connect(ctx context.Context, n int) (*simAgent, error) {
 		TLSHandshakeTimeout: 10 * time.Second,
 		ForceAttemptHTTP2:   true,
 	}
-	a := &simAgent{f: f, n: n, id: enr.AgentID, hc: &http.Client{Transport: tr}, grantKey: grantKey, facts: facts}
+	a := &simAgent{f: f, n: n, base: f.bases[replica], replica: replica, id: enr.AgentID, hc: &http.Client{Transport: tr}, grantKey: grantKey, facts: facts}
 	if _, err := a.checkin(ctx); err != nil {
 		tr.CloseIdleConnections()
 		return nil, fmt.Errorf("first check-in: %w", err)
@@ -251,9 +273,12 @@ func (a *simAgent) scheduledCheckin() {
 	if err != nil {
 		if a.f.ctx.Err() == nil {
 			a.f.checkins.fail()
+			a.f.byReplica[a.replica].fail()
 		}
 	} else {
-		a.f.checkins.add(time.Since(start))
+		took := time.Since(start)
+		a.f.checkins.add(took)
+		a.f.byReplica[a.replica].add(took)
 	}
 	a.timer.Reset(a.every())
 }
@@ -269,7 +294,7 @@ func (a *simAgent) checkin(ctx context.Context) (newBundle bool, err error) {
 				Revision string `json:"revision"`
 			} `json:"bundle"`
 		}
-		status, err := call(ctx, a.hc, a.f.base, "POST", "/agent/v1/checkin", nil, facts, &ans)
+		status, err := call(ctx, a.hc, a.base, "POST", "/agent/v1/checkin", nil, facts, &ans)
 		if err != nil {
 			return newBundle, err
 		}
@@ -291,7 +316,7 @@ func (a *simAgent) poll() {
 		ctx, cancel := context.WithTimeout(a.f.ctx, link.PollWait+30*time.Second)
 		var ans wire.EventsAnswer
 		q := url.Values{"after": {strconv.FormatInt(after, 10)}, "wait": {strconv.Itoa(int(link.PollWait / time.Second))}}
-		_, err := call(ctx, a.hc, a.f.base, "GET", "/agent/v1/events", q, nil, &ans)
+		_, err := call(ctx, a.hc, a.base, "GET", "/agent/v1/events", q, nil, &ans)
 		cancel()
 		if err != nil {
 			if a.f.ctx.Err() == nil {
@@ -323,7 +348,7 @@ func (a *simAgent) poll() {
 // for "hoist request".
 func (a *simAgent) request(ctx context.Context, user string) (string, error) {
 	var ans wire.AgentRequestAnswer
-	_, err := call(ctx, a.hc, a.f.base, "POST", "/agent/v1/requests", nil,
+	_, err := call(ctx, a.hc, a.base, "POST", "/agent/v1/requests", nil,
 		wire.AgentRequestBody{User: user, Duration: "10m", Reason: "bench"}, &ans)
 	return ans.Request.ID, err
 }

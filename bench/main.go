@@ -27,6 +27,13 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == fleetChildArg {
+		if err := fleetChild(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench fleet:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == serveChildArg {
 		if err := serveChild(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "bench server:", err)
@@ -50,6 +57,11 @@ type options struct {
 	runs      int
 	endRuns   int
 	footprint time.Duration
+	// replicas are the PostgreSQL capacity runs by number of servers: 1 is
+	// the one-server search of capacity.Steps, more the run of several
+	// replicas with replica.Steps.
+	replicas []int
+	replica  replicaConfig
 }
 
 func parseFlags(args []string) (options, error) {
@@ -75,8 +87,24 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&c.RSSLimitMiB, "rss-limit-mib", 4096, "server RSS that ends the capacity search")
 	fs.DurationVar(&c.Deadline, "store-deadline", 7*time.Minute, "time after which a store's search stops growing")
 	fs.IntVar(&c.ConnectWork, "connect-workers", 32, "enrolments and first connections at once")
+	replicas := fs.String("replicas", "1,3", "PostgreSQL capacity runs by number of hoist-server replicas on one database (1: the one-server search of -steps)")
+	replicaSteps := fs.String("replica-steps", "10000,30000,50000", "fleet sizes of the run of several replicas, all replicas together")
+	fs.IntVar(&o.replica.PerProcess, "replica-fleet-per-process", 15000, "simulated agents one fleet process holds at most (each holds a descriptor)")
+	fs.IntVar(&o.replica.PushSamples, "replica-push-samples", 100, "approvals per push measurement of the replicas run, of each kind (same replica, another)")
+	fs.DurationVar(&o.replica.PushLimit, "push-limit", 200*time.Millisecond, "push p99 that fails a size of the replicas run")
+	fs.DurationVar(&o.replica.Deadline, "replica-deadline", 6*time.Minute, "time after which the replicas run stops growing (the fleet it holds then is measured)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	var err error
+	if o.replicas, err = parseCounts(*replicas, 1); err != nil {
+		return o, fmt.Errorf("bad -replicas: %w", err)
+	}
+	if o.replica.Steps, err = parseCounts(*replicaSteps, 1); err != nil {
+		return o, fmt.Errorf("bad -replica-steps: %w", err)
+	}
+	if o.replica.PerProcess < 1 {
+		return o, fmt.Errorf("bad -replica-fleet-per-process %d", o.replica.PerProcess)
 	}
 	for _, s := range strings.Split(*steps, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -166,6 +194,9 @@ func run(args []string) error {
 	}
 	if o.wants("capacity") {
 		for i, store := range o.stores {
+			if store == "postgres" && !slices.Contains(o.replicas, 1) {
+				continue // only the run of several replicas
+			}
 			rep.noteLoad("capacity with " + store)
 			res, err := runCapacity(store, o.capacity, byte(10+10*i))
 			if err != nil {
@@ -174,6 +205,7 @@ func run(args []string) error {
 			}
 			rep.Capacity = append(rep.Capacity, res)
 		}
+		rep.runReplicas(o, fileLimit)
 	}
 	rep.Seconds = time.Since(rep.Started).Seconds()
 	data, _ := json.MarshalIndent(rep, "", "  ")

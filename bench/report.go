@@ -32,6 +32,9 @@ type report struct {
 	End          *endResult       `json:"end,omitempty"`
 	Footprint    *footprintResult `json:"footprint,omitempty"`
 	Capacity     []storeResult    `json:"capacity,omitempty"`
+	// Replicas are the runs of several servers on one PostgreSQL; absent
+	// from runs older than them.
+	Replicas []replicasResult `json:"replicas,omitempty"`
 	// Failures are the sections that could not be measured, and why; the
 	// others still are.
 	Failures map[string]string `json:"failures,omitempty"`

@@ -52,6 +52,7 @@ hyperfine's exports: ` + "`bench/results/{elevation,startup}.json`" + `; server 
 {{- range .Capacity}}
 | connected agents with check-in p99 < 100 ms ({{.Store}}) | 50,000 within 4 GiB | {{n .Largest}} ({{with at .Steps .Largest}}{{f0 .ServerRSSMiB}} MiB{{end}}) | {{if ge .Largest 50000}}met{{else}}**not reached**: {{stopped .}}{{if eq .Store "postgres"}}; approvals and filings waited on the audit head's row lock, now taken only by a short seal after their commit (see "PostgreSQL: what the profile showed"){{else}}; the open-file limit ({{$.FileLimit}}) caps one server process near {{n (top $.Steps)}} agents here{{end}}; 50,000 extrapolate to {{extrapolate .Steps 50000}} by RSS per agent{{end}} |
 {{- end}}
+` + replicasGlance + `
 {{- with .Footprint}}
 | hoistd at rest, enrolled | ≤ 20 MB RSS | {{f1 .RSSMiB}} MiB | {{if le .RSSMiB 19.0}}met{{else}}**not met**{{end}} |
 {{- end}}
@@ -146,7 +147,7 @@ with {{.Workers}} approvers calling at once, one request per call; **{{f0 .Batch
 {{.BatchSize}} at a time (Approve Selected). Filing requests through the agents ran at {{f0 .FileRate}}/s.
 {{- if .Failures}} {{.Failures}} calls failed.{{end}}
 {{end}}{{end}}
-` + capacityNotes + `
+` + capacityNotes + replicasSection + `
 {{with .Footprint}}
 ## Agent footprint at rest
 
