@@ -197,5 +197,8 @@ func TestFaultAgentDiskFull(t *testing.T) {
 	if ns["agent.session.ended "+sid] != 1 {
 		t.Errorf("the session's end is on the server %d times, want once", ns["agent.session.ended "+sid])
 	}
+	if n["alert.agent_audit_gap"] != 0 {
+		t.Errorf("%d audit gap alerts: an end recorded again must not look like a lost event", n["alert.agent_audit_gap"])
+	}
 	ad.verifyAudit()
 }
