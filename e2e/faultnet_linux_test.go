@@ -71,8 +71,8 @@ func (n *netns) loss(pct int) {
 		return
 	}
 	rules := fmt.Sprintf(`table inet %s {
-	chain in { type filter hook input priority 0; policy accept; numgen random mod 100 < %d counter drop; }
-	chain out { type filter hook output priority 0; policy accept; numgen random mod 100 < %d counter drop; }
+	chain in { type filter hook input priority 0; policy accept; counter numgen random mod 100 < %d counter drop; }
+	chain out { type filter hook output priority 0; policy accept; counter numgen random mod 100 < %d counter drop; }
 }`, table, pct, pct)
 	if err := n.nft(rules); err != nil {
 		n.t.Fatalf("nft: %v", err)
@@ -80,21 +80,30 @@ func (n *netns) loss(pct int) {
 	n.t.Cleanup(func() { _ = n.nft("delete table inet " + table) })
 }
 
-// dropped returns how many packets loss has dropped so far, both ways.
-func (n *netns) dropped() int {
+// dropped returns how many packets loss has dropped so far, both ways,
+// and how many it saw.
+func (n *netns) dropped() (dropped, seen int) {
 	n.t.Helper()
 	out, err := exec.Command("nsenter", "--net=/run/netns/"+n.name, "nft", "list", "table", "inet", "hoistf_"+strings.TrimPrefix(n.name, "hoistf-")).CombinedOutput()
 	if err != nil {
 		n.t.Fatalf("nft list table: %v: %s", err, out)
 	}
-	total := 0
-	for _, f := range strings.Split(string(out), "counter packets ")[1:] {
-		var k int
-		if _, err := fmt.Sscanf(f, "%d", &k); err == nil {
-			total += k
+	// Each rule reads "counter packets SEEN bytes … numgen … counter
+	// packets DROPPED bytes … drop".
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Split(line, "counter packets ")
+		if len(f) != 3 {
+			continue
+		}
+		var a, b int
+		if _, err := fmt.Sscanf(f[1], "%d", &a); err == nil {
+			seen += a
+		}
+		if _, err := fmt.Sscanf(f[2], "%d", &b); err == nil {
+			dropped += b
 		}
 	}
-	return total
+	return dropped, seen
 }
 
 // nft runs an nft script in n.
@@ -200,10 +209,17 @@ func TestFaultNetworkLossy(t *testing.T) {
 	if k := commands(); k != 1 {
 		t.Errorf("the program's record is on the server %d times, want once", k)
 	}
-	dropped := n.dropped()
-	figure(t, "net.lossy.dropped", "%d packets dropped on the path, %d connections through the relay", dropped, relay.conns.Load())
-	if dropped == 0 {
-		t.Errorf("no packet was dropped: the loss is not on the path")
+	// Traffic enough that the loss shows in the counters whatever hoistd
+	// sent: ten fetches of /healthz from hoistd's namespace, at once.
+	probe := exec.Command("nsenter", "--net=/run/netns/"+n.name, "/bin/sh", "-c",
+		"for i in 1 2 3 4 5 6 7 8 9 10; do curl -sk --max-time 90 -o /dev/null https://"+relay.addr()+"/healthz & done; wait")
+	if out, err := probe.CombinedOutput(); err != nil {
+		t.Errorf("fetches over the lossy path: %v: %s", err, out)
+	}
+	dropped, seen := n.dropped()
+	figure(t, "net.lossy.dropped", "%d of %d packets dropped on the path, %d connections through the relay", dropped, seen, relay.conns.Load())
+	if dropped == 0 && seen >= 200 {
+		t.Errorf("none of %d packets was dropped: the loss is not on the path", seen)
 	}
 	n.loss(0)
 }
