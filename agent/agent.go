@@ -434,6 +434,17 @@ func (a *Agent) auditCritical(action, actor, subject string, detail map[string]a
 	}
 }
 
+// auditOnce queues, as auditCritical, an event for a fact that happens
+// once, keyed by key (see Outbox.AppendCriticalOnce): recorded again, it
+// is stored once. It returns the outbox's error, logged already.
+func (a *Agent) auditOnce(key, action, actor, subject string, detail map[string]any) error {
+	err := a.outbox.AppendCriticalOnce(key, action, actor, subject, a.cfg.Clock.Now(), detail)
+	if err != nil {
+		a.cfg.Logger.Error("cannot queue an audit event", "action", action, "err", err)
+	}
+	return err
+}
+
 // readFileLimit reads at most limit bytes of path, refusing a larger file.
 func readFileLimit(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)

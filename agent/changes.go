@@ -157,7 +157,7 @@ func (a *Agent) reportChanges(rec record, b *baseline) {
 	r := hoist.DiffSnapshots(b.Snapshot, after, 0)
 	detail := r.AuditDetail()
 	detail["user"] = rec.User
-	a.auditCritical("session.changes", "hoistd", rec.ID, detail)
+	_ = a.auditOnce(reportKey(rec.ID), "session.changes", "hoistd", rec.ID, detail)
 	a.cfg.Logger.Info("session change report", "session", rec.ID, "changes", len(r.Changes)+r.Omitted)
 	a.dropBaseline(rec.ID)
 }
@@ -165,9 +165,13 @@ func (a *Agent) reportChanges(rec record, b *baseline) {
 // changesFailed records that rec's change report could not be made.
 func (a *Agent) changesFailed(rec record, reason string) {
 	a.cfg.Logger.Warn("no change report for the session", "session", rec.ID, "reason", reason)
-	a.auditCritical("session.changes_failed", "hoistd", rec.ID, map[string]any{"user": rec.User, "reason": reason})
+	_ = a.auditOnce(reportKey(rec.ID), "session.changes_failed", "hoistd", rec.ID, map[string]any{"user": rec.User, "reason": reason})
 	a.dropBaseline(rec.ID)
 }
+
+// reportKey is the key of a session's change report, made or failed (see
+// Agent.auditOnce): a session has one, however many times it is tried.
+func reportKey(sessionID string) string { return "session.changes/" + sessionID }
 
 func (a *Agent) dropBaseline(id string) {
 	if err := os.Remove(a.baselinePath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {

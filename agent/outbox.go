@@ -2,6 +2,8 @@ package agent
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -383,6 +385,22 @@ func (o *Outbox) Append(action, actor, subject string, at time.Time, detail map[
 // the cap. It returns ErrOutboxFull only once that is used up too.
 func (o *Outbox) AppendCritical(action, actor, subject string, at time.Time, detail map[string]any) error {
 	return o.append(true, Event{ID: hoist.NewID("evt_"), Time: at.UTC(), Action: action, Actor: actor, Subject: subject, Detail: detail})
+}
+
+// AppendCriticalOnce is AppendCritical for a fact that happens once (a
+// session's end): the event's ID is OnceID(key), so recording the fact
+// again — after a restart that found no note that it was recorded, say —
+// gives the same ID, and the server, which keeps each agent's event IDs
+// once, stores it once. The first event to arrive is the one kept.
+func (o *Outbox) AppendCriticalOnce(key, action, actor, subject string, at time.Time, detail map[string]any) error {
+	return o.append(true, Event{ID: OnceID(key), Time: at.UTC(), Action: action, Actor: actor, Subject: subject, Detail: detail})
+}
+
+// OnceID returns the event ID of the fact named key: the same for the same
+// key, and not one a random ID (hoist.NewID) can be.
+func OnceID(key string) string {
+	sum := sha256.Sum256([]byte("hoist outbox once\x00" + key))
+	return "evt_once_" + hex.EncodeToString(sum[:16])
 }
 
 func (o *Outbox) append(critical bool, ev Event) error {

@@ -748,3 +748,33 @@ func TestOutboxSurvivesAFullDisk(t *testing.T) {
 		t.Fatalf("delivered %v; want %v", got, taken)
 	}
 }
+
+// A fact recorded again gets the ID it had, which the server takes.
+func TestAppendCriticalOnceKeepsItsID(t *testing.T) {
+	ob, err := agent.OpenOutbox(filepath.Join(t.TempDir(), "outbox.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	for range 2 {
+		if err := ob.AppendCriticalOnce("session.ended/ses_a", "session.ended", "hoistd", "ses_a", time.Now(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ob.AppendCriticalOnce("session.ended/ses_b", "session.ended", "hoistd", "ses_b", time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	evs, _, err := ob.Pending(10, 1<<20)
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("pending: %d events, %v; want 3", len(evs), err)
+	}
+	if evs[0].ID != evs[1].ID || evs[0].ID != agent.OnceID("session.ended/ses_a") {
+		t.Errorf("the same fact has IDs %q and %q, want %q", evs[0].ID, evs[1].ID, agent.OnceID("session.ended/ses_a"))
+	}
+	if evs[2].ID == evs[0].ID {
+		t.Errorf("two facts share the ID %q", evs[2].ID)
+	}
+	if evs[0].Seq == evs[1].Seq {
+		t.Errorf("the events share the number %d: each line has its own", evs[0].Seq)
+	}
+}

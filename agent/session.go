@@ -630,9 +630,9 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	s.end = rep
 	rec = s.rec
 	a.mu.Unlock()
-	if serr := a.save(rec); serr != nil {
-		a.cfg.Logger.Error("cannot save the session's end", "session", rec.ID, "err", serr)
-		a.saveWhenPossible(s)
+	saved := a.save(rec)
+	if saved != nil {
+		a.cfg.Logger.Error("cannot save the session's end", "session", rec.ID, "err", saved)
 	}
 	detail := map[string]any{
 		"user": rec.User, "reason": reason, "terminated": rep.Terminated, "killed": rep.Killed,
@@ -644,7 +644,16 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	if endErr != nil {
 		detail["error"] = endErr.Error()
 	}
-	a.auditCritical("session.ended", actor, rec.ID, detail)
+	// The end is recorded once whatever happens to the disk: its event's
+	// ID is the session's, so the end a restarted hoistd does again (it
+	// found no note that this one happened) is stored once by the server.
+	queue := func() error { return a.auditOnce(endKey(rec.ID), "session.ended", actor, rec.ID, detail) }
+	if queue() == nil {
+		queue = nil
+	}
+	if saved != nil || queue != nil {
+		a.recordEndWhenPossible(s, saved == nil, queue)
+	}
 	a.cfg.Logger.Info("session ended", "session", rec.ID, "user", rec.User, "reason", reason,
 		"terminated", rep.Terminated, "killed", rep.Killed, "took", rep.Took, "unkillable", len(stuck), "err", endErr)
 	if incomplete {
@@ -699,14 +708,20 @@ func unkillable(rep platform.EndReport) []stuckProcess {
 	return out
 }
 
-// saveRetryEvery is how often a session record that could not be written
-// (a full disk) is tried again.
+// saveRetryEvery is how often a session record that could not be written,
+// or an end event that could not be queued (a full disk), is tried again.
 const saveRetryEvery = 2 * time.Second
 
-// saveWhenPossible writes s's record again every saveRetryEvery on the
-// agent's clock until it is written or hoistd stops: an end left unwritten
-// would be done again, and audited twice, by the next hoistd.
-func (a *Agent) saveWhenPossible(s *session) {
+// endKey is the key of a session's end event (see Agent.auditOnce).
+func endKey(sessionID string) string { return "session.ended/" + sessionID }
+
+// recordEndWhenPossible writes s's record again (unless saved) and calls
+// queue, the end's event, again (unless nil) every saveRetryEvery on the
+// agent's clock until both are done or hoistd stops: an end left
+// unwritten would be done again by the next hoistd (its event is then
+// stored once, being keyed by the session), and an end event never
+// queued would be missing from the audit.
+func (a *Agent) recordEndWhenPossible(s *session, saved bool, queue func() error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -720,10 +735,16 @@ func (a *Agent) saveWhenPossible(s *session) {
 			return
 		default:
 		}
-		a.mu.Lock()
-		rec := s.rec
-		a.mu.Unlock()
-		if a.save(rec) == nil {
+		if !saved {
+			a.mu.Lock()
+			rec := s.rec
+			a.mu.Unlock()
+			saved = a.save(rec) == nil
+		}
+		if queue != nil && queue() == nil {
+			queue = nil
+		}
+		if saved && queue == nil {
 			return
 		}
 		a.mu.Lock()

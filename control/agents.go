@@ -471,8 +471,14 @@ func (s *Service) AgentAudit(ctx context.Context, a hoist.AgentRecord, events []
 	for _, ev := range events {
 		err := s.store.Update(ctx, func(tx hoist.Tx) error {
 			fresh, err := tx.MarkDelivered(ctx, a.ID+"/"+ev.ID)
-			if err != nil || !fresh {
+			if err != nil {
 				return err
+			}
+			if !fresh {
+				// Sent again, or a fact recorded again under the ID it had
+				// (agent.OnceID) with a number of its own: that number
+				// arrived, and is no gap.
+				return s.trackAuditSeq(ctx, tx, a, ev, now)
 			}
 			detail := map[string]any{}
 			for k, v := range ev.Detail {

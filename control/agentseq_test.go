@@ -135,3 +135,24 @@ func TestAgentAuditGaps(t *testing.T) {
 		}
 	})
 }
+
+// An event recorded again under the ID it had (a fact hoistd did once, such
+// as a session's end, done again after a restart: agent.OnceID) carries a
+// new number: it is stored once, and its number is no gap.
+func TestAgentAuditOnceRecordedAgain(t *testing.T) {
+	onEachStore(t, func(t *testing.T, w *watch) {
+		evs := outboxEvents(t, 4) // numbered 1 to 4
+		end := evs[1]
+		end.ID = agent.OnceID("session.ended/ses_x")
+		again := evs[2]
+		again.ID = end.ID
+		w.deliver(t, evs[0], end)
+		if n, err := w.svc.AgentAudit(ctx, w.agent, []wire.AgentAuditEvent{again}); err != nil || n != 0 {
+			t.Fatalf("the same fact recorded again: stored %d, %v; want 0", n, err)
+		}
+		w.deliver(t, evs[3])
+		if g := w.gaps(t); len(g) != 0 {
+			t.Fatalf("a fact recorded again raised %+v", g)
+		}
+	})
+}

@@ -147,16 +147,26 @@ func TestFaultAgentDiskFull(t *testing.T) {
 	<-progDone
 	figure(t, "disk.end", "a %s session ended %s after its approval, on a full disk", window, time.Since(approvedAt).Round(10*time.Millisecond))
 	checkState(t, state)
+	sid := agent.status(running).SessionID
+
+	// hoistd restarts while the disk is still full: it could not write
+	// down that the session ended, so it ends it again, and that end must
+	// not reach the server as a second one.
+	agent.stop(10 * time.Second)
+	agent.start()
+	testenv.WaitUntil(t, "the restarted hoistd to end the session again", func() bool {
+		return strings.Contains(tail(agent.log, 200), "msg=\"session ended\" session="+sid)
+	})
+	checkState(t, state)
 
 	// Room again: the queued events arrive, and sessions start again.
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
 	freed := time.Now()
-	sid := agent.status(running).SessionID
 	testenv.WaitUntil(t, "the session's end on the server once there is room", func() bool {
 		_, ns := byAction(ad.audit())
-		return ns["agent.session.ended "+sid] == 1
+		return ns["agent.session.ended "+sid] >= 1
 	})
 	figure(t, "disk.outbox", "queued events arrived %s after space returned", time.Since(freed).Round(10*time.Millisecond))
 	// The end hoistd could not write on the full disk is written once there
@@ -167,6 +177,11 @@ func TestFaultAgentDiskFull(t *testing.T) {
 		}
 		data, err := os.ReadFile(filepath.Join(state, "sessions", sid+".json"))
 		return err == nil && json.Unmarshal(data, &rec) == nil && rec.State == "ended"
+	})
+	// Every event queued on the full disk has reached the server.
+	testenv.WaitUntil(t, "the outbox to drain once there is room", func() bool {
+		info, err := os.Stat(filepath.Join(state, "outbox.jsonl"))
+		return err == nil && info.Size() == 0
 	})
 	agent.stop(10 * time.Second)
 	agent.start() // the state it wrote on a full disk loads
@@ -181,6 +196,9 @@ func TestFaultAgentDiskFull(t *testing.T) {
 	}
 	if ns["agent.session.ended "+sid] != 1 {
 		t.Errorf("the session's end is on the server %d times, want once", ns["agent.session.ended "+sid])
+	}
+	if n["alert.agent_audit_gap"] != 0 {
+		t.Errorf("%d audit gap alerts: an end recorded again must not look like a lost event", n["alert.agent_audit_gap"])
 	}
 	ad.verifyAudit()
 }

@@ -60,7 +60,7 @@ func TestFaultServerKill9(t *testing.T) {
 		users[i] = testenv.NewUser(t)
 	}
 	var killedAt []time.Duration
-	var recovered []time.Duration
+	var recovered, afterUp, afterDecided []time.Duration
 	var landed []string      // approvals committed before each kill
 	all := map[string]bool{} // request id → revoked
 	for round := range scale(3, 12) {
@@ -95,6 +95,7 @@ func TestFaultServerKill9(t *testing.T) {
 		wg.Wait()
 		start := time.Now()
 		s.start()
+		up := time.Now()
 		ad = s.admin()
 
 		// All or nothing, for every decision of the round.
@@ -130,6 +131,7 @@ func TestFaultServerKill9(t *testing.T) {
 				t.Errorf("revoke again %s: %+v", res.ID, res)
 			}
 		}
+		decided := time.Now()
 		testenv.WaitUntil(t, "the agent to converge: approved users active, revoked ones ended", func() bool {
 			for i, u := range users {
 				st := agent.status(u).State
@@ -140,6 +142,8 @@ func TestFaultServerKill9(t *testing.T) {
 			return true
 		})
 		recovered = append(recovered, time.Since(start))
+		afterUp = append(afterUp, time.Since(up))
+		afterDecided = append(afterDecided, time.Since(decided))
 		for i, u := range users {
 			if i%2 == 1 {
 				if code, _, errOut := agent.sh(u, "hoist exit"); code != 0 {
@@ -150,6 +154,9 @@ func TestFaultServerKill9(t *testing.T) {
 	}
 	figure(t, "kill9.rounds", "%d rounds of %d approvals and %d revokes; SIGKILL %v after the batch began, with %v approvals committed; agent converged %v after the restart began",
 		len(killedAt), len(users), (len(users)+1)/2, roundAll(killedAt), landed, roundAll(recovered))
+	// The part that is the agent's: the restart itself and the approver's
+	// checks and decisions on the restarted server come first.
+	figure(t, "kill9.agent", "agent converged %v after the restarted server answered /healthz, %v after the approver's last decision", roundAll(afterUp), roundAll(afterDecided))
 
 	// Everything once, and the chain intact.
 	testenv.WaitUntil(t, "every session's end on the server", func() bool {

@@ -3,9 +3,11 @@ package e2e_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/agent"
 	"github.com/hoist-jit/hoist/localapi"
 	"github.com/hoist-jit/hoist/pgtest"
 	"github.com/hoist-jit/hoist/platform"
@@ -435,11 +438,50 @@ type hoistdProc struct {
 	// wrap, when set, is put before hoistd's argv (ip netns exec …,
 	// faketime …).
 	wrap []string
+	// sudo, when set, is the instance name of hoistd's sudo integration
+	// (its sudoers drop-ins, PAM lines and hook copy); else it is off.
+	sudo string
 }
 
 // newHoistd enrols a hoistd with s (state in stateDir, or a new temporary
 // directory when empty) and starts it.
 func newHoistd(t testing.TB, s *serverProc, token, stateDir string, wrap ...string) *hoistdProc {
+	t.Helper()
+	d := enrolHoistd(t, s, token, stateDir, wrap...)
+	d.start()
+	return d
+}
+
+// newHoistdSudo is newHoistd with hoistd's sudo integration on, under an
+// instance name of its own (no polkit rule: polkitd is not the test's):
+// sudo elevates the users of its sessions as it would on a real machine.
+// What the integration put in /etc (its sudoers drop-ins, the PAM lines of
+// the instance, its hook copy) is removed once hoistd has stopped.
+func newHoistdSudo(t testing.TB, s *serverProc, token string) *hoistdProc {
+	t.Helper()
+	_, err := exec.LookPath("sudo")
+	testenv.Require(t, err == nil, "needs sudo (scripts/test installs it)")
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	instance := "f" + hex.EncodeToString(b)
+	var d *hoistdProc
+	t.Cleanup(func() { // registered first: runs after hoistd has stopped
+		if d == nil {
+			return
+		}
+		c := agent.SudoConfig{Instance: instance, Hook: filepath.Join(d.bin, "hoistd"), Socket: d.socket}
+		if err := agent.UninstallSudo(c); err != nil {
+			t.Errorf("removing the sudo integration of instance %s: %v", instance, err)
+		}
+	})
+	d = enrolHoistd(t, s, token, "")
+	d.sudo = instance
+	d.start()
+	return d
+}
+
+// enrolHoistd enrols a hoistd as newHoistd does, without starting it.
+func enrolHoistd(t testing.TB, s *serverProc, token, stateDir string, wrap ...string) *hoistdProc {
 	t.Helper()
 	mount, err := platform.FindCgroup2()
 	testenv.Require(t, err == nil, "needs cgroup v2")
@@ -457,7 +499,6 @@ func newHoistd(t testing.TB, s *serverProc, token, stateDir string, wrap ...stri
 	if out, err := enroll.CombinedOutput(); err != nil {
 		t.Fatalf("hoistd enroll: %v: %s", err, out)
 	}
-	d.start()
 	return d
 }
 
@@ -466,7 +507,12 @@ func (d *hoistdProc) start() {
 	d.t.Helper()
 	argv := append(append([]string{}, d.wrap...), filepath.Join(d.bin, "hoistd"), "run", "--state", d.state, "--socket", d.socket,
 		"--cgroup-root", d.cgs.Root, "--tracker", platform.TrackCgroup, "--grace", "300ms", "--autostart-dir=",
-		"--applications-dir", d.desk, "--sudo=false")
+		"--applications-dir", d.desk)
+	if d.sudo != "" {
+		argv = append(argv, "--sudo", "--sudo-instance", d.sudo, "--polkit-rules=")
+	} else {
+		argv = append(argv, "--sudo=false")
+	}
 	d.n++
 	d.proc = startProc(d.t, fmt.Sprintf("hoistd-%d", d.n), d.logDir, exec.Command(argv[0], argv[1:]...))
 	testenv.WaitUntil(d.t, "hoistd to listen", func() bool {

@@ -8,9 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/testenv"
 )
 
@@ -60,18 +62,21 @@ func serverFootprint(s *serverProc, metrics string) footprint {
 	return f
 }
 
-// TestFaultSoak runs many short sessions for five users at once (runs in
-// each; hoistd here has its sudo integration off, since the machine's sudo
-// is not the test's), then checks that server and agent give back what
-// they took — fds, goroutines or threads, and (as a figure) RSS — and that
-// the audit holds every session and program once.
+// soakWindow is each soak session's approved window: a few seconds.
+const soakWindow = 5 * time.Second
+
+// TestFaultSoak runs many short sessions for five users at once (hoist run
+// and sudo in each: hoistd's sudo integration is on, under an instance of
+// the test's own that is removed after), then checks that server and agent
+// give back what they took — fds, goroutines or threads, and (as a figure)
+// RSS — and that the audit holds every session and program once.
 func TestFaultSoak(t *testing.T) {
 	testenv.RequireRoot(t)
 	metrics := freeAddr(t)
 	s := startServerProc(t, t.TempDir(), freeAddr(t), "", "--metrics-listen", metrics)
 	ad := s.admin()
 	ad.enableJIT()
-	agent := newHoistd(t, s, ad.enrollToken(), "")
+	agent := newHoistdSudo(t, s, ad.enrollToken())
 	users := make([]testenv.User, 5)
 	for i := range users {
 		users[i] = testenv.NewUser(t)
@@ -80,7 +85,9 @@ func TestFaultSoak(t *testing.T) {
 
 	// One session each first, so that the baseline has every pool warm.
 	var mu sync.Mutex
-	sessions := map[string]bool{}
+	sessions := map[string]bool{} // started on the agent
+	missed := map[string]bool{}   // approved, and reached hoistd after their window
+	var sudoRan, sudoTried atomic.Int64
 	one := func(u testenv.User, n int) {
 		id := agent.request(u, "--for 1h --reason soak")
 		var ans struct {
@@ -91,27 +98,51 @@ func TestFaultSoak(t *testing.T) {
 				} `json:"session"`
 			} `json:"results"`
 		}
-		ad.must("POST", "/api/v1/requests/approve", map[string]any{"ids": []string{id}, "duration": "2s"}, &ans)
+		ad.must("POST", "/api/v1/requests/approve", map[string]any{"ids": []string{id}, "duration": soakWindow.String()}, &ans)
+		approvedAt := time.Now()
 		if len(ans.Results) != 1 || ans.Results[0].Session == nil {
 			t.Errorf("approve %s: %+v", id, ans)
 			return
 		}
 		sid := ans.Results[0].Session.ID
+		// Its window may be over before a look sees it active: wait for
+		// the session, active or ended. On a loaded machine the grant may
+		// even reach hoistd after its window (hoistd starts grants one at
+		// a time, and with sudo each start rewrites sudo's files): hoistd
+		// refuses it then, as it must, and the session is counted apart.
+		waitFor(t, "the soak session", 2*time.Minute, func() bool {
+			return agent.status(u).SessionID == sid || time.Since(approvedAt) > soakWindow+time.Minute
+		})
+		if agent.status(u).SessionID != sid {
+			mu.Lock()
+			missed[sid] = true
+			mu.Unlock()
+			return
+		}
 		mu.Lock()
 		sessions[sid] = true
 		mu.Unlock()
-		// Its 2s may be over before a look sees it active: wait for the
-		// session, active or ended.
-		waitFor(t, "the soak session", time.Minute, func() bool { return agent.status(u).SessionID == sid })
 		if code, out, errOut := agent.sh(u, "hoist run -- id -u"); code != 0 || out != "0\n" {
-			// The 2s window may end first on a loaded machine: that is
-			// the refusal, not a failure.
+			// The window may end first on a loaded machine: that is the
+			// refusal, not a failure.
 			if !strings.Contains(errOut, "not active") {
 				t.Errorf("hoist run in a soak session: %d %q %q", code, out, errOut)
 			}
 		}
-		if n%2 == 0 {
-			agent.sh(u, "hoist exit") // half end early, half by their window
+		// sudo elevates in the session once hoistd has put the user's
+		// drop-in in place, a moment after the start.
+		waitFor(t, "sudo in the soak session", time.Minute, func() bool {
+			st := agent.status(u)
+			return st.SessionID != sid || st.State != "active" || st.Sudo
+		})
+		sudoTried.Add(1)
+		if code, out, errOut := agent.sh(u, "sudo -n id -u"); code == 0 && out == "0\n" {
+			sudoRan.Add(1)
+		} else if st := agent.status(u); st.SessionID == sid && st.State == "active" {
+			t.Errorf("sudo in an active soak session: %d %q %q", code, out, errOut)
+		} // else the window ended first: sudo is refused then, as it should
+		if n%4 != 0 {
+			agent.sh(u, "hoist exit") // three in four end early, the others by their window
 		}
 		waitFor(t, "the soak session to end", time.Minute, func() bool { return agent.status(u).State != "active" })
 	}
@@ -142,8 +173,11 @@ func TestFaultSoak(t *testing.T) {
 		endS, endA = serverFootprint(s, metrics), procFootprint(agent.cmd.Process.Pid)
 		return endS.fds <= baseS.fds+4 && endS.routines <= baseS.routines+10 && endA.fds <= baseA.fds+4
 	})
-	figure(t, "soak", "%d sessions for %d users in %s; server %s → %s, hoistd %s → %s (settled in %s)",
-		len(sessions), len(users), ran.Round(time.Second), baseS, endS, baseA, endA, settle.Round(10*time.Millisecond))
+	figure(t, "soak", "%d sessions for %d users in %s (%d more reached hoistd after their %s window), sudo ran in %d; server %s → %s, hoistd %s → %s (settled in %s)",
+		len(sessions), len(users), ran.Round(time.Second), len(missed), soakWindow, sudoRan.Load(), baseS, endS, baseA, endA, settle.Round(10*time.Millisecond))
+	if sudoRan.Load() == 0 {
+		t.Errorf("sudo ran in none of the %d sessions", len(sessions))
+	}
 
 	// Every session ended, and the audit has each record once.
 	waitFor(t, "every session's end on the server", 2*time.Minute, func() bool {
@@ -151,6 +185,11 @@ func TestFaultSoak(t *testing.T) {
 		return n["agent.session.ended"] >= len(sessions)
 	})
 	n, ns := byAction(ad.audit())
+	for sid := range missed {
+		if ns["agent.session.started "+sid] != 0 {
+			t.Errorf("session %s started on the agent after its window", sid)
+		}
+	}
 	for sid := range sessions {
 		for _, action := range []string{"session.started", "agent.session.started", "agent.session.ended"} {
 			if ns[action+" "+sid] != 1 {
@@ -158,9 +197,21 @@ func TestFaultSoak(t *testing.T) {
 			}
 		}
 	}
-	if n["agent.command.started"] != n["agent.command.ended"] || n["agent.command.started"] > len(sessions) {
-		t.Errorf("%d programs started, %d ended, for %d sessions", n["agent.command.started"], n["agent.command.ended"], len(sessions))
+	// hoist run's and sudo's: at most two a session. hoist run's programs
+	// each have their end; a sudo whose session ended while it ran (the
+	// window, on a loaded machine) has none: its PAM session closed after
+	// the session had, and it is in the session's end.
+	recs := ad.audit()
+	started, ended := viaSudo(recs, "agent.command.started"), viaSudo(recs, "agent.command.ended")
+	if n["agent.command.started"]-started != n["agent.command.ended"]-ended || n["agent.command.started"] > 2*len(sessions) {
+		t.Errorf("%d programs started, %d ended (%d and %d of them through sudo), for %d sessions",
+			n["agent.command.started"], n["agent.command.ended"], started, ended, len(sessions))
 	}
+	// Each sudo once: every one that ran, at most every one tried.
+	if started < int(sudoRan.Load()) || started > int(sudoTried.Load()) || ended > started {
+		t.Errorf("%d sudo commands started and %d ended on the server; %d ran and %d were tried", started, ended, sudoRan.Load(), sudoTried.Load())
+	}
+	figure(t, "soak.sudo", "sudo: %d tried, %d ran; on the server %d started, %d ended", sudoTried.Load(), sudoRan.Load(), started, ended)
 	var active struct {
 		Sessions []struct {
 			ID string `json:"id"`
@@ -171,4 +222,15 @@ func TestFaultSoak(t *testing.T) {
 		t.Errorf("%d sessions still active on the server after the soak", len(active.Sessions))
 	}
 	ad.verifyAudit()
+}
+
+// viaSudo counts the records of action about programs run through sudo.
+func viaSudo(recs []hoist.AuditRecord, action string) int {
+	n := 0
+	for _, r := range recs {
+		if r.Action == action && strings.Contains(string(r.Detail), `"via":"sudo"`) {
+			n++
+		}
+	}
+	return n
 }

@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hoist-jit/hoist"
@@ -256,10 +257,14 @@ func call(ctx context.Context, hc *http.Client, base *url.URL, method, path stri
 	}
 	if resp.StatusCode >= 300 {
 		var eb wire.ErrorBody
+		var err error = hoist.Errorf(hoist.EUnavailable, "the server answered %s", resp.Status)
 		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
-			return &hoist.Error{Code: eb.Error.Code, Message: eb.Error.Message}
+			err = &hoist.Error{Code: eb.Error.Code, Message: eb.Error.Message}
 		}
-		return hoist.Errorf(hoist.EUnavailable, "the server answered %s", resp.Status)
+		if after := retryAfter(resp); after > 0 {
+			err = &retryLater{err: err, after: after}
+		}
+		return err
 	}
 	if out != nil && resp.StatusCode != http.StatusNoContent {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -357,4 +362,41 @@ func (c *Client) OfflineKey(ctx context.Context) (wire.OfflineKeyAnswer, error) 
 // sent again.
 func (c *Client) AckOfflineKey(ctx context.Context, keyID string) error {
 	return call(ctx, c.http, c.base, "POST", "/agent/v1/offline-key/ack", nil, wire.OfflineKeyAck{KeyID: keyID}, nil)
+}
+
+// maxRetryAfter bounds the wait a server's Retry-After may ask for.
+const maxRetryAfter = time.Minute
+
+// retryAfter returns the wait a 503 or 429 asks for in its Retry-After (in
+// seconds; the date form is not used by Hoist's server), 0 for none.
+func retryAfter(resp *http.Response) time.Duration {
+	if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusTooManyRequests {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After")))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, maxRetryAfter)
+}
+
+// retryLater is a server's refusal that said when to come back: the
+// server is up, and a dependency of it (its database) is not, or it is
+// busy. It unwraps to the server's error.
+type retryLater struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryLater) Error() string { return e.err.Error() }
+func (e *retryLater) Unwrap() error { return e.err }
+
+// RetryAfter returns the wait the server asked for with err, 0 when it
+// asked for none.
+func RetryAfter(err error) time.Duration {
+	var rl *retryLater
+	if errors.As(err, &rl) {
+		return rl.after
+	}
+	return 0
 }
