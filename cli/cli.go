@@ -7,8 +7,6 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/hoist-jit/hoist"
@@ -59,11 +57,3 @@ func newRoot(env Env, args []string) *cobra.Command {
 
 // exitStatus ends the command with code after its messages were printed.
 type exitStatus = local.ExitStatus
-
-// plural says n of a noun: "1 elevated process", "2 elevated processes".
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
