@@ -22,7 +22,7 @@ HOIST_VERSION := $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' version.go)
 DEB_VERSION ?= $(HOIST_VERSION)+git$(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y%m%d%H%M%S).$(shell git describe --always --dirty | tr -- - .)
 deb:
 	mkdir -p dist/bin
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o dist/bin/ ./cmd/hoist ./cmd/hoistd ./cmd/hoist-server
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o dist/bin/ ./cmd/hoist ./cmd/hoist-admin ./cmd/hoist-jit ./cmd/hoistd ./cmd/hoist-server
 	cd packaging && SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./cmd/mkdeb -bin ../dist/bin -src . -out ../dist -version $(DEB_VERSION)
 
 # Builds the packages twice (a newer build for the upgrade) and tests them

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -269,13 +270,16 @@ func (i Integration) Routes(ev IntegrationEvent) bool {
 	return i.Group == "" || i.Group == ev.Group
 }
 
-var integrationName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+// The expressions are compiled on first use, not at start-up: every hoist
+// and hoistd links this package, and compiling them cost each start a
+// third of a millisecond.
+var integrationName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
 
 // Validate checks the integration's name, kind, routing and the fields its
 // kind needs. It parses and checks addresses, but reaches nothing: whether a
 // URL points at the server itself is the caller's check.
 func (i Integration) Validate() error {
-	if !integrationName.MatchString(i.Name) {
+	if !integrationName().MatchString(i.Name) {
 		return FieldErrorf("name", "%q is not a name (letters, digits, '.', '_' or '-', at most 64)", i.Name)
 	}
 	if !slices.Contains(SinkKinds, i.Kind) {
@@ -306,7 +310,7 @@ func (c SinkConfig) validate(k SinkKind) error {
 			return FieldErrorf("slack_users", "at most 200 mapped users")
 		}
 		for id, account := range c.SlackUsers {
-			if !slackUserID.MatchString(id) || account == "" || len(account) > 100 {
+			if !slackUserID().MatchString(id) || account == "" || len(account) > 100 {
 				return FieldErrorf("slack_users", "%q=%q is not SLACK_USER_ID=ACCOUNT (ids look like U0123ABCD)", id, account)
 			}
 		}
@@ -379,11 +383,11 @@ func (c SinkConfig) validateSMTP() error {
 	return nil
 }
 
-var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
+var slackUserID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`) })
 
-var mailRe = regexp.MustCompile(`^[^\s@<>,;"]+@[A-Za-z0-9.-]+$`)
+var mailRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[^\s@<>,;"]+@[A-Za-z0-9.-]+$`) })
 
-func mailAddress(s string) bool { return len(s) <= 254 && mailRe.MatchString(s) }
+func mailAddress(s string) bool { return len(s) <= 254 && mailRe().MatchString(s) }
 
 func (c SinkConfig) validateSyslog() error {
 	u, err := url.Parse(c.Address)

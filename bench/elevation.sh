@@ -4,7 +4,9 @@
 # Needs root (it makes a user, a sudoers entry and runs hoistd); cleans up.
 # Output: bench/results/elevation.md and .json (hyperfine's table and every
 # run's time), and startup.json: hoist's start-up against an empty Go
-# program and /bin/true, the floor under any Go client on this machine.
+# program and /bin/true, the floor under any Go client on this machine, and
+# hoist-admin's (hoist admin, help topics and usage errors), which hoist
+# execs beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine sudo >/dev/null
@@ -21,7 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-CGO_ENABLED=0 go build -o "$work/" ./cmd/hoist ./cmd/hoistd
+CGO_ENABLED=0 go build -o "$work/" ./cmd/hoist ./cmd/hoist-admin ./cmd/hoist-jit ./cmd/hoistd
 mkdir "$work/empty"
 printf 'package main\n\nfunc main() {}\n' > "$work/empty/main.go"
 (cd "$work/empty" && go mod init empty >/dev/null 2>&1 && CGO_ENABLED=0 go build -o "$work/empty-go" .)
@@ -42,6 +44,7 @@ su "$user" -s /bin/sh -c "cd /tmp && HOIST_SOCKET=$work/sock hyperfine -N --warm
 su "$user" -s /bin/sh -c "cd /tmp && hyperfine -N --warmup 20 --runs ${RUNS:-300} --export-json $work/out/startup.json \
   -n 'hoist --help' '$work/hoist --help' \
   -n 'empty Go program' '$work/empty-go' \
-  -n '/bin/true' '/bin/true'" >/dev/null
+  -n '/bin/true' '/bin/true' \
+  -n 'hoist-admin --help' '$work/hoist-admin --help'" >/dev/null
 cp "$work/out/elevation.md" "$work/out/elevation.json" "$work/out/startup.json" bench/results/
 cat bench/results/elevation.md

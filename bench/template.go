@@ -83,7 +83,7 @@ Where the time goes — the client's start-up, in the same run:
 So of ` + "`hoist run`" + `'s {{f1 (index .Batch 0).Median}} ms, {{f1 (index .Startup 0).Median}} ms are the client starting (of which {{f1 (index .Startup 1).Median}} ms
 any Go program pays here) and {{f1 (sub (index .Batch 0).Median (index .Startup 0).Median)}} ms the round trip through hoistd and the program.
 {{end}}
-` + elevationNotes + `
+` + elevationNotes + splitNotes + `
 {{with .End}}
 ## End of session: window's end to ` + "`populated 0`" + `
 

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/cli/local"
 	"github.com/hoist-jit/hoist/client"
 	"github.com/hoist-jit/hoist/wire"
 )
@@ -106,7 +107,7 @@ func printJSON(w io.Writer, v any) error {
 func newAdmin(env Env) *cobra.Command {
 	admin := &cobra.Command{
 		Use:   "admin",
-		Short: "Administer Hoist through hoist-server: approvals, sessions, agents, policies, groups",
+		Short: local.AdminShort,
 	}
 	admin.AddCommand(newLogin(env), newLogout(env), newApprovals(env), newApprove(env), newDeny(env), newRevoke(env), newSessions(env),
 		newEnrollToken(env), newAgents(env), newAgent(env), newPolicies(env), newGroups(env), newConfig(env))
@@ -319,7 +320,7 @@ func printResults(env Env, results []wire.ResultView, asJSON bool, verb string) 
 		if asJSON {
 			fmt.Fprintf(env.Stderr, "hoist: %d of %d not %s\n", failed, len(results), verb)
 		}
-		return exitStatus{1}
+		return exitStatus{Code: 1}
 	}
 	return nil
 }

@@ -228,7 +228,7 @@ func newAuditVerify(env Env) *cobra.Command {
 				printVerify(env.Stdout, rep)
 			}
 			if !rep.OK {
-				return exitStatus{1}
+				return exitStatus{Code: 1}
 			}
 			return nil
 		},

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/cli/local"
 	"github.com/hoist-jit/hoist/jit"
 	"github.com/hoist-jit/hoist/localapi"
 )
@@ -23,7 +24,7 @@ var errOutOfTurn = hoist.Errorf(hoist.EUnavailable, "hoistd answered out of turn
 type daemon struct{ socket string }
 
 func (d daemon) Status() (localapi.Status, error) {
-	rep, err := exchange(d.socket, localapi.Request{Op: localapi.OpStatus, Helper: true})
+	rep, err := local.Exchange(d.socket, localapi.Request{Op: localapi.OpStatus, Helper: true})
 	if err != nil {
 		return localapi.Status{}, err
 	}
@@ -38,12 +39,12 @@ func (d daemon) Request(dur time.Duration, reason string) error {
 	if dur > 0 {
 		req.Duration = dur.String()
 	}
-	_, err := exchange(d.socket, req)
+	_, err := local.Exchange(d.socket, req)
 	return err
 }
 
 func (d daemon) Extend(dur time.Duration, reason string) (localapi.Status, error) {
-	rep, err := exchange(d.socket, localapi.Request{Op: localapi.OpExtend, Duration: dur.String(), Reason: reason})
+	rep, err := local.Exchange(d.socket, localapi.Request{Op: localapi.OpExtend, Duration: dur.String(), Reason: reason})
 	if err != nil {
 		return localapi.Status{}, err
 	}
@@ -59,7 +60,7 @@ func (d daemon) Offline(dur time.Duration, reason string) (localapi.Challenge, e
 	if dur > 0 {
 		req.Duration = dur.String()
 	}
-	rep, err := exchange(d.socket, req)
+	rep, err := local.Exchange(d.socket, req)
 	if err != nil {
 		return localapi.Challenge{}, err
 	}
@@ -70,12 +71,13 @@ func (d daemon) Offline(dur time.Duration, reason string) (localapi.Challenge, e
 }
 
 func (d daemon) Exit() error {
-	_, err := exchange(d.socket, localapi.Request{Op: localapi.OpExit})
+	_, err := local.Exchange(d.socket, localapi.Request{Op: localapi.OpExit})
 	return err
 }
 
-func newJIT(env Env, socket *string) *cobra.Command {
+func newJIT(env Env) *cobra.Command {
 	var (
+		socket   string
 		forText  string
 		reason   string
 		quiet    bool
@@ -83,7 +85,7 @@ func newJIT(env Env, socket *string) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "jit [--for 45m] [--reason TEXT] [--quiet]",
-		Short: "The JIT helper: ask for JIT elevated access, wait, count down, remind, and end it early",
+		Short: local.JITShort,
 		Long: "The JIT helper that the \"Start Hoist JIT Elevated Access\" launcher starts. It asks for JIT mode " +
 			"(prompting for a duration and, when the policy wants one, a reason), waits for the approval, then shows the " +
 			"time left with reminders in the terminal, as desktop notifications and in the tray, and ends when the session does. " +
@@ -99,7 +101,7 @@ func newJIT(env Env, socket *string) *cobra.Command {
 					return hoist.Errorf(hoist.EInvalid, "--for: %s", hoist.ErrorMessage(err))
 				}
 			}
-			d := daemon{socketPath(env, *socket)}
+			d := daemon{local.SocketPath(env, socket)}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if quiet {
@@ -116,7 +118,7 @@ func newJIT(env Env, socket *string) *cobra.Command {
 			}
 			in := env.Stdin
 			if launcher {
-				front, err := launcherFront(cmd, *socket, dialog)
+				front, err := launcherFront(cmd, socket, dialog)
 				if front.Terminal != nil || err != nil {
 					return err
 				}
@@ -129,7 +131,7 @@ func newJIT(env Env, socket *string) *cobra.Command {
 				h.Dialog = dialog
 			}
 			if code := h.Run(ctx); code != 0 {
-				return exitStatus{code}
+				return exitStatus{Code: code}
 			}
 			return nil
 		},
@@ -138,6 +140,7 @@ func newJIT(env Env, socket *string) *cobra.Command {
 	f.StringVar(&forText, "for", "", "how long to ask for, like 30m, 2h or 1d (default: the policy's)")
 	f.StringVar(&reason, "reason", "", "why you need it, for the approver")
 	f.BoolVar(&quiet, "quiet", false, "ask for nothing; follow sessions, remind and show the tray (the desktop autostart)")
+	f.StringVar(&socket, local.SocketFlag.Name, "", local.SocketFlag.Usage)
 	f.BoolVar(&launcher, "launcher", false, "as the desktop launcher: open a terminal for the helper, or ask in windows (zenity, kdialog) where there is none")
 	return cmd
 }

@@ -188,7 +188,7 @@ func newPolicies(env Env) *cobra.Command {
 				printFindings(env.Stdout, fs)
 			}
 			if hoist.LintError(fs) != nil {
-				return exitStatus{code: 1}
+				return exitStatus{Code: 1}
 			}
 			return nil
 		}}

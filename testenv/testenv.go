@@ -106,7 +106,8 @@ var (
 	buildErr  error
 )
 
-// Binaries builds hoist, hoistd and hoist-server once per test binary into
+// Binaries builds hoist (with hoist-admin and hoist-jit beside it, which it
+// execs), hoistd and hoist-server once per test binary into
 // a directory every user may read, and returns it. Call Cleanup from
 // TestMain to remove it.
 func Binaries(t testing.TB) string {
@@ -122,7 +123,7 @@ func Binaries(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/hoist", "./cmd/hoistd", "./cmd/hoist-server")
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/hoist", "./cmd/hoist-admin", "./cmd/hoist-jit", "./cmd/hoistd", "./cmd/hoist-server")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

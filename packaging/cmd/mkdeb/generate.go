@@ -48,6 +48,11 @@ func generate(o options, work string) (generated, error) {
 			}
 		}
 	}
+	for _, c := range siblings {
+		if err := writeGzip(filepath.Join(work, c.name+".1.gz"), []byte(siblingPage(c.name, c.command, c.short, o.version))); err != nil {
+			return g, err
+		}
+	}
 	for _, pkg := range []string{"hoist-server", "hoist-agent"} {
 		if err := writeGzip(filepath.Join(work, pkg+".changelog.gz"), []byte(changelog(pkg, o.version, o.mtime))); err != nil {
 			return g, err
@@ -223,4 +228,20 @@ func roffLine(s string) string {
 		return `\&` + s
 	}
 	return s
+}
+
+// siblings are the executables installed beside hoist that "hoist admin"
+// and "hoist jit" exec; their pages send the reader to hoist(1), whose page
+// has every command.
+var siblings = []struct{ name, command, short string }{
+	{"hoist-admin", "hoist admin", "the admin client of hoist(1), and the rest of its command line"},
+	{"hoist-jit", "hoist jit", "the JIT helper of hoist(1)"},
+}
+
+// siblingPage is the man page of a sibling executable of hoist.
+func siblingPage(name, command, short, version string) string {
+	return fmt.Sprintf(".TH %s 1 \"\" \"Hoist %s\" \"Hoist\"\n.SH NAME\n%s \\- %s\n.SH DESCRIPTION\n"+
+		"Run it as \\fB%s\\fR: hoist execs %s, installed beside it, with its own arguments. "+
+		"Its commands, flags and output are those of hoist(1), whose page describes them.\n"+
+		".SH SEE ALSO\nhoist(1)\n", strings.ToUpper(name), version, name, roff(short), command, name)
 }

@@ -182,6 +182,9 @@ func agentPackage(o options, g generated) *nfpm.Info {
 	p.Contents = files.Contents{
 		file(filepath.Join(o.bin, "hoistd"), "/usr/sbin/hoistd", 0o755),
 		file(filepath.Join(o.bin, "hoist"), "/usr/bin/hoist", 0o755),
+		// Beside hoist, which execs them for "hoist admin" and "hoist jit".
+		file(filepath.Join(o.bin, "hoist-admin"), "/usr/bin/hoist-admin", 0o755),
+		file(filepath.Join(o.bin, "hoist-jit"), "/usr/bin/hoist-jit", 0o755),
 		conffile(filepath.Join(s, "etc/hoistd.yaml"), "/etc/hoist/hoistd.yaml"),
 		file(filepath.Join(s, "systemd/hoistd.service"), "/lib/systemd/system/hoistd.service", 0o644),
 		file(filepath.Join(s, "desktop/hoist-jit-helper.desktop"), "/usr/share/hoist/hoist-jit-helper.desktop", 0o644),
@@ -200,6 +203,9 @@ func agentPackage(o options, g generated) *nfpm.Info {
 	p.Contents = append(p.Contents, g.docs("hoist-agent")...)
 	p.Contents = append(p.Contents, g.command("hoist", "1")...)
 	p.Contents = append(p.Contents, g.command("hoistd", "8")...)
+	for _, c := range siblings {
+		p.Contents = append(p.Contents, file(filepath.Join(g.dir, c.name+".1.gz"), "/usr/share/man/man1/"+c.name+".1.gz", 0o644))
+	}
 	p.Scripts = nfpm.Scripts{
 		PostInstall: filepath.Join(s, "scripts/agent/postinst"),
 		PreRemove:   filepath.Join(s, "scripts/agent/prerm"),

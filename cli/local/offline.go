@@ -1,4 +1,4 @@
-package cli
+package local
 
 import (
 	"bufio"
@@ -20,7 +20,7 @@ import (
 // the last line (asJSON: an object with challenge). With stdin and stdout
 // a terminal it then asks for the response and gives it to hoistd.
 func requestOffline(env Env, path, forDur, reason string, asJSON bool) error {
-	rep, err := exchange(path, localapi.Request{Op: localapi.OpOffline, Duration: forDur, Reason: reason})
+	rep, err := Exchange(path, localapi.Request{Op: localapi.OpOffline, Duration: forDur, Reason: reason})
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func giveResponse(env Env, path, code string) error {
 	if len(code) > localapi.MaxCode {
 		return hoist.Errorf(hoist.EInvalid, "--response: a response is 12 characters, such as K7QF-2M9X-ZR4D")
 	}
-	rep, err := exchange(path, localapi.Request{Op: localapi.OpRespond, Code: code})
+	rep, err := Exchange(path, localapi.Request{Op: localapi.OpRespond, Code: code})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,6 @@
 //go:build unix
 
-package cli
+package local
 
 import (
 	"errors"
@@ -14,34 +14,28 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/localapi"
 )
 
-func newRun(env Env, socket *string) *cobra.Command {
-	var reason string
-	cmd := &cobra.Command{
-		Use:   "run [--reason TEXT] [--] CMD [ARG...]",
-		Short: "Run CMD as root while JIT elevated access is active (or a policy allows it)",
-		Long: "Run CMD as root. The exit status is CMD's (128+n when signal n ended it); " +
-			"126 when hoist refuses, 127 when CMD is not found.",
-		Args:                  needCommand("run"),
-		DisableFlagsInUseLine: true,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			code, err := runElevated(env, socketPath(env, *socket), args, reason)
-			if err != nil {
-				return err // a refusal exits with hoistd's status (see Run)
-			}
-			return exitStatus{code}
-		},
-	}
-	// Everything after CMD is CMD's: "hoist run ls -la" must not parse -la.
-	cmd.Flags().SetInterspersed(false)
-	cmd.Flags().StringVar(&reason, "reason", "", "the justification a policy asks for, kept in the audit log")
-	return cmd
+var runCommand = Command{
+	Name:  "run",
+	Use:   "run [--reason TEXT] [--] CMD [ARG...]",
+	Short: "Run CMD as root while JIT elevated access is active (or a policy allows it)",
+	Long: "Run CMD as root. The exit status is CMD's (128+n when signal n ended it); " +
+		"126 when hoist refuses, 127 when CMD is not found.",
+	DisableFlagsInUseLine: true,
+	Program:               true,
+	Flags:                 []Flag{{Name: "reason", Usage: "the justification a policy asks for, kept in the audit log"}},
+	Run: func(env Env, inv Invocation) error {
+		code, err := runElevated(env, inv.socket(env), inv.Args, inv.String("reason"))
+		if err != nil {
+			return err // a refusal exits with hoistd's status (see Exit)
+		}
+		return ExitStatus{code}
+	},
 }
 
 // runElevated asks hoistd to run argv and relays until it exits. The
