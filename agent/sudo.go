@@ -105,8 +105,17 @@ func (c SudoConfig) withDefaults() (SudoConfig, error) {
 	if !validInstance(c.Instance) {
 		return c, fmt.Errorf("sudo integration: instance %q is not 1 to 24 lowercase letters and digits", c.Instance)
 	}
-	for _, p := range []string{c.Hook, c.HookDir, c.Socket, c.SudoersDir, c.PAMDir, c.VendorPAMDir, c.EnvDir} {
+	for _, p := range []string{c.HookDir, c.SudoersDir, c.PAMDir, c.VendorPAMDir, c.EnvDir} {
 		if !plainPath(p) {
+			return c, fmt.Errorf("sudo integration: %q is not an absolute path without spaces or quotes", p)
+		}
+	}
+	// The hook and the socket are what an installed integration runs and
+	// asks; removing one (hoistd end-sessions, with no hoistd running)
+	// needs neither, so they are checked only when given — and required
+	// by installing (prepareSudo).
+	for _, p := range []string{c.Hook, c.Socket} {
+		if p != "" && !plainPath(p) {
 			return c, fmt.Errorf("sudo integration: %q is not an absolute path without spaces or quotes", p)
 		}
 	}

@@ -51,6 +51,9 @@ func prepareSudo(cfg SudoConfig) (*sudoState, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.Hook == "" || c.Socket == "" {
+		return nil, errors.New("sudo integration: the hook binary and hoistd's socket must be given")
+	}
 	if err := c.installHook(); err != nil {
 		return nil, fmt.Errorf("install the PAM session hook of sudo: %w", err)
 	}
