@@ -634,6 +634,7 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	if saved != nil {
 		a.cfg.Logger.Error("cannot save the session's end", "session", rec.ID, "err", saved)
 	}
+	a.endOpenSudos(rec.ID)
 	detail := map[string]any{
 		"user": rec.User, "reason": reason, "terminated": rep.Terminated, "killed": rep.Killed,
 		"pids": rep.Pids, "took_ms": rep.Took.Milliseconds(),

@@ -603,3 +603,44 @@ func TestSudoInFlightAtTheEndNeverRunsAfterIt(t *testing.T) {
 		t.Fatalf("a sudo stopped during the session ran its command after the end, as uid %q", strings.TrimSpace(string(got)))
 	}
 }
+
+// Every sudo command that started in a session has its end in the audit,
+// once, with the session as its subject — also those still running when
+// the session ends, whose sudo closes (or is killed) after the session
+// stopped being active.
+func TestSudoCommandsRunningAtTheEndGetTheirEnd(t *testing.T) {
+	r := newSudoRig(t)
+	id := r.grant(30 * time.Minute)
+	if got := r.sudoAs("true"); got.code != 0 {
+		t.Fatalf("sudo -n true during the session: %+v", got)
+	}
+	var running []int
+	for range 2 {
+		running = append(running, pidOf(t, r.sh("", `sudo -n sleep 1000 >/dev/null 2>&1 & echo $!`)))
+	}
+	testenv.WaitUntil(t, "the running sudos to start", func() bool { return len(r.events("command.started")) == 3 })
+	r.clock.Add(31 * time.Minute)
+	testenv.WaitUntil(t, "the end to complete", func() bool { return len(r.events("session.ended")) == 1 })
+	for _, pid := range running {
+		testenv.WaitUntil(t, fmt.Sprintf("sudo %d to be gone", pid), func() bool { return !testenv.Alive(pid) })
+	}
+	ended := func() map[string]int {
+		out := map[string]int{}
+		for _, ev := range r.events("command.ended") {
+			if ev.Subject == id {
+				out[fmt.Sprint(ev.Detail["pid"])]++
+			}
+		}
+		return out
+	}
+	testenv.WaitUntil(t, "every started sudo to have its end", func() bool { return len(ended()) == 3 })
+	for _, ev := range r.events("command.started") {
+		if ev.Subject != id {
+			t.Errorf("a sudo started outside the session: %+v", ev)
+			continue
+		}
+		if n := ended()[fmt.Sprint(ev.Detail["pid"])]; n != 1 {
+			t.Errorf("sudo %v started and ended %d times (want once): %v", ev.Detail["pid"], n, ended())
+		}
+	}
+}

@@ -40,6 +40,66 @@ type sudoState struct {
 	// elevators are the executables (sudo, pkexec; resolved) whose
 	// processes of a user are killed when the user's grant goes.
 	elevators []string
+	// open holds the sudos whose command.started is recorded and whose
+	// command.ended is not yet, by pid: so that each start gets its end
+	// once, from the close hook even after the session has ended, or from
+	// the session's end for a sudo that was killed before it could close.
+	openMu sync.Mutex
+	open   map[int]openSudo
+}
+
+// openSudo is a sudo running a command in a session.
+type openSudo struct {
+	session, user, via string
+}
+
+// maxOpenSudos bounds the sudos tracked at once; past it a start is still
+// recorded, and its end only if its session is active when sudo closes.
+const maxOpenSudos = 4096
+
+// opened notes that the sudo of pid started a command in session.
+func (st *sudoState) opened(pid int, c openSudo) {
+	st.openMu.Lock()
+	defer st.openMu.Unlock()
+	if len(st.open) < maxOpenSudos {
+		st.open[pid] = c
+	}
+}
+
+// closed takes the sudo of pid out of the open ones, and says whether it
+// was there.
+func (st *sudoState) closed(pid int) (openSudo, bool) {
+	st.openMu.Lock()
+	defer st.openMu.Unlock()
+	c, ok := st.open[pid]
+	delete(st.open, pid)
+	return c, ok
+}
+
+// closedWith takes out the sudos of session.
+func (st *sudoState) closedWith(session string) map[int]openSudo {
+	st.openMu.Lock()
+	defer st.openMu.Unlock()
+	out := map[int]openSudo{}
+	for pid, c := range st.open {
+		if c.session == session {
+			out[pid] = c
+			delete(st.open, pid)
+		}
+	}
+	return out
+}
+
+// endOpenSudos records the end of the sudos of session that never closed:
+// its end killed them (a killed sudo runs no PAM close). Called once the
+// session's processes are gone, so no close hook of theirs is to come.
+func (a *Agent) endOpenSudos(session string) {
+	if a.sudo == nil {
+		return
+	}
+	for pid, c := range a.sudo.closedWith(session) {
+		a.audit("command.ended", c.user, c.session, map[string]any{"pid": pid, "via": c.via, "why": "the session ended"})
+	}
 }
 
 // prepareSudo checks the integration's configuration and copies the hook
@@ -57,7 +117,7 @@ func prepareSudo(cfg SudoConfig) (*sudoState, error) {
 	if err := c.installHook(); err != nil {
 		return nil, fmt.Errorf("install the PAM session hook of sudo: %w", err)
 	}
-	return &sudoState{cfg: c, granted: map[string]bool{}, refused: map[string]bool{}, elevators: elevators()}, nil
+	return &sudoState{cfg: c, granted: map[string]bool{}, refused: map[string]bool{}, elevators: elevators(), open: map[int]openSudo{}}, nil
 }
 
 func elevators() []string { return Elevators() }
@@ -426,7 +486,11 @@ func (a *Agent) serveHook(x *exchange) {
 	}
 	s := a.activeFor(name)
 	if x.req.Hook == localapi.HookClose {
-		if s != nil {
+		// The session the command started in, even if it has ended since
+		// (a sudo that got the end's SIGTERM closes after it).
+		if c, ok := a.sudo.closed(p.pid); ok {
+			a.audit("command.ended", name, c.session, map[string]any{"pid": p.pid, "via": c.via})
+		} else if s != nil {
 			a.audit("command.ended", name, s.rec.ID, map[string]any{"pid": p.pid, "via": filepath.Base(p.exe)})
 		}
 		x.reply(localapi.Reply{Status: &localapi.Status{State: "none", User: name}})
@@ -437,6 +501,7 @@ func (a *Agent) serveHook(x *exchange) {
 		x.fail(hoist.EForbidden, err.Error(), 126)
 		return
 	}
+	a.sudo.opened(p.pid, openSudo{session: s.rec.ID, user: name, via: filepath.Base(p.exe)})
 	a.audit("command.started", name, s.rec.ID, map[string]any{"argv": p.argv, "path": p.exe, "cwd": p.cwd, "pid": p.pid, "uid": p.ruid, "via": filepath.Base(p.exe)})
 	x.reply(localapi.Reply{Status: statusReply(a.Status(name))})
 }
