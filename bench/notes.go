@@ -14,7 +14,7 @@ const elevationNotes = `### What the profile of ` + "`hoist run`" + ` showed, an
 | (earlier) every run fsynced two audit events before answering (≈ 4 ms) | strace, timing of ` + "`Outbox.Append`" + ` | the fsync is batched in the background | 24.1 → 18.0 ms |
 | (earlier) ` + "`hoist`" + ` linked the whole server for the admin wire types | ` + "`go list -deps ./cmd/hoist`" + ` | wire types in package ` + "`wire`" + ` | 13.2 → 10.1 MB |
 
-What remains, in the two parts the tables above separate:
+What remained before the client split, in the two parts the tables above separate:
 
 - **The Go client's start-up** (` + "`hoist --help`" + ` against an empty Go program and ` + "`/bin/true`" + `): an
   empty Go program already costs several times ` + "`/bin/true`" + ` here, and ` + "`hoist`" + ` adds its package
@@ -25,8 +25,7 @@ What remains, in the two parts the tables above separate:
   the runtime's own start (schedinit, ` + "`internal/cpu`" + `'s cpuid exits), a quarter in package inits,
   a sixth in cobra and JSON reflection. ` + "`GOMAXPROCS=1`" + ` and ` + "`GODEBUG=memprofilerate=0`" + ` changed
   nothing measurable. A ` + "`hoist`" + ` whose user commands do not carry the admin client's packages
-  would cut most of the inits, but the contract (` + "`hoist admin`" + ` from the one ` + "`hoist`" + ` binary)
-  rules a separate binary out today.
+  would cut most of the inits: done since, see "The client split" below.
 - **The round trip through hoistd** (` + "`hoist run -- /bin/true`" + ` minus ` + "`hoist --help`" + `): the bare
   spawn into the session cgroup is ≈ 3 ms (` + "`go test -bench StartTrue ./platform`" + `, /bin/true
   itself 2 ms); the rest of hoistd's path (peer credentials, the policy decision, the audit
