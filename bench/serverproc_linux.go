@@ -246,6 +246,24 @@ func serveRuntimeMetrics(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
+// gcCPUSeconds is the CPU the server's collector has used so far (as
+// goRuntime.GCCPUSeconds).
+func (s *serverProc) gcCPUSeconds() (float64, error) {
+	resp, err := (&http.Client{Timeout: time.Minute}).Get(s.Pprof + "/debug/runtime")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var v []float64
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&v); err != nil {
+		return 0, err
+	}
+	if len(v) != len(runtimeMetricNames) {
+		return 0, fmt.Errorf("the server child reported %d runtime metrics, want %d", len(v), len(runtimeMetricNames))
+	}
+	return v[3] + v[4] + v[5], nil
+}
+
 // runtimeStats reads the server's runtime.MemStats (the tail of pprof's
 // text heap profile) and its goroutine count.
 func (s *serverProc) runtimeStats() (goRuntime, error) {
