@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -81,6 +83,7 @@ func (l *handshakeListener) handshake(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(l.timeout))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		l.log.Debug("TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+		sayNotHTTP(err)
 		_ = c.Close()
 		return
 	}
@@ -89,6 +92,21 @@ func (l *handshakeListener) handshake(c net.Conn) {
 	case l.ready <- tc:
 	case <-l.done:
 		_ = tc.Close()
+	}
+}
+
+// sayNotHTTP answers a plain HTTP request sent to the TLS port as net/http
+// does, so that whoever typed http:// reads why nothing works.
+func sayNotHTTP(err error) {
+	var re tls.RecordHeaderError
+	if !errors.As(err, &re) || re.Conn == nil {
+		return
+	}
+	for _, method := range []string{"GET /", "HEAD ", "POST ", "PUT /", "OPTIO"} {
+		if string(re.RecordHeader[:]) == method {
+			_, _ = io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+			return
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -145,4 +146,25 @@ func selfSigned(t *testing.T, name string) (tls.Certificate, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// TestHandshakeListenerPlainHTTP: a plain HTTP request to the TLS port is
+// told why it failed, as net/http tells it.
+func TestHandshakeListenerPlainHTTP(t *testing.T) {
+	cert, _ := selfSigned(t, "server")
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newHandshakeListener(inner, &tls.Config{Certificates: []tls.Certificate{cert}}, time.Minute, slog.New(slog.DiscardHandler))
+	defer l.Close()
+	resp, err := (&http.Client{Timeout: time.Minute}).Get("http://" + inner.Addr().String() + "/api/v1/agents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "HTTP request to an HTTPS server") {
+		t.Errorf("got %s %q, want 400 saying it was an HTTP request to an HTTPS server", resp.Status, body)
+	}
 }
