@@ -18,8 +18,11 @@ the collections and their CPU; ` + "`server_gc_cores`" + ` is the collector's sh
 
 Per agent is the growth between the two sizes divided by 2,000. **Loaded machine** (2 cores
 shared with four other sessions' builds and tests, load average 26–40): builds were run
-alternately in two batches of 8 and 7 runs (the table; a third, quieter batch below), ` + "`base`" + ` = commit 9ddbb6b with this branch's sampling,
-the others = branch h-mem (commit 40cbdd0) with the collector's target as named.
+alternately in two batches of 8 and 7 runs (the table; a third, quieter batch below):
+` + "`base`" + ` = commit 9ddbb6b with this branch's sampling, the others = branch h-mem at 2b42910 and
+40cbdd0 (the same server code; 40cbdd0 adds ` + "`server_gc_cores`" + `) with the collector's target as
+named, each build run as ` + "`go build -o bench-X ./bench && ./bench-X -only capacity …`" + ` with the
+flags above and ` + "`-out`" + `/` + "`-results`" + ` in a directory of its own.
 
 | build | RSS per agent | goroutine stacks | live heap | RSS at 3,000 | growing 1,000 → 3,000 |
 |---|---:|---:|---:|---:|---:|
@@ -71,7 +74,8 @@ server did not keep would break the connection.
 
 What is left, and why ≤ 60 KiB is not reached: ≈ 23 KiB of stacks (net/http's HTTP/2 server
 runs three goroutines per agent with a long poll: the connection's loop, its frame reader, the
-poll's handler, none of which parks in under 2 KiB of frames) and ≈ 33 KiB of live heap, most
+poll's handler; started at 2 KiB they still grow to ≈ 8 KiB each, and a collection shrinks
+a stack only to 4 times what it holds) and ≈ 33 KiB of live heap, most
 of it inside net/http and crypto/tls (sampled heap profile at 3,000 agents: the poll's
 response writer 4 KiB, the TLS connection's handshake and record buffers ≈ 3–4 KiB, the
 HPACK tables ≈ 2 KiB, the frame writer's buffer, AES-GCM state both ways, the agent's parsed
