@@ -74,8 +74,8 @@ server did not keep would break the connection.
 
 What is left, and why ≤ 60 KiB is not reached: ≈ 23 KiB of stacks (net/http's HTTP/2 server
 runs three goroutines per agent with a long poll: the connection's loop, its frame reader, the
-poll's handler; started at 2 KiB they still grow to ≈ 8 KiB each, and a collection shrinks
-a stack only to 4 times what it holds) and ≈ 33 KiB of live heap, most
+poll's handler; started at 2 KiB they still grow to ≈ 8 KiB each, and a collection halves
+a stack only while it holds under a quarter of it) and ≈ 33 KiB of live heap, most
 of it inside net/http and crypto/tls (sampled heap profile at 3,000 agents: the poll's
 response writer 4 KiB, the TLS connection's handshake and record buffers ≈ 3–4 KiB, the
 HPACK tables ≈ 2 KiB, the frame writer's buffer, AES-GCM state both ways, the agent's parsed
