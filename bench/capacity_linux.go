@@ -45,6 +45,7 @@ type stepResult struct {
 	ServerRSSMiB  float64  `json:"server_rss_mib"`
 	ServerPeakMiB float64  `json:"server_peak_mib"`
 	ServerCPU     float64  `json:"server_cpu_cores"`
+	ServerGCCPU   float64  `json:"server_gc_cores,omitempty"` // the collector's share of ServerCPU
 	ServerThreads int      `json:"server_threads"`
 	HarnessRSSMiB float64  `json:"harness_rss_mib"`
 	Push          *summary `json:"push,omitempty"`
@@ -170,8 +171,12 @@ func runCapacity(store string, cfg capacityConfig, addrByte byte) (res storeResu
 		f.checkins.take()
 		f.pollErrors.Store(0)
 		before, _ := readUsage(srv.pid())
+		gcBefore, _ := srv.gcCPUSeconds()
 		time.Sleep(cfg.Window)
 		after, _ := readUsage(srv.pid())
+		if gcAfter, err := srv.gcCPUSeconds(); err == nil {
+			st.ServerGCCPU = (gcAfter - gcBefore) / cfg.Window.Seconds()
+		}
 		self, _ := readUsage(os.Getpid())
 		profiled.Wait()
 		st.Checkins = f.checkins.take()

@@ -77,31 +77,4 @@ them; the 16-connection pool held by writers waiting on the head lock is the lik
 Considered and not done: letting the seal commit without waiting for the disk. A lost seal
 would be redone from ` + "`audit_pending`" + `, but perhaps in another order than a checkpoint had
 already signed, which would then read as tampering.
-
-## Server memory per connected agent
-
-Measured with the capacity section on SQLite at 1,000 and 3,000 agents, from the server's
-runtime (` + "`server_runtime`" + ` in run.json: pprof's heap text, the goroutine count), loaded machine:
-
-    go run ./bench -only capacity -stores sqlite -steps 1000,3000 -window 10s -settle 5s \
-        -approvals-at 1 -approvals 10
-
-| per agent, between 1,000 and 3,000 | |
-|---|---|
-| RSS | ≈ 103 KiB |
-| goroutine stacks | ≈ 39 KiB: 3 goroutines per agent (the connection's, its frame reader, the long poll's handler), ≈ 13 KiB each |
-| heap in use | ≈ 59 KiB, of which ≈ 25 KiB live at the last collection; the rest is garbage not yet collected (GOGC 100) |
-| live heap, largest | HTTP/2: the long poll's response writer (4 KiB buffer), header tables, frame buffers; TLS: record buffers, AES-GCM state, the agent's parsed certificate |
-
-Done: the API listener's HTTP/2 header tables are 512 bytes each way (Go's default 4 KiB) and
-its largest frame 16 KiB (Go's default 1 MiB): the header tables' share of the live heap at
-3,000 agents went from 8.0 to 4.5 MiB (sampled heap profile, ` + "`hpack.(*headerFieldTable).addEntry`" + `);
-RSS moved within the noise (347 and 338 MiB before, 335 and 344 after).
-Tried: ` + "`GODEBUG=adaptivestackstart=0`" + ` (no larger first stacks): stacks 116 → 107 MiB at 3,000
-agents, not worth a setting.
-
-Not done, and what the figures say it takes to reach ≤ 60 KiB: fewer goroutines per idle agent
-(an idle long poll that holds no handler goroutine, and so no stack and no 4 KiB response
-buffer), and a collector that keeps less garbage for a server this size (a memory limit or a
-lower GOGC, at a CPU cost still to be measured).
 `

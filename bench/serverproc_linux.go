@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/metrics"
 	"strings"
 	"syscall"
 	"time"
@@ -56,6 +57,7 @@ func serveChild(args []string) error {
 		defer f.Close()
 		logOut = f
 	}
+	server.TuneCollector(server.DefaultGCPercent) // as cmd/hoist-server's default
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
 	go func() {
@@ -78,6 +80,7 @@ func serveChild(args []string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/runtime", serveRuntimeMetrics)
 	go func() { _ = http.Serve(pl, mux) }()
 	_ = json.NewEncoder(os.Stdout).Encode(childInfo{URL: m.URL(), CAPath: m.CAPath(), Pprof: "http://" + pl.Addr().String()})
 	<-ctx.Done()
@@ -107,7 +110,8 @@ func startServer(dataDir, dbURL, adminPassword string) (*serverProc, error) {
 		args = append(args, "--database", dbURL)
 	}
 	cmd := exec.Command(self, args...)
-	// The server runs with Go's defaults, whatever the harness set for itself.
+	// The server runs with its own defaults (TuneCollector), whatever the
+	// harness set for itself.
 	cmd.Env = append(withoutGoTuning(os.Environ()), "HOIST_ADMIN_PASSWORD="+adminPassword)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -207,6 +211,57 @@ type goRuntime struct {
 	StackInuseMiB float64 `json:"stack_inuse_mib"` // goroutine stacks
 	SysMiB        float64 `json:"sys_mib"`         // everything the runtime has from the OS
 	Goroutines    int     `json:"goroutines"`
+	// From runtime/metrics (see runtimeMetricNames): the heap live at the
+	// last collection, the size new goroutines start with, the collections
+	// so far and the CPU they took.
+	HeapLiveMiB      float64 `json:"heap_live_mib,omitempty"`
+	StartingStackKiB float64 `json:"starting_stack_kib,omitempty"`
+	GCCycles         uint64  `json:"gc_cycles,omitempty"`
+	GCCPUSeconds     float64 `json:"gc_cpu_seconds,omitempty"`
+}
+
+// runtimeMetricNames are the runtime/metrics the server child reports at
+// /debug/runtime, in goRuntime's order (the last three summed).
+// The collector's CPU leaves out its idle-time marking, which runs only on
+// cores nothing else wanted.
+var runtimeMetricNames = []string{"/gc/heap/live:bytes", "/gc/stack/starting-size:bytes", "/gc/cycles/total:gc-cycles",
+	"/cpu/classes/gc/mark/assist:cpu-seconds", "/cpu/classes/gc/mark/dedicated:cpu-seconds", "/cpu/classes/gc/pause:cpu-seconds"}
+
+// serveRuntimeMetrics answers runtimeMetricNames' values, as JSON numbers.
+func serveRuntimeMetrics(w http.ResponseWriter, _ *http.Request) {
+	samples := make([]metrics.Sample, len(runtimeMetricNames))
+	for i, name := range runtimeMetricNames {
+		samples[i].Name = name
+	}
+	metrics.Read(samples)
+	out := make([]float64, len(samples))
+	for i, s := range samples {
+		switch s.Value.Kind() {
+		case metrics.KindUint64:
+			out[i] = float64(s.Value.Uint64())
+		case metrics.KindFloat64:
+			out[i] = s.Value.Float64()
+		}
+	}
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// gcCPUSeconds is the CPU the server's collector has used so far (as
+// goRuntime.GCCPUSeconds).
+func (s *serverProc) gcCPUSeconds() (float64, error) {
+	resp, err := (&http.Client{Timeout: time.Minute}).Get(s.Pprof + "/debug/runtime")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var v []float64
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&v); err != nil {
+		return 0, err
+	}
+	if len(v) != len(runtimeMetricNames) {
+		return 0, fmt.Errorf("the server child reported %d runtime metrics, want %d", len(v), len(runtimeMetricNames))
+	}
+	return v[3] + v[4] + v[5], nil
 }
 
 // runtimeStats reads the server's runtime.MemStats (the tail of pprof's
@@ -252,5 +307,12 @@ func (s *serverProc) runtimeStats() (goRuntime, error) {
 		return r, err
 	}
 	_, _ = fmt.Sscanf(gs, "goroutine profile: total %d", &r.Goroutines)
+	if rm, err := get("/debug/runtime"); err == nil {
+		var v []float64
+		if json.Unmarshal([]byte(rm), &v) == nil && len(v) == len(runtimeMetricNames) {
+			r.HeapLiveMiB, r.StartingStackKiB = v[0]/(1<<20), v[1]/1024
+			r.GCCycles, r.GCCPUSeconds = uint64(v[2]), v[3]+v[4]+v[5]
+		}
+	}
 	return r, nil
 }

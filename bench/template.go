@@ -162,4 +162,4 @@ every second for {{f0 .Seconds}} s from ` + "`/proc/PID/status`" + ` and ` + "`/
 Aim ≤ 20 MB: {{if le .MaxRSSMiB 19.0}}met{{else}}not met{{end}}.
 {{end}}
 ` + profileNotes + changeReportNotes + `
-` + postgresNotes + faultsNotes
+` + postgresNotes + memoryNotes + faultsNotes

@@ -148,7 +148,8 @@ func (s *Service) Agent(ctx context.Context, id string) (a hoist.AgentRecord, er
 	if a, ok := s.agents.get(id, s.clock()); ok {
 		return a, nil
 	}
-	err = s.store.View(ctx, func(tx hoist.Tx) (err error) { a, err = tx.AgentByID(ctx, id); return err })
+	// Apart: an agent's long poll parks after this read (see viewApart).
+	err = s.viewApart(ctx, func(tx hoist.Tx) (err error) { a, err = tx.AgentByID(ctx, id); return err })
 	if hoist.ErrorCode(err) == hoist.ENotFound {
 		return a, hoist.Errorf(hoist.EUnauthorized, "unknown agent")
 	}
@@ -432,7 +433,7 @@ func (s *Service) AgentEvents(ctx context.Context, agentID string, after int64, 
 		// read and the wait still wakes us.
 		woken := s.notify.subscribe(agentID)
 		var evs []hoist.AgentEvent
-		err := s.store.View(ctx, func(tx hoist.Tx) (err error) {
+		err := s.viewApart(ctx, func(tx hoist.Tx) (err error) { // the poll parks next: see viewApart
 			evs, err = tx.AgentEvents(ctx, agentID, after, 100)
 			return err
 		})

@@ -280,6 +280,9 @@ func (m *Main) open(ctx context.Context) error {
 			// enrolling agents present none.
 			ClientAuth: tls.VerifyClientCertIfGiven,
 			ClientCAs:  clientCAs,
+			// What ServeTLS would offer; Serve, on the handshaking listener
+			// below, serves HTTP/2 when the config names it.
+			NextProtos: []string{"h2", "http/1.1"},
 		},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -303,7 +306,8 @@ func (m *Main) open(ctx context.Context) error {
 	m.wg.Add(2)
 	go func() {
 		defer m.wg.Done()
-		if err := m.http.ServeTLS(m.listener, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		tl := newHandshakeListener(m.listener, m.http.TLSConfig, m.http.ReadHeaderTimeout, cfg.Logger)
+		if err := m.http.Serve(tl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Logger.Error("server stopped", "err", err)
 		}
 	}()

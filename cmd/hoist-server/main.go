@@ -71,6 +71,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 		proxies  []string
 		remind   time.Duration
 		keepRecs string
+		gcPct    int
 	)
 	set := hoist.DefaultApprovalSettings()
 	cmd := &cobra.Command{
@@ -103,6 +104,10 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 			if cfg.TrustedProxies, err = server.ParseTrustedProxies(proxies); err != nil {
 				return err
 			}
+			if gcPct < 10 || gcPct > 1000 {
+				return hoist.Errorf(hoist.EInvalid, "--gc-percent must be a number from 10 to 1000")
+			}
+			server.TuneCollector(gcPct)
 			cfg.AdminPassword = os.Getenv("HOIST_ADMIN_PASSWORD")
 			cfg.Out = stdout
 			ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -143,6 +148,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	f.DurationVar(&cfg.AuditCheckpointInterval, "audit-checkpoint-interval", server.DefaultCheckpointInterval, "how often to checkpoint the audit log's head when it moved")
 	f.DurationVar(&remind, "approval-reminder", control.DefaultReminderAfter, "remind approvers (the approval.reminder event) of a request still pending this long; 0 for never")
 	f.StringVar(&keepRecs, "recording-retention", "90d", "how long terminal recordings are kept, counted from their upload (90d, 2160h)")
+	f.IntVar(&gcPct, "gc-percent", server.DefaultGCPercent, "Go collector target (GOGC): lower keeps less garbage per connected agent at some CPU; the environment's GOGC wins")
 	addOIDCFlags(cmd, &cfg.OIDC)
 	_ = cmd.MarkFlagRequired("data")
 	addConfigFlag(cmd, DefaultConfig)

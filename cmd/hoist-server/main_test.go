@@ -164,6 +164,7 @@ func TestBadInvocations(t *testing.T) {
 		{"bad trusted proxy", []string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--trusted-proxy", "proxy.example"}, "--trusted-proxy"},
 		{"missing metrics token file", []string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--metrics-token-file", "/nonexistent/token"}, "--metrics-token-file"},
 		{"bad metrics address", []string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--metrics-listen", "nowhere:http"}, "--metrics-listen"},
+		{"collector target too low", []string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--gc-percent", "0"}, "--gc-percent"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
