@@ -170,7 +170,9 @@ func runCapacity(store string, cfg capacityConfig, addrByte byte) (res storeResu
 		f.checkins.take()
 		f.pollErrors.Store(0)
 		before, _ := readUsage(srv.pid())
-		time.Sleep(cfg.Window)
+		// What the check-ins of this window cost on PostgreSQL, and what
+		// the backends waited on (a nil probe on SQLite only sleeps).
+		f.probe.during(fmt.Sprintf("checkin-%d", n), func() int { time.Sleep(cfg.Window); return f.checkins.count() })
 		after, _ := readUsage(srv.pid())
 		self, _ := readUsage(os.Getpid())
 		profiled.Wait()

@@ -169,6 +169,9 @@ type tx struct {
 	// notify holds the agents NotifyAgent named, to be notified after
 	// the commit.
 	notify []string
+	// written holds the requests and sessions this transaction wrote (see
+	// remember).
+	written map[string]string
 }
 
 // bind rewrites ? placeholders to $n where the dialect wants it. Queries here
