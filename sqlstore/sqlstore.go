@@ -89,7 +89,7 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 	if err != nil {
 		return s.storeError("begin transaction", err)
 	}
-	t := &tx{tx: sqlTx, d: s.dialect, store: s}
+	t := &tx{tx: sqlTx, d: s.dialect, store: s, readOnly: opts != nil && opts.ReadOnly}
 	err = fn(t)
 	if err != nil {
 		_ = sqlTx.Rollback()
@@ -172,6 +172,11 @@ type tx struct {
 	// written holds the requests and sessions this transaction wrote (see
 	// remember).
 	written map[string]string
+	// readOnly is a View's transaction; relaxed, one that called
+	// RelaxDurability; bundle, what Groups read with the policies and
+	// emergency codes (see bundleread.go), nil after any write.
+	readOnly, relaxed bool
+	bundle            *bundleRead
 }
 
 // bind rewrites ? placeholders to $n where the dialect wants it. Queries here
@@ -194,6 +199,7 @@ func (t *tx) bind(q string) string {
 }
 
 func (t *tx) exec(ctx context.Context, what, q string, args ...any) (sql.Result, error) {
+	t.bundle = nil // a write may change what Groups read; see bundleread.go
 	res, err := t.tx.ExecContext(ctx, t.bind(q), args...)
 	if err != nil {
 		return nil, t.store.storeError(what, err)
