@@ -175,7 +175,7 @@ func (s *Service) Requests(ctx context.Context, a Actor, f hoist.RequestFilter) 
 }
 
 // Approve approves each request For d, or One Time when d is zero. Each id
-// is decided in a transaction of its own, several at once (see eachID), so
+// is decided in a transaction of its own, on PostgreSQL several at once (see eachID), so
 // the audit records of a batch's requests may interleave; the results, in
 // the order of ids, say which succeeded.
 // A request of one of the approver's identities (the account's name or
@@ -208,7 +208,7 @@ func (s *Service) approve(ctx context.Context, a Actor, ids []string, d time.Dur
 		return nil, err
 	}
 	results := make([]Result, len(ids))
-	eachID(ids, func(i int, id string) { results[i] = s.approveOne(ctx, a, id, d, note, proof) })
+	s.eachID(ids, func(i int, id string) { results[i] = s.approveOne(ctx, a, id, d, note, proof) })
 	return results, nil
 }
 

@@ -117,6 +117,11 @@ func (s *Store) sealAll() error {
 	return s.Seal(ctx)
 }
 
+// ConcurrentWriters reports whether write transactions commit side by side
+// rather than one at a time: where records seal after commit (PostgreSQL),
+// not on SQLite's one writer.
+func (s *Store) ConcurrentWriters() bool { return s.dialect.SealAfterCommit }
+
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.writer.PingContext(ctx); err != nil {
