@@ -172,7 +172,9 @@ func runCapacity(store string, cfg capacityConfig, addrByte byte) (res storeResu
 		f.pollErrors.Store(0)
 		before, _ := readUsage(srv.pid())
 		gcBefore, _ := srv.gcCPUSeconds()
-		time.Sleep(cfg.Window)
+		// What the check-ins of this window cost on PostgreSQL, and what
+		// the backends waited on (a nil probe on SQLite only sleeps).
+		f.probe.during(fmt.Sprintf("checkin-%d", n), func() int { time.Sleep(cfg.Window); return f.checkins.count() })
 		after, _ := readUsage(srv.pid())
 		if gcAfter, err := srv.gcCPUSeconds(); err == nil {
 			st.ServerGCCPU = (gcAfter - gcBefore) / cfg.Window.Seconds()

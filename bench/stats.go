@@ -28,6 +28,13 @@ func (l *latencies) fail() {
 	l.mu.Unlock()
 }
 
+// count is how many durations were collected since the last take.
+func (l *latencies) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.d)
+}
+
 // take returns what was collected since the last take and starts afresh.
 func (l *latencies) take() summary {
 	l.mu.Lock()

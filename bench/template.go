@@ -50,7 +50,7 @@ hyperfine's exports: ` + "`bench/results/{elevation,startup}.json`" + `; server 
 | push p99, {{n .Agents}} agents ({{$store}}) | < 200 ms at 10,000 | {{f1 .Push.P99}} ms | {{if eq .Agents 10000}}{{if lt .Push.P99 200.0}}met{{else}}**not met**{{end}}{{end}} |
 {{- end}}{{end}}{{end}}
 {{- range .Capacity}}
-| connected agents with check-in p99 < 100 ms ({{.Store}}) | 50,000 within 4 GiB | {{n .Largest}} ({{with at .Steps .Largest}}{{f0 .ServerRSSMiB}} MiB{{end}}) | {{if ge .Largest 50000}}met{{else}}**not reached**: {{stopped .}}{{if eq .Store "postgres"}}; approvals and filings waited on the audit head's row lock, now taken only by a short seal after their commit (see "PostgreSQL: what the profile showed"){{else}}; the open-file limit ({{$.FileLimit}}) caps one server process near {{n (top $.Steps)}} agents here{{end}}; 50,000 extrapolate to {{extrapolate .Steps 50000}} by RSS per agent{{end}} |
+| connected agents with check-in p99 < 100 ms ({{.Store}}) | 50,000 within 4 GiB | {{n .Largest}} ({{with at .Steps .Largest}}{{f0 .ServerRSSMiB}} MiB{{end}}) | {{if ge .Largest 50000}}met{{else}}**not reached**: {{stopped .}}{{if eq .Store "postgres"}}; a check-in is 6 statements in one transaction, each a round trip to the database, whose backends stay almost idle: on a loaded machine the round trips, not the database's work, make the p99 (see "PostgreSQL, second round"){{else}}; the open-file limit ({{$.FileLimit}}) caps one server process near {{n (top $.Steps)}} agents here{{end}}; 50,000 extrapolate to {{extrapolate .Steps 50000}} by RSS per agent{{end}} |
 {{- end}}
 ` + replicasGlance + `
 {{- with .Footprint}}
@@ -162,4 +162,4 @@ every second for {{f0 .Seconds}} s from ` + "`/proc/PID/status`" + ` and ` + "`/
 Aim ≤ 20 MB: {{if le .MaxRSSMiB 19.0}}met{{else}}not met{{end}}.
 {{end}}
 ` + profileNotes + changeReportNotes + `
-` + postgresNotes + memoryNotes + faultsNotes
+` + postgresNotes + pgperfNotes + memoryNotes + faultsNotes

@@ -204,6 +204,55 @@ func resultOf(id string, err error) Result {
 // MaxBatch is the most ids one batch decision takes.
 const MaxBatch = 500
 
+// batchWorkers is how many decisions of one batch run at once on a store
+// whose writers commit side by side (concurrentWriters). Each is its own
+// transaction: on PostgreSQL their commits (and the seals of their audit
+// records) then share flushes to disk instead of queueing one after
+// another. SQLite's one writer takes them in turn anyway, and there the
+// batch stays one at a time.
+const batchWorkers = 4
+
+// concurrentWriters is what a store says when its write transactions
+// commit side by side (sqlstore.Store on PostgreSQL).
+type concurrentWriters interface{ ConcurrentWriters() bool }
+
+// eachID calls fn for every id of a batch, batchWorkers at a time where the
+// store commits writers side by side, and returns when all have returned.
+// A batch that names one id twice is decided in order, one at a time, so
+// that the second sees the first's decision exactly as before.
+func (s *Service) eachID(ids []string, fn func(i int, id string)) {
+	workers := 1
+	if cw, ok := s.store.(concurrentWriters); ok && cw.ConcurrentWriters() {
+		workers = batchWorkers
+	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if seen[id] || workers == 1 {
+			for i, id := range ids {
+				fn(i, id)
+			}
+			return
+		}
+		seen[id] = true
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, len(ids)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i, ids[i])
+			}
+		}()
+	}
+	for i := range ids {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
 func checkBatch(ids []string) error {
 	if len(ids) == 0 {
 		return hoist.Errorf(hoist.EInvalid, "no ids given")

@@ -175,7 +175,9 @@ func (s *Service) Requests(ctx context.Context, a Actor, f hoist.RequestFilter) 
 }
 
 // Approve approves each request For d, or One Time when d is zero. Each id
-// is decided in a transaction of its own; the results say which succeeded.
+// is decided in a transaction of its own, on PostgreSQL several at once (see eachID), so
+// the audit records of a batch's requests may interleave; the results, in
+// the order of ids, say which succeeded.
 // A request of one of the approver's identities (the account's name or
 // one of its Unix names), or from a machine outside the approver's groups,
 // is refused with EForbidden.
@@ -205,61 +207,65 @@ func (s *Service) approve(ctx context.Context, a Actor, ids []string, d time.Dur
 	if err := s.settings.CheckDecisionNote(note); err != nil {
 		return nil, err
 	}
-	results := make([]Result, 0, len(ids))
-	for _, id := range ids {
-		var (
-			next hoist.Request
-			sess hoist.Session
-		)
-		err := s.decide(ctx, id, func(tx hoist.Tx, r hoist.Request, now time.Time) (err error) {
-			if err := mayDecide(ctx, tx, a, r, true); err != nil {
-				return err
-			}
-			if err := checkStepUp(ctx, tx, a.ID, r, d, proof); err != nil {
-				return err
-			}
-			if r.ApproverRole == string(hoist.RoleAdmin) && a.Role != hoist.RoleAdmin {
-				return hoist.Errorf(hoist.EForbidden, "policy %q wants an admin to approve this request", r.Policy)
-			}
-			if r.MaxDuration > 0 && d > r.MaxDuration {
-				return &hoist.Error{Code: hoist.EInvalid, Message: fmt.Sprintf("at most %s may be granted on %s (the lower of policy %q's longest window and the agent configuration's)", hoist.DescribeDuration(r.MaxDuration), r.Host, r.Policy),
-					Fields: map[string]string{"duration": "at most " + hoist.FormatDuration(r.MaxDuration)}}
-			}
-			if err := jitStillOn(ctx, tx, r); err != nil {
-				return err
-			}
-			// One Time (d zero) is the one-time window, cut to the policy's maximum.
-			next, sess, err = r.Approve(hoist.Approval{Approver: a.Name, Duration: d, Reason: note, OneTime: d == 0}, s.settingsFor(r.MaxDuration, 0), now)
-			if err != nil {
-				return err
-			}
-			if err := tx.UpdateRequest(ctx, next); err != nil {
-				return err
-			}
-			switch {
-			case next.State == hoist.RequestPending:
-				return audit(ctx, tx, now, a.Name, AuditApprovalAdded, r.ID, map[string]any{
-					"user": r.User, "host": r.Host, "duration": hoist.FormatDuration(next.Approvals[len(next.Approvals)-1].Duration),
-					"one_time": d == 0, "reason": note, "approvals": next.ApprovalsNeeded(),
-				})
-			case next.Kind == hoist.RequestKindExtension:
-				sess, err = s.extendSession(ctx, tx, next, a.Name, note, now)
-				return err
-			}
-			return s.startSession(ctx, tx, next, sess, a.Name, note, now)
-		})
-		res := resultOf(id, err)
-		if err == nil && next.State == hoist.RequestPending {
-			res.Request = &next
-			s.log.Info("approval recorded", "request", id, "by", a.Name, "approvals", next.ApprovalsNeeded())
-		} else if err == nil {
-			res.Request, res.Session = &next, &sess
-			s.notify.wake(next.Agent)
-			s.log.Info("request approved", "request", id, "session", sess.ID, "by", a.Name, "duration", next.GrantedDuration)
-		}
-		results = append(results, res)
-	}
+	results := make([]Result, len(ids))
+	s.eachID(ids, func(i int, id string) { results[i] = s.approveOne(ctx, a, id, d, note, proof) })
 	return results, nil
+}
+
+// approveOne decides one request of an Approve batch in a transaction of
+// its own.
+func (s *Service) approveOne(ctx context.Context, a Actor, id string, d time.Duration, note string, proof *StepUp) Result {
+	var (
+		next hoist.Request
+		sess hoist.Session
+	)
+	err := s.decide(ctx, id, func(tx hoist.Tx, r hoist.Request, now time.Time) (err error) {
+		if err := mayDecide(ctx, tx, a, r, true); err != nil {
+			return err
+		}
+		if err := checkStepUp(ctx, tx, a.ID, r, d, proof); err != nil {
+			return err
+		}
+		if r.ApproverRole == string(hoist.RoleAdmin) && a.Role != hoist.RoleAdmin {
+			return hoist.Errorf(hoist.EForbidden, "policy %q wants an admin to approve this request", r.Policy)
+		}
+		if r.MaxDuration > 0 && d > r.MaxDuration {
+			return &hoist.Error{Code: hoist.EInvalid, Message: fmt.Sprintf("at most %s may be granted on %s (the lower of policy %q's longest window and the agent configuration's)", hoist.DescribeDuration(r.MaxDuration), r.Host, r.Policy),
+				Fields: map[string]string{"duration": "at most " + hoist.FormatDuration(r.MaxDuration)}}
+		}
+		if err := jitStillOn(ctx, tx, r); err != nil {
+			return err
+		}
+		// One Time (d zero) is the one-time window, cut to the policy's maximum.
+		next, sess, err = r.Approve(hoist.Approval{Approver: a.Name, Duration: d, Reason: note, OneTime: d == 0}, s.settingsFor(r.MaxDuration, 0), now)
+		if err != nil {
+			return err
+		}
+		if err := tx.UpdateRequest(ctx, next); err != nil {
+			return err
+		}
+		switch {
+		case next.State == hoist.RequestPending:
+			return audit(ctx, tx, now, a.Name, AuditApprovalAdded, r.ID, map[string]any{
+				"user": r.User, "host": r.Host, "duration": hoist.FormatDuration(next.Approvals[len(next.Approvals)-1].Duration),
+				"one_time": d == 0, "reason": note, "approvals": next.ApprovalsNeeded(),
+			})
+		case next.Kind == hoist.RequestKindExtension:
+			sess, err = s.extendSession(ctx, tx, next, a.Name, note, now)
+			return err
+		}
+		return s.startSession(ctx, tx, next, sess, a.Name, note, now)
+	})
+	res := resultOf(id, err)
+	if err == nil && next.State == hoist.RequestPending {
+		res.Request = &next
+		s.log.Info("approval recorded", "request", id, "by", a.Name, "approvals", next.ApprovalsNeeded())
+	} else if err == nil {
+		res.Request, res.Session = &next, &sess
+		s.notify.wake(next.Agent)
+		s.log.Info("request approved", "request", id, "session", sess.ID, "by", a.Name, "duration", next.GrantedDuration)
+	}
+	return res
 }
 
 // startSession stores the session an approval of the jit request r starts,

@@ -148,8 +148,11 @@ func (t *tx) RelaxDurability(ctx context.Context) error {
 	if t.d.RelaxDurability == "" {
 		return nil
 	}
-	_, err := t.exec(ctx, "relax durability", t.d.RelaxDurability)
-	return err
+	if _, err := t.exec(ctx, "relax durability", t.d.RelaxDurability); err != nil {
+		return err
+	}
+	t.relaxed = true
+	return nil
 }
 
 // nameList is a list of names as its column holds it: a JSON array, "[]"

@@ -18,18 +18,30 @@ func (t *tx) InsertAgent(ctx context.Context, a hoist.AgentRecord) error {
 }
 
 func (t *tx) AgentByID(ctx context.Context, id string) (hoist.AgentRecord, error) {
-	rows, err := t.query(ctx, "read agent", `SELECT data FROM agents WHERE id = ?`, id)
-	if err != nil {
-		return hoist.AgentRecord{}, err
+	if data, ok := t.written["agent\x00"+id]; ok {
+		var a hoist.AgentRecord
+		return a, decode(data, &a)
 	}
-	as, err := scanJSON[hoist.AgentRecord](t, rows)
-	if err != nil {
-		return hoist.AgentRecord{}, err
-	}
-	if len(as) == 0 {
+	var data string
+	err := t.tx.QueryRowContext(ctx, t.bind(`SELECT data FROM agents WHERE id = ?`), id).Scan(&data)
+	if isNoRows(err) {
 		return hoist.AgentRecord{}, hoist.Errorf(hoist.ENotFound, "no agent %s", id)
 	}
-	return as[0], nil
+	if err != nil {
+		return hoist.AgentRecord{}, t.store.storeError("read agent", err)
+	}
+	var a hoist.AgentRecord
+	if err := decode(data, &a); err != nil {
+		return hoist.AgentRecord{}, err
+	}
+	// A decision reads its agent up to three times (the grant, and the
+	// computer group of each outbox event): in a transaction that seals
+	// after commit, and so relies on no lock to see other writers' later
+	// commits, the first read stands for the rest.
+	if t.deferSeal {
+		t.remember("agent", id, data)
+	}
+	return a, nil
 }
 
 func (t *tx) Agents(ctx context.Context) ([]hoist.AgentRecord, error) {
@@ -49,7 +61,13 @@ func (t *tx) UpdateAgent(ctx context.Context, a hoist.AgentRecord) error {
 	if err != nil {
 		return err
 	}
-	return expectOne(res, hoist.Errorf(hoist.ENotFound, "no agent %s", a.ID))
+	if err := expectOne(res, hoist.Errorf(hoist.ENotFound, "no agent %s", a.ID)); err != nil {
+		return err
+	}
+	if _, ok := t.written["agent\x00"+a.ID]; ok {
+		t.remember("agent", a.ID, data)
+	}
+	return nil
 }
 
 func (t *tx) InsertEnrollToken(ctx context.Context, et hoist.EnrollToken) error {

@@ -44,6 +44,9 @@ func (t *tx) InsertEmergencyCode(ctx context.Context, c hoist.EmergencyCode) err
 }
 
 func (t *tx) EmergencyCodes(ctx context.Context) ([]hoist.EmergencyCode, error) {
+	if t.bundle != nil {
+		return decodeAll[hoist.EmergencyCode](t.bundle.codes) // see bundleread.go
+	}
 	rows, err := t.query(ctx, "list emergency codes", `SELECT data FROM emergency_codes ORDER BY id DESC`)
 	if err != nil {
 		return nil, err

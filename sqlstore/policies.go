@@ -34,6 +34,9 @@ func (t *tx) Policy(ctx context.Context, idOrName string) (hoist.Policy, error) 
 }
 
 func (t *tx) Policies(ctx context.Context) ([]hoist.Policy, error) {
+	if t.bundle != nil {
+		return decodeAll[hoist.Policy](t.bundle.policies) // see bundleread.go
+	}
 	rows, err := t.query(ctx, "list policies", `SELECT data FROM policies ORDER BY name`)
 	if err != nil {
 		return nil, err
@@ -93,6 +96,9 @@ func (t *tx) Group(ctx context.Context, idOrName string) (hoist.ComputerGroup, e
 }
 
 func (t *tx) Groups(ctx context.Context) ([]hoist.ComputerGroup, error) {
+	if t.prefetches() {
+		return t.groupsAndRest(ctx) // see bundleread.go
+	}
 	rows, err := t.query(ctx, "list groups", `SELECT data FROM computer_groups ORDER BY name`)
 	if err != nil {
 		return nil, err

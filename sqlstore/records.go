@@ -55,10 +55,17 @@ func (t *tx) InsertRequest(ctx context.Context, r hoist.Request) error {
 	if hoist.ErrorCode(err) == hoist.EConflict {
 		return hoist.WrapError(hoist.EConflict, "this user already has an open request on this agent (or host), or the id is taken", err)
 	}
+	if err == nil {
+		t.remember("request", r.ID, data)
+	}
 	return err
 }
 
 func (t *tx) Request(ctx context.Context, id string) (hoist.Request, error) {
+	if data, ok := t.written["request\x00"+id]; ok {
+		var r hoist.Request
+		return r, decode(data, &r)
+	}
 	rs, err := t.Requests(ctx, hoist.RequestFilter{IDs: []string{id}, Limit: 1})
 	if err != nil {
 		return hoist.Request{}, err
@@ -109,7 +116,11 @@ func (t *tx) UpdateRequest(ctx context.Context, r hoist.Request) error {
 	if err != nil {
 		return err
 	}
-	return expectOne(res, hoist.Errorf(hoist.EConflict, "request %s was changed by someone else; reload and try again", r.ID))
+	if err := expectOne(res, hoist.Errorf(hoist.EConflict, "request %s was changed by someone else; reload and try again", r.ID)); err != nil {
+		return err
+	}
+	t.remember("request", r.ID, data)
+	return nil
 }
 
 func (t *tx) InsertSession(ctx context.Context, s hoist.Session) error {
@@ -120,10 +131,17 @@ func (t *tx) InsertSession(ctx context.Context, s hoist.Session) error {
 	_, err = t.exec(ctx, "insert session",
 		`INSERT INTO sessions (id, request_id, username, host, state, not_after, version, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.RequestID, s.User, s.Host, string(s.State), micros(s.NotAfter), s.Version, data)
+	if err == nil {
+		t.remember("session", s.ID, data)
+	}
 	return err
 }
 
 func (t *tx) Session(ctx context.Context, id string) (hoist.Session, error) {
+	if data, ok := t.written["session\x00"+id]; ok {
+		var s hoist.Session
+		return s, decode(data, &s)
+	}
 	rows, err := t.query(ctx, "read session", `SELECT data FROM sessions WHERE id = ?`, id)
 	if err != nil {
 		return hoist.Session{}, err
@@ -172,7 +190,24 @@ func (t *tx) UpdateSession(ctx context.Context, s hoist.Session) error {
 	if err != nil {
 		return err
 	}
-	return expectOne(res, hoist.Errorf(hoist.EConflict, "session %s was changed by someone else; reload and try again", s.ID))
+	if err := expectOne(res, hoist.Errorf(hoist.EConflict, "session %s was changed by someone else; reload and try again", s.ID)); err != nil {
+		return err
+	}
+	t.remember("session", s.ID, data)
+	return nil
+}
+
+// remember keeps the JSON of a row of kind this transaction wrote (a
+// request or session) or, for agents, read (see AgentByID), so that
+// reading it again in the transaction (the outbox's event data reads what
+// the decision just wrote) costs no round trip. A written row is locked by
+// the write until the transaction ends, so no other writer can have
+// changed it: the copy is what the read would return.
+func (t *tx) remember(kind, id, data string) {
+	if t.written == nil {
+		t.written = map[string]string{}
+	}
+	t.written[kind+"\x00"+id] = data
 }
 
 func scanJSON[T any](t *tx, rows *sql.Rows) ([]T, error) {

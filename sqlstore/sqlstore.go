@@ -89,7 +89,7 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 	if err != nil {
 		return s.storeError("begin transaction", err)
 	}
-	t := &tx{tx: sqlTx, d: s.dialect, store: s}
+	t := &tx{tx: sqlTx, d: s.dialect, store: s, readOnly: opts != nil && opts.ReadOnly}
 	err = fn(t)
 	if err != nil {
 		_ = sqlTx.Rollback()
@@ -116,6 +116,11 @@ func (s *Store) sealAll() error {
 	defer cancel()
 	return s.Seal(ctx)
 }
+
+// ConcurrentWriters reports whether write transactions commit side by side
+// rather than one at a time: where records seal after commit (PostgreSQL),
+// not on SQLite's one writer.
+func (s *Store) ConcurrentWriters() bool { return s.dialect.SealAfterCommit }
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -169,6 +174,14 @@ type tx struct {
 	// notify holds the agents NotifyAgent named, to be notified after
 	// the commit.
 	notify []string
+	// written holds the requests and sessions this transaction wrote (see
+	// remember).
+	written map[string]string
+	// readOnly is a View's transaction; relaxed, one that called
+	// RelaxDurability; bundle, what Groups read with the policies and
+	// emergency codes (see bundleread.go), nil after any write.
+	readOnly, relaxed bool
+	bundle            *bundleRead
 }
 
 // bind rewrites ? placeholders to $n where the dialect wants it. Queries here
@@ -191,6 +204,7 @@ func (t *tx) bind(q string) string {
 }
 
 func (t *tx) exec(ctx context.Context, what, q string, args ...any) (sql.Result, error) {
+	t.bundle = nil // a write may change what Groups read; see bundleread.go
 	res, err := t.tx.ExecContext(ctx, t.bind(q), args...)
 	if err != nil {
 		return nil, t.store.storeError(what, err)

@@ -45,6 +45,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Broadcasts", func(t *testing.T) { testBroadcasts(t, open(t)) })
 	t.Run("Policies", func(t *testing.T) { testPolicies(t, open(t)) })
 	t.Run("Groups", func(t *testing.T) { testGroups(t, open(t)) })
+	t.Run("ReadsInTransaction", func(t *testing.T) { testReadsInTransaction(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { testAuditChain(t, open(t)) })
 	t.Run("AuditConcurrentAppends", func(t *testing.T) { testAuditConcurrent(t, open(t)) })
 	t.Run("AuditAppendOnly", func(t *testing.T) { testAuditAppendOnly(t, b) })
