@@ -7,9 +7,11 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/server"
+	"github.com/hoist-jit/hoist/testenv"
 )
 
 // apiClient talks HTTPS to m, trusting its CA.
@@ -40,7 +42,14 @@ func apiLogin(t *testing.T, m *server.Main, password string, xff ...string) int 
 // addresses. Without --trusted-proxy the header is not believed: all the
 // guesses count for the connection's own address.
 func TestForwardedForIgnoredWithoutTrustedProxy(t *testing.T) {
-	m := start(t, t.TempDir())
+	// The server's clock stands still: the throttle's first wait is a
+	// second, which a loaded machine can spend between two requests.
+	clock := testenv.NewClock(time.Now())
+	m, err := server.Start(context.Background(), server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
+		AdminPassword: "correct horse battery staple", Settings: hoist.DefaultApprovalSettings(), Clock: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer m.Close()
 	for i := range hoist.PairLoginRule.Free {
 		if got := apiLogin(t, m, "wrong password", "203.0.113."+itoa(i+1)); got != http.StatusUnauthorized {
@@ -58,7 +67,10 @@ func TestForwardedForIgnoredWithoutTrustedProxy(t *testing.T) {
 func TestTrustedProxyForwardedFor(t *testing.T) {
 	m, err := server.Start(context.Background(), server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
 		AdminPassword: "correct horse battery staple", Settings: hoist.DefaultApprovalSettings(),
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		// Standing still, as above: the guesser's wait must not run out
+		// between its guesses and its claim, however slow the machine.
+		Clock: testenv.NewClock(time.Now()).Now})
 	if err != nil {
 		t.Fatal(err)
 	}
