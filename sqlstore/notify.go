@@ -20,25 +20,58 @@ type notifier struct {
 	store *Store
 	once  sync.Once
 	mu    sync.Mutex
-	queue []string
-	wake  chan struct{}
-	stop  context.CancelFunc
-	done  chan struct{}
+	// queue holds the agents to notify, in the order first asked, and
+	// queued the same as a set (a change to a large group names thousands).
+	queue  []string
+	queued map[string]bool
+	wake   chan struct{}
+	stop   context.CancelFunc
+	done   chan struct{}
 }
+
+// notifyRetryAfter is the pause before a failed send is tried again: a
+// notification lost to a busy pool or a database restart would leave its
+// agents to find their events only at their next poll (up to a long
+// poll's length later), on another replica too.
+const notifyRetryAfter = 500 * time.Millisecond
+
+// maxNotifyTries bounds the tries of one send that keeps failing (about
+// ten seconds of a database that does not answer, or a statement it keeps
+// refusing); then what is queued is dropped and the agents' polls find
+// their events. The listeners' reconnect wakes every long poll anyway.
+const maxNotifyTries = 20
+
+// maxNotifyQueue bounds what waits while the database is unreachable; past
+// it the oldest are dropped (their agents' polls find the events).
+const maxNotifyQueue = 100_000
 
 // send queues the agents' notifications; it never blocks on the database.
 func (n *notifier) send(agentIDs []string) {
 	n.once.Do(n.start)
-	n.mu.Lock()
-	for _, id := range agentIDs {
-		if !slices.Contains(n.queue, id) {
-			n.queue = append(n.queue, id)
-		}
-	}
-	n.mu.Unlock()
+	n.enqueue(agentIDs)
 	select {
 	case n.wake <- struct{}{}:
 	default:
+	}
+}
+
+func (n *notifier) enqueue(agentIDs []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.queued == nil {
+		n.queued = map[string]bool{}
+	}
+	for _, id := range agentIDs {
+		if !n.queued[id] {
+			n.queued[id] = true
+			n.queue = append(n.queue, id)
+		}
+	}
+	if over := len(n.queue) - maxNotifyQueue; over > 0 {
+		for _, id := range n.queue[:over] {
+			delete(n.queued, id)
+		}
+		n.queue = slices.Clone(n.queue[over:])
 	}
 }
 
@@ -50,6 +83,7 @@ func (n *notifier) start() {
 
 func (n *notifier) run(ctx context.Context) {
 	defer close(n.done)
+	failed := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -58,12 +92,32 @@ func (n *notifier) run(ctx context.Context) {
 		}
 		n.mu.Lock()
 		ids := n.queue
-		n.queue = nil
+		n.queue, n.queued = nil, nil
 		n.mu.Unlock()
-		if len(ids) > 0 {
-			sendCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			_ = n.flush(sendCtx, ids) // lost: the agents' next polls find the events
-			cancel()
+		if len(ids) == 0 {
+			continue
+		}
+		sendCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := n.flush(sendCtx, ids)
+		cancel()
+		if err == nil {
+			failed = 0
+			continue
+		}
+		if failed++; failed >= maxNotifyTries {
+			failed = 0
+			continue // dropped
+		}
+		// Tried again after a pause, with whatever queued meanwhile.
+		n.enqueue(ids)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(notifyRetryAfter):
+		}
+		select {
+		case n.wake <- struct{}{}:
+		default:
 		}
 	}
 }
