@@ -60,14 +60,20 @@ func NewUser(t testing.TB) User {
 	if out, err := exec.Command("useradd", "--no-create-home", "--shell", "/bin/sh", "--user-group", name).CombinedOutput(); err != nil {
 		t.Fatalf("useradd: %v: %s", err, out)
 	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
 	t.Cleanup(func() {
-		// The user's last processes (a tmux server, a shell) may still be on
-		// their way out when the test ends: give them a moment.
-		var (
-			out []byte
-			err error
-		)
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		// The user's last processes (a tmux server, a shell, a daemon an
+		// escape left) may still be there when the test ends; userdel
+		// refuses while one runs, and the account would outlive the test.
+		// They are all the test's own (the uid is new): ended, by pid.
+		var out []byte
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+			killProcessesOf(uint32(uid))
 			if out, err = exec.Command("userdel", name).CombinedOutput(); err == nil || time.Now().After(deadline) {
 				break
 			}
@@ -76,12 +82,6 @@ func NewUser(t testing.TB) User {
 			t.Errorf("userdel %s: %v: %s", name, err, out)
 		}
 	})
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
 	return User{Name: name, UID: uint32(uid), GID: uint32(gid)}
 }
 
