@@ -236,13 +236,19 @@ func (s *Service) eachID(ids []string, fn func(i int, id string)) {
 		seen[id] = true
 	}
 	next := make(chan int)
-	var wg sync.WaitGroup
+	var (
+		wg sync.WaitGroup
+		p  apartPanic // a worker's panic is the caller's, as one at a time (see viewApart)
+	)
 	for range min(workers, len(ids)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				fn(i, ids[i])
+				func() {
+					defer p.catch(nil)
+					fn(i, ids[i])
+				}()
 			}
 		}()
 	}
@@ -251,6 +257,7 @@ func (s *Service) eachID(ids []string, fn func(i int, id string)) {
 	}
 	close(next)
 	wg.Wait()
+	p.raise()
 }
 
 func checkBatch(ids []string) error {

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"sync"
 
 	"github.com/hoist-jit/hoist"
 )
@@ -18,8 +19,55 @@ import (
 // back to the runtime when the read returns, and the parked handler keeps
 // only the few KiB its own frames need. The cost is a goroutine start per
 // read, small beside the read itself.
+//
+// A panic of the read is raised again on the caller's goroutine, where the
+// API's handler recovers it (a 500; the server stays up), as before the
+// read ran apart.
 func (s *Service) viewApart(ctx context.Context, fn func(hoist.Tx) error) error {
 	done := make(chan error, 1)
-	go func() { done <- s.store.View(ctx, fn) }()
-	return <-done
+	var p apartPanic
+	go func() {
+		defer p.catch(func() { close(done) })
+		done <- s.store.View(ctx, fn)
+	}()
+	err := <-done
+	p.raise()
+	return err
+}
+
+// apartPanic carries the first panic of goroutines started for a caller
+// back to the caller's goroutine (see raise).
+type apartPanic struct {
+	mu  sync.Mutex
+	set bool
+	val any
+}
+
+// catch, deferred on such a goroutine, keeps what it panicks with and then
+// calls then (which lets the caller stop waiting); a goroutine that
+// returned normally calls nothing.
+func (a *apartPanic) catch(then func()) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	a.mu.Lock()
+	if !a.set {
+		a.set, a.val = true, v
+	}
+	a.mu.Unlock()
+	if then != nil {
+		then()
+	}
+}
+
+// raise panics again with the value kept, on the caller's goroutine, once
+// the goroutines are done.
+func (a *apartPanic) raise() {
+	a.mu.Lock()
+	set, v := a.set, a.val
+	a.mu.Unlock()
+	if set {
+		panic(v)
+	}
 }
