@@ -53,6 +53,9 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 		IsBadInput:    func(err error) bool { return strings.HasPrefix(pgCode(err), "22") },
 		ReadIsolation: sql.LevelRepeatableRead,
 		NotifyAgent:   `SELECT pg_notify('` + AgentEventsChannel + `', ?)`,
+		// Two agents whose ids hash alike share a lock: their events are
+		// queued one transaction after the other, nothing worse.
+		LockAgentEvents: `SELECT pg_advisory_xact_lock(hashtextextended('hoist agent events ' || ?, 0))`,
 		// Losing the last transactions in a crash (never corrupting) is
 		// what this trades for not waiting on the disk.
 		RelaxDurability: `SET LOCAL synchronous_commit = off`,

@@ -37,11 +37,25 @@ func TestReviewAgentEventCommitOrder(t *testing.T) {
 		})
 	}()
 	<-appended
-	if err := s.Update(ctx, func(tx hoist.Tx) error {
-		_, err := tx.AppendAgentEvent(ctx, hoist.AgentEvent{AgentID: agent, Kind: hoist.AgentEventDenied, RequestID: "req_second", CreatedAt: time.Now()})
-		return err
-	}); err != nil {
-		t.Fatal(err)
+	// The second may commit at once (and then the first must still reach
+	// the agent) or wait for the first (events of one agent queued in
+	// commit order); either way the poll below comes while the first has
+	// not committed.
+	second := make(chan error, 1)
+	go func() {
+		second <- s.Update(ctx, func(tx hoist.Tx) error {
+			_, err := tx.AppendAgentEvent(ctx, hoist.AgentEvent{AgentID: agent, Kind: hoist.AgentEventDenied, RequestID: "req_second", CreatedAt: time.Now()})
+			return err
+		})
+	}()
+	secondDone := false
+	select {
+	case err := <-second:
+		if err != nil {
+			t.Fatal(err)
+		}
+		secondDone = true
+	case <-time.After(2 * time.Second):
 	}
 	var cursor int64
 	seen := map[string]bool{}
@@ -57,10 +71,15 @@ func TestReviewAgentEventCommitOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	poll() // the agent's long poll answers with the second event
+	poll() // the agent's long poll answers, with the second event if it committed
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if !secondDone {
+		if err := <-second; err != nil {
+			t.Fatal(err)
+		}
 	}
 	poll()
 	if !seen["req_first"] || !seen["req_second"] {

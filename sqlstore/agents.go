@@ -114,12 +114,33 @@ func (t *tx) AppendAgentEvent(ctx context.Context, ev hoist.AgentEvent) (int64, 
 			return 0, err
 		}
 	}
+	if err := t.lockAgentEvents(ctx, ev.AgentID); err != nil {
+		return 0, err
+	}
 	var seq int64
 	err = t.tx.QueryRowContext(ctx, t.bind(`INSERT INTO agent_events (agent_id, data) VALUES (?, ?) RETURNING seq`), ev.AgentID, data).Scan(&seq)
 	if err != nil {
 		return 0, t.store.storeError("queue an agent event", err)
 	}
 	return seq, nil
+}
+
+// lockAgentEvents takes the lock on agentID's event queue once per
+// transaction (see Dialect.LockAgentEvents). A broadcast takes none: it
+// only says "check in", which an agent does at its next check-in anyway,
+// so one passed over costs latency, never a decision.
+func (t *tx) lockAgentEvents(ctx context.Context, agentID string) error {
+	if t.d.LockAgentEvents == "" || agentID == hoist.AllAgents || t.eventLocks[agentID] {
+		return nil
+	}
+	if _, err := t.tx.ExecContext(ctx, t.bind(t.d.LockAgentEvents), agentID); err != nil {
+		return t.store.storeError("lock an agent's event queue", err)
+	}
+	if t.eventLocks == nil {
+		t.eventLocks = map[string]bool{}
+	}
+	t.eventLocks[agentID] = true
+	return nil
 }
 
 func (t *tx) AgentEvents(ctx context.Context, agentID string, after int64, limit int) ([]hoist.AgentEvent, error) {

@@ -34,6 +34,16 @@ type Dialect struct {
 	// other servers at commit, with the agent id as its one argument; empty
 	// where there are no other servers.
 	NotifyAgent string
+	// LockAgentEvents is the statement that takes a lock, held to the
+	// commit, on one agent's event queue (the agent id its argument), before
+	// an event for it draws its number; empty where writers are serialized
+	// anyway (SQLite). Agents read their events by number, after the last
+	// they got: were two transactions to queue events for one agent side by
+	// side, the one that drew the lower number could commit last, after a
+	// poll had moved the agent past it, and that event — a grant, a denial,
+	// a revoke — would never reach it. With the lock, one agent's events
+	// commit in the order of their numbers.
+	LockAgentEvents string
 	// RelaxDurability is the statement that lets one transaction commit
 	// without waiting for its flush to disk; empty where there is none.
 	RelaxDurability string
@@ -174,6 +184,9 @@ type tx struct {
 	// notify holds the agents NotifyAgent named, to be notified after
 	// the commit.
 	notify []string
+	// eventLocks holds the agents whose event queue this transaction has
+	// locked (Dialect.LockAgentEvents).
+	eventLocks map[string]bool
 	// written holds the requests and sessions this transaction wrote (see
 	// remember).
 	written map[string]string
