@@ -2,6 +2,9 @@ package link
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -24,5 +27,25 @@ func TestBackoffReviewWaitsForRetryAfter(t *testing.T) {
 	b.wait(ctx, err)
 	if took := time.Since(start); took < 2*time.Second {
 		t.Errorf("after a 503 with Retry-After: 2 the link called again after %s; it must wait at least 2s", took)
+	}
+}
+
+// TestRetryAfterReviewOverflow: a Retry-After too large for a
+// time.Duration in seconds must be bounded like any other large one, not
+// wrap around: 20211507185753197 s times 1e9 is 512 ns modulo 2^64, and a
+// server (or a broken proxy before it) that sends it would have the link
+// call it again every microsecond.
+func TestRetryAfterReviewOverflow(t *testing.T) {
+	for _, header := range []string{"20211507185753197", "18446744074", "9223372036854775807"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", header)
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}))
+		base, _ := url.Parse(srv.URL)
+		err := call(context.Background(), srv.Client(), base, "GET", "/agent/v1/events", nil, nil, nil)
+		srv.Close()
+		if got := RetryAfter(err); got != maxRetryAfter {
+			t.Errorf("Retry-After: %s gives a wait of %s, want %s", header, got, maxRetryAfter)
+		}
 	}
 }
