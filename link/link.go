@@ -377,7 +377,12 @@ func retryAfter(resp *http.Response) time.Duration {
 	if err != nil || n <= 0 {
 		return 0
 	}
-	return min(time.Duration(n)*time.Second, maxRetryAfter)
+	// Compared in seconds: multiplied first, a huge n wraps around to a
+	// wait of nanoseconds.
+	if n > int(maxRetryAfter/time.Second) {
+		return maxRetryAfter
+	}
+	return time.Duration(n) * time.Second
 }
 
 // retryLater is a server's refusal that said when to come back: the

@@ -399,14 +399,15 @@ func (b *backoff) reset() { b.d = minBackoff }
 
 // wait sleeps after err for the current delay with jitter, which then
 // doubles up to maxBackoff. A server that answered with a Retry-After (it
-// is up, its database is not: a 503) caps the wait at what it asked for,
-// plus up to a quarter of it so that a fleet does not come back in step:
-// the first tries of an outage stay quick, for a blip, and the later ones
-// come when the server said.
+// is up, its database is not: a 503; or it is busy: a 429) is called again
+// when it said, plus up to a quarter of that so that a fleet does not come
+// back in step: never sooner, or every agent of a fleet would send it the
+// calls it asked not to get (the wait it asks for is bounded by
+// maxRetryAfter).
 func (b *backoff) wait(ctx context.Context, err error) {
 	d := b.d/2 + rand.N(b.d)
 	if after := RetryAfter(err); after > 0 {
-		d = min(d, after+rand.N(after/4+1))
+		d = after + rand.N(after/4+1)
 	}
 	b.d = min(b.d*2, maxBackoff)
 	t := time.NewTimer(d)

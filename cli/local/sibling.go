@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 )
 
 // Sibling is the path of program beside the running hoist: in the same
@@ -18,6 +19,9 @@ func Sibling(program string) (string, error) {
 	if resolved, err := filepath.EvalSymlinks(self); err == nil {
 		self = resolved // /usr/bin/hoist as the link /bin/hoist names it
 	}
+	if runtime.GOOS == "windows" {
+		program += ".exe" // and Windows files have no execute bits to look at
+	}
 	path := filepath.Join(filepath.Dir(self), program)
 	fi, err := os.Lstat(path)
 	switch {
@@ -27,7 +31,7 @@ func Sibling(program string) (string, error) {
 		return "", fmt.Errorf("cannot run %s: %v", path, err)
 	case !fi.Mode().IsRegular():
 		return "", fmt.Errorf("cannot run %s: not a regular file (a link or other file in its place)", path)
-	case fi.Mode().Perm()&0o111 == 0:
+	case runtime.GOOS != "windows" && fi.Mode().Perm()&0o111 == 0:
 		return "", fmt.Errorf("cannot run %s: not executable", path)
 	}
 	return path, nil
