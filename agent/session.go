@@ -63,6 +63,18 @@ type record struct {
 	// Boot is NotAfter on this boot's own clock, which a wall clock set
 	// back while hoistd was down does not move (bootEnd).
 	Boot *bootDeadline `json:"boot,omitempty"`
+	// EndToRecord is the session.ended event of an end, kept from the
+	// moment the end is written until the event is in the outbox: a hoistd
+	// stopped or killed in between (a full disk can hold the event back
+	// for long) queues it at its start. Its ID is the session's, so an
+	// event queued twice is stored once.
+	EndToRecord *endNote `json:"end_to_record,omitempty"`
+}
+
+// endNote is what a session.ended event says.
+type endNote struct {
+	Actor  string         `json:"actor"`
+	Detail map[string]any `json:"detail"`
 }
 
 // bootDeadline is a session's end as the boot clock counts it: ID is the
@@ -294,6 +306,11 @@ func (a *Agent) resume() error {
 		if rec.State == stateEnded {
 			close(s.done)
 			a.byUser[rec.User] = s
+			if rec.EndToRecord != nil {
+				// Its end's event never reached the outbox: queued now,
+				// once this start has the lock no more.
+				a.cfg.Clock.AfterFunc(0, func() { a.recordEnd(s, true) })
+			}
 			// An end a restart interrupted before its change report: the
 			// start snapshot is still on disk (none: nothing to report).
 			a.reportLater(rec, nil)
@@ -622,19 +639,6 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	// retried until the group is gone: a session never ends with its
 	// programs left alive and nobody trying.
 	incomplete := endErr != nil
-	a.mu.Lock()
-	done, _, _ := step(s.rec.status(), ended, a.cfg.Clock.Now())
-	s.rec.setStatus(done)
-	s.rec.Unkillable = stuck
-	s.rec.Incomplete = incomplete
-	s.end = rep
-	rec = s.rec
-	a.mu.Unlock()
-	saved := a.save(rec)
-	if saved != nil {
-		a.cfg.Logger.Error("cannot save the session's end", "session", rec.ID, "err", saved)
-	}
-	a.endOpenSudos(rec.ID)
 	detail := map[string]any{
 		"user": rec.User, "reason": reason, "terminated": rep.Terminated, "killed": rep.Killed,
 		"pids": rep.Pids, "took_ms": rep.Took.Milliseconds(),
@@ -645,16 +649,21 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	if endErr != nil {
 		detail["error"] = endErr.Error()
 	}
-	// The end is recorded once whatever happens to the disk: its event's
-	// ID is the session's, so the end a restarted hoistd does again (it
-	// found no note that this one happened) is stored once by the server.
-	queue := func() error { return a.auditOnce(endKey(rec.ID), "session.ended", actor, rec.ID, detail) }
-	if queue() == nil {
-		queue = nil
+	a.mu.Lock()
+	done, _, _ := step(s.rec.status(), ended, a.cfg.Clock.Now())
+	s.rec.setStatus(done)
+	s.rec.Unkillable = stuck
+	s.rec.Incomplete = incomplete
+	s.rec.EndToRecord = &endNote{Actor: actor, Detail: detail}
+	s.end = rep
+	rec = s.rec
+	a.mu.Unlock()
+	saved := a.save(rec)
+	if saved != nil {
+		a.cfg.Logger.Error("cannot save the session's end", "session", rec.ID, "err", saved)
 	}
-	if saved != nil || queue != nil {
-		a.recordEndWhenPossible(s, saved == nil, queue)
-	}
+	a.endOpenSudos(rec.ID)
+	a.recordEnd(s, saved == nil)
 	a.cfg.Logger.Info("session ended", "session", rec.ID, "user", rec.User, "reason", reason,
 		"terminated", rep.Terminated, "killed", rep.Killed, "took", rep.Took, "unkillable", len(stuck), "err", endErr)
 	if incomplete {
@@ -716,6 +725,46 @@ const saveRetryEvery = 2 * time.Second
 // endKey is the key of a session's end event (see Agent.auditOnce).
 func endKey(sessionID string) string { return "session.ended/" + sessionID }
 
+// recordEnd queues s's session.ended event (rec.EndToRecord) and then
+// clears the note of it on disk; what fails is tried again in the
+// background (recordEndWhenPossible). saved says s's record, note
+// included, is on disk already.
+func (a *Agent) recordEnd(s *session, saved bool) {
+	a.mu.Lock()
+	rec := s.rec
+	a.mu.Unlock()
+	if rec.EndToRecord == nil {
+		return
+	}
+	// The end is recorded once whatever happens to the disk: its event's
+	// ID is the session's, so the end a restarted hoistd queues again (its
+	// note said it was not queued yet, or the end itself was not written)
+	// is stored once by the server.
+	ev := rec.EndToRecord
+	queue := func() error {
+		if err := a.auditOnce(endKey(rec.ID), "session.ended", ev.Actor, rec.ID, ev.Detail); err != nil {
+			return err
+		}
+		a.mu.Lock()
+		s.rec.EndToRecord = nil
+		a.mu.Unlock()
+		return nil
+	}
+	if queue() == nil {
+		queue = nil
+		saved = false // the note is cleared: written again below
+	}
+	if !saved {
+		a.mu.Lock()
+		rec = s.rec
+		a.mu.Unlock()
+		saved = a.save(rec) == nil
+	}
+	if !saved || queue != nil {
+		a.recordEndWhenPossible(s, saved, queue)
+	}
+}
+
 // recordEndWhenPossible writes s's record again (unless saved) and calls
 // queue, the end's event, again (unless nil) every saveRetryEvery on the
 // agent's clock until both are done or hoistd stops: an end left
@@ -744,6 +793,13 @@ func (a *Agent) recordEndWhenPossible(s *session, saved bool, queue func() error
 		}
 		if queue != nil && queue() == nil {
 			queue = nil
+			saved = false // the note of the event is cleared: write it
+		}
+		if !saved {
+			a.mu.Lock()
+			rec := s.rec
+			a.mu.Unlock()
+			saved = a.save(rec) == nil
 		}
 		if saved && queue == nil {
 			return
