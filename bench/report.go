@@ -168,10 +168,19 @@ func writeReport(path string, rep report) error {
 			}
 			return r.Stopped
 		},
-		"div": func(a, b float64) float64 { return a / b },
-		"mul": func(a, b float64) float64 { return a * b },
-		"sub": func(a, b float64) float64 { return a - b },
-		"top": func(steps []int) int { return steps[len(steps)-1] },
+		"div":      func(a, b float64) float64 { return a / b },
+		"mul":      func(a, b float64) float64 { return a * b },
+		"sub":      func(a, b float64) float64 { return a - b },
+		"top":      func(steps []int) int { return steps[len(steps)-1] },
+		"perAgent": perAgent,
+		"largestOf": func(caps []storeResult, store string) int {
+			for _, c := range caps {
+				if c.Store == store {
+					return c.Largest
+				}
+			}
+			return 0
+		},
 		"extrapolate": func(steps []stepResult, agents int) string {
 			// The server's RSS grows linearly with connected agents: the
 			// slope between the smallest and the largest measured size.
@@ -214,4 +223,30 @@ func thousands(n int) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// memoryPerAgent is the server's RSS growth per connected agent between two
+// fleet sizes.
+type memoryPerAgent struct {
+	KiB      float64
+	From, To int
+}
+
+// perAgent is the RSS slope between the smallest and the largest measured
+// size of at least 1,000 agents (smaller fleets are the runtime's own
+// start-up); nil when fewer than two were measured.
+func perAgent(steps []stepResult) *memoryPerAgent {
+	var a, b *stepResult
+	for i := range steps {
+		if steps[i].ServerRSSMiB > 0 && steps[i].Agents >= 1000 {
+			if a == nil {
+				a = &steps[i]
+			}
+			b = &steps[i]
+		}
+	}
+	if a == nil || b == a || b.Agents == a.Agents {
+		return nil
+	}
+	return &memoryPerAgent{KiB: (b.ServerRSSMiB - a.ServerRSSMiB) * 1024 / float64(b.Agents-a.Agents), From: a.Agents, To: b.Agents}
 }
