@@ -99,6 +99,7 @@ func TestNotificationSurvivesAFailedSend(t *testing.T) {
 	<-askBegun
 	// Another decision waits for a connection: it gets the one the asking
 	// transaction frees at its commit, before the notifier asks for one.
+	waits := s.WriterStats().WaitCount
 	waiting := make(chan struct{})
 	held.Add(1)
 	go func() {
@@ -107,19 +108,25 @@ func TestNotificationSurvivesAFailedSend(t *testing.T) {
 		_ = s.Update(context.Background(), func(hoist.Tx) error { <-release; return nil })
 	}()
 	<-waiting
-	time.Sleep(500 * time.Millisecond) // the waiter queues for the pool
+	testenv.WaitUntil(t, "the other decision to queue for a connection", func() bool {
+		st := s.WriterStats()
+		return st.InUse == 16 && st.WaitCount > waits
+	})
 	close(askRelease)
 	if err := <-asked; err != nil {
 		t.Fatalf("the transaction that asks for the notification: %v", err)
 	}
-	// The notifier's first send waits for a connection for its bound (10
-	// s) and gives up; the burst lasts past that.
-	time.Sleep(12 * time.Second)
+	// The notifier's first send queues for a connection too, and gives up
+	// at its bound (10 s): a wait that ended after that long is on the
+	// pool's books. Only then does the burst end.
+	testenv.WaitUntil(t, "the notifier's first send to give up", func() bool {
+		return s.WriterStats().WaitDuration >= 10*time.Second
+	})
 	mu.Lock()
 	early := slices.Contains(heard, "agt_retried")
 	mu.Unlock()
 	if early {
-		t.Log("the first send found a connection after all: the retry was not needed this time")
+		t.Fatal("the notification went out while every connection was held")
 	}
 	close(release)
 	held.Wait()

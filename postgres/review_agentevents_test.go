@@ -2,12 +2,14 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/pgtest"
 	"github.com/hoist-jit/hoist/postgres"
+	"github.com/hoist-jit/hoist/testenv"
 )
 
 // TestReviewAgentEventCommitOrder: two transactions queue an event for the
@@ -19,7 +21,8 @@ import (
 // committed late: a grant, a denial or a revoke that never arrives.
 func TestReviewAgentEventCommitOrder(t *testing.T) {
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, pgtest.URL(t))
+	url := pgtest.URL(t)
+	s, err := postgres.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,15 +51,28 @@ func TestReviewAgentEventCommitOrder(t *testing.T) {
 			return err
 		})
 	}()
-	secondDone := false
-	select {
-	case err := <-second:
-		if err != nil {
-			t.Fatal(err)
-		}
-		secondDone = true
-	case <-time.After(2 * time.Second):
+	// Which of the two it is shows in the database: the second either
+	// commits, or waits for a lock the first holds.
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer db.Close()
+	secondDone := false
+	testenv.WaitUntil(t, "the second transaction to commit or to wait for the first", func() bool {
+		select {
+		case err := <-second:
+			if err != nil {
+				t.Fatal(err)
+			}
+			secondDone = true
+			return true
+		default:
+		}
+		var waiting int
+		_ = db.QueryRow(`SELECT count(*) FROM pg_locks WHERE NOT granted`).Scan(&waiting)
+		return waiting > 0
+	})
 	var cursor int64
 	seen := map[string]bool{}
 	poll := func() {

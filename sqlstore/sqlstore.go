@@ -132,6 +132,11 @@ func (s *Store) sealAll() error {
 // not on SQLite's one writer.
 func (s *Store) ConcurrentWriters() bool { return s.dialect.SealAfterCommit }
 
+// WriterStats are the write pool's figures (connections in use, waits for
+// one and their time), for metrics and for tests that must know the pool
+// is exhausted rather than guess it by the clock.
+func (s *Store) WriterStats() sql.DBStats { return s.writer.Stats() }
+
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.writer.PingContext(ctx); err != nil {
