@@ -18,13 +18,31 @@ type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
 	// View runs fn in a read-only transaction.
 	View(ctx context.Context, fn func(Tx) error) error
+	// Read runs fn with reads of one record each, outside any transaction:
+	// each call of r is one statement that sees what was committed when it
+	// runs (not a snapshot shared by the calls, as in View). On PostgreSQL
+	// that is one round trip per read instead of a transaction's begin,
+	// read and commit: for the reads every agent's poll and every admin's
+	// call start with.
+	Read(ctx context.Context, fn func(r Reads) error) error
 	// Ping reports whether the store can serve.
 	Ping(ctx context.Context) error
 	Close() error
 }
 
+// Reads are the reads of Store.Read: each one statement, the same as
+// Tx's methods of the same names.
+type Reads interface {
+	Request(ctx context.Context, id string) (Request, error)
+	Token(ctx context.Context, hash string) (Token, error)
+	Admin(ctx context.Context, id string) (Admin, error)
+	AgentByID(ctx context.Context, id string) (AgentRecord, error)
+	AgentEvents(ctx context.Context, agentID string, after int64, limit int) ([]AgentEvent, error)
+}
+
 // Tx is a transaction of a Store.
 type Tx interface {
+	Reads
 	// RelaxDurability lets this transaction commit without waiting for its
 	// write to reach the disk, where the database can (PostgreSQL's
 	// synchronous_commit = off): for writes that a crash may lose without

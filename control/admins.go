@@ -249,8 +249,11 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Actor, error)
 	}
 	var a hoist.Admin
 	var signedIn time.Time
-	err := s.store.View(ctx, func(tx hoist.Tx) error {
-		t, err := tx.Token(ctx, tokenHash(token))
+	// Two reads without a snapshot around them (the start of every admin's
+	// call): the account is read after the token, so it is at least as
+	// current, and one deleted or disabled in between is refused.
+	err := s.store.Read(ctx, func(r hoist.Reads) error {
+		t, err := r.Token(ctx, tokenHash(token))
 		if err != nil {
 			return err
 		}
@@ -258,7 +261,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Actor, error)
 		if !s.now().Before(t.ExpiresAt) {
 			return denied
 		}
-		a, err = tx.Admin(ctx, t.AdminID)
+		a, err = r.Admin(ctx, t.AdminID)
 		return err
 	})
 	if code := hoist.ErrorCode(err); code == hoist.ENotFound || code == hoist.EUnauthorized {

@@ -149,7 +149,7 @@ func (s *Service) Agent(ctx context.Context, id string) (a hoist.AgentRecord, er
 		return a, nil
 	}
 	// Apart: an agent's long poll parks after this read (see viewApart).
-	err = s.viewApart(ctx, func(tx hoist.Tx) (err error) { a, err = tx.AgentByID(ctx, id); return err })
+	err = s.viewApart(ctx, func(r hoist.Reads) (err error) { a, err = r.AgentByID(ctx, id); return err })
 	if hoist.ErrorCode(err) == hoist.ENotFound {
 		return a, hoist.Errorf(hoist.EUnauthorized, "unknown agent")
 	}
@@ -433,8 +433,8 @@ func (s *Service) AgentEvents(ctx context.Context, agentID string, after int64, 
 		// read and the wait still wakes us.
 		woken := s.notify.subscribe(agentID)
 		var evs []hoist.AgentEvent
-		err := s.viewApart(ctx, func(tx hoist.Tx) (err error) { // the poll parks next: see viewApart
-			evs, err = tx.AgentEvents(ctx, agentID, after, 100)
+		err := s.viewApart(ctx, func(r hoist.Reads) (err error) { // the poll parks next: see viewApart
+			evs, err = r.AgentEvents(ctx, agentID, after, 100)
 			return err
 		})
 		if err != nil || len(evs) > 0 || wait <= 0 {

@@ -299,9 +299,11 @@ func (s *Service) checkBatchWindow(ctx context.Context, ids []string, d time.Dur
 		return nil
 	}
 	longest := time.Duration(0)
-	err := s.store.View(ctx, func(tx hoist.Tx) error {
+	// No snapshot needed: each request's limits are checked again in its
+	// decision's transaction.
+	err := s.store.Read(ctx, func(rd hoist.Reads) error {
 		for _, id := range ids {
-			r, err := tx.Request(ctx, id)
+			r, err := rd.Request(ctx, id)
 			if err != nil {
 				continue // reported per id
 			}

@@ -47,7 +47,7 @@ func TestReviewApartPanicReachesCaller(t *testing.T) {
 	defer lite.Close()
 	s = &Service{store: lite}
 	p = recovered(func() {
-		_ = s.viewApart(ctx, func(hoist.Tx) error { panic("boom in a read") })
+		_ = s.viewApart(ctx, func(hoist.Reads) error { panic("boom in a read") })
 	})
 	if p != "boom in a read" {
 		t.Errorf("viewApart's caller recovered %v, want the read's panic", p)

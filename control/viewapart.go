@@ -7,8 +7,8 @@ import (
 	"github.com/hoist-jit/hoist"
 )
 
-// viewApart runs a read transaction on a goroutine of its own and returns
-// its error once it is done; to the caller it is s.store.View.
+// viewApart runs a store's reads on a goroutine of its own and returns
+// their error once they are done; to the caller it is s.store.Read.
 //
 // Why: the callers are the steps of an agent's long poll before it parks,
 // for up to a minute, waiting for an event. A store's read (SQLite's
@@ -23,12 +23,12 @@ import (
 // A panic of the read is raised again on the caller's goroutine, where the
 // API's handler recovers it (a 500; the server stays up), as before the
 // read ran apart.
-func (s *Service) viewApart(ctx context.Context, fn func(hoist.Tx) error) error {
+func (s *Service) viewApart(ctx context.Context, fn func(hoist.Reads) error) error {
 	done := make(chan error, 1)
 	var p apartPanic
 	go func() {
 		defer p.catch(func() { close(done) })
-		done <- s.store.View(ctx, fn)
+		done <- s.store.Read(ctx, fn)
 	}()
 	err := <-done
 	p.raise()

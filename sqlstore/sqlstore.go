@@ -94,6 +94,12 @@ func (s *Store) View(ctx context.Context, fn func(hoist.Tx) error) error {
 	return s.run(ctx, s.reader, &sql.TxOptions{ReadOnly: true, Isolation: s.dialect.ReadIsolation}, fn)
 }
 
+// Read runs fn's reads on the read pool, each a statement of its own with
+// no transaction around it (see hoist.Store.Read).
+func (s *Store) Read(ctx context.Context, fn func(hoist.Reads) error) error {
+	return fn(&tx{tx: s.reader, d: s.dialect, store: s, readOnly: true})
+}
+
 func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(hoist.Tx) error) error {
 	sqlTx, err := db.BeginTx(ctx, opts)
 	if err != nil {
@@ -176,9 +182,17 @@ func (s *Store) storeError(what string, err error) error {
 	return hoist.WrapError(hoist.EUnavailable, "the database failed to "+what, err)
 }
 
-// tx implements hoist.Tx.
+// querier is what tx sends its statements to: the transaction's *sql.Tx,
+// or for Read the pool's *sql.DB.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// tx implements hoist.Tx, and for Read hoist.Reads.
 type tx struct {
-	tx    *sql.Tx
+	tx    querier
 	d     Dialect
 	store *Store
 	// deferSeal sends the audit records appended from now on to

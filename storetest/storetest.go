@@ -46,6 +46,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Policies", func(t *testing.T) { testPolicies(t, open(t)) })
 	t.Run("Groups", func(t *testing.T) { testGroups(t, open(t)) })
 	t.Run("ReadsInTransaction", func(t *testing.T) { testReadsInTransaction(t, open(t)) })
+	t.Run("ReadsOutsideTransaction", func(t *testing.T) { testReadsOutsideTransaction(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { testAuditChain(t, open(t)) })
 	t.Run("AuditConcurrentAppends", func(t *testing.T) { testAuditConcurrent(t, open(t)) })
 	t.Run("AuditAppendOnly", func(t *testing.T) { testAuditAppendOnly(t, b) })
