@@ -37,7 +37,8 @@ func TestNotificationSurvivesAFailedSend(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	listening := make(chan struct{}, 1)
-	go postgres.ListenAgentEvents(ctx, dbURL, slog.New(slog.NewTextHandler(io.Discard, nil)), func(id string) {
+	// Heard as another replica hears it: a listener of no store of its own.
+	go postgres.ListenAgentEvents(ctx, dbURL, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), func(id string) {
 		if id == hoist.AllAgents {
 			select {
 			case listening <- struct{}{}:

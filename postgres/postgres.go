@@ -60,6 +60,7 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 		// what this trades for not waiting on the disk.
 		RelaxDurability: `SET LOCAL synchronous_commit = off`,
 		SealAfterCommit: true,
+		Backend:         backendPID,
 	})
 	// What a crash left between a change's commit and its seal.
 	if err := s.Seal(ctx); err != nil {
@@ -87,6 +88,15 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return hoist.WrapError(hoist.EUnavailable, "cannot migrate the database schema", err)
 	}
 	return nil
+}
+
+// backendPID is the pid of a pool connection's PostgreSQL backend, which
+// the notifications it sends carry.
+func backendPID(driverConn any) uint32 {
+	if c, ok := driverConn.(*stdlib.Conn); ok {
+		return c.Conn().PgConn().PID()
+	}
+	return 0
 }
 
 func pgCode(err error) string {

@@ -32,6 +32,7 @@ import (
 	"github.com/hoist-jit/hoist/postgres"
 	"github.com/hoist-jit/hoist/sink"
 	"github.com/hoist-jit/hoist/sqlite"
+	"github.com/hoist-jit/hoist/sqlstore"
 )
 
 // Config is hoist-server's configuration.
@@ -300,7 +301,8 @@ func (m *Main) open(ctx context.Context) error {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			postgres.ListenAgentEvents(runCtx, cfg.DatabaseURL, cfg.Logger, m.svc.Wake)
+			own, _ := store.(*sqlstore.Store)
+			postgres.ListenAgentEvents(runCtx, cfg.DatabaseURL, own, cfg.Logger, m.svc.Wake)
 		}()
 	}
 	m.wg.Add(2)

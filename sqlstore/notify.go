@@ -21,7 +21,9 @@ type notifier struct {
 	once  sync.Once
 	mu    sync.Mutex
 	// queue holds the agents to notify, in the order first asked, and
-	// queued the same as a set (a change to a large group names thousands).
+	// queued the same as a set (a change to a large group names thousands)
+	// with whether each is also woken locally at every commit that asked
+	// (see echo.go): only then may its echo be skipped.
 	queue  []string
 	queued map[string]bool
 	wake   chan struct{}
@@ -46,26 +48,30 @@ const maxNotifyTries = 20
 const maxNotifyQueue = 100_000
 
 // send queues the agents' notifications; it never blocks on the database.
-func (n *notifier) send(agentIDs []string) {
+// wokenLocally says the committing transaction wakes them on this server
+// too (see echo.go).
+func (n *notifier) send(agentIDs []string, wokenLocally bool) {
 	n.once.Do(n.start)
-	n.enqueue(agentIDs)
+	n.enqueue(agentIDs, func(string) bool { return wokenLocally })
 	select {
 	case n.wake <- struct{}{}:
 	default:
 	}
 }
 
-func (n *notifier) enqueue(agentIDs []string) {
+func (n *notifier) enqueue(agentIDs []string, wokenLocally func(id string) bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.queued == nil {
 		n.queued = map[string]bool{}
 	}
 	for _, id := range agentIDs {
-		if !n.queued[id] {
-			n.queued[id] = true
+		local, ok := n.queued[id]
+		if !ok {
 			n.queue = append(n.queue, id)
+			local = true
 		}
+		n.queued[id] = local && wokenLocally(id)
 	}
 	if over := len(n.queue) - maxNotifyQueue; over > 0 {
 		for _, id := range n.queue[:over] {
@@ -91,14 +97,14 @@ func (n *notifier) run(ctx context.Context) {
 		case <-n.wake:
 		}
 		n.mu.Lock()
-		ids := n.queue
+		ids, local := n.queue, n.queued
 		n.queue, n.queued = nil, nil
 		n.mu.Unlock()
 		if len(ids) == 0 {
 			continue
 		}
 		sendCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := n.flush(sendCtx, ids)
+		err := n.flush(sendCtx, ids, local)
 		cancel()
 		if err == nil {
 			failed = 0
@@ -109,7 +115,7 @@ func (n *notifier) run(ctx context.Context) {
 			continue // dropped
 		}
 		// Tried again after a pause, with whatever queued meanwhile.
-		n.enqueue(ids)
+		n.enqueue(ids, func(id string) bool { return local[id] })
 		select {
 		case <-ctx.Done():
 			return
@@ -123,10 +129,33 @@ func (n *notifier) run(ctx context.Context) {
 }
 
 // flush notifies ids in one transaction that commits without waiting for
-// its flush to disk.
-func (n *notifier) flush(ctx context.Context, ids []string) error {
+// its flush to disk. Those local says were woken here are remembered as
+// sent from its connection's backend, so that the listener skips them.
+func (n *notifier) flush(ctx context.Context, ids []string, local map[string]bool) (err error) {
 	s := n.store
-	sqlTx, err := s.writer.BeginTx(ctx, nil)
+	conn, err := s.writer.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var backend uint32
+	if s.dialect.Backend != nil {
+		_ = conn.Raw(func(driverConn any) error { backend = s.dialect.Backend(driverConn); return nil })
+	}
+	var mine []string
+	for _, id := range ids {
+		if local[id] {
+			mine = append(mine, id)
+		}
+	}
+	if len(mine) > 0 && s.sent.remember(backend, mine) {
+		defer func() {
+			if err != nil {
+				s.sent.forget(backend, mine)
+			}
+		}()
+	}
+	sqlTx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,10 @@ type Dialect struct {
 	// transaction (PostgreSQL). Without it every record is chained in its
 	// transaction, as SQLite's one writer at a time allows anyway.
 	SealAfterCommit bool
+	// Backend names the database backend of a driver connection (its
+	// PostgreSQL pid, which the notifications it sends carry), 0 when it
+	// cannot; nil where there are no notifications.
+	Backend func(driverConn any) uint32
 }
 
 // Store is a hoist.Store on database/sql.
@@ -72,6 +76,7 @@ type Store struct {
 
 	sealer   sealer
 	notifier notifier
+	sent     sentNotifications
 }
 
 var _ hoist.Store = (*Store)(nil)
@@ -114,13 +119,24 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 	if err := sqlTx.Commit(); err != nil {
 		return s.storeError("commit", err)
 	}
+	// Taken once: the agents notified are woken here exactly when their
+	// echo may be skipped (see echo.go).
+	var wake func(string)
 	if len(t.notify) > 0 {
-		s.notifier.send(t.notify)
+		wake = s.sent.waker()
+		s.notifier.send(t.notify, wake != nil)
 	}
 	if t.pending != 0 {
 		// The change and its records are committed whatever the seal
 		// does: a failed seal is retried, never reported as the change's.
 		_ = s.sealer.await(ctx, s.sealAll)
+	}
+	if wake != nil {
+		// After the seal, as the caller's own wake: a poll woken
+		// before would have been renewed by then and woken again.
+		for _, id := range t.notify {
+			wake(id)
+		}
 	}
 	return nil
 }
