@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -34,7 +36,7 @@ func TestHandshakeListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := newHandshakeListener(inner, config, 10*time.Minute, slog.New(slog.DiscardHandler)) // only Close ends the stalled one
+	l := newHandshakeListener(inner, config, 10*time.Minute, maxHandshakes, slog.New(slog.DiscardHandler)) // only Close ends the stalled one
 	srv := &http.Server{
 		TLSConfig: config,
 		HTTP2:     agentHTTP2(),
@@ -105,7 +107,7 @@ func TestHandshakeListenerTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := newHandshakeListener(inner, &tls.Config{Certificates: []tls.Certificate{cert}}, 100*time.Millisecond, slog.New(slog.DiscardHandler))
+	l := newHandshakeListener(inner, &tls.Config{Certificates: []tls.Certificate{cert}}, 100*time.Millisecond, maxHandshakes, slog.New(slog.DiscardHandler))
 	defer l.Close()
 	stalled, err := net.Dial("tcp", inner.Addr().String())
 	if err != nil {
@@ -156,7 +158,7 @@ func TestHandshakeListenerPlainHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := newHandshakeListener(inner, &tls.Config{Certificates: []tls.Certificate{cert}}, time.Minute, slog.New(slog.DiscardHandler))
+	l := newHandshakeListener(inner, &tls.Config{Certificates: []tls.Certificate{cert}}, time.Minute, maxHandshakes, slog.New(slog.DiscardHandler))
 	defer l.Close()
 	resp, err := (&http.Client{Timeout: time.Minute}).Get("http://" + inner.Addr().String() + "/api/v1/agents")
 	if err != nil {
@@ -168,3 +170,131 @@ func TestHandshakeListenerPlainHTTP(t *testing.T) {
 		t.Errorf("got %s %q, want 400 saying it was an HTTP request to an HTTPS server", resp.Status, body)
 	}
 }
+
+// TestHandshakeListenerBound: with its bound of connections in flight held
+// by clients that never finish their handshakes, the listener accepts no
+// more; each silent client that goes lets one more connection in, in the
+// order they came; the agents that connected meanwhile wait in the listen
+// backlog and are all served once the silent clients are gone.
+func TestHandshakeListenerBound(t *testing.T) {
+	const bound, silent, agents = 2, 3, 10
+	serverCert, roots := selfSigned(t, "server")
+	config := &tls.Config{Certificates: []tls.Certificate{serverCert}, NextProtos: []string{"h2", "http/1.1"}}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := &countingListener{Listener: inner}
+	atBound := make(chan struct{}, 100)
+	log := slog.New(&signalHandler{message: "TLS handshakes at their bound", signal: atBound})
+	l := newHandshakeListener(counted, config, 10*time.Minute, bound, log) // only the clients' going ends the silent ones
+	srv := &http.Server{
+		TLSConfig: config,
+		HTTP2:     agentHTTP2(),
+		Handler:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "served") }),
+	}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+
+	var quiet []net.Conn
+	for range silent {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		quiet = append(quiet, c)
+	}
+	results := make(chan string, agents)
+	for range agents {
+		go func() {
+			tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "server"}, ForceAttemptHTTP2: true}
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Minute}).Get("https://" + inner.Addr().String() + "/")
+			if err != nil {
+				results <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			results <- resp.Proto + " " + string(body)
+		}()
+	}
+
+	// The first silent clients fill the bound; each one that goes lets the
+	// next silent one in (it connected before the agents), and the bound is
+	// reached again.
+	for gone := 0; ; gone++ {
+		select {
+		case <-atBound:
+		case <-time.After(time.Minute):
+			t.Fatalf("the listener did not stop accepting with %d silent clients in its %d slots", bound, bound)
+		}
+		if got, want := counted.accepted(), bound+gone; got != want {
+			t.Fatalf("%d connections accepted with the bound reached after %d silent clients went, want %d", got, gone, want)
+		}
+		select {
+		case r := <-results:
+			t.Fatalf("an agent got %q while silent clients held every slot", r)
+		default:
+		}
+		if gone == silent-bound {
+			break // the last silent clients hold the slots
+		}
+		_ = quiet[gone].Close()
+	}
+	for _, c := range quiet {
+		_ = c.Close()
+	}
+	for range agents {
+		if got, want := <-results, "HTTP/2.0 served"; got != want {
+			t.Errorf("an agent got %q, want %q", got, want)
+		}
+	}
+	if got, want := counted.accepted(), silent+agents; got < want {
+		t.Errorf("%d connections accepted, want at least %d", got, want)
+	}
+}
+
+// countingListener counts the connections its Accept returned.
+type countingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	total int
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.total++
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+func (l *countingListener) accepted() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
+}
+
+// signalHandler is a log handler that signals each record whose message
+// starts with message.
+type signalHandler struct {
+	message string
+	signal  chan<- struct{}
+}
+
+func (h *signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *signalHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, h.message) {
+		select {
+		case h.signal <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+func (h *signalHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *signalHandler) WithGroup(string) slog.Handler      { return h }

@@ -308,7 +308,7 @@ func (m *Main) open(ctx context.Context) error {
 	m.wg.Add(2)
 	go func() {
 		defer m.wg.Done()
-		tl := newHandshakeListener(m.listener, m.http.TLSConfig, m.http.ReadHeaderTimeout, cfg.Logger)
+		tl := newHandshakeListener(m.listener, m.http.TLSConfig, m.http.ReadHeaderTimeout, maxHandshakes, cfg.Logger)
 		if err := m.http.Serve(tl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Logger.Error("server stopped", "err", err)
 		}
