@@ -330,7 +330,17 @@ func TestSignalsAreForwarded(t *testing.T) {
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
-			err := cmd.Wait()
+			// A program that cannot trap sig (ignored since hoistd's start)
+			// would loop for ever: its own deadline makes that a failure.
+			waited := make(chan error, 1)
+			go func() { waited <- cmd.Wait() }()
+			var err error
+			select {
+			case err = <-waited:
+			case <-time.After(time.Minute):
+				_ = cmd.Process.Kill() // the client ends, and the session with the test
+				t.Fatalf("%s never ended the elevated program (is %s ignored or blocked?)", sig, sig)
+			}
 			code := 0
 			if ee, ok := err.(*exec.ExitError); ok {
 				code = ee.ExitCode()

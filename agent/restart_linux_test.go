@@ -18,13 +18,15 @@ type daemon struct {
 	t                      *testing.T
 	bin, state, socket, cg string
 	tracker                string
+	wrap                   []string // what hoistd is started through (argv before hoistd's), if anything
 	cmd                    *exec.Cmd
 }
 
 func (d *daemon) start() {
 	d.t.Helper()
-	d.cmd = exec.Command(filepath.Join(d.bin, "hoistd"), "run", "--state", d.state, "--socket", d.socket, "--cgroup-root", d.cg, "--tracker", d.tracker, "--grace", "300ms", "--autostart-dir=",
+	argv := append(append([]string{}, d.wrap...), filepath.Join(d.bin, "hoistd"), "run", "--state", d.state, "--socket", d.socket, "--cgroup-root", d.cg, "--tracker", d.tracker, "--grace", "300ms", "--autostart-dir=",
 		"--sudo=false") // the machine's sudo is not this test's: a hoistd killed with -9 would leave instance main's step
+	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Stdout, d.cmd.Stderr = os.Stderr, os.Stderr
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)

@@ -41,6 +41,10 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 			if os.Geteuid() != 0 {
 				return hoist.Errorf(hoist.EForbidden, "hoistd must run as root")
 			}
+			// Before anything is opened or started: this may execute hoistd again.
+			if err := cleanSignals(); err != nil {
+				return hoist.WrapError(hoist.EUnavailable, "cannot give elevated programs default signals", err)
+			}
 			// Files and programs hoistd makes get a known mask, not whatever
 			// started it.
 			unix.Umask(0o022)
