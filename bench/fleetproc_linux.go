@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hoist-jit/hoist/client"
@@ -251,29 +250,15 @@ type fleetSpec struct {
 // startFleetProc starts fleet process number first of spec.Procs and waits
 // for it to have logged in.
 func startFleetProc(spec fleetSpec, first int) (*fleetProc, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(self, fleetChildArg, "--urls", strings.Join(spec.URLs, ","), "--ca", spec.CAPath,
+	c, err := startChild([]string{fleetChildArg, "--urls", strings.Join(spec.URLs, ","), "--ca", spec.CAPath,
 		"--addr-byte", strconv.Itoa(int(spec.AddrByte)), "--first", strconv.Itoa(first), "--stride", strconv.Itoa(spec.Procs),
-		"--checkin-every", spec.CheckinEvery.String(), "--probes", strconv.Itoa(spec.Probes))
-	cmd.Env = append(withoutGoTuning(os.Environ()), fleetAdminPasswordEnv+"="+spec.Password)
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	stdout, err := cmd.StdoutPipe()
+		"--checkin-every", spec.CheckinEvery.String(), "--probes", strconv.Itoa(spec.Probes)},
+		fleetAdminPasswordEnv+"="+spec.Password)
 	if err != nil {
 		return nil, err
 	}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &fleetProc{cmd: cmd, in: in, enc: json.NewEncoder(in), dead: make(chan struct{})}
-	go p.read(stdout)
+	p := &fleetProc{cmd: c.cmd, in: c.stdin, enc: json.NewEncoder(c.stdin), dead: make(chan struct{})}
+	go p.read(c.stdout)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := p.do(ctx, fleetCmd{Op: "hello"}); err != nil {

@@ -98,10 +98,6 @@ type serverProc struct {
 
 // startServer starts the server child on dataDir (SQLite) or dbURL.
 func startServer(dataDir, dbURL, adminPassword string) (*serverProc, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -109,30 +105,19 @@ func startServer(dataDir, dbURL, adminPassword string) (*serverProc, error) {
 	if dbURL != "" {
 		args = append(args, "--database", dbURL)
 	}
-	cmd := exec.Command(self, args...)
 	// The server runs with its own defaults (TuneCollector), whatever the
 	// harness set for itself.
-	cmd.Env = append(withoutGoTuning(os.Environ()), "HOIST_ADMIN_PASSWORD="+adminPassword)
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	stdout, err := cmd.StdoutPipe()
+	c, err := startChild(args, "HOIST_ADMIN_PASSWORD="+adminPassword)
 	if err != nil {
 		return nil, err
 	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &serverProc{cmd: cmd, stdin: stdin, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(s.done) }()
+	s := &serverProc{cmd: c.cmd, stdin: c.stdin, done: make(chan struct{})}
+	go func() { _ = c.cmd.Wait(); close(s.done) }()
 	line := make(chan []byte, 1)
 	go func() {
-		b, _ := bufio.NewReader(stdout).ReadBytes('\n')
+		b, _ := bufio.NewReader(c.stdout).ReadBytes('\n')
 		line <- b
-		_, _ = io.Copy(io.Discard, stdout)
+		_, _ = io.Copy(io.Discard, c.stdout)
 	}()
 	select {
 	case b := <-line:
@@ -145,17 +130,6 @@ func startServer(dataDir, dbURL, adminPassword string) (*serverProc, error) {
 		return nil, errors.New("the server child did not start within 2 minutes")
 	}
 	return s, nil
-}
-
-func withoutGoTuning(env []string) []string {
-	out := env[:0:0]
-	for _, e := range env {
-		k, _, _ := strings.Cut(e, "=")
-		if k != "GOGC" && k != "GOMEMLIMIT" && k != "GOMAXPROCS" && k != "GODEBUG" {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 func (s *serverProc) pid() int { return s.cmd.Process.Pid }
