@@ -24,18 +24,35 @@ func agentFrom(ctx context.Context) hoist.AgentRecord {
 
 // agentAuthenticated admits a request only with a client certificate that
 // the server's CA signed and that names an agent not revoked.
+//
+// The check runs in withAgent, not here: this closure stays on the stack of
+// every parked long poll (see agentEvents), and its frame would otherwise
+// hold the agent's record and a request's copy for the poll's whole wait.
 func (h *Handler) agentAuthenticated(next handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
-			return hoist.Errorf(hoist.EUnauthorized, "an agent certificate is required")
-		}
-		leaf := r.TLS.VerifiedChains[0][0]
-		a, err := h.svc.Agent(r.Context(), leaf.Subject.CommonName)
+		r, err := h.withAgent(r)
 		if err != nil {
 			return err
 		}
-		return next(w, r.WithContext(context.WithValue(r.Context(), agentKey{}, a)))
+		return next(w, r)
 	}
+}
+
+// withAgent returns r carrying the agent its client certificate names, or
+// EUnauthorized when there is no verified certificate, or the agent is
+// unknown or revoked.
+//
+//go:noinline
+func (h *Handler) withAgent(r *http.Request) (*http.Request, error) {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return nil, hoist.Errorf(hoist.EUnauthorized, "an agent certificate is required")
+	}
+	leaf := r.TLS.VerifiedChains[0][0]
+	a, err := h.svc.Agent(r.Context(), leaf.Subject.CommonName)
+	if err != nil {
+		return nil, err
+	}
+	return r.WithContext(context.WithValue(r.Context(), agentKey{}, a)), nil
 }
 
 func (h *Handler) enroll(w http.ResponseWriter, r *http.Request) error {
@@ -129,23 +146,59 @@ func (h *Handler) agentCancel(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// agentEvents is the agent's long poll: it parks in control.AgentEvents for
+// up to a minute, and tens of thousands of agents each hold one parked poll.
+// Its goroutine's stack is what a parked poll costs, so the steps with large
+// frames (reading the query, writing the answer) are functions of their own
+// that are not inlined and have returned, or not yet begun, while the poll
+// waits. The stack then stays within the runtime's smaller start size (and
+// the runtime, which starts goroutines at the average size of those it
+// scanned, starts every goroutine smaller). BENCHMARKS.md has the figures.
 func (h *Handler) agentEvents(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, "after", "wait")
+	poll, err := readEventPoll(r)
 	if err != nil {
 		return err
+	}
+	evs, err := h.svc.AgentEvents(r.Context(), poll.agentID, poll.after, poll.wait)
+	if err != nil {
+		return err
+	}
+	writeEvents(w, evs, poll.after)
+	return nil
+}
+
+// eventPoll is what an agent's long poll asks for.
+type eventPoll struct {
+	agentID string
+	after   int64         // the agent's cursor: events after this number
+	wait    time.Duration // how long an empty answer may be held
+}
+
+// readEventPoll reads the poll's query (after, wait) and its agent; EInvalid
+// names a bad parameter.
+//
+//go:noinline
+func readEventPoll(r *http.Request) (eventPoll, error) {
+	q, err := query(r, "after", "wait")
+	if err != nil {
+		return eventPoll{}, err
 	}
 	after, err := intParam(q, "after", 0, 1<<62)
 	if err != nil {
-		return err
+		return eventPoll{}, err
 	}
 	waitSeconds, err := intParam(q, "wait", 0, int64(control.MaxEventWait/time.Second))
 	if err != nil {
-		return err
+		return eventPoll{}, err
 	}
-	evs, err := h.svc.AgentEvents(r.Context(), agentFrom(r.Context()).ID, after, time.Duration(waitSeconds)*time.Second)
-	if err != nil {
-		return err
-	}
+	return eventPoll{agentID: agentFrom(r.Context()).ID, after: after, wait: time.Duration(waitSeconds) * time.Second}, nil
+}
+
+// writeEvents answers a poll with evs and the cursor after them (after
+// itself when there are none).
+//
+//go:noinline
+func writeEvents(w http.ResponseWriter, evs []hoist.AgentEvent, after int64) {
 	ans := wire.EventsAnswer{Events: evs, Cursor: after}
 	if ans.Events == nil {
 		ans.Events = []hoist.AgentEvent{}
@@ -154,7 +207,6 @@ func (h *Handler) agentEvents(w http.ResponseWriter, r *http.Request) error {
 		ans.Cursor = evs[len(evs)-1].Seq
 	}
 	writeJSON(w, http.StatusOK, ans)
-	return nil
 }
 
 func (h *Handler) agentAudit(w http.ResponseWriter, r *http.Request) error {

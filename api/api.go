@@ -188,20 +188,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	if _, pattern := h.mux.Handler(r); pattern == "" {
-		cw := &statusCapture{header: http.Header{}}
-		h.mux.ServeHTTP(cw, r)
-		code := hoist.ENotFound
-		msg := "no such endpoint: " + r.Method + " " + r.URL.Path
-		if cw.status == http.StatusMethodNotAllowed {
-			code, msg = hoist.EInvalid, "method "+r.Method+" is not allowed here"
-			w.Header().Set("Allow", cw.header.Get("Allow"))
-			writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
-			return
-		}
-		writeJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+		h.noRoute(w, r)
 		return
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// noRoute answers a request that no route takes: 405 with Allow when the
+// path has routes for other methods, else 404. Apart from ServeHTTP, whose
+// frame every parked long poll keeps (see agentEvents), because its locals
+// are large.
+//
+//go:noinline
+func (h *Handler) noRoute(w http.ResponseWriter, r *http.Request) {
+	cw := &statusCapture{header: http.Header{}}
+	h.mux.ServeHTTP(cw, r)
+	code := hoist.ENotFound
+	msg := "no such endpoint: " + r.Method + " " + r.URL.Path
+	if cw.status == http.StatusMethodNotAllowed {
+		code, msg = hoist.EInvalid, "method "+r.Method+" is not allowed here"
+		w.Header().Set("Allow", cw.header.Get("Allow"))
+		writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+		return
+	}
+	writeJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
 }
 
 // statusCapture records what the mux would answer for a route it lacks.
@@ -244,30 +254,45 @@ func (h *Handler) authenticated(next handlerFunc) handlerFunc {
 
 // instrument turns a handlerFunc into an http.Handler: errors to the one
 // writer, panics into a 500 that keeps the server up, and metrics.
+//
+// The closure's frame stays on every parked long poll's stack (see
+// agentEvents), so what it does besides calling next is in functions of
+// their own: finish, deferred, and answerError.
 func (h *Handler) instrument(name string, next handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p) // a deliberate cut of the connection
-				}
-				h.log.Error("handler panicked", "route", name, "panic", p)
-				if !sw.wrote {
-					h.writeError(sw, r, hoist.Errorf(hoist.EInternal, "internal error"))
-				}
-			}
-			h.metrics.observe(name, sw.status, time.Since(start))
-		}()
+		defer h.finish(name, sw, r, time.Now())
 		if err := next(sw, r); err != nil {
-			if sw.wrote {
-				h.log.Warn("error after the answer began", "route", name, "err", err)
-				return
-			}
-			h.writeError(sw, r, err)
+			h.answerError(name, sw, r, err)
 		}
 	})
+}
+
+// finish, deferred by instrument, turns a panic of the handler into a 500
+// (a deliberate http.ErrAbortHandler goes on) and records the metrics.
+func (h *Handler) finish(name string, sw *statusWriter, r *http.Request, start time.Time) {
+	if p := recover(); p != nil {
+		if p == http.ErrAbortHandler {
+			panic(p) // a deliberate cut of the connection
+		}
+		h.log.Error("handler panicked", "route", name, "panic", p)
+		if !sw.wrote {
+			h.writeError(sw, r, hoist.Errorf(hoist.EInternal, "internal error"))
+		}
+	}
+	h.metrics.observe(name, sw.status, time.Since(start))
+}
+
+// answerError writes a handler's error through the one error writer, or
+// logs it when the answer had already begun.
+//
+//go:noinline
+func (h *Handler) answerError(name string, sw *statusWriter, r *http.Request, err error) {
+	if sw.wrote {
+		h.log.Warn("error after the answer began", "route", name, "err", err)
+		return
+	}
+	h.writeError(sw, r, err)
 }
 
 type statusWriter struct {

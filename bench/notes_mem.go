@@ -67,19 +67,54 @@ What was done:
 
 Tried and not kept: ` + "`GODEBUG=adaptivestackstart=0`" + ` (goroutines start at 2 KiB rather than
 the runtime's adaptive 8 KiB): 22.2 against 23.3 KiB of stacks per agent at 50 (one run) —
-the three goroutines grow to 8 KiB anyway. Considered and not tried: HPACK tables smaller
-than 512 bytes (≈ 2 KiB per agent now): an agent may encode its first requests before it has
+the three goroutines grow to 8 KiB anyway. Considered and not tried: an HPACK table for what
+agents send smaller than 512 bytes: an agent may encode its first requests before it has
 read the server's settings, against a larger table, and a later reference to an entry the
 server did not keep would break the connection.
 
-What is left, and why ≤ 60 KiB is not reached: ≈ 23 KiB of stacks (net/http's HTTP/2 server
-runs three goroutines per agent with a long poll: the connection's loop, its frame reader, the
-poll's handler; started at 2 KiB they still grow to ≈ 8 KiB each, and a collection halves
-a stack only while it holds under a quarter of it) and ≈ 33 KiB of live heap, most
+**A shallower parked poll, and no HPACK table for answers (branch h-mem).** Where a
+parked poll's stack goes was read from a goroutine dump of the server child with
+` + "`GOTRACEBACK=system`" + ` (every frame's stack pointer; 200 agents parked, SIGQUIT by pid): the
+connection's loop used 3,680 bytes of stack, its frame reader 1,848, the parked poll 4,008 —
+of which 2,880 in Hoist's frames (` + "`agentAuthenticated`" + `'s closure 912 B: the agent's record and the
+request's copy; ` + "`agentEvents`" + ` 720 B; ` + "`instrument`" + ` 296 B; ` + "`api.Handler.ServeHTTP`" + ` 216 B). The
+runtime starts every goroutine at the average stack it scanned plus a 928-byte guard, rounded
+up to a power of two: those three averaged just over 3,168 bytes, so every goroutine — every
+renewed poll among them — started at 8 KiB. The work with large frames now runs in functions
+of their own that are not inlined (` + "`withAgent`" + `, ` + "`readEventPoll`" + `, ` + "`writeEvents`" + `, ` + "`finish`" + `,
+` + "`answerError`" + `, ` + "`noRoute`" + `) and have returned, or not begun, while the poll waits: those frames
+are 40, 72, 192 and 80 bytes, goroutines start at 4 KiB, and the parked poll fits in it (the totals below come to 8 + 8 + 4 KiB per agent).
+The answers' HPACK table (the server's encoder) is 1 byte instead of 512 (0 means Go's
+4 KiB): an encoder may always use less than its peer allows and announces it in the header
+block, so deployed hoistd versions decode it unchanged; it saves the answers' past headers and
+two index maps per connection (encoder allocations in the sampled heap profile at 3,000 agents
+3.5 → 1 MB). Measured alternately with the command above, SQLite, 1,000 → 3,000 agents, load
+average 7–40 (four other sessions building and testing): base = b811326, d54c046 = the shallow
+park, a12451c = with the HPACK change:
+
+| build | RSS per agent | goroutine stacks | live heap | goroutines start at | RSS at 3,000 |
+|---|---:|---:|---:|---:|---:|
+| b811326 (6 runs) | 73.2, 74.1, 74.6, 76.1, 74.0, 73.2 KiB | 23.4–24.1 KiB | 28.5–33.1 KiB | 8 KiB | 249–258 MiB |
+| d54c046 (4 runs) | 70.9, 76.7, 68.1, 70.4 KiB | 20.0–21.5 KiB | 29.7–32.1 KiB | 4 KiB | 240–256 MiB |
+| a12451c (3 runs) | 70.8, 65.7, 71.3 KiB | 19.8–20.0 KiB | 27.9–33.6 KiB | 4 KiB | 235–244 MiB |
+
+Stacks fell ≈ 3.7 KiB per agent (from three goroutines at 8 KiB to 8 + 8 + 4), RSS per agent
+by about as much (medians 74.0 → 70.8 KiB; the runs' spread is as wide as the change). With
+` + "`GODEBUG=adaptivestackstart=0`" + ` (one run, a harness build that passes GODEBUG to the server)
+stacks were 19.9 KiB: the connection's loop and its frame reader grow past 4 KiB by
+themselves, and parked at 3,680 and 1,848 bytes neither can be halved back (a collection
+halves an 8 KiB stack only below ≈ 1,248 bytes used); both are net/http's and crypto/tls's
+frames.
+
+What is left, and why ≤ 60 KiB is not reached: ≈ 20 KiB of stacks (net/http's HTTP/2 server
+runs three goroutines per agent with a long poll: the connection's loop and its frame reader
+at 8 KiB each, as above, and the parked poll at 4 KiB) and ≈ 30 KiB of live heap, most
 of it inside net/http and crypto/tls (sampled heap profile at 3,000 agents: the poll's
 response writer 4 KiB, the TLS connection's handshake and record buffers ≈ 3–4 KiB, the
-HPACK tables ≈ 2 KiB, the frame writer's buffer, AES-GCM state both ways, the agent's parsed
-certificate ≈ 1–2 KiB each), ≈ 56 KiB before any garbage. Getting under 60 KiB takes an idle
+HPACK table of what agents send ≈ 2 KiB, the frame writer's buffer, AES-GCM state both ways, the
+agent's parsed certificate ≈ 1–2 KiB each; the two response headers every API answer sets
+before its handler runs, ≈ 0.7 KiB while a poll waits, could be set when the answer is written:
+not done), ≈ 50 KiB before any garbage. Getting under 60 KiB takes an idle
 long poll that holds no handler goroutine and no response writer — an HTTP/2 server of
 our own, or a push channel other than a parked request — with the wire contract kept for
 the hoistd versions already deployed.
