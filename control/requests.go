@@ -208,7 +208,7 @@ func (s *Service) approve(ctx context.Context, a Actor, ids []string, d time.Dur
 		return nil, err
 	}
 	results := make([]Result, len(ids))
-	s.eachID(ids, func(i int, id string) { results[i] = s.approveOne(ctx, a, id, d, note, proof) })
+	s.eachID(ctx, ids, func(i int, id string) { results[i] = s.approveOne(ctx, a, id, d, note, proof) })
 	return results, nil
 }
 
