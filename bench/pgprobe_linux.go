@@ -148,4 +148,14 @@ func (p *pgProbe) writeStatements(b *strings.Builder, ops int) {
 		fmt.Fprintf(b, "%8d %9.2f %10.1f %9.3f %8d  %s\n", n, float64(n)/float64(max(1, ops)), total, mean, nrows, q)
 	}
 	fmt.Fprintf(b, "statements (top 30) per operation: %.1f\n", float64(calls)/float64(max(1, ops)))
+	// All of them, but the probe's own sampling: the figure to compare
+	// between builds (the top 30 cut off a different tail each time).
+	var all int64
+	err = p.db.QueryRow(`SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
+		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'hoist') AND query NOT LIKE '%pg_stat_activity%'`).Scan(&all)
+	if err != nil {
+		fmt.Fprintf(b, "all statements: %v\n", err)
+		return
+	}
+	fmt.Fprintf(b, "statements (all, the probe's left out) per operation: %.1f\n", float64(all)/float64(max(1, ops)))
 }

@@ -172,4 +172,4 @@ watcher); it is there whether hoistd maps it or not. A smaller ring trades again
 storm can queue while hoistd is descheduled (a 1 MiB ring holds about 500 execs with full argv).
 {{end}}
 ` + profileNotes + changeReportNotes + `
-` + postgresNotes + pgperfNotes + memoryNotes + faultsNotes
+` + postgresNotes + pgperfNotes + pgroundThreeNotes + memoryNotes + faultsNotes

@@ -38,6 +38,9 @@ type Service struct {
 	exportSlots chan struct{}
 	agents      agentCache
 	anchor      *anchor // nil: no checkpoints
+	// batchSlots bounds the decisions of all batches under way together
+	// (see eachID); nil: no bound.
+	batchSlots chan struct{}
 	// deviceKey signs device tokens (see device.go).
 	deviceKey []byte
 
@@ -146,7 +149,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{sink: cfg.Sink, box: box, selfURLs: cfg.SelfURLs, jitter: cfg.Jitter, lease: cfg.DeliveryLease, remindAfter: cfg.ReminderAfter,
 		store: cfg.Store, settings: cfg.Settings, clock: cfg.Clock, log: cfg.Logger, tokenTTL: cfg.TokenTTL,
-		signer: cfg.Signer, url: cfg.URL, notify: newNotifier(), presence: newPresence(), hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), exportSlots: make(chan struct{}, 2),
+		signer: cfg.Signer, url: cfg.URL, notify: newNotifier(), presence: newPresence(), hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), exportSlots: make(chan struct{}, 2), batchSlots: make(chan struct{}, batchSlots),
 		anchor: newAnchor(cfg.Checkpoints, cfg.Signer), deviceKey: cfg.DeviceKey, sso: cfg.SSO, webauthn: wa}, nil
 }
 
@@ -212,6 +215,14 @@ const MaxBatch = 500
 // batch stays one at a time.
 const batchWorkers = 4
 
+// batchSlots is how many decisions all the batches under way decide at
+// once, together. Each holds one of the pool's connections (16 on
+// PostgreSQL) from its begin to its commit: without a bound, four batches
+// at once would hold all of them, and every other call — a single
+// approval, a check-in, a long poll, the seal the batches wait for — would
+// queue behind them. Half the pool lets two batches run at full speed.
+const batchSlots = 8
+
 // concurrentWriters is what a store says when its write transactions
 // commit side by side (sqlstore.Store on PostgreSQL).
 type concurrentWriters interface{ ConcurrentWriters() bool }
@@ -219,15 +230,18 @@ type concurrentWriters interface{ ConcurrentWriters() bool }
 // eachID calls fn for every id of a batch, batchWorkers at a time where the
 // store commits writers side by side, and returns when all have returned.
 // A batch that names one id twice is decided in order, one at a time, so
-// that the second sees the first's decision exactly as before.
-func (s *Service) eachID(ids []string, fn func(i int, id string)) {
+// that the second sees the first's decision exactly as before. A batch of
+// one is decided on the caller's goroutine, like any single call. The
+// workers of every batch take their turns from batchSlots; once ctx ends
+// they no longer wait for one (fn then fails at once on ctx).
+func (s *Service) eachID(ctx context.Context, ids []string, fn func(i int, id string)) {
 	workers := 1
 	if cw, ok := s.store.(concurrentWriters); ok && cw.ConcurrentWriters() {
 		workers = batchWorkers
 	}
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		if seen[id] || workers == 1 {
+		if seen[id] || workers == 1 || len(ids) == 1 {
 			for i, id := range ids {
 				fn(i, id)
 			}
@@ -247,6 +261,7 @@ func (s *Service) eachID(ids []string, fn func(i int, id string)) {
 			for i := range next {
 				func() {
 					defer p.catch(nil)
+					defer s.takeBatchSlot(ctx)()
 					fn(i, ids[i])
 				}()
 			}
@@ -258,6 +273,20 @@ func (s *Service) eachID(ids []string, fn func(i int, id string)) {
 	close(next)
 	wg.Wait()
 	p.raise()
+}
+
+// takeBatchSlot waits for one of batchSlots, or for ctx to end, and
+// returns what gives it back.
+func (s *Service) takeBatchSlot(ctx context.Context) (release func()) {
+	if s.batchSlots == nil {
+		return func() {}
+	}
+	select {
+	case s.batchSlots <- struct{}{}:
+		return func() { <-s.batchSlots }
+	case <-ctx.Done():
+		return func() {}
+	}
 }
 
 func checkBatch(ids []string) error {

@@ -208,7 +208,7 @@ func (s *Service) approve(ctx context.Context, a Actor, ids []string, d time.Dur
 		return nil, err
 	}
 	results := make([]Result, len(ids))
-	s.eachID(ids, func(i int, id string) { results[i] = s.approveOne(ctx, a, id, d, note, proof) })
+	s.eachID(ctx, ids, func(i int, id string) { results[i] = s.approveOne(ctx, a, id, d, note, proof) })
 	return results, nil
 }
 
@@ -223,6 +223,11 @@ func (s *Service) approveOne(ctx context.Context, a Actor, id string, d time.Dur
 		if err := mayDecide(ctx, tx, a, r, true); err != nil {
 			return err
 		}
+		// Before the step-up's check: the policy it reads is then one of
+		// those jitStillOn read with the groups (no round trip of its own).
+		if err := jitStillOn(ctx, tx, r); err != nil {
+			return err
+		}
 		if err := checkStepUp(ctx, tx, a.ID, r, d, proof); err != nil {
 			return err
 		}
@@ -232,9 +237,6 @@ func (s *Service) approveOne(ctx context.Context, a Actor, id string, d time.Dur
 		if r.MaxDuration > 0 && d > r.MaxDuration {
 			return &hoist.Error{Code: hoist.EInvalid, Message: fmt.Sprintf("at most %s may be granted on %s (the lower of policy %q's longest window and the agent configuration's)", hoist.DescribeDuration(r.MaxDuration), r.Host, r.Policy),
 				Fields: map[string]string{"duration": "at most " + hoist.FormatDuration(r.MaxDuration)}}
-		}
-		if err := jitStillOn(ctx, tx, r); err != nil {
-			return err
 		}
 		// One Time (d zero) is the one-time window, cut to the policy's maximum.
 		next, sess, err = r.Approve(hoist.Approval{Approver: a.Name, Duration: d, Reason: note, OneTime: d == 0}, s.settingsFor(r.MaxDuration, 0), now)

@@ -31,7 +31,7 @@ func TestReviewApartPanicReachesCaller(t *testing.T) {
 	defer pg.Close()
 	s := &Service{store: pg}
 	p := recovered(func() {
-		s.eachID([]string{"req_a", "req_b", "req_c"}, func(i int, id string) {
+		s.eachID(ctx, []string{"req_a", "req_b", "req_c"}, func(i int, id string) {
 			if id == "req_b" {
 				panic("boom in a batch")
 			}

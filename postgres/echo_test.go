@@ -2,9 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,16 +21,7 @@ import (
 // in commit order is heard after it too.
 func TestOwnNotificationWakesOnce(t *testing.T) {
 	dbURL := pgtest.URL(t)
-	here, err := postgres.Open(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer here.Close()
-	there, err := postgres.Open(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer there.Close()
+	here, there := openStore(t, dbURL), openStore(t, dbURL)
 
 	observer, err := pgx.Connect(context.Background(), dbURL)
 	if err != nil {
@@ -44,31 +32,8 @@ func TestOwnNotificationWakesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var (
-		mu    sync.Mutex
-		woken = map[string]int{}
-	)
-	count := func(id string) int { mu.Lock(); defer mu.Unlock(); return woken[id] }
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	listening := make(chan struct{}, 1)
-	go postgres.ListenAgentEvents(ctx, dbURL, here, slog.New(slog.NewTextHandler(io.Discard, nil)), func(id string) {
-		if id == hoist.AllAgents {
-			select {
-			case listening <- struct{}{}:
-			default:
-			}
-			return
-		}
-		mu.Lock()
-		woken[id]++
-		mu.Unlock()
-	})
-	select {
-	case <-listening:
-	case <-time.After(time.Minute):
-		t.Fatal("the listener did not connect")
-	}
+	woken := listen(t, dbURL, here)
+	count := woken.count
 	notify := func(s interface {
 		Update(context.Context, func(hoist.Tx) error) error
 	}, id string) {

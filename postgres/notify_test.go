@@ -2,16 +2,12 @@ package postgres_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hoist-jit/hoist"
 	"github.com/hoist-jit/hoist/pgtest"
-	"github.com/hoist-jit/hoist/postgres"
 	"github.com/hoist-jit/hoist/testenv"
 )
 
@@ -24,37 +20,9 @@ import (
 // notification itself, not a reconnect's wake of every agent.
 func TestNotificationSurvivesAFailedSend(t *testing.T) {
 	dbURL := pgtest.URL(t)
-	s, err := postgres.Open(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-
-	var (
-		mu    sync.Mutex
-		heard []string
-	)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	listening := make(chan struct{}, 1)
+	s := openStore(t, dbURL)
 	// Heard as another replica hears it: a listener of no store of its own.
-	go postgres.ListenAgentEvents(ctx, dbURL, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), func(id string) {
-		if id == hoist.AllAgents {
-			select {
-			case listening <- struct{}{}:
-			default:
-			}
-			return
-		}
-		mu.Lock()
-		heard = append(heard, id)
-		mu.Unlock()
-	})
-	select {
-	case <-listening:
-	case <-time.After(time.Minute):
-		t.Fatal("the listener did not connect")
-	}
+	heard := listen(t, dbURL, nil)
 
 	// hold starts a transaction that keeps its connection until release
 	// is closed; it returns once the transaction has begun.
@@ -123,17 +91,12 @@ func TestNotificationSurvivesAFailedSend(t *testing.T) {
 	testenv.WaitUntil(t, "the notifier's first send to give up", func() bool {
 		return s.WriterStats().WaitDuration >= 10*time.Second
 	})
-	mu.Lock()
-	early := slices.Contains(heard, "agt_retried")
-	mu.Unlock()
-	if early {
+	if heard.count("agt_retried") > 0 {
 		t.Fatal("the notification went out while every connection was held")
 	}
 	close(release)
 	held.Wait()
 	testenv.WaitUntil(t, "the notification of agt_retried once the burst is over", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Contains(heard, "agt_retried")
+		return heard.count("agt_retried") > 0
 	})
 }

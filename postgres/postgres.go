@@ -60,6 +60,7 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 		// what this trades for not waiting on the disk.
 		RelaxDurability: `SET LOCAL synchronous_commit = off`,
 		SealAfterCommit: true,
+		DrawPendingIDs:  `SELECT nextval('audit_pending_id_seq') AS id FROM generate_series(1, ?)`,
 		Backend:         backendPID,
 	})
 	// What a crash left between a change's commit and its seal.

@@ -11,7 +11,7 @@ import (
 // PostgreSQL, which on a loaded machine is a wake-up of another process
 // each (BENCHMARKS.md, "PostgreSQL: what the profile showed"). Where the
 // transaction can take the three as one read, Groups reads all three in one
-// statement and Policies and EmergencyCodes answer from it.
+// statement and Policies, Policy and EmergencyCodes answer from it.
 
 // bundleRead holds the rows of the three tables as one statement read them.
 type bundleRead struct {
@@ -70,6 +70,28 @@ func (t *tx) groupsAndRest(ctx context.Context) ([]hoist.ComputerGroup, error) {
 	}
 	t.bundle = &read
 	return groups, nil
+}
+
+// policy is Policy's answer from what Groups read: the policy with that id,
+// else the one of that name.
+func (b *bundleRead) policy(idOrName string) (hoist.Policy, error) {
+	ps, err := decodeAll[hoist.Policy](b.policies)
+	if err != nil {
+		return hoist.Policy{}, err
+	}
+	byName := -1
+	for i, p := range ps {
+		if p.ID == idOrName {
+			return p, nil
+		}
+		if p.Name == idOrName && byName < 0 {
+			byName = i
+		}
+	}
+	if byName < 0 {
+		return hoist.Policy{}, hoist.Errorf(hoist.ENotFound, "no policy %q", idOrName)
+	}
+	return ps[byName], nil
 }
 
 // decodeAll decodes rows of JSON as read; nil for none, as scanJSON.

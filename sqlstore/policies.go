@@ -19,6 +19,9 @@ func (t *tx) InsertPolicy(ctx context.Context, p hoist.Policy) error {
 }
 
 func (t *tx) Policy(ctx context.Context, idOrName string) (hoist.Policy, error) {
+	if t.bundle != nil {
+		return t.bundle.policy(idOrName) // see bundleread.go
+	}
 	rows, err := t.query(ctx, "read policy", `SELECT data FROM policies WHERE id = ? OR name = ? ORDER BY CASE WHEN id = ? THEN 0 ELSE 1 END LIMIT 1`, idOrName, idOrName, idOrName)
 	if err != nil {
 		return hoist.Policy{}, err

@@ -184,36 +184,66 @@ func (t *tx) insertSealedEvents(ctx context.Context, pending []pendingRecord) er
 	return err
 }
 
-// appendPending writes ev to audit_pending, to be sealed when the
-// transaction has committed. The record returned has no place in the chain
-// yet: Seq 0, no hashes.
+// appendPending keeps ev for audit_pending, to be sealed when the
+// transaction has committed; writePending writes what it kept just before the
+// commit. The record returned has no place in the chain yet: Seq 0, no
+// hashes. Nothing in a transaction reads its own pending records back, so
+// holding them to the end costs nothing but saves a round trip per record
+// and per outbox event.
 func (t *tx) appendPending(ctx context.Context, ev hoist.AuditEvent, now time.Time) (hoist.AuditRecord, error) {
 	rec, err := ev.Seal(0, "", now)
 	if err != nil {
 		return hoist.AuditRecord{}, err
 	}
 	rec.Seq, rec.PrevHash, rec.Hash = 0, "", ""
-	var id int64
-	err = t.tx.QueryRowContext(ctx, t.bind(`INSERT INTO audit_pending (time, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?) RETURNING id`),
-		micros(rec.Time), rec.Actor, rec.Action, rec.Subject, string(rec.Detail)).Scan(&id)
-	if err != nil {
-		return hoist.AuditRecord{}, t.store.storeError("append to the audit log", err)
-	}
-	t.pending = id
+	t.pending = append(t.pending, pendingRecord{rec: rec})
 	return rec, nil
 }
 
 // insertPendingEvent queues ev with the audit record this transaction
 // appended last, to be numbered by it when it is sealed.
 func (t *tx) insertPendingEvent(ctx context.Context, ev hoist.IntegrationEvent) error {
-	if t.pending == 0 {
+	if len(t.pending) == 0 {
 		return hoist.Errorf(hoist.EInternal, "an outbox event without a sequence number needs an audit record appended before it in its transaction")
+	}
+	last := &t.pending[len(t.pending)-1]
+	if last.event.Valid {
+		return hoist.Errorf(hoist.EInternal, "an audit record carries one outbox event at most")
 	}
 	data, err := encode(ev)
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, "queue event", `INSERT INTO audit_pending_events (audit_id, data) VALUES (?, ?)`, t.pending, data)
+	last.event = sql.NullString{String: data, Valid: true}
+	return nil
+}
+
+// writePending writes the audit records and outbox events the transaction
+// kept (appendPending) in one statement: it draws their ids
+// (Dialect.DrawPendingIDs) and gives them out in ascending order, so that
+// the seal, which chains by id, keeps the records in the order they were
+// appended; the events join their records by those ids.
+func (t *tx) writePending(ctx context.Context) error {
+	if len(t.pending) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 1+7*len(t.pending))
+	args = append(args, len(t.pending))
+	rows := make([]string, len(t.pending))
+	for i, p := range t.pending {
+		r := p.rec
+		rows[i] = "(?::bigint, ?::bigint, ?::text, ?::text, ?::text, ?::text, ?::text)"
+		args = append(args, i+1, micros(r.Time), r.Actor, r.Action, r.Subject, string(r.Detail), p.event)
+	}
+	_, err := t.exec(ctx, "append to the audit log",
+		`WITH drawn AS MATERIALIZED (`+t.d.DrawPendingIDs+`),
+		ranked AS MATERIALIZED (SELECT id, row_number() OVER (ORDER BY id) AS ord FROM drawn),
+		kept (ord, time, actor, action, subject, detail, event) AS (VALUES `+strings.Join(rows, ", ")+`),
+		records AS (INSERT INTO audit_pending (id, time, actor, action, subject, detail)
+			SELECT r.id, k.time, k.actor, k.action, k.subject, k.detail FROM kept k JOIN ranked r ON r.ord = k.ord)
+		INSERT INTO audit_pending_events (audit_id, data)
+			SELECT r.id, k.event FROM kept k JOIN ranked r ON r.ord = k.ord WHERE k.event IS NOT NULL`,
+		args...)
 	return err
 }
 

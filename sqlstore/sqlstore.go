@@ -62,6 +62,9 @@ type Dialect struct {
 	// transaction (PostgreSQL). Without it every record is chained in its
 	// transaction, as SQLite's one writer at a time allows anyway.
 	SealAfterCommit bool
+	// DrawPendingIDs is the query that draws n new ids of audit_pending
+	// (n its one argument, the ids in any order) for SealAfterCommit.
+	DrawPendingIDs string
 	// Backend names the database backend of a driver connection (its
 	// PostgreSQL pid, which the notifications it sends carry), 0 when it
 	// cannot; nil where there are no notifications.
@@ -112,6 +115,9 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 	}
 	t := &tx{tx: sqlTx, d: s.dialect, store: s, readOnly: opts != nil && opts.ReadOnly}
 	err = fn(t)
+	if err == nil {
+		err = t.writePending(ctx)
+	}
 	if err != nil {
 		_ = sqlTx.Rollback()
 		return err
@@ -126,7 +132,7 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 		wake = s.sent.waker()
 		s.notifier.send(t.notify, wake != nil)
 	}
-	if t.pending != 0 {
+	if len(t.pending) != 0 {
 		// The change and its records are committed whatever the seal
 		// does: a failed seal is retried, never reported as the change's.
 		_ = s.sealer.await(ctx, s.sealAll)
@@ -212,10 +218,10 @@ type tx struct {
 	d     Dialect
 	store *Store
 	// deferSeal sends the audit records appended from now on to
-	// audit_pending (see Seal); pending is the id of the last one, 0 for
-	// none.
+	// audit_pending (see Seal); pending holds them, with their outbox
+	// events, until writePending writes them before the commit.
 	deferSeal bool
-	pending   int64
+	pending   []pendingRecord
 	// notify holds the agents NotifyAgent named, to be notified after
 	// the commit.
 	notify []string

@@ -12,7 +12,8 @@ import (
 // store keeps between its statements (the rows it wrote, the groups,
 // policies and emergency codes one statement read: see sqlstore), and the
 // lists read together in a check-in's kind of transaction come in the same
-// order as read one by one.
+// order as read one by one, and a policy by id or name is the same as read
+// alone.
 func testReadsInTransaction(t *testing.T, s hoist.Store) {
 	samples := hoist.SamplePolicies(t0)
 	g := hoist.ComputerGroup{ID: hoist.NewID(hoist.GroupIDPrefix), Name: "ops", Version: 1, CreatedAt: t0, UpdatedAt: t0}
@@ -75,12 +76,25 @@ func testReadsInTransaction(t *testing.T, s hoist.Store) {
 		if err != nil || len(cs) != len(aloneCodes) || cs[0].ID != aloneCodes[0].ID {
 			t.Errorf("EmergencyCodes read with the groups = %+v, %v; want %+v", cs, err, aloneCodes)
 		}
+		// One policy by id or by name, as a decision reads its request's.
+		some := samples[len(samples)-1]
+		for _, key := range []string{some.ID, some.Name} {
+			if p, err := tx.Policy(ctx(), key); err != nil || p.ID != some.ID {
+				t.Errorf("Policy(%q) read with the groups = %s, %v; want %s", key, p.ID, err, some.ID)
+			}
+		}
+		if _, err := tx.Policy(ctx(), samples[0].Name); hoist.ErrorCode(err) != hoist.ENotFound {
+			t.Errorf("Policy of one not yet inserted, read with the groups: %v, want ENotFound", err)
+		}
 		// A write after the read is seen by the next read.
 		if err := tx.InsertPolicy(ctx(), samples[0]); err != nil {
 			return err
 		}
 		if ps, err := tx.Policies(ctx()); err != nil || len(ps) != len(samples) {
 			t.Errorf("Policies after an insert in the transaction: %d, %v; want %d", len(ps), err, len(samples))
+		}
+		if p, err := tx.Policy(ctx(), samples[0].Name); err != nil || p.ID != samples[0].ID {
+			t.Errorf("Policy after its insert in the transaction = %s, %v; want %s", p.ID, err, samples[0].ID)
 		}
 		// The rows it wrote read back as written.
 		if err := tx.InsertRequest(ctx(), r); err != nil {
