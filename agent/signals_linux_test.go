@@ -1,6 +1,8 @@
 package agent_test
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -52,5 +54,48 @@ func TestElevatedProgramsGetDefaultSignals(t *testing.T) {
 	got = run(`hoist run -- sh -c 'trap "echo caught; exit 3" HUP; kill -HUP $$; sleep 1; echo missed'`)
 	if got.code != 3 || got.stdout != "caught\n" {
 		t.Errorf("a trapped SIGHUP: exit %d, output %q; want 3 and caught", got.code, got.stdout)
+	}
+}
+
+// TestCleanStartIsNotExecutedAgain: hoistd executes itself again only when it
+// started with a signal ignored or blocked. The second start carries
+// HOIST_SIGNALS_CLEANED in the environment it was executed with, which
+// /proc/PID/environ shows for as long as it runs.
+func TestCleanStartIsNotExecutedAgain(t *testing.T) {
+	r := newRig(t)
+	for _, tc := range []struct {
+		name string
+		wrap []string
+		want bool
+	}{
+		// --default-signal: clean even when the test itself runs under nohup.
+		{"clean start", []string{"env", "--default-signal"}, false},
+		{"SIGHUP ignored", []string{"env", "--default-signal", "--ignore-signal=HUP"}, true},
+		{"SIGUSR1 blocked", []string{"env", "--default-signal", "--block-signal=USR1"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &daemon{t: t, bin: filepath.Dir(r.hoist), state: t.TempDir(), socket: filepath.Join(filepath.Dir(r.socket), "real.sock"),
+				cg: r.cgs.Root + "-real", tracker: platform.TrackCgroup, wrap: tc.wrap}
+			t.Cleanup(func() {
+				if d.cmd.ProcessState == nil {
+					d.kill9()
+				}
+				removeCgroups(d.cg)
+			})
+			d.start()
+			environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", d.cmd.Process.Pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := false
+			for _, kv := range strings.Split(string(environ), "\x00") {
+				if strings.HasPrefix(kv, "HOIST_SIGNALS_CLEANED=") {
+					got = true
+				}
+			}
+			if got != tc.want {
+				t.Errorf("hoistd executed itself again: %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
