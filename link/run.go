@@ -128,7 +128,7 @@ func (l *Link) Run(ctx context.Context) {
 	go l.deliverLoop(ctx)
 	go l.checkinLoop(ctx)
 	go l.retryUnsaved(ctx)
-	backoff := newBackoff()
+	backoff := newBackoff(l.clock)
 	after := l.cursor()
 	for ctx.Err() == nil {
 		ans, err := l.c.Events(ctx, after, PollWait)
@@ -249,7 +249,7 @@ func (l *Link) Checkin(ctx context.Context) error {
 // checkinLoop checks in at start, at the configured interval, and whenever
 // the server says that policies changed.
 func (l *Link) checkinLoop(ctx context.Context) {
-	backoff := newBackoff()
+	backoff := newBackoff(l.clock)
 	for ctx.Err() == nil {
 		if err := l.Checkin(ctx); err != nil {
 			if ctx.Err() == nil {
@@ -380,37 +380,69 @@ func refused(err error) bool {
 	return false
 }
 
-// Backoff bounds, after a failed call to the server. The longest wait is
-// what bounds how late the link notices that the server is back: with
-// jitter a wait is up to 1.5 times maxBackoff, so an agent is back within
-// about 6 s of the server (the fault suite measured up to 10 s after a 3 s
-// outage with a 30 s cap: the wait had grown with the outage). A fleet
-// still spreads its reconnections over the jittered window.
+// Backoff bounds, after a failed call to the server. In the first
+// longOutage of an outage the wait grows to maxBackoff and no further: with
+// jitter a wait is up to 1.5 times that, so an agent is back within about
+// 6 s of a server that was gone for a blip or a restart (the fault suite
+// measured up to 10 s after a 3 s outage when the wait grew with the
+// outage). Once the server has been gone that long, being back a few
+// seconds sooner matters less than the load a fleet puts on it: 50,000
+// agents waiting 4 s make ≈ 25,000 connection attempts a second against a
+// dead server, and as many TLS handshakes the moment it returns. So the
+// wait then goes on doubling to maxOutageBackoff, with full jitter
+// (anywhere from 0 to the delay): a fleet spreads its calls evenly over the
+// window, ≈ 50,000 / 30 s ≈ 1,700 a second, and an agent is back at most
+// maxOutageBackoff after the server is.
 const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 4 * time.Second
+	minBackoff       = 100 * time.Millisecond
+	maxBackoff       = 4 * time.Second
+	longOutage       = time.Minute
+	maxOutageBackoff = time.Minute
 )
 
-type backoff struct{ d time.Duration }
+// backoff is the wait between failed calls to the server, on the link's
+// clock.
+type backoff struct {
+	now   func() time.Time
+	d     time.Duration
+	since time.Time // the first failure since the last success; zero after one
+}
 
-func newBackoff() *backoff { return &backoff{d: minBackoff} }
+func newBackoff(now func() time.Time) *backoff { return &backoff{now: now, d: minBackoff} }
 
-func (b *backoff) reset() { b.d = minBackoff }
+// reset is called after a call succeeded: the next outage starts quick.
+func (b *backoff) reset() { b.d, b.since = minBackoff, time.Time{} }
 
-// wait sleeps after err for the current delay with jitter, which then
-// doubles up to maxBackoff. A server that answered with a Retry-After (it
-// is up, its database is not: a 503; or it is busy: a 429) is called again
-// when it said, plus up to a quarter of that so that a fleet does not come
-// back in step: never sooner, or every agent of a fleet would send it the
-// calls it asked not to get (the wait it asks for is bounded by
-// maxRetryAfter).
-func (b *backoff) wait(ctx context.Context, err error) {
-	d := b.d/2 + rand.N(b.d)
+// next is the wait after err, and moves the delay on: jitter around the
+// delay, which doubles up to maxBackoff in the outage's first longOutage,
+// then full jitter up to a delay that doubles to maxOutageBackoff. A server
+// that answered with a Retry-After (it is up, its database is not: a 503;
+// or it is busy: a 429) is called again when it said, plus up to a quarter
+// of that so that a fleet does not come back in step: never sooner, or
+// every agent of a fleet would send it the calls it asked not to get (the
+// wait it asks for is bounded by maxRetryAfter).
+func (b *backoff) next(err error) time.Duration {
+	now := b.now()
+	if b.since.IsZero() {
+		b.since = now
+	}
+	var d time.Duration
+	if now.Sub(b.since) < longOutage {
+		d = b.d/2 + rand.N(b.d)
+		b.d = min(b.d*2, maxBackoff)
+	} else {
+		b.d = min(b.d*2, maxOutageBackoff)
+		d = rand.N(b.d + 1)
+	}
 	if after := RetryAfter(err); after > 0 {
 		d = after + rand.N(after/4+1)
 	}
-	b.d = min(b.d*2, maxBackoff)
-	t := time.NewTimer(d)
+	return d
+}
+
+// wait sleeps for next(err), or until ctx ends.
+func (b *backoff) wait(ctx context.Context, err error) {
+	t := time.NewTimer(b.next(err))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
