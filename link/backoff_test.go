@@ -54,7 +54,7 @@ func TestRetryAfterReachesTheBackoff(t *testing.T) {
 // further (a clock that stands still: the outage never gets long).
 func TestBackoffIsBounded(t *testing.T) {
 	clock := testenv.NewClock(time.Unix(1e9, 0))
-	b := newBackoff(clock.Now)
+	b := newBackoff(clock)
 	for range 20 {
 		if d := b.next(nil); d > maxBackoff*3/2 {
 			t.Errorf("a wait of %s, want at most %s", d, maxBackoff*3/2)
@@ -74,7 +74,7 @@ func TestBackoffIsBounded(t *testing.T) {
 // Retry-After still the wait, and a success makes the next outage quick.
 func TestBackoffSpreadsALongOutage(t *testing.T) {
 	clock := testenv.NewClock(time.Unix(1e9, 0))
-	b := newBackoff(clock.Now)
+	b := newBackoff(clock)
 	start := clock.Now()
 	var long []time.Duration // the waits after the outage's first longOutage
 	for clock.Now().Sub(start) < time.Hour {

@@ -30,7 +30,7 @@ type Link struct {
 	stateDir string
 	facts    wire.AgentFacts
 	log      *slog.Logger
-	clock    func() time.Time
+	clock    agent.Clock   // the link's time and its waits: settable in tests
 	kick     chan struct{} // wakes the audit delivery
 	recheck  chan struct{} // asks for a check-in now: policies changed
 	reports  sessionReporter
@@ -53,7 +53,7 @@ func New(c *Client, a *agent.Agent, stateDir string, facts wire.AgentFacts, log 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Link{c: c, a: a, stateDir: stateDir, facts: facts, log: log, clock: time.Now, kick: make(chan struct{}, 1), recheck: make(chan struct{}, 1), refusedRecs: map[string]bool{}}
+	l := &Link{c: c, a: a, stateDir: stateDir, facts: facts, log: log, clock: agent.RealClock{}, kick: make(chan struct{}, 1), recheck: make(chan struct{}, 1), refusedRecs: map[string]bool{}}
 	// Bundles are signed with the key grants are: the agent checks the one
 	// it stored, and every new one, against the key pinned at enrolment.
 	a.SetBundleKey(c.GrantKey())
@@ -128,9 +128,24 @@ func (l *Link) Run(ctx context.Context) {
 	go l.deliverLoop(ctx)
 	go l.checkinLoop(ctx)
 	go l.retryUnsaved(ctx)
+	l.pollEvents(ctx)
+}
+
+// quickEmptyPoll: a long poll answered empty sooner than this was not a
+// long poll. The server answers empty only when the wait is over (or when
+// it shuts down); a proxy that cuts long polls short, or answers them
+// itself, would otherwise have the link poll as fast as the round trip
+// allows, and a fleet behind it flood the proxy and the server.
+const quickEmptyPoll = PollWait / 5
+
+// pollEvents long-polls the server for events and applies them, until ctx
+// ends. After a failed poll, and after one that came back empty at once, it
+// waits on the backoff.
+func (l *Link) pollEvents(ctx context.Context) {
 	backoff := newBackoff(l.clock)
 	after := l.cursor()
 	for ctx.Err() == nil {
+		began := l.clock.Now()
 		ans, err := l.c.Events(ctx, after, PollWait)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -139,7 +154,6 @@ func (l *Link) Run(ctx context.Context) {
 			}
 			continue
 		}
-		backoff.reset()
 		for _, ev := range ans.Events {
 			l.apply(ev)
 		}
@@ -149,6 +163,12 @@ func (l *Link) Run(ctx context.Context) {
 				l.log.Warn("cannot save the event cursor", "err", err)
 			}
 		}
+		if took := l.clock.Now().Sub(began); len(ans.Events) == 0 && took < quickEmptyPoll {
+			l.log.Warn("the event poll came back empty at once; is a proxy cutting long polls short?", "took", took, "poll_wait", PollWait)
+			backoff.wait(ctx, nil)
+			continue
+		}
+		backoff.reset()
 	}
 }
 
@@ -157,7 +177,7 @@ func (l *Link) Run(ctx context.Context) {
 func (l *Link) apply(ev hoist.AgentEvent) {
 	switch ev.Kind {
 	case hoist.AgentEventApproved:
-		g, err := hoist.VerifyGrant(l.c.GrantKey(), ev.Grant, l.c.ID.AgentID, l.clock())
+		g, err := hoist.VerifyGrant(l.c.GrantKey(), ev.Grant, l.c.ID.AgentID, l.clock.Now())
 		if err != nil {
 			l.log.Warn("refusing a grant", "request", ev.RequestID, "err", err)
 			return
@@ -208,7 +228,7 @@ func (l *Link) apply(ev hoist.AgentEvent) {
 // approved extension, checked as every grant is, and tells the user's
 // waiting request that it was approved.
 func (l *Link) applyExtension(ev hoist.AgentEvent) {
-	g, err := hoist.VerifyGrant(l.c.GrantKey(), ev.Grant, l.c.ID.AgentID, l.clock())
+	g, err := hoist.VerifyGrant(l.c.GrantKey(), ev.Grant, l.c.ID.AgentID, l.clock.Now())
 	if err != nil {
 		l.log.Warn("refusing an extension's grant", "request", ev.RequestID, "err", err)
 		return
@@ -308,7 +328,7 @@ func (l *Link) Deliver(ctx context.Context) error {
 		if err != nil || len(events) == 0 {
 			return err
 		}
-		numbered := l.seqs.on(l.clock())
+		numbered := l.seqs.on(l.clock.Now())
 		convert := func(ev agent.Event) wire.AgentAuditEvent {
 			w := wire.AgentAuditEvent{ID: ev.ID, Time: ev.Time, Action: ev.Action, Actor: ev.Actor, Subject: ev.Subject, Detail: ev.Detail}
 			if numbered {
@@ -366,7 +386,7 @@ func (l *Link) sendAudit(ctx context.Context, batch []wire.AgentAuditEvent) erro
 		return err
 	}
 	l.log.Warn("the server refused numbered audit events; sending them without numbers for a while", "for", reportRetryAfter)
-	l.seqs.refused(l.clock())
+	l.seqs.refused(l.clock.Now())
 	return nil
 }
 
@@ -403,12 +423,12 @@ const (
 // backoff is the wait between failed calls to the server, on the link's
 // clock.
 type backoff struct {
-	now   func() time.Time
+	clock agent.Clock
 	d     time.Duration
 	since time.Time // the first failure since the last success; zero after one
 }
 
-func newBackoff(now func() time.Time) *backoff { return &backoff{now: now, d: minBackoff} }
+func newBackoff(clock agent.Clock) *backoff { return &backoff{clock: clock, d: minBackoff} }
 
 // reset is called after a call succeeded: the next outage starts quick.
 func (b *backoff) reset() { b.d, b.since = minBackoff, time.Time{} }
@@ -422,7 +442,7 @@ func (b *backoff) reset() { b.d, b.since = minBackoff, time.Time{} }
 // every agent of a fleet would send it the calls it asked not to get (the
 // wait it asks for is bounded by maxRetryAfter).
 func (b *backoff) next(err error) time.Duration {
-	now := b.now()
+	now := b.clock.Now()
 	if b.since.IsZero() {
 		b.since = now
 	}
@@ -440,13 +460,14 @@ func (b *backoff) next(err error) time.Duration {
 	return d
 }
 
-// wait sleeps for next(err), or until ctx ends.
+// wait sleeps for next(err) on the backoff's clock, or until ctx ends.
 func (b *backoff) wait(ctx context.Context, err error) {
-	t := time.NewTimer(b.next(err))
+	done := make(chan struct{})
+	t := b.clock.AfterFunc(b.next(err), func() { close(done) })
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-	case <-t.C:
+	case <-done:
 	}
 }
 
@@ -531,7 +552,7 @@ func (l *Link) retryUnsaved(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for _, ev := range l.unsaved.take(l.clock()) {
+		for _, ev := range l.unsaved.take(l.clock.Now()) {
 			l.apply(ev)
 		}
 	}
