@@ -32,6 +32,7 @@ type Link struct {
 	log      *slog.Logger
 	clock    agent.Clock   // the link's time and its waits: settable in tests
 	kick     chan struct{} // wakes the audit delivery
+	answered chan struct{} // the server answered a call: ends the delivery's backoff
 	recheck  chan struct{} // asks for a check-in now: policies changed
 	reports  sessionReporter
 	seqs     seqSender
@@ -53,7 +54,7 @@ func New(c *Client, a *agent.Agent, stateDir string, facts wire.AgentFacts, log 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Link{c: c, a: a, stateDir: stateDir, facts: facts, log: log, clock: agent.RealClock{}, kick: make(chan struct{}, 1), recheck: make(chan struct{}, 1), refusedRecs: map[string]bool{}}
+	l := &Link{c: c, a: a, stateDir: stateDir, facts: facts, log: log, clock: agent.RealClock{}, kick: make(chan struct{}, 1), answered: make(chan struct{}, 1), recheck: make(chan struct{}, 1), refusedRecs: map[string]bool{}}
 	// Bundles are signed with the key grants are: the agent checks the one
 	// it stored, and every new one, against the key pinned at enrolment.
 	a.SetBundleKey(c.GrantKey())
@@ -154,6 +155,7 @@ func (l *Link) pollEvents(ctx context.Context) {
 			}
 			continue
 		}
+		l.serverAnswered()
 		for _, ev := range ans.Events {
 			l.apply(ev)
 		}
@@ -278,6 +280,7 @@ func (l *Link) checkinLoop(ctx context.Context) {
 			}
 			continue
 		}
+		l.serverAnswered()
 		backoff.reset()
 		every := hoist.DefaultCheckinInterval
 		if c := l.a.Bundle().Config.CheckinInterval; c != nil && c.D() > 0 {
@@ -293,24 +296,52 @@ func (l *Link) checkinLoop(ctx context.Context) {
 	}
 }
 
-// deliverLoop sends the audit queue to the server, now and then and when
-// kicked.
+// deliverEvery is how often the audit queue and the recordings are tried
+// while the server takes them (a kick sends them at once).
+const deliverEvery = 2 * time.Second
+
+// deliverLoop sends the audit queue and the recordings to the server: at
+// start, every deliverEvery and when kicked, while the server takes them.
+// After a failure it waits on its own backoff, and a kick does not cut the
+// wait short: the events are safe in the outbox, and a fleet kicked by its
+// users would otherwise call a server that is down as often as it is used.
+// Another call of the link that got an answer (serverAnswered) ends the
+// wait: the server is back, and the queue goes at once.
 func (l *Link) deliverLoop(ctx context.Context) {
-	t := time.NewTicker(2 * time.Second)
+	backoff := newBackoff(l.clock)
+	t := time.NewTicker(deliverEvery)
 	defer t.Stop()
-	for {
-		if err := l.Deliver(ctx); err != nil && ctx.Err() == nil {
+	for ctx.Err() == nil {
+		taken, err := l.deliver(ctx)
+		if taken > 0 {
+			backoff.reset() // the server is taking events: a failure after starts a new outage
+		}
+		if err != nil && ctx.Err() == nil {
 			l.log.Debug("audit delivery failed; will retry", "err", err)
 		}
-		if err := l.UploadRecordings(ctx); err != nil && ctx.Err() == nil {
-			l.log.Debug("recording upload failed; will retry", "err", err)
+		if uerr := l.UploadRecordings(ctx); uerr != nil && ctx.Err() == nil {
+			l.log.Debug("recording upload failed; will retry", "err", uerr)
+			err = errors.Join(err, uerr)
 		}
+		if err != nil {
+			backoff.waitOr(ctx, err, l.answered)
+			continue
+		}
+		backoff.reset()
 		select {
 		case <-ctx.Done():
-			return
 		case <-t.C:
 		case <-l.kick:
 		}
+	}
+}
+
+// serverAnswered tells the delivery that a call of the link got an answer
+// from the server.
+func (l *Link) serverAnswered() {
+	select {
+	case l.answered <- struct{}{}:
+	default:
 	}
 }
 
@@ -322,11 +353,18 @@ const batchBytes = 32 << 10
 // logged and passed over, so that one bad event cannot hold back all the
 // others for ever.
 func (l *Link) Deliver(ctx context.Context) error {
+	_, err := l.deliver(ctx)
+	return err
+}
+
+// deliver is Deliver that also says how many batches the server took
+// (or refused outright: it answered).
+func (l *Link) deliver(ctx context.Context) (taken int, err error) {
 	ob := l.a.Outbox()
-	for {
+	for ; ; taken++ {
 		events, ends, err := ob.Pending(500, batchBytes)
 		if err != nil || len(events) == 0 {
-			return err
+			return taken, err
 		}
 		numbered := l.seqs.on(l.clock.Now())
 		convert := func(ev agent.Event) wire.AgentAuditEvent {
@@ -348,13 +386,13 @@ func (l *Link) Deliver(ctx context.Context) error {
 			for j, ev := range events {
 				if ev.ID != "" {
 					if err := l.sendAudit(ctx, []wire.AgentAuditEvent{convert(ev)}); err != nil && !refused(err) {
-						return err
+						return taken, err
 					} else if err != nil {
 						l.log.Error("the server refused an audit event; passing over it", "event", ev.ID, "action", ev.Action, "err", err)
 					}
 				}
 				if err := ob.Ack(ends[j]); err != nil {
-					return err
+					return taken, err
 				}
 			}
 			continue
@@ -362,10 +400,10 @@ func (l *Link) Deliver(ctx context.Context) error {
 		if refused(err) {
 			l.log.Error("the server refused an audit event; passing over it", "err", err)
 		} else if err != nil {
-			return err
+			return taken, err
 		}
 		if err := ob.Ack(ends[len(ends)-1]); err != nil {
-			return err
+			return taken, err
 		}
 	}
 }
@@ -461,13 +499,17 @@ func (b *backoff) next(err error) time.Duration {
 }
 
 // wait sleeps for next(err) on the backoff's clock, or until ctx ends.
-func (b *backoff) wait(ctx context.Context, err error) {
+func (b *backoff) wait(ctx context.Context, err error) { b.waitOr(ctx, err, nil) }
+
+// waitOr is wait that also ends when wake is ready.
+func (b *backoff) waitOr(ctx context.Context, err error, wake <-chan struct{}) {
 	done := make(chan struct{})
 	t := b.clock.AfterFunc(b.next(err), func() { close(done) })
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 	case <-done:
+	case <-wake:
 	}
 }
 
