@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -70,9 +71,12 @@ func testKill9AndRestart(t *testing.T, tracker string) {
 			})
 			d.start()
 			// Taken before the grant, so that the window's end cannot come
-			// before granted+3s.
+			// before granted+window.
 			granted := time.Now()
-			out, err := exec.Command(filepath.Join(d.bin, "hoistd"), "grant", r.user.Name, "--for", "3s", "--socket", d.socket).CombinedOutput()
+			// Long enough for a loaded machine to start the programs and
+			// read the status inside it.
+			const window = 5 * time.Second
+			out, err := exec.Command(filepath.Join(d.bin, "hoistd"), "grant", r.user.Name, "--for", window.String(), "--socket", d.socket).CombinedOutput()
 			if err != nil {
 				t.Fatalf("grant: %v: %s", err, out)
 			}
@@ -94,6 +98,14 @@ func testKill9AndRestart(t *testing.T, tracker string) {
 				testenv.WaitUntil(t, "the elevated processes", func() bool { pids = markedPids(sid); return len(pids) >= 3 })
 			}
 
+			// The window's end as the user sees it, to the second.
+			status := r.sh("", "HOIST_SOCKET="+d.socket+" hoist status --json")
+			var st struct {
+				ExpiresAt time.Time `json:"expires_at"`
+			}
+			if err := json.Unmarshal([]byte(status.stdout), &st); err != nil || st.ExpiresAt.IsZero() {
+				t.Fatalf("hoist status --json: exit %d, %q: %v", status.code, status.stdout, err)
+			}
 			d.kill9()
 			for _, pid := range pids {
 				if !testenv.Alive(pid) {
@@ -101,9 +113,10 @@ func testKill9AndRestart(t *testing.T, tracker string) {
 				}
 			}
 			if restartAfterEnd {
-				for time.Since(granted) < 4*time.Second {
-					time.Sleep(50 * time.Millisecond)
-				}
+				// No hoistd runs, so nothing but the clock can say the
+				// window is over: one wait until just past its end
+				// (expires_at is rounded down to the second).
+				<-time.After(time.Until(st.ExpiresAt.Add(time.Second)))
 				for _, pid := range pids {
 					if !testenv.Alive(pid) {
 						t.Fatalf("process %d ended without hoistd", pid)
@@ -111,7 +124,7 @@ func testKill9AndRestart(t *testing.T, tracker string) {
 				}
 			}
 			d.start()
-			if !restartAfterEnd && time.Since(granted) < 2*time.Second {
+			if !restartAfterEnd && time.Since(granted) < window-time.Second {
 				for _, pid := range pids {
 					if !testenv.Alive(pid) {
 						t.Fatalf("the restarted hoistd ended process %d before the window closed", pid)
@@ -127,11 +140,11 @@ func testKill9AndRestart(t *testing.T, tracker string) {
 				_, err := os.Stat(filepath.Join(d.cg, sid))
 				return os.IsNotExist(err)
 			})
-			// The window ends 3s after hoistd took the grant, which is after
+			// The window ends 5s after hoistd took the grant, which is after
 			// granted; allow for the clock read of the wait's last poll.
 			ended := time.Since(granted)
-			if ended < 3*time.Second-50*time.Millisecond {
-				t.Fatalf("ended %s after the grant, before the 3s window closed", ended)
+			if ended < window-50*time.Millisecond {
+				t.Fatalf("ended %s after the grant, before the %s window closed", ended, window)
 			}
 		})
 	}

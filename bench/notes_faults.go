@@ -15,7 +15,9 @@ wait between polls: the link's backoff doubled after every failed poll (503s fro
 whose database was down, or refused connections) up to 30 s, so the wait under way when the
 server came back was about as long as the outage so far, up to 1.5 times it with jitter, and
 the 503's Retry-After was not read. Since h-faults (link/run.go) the wait grows to 4 s and no
-further (at most 6 s with jitter), and a Retry-After caps it.
+further (at most 6 s with jitter) in an outage's first minute, and a Retry-After sets it; since
+h-left, after a minute it goes on doubling to 60 s with full jitter, so that a large fleet spreads
+out against a server that stays down.
 
 Measured alternately in one batch (2 cores shared with four other helpers' builds and tests),
 old = commit 9ddbb6b, new = h-faults at a7a6d2d (the link change; f50b860 for the last three
@@ -34,6 +36,7 @@ of new right after one of old:
 Neither side met the 8–10 s case in this batch, and the spread within each side (load: the
 test's own ` + "`hoist status`" + ` polls of 12 users take a second or more per look when the machine is
 busy) is larger than any difference between them: the change is not measurable at this sample
-size. What it changes is the bound: a wait after an outage of any length is at most 6 s (2.5 s
-while the server answers 503 with Retry-After: 2), where it was up to 45 s.
+size. What it changes is the bound: a wait after an outage of up to a minute is at most 6 s (2.5 s
+while the server answers 503 with Retry-After: 2), where it was up to 45 s; after a longer one,
+at most 60 s.
 `

@@ -19,6 +19,10 @@ import (
 // ssoWait bounds how long hoist admin login --sso waits for the browser.
 const ssoWait = 10 * time.Minute
 
+// answerGrace bounds how long the CLI waits for its loopback answer to
+// reach the browser once it has the code.
+const answerGrace = 5 * time.Second
+
 // loginSSO is hoist admin login --sso: a loopback redirect, as gh and
 // tsh do. The CLI listens on 127.0.0.1, asks the server for the identity
 // provider's address (with the PKCE challenge of a verifier only it
@@ -81,6 +85,14 @@ func awaitCode(ctx context.Context, ln net.Listener) (string, error) {
 	defer srv.Close()
 	select {
 	case code := <-got:
+		// The handler has the answer written but maybe not sent: Close
+		// would cut the connection under it, and the browser would show an
+		// error page where it should say the sign-in worked. Shutdown lets
+		// the answer out (and closes the idle keep-alive connections), for
+		// a few seconds at most: the code is here, the page is a courtesy.
+		sent, cancel := context.WithTimeout(context.Background(), answerGrace)
+		defer cancel()
+		_ = srv.Shutdown(sent)
 		return code, nil
 	case <-ctx.Done():
 		return "", hoist.Errorf(hoist.EUnavailable, "no sign-in came back from the browser within %s; run hoist admin login --sso again", hoist.FormatDuration(ssoWait))

@@ -107,15 +107,23 @@ func (b *browser) takeErrors() []string {
 // fail ends the test with what the page showed.
 func (b *browser) fail(what string, err error) {
 	b.t.Helper()
-	body, _ := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS("body")))
+	// Bounded: a browser that stopped answering must not hang the test here.
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
 	b.t.Fatalf("%s: %v\npage text:\n%s", what, err, body)
 }
+
+// browserStep bounds one step of a test in Chromium. Generous: it only says
+// how long a broken step takes to fail, and on a loaded 2-core machine the
+// first pages of a fresh Chromium take far longer than on a quiet one.
+const browserStep = time.Minute
 
 // run runs steps with a time limit, and fails the test with what the page
 // showed when one does not complete.
 func (b *browser) run(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		b.fail(what, err)
@@ -125,7 +133,7 @@ func (b *browser) run(what string, steps ...chromedp.Action[chromedp.Void]) {
 // text returns the text of the first element the CSS selector matches.
 func (b *browser) text(sel string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
 	defer cancel()
 	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
 	if err != nil {
@@ -137,7 +145,7 @@ func (b *browser) text(sel string) string {
 // attr returns an attribute of the first element the CSS selector matches.
 func (b *browser) attr(sel, name string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
 	defer cancel()
 	res, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
 	if err != nil {
@@ -186,9 +194,9 @@ func (b *browser) submit(what string, steps ...chromedp.Action[chromedp.Void]) s
 // waitFor polls the page until cond (a JavaScript expression) is true.
 func (b *browser) waitFor(what, cond string) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(browserStep))); err != nil {
 		b.fail("wait for "+what, err)
 	}
 }

@@ -42,7 +42,7 @@ const splitWords = `(sel) => {
 // split returns the cells of sel whose words the page broke.
 func (b *browser) split(sel string) []string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
 	defer cancel()
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](fmt.Sprintf("(%s)(%q)", splitWords, sel)))
 	if err != nil {
@@ -53,7 +53,7 @@ func (b *browser) split(sel string) []string {
 
 func (b *browser) is(what, cond string) bool {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
 	defer cancel()
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
 	if err != nil {

@@ -244,7 +244,7 @@ func (b *browser) postWithStepUp(askFor, sendFor string) string {
 
 func (b *browser) eval(js string) string {
 	b.t.Helper()
-	c, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	c, cancel := context.WithTimeout(b.ctx, browserStep)
 	defer cancel()
 	out, err := chromedp.Run(c, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hoist-jit/hoist"
+	"github.com/hoist-jit/hoist/agent"
 )
 
 // TestBackoffReviewWaitsForRetryAfter: a server that answers 503 with
@@ -19,7 +20,7 @@ import (
 // server several rounds of calls it asked not to get. Only a lower bound
 // is checked: a loaded machine can only make the wait longer.
 func TestBackoffReviewWaitsForRetryAfter(t *testing.T) {
-	b := newBackoff()
+	b := newBackoff(agent.RealClock{})
 	err := &retryLater{err: hoist.Errorf(hoist.EUnavailable, "the database is unavailable"), after: 2 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

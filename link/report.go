@@ -24,7 +24,7 @@ type sessionReporter struct {
 func (l *Link) sessions() []wire.AgentSession {
 	r := &l.reports
 	r.mu.Lock()
-	off := !r.refusedAt.IsZero() && l.clock().Sub(r.refusedAt) < reportRetryAfter
+	off := !r.refusedAt.IsZero() && l.clock.Now().Sub(r.refusedAt) < reportRetryAfter
 	r.mu.Unlock()
 	if off {
 		return nil
@@ -38,7 +38,7 @@ func (l *Link) checkinFailed(facts wire.AgentFacts, err error) error {
 	if len(facts.Sessions) > 0 && refused(err) {
 		l.log.Warn("the server refused the session report; checking in without it for a while", "for", reportRetryAfter, "err", err)
 		l.reports.mu.Lock()
-		l.reports.refusedAt = l.clock()
+		l.reports.refusedAt = l.clock.Now()
 		l.reports.mu.Unlock()
 	}
 	return err

@@ -30,8 +30,9 @@ type Link struct {
 	stateDir string
 	facts    wire.AgentFacts
 	log      *slog.Logger
-	clock    func() time.Time
+	clock    agent.Clock   // the link's time and its waits: settable in tests
 	kick     chan struct{} // wakes the audit delivery
+	answered chan struct{} // the server answered a call: ends the delivery's backoff
 	recheck  chan struct{} // asks for a check-in now: policies changed
 	reports  sessionReporter
 	seqs     seqSender
@@ -53,7 +54,7 @@ func New(c *Client, a *agent.Agent, stateDir string, facts wire.AgentFacts, log 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Link{c: c, a: a, stateDir: stateDir, facts: facts, log: log, clock: time.Now, kick: make(chan struct{}, 1), recheck: make(chan struct{}, 1), refusedRecs: map[string]bool{}}
+	l := &Link{c: c, a: a, stateDir: stateDir, facts: facts, log: log, clock: agent.RealClock{}, kick: make(chan struct{}, 1), answered: make(chan struct{}, 1), recheck: make(chan struct{}, 1), refusedRecs: map[string]bool{}}
 	// Bundles are signed with the key grants are: the agent checks the one
 	// it stored, and every new one, against the key pinned at enrolment.
 	a.SetBundleKey(c.GrantKey())
@@ -128,9 +129,24 @@ func (l *Link) Run(ctx context.Context) {
 	go l.deliverLoop(ctx)
 	go l.checkinLoop(ctx)
 	go l.retryUnsaved(ctx)
-	backoff := newBackoff()
+	l.pollEvents(ctx)
+}
+
+// quickEmptyPoll: a long poll answered empty sooner than this was not a
+// long poll. The server answers empty only when the wait is over (or when
+// it shuts down); a proxy that cuts long polls short, or answers them
+// itself, would otherwise have the link poll as fast as the round trip
+// allows, and a fleet behind it flood the proxy and the server.
+const quickEmptyPoll = PollWait / 5
+
+// pollEvents long-polls the server for events and applies them, until ctx
+// ends. After a failed poll, and after one that came back empty at once, it
+// waits on the backoff.
+func (l *Link) pollEvents(ctx context.Context) {
+	backoff := newBackoff(l.clock)
 	after := l.cursor()
 	for ctx.Err() == nil {
+		began := l.clock.Now()
 		ans, err := l.c.Events(ctx, after, PollWait)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -139,7 +155,7 @@ func (l *Link) Run(ctx context.Context) {
 			}
 			continue
 		}
-		backoff.reset()
+		l.serverAnswered()
 		for _, ev := range ans.Events {
 			l.apply(ev)
 		}
@@ -149,6 +165,12 @@ func (l *Link) Run(ctx context.Context) {
 				l.log.Warn("cannot save the event cursor", "err", err)
 			}
 		}
+		if took := l.clock.Now().Sub(began); len(ans.Events) == 0 && took < quickEmptyPoll {
+			l.log.Warn("the event poll came back empty at once; is a proxy cutting long polls short?", "took", took, "poll_wait", PollWait)
+			backoff.wait(ctx, nil)
+			continue
+		}
+		backoff.reset()
 	}
 }
 
@@ -157,7 +179,7 @@ func (l *Link) Run(ctx context.Context) {
 func (l *Link) apply(ev hoist.AgentEvent) {
 	switch ev.Kind {
 	case hoist.AgentEventApproved:
-		g, err := hoist.VerifyGrant(l.c.GrantKey(), ev.Grant, l.c.ID.AgentID, l.clock())
+		g, err := hoist.VerifyGrant(l.c.GrantKey(), ev.Grant, l.c.ID.AgentID, l.clock.Now())
 		if err != nil {
 			l.log.Warn("refusing a grant", "request", ev.RequestID, "err", err)
 			return
@@ -208,7 +230,7 @@ func (l *Link) apply(ev hoist.AgentEvent) {
 // approved extension, checked as every grant is, and tells the user's
 // waiting request that it was approved.
 func (l *Link) applyExtension(ev hoist.AgentEvent) {
-	g, err := hoist.VerifyGrant(l.c.GrantKey(), ev.Grant, l.c.ID.AgentID, l.clock())
+	g, err := hoist.VerifyGrant(l.c.GrantKey(), ev.Grant, l.c.ID.AgentID, l.clock.Now())
 	if err != nil {
 		l.log.Warn("refusing an extension's grant", "request", ev.RequestID, "err", err)
 		return
@@ -249,7 +271,7 @@ func (l *Link) Checkin(ctx context.Context) error {
 // checkinLoop checks in at start, at the configured interval, and whenever
 // the server says that policies changed.
 func (l *Link) checkinLoop(ctx context.Context) {
-	backoff := newBackoff()
+	backoff := newBackoff(l.clock)
 	for ctx.Err() == nil {
 		if err := l.Checkin(ctx); err != nil {
 			if ctx.Err() == nil {
@@ -258,6 +280,7 @@ func (l *Link) checkinLoop(ctx context.Context) {
 			}
 			continue
 		}
+		l.serverAnswered()
 		backoff.reset()
 		every := hoist.DefaultCheckinInterval
 		if c := l.a.Bundle().Config.CheckinInterval; c != nil && c.D() > 0 {
@@ -273,24 +296,52 @@ func (l *Link) checkinLoop(ctx context.Context) {
 	}
 }
 
-// deliverLoop sends the audit queue to the server, now and then and when
-// kicked.
+// deliverEvery is how often the audit queue and the recordings are tried
+// while the server takes them (a kick sends them at once).
+const deliverEvery = 2 * time.Second
+
+// deliverLoop sends the audit queue and the recordings to the server: at
+// start, every deliverEvery and when kicked, while the server takes them.
+// After a failure it waits on its own backoff, and a kick does not cut the
+// wait short: the events are safe in the outbox, and a fleet kicked by its
+// users would otherwise call a server that is down as often as it is used.
+// Another call of the link that got an answer (serverAnswered) ends the
+// wait: the server is back, and the queue goes at once.
 func (l *Link) deliverLoop(ctx context.Context) {
-	t := time.NewTicker(2 * time.Second)
+	backoff := newBackoff(l.clock)
+	t := time.NewTicker(deliverEvery)
 	defer t.Stop()
-	for {
-		if err := l.Deliver(ctx); err != nil && ctx.Err() == nil {
+	for ctx.Err() == nil {
+		taken, err := l.deliver(ctx)
+		if taken > 0 {
+			backoff.reset() // the server is taking events: a failure after starts a new outage
+		}
+		if err != nil && ctx.Err() == nil {
 			l.log.Debug("audit delivery failed; will retry", "err", err)
 		}
-		if err := l.UploadRecordings(ctx); err != nil && ctx.Err() == nil {
-			l.log.Debug("recording upload failed; will retry", "err", err)
+		if uerr := l.UploadRecordings(ctx); uerr != nil && ctx.Err() == nil {
+			l.log.Debug("recording upload failed; will retry", "err", uerr)
+			err = errors.Join(err, uerr)
 		}
+		if err != nil {
+			backoff.waitOr(ctx, err, l.answered)
+			continue
+		}
+		backoff.reset()
 		select {
 		case <-ctx.Done():
-			return
 		case <-t.C:
 		case <-l.kick:
 		}
+	}
+}
+
+// serverAnswered tells the delivery that a call of the link got an answer
+// from the server.
+func (l *Link) serverAnswered() {
+	select {
+	case l.answered <- struct{}{}:
+	default:
 	}
 }
 
@@ -302,13 +353,20 @@ const batchBytes = 32 << 10
 // logged and passed over, so that one bad event cannot hold back all the
 // others for ever.
 func (l *Link) Deliver(ctx context.Context) error {
+	_, err := l.deliver(ctx)
+	return err
+}
+
+// deliver is Deliver that also says how many batches the server took
+// (or refused outright: it answered).
+func (l *Link) deliver(ctx context.Context) (taken int, err error) {
 	ob := l.a.Outbox()
-	for {
+	for ; ; taken++ {
 		events, ends, err := ob.Pending(500, batchBytes)
 		if err != nil || len(events) == 0 {
-			return err
+			return taken, err
 		}
-		numbered := l.seqs.on(l.clock())
+		numbered := l.seqs.on(l.clock.Now())
 		convert := func(ev agent.Event) wire.AgentAuditEvent {
 			w := wire.AgentAuditEvent{ID: ev.ID, Time: ev.Time, Action: ev.Action, Actor: ev.Actor, Subject: ev.Subject, Detail: ev.Detail}
 			if numbered {
@@ -328,13 +386,13 @@ func (l *Link) Deliver(ctx context.Context) error {
 			for j, ev := range events {
 				if ev.ID != "" {
 					if err := l.sendAudit(ctx, []wire.AgentAuditEvent{convert(ev)}); err != nil && !refused(err) {
-						return err
+						return taken, err
 					} else if err != nil {
 						l.log.Error("the server refused an audit event; passing over it", "event", ev.ID, "action", ev.Action, "err", err)
 					}
 				}
 				if err := ob.Ack(ends[j]); err != nil {
-					return err
+					return taken, err
 				}
 			}
 			continue
@@ -342,10 +400,10 @@ func (l *Link) Deliver(ctx context.Context) error {
 		if refused(err) {
 			l.log.Error("the server refused an audit event; passing over it", "err", err)
 		} else if err != nil {
-			return err
+			return taken, err
 		}
 		if err := ob.Ack(ends[len(ends)-1]); err != nil {
-			return err
+			return taken, err
 		}
 	}
 }
@@ -366,7 +424,7 @@ func (l *Link) sendAudit(ctx context.Context, batch []wire.AgentAuditEvent) erro
 		return err
 	}
 	l.log.Warn("the server refused numbered audit events; sending them without numbers for a while", "for", reportRetryAfter)
-	l.seqs.refused(l.clock())
+	l.seqs.refused(l.clock.Now())
 	return nil
 }
 
@@ -380,41 +438,78 @@ func refused(err error) bool {
 	return false
 }
 
-// Backoff bounds, after a failed call to the server. The longest wait is
-// what bounds how late the link notices that the server is back: with
-// jitter a wait is up to 1.5 times maxBackoff, so an agent is back within
-// about 6 s of the server (the fault suite measured up to 10 s after a 3 s
-// outage with a 30 s cap: the wait had grown with the outage). A fleet
-// still spreads its reconnections over the jittered window.
+// Backoff bounds, after a failed call to the server. In the first
+// longOutage of an outage the wait grows to maxBackoff and no further: with
+// jitter a wait is up to 1.5 times that, so an agent is back within about
+// 6 s of a server that was gone for a blip or a restart (the fault suite
+// measured up to 10 s after a 3 s outage when the wait grew with the
+// outage). Once the server has been gone that long, being back a few
+// seconds sooner matters less than the load a fleet puts on it: 50,000
+// agents waiting 4 s make ≈ 25,000 connection attempts a second against a
+// dead server, and as many TLS handshakes the moment it returns. So the
+// wait then goes on doubling to maxOutageBackoff, with full jitter
+// (anywhere from 0 to the delay): a fleet spreads its calls evenly over the
+// window, ≈ 50,000 / 30 s ≈ 1,700 a second, and an agent is back at most
+// maxOutageBackoff after the server is.
 const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 4 * time.Second
+	minBackoff       = 100 * time.Millisecond
+	maxBackoff       = 4 * time.Second
+	longOutage       = time.Minute
+	maxOutageBackoff = time.Minute
 )
 
-type backoff struct{ d time.Duration }
+// backoff is the wait between failed calls to the server, on the link's
+// clock.
+type backoff struct {
+	clock agent.Clock
+	d     time.Duration
+	since time.Time // the first failure since the last success; zero after one
+}
 
-func newBackoff() *backoff { return &backoff{d: minBackoff} }
+func newBackoff(clock agent.Clock) *backoff { return &backoff{clock: clock, d: minBackoff} }
 
-func (b *backoff) reset() { b.d = minBackoff }
+// reset is called after a call succeeded: the next outage starts quick.
+func (b *backoff) reset() { b.d, b.since = minBackoff, time.Time{} }
 
-// wait sleeps after err for the current delay with jitter, which then
-// doubles up to maxBackoff. A server that answered with a Retry-After (it
-// is up, its database is not: a 503; or it is busy: a 429) is called again
-// when it said, plus up to a quarter of that so that a fleet does not come
-// back in step: never sooner, or every agent of a fleet would send it the
-// calls it asked not to get (the wait it asks for is bounded by
-// maxRetryAfter).
-func (b *backoff) wait(ctx context.Context, err error) {
-	d := b.d/2 + rand.N(b.d)
+// next is the wait after err, and moves the delay on: jitter around the
+// delay, which doubles up to maxBackoff in the outage's first longOutage,
+// then full jitter up to a delay that doubles to maxOutageBackoff. A server
+// that answered with a Retry-After (it is up, its database is not: a 503;
+// or it is busy: a 429) is called again when it said, plus up to a quarter
+// of that so that a fleet does not come back in step: never sooner, or
+// every agent of a fleet would send it the calls it asked not to get (the
+// wait it asks for is bounded by maxRetryAfter).
+func (b *backoff) next(err error) time.Duration {
+	now := b.clock.Now()
+	if b.since.IsZero() {
+		b.since = now
+	}
+	var d time.Duration
+	if now.Sub(b.since) < longOutage {
+		d = b.d/2 + rand.N(b.d)
+		b.d = min(b.d*2, maxBackoff)
+	} else {
+		b.d = min(b.d*2, maxOutageBackoff)
+		d = rand.N(b.d + 1)
+	}
 	if after := RetryAfter(err); after > 0 {
 		d = after + rand.N(after/4+1)
 	}
-	b.d = min(b.d*2, maxBackoff)
-	t := time.NewTimer(d)
+	return d
+}
+
+// wait sleeps for next(err) on the backoff's clock, or until ctx ends.
+func (b *backoff) wait(ctx context.Context, err error) { b.waitOr(ctx, err, nil) }
+
+// waitOr is wait that also ends when wake is ready.
+func (b *backoff) waitOr(ctx context.Context, err error, wake <-chan struct{}) {
+	done := make(chan struct{})
+	t := b.clock.AfterFunc(b.next(err), func() { close(done) })
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-	case <-t.C:
+	case <-done:
+	case <-wake:
 	}
 }
 
@@ -499,7 +594,7 @@ func (l *Link) retryUnsaved(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for _, ev := range l.unsaved.take(l.clock()) {
+		for _, ev := range l.unsaved.take(l.clock.Now()) {
 			l.apply(ev)
 		}
 	}

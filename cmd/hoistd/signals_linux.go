@@ -35,6 +35,12 @@ const signalsCleanEnv = "HOIST_SIGNALS_CLEANED"
 // second catches and drops them), so hoistd under nohup still outlives a
 // hangup. It must run before hoistd starts anything, on the main goroutine
 // locked to its thread (main does that).
+//
+// A start that is already clean (systemd's, a root shell's) is not executed
+// again: nothing ignored and this thread's mask empty. The thread's mask is
+// what Go's fork gives a child (it saves the forking thread's mask, not the
+// one hoistd started with), and every thread Go makes starts from the same
+// mask, so an empty one here means children start with none blocked.
 func cleanSignals() error {
 	if done, ok := os.LookupEnv(signalsCleanEnv); ok {
 		os.Unsetenv(signalsCleanEnv) // nothing hoistd starts needs to see it
@@ -62,7 +68,13 @@ func cleanSignals() error {
 		ignored = append(ignored, strconv.Itoa(n))
 		signal.Notify(make(chan os.Signal, 1), sig) // caught, so execve resets it to the default
 	}
-	var none unix.Sigset_t
+	var blocked, none unix.Sigset_t
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, nil, &blocked); err != nil {
+		return fmt.Errorf("cannot read the signal mask: %w", err)
+	}
+	if len(ignored) == 0 && blocked == none {
+		return nil // already clean: no second start
+	}
 	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &none, nil); err != nil {
 		return fmt.Errorf("cannot unblock signals: %w", err)
 	}
