@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hoist-jit/hoist"
@@ -48,6 +49,11 @@ type run struct {
 	// writeMu orders the frames to the client: the end's warning may come
 	// from another goroutine at any time after the start.
 	writeMu sync.Mutex
+	// notice is the end's warning not yet written: the end leaves it here
+	// before its first signal, without waiting, and whoever writes to the
+	// client next writes it first, so the warning never comes after the
+	// exit status that makes the client stop reading.
+	notice atomic.Pointer[string]
 	// done is closed once the program has been reaped.
 	done chan struct{}
 }
@@ -200,7 +206,27 @@ func (r *run) policyGroup() bool {
 func (r *run) send(rep localapi.Reply) {
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
+	r.writeNotice()
 	r.x.reply(rep)
+}
+
+// warn leaves the end's warning for the client and returns at once (the
+// end calls it before its first signal and never waits on a client); a
+// goroutine writes it unless the exit status, written first, takes it.
+func (r *run) warn(msg string) {
+	r.notice.Store(&msg)
+	go func() {
+		r.writeMu.Lock()
+		defer r.writeMu.Unlock()
+		r.writeNotice()
+	}()
+}
+
+// writeNotice writes the warning left by warn, once; writeMu is held.
+func (r *run) writeNotice() {
+	if msg := r.notice.Swap(nil); msg != nil {
+		r.x.reply(localapi.Reply{Notice: &localapi.Notice{Message: *msg}})
+	}
 }
 
 // start starts the program in its group and tells the client; the
@@ -245,7 +271,7 @@ func (r *run) start() bool {
 		// Watch before the start is released to the end: the program's user
 		// hears the end's warning whenever it comes.
 		s := r.s
-		unwatch := a.watch(s, func(msg string) { r.send(localapi.Reply{Notice: &localapi.Notice{Message: msg}}) })
+		unwatch := a.watch(s, r.warn)
 		go func() { <-r.done; unwatch() }()
 	}
 	r.unhold()

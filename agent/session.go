@@ -177,6 +177,8 @@ type session struct {
 }
 
 // watch registers fn to hear the end of s; the returned func unregisters.
+// The end calls fn before its first signal and waits for it: fn must not
+// block (run.warn only leaves the notice for its client's writer).
 func (a *Agent) watch(s *session, fn func(string)) func() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -596,10 +598,6 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	s.rec.setStatus(next) // an end a crash interrupted keeps its reason
 	reason = s.rec.EndReason
 	rec := s.rec
-	watchers := make([]func(string), 0, len(s.watchers))
-	for _, w := range s.watchers {
-		watchers = append(watchers, w)
-	}
 	// Added under the lock that Close takes before it waits: no end begins
 	// after Close has started waiting.
 	a.wg.Add(1)
@@ -608,13 +606,6 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	// sudo and polkit stop elevating before the first signal: nothing new
 	// starts through them while the end runs.
 	a.syncSudo()
-	// Warn before the first signal: the person at each elevated program's
-	// terminal learns why it is about to close. Each notice goes out on its
-	// own, with a deadline: the end never waits on a client.
-	msg := fmt.Sprintf("JIT elevated access has ended (%s): elevated programs are being closed now; unsaved work in them is lost", reason)
-	for _, w := range watchers {
-		go w(msg)
-	}
 	// Ending is on disk before the first signal: a crash from here on
 	// resumes the end, never the session.
 	if err := a.save(rec); err != nil {
@@ -629,6 +620,23 @@ func (a *Agent) end(s *session, reason, actor string) (platform.EndReport, error
 	locked := lockWithin(&s.startMu, a.cfg.EndMargin)
 	if !locked {
 		a.cfg.Logger.Warn("a program's start did not finish; ending the session anyway", "session", rec.ID)
+	}
+	// Warn before the first signal: the person at each elevated program's
+	// terminal learns why it is about to close. A watcher only leaves the
+	// notice with its client's writer (run.warn), which writes it before
+	// the program's exit status, with a deadline: the end never waits on a
+	// client.
+	// The watchers are read once the starts in flight have finished: a
+	// program started just before the end began is watched by then.
+	a.mu.Lock()
+	watchers := make([]func(string), 0, len(s.watchers))
+	for _, w := range s.watchers {
+		watchers = append(watchers, w)
+	}
+	a.mu.Unlock()
+	msg := fmt.Sprintf("JIT elevated access has ended (%s): elevated programs are being closed now; unsaved work in them is lost", reason)
+	for _, w := range watchers {
+		w(msg)
 	}
 	rep, endErr := a.endGroup(s.group, rec)
 	if locked {
