@@ -40,15 +40,15 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Serve the local socket until SIGINT or SIGTERM",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if gcPercent < 10 || gcPercent > 1000 {
+				return hoist.Errorf(hoist.EInvalid, "--gc-percent must be a number from 10 to 1000")
+			}
 			if os.Geteuid() != 0 {
 				return hoist.Errorf(hoist.EForbidden, "hoistd must run as root")
 			}
 			// Before anything is opened or started: this may execute hoistd again.
 			if err := cleanSignals(); err != nil {
 				return hoist.WrapError(hoist.EUnavailable, "cannot give elevated programs default signals", err)
-			}
-			if gcPercent < 10 || gcPercent > 1000 {
-				return hoist.Errorf(hoist.EInvalid, "--gc-percent must be a number from 10 to 1000")
 			}
 			tuneCollector(gcPercent)
 			// Files and programs hoistd makes get a known mask, not whatever
