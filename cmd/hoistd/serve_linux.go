@@ -105,6 +105,11 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			defer a.Close()
+			// Start-up's garbage (loading the BPF program alone allocates
+			// ≈ 4.4 MiB and drops it) goes back to the kernel now, not at
+			// the background scavenger's pace, which on a busy machine
+			// left it resident for minutes.
+			debug.FreeOSMemory()
 			l, err := listen(socket)
 			if err != nil {
 				return err
