@@ -7,7 +7,7 @@ package main
 // the change was made.
 const footprintNotes = `
 The table above is the last full run's, of the code before the changes below; the next
-` + "`make bench`" + ` measures them (the branch's own runs of this section: 15.5 MiB, below).
+` + "`make bench`" + ` measures them (the branch's own runs of this section: 15.2–15.5 MiB, below).
 
 **Where it went, and what was done** (issue 21; measured by hand on this machine, old = commit
 b811326, new = branch h-hoistd, each run of new right after one of old). The last full run
@@ -40,7 +40,7 @@ it: start-up's peak, not what stays. The binary is pure Go (` + "`CGO_ENABLED=0`
   and keeps those pages; at 25 the goal is 1 MiB.
 - **Start-up's garbage goes back at once** (` + "`debug.FreeOSMemory`" + ` once the agent is built): on a busy
   machine the background scavenger had not returned the program loader's 4.4 MiB a minute later
-  in some runs (18.0 and 18.9 MiB with 6.6–7.6 MiB anonymous, against 15.6–15.8 otherwise).
+  in half the runs (18.0, 18.9 and 18.8 MiB with 6.6–7.6 MiB anonymous, against 15.6–15.8 otherwise).
 
 Old against new, each alternately in one batch (` + "`go run ./bench -only footprint`" + ` from a copy of each
 tree, ` + "`-out`" + ` and ` + "`-results`" + ` elsewhere; 2 cores shared with four other sessions' builds and
@@ -50,10 +50,10 @@ looked into further):
 
 | build | RSS at rest, 60 s runs | of it: BPF maps / hoistd's file / the rest | CPU over 60 s |
 |---|---|---|---:|
-| old (b811326) | 25.0, 24.7, 25.0, 24.9, 24.9, 24.7, 25.0 MiB | 8.0 / 9.3 / 7.6 MiB (by hand) | 0.02–0.04 s |
+| old (b811326) | 25.0, 24.7, 25.0, 24.9, 24.9, 24.7, 25.0, 24.7 MiB | 8.0 / 9.3 / 7.6 MiB (by hand) | 0.02–0.04 s |
 | ring change only (6a3ba70, 30 s runs) | 18.5, 18.0 MiB | 2.0 / 9.3 / 7.3 MiB (by hand) | 0.01–0.02 s (over 30 s) |
-| and the collector at 25 (5afa381–2a7398e) | 15.8, 18.0, 15.8, 15.6, 18.9 MiB | 2.0 / 9.4 / 4.2–7.6 MiB | 0.02–0.03 s |
-| and start-up's garbage returned (04660cd) | 15.5, 15.5, 15.5 MiB | 2.0 / 9.3–9.5 / 4.0–4.2 MiB | 0.02–0.04 s |
+| and the collector at 25 (5afa381–2a7398e) | 15.8, 18.0, 15.8, 15.6, 18.9, 18.8 MiB | 2.0 / 9.4 / 4.2–7.6 MiB | 0.01–0.03 s |
+| and start-up's garbage returned (04660cd) | 15.5, 15.5, 15.5, 15.4, 15.2 MiB | 2.0 / 9.3–9.5 / 3.9–4.2 MiB | 0.02–0.04 s |
 
 The collector's cost when hoistd works: one hoistd per run, unenrolled, a local grant, then as
 the user 200 ` + "`hoist run -- /bin/true`" + ` and one ` + "`hoist run`" + ` of a shell that execs ` + "`/bin/true`" + ` 2,000 times (every
