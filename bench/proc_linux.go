@@ -69,3 +69,44 @@ func cpuShare(a, b usage) float64 {
 }
 
 func mib(kib int64) float64 { return float64(kib) / 1024 }
+
+// rssByKind is a process's resident memory by what it maps, from
+// /proc/PID/smaps, in KiB.
+type rssByKind struct {
+	bpfKiB    int64 // BPF maps mapped by the process (the exec record's ring buffer)
+	binaryKiB int64 // the executable's own pages: text, read-only data, data
+	anonKiB   int64 // everything else: the Go heap, stacks, the runtime's own
+}
+
+// readRSSByKind sums the Rss of each of pid's mappings by kind; exe is the
+// path the process was started from.
+func readRSSByKind(pid int, exe string) (rssByKind, error) {
+	var r rssByKind
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return r, err
+	}
+	var into *int64
+	for line := range strings.SplitSeq(string(data), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			name := ""
+			if len(f) >= 6 {
+				name = f[5]
+			}
+			switch {
+			case strings.HasPrefix(name, "anon_inode:bpf"):
+				into = &r.bpfKiB
+			case name == exe:
+				into = &r.binaryKiB
+			default:
+				into = &r.anonKiB
+			}
+		case len(f) == 3 && f[0] == "Rss:" && into != nil:
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			*into += n
+		}
+	}
+	return r, nil
+}

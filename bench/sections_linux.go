@@ -171,6 +171,10 @@ type footprintResult struct {
 	PeakMiB    float64 `json:"peak_mib"`    // VmHWM, start-up included
 	CPUSeconds float64 `json:"cpu_seconds"`
 	Threads    int     `json:"threads"`
+	// Where the RSS at the end is, from /proc/PID/smaps.
+	BPFMiB    float64 `json:"bpf_maps_mib"` // BPF maps mapped (the exec record's ring, twice)
+	BinaryMiB float64 `json:"binary_mib"`   // hoistd's own file: text and data touched
+	AnonMiB   float64 `json:"anon_mib"`     // the rest: Go heap, stacks, runtime
 }
 
 // runFootprint enrols a real hoistd with a real server, lets it settle, and
@@ -238,7 +242,13 @@ func runFootprint(d time.Duration, binDir string) (r footprintResult, err error)
 	r.Seconds = last.at.Sub(first.at).Seconds()
 	r.RSSMiB, r.PeakMiB, r.Threads = mib(last.rssKiB), mib(last.hwmKiB), last.threads
 	r.CPUSeconds = (last.cpu - first.cpu).Seconds()
-	log.Printf("hoistd at rest: %.1f MiB RSS, %.2f s CPU over %.0f s", r.RSSMiB, r.CPUSeconds, r.Seconds)
+	kinds, err := readRSSByKind(cmd.Process.Pid, hoistd)
+	if err != nil {
+		return r, fmt.Errorf("hoistd stopped: %w", err)
+	}
+	r.BPFMiB, r.BinaryMiB, r.AnonMiB = mib(kinds.bpfKiB), mib(kinds.binaryKiB), mib(kinds.anonKiB)
+	log.Printf("hoistd at rest: %.1f MiB RSS (BPF maps %.1f, binary %.1f, heap and the rest %.1f), %.2f s CPU over %.0f s",
+		r.RSSMiB, r.BPFMiB, r.BinaryMiB, r.AnonMiB, r.CPUSeconds, r.Seconds)
 	return r, nil
 }
 

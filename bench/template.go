@@ -165,11 +165,11 @@ every second for {{f0 .Seconds}} s from ` + "`/proc/PID/status`" + ` and ` + "`/
 |---:|---:|---:|---:|---:|
 | {{f1 .RSSMiB}} MiB | {{f1 .MaxRSSMiB}} MiB | {{f1 .PeakMiB}} MiB | {{.Threads}} | {{f2 .CPUSeconds}} s |
 
-Aim ≤ 20 MB: {{if le .MaxRSSMiB 19.0}}met{{else}}not met{{end}}. Since the exec record (0.4.0), about 8 MiB of this RSS
-is its BPF ring buffer: 4 MiB of kernel memory, which the reader maps twice so that an event
-that wraps reads in one piece (` + "`anon_inode:bpf-map`" + `, 8,196 kB, in ` + "`/proc/PID/smaps`" + ` of a loaded
-watcher); it is there whether hoistd maps it or not. A smaller ring trades against the events a
-storm can queue while hoistd is descheduled (a 1 MiB ring holds about 500 execs with full argv).
+Aim ≤ 20 MB: {{if le .MaxRSSMiB 19.0}}met{{else}}not met{{end}}.
+{{- if .BinaryMiB}} Where the RSS at the end is (` + "`/proc/PID/smaps`" + `): {{f1 .BPFMiB}} MiB of BPF maps (the exec
+record's ring buffer, mapped twice), {{f1 .BinaryMiB}} MiB of hoistd's own file (text and data touched),
+{{f1 .AnonMiB}} MiB anonymous (the Go heap, stacks, the runtime's own).{{end}}
+` + footprintNotes + `
 {{end}}
 ` + profileNotes + changeReportNotes + `
 ` + postgresNotes + pgperfNotes + pgroundThreeNotes + memoryNotes + faultsNotes

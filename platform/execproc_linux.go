@@ -38,6 +38,10 @@ func NewExecWatcher() (ExecWatcher, error) {
 	return p, nil
 }
 
+// execEventsBacklog is the fallback's queue: the connector's socket has no
+// room to wait in once read, so decoded events wait here.
+const execEventsBacklog = 8192
+
 // ProcExecWatcher is the fallback ExecWatcher: the kernel's
 // process-events connector tells it a pid exec'd, and it then reads that
 // process's cgroup and argv from /proc. It is lossy by nature: a program

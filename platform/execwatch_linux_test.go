@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,58 @@ func TestBPFExecWatcherSeesShortLivedPrograms(t *testing.T) {
 		}
 	}
 	w.Unwatch("sess_execwatch")
+	end(t, g)
+}
+
+// TestBPFExecWatcherCountsWhatTheRingCannotHold: while the consumer does
+// not read, records queue in the kernel's ring; a storm that overflows it
+// is counted by Lost, event for event, never lost silently, and what the
+// ring held is still delivered whole.
+func TestBPFExecWatcherCountsWhatTheRingCannotHold(t *testing.T) {
+	w := execWatchers(t)[platform.ExecSourceBPF]
+	g, err := testCgroups(t).NewGroup("sess_execstorm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Watch("sess_execstorm", g); err != nil {
+		t.Fatal(err)
+	}
+	// Each exec carries 2,000 bytes of arguments, so that fewer than 1,000
+	// fit in the ring.
+	const execs = 1000
+	long := strings.Repeat("x", 2000)
+	storm := `i=0; while [ $i -lt ` + strconv.Itoa(execs) + ` ]; do /bin/true "$LONG"; i=$((i+1)); done`
+	p, err := g.Start(platform.Spec{Path: "/bin/sh", Argv: []string{"sh", "-c", storm}, Env: []string{"PATH=/usr/bin:/bin", "LONG=" + long}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Wait() // the shell's exit is in the ring, or counted, once it is reaped
+	lost := int(w.Lost())
+	if lost == 0 {
+		t.Fatalf("nothing lost with %d execs of 2 KiB queued and none read: the ring is larger than this test assumes", execs)
+	}
+	// The shell's exec and exit, and each /bin/true's.
+	want := 2 + 2*execs
+	delivered := 0
+	for deadline := time.After(60 * time.Second); delivered+lost < want; {
+		select {
+		case e := <-w.Events():
+			if e.Group != "sess_execstorm" {
+				continue
+			}
+			delivered++
+			if !e.Exit && e.Path == "/bin/true" && (len(e.Argv) != 2 || e.Argv[1] != long || e.Truncated) {
+				t.Fatalf("a queued exec was not delivered whole: %d arguments, truncated %v", len(e.Argv), e.Truncated)
+			}
+		case <-deadline:
+			t.Fatalf("delivered %d + lost %d events, want %d: the rest were lost without a count", delivered, lost, want)
+		}
+	}
+	t.Logf("%d events delivered, %d counted as lost", delivered, lost)
+	if delivered+lost != want {
+		t.Errorf("delivered %d + lost %d events, want %d", delivered, lost, want)
+	}
+	w.Unwatch("sess_execstorm")
 	end(t, g)
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,6 +115,23 @@ func TestReadToken(t *testing.T) {
 	for name, text := range map[string]string{"empty": "\n", "two lines": "a\nb\n", "huge": strings.Repeat("a", maxTokenFile+1)} {
 		if _, err := readToken(writeFile(t, "token", text)); err == nil {
 			t.Errorf("%s token file accepted", name)
+		}
+	}
+}
+
+// TestGCPercentRefused: a collector target out of range is refused with
+// its name before hoistd starts anything (no socket appears).
+func TestGCPercentRefused(t *testing.T) {
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "hoistd.sock")
+	for _, v := range []string{"5", "1001", "-1", "lots"} {
+		var stderr strings.Builder
+		code := run([]string{"run", "--config", writeFile(t, "hoistd.yaml", ""), "--state", dir, "--socket", socket, "--gc-percent", v}, io.Discard, &stderr)
+		if code == 0 || !strings.Contains(stderr.String(), "gc-percent") {
+			t.Errorf("--gc-percent %s: exit %d, stderr %q; want a refusal naming the flag", v, code, stderr.String())
+		}
+		if _, err := os.Stat(socket); err == nil {
+			t.Fatalf("--gc-percent %s: hoistd made its socket", v)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -30,6 +31,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 		stateDir, socket, cgroupRoot, tracking, autostart string
 		applications, hoistBinary                         string
 		grace                                             time.Duration
+		gcPercent                                         int
 		logJSON, sudo                                     bool
 		sudoInstance, polkitDir                           string
 	)
@@ -38,6 +40,9 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Serve the local socket until SIGINT or SIGTERM",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if gcPercent < 10 || gcPercent > 1000 {
+				return hoist.Errorf(hoist.EInvalid, "--gc-percent must be a number from 10 to 1000")
+			}
 			if os.Geteuid() != 0 {
 				return hoist.Errorf(hoist.EForbidden, "hoistd must run as root")
 			}
@@ -45,6 +50,7 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 			if err := cleanSignals(); err != nil {
 				return hoist.WrapError(hoist.EUnavailable, "cannot give elevated programs default signals", err)
 			}
+			tuneCollector(gcPercent)
 			// Files and programs hoistd makes get a known mask, not whatever
 			// started it.
 			unix.Umask(0o022)
@@ -99,6 +105,11 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			defer a.Close()
+			// Start-up's garbage (loading the BPF program alone allocates
+			// ≈ 4.4 MiB and drops it) goes back to the kernel now, not at
+			// the background scavenger's pace, which on a busy machine
+			// left it resident for minutes.
+			debug.FreeOSMemory()
 			l, err := listen(socket)
 			if err != nil {
 				return err
@@ -133,11 +144,29 @@ func newServe(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&hoistBinary, "hoist-binary", "", "absolute path of the hoist command the desktop entries run (default: "+agent.SystemHoist+" when installed, else hoist from the user's PATH)")
 	f.DurationVar(&grace, "grace", agent.DefaultGrace, "time between SIGTERM and the kill at a session's end")
 	f.BoolVar(&logJSON, "log-json", false, "log JSON instead of text")
+	f.IntVar(&gcPercent, "gc-percent", defaultGCPercent, "Go collector target (GOGC): lower keeps less garbage at rest at some CPU; the environment's GOGC wins")
 	f.BoolVar(&sudo, "sudo", true, "let sudo and pkexec elevate users during their JIT session (docs/sudo.md)")
 	f.StringVar(&sudoInstance, "sudo-instance", "main", "names this hoistd's sudoers drop-ins, PAM lines and polkit rule")
 	f.StringVar(&polkitDir, "polkit-rules", agent.DefaultPolkitDir, "where the polkit rule goes (empty: no polkit rule)")
 	addConfigFlag(cmd, DefaultConfig, false)
 	return cmd
+}
+
+// defaultGCPercent is hoistd's target for the Go collector (GOGC).
+//
+// Why not Go's 100: hoistd at rest holds well under 1 MiB live, and at 100
+// the runtime lets the heap reach its 4 MiB minimum before it collects, and
+// keeps those pages; at 25 that minimum is 1 MiB. An idle hoistd allocates
+// little (a long poll's renewal now and then), so collecting four times as
+// often costs little CPU (BENCHMARKS.md, "Agent footprint at rest").
+const defaultGCPercent = 25
+
+// tuneCollector sets the collector's target to percent unless the
+// environment's GOGC is set: an operator's GOGC wins over the flag's default.
+func tuneCollector(percent int) {
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(percent)
+	}
 }
 
 // cgroupOf is where tracker puts session cgroups, for the log.

@@ -28,6 +28,7 @@ typedef __u32 __wsum;
 
 #define BPF_MAP_TYPE_HASH 1
 #define BPF_MAP_TYPE_ARRAY 2
+#define BPF_MAP_TYPE_PERCPU_ARRAY 6
 #define BPF_MAP_TYPE_RINGBUF 27
 #define BPF_ANY 0
 
@@ -67,9 +68,13 @@ struct exit_args {
 #define KIND_EXEC 1
 #define KIND_EXIT 2
 
-// event is what hoistd reads; keep in step with execEvent in
-// platform/execbpf_linux.go.
-struct event {
+// header starts every record hoistd reads; keep in step with the layout
+// in platform/execbpf_linux.go. An exit is a header alone; an exec is a
+// header followed by filename_len bytes of the filename and args_len bytes
+// of the argument area, no padding: a record takes the ring's room it
+// needs, not the room of the longest argv (most execs carry a few dozen
+// bytes of arguments, not 2 KiB).
+struct header {
 	__u32 kind;
 	__u32 pid;
 	__u32 ppid;
@@ -80,8 +85,15 @@ struct event {
 	__u32 filename_len;
 	__u32 args_len;
 	__u32 args_truncated;
-	char filename[FILENAME_MAX_LEN];
-	char args[ARGS_MAX_LEN];
+};
+
+// exec_event is an exec record while it is built, in the per-CPU scratch
+// map; only its first sizeof(header) + filename_len + args_len bytes are
+// copied into the ring. The filename's slot is FILENAME_MAX_LEN so that the
+// arguments, which start right after the filename, always fit.
+struct exec_event {
+	struct header h;
+	char data[FILENAME_MAX_LEN + ARGS_MAX_LEN];
 };
 
 // watched: cgroup id -> tag. hoistd adds a session's cgroup at its start
@@ -93,10 +105,25 @@ struct {
 	__type(value, __u64);
 } watched SEC(".maps");
 
+// events is the queue to hoistd. Its pages are kernel memory that hoistd
+// maps twice (so that a record that wraps reads in one piece): 1 MiB here is
+// 2 MiB of hoistd's RSS. It holds about 4,000 execs and their exits with
+// 100 bytes of arguments each, or about 430 with 2 KiB each, before the
+// kernel counts records in lost (docs/session-audit.md).
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
+	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
+
+// scratch is where an exec's record is built: it is larger than a BPF
+// program's stack. A tracepoint program does not nest on its CPU, so one
+// entry per CPU is enough.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_event);
+} scratch SEC(".maps");
 
 // lost counts the events the ring buffer had no room for.
 struct {
@@ -129,25 +156,19 @@ static __always_inline void count_lost(void)
 		__sync_fetch_and_add(n, 1);
 }
 
-static __always_inline struct event *start_event(__u32 kind, __u64 tag)
+static __always_inline void fill_header(struct header *h, __u32 kind, __u64 tag)
 {
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_lost();
-		return 0;
-	}
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	e->kind = kind;
-	e->pid = bpf_get_current_pid_tgid() >> 32;
-	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	e->uid = (__u32)bpf_get_current_uid_gid();
-	e->tag = tag;
-	e->ktime = bpf_ktime_get_boot_ns();
-	e->exit_code = 0;
-	e->filename_len = 0;
-	e->args_len = 0;
-	e->args_truncated = 0;
-	return e;
+	h->kind = kind;
+	h->pid = bpf_get_current_pid_tgid() >> 32;
+	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->uid = (__u32)bpf_get_current_uid_gid();
+	h->tag = tag;
+	h->ktime = bpf_ktime_get_boot_ns();
+	h->exit_code = 0;
+	h->filename_len = 0;
+	h->args_len = 0;
+	h->args_truncated = 0;
 }
 
 SEC("tracepoint/sched/sched_process_exec")
@@ -156,13 +177,19 @@ int on_exec(struct exec_args *ctx)
 	__u64 tag = watched_tag();
 	if (!tag)
 		return 0;
-	struct event *e = start_event(KIND_EXEC, tag);
-	if (!e)
+	__u32 zero = 0;
+	struct exec_event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e) {
+		count_lost();
 		return 0;
+	}
+	fill_header(&e->h, KIND_EXEC, tag);
 
 	unsigned int off = ctx->filename_loc & 0xFFFF;
-	long n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + off);
-	e->filename_len = n > 0 ? n - 1 : 0;
+	long n = bpf_probe_read_kernel_str(e->data, FILENAME_MAX_LEN, (void *)ctx + off);
+	__u32 flen = n > 0 ? n - 1 : 0;
+	flen &= FILENAME_MAX_LEN - 1; // at most 255: the read keeps a byte for its NUL
+	e->h.filename_len = flen;
 
 	// argv as the new program sees it: NUL-separated strings in the arg
 	// area of its mm, read in the kernel so that a program that exits at
@@ -173,14 +200,19 @@ int on_exec(struct exec_args *ctx)
 	unsigned long len = end > start ? end - start : 0;
 	if (len > ARGS_MAX_LEN) {
 		len = ARGS_MAX_LEN;
-		e->args_truncated = 1;
+		e->h.args_truncated = 1;
 	}
 	len &= (ARGS_MAX_LEN * 2 - 1); // bounds for the verifier
 	if (len > ARGS_MAX_LEN)
 		len = ARGS_MAX_LEN;
-	if (len > 0 && bpf_probe_read_user(e->args, len, (void *)start) == 0)
-		e->args_len = len;
-	bpf_ringbuf_submit(e, 0);
+	if (len > 0 && bpf_probe_read_user(e->data + flen, len, (void *)start) == 0)
+		e->h.args_len = len;
+
+	__u64 size = sizeof(struct header) + flen + e->h.args_len;
+	if (size > sizeof(*e)) // cannot happen; bounds for the verifier
+		size = sizeof(*e);
+	if (bpf_ringbuf_output(&events, e, size, 0) != 0)
+		count_lost();
 	return 0;
 }
 
@@ -192,12 +224,15 @@ int on_exit(struct exit_args *ctx)
 	__u64 tag = watched_tag();
 	if (!tag)
 		return 0;
-	struct event *e = start_event(KIND_EXIT, tag);
-	if (!e)
+	struct header *h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
+	if (!h) {
+		count_lost();
 		return 0;
+	}
+	fill_header(h, KIND_EXIT, tag);
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	e->exit_code = BPF_CORE_READ(task, exit_code);
-	bpf_ringbuf_submit(e, 0);
+	h->exit_code = BPF_CORE_READ(task, exit_code);
+	bpf_ringbuf_submit(h, 0);
 	return 0;
 }
 
