@@ -239,6 +239,13 @@ type EnrollToken struct {
 	UsesLeft  int       `json:"uses_left"`
 }
 
+// Usable reports whether the token can still pay for an enrolment at now:
+// a use left and not expired. Only the store's spend decides a race for
+// the last use (hoist.Tx.SpendEnrollToken); this check refuses early.
+func (t EnrollToken) Usable(now time.Time) bool {
+	return t.UsesLeft > 0 && now.Before(t.ExpiresAt)
+}
+
 // AgentEvent is something an agent must hear about: a decision on one of its
 // requests, or a revoke. Seq orders them per server, so that an agent
 // resumes from the last one it saw and misses nothing.

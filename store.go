@@ -132,9 +132,17 @@ type Tx interface {
 	UpdateAgent(ctx context.Context, a AgentRecord) error
 
 	InsertEnrollToken(ctx context.Context, t EnrollToken) error
-	// UseEnrollToken spends one use of the token with hash if it is valid at
-	// now, and returns it; ENotFound for an unknown, used-up or expired one.
-	UseEnrollToken(ctx context.Context, hash string, now time.Time) (EnrollToken, error)
+	// EnrollToken returns the token with hash, UsesLeft as stored now, or
+	// ENotFound. It locks nothing: an enrolment reads its token first and
+	// spends the use last (SpendEnrollToken).
+	EnrollToken(ctx context.Context, hash string) (EnrollToken, error)
+	// SpendEnrollToken spends one use of the token with hash if it is valid
+	// at now; ENotFound for an unknown, used-up or expired one. One
+	// statement decides, so two transactions racing for the last use cannot
+	// both win; it holds the token's row until the transaction ends, and
+	// every other spend of that token waits for it, so it belongs just
+	// before the commit.
+	SpendEnrollToken(ctx context.Context, hash string, now time.Time) error
 
 	// AppendAgentEvent queues ev for its agent (every agent when AgentID is
 	// AllAgents; only the latest such broadcast is kept) and returns its

@@ -47,7 +47,6 @@ type fleet struct {
 	caPool *x509.CertPool
 	admin  *client.Client
 	enrol  *http.Client // the enrolment calls: pinned TLS, no client certificate
-	secret tokenSource
 	// addrByte is the second byte of the source addresses, so that two runs
 	// in one harness never meet each other's TIME_WAIT sockets.
 	addrByte     byte
@@ -94,16 +93,19 @@ type simAgent struct {
 
 // tokenSource hands out enrolment secrets, asking the server for a new
 // token when one is used up (a token enrols at most 10,000 machines).
+//
+// Each grow worker has its own: a token's use is spent under its row's
+// lock until the enrolment commits, so one token for every worker
+// enrolled one machine per commit (BENCHMARKS.md, 3 replicas). A fleet
+// rolled out by several provisioning jobs, each with its token (or one
+// token per machine, as the README advises), enrols the same way.
 type tokenSource struct {
-	mu      sync.Mutex
 	admin   *client.Client
 	secret  string
 	usesKey int
 }
 
 func (t *tokenSource) next(ctx context.Context) (string, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.usesKey == 0 {
 		ans, err := t.admin.EnrollToken(ctx, "", time.Hour, 10000)
 		if err != nil {
@@ -139,7 +141,7 @@ func newFleetOn(urls []string, admin *client.Client, caPEM []byte, addrByte byte
 		return nil, errors.New("no CA certificate")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &fleet{ctx: ctx, cancel: cancel, bases: bases, stride: 1, byReplica: make([]latencies, len(bases)), caPool: pool, admin: admin, secret: tokenSource{admin: admin},
+	f := &fleet{ctx: ctx, cancel: cancel, bases: bases, stride: 1, byReplica: make([]latencies, len(bases)), caPool: pool, admin: admin,
 		addrByte: addrByte, checkinEvery: checkinEvery, probes: probes, probeEvery: time.Second,
 		enrol: &http.Client{Timeout: time.Minute, Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16}}}
@@ -178,9 +180,10 @@ func (f *fleet) grow(ctx context.Context, target, workers int) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				tokens := &tokenSource{admin: f.admin} // see tokenSource
 				for n := range next {
 					start := time.Now()
-					a, err := f.connect(ctx, n)
+					a, err := f.connect(ctx, n, tokens)
 					if err != nil {
 						f.connects.fail()
 						failures.Add(1)
@@ -209,7 +212,7 @@ func (f *fleet) grow(ctx context.Context, target, workers int) error {
 
 // connect enrols agent n and brings it online: the first check-in (which
 // opens its connection) and then its long poll and its check-ins.
-func (f *fleet) connect(ctx context.Context, n int) (*simAgent, error) {
+func (f *fleet) connect(ctx context.Context, n int, tokens *tokenSource) (*simAgent, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -219,7 +222,7 @@ func (f *fleet) connect(ctx context.Context, n int) (*simAgent, error) {
 	if err != nil {
 		return nil, err
 	}
-	secret, err := f.secret.next(ctx)
+	secret, err := tokens.next(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -92,7 +92,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.replica.PerProcess, "replica-fleet-per-process", 15000, "simulated agents one fleet process holds at most (each holds a descriptor)")
 	fs.IntVar(&o.replica.PushSamples, "replica-push-samples", 100, "approvals per push measurement of the replicas run, of each kind (same replica, another)")
 	fs.DurationVar(&o.replica.PushLimit, "push-limit", 200*time.Millisecond, "push p99 that fails a size of the replicas run")
-	fs.DurationVar(&o.replica.Deadline, "replica-deadline", 6*time.Minute, "time after which the replicas run stops growing (the fleet it holds then is measured)")
+	fs.DurationVar(&o.replica.Deadline, "replica-deadline", 9*time.Minute, "time after which the replicas run stops growing (the fleet it holds then is measured)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

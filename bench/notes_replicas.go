@@ -69,6 +69,7 @@ What they show:
   client side of every TLS connection): 50,000 agents ≈ 11 GiB of the 24 GiB machine.
 - **Time**: growing is the cost (each agent enrolled for real: a key, a CSR, a transaction with
   its audit record, then a mutual-TLS handshake). The part is bounded by ` + "`-replica-deadline`" + `
-  (6 minutes by default; the fleet held then is measured as the last size), plus one window,
-  at most 90 s of push samples and teardown: ≈ 8 minutes at most.
+  (9 minutes by default, 6 before stop 17: see "Growing the fleet" below; the fleet held then is
+  measured as the last size), plus one window, at most 90 s of push samples and teardown:
+  ≈ 11 minutes at most.
 `

@@ -83,6 +83,7 @@ type replicaRun struct {
 	srvs   []*serverProc
 	admins []*client.Client
 	procs  []*fleetProc
+	probe  *pgProbe // nil without a profile directory
 }
 
 // runReplicas starts rc.Replicas servers on one PostgreSQL (sharing the CA
@@ -105,6 +106,14 @@ func runReplicas(cfg capacityConfig, rc replicaConfig) (res replicasResult, err 
 	defer pg.Stop()
 	r := &replicaRun{cfg: cfg, rc: rc}
 	defer r.stop()
+	if cfg.ProfileDir != "" {
+		// Where the first step's growth goes: the database's waits and one
+		// replica's CPU (see growProfiled).
+		if r.probe, err = newPGProbe(pg.URL("hoist"), cfg.ProfileDir); err != nil {
+			return res, err
+		}
+		defer r.probe.close()
+	}
 	password := randomPassword()
 	if err := r.startServers(root, pg.URL("hoist"), password); err != nil {
 		return res, err
@@ -139,7 +148,12 @@ func runReplicas(cfg capacityConfig, rc replicaConfig) (res replicasResult, err 
 		log.Printf("%d replicas: growing the fleet to %d agents", rc.Replicas, n)
 		st := replicaStep{Agents: n}
 		grown := time.Now()
-		connect, err := r.grow(ctx, n, deadline)
+		var connect summary
+		if len(res.Steps) == 0 {
+			connect, err = r.growProfiled(ctx, n, deadline)
+		} else {
+			connect, err = r.grow(ctx, n, deadline)
+		}
 		st.Connect = connect
 		st.GrowSeconds = time.Since(grown).Seconds()
 		if err != nil && time.Now().After(deadline) {
@@ -289,6 +303,36 @@ func (r *replicaRun) stop() {
 		s.stop()
 	}
 	r.srvs = nil
+}
+
+// growProfileFor is how much of a growth the CPU profile of replica 0
+// covers: the first step's growth lasts a minute or more.
+const growProfileFor = 20 * time.Second
+
+// growProfiled is grow with the PostgreSQL probe sampling the backends'
+// waits and statements throughout (postgres-replicas-grow-N.txt) and a CPU
+// profile of replica 0 over its first growProfileFor
+// (replicas-grow-N.cpu.pprof), so that what bounds enrolment is on record.
+func (r *replicaRun) growProfiled(ctx context.Context, n int, deadline time.Time) (s summary, err error) {
+	if r.probe == nil {
+		return r.grow(ctx, n, deadline)
+	}
+	var profiled sync.WaitGroup
+	profiled.Add(1)
+	go func() {
+		defer profiled.Done()
+		path := filepath.Join(r.cfg.ProfileDir, fmt.Sprintf("replicas-grow-%d.cpu.pprof", n))
+		if err := r.srvs[0].cpuProfile(growProfileFor, path); err != nil {
+			log.Printf("CPU profile of the growth: %v", err)
+		}
+	}()
+	r.probe.during(fmt.Sprintf("replicas-grow-%d", n), func() int {
+		before := r.size(ctx)
+		s, err = r.grow(ctx, n, deadline)
+		return r.size(ctx) - before
+	})
+	profiled.Wait()
+	return s, err
 }
 
 // grow brings the fleet to n agents, each fleet process its share at once.

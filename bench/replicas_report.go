@@ -87,4 +87,4 @@ By replica:
 
 Largest fleet that passed: **{{n .Largest}} agents**; {{.StoppedText}}.
 {{end}}
-` + replicasNotes
+` + replicasNotes + replicasGrowthNotes

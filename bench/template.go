@@ -118,8 +118,8 @@ Alone: ` + "`go run ./bench -only capacity`" + ` (as root). The harness starts t
 CPU are its own; loopback only) on SQLite in a temporary directory, then on a PostgreSQL cluster
 it makes with initdb (PostgreSQL's durable defaults: fsync and synchronous commit on;
 ` + "`shared_buffers=256MB`" + `). It turns the three JIT policies on and grows a fleet of simulated agents
-step by step. Each agent is **enrolled for real** (its own P-256 key and CSR, a one-time token,
-the server signs its certificate) and then behaves as hoistd's link does: one mutual-TLS
+step by step. Each agent is **enrolled for real** (its own P-256 key and CSR, an enrolment token — one per
+enrolling worker, as a fleet provisioned by several jobs has —, the server signs its certificate) and then behaves as hoistd's link does: one mutual-TLS
 connection (HTTP/2) from a source address of its own in 127.x.y.z ({{n 200}} agents an address,
 so ports never run out), a long poll of ` + "`/agent/v1/events`" + ` renewed at once (25 s wait, as
 hoistd), and a check-in every {{.CheckinEvery}} (hoistd's default) at a random phase. {{.Probes}} of

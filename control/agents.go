@@ -109,11 +109,21 @@ func (s *Service) Enroll(ctx context.Context, secret string, csrDER []byte, fact
 	now := s.now()
 	id := hoist.NewID(hoist.AgentIDPrefix)
 	var offlineKey []byte
+	hash := tokenHash(secret)
+	refused := hoist.Errorf(hoist.EUnauthorized, "the enrolment token is unknown, used up or expired")
 	err = s.store.Update(ctx, func(tx hoist.Tx) error {
-		tok, err := tx.UseEnrollToken(ctx, tokenHash(secret), now)
-		if err != nil {
-			return hoist.Errorf(hoist.EUnauthorized, "the enrolment token is unknown, used up or expired")
+		// A fleet enrols with one token: spending its use first held the
+		// token's row, and every other enrolment with it, for the whole
+		// transaction (BENCHMARKS.md, 3 replicas). So the token is read
+		// first, unlocked, and its use spent last, just before the commit;
+		// the spend alone decides a race for the last use.
+		tok, err := tx.EnrollToken(ctx, hash)
+		if err != nil || !tok.Usable(now) {
+			return refused
 		}
+		// The token's spend, not the audit head, is what enrolments race
+		// on: see hoist.Tx.SealAuditAfterCommit.
+		tx.SealAuditAfterCommit()
 		rec := hoist.AgentRecord{ID: id, Hostname: facts.Hostname, Version: facts.Version, OS: facts.OS, Kernel: facts.Kernel,
 			Group: tok.Group, EnrolledAt: now, LastSeen: now}
 		if err := tx.InsertAgent(ctx, rec); err != nil {
@@ -124,7 +134,15 @@ func (s *Service) Enroll(ctx context.Context, secret string, csrDER []byte, fact
 		if offlineKey, err = s.newOfflineKey(ctx, tx, id, now, true); err != nil {
 			return err
 		}
-		return audit(ctx, tx, now, facts.Hostname, "agent.enrolled", id, map[string]any{"hostname": facts.Hostname, "group": tok.Group, "version": facts.Version})
+		if err := audit(ctx, tx, now, facts.Hostname, "agent.enrolled", id, map[string]any{"hostname": facts.Hostname, "group": tok.Group, "version": facts.Version}); err != nil {
+			return err
+		}
+		if err := tx.SpendEnrollToken(ctx, hash, now); hoist.ErrorCode(err) == hoist.ENotFound {
+			return refused // another enrolment took the last use meanwhile: nothing of this one stays
+		} else if err != nil {
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return wire.Enrolment{}, err

@@ -80,26 +80,38 @@ func (t *tx) InsertEnrollToken(ctx context.Context, et hoist.EnrollToken) error 
 	return err
 }
 
-func (t *tx) UseEnrollToken(ctx context.Context, hash string, now time.Time) (hoist.EnrollToken, error) {
-	// One statement spends the use, so two machines racing for the last use
-	// cannot both win.
+func (t *tx) EnrollToken(ctx context.Context, hash string) (hoist.EnrollToken, error) {
+	var (
+		data string
+		uses int
+	)
+	err := t.tx.QueryRowContext(ctx, t.bind(`SELECT data, uses_left FROM enroll_tokens WHERE hash = ?`), hash).Scan(&data, &uses)
+	if isNoRows(err) {
+		return hoist.EnrollToken{}, hoist.Errorf(hoist.ENotFound, "the enrolment token is unknown, used up or expired")
+	}
+	if err != nil {
+		return hoist.EnrollToken{}, t.store.storeError("read enrolment token", err)
+	}
+	var et hoist.EnrollToken
+	if err := decode(data, &et); err != nil {
+		return hoist.EnrollToken{}, err
+	}
+	// The column counts the uses; the data keeps what the token was made with.
+	et.Hash, et.UsesLeft = hash, uses
+	return et, nil
+}
+
+func (t *tx) SpendEnrollToken(ctx context.Context, hash string, now time.Time) error {
+	// The condition is checked again by the UPDATE itself after any other
+	// spend of the row commits (READ COMMITTED on PostgreSQL re-reads the
+	// row it waited for; SQLite has one writer), so the last use is spent
+	// once.
 	res, err := t.exec(ctx, "use enrolment token",
 		`UPDATE enroll_tokens SET uses_left = uses_left - 1 WHERE hash = ? AND uses_left > 0 AND expires_at > ?`, hash, micros(now))
 	if err != nil {
-		return hoist.EnrollToken{}, err
+		return err
 	}
-	if err := expectOne(res, hoist.Errorf(hoist.ENotFound, "the enrolment token is unknown, used up or expired")); err != nil {
-		return hoist.EnrollToken{}, err
-	}
-	rows, err := t.query(ctx, "read enrolment token", `SELECT data FROM enroll_tokens WHERE hash = ?`, hash)
-	if err != nil {
-		return hoist.EnrollToken{}, err
-	}
-	ts, err := scanJSON[hoist.EnrollToken](t, rows)
-	if err != nil || len(ts) == 0 {
-		return hoist.EnrollToken{}, hoist.Errorf(hoist.ENotFound, "the enrolment token is unknown, used up or expired")
-	}
-	return ts[0], nil
+	return expectOne(res, hoist.Errorf(hoist.ENotFound, "the enrolment token is unknown, used up or expired"))
 }
 
 func (t *tx) AppendAgentEvent(ctx context.Context, ev hoist.AgentEvent) (int64, error) {

@@ -658,20 +658,32 @@ func testEnrollTokens(t *testing.T, s hoist.Store) {
 		t.Fatal(err)
 	}
 	use := func(hash string, at time.Time) error {
-		return s.Update(ctx(), func(tx hoist.Tx) error {
-			tok, err := tx.UseEnrollToken(ctx(), hash, at)
-			if err == nil && tok.Group != "devs" {
-				return fmt.Errorf("group = %q", tok.Group)
-			}
-			return err
-		})
+		return s.Update(ctx(), func(tx hoist.Tx) error { return tx.SpendEnrollToken(ctx(), hash, at) })
+	}
+	left := func(hash string) int {
+		t.Helper()
+		var tok hoist.EnrollToken
+		if err := s.View(ctx(), func(tx hoist.Tx) (err error) { tok, err = tx.EnrollToken(ctx(), hash); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if tok.Group != "devs" || !tok.ExpiresAt.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("token read back as %+v", tok)
+		}
+		return tok.UsesLeft
 	}
 	for i := range 2 {
+		if got, want := left("twice"), 2-i; got != want {
+			t.Fatalf("uses left before use %d = %d, want %d", i, got, want)
+		}
 		if err := use("twice", t0); err != nil {
 			t.Fatalf("use %d: %v", i, err)
 		}
 	}
+	if got := left("twice"); got != 0 {
+		t.Fatalf("uses left after both = %d, want 0", got)
+	}
 	wantCode(t, use("twice", t0), hoist.ENotFound)
+	wantCode(t, s.View(ctx(), func(tx hoist.Tx) error { _, err := tx.EnrollToken(ctx(), "unknown"); return err }), hoist.ENotFound)
 	wantCode(t, use("old", t0.Add(time.Hour)), hoist.ENotFound)
 	wantCode(t, use("unknown", t0), hoist.ENotFound)
 }

@@ -1,0 +1,68 @@
+//go:build linux
+
+package main
+
+// replicasGrowthNotes is what growing the fleet of three replicas cost,
+// and what was changed for it (issue 21, stop 17): measured by hand on a
+// loaded machine, each run with its command and load.
+const replicasGrowthNotes = `
+#### Growing the fleet: where enrolment waits (stop 17)
+
+**What held growth.** Stop 16 found that on a quiet machine the three replicas' growth was
+serialized by the enrolment token's row: the harness's fleet shared one token, and
+` + "`control.Enroll`" + ` spent its use first (` + "`UPDATE enroll_tokens SET uses_left …`" + `), holding the row —
+and every other enrolment with that token — until commit, with the audit head held as well. A
+real fleet enrolling with one token waits the same way, so the product changed: ` + "`Enroll`" + ` now
+reads the token unlocked (` + "`hoist.Tx.EnrollToken`" + `), writes the agent, its offline key and its
+audit record, and spends the use last (` + "`SpendEnrollToken`" + `, the one conditional UPDATE, which
+alone decides a race for the last use: ` + "`control.TestEnrollTokenAdmitsNoMoreThanItsUses`" + `, 24
+machines for 5 uses, both stores); the audit record is sealed after the commit
+(` + "`SealAuditAfterCommit`" + `, as decisions do), in the same transaction as the agent. The token's
+row is then held only from the spend to the end of the commit — but a commit waits for its WAL
+flush, so enrolments with **one** token still follow each other one commit at a time.
+
+**Measured** (2026-12-02, the shared 2-core machine with four other engineers' builds and
+tests; load averages at each run's start → end). Each run:
+` + "`go build -o /tmp/bench-fl ./bench && /tmp/bench-fl -only capacity -stores postgres -replicas 3 -replica-steps 20000 -replica-deadline 4m -results DIR`" + `,
+old = b811326, new = the change above; growth is the step's "grow (s)":
+
+| run | code | load | 20,000 agents grown in | enrolments/s | connect p50 / p99 |
+|---|---|---|---:|---:|---|
+| 1 | new | 7.8 → 20.7 | 146.7 s | 136 | 193 / 804 ms |
+| 2 | old | 20.7 → 27.3 | 201.6 s | 99 | 199 / 1,797 ms |
+| 3 | new | 27.3 → 25.4 | 159.4 s | 125 | 203 / 991 ms |
+| 4 | old | 25.4 → 27.8 | 17,867 at the 4 min limit (234 s) | 76 | 227 / 3,789 ms, 32 failed |
+| 5 | new, probed | 22.2 → 32.2 | 139.3 s | 144 | 185 / 710 ms |
+| 6 | new + a token per worker, probed | 11.5 → 15.1 | 187.3 s | 107 | 213 / 1,771 ms |
+| 7 | new, probed | 9.6 → 14.5 | 173.3 s | 115 | 172 / 1,809 ms |
+| 8 | new + a token per worker, probed | 14.5 → 16.1 | 110.2 s | 182 | 149 / 532 ms |
+
+Runs 5–8 carry the harness's growth probe (` + "`bench/results/postgres-replicas-grow-N.txt`" + ` and
+` + "`replicas-grow-N.cpu.pprof`" + `): PostgreSQL's wait events sampled every 10 ms and replica 0's CPU
+for 20 s. With one token (runs 5, 7) the active backends waited on **Lock: transactionid and
+Lock: tuple, 3.87 and 2.35 backends on average** — the token's spend took 15.6 and 9.8 ms on
+average, queued behind the commit of the spend before it (run 5: IO WALSync 0.37, CPU 0.21, and replica
+0 at 0.19 cores). So one token is still the limit, now one commit and its flush
+per enrolment (≈ 7 ms here, ≤ ≈ 140 a second whatever the replicas). With a token per worker
+(runs 6, 8) the spend takes 0.03 ms and the lock waits fall to 1.24 backends, which are the
+audit head (` + "`SELECT … FROM audit_head … FOR UPDATE`" + `, 21–37 ms on average, 0.31 per enrolment):
+the three replicas' sealers take the head one after another, and each enrolment's ` + "`Update`" + `
+waits for a seal round after its commit — the next thing to shorten. Runs 7 and 8, next to each
+other at similar load, grew 1.6× faster with a token per worker; run 6 (at a lighter load) was
+slower than runs 5 and 7, so the machine's noise is as large as the effect between single runs.
+The harness now gives every grow worker a token of its own (a fleet provisioned by several jobs,
+each with its token, or a token per machine as the README advises), so the figure is the
+servers', not one token's.
+
+**50,000 agents within the part's time.** The part is bounded by ` + "`-replica-deadline`" + `. Stop 15's quiet
+run grew 10,000 agents in 63 s and 20,000 more in 218 s (92 a second) and stopped at 30,447 when
+its 6 minutes ran out. At that rate 50,000 needs ≈ 217 s more: ≈ 10.3 minutes of part with the
+two sizes' measurements before it. Runs 2–5 above put the new enrolment at 1.3–1.9× the old at
+similar loads; at 1.3× the growth to 50,000 takes ≈ 6.4 minutes and the part ≈ 8.4. The default
+is now **9 minutes**: the rest of ` + "`make bench`" + ` took 11.8 of its 18.5 minutes, and the part ends at
+most ≈ 2.3 minutes after its deadline (settle, one window, 90 s of push, teardown), so the whole
+run stays under ≈ 23 minutes. Whether 9 minutes reach 50,000 on a quiet machine is for the next
+` + "`make bench`" + ` to show: the machine was never quiet this stop, and no run here went past 20,000
+(50,000 agents are 4 fleet processes, ≈ 3.8 GiB of servers at 78 KiB an agent, ≈ 5.5 GiB of
+fleet).
+`
