@@ -96,6 +96,11 @@ func parseFlags(args []string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	// A word after the flags is a mistake, never a run: "bench -out F render
+	// R" would otherwise start the whole 20-minute harness.
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q: the harness takes flags only (to rewrite the report from a saved run: bench render FILE, with nothing before render)", fs.Arg(0))
+	}
 	var err error
 	if o.replicas, err = parseCounts(*replicas, 1); err != nil {
 		return o, fmt.Errorf("bad -replicas: %w", err)
