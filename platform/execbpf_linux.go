@@ -38,6 +38,8 @@ const (
 	// hands decoded events over, so it is small: 8,192 decoded events
 	// were 1.1 MiB of heap held from the start.
 	execEventsHandoff = 64
+	// readErrorPause is the wait after a failed read of the ring.
+	readErrorPause = 100 * time.Millisecond
 )
 
 // BPFExecWatcher is the ExecWatcher on a BPF program (bpf/exec.bpf.c)
@@ -185,6 +187,14 @@ func (w *BPFExecWatcher) read() {
 		if err := w.rd.ReadInto(&rec); err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				return
+			}
+			// An error that persists must not spin a core of a root
+			// daemon: pause before the next read (the ring keeps queueing,
+			// and counts what it has no room for).
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(readErrorPause):
 			}
 			continue
 		}
