@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -168,6 +169,24 @@ func TestHoistdRefusesTheUsersTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer users.Close()
+	// The pane's terminal is the user's once the shell in it has made it
+	// its controlling terminal: until then (tmux has only just forked it,
+	// on a loaded machine) it is as fresh as any, and hoistd rightly takes it.
+	var st unix.Stat_t
+	if err := unix.Fstat(int(users.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	panePid := strings.TrimSpace(m.run("display-message", "-p", "-t", "0", "#{pane_pid}"))
+	testenv.WaitUntil(t, "the pane's shell to take its terminal", func() bool {
+		stat, err := os.ReadFile("/proc/" + panePid + "/stat")
+		if err != nil {
+			return false
+		}
+		// The fields after the command's closing parenthesis: state, ppid,
+		// pgrp, session, tty_nr.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		return len(fields) > 4 && fields[4] == strconv.FormatUint(st.Rdev, 10)
+	})
 	leader, fresh, err := pty.Open()
 	if err != nil {
 		t.Fatal(err)
