@@ -296,10 +296,24 @@ func (f *fleet) createPolicy(p hoist.Policy) hoist.Policy {
 	return got
 }
 
-// settled waits until the agent holds the server's latest bundle.
+// settled waits until the agent holds the server's latest bundle. The
+// server's view alone is not enough: it shows the revision the agent last
+// reported, which right after a server restart predates what the agent now
+// holds (after it refused its stored bundle, say), so the agent itself is
+// asked too.
 func (f *fleet) settled() {
 	f.t.Helper()
-	testenv.WaitUntil(f.t, "the agent to hold its latest bundle", func() bool { return f.view().Current })
+	testenv.WaitUntil(f.t, "the agent to hold its latest bundle", func() bool {
+		v := f.view()
+		if !v.Current {
+			return false
+		}
+		if f.agent == nil {
+			return true
+		}
+		held, _ := f.agent.PolicyState()
+		return held == v.Revision
+	})
 }
 
 // approve approves request id for d as the admin.
