@@ -55,9 +55,10 @@ type fleetReply struct {
 	Agents    int   `json:"agents"`               // every reply: agents connected
 	ByReplica []int `json:"by_replica,omitempty"` // take: agents on each replica
 
-	Connect    *samples  `json:"connect,omitempty"`  // grow: enrolment and first check-in of each new agent
-	Checkins   []samples `json:"checkins,omitempty"` // take: check-ins since the last take, by replica
-	PollErrors int64     `json:"poll_errors"`        // take: failed long polls since the last take
+	Connect    *samples     `json:"connect,omitempty"`  // grow: enrolment and first check-in of each new agent
+	Checkins   []samples    `json:"checkins,omitempty"` // take: check-ins since the last take, by replica
+	PollErrors int64        `json:"poll_errors"`        // take: failed long polls since the last take
+	Sched      *schedWindow `json:"sched,omitempty"`    // take: this process's waits to run since the last take
 
 	ID      string `json:"id,omitempty"` // request: the request filed
 	Replica int    `json:"replica"`      // request: the replica of the agent that filed it
@@ -151,6 +152,7 @@ type fleetWorker struct {
 	out      *json.Encoder
 	awaiting sync.Map // request id → chan time.Time, filed and not yet awaited
 	filed    atomic.Int64
+	waits    schedWaits
 }
 
 func (w *fleetWorker) answer(c fleetCmd) {
@@ -189,6 +191,8 @@ func (w *fleetWorker) do(c fleetCmd) (fleetReply, error) {
 		}
 		f.checkins.take() // the same check-ins, counted by replica above
 		r.PollErrors = f.pollErrors.Swap(0)
+		sched := w.waits.window()
+		r.Sched = &sched
 		return r, nil
 	case "request":
 		if f.size() == 0 {

@@ -38,6 +38,8 @@ type replicaUsage struct {
 	PeakMiB  float64 `json:"peak_mib"`
 	CPU      float64 `json:"cpu_cores"`
 	Threads  int     `json:"threads"`
+	// Sched is how long the server's goroutines waited to run in the window.
+	Sched *schedWindow `json:"sched,omitempty"`
 }
 
 // replicaStep is what one fleet size measured across the replicas.
@@ -55,6 +57,11 @@ type replicaStep struct {
 	RSSMiB      float64        `json:"total_rss_mib"`   // the servers', summed
 	CPU         float64        `json:"total_cpu_cores"` // the servers', summed
 	FleetRSSMiB float64        `json:"fleet_rss_mib"`   // the fleet processes', summed
+	// FleetSched is the fleet processes' waits to run in the window (the
+	// worst p99 and longest of them; the waits over 100 ms and the
+	// collectors' CPU summed): a check-in's time as the fleet measures it
+	// includes its own goroutine's wait for a core.
+	FleetSched *schedWindow `json:"fleet_sched,omitempty"`
 	// PushSame is approval through the API of the replica the agent polls;
 	// PushCross through another replica's, which reaches the agent by
 	// PostgreSQL NOTIFY.
@@ -379,14 +386,28 @@ func (r *replicaRun) measure(ctx context.Context, st *replicaStep) {
 	before := make([]usage, len(r.srvs))
 	for i, s := range r.srvs {
 		before[i], _ = readUsage(s.pid())
+		_, _ = s.schedWindow() // from here
 	}
-	time.Sleep(r.cfg.Window)
-	reps := r.take(ctx)
+	// The database's side of the window: its backends' waits and the
+	// statements run (postgres-replicas-window-N.txt), per check-in.
+	var reps []fleetReply
+	r.probe.during(fmt.Sprintf("replicas-window-%d", st.Agents), func() int {
+		time.Sleep(r.cfg.Window)
+		reps = r.take(ctx)
+		n := 0
+		for _, rep := range reps {
+			for _, s := range rep.Checkins {
+				n += len(s.Micros)
+			}
+		}
+		return n
+	})
 	byReplica := make([][]time.Duration, len(r.srvs))
 	errs := make([]int, len(r.srvs))
 	st.Replicas = make([]replicaUsage, len(r.srvs))
 	for _, rep := range reps {
 		st.PollErrors += rep.PollErrors
+		st.FleetSched = worseSched(st.FleetSched, rep.Sched)
 		for i, s := range rep.Checkins {
 			if i < len(byReplica) {
 				byReplica[i] = append(byReplica[i], s.durations()...)
@@ -406,6 +427,9 @@ func (r *replicaRun) measure(ctx context.Context, st *replicaStep) {
 		u := &st.Replicas[i]
 		u.Replica, u.Checkins = i, summarize(byReplica[i], errs[i])
 		u.RSSMiB, u.PeakMiB, u.CPU, u.Threads = mib(after.rssKiB), mib(after.hwmKiB), cpuShare(before[i], after), after.threads
+		if w, err := s.schedWindow(); err == nil {
+			u.Sched = &w
+		}
 		st.RSSMiB += u.RSSMiB
 		st.CPU += u.CPU
 		all = append(all, byReplica[i]...)

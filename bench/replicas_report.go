@@ -17,6 +17,17 @@ func (r replicasResult) LargestStep() *replicaStep {
 	return nil
 }
 
+// FleetSchedMeasured says whether the run measured the fleet processes'
+// waits to run (older run.json files did not).
+func (r replicasResult) FleetSchedMeasured() bool {
+	for _, st := range r.Steps {
+		if st.FleetSched != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // StoppedText says why the run of several replicas stopped growing, for
 // the report.
 func (r replicasResult) StoppedText() string {
@@ -79,11 +90,26 @@ Starting PostgreSQL, the replicas and the fleet processes took {{f0 .StartSecs}}
 
 By replica:
 
-| agents | replica | agents on it | check-ins | p50 | p99 | failed | RSS | peak RSS | CPU | threads |
-|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| agents | replica | agents on it | check-ins | p50 | p99 | failed | RSS | peak RSS | CPU | threads | waits to run p99 / max (≥ 100 ms) | GC pause max, GC CPU |
+|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|
 {{- range $st := .Steps}}{{range .Replicas}}
-| {{n $st.Agents}} | {{.Replica}} | {{n .Agents}} | {{.Checkins.N}} | {{f1 .Checkins.P50}} ms | {{f1 .Checkins.P99}} ms | {{.Checkins.Errors}} | {{f0 .RSSMiB}} MiB | {{f0 .PeakMiB}} MiB | {{f2 .CPU}} cores | {{.Threads}} |
+| {{n $st.Agents}} | {{.Replica}} | {{n .Agents}} | {{.Checkins.N}} | {{f1 .Checkins.P50}} ms | {{f1 .Checkins.P99}} ms | {{.Checkins.Errors}} | {{f0 .RSSMiB}} MiB | {{f0 .PeakMiB}} MiB | {{f2 .CPU}} cores | {{.Threads}} | {{with .Sched}}{{f1 .RunnableP99}} / {{f1 .RunnableMax}} ms ({{.RunnableOver100ms}}){{else}}—{{end}} | {{with .Sched}}{{f1 .GCPauseMax}} ms, {{f2 .GCCPUSeconds}} s{{else}}—{{end}} |
 {{- end}}{{end}}
+{{- if .FleetSchedMeasured}}
+
+The fleet processes in the same windows (the worst p99 and longest wait among them; the waits of 100 ms or more and the collectors' CPU summed):
+
+| agents | waits to run p99 / max (≥ 100 ms) | GC pause max | GC CPU |
+|---:|---|---:|---:|
+{{- range $st := .Steps}}{{with .FleetSched}}
+| {{n $st.Agents}} | {{f1 .RunnableP99}} / {{f1 .RunnableMax}} ms ({{.RunnableOver100ms}}) | {{f1 .GCPauseMax}} ms | {{f2 .GCCPUSeconds}} s |
+{{- end}}{{end}}
+{{- end}}
+
+*Waits to run* are each process's own Go runtime's count of how long goroutines sat ready to run
+without a thread (` + "`/sched/latencies:seconds`" + `, bucket bounds), over the window: a check-in
+timed by a fleet process includes its own goroutine's wait, and a server's answer its handler's.
+The database's side of each window is in ` + "`postgres-replicas-window-N.txt`" + ` (wait events, statements).
 
 Largest fleet that passed: **{{n .Largest}} agents**; {{.StoppedText}}.
 {{end}}

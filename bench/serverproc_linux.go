@@ -81,6 +81,8 @@ func serveChild(args []string) error {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/runtime", serveRuntimeMetrics)
+	var waits schedWaits
+	mux.HandleFunc("/debug/sched", func(w http.ResponseWriter, _ *http.Request) { _ = json.NewEncoder(w).Encode(waits.window()) })
 	go func() { _ = http.Serve(pl, mux) }()
 	_ = json.NewEncoder(os.Stdout).Encode(childInfo{URL: m.URL(), CAPath: m.CAPath(), Pprof: "http://" + pl.Addr().String()})
 	<-ctx.Done()
@@ -236,6 +238,19 @@ func (s *serverProc) gcCPUSeconds() (float64, error) {
 		return 0, fmt.Errorf("the server child reported %d runtime metrics, want %d", len(v), len(runtimeMetricNames))
 	}
 	return v[3] + v[4] + v[5], nil
+}
+
+// schedWindow is how long the server's goroutines waited to run since the
+// last call (see schedWindow).
+func (s *serverProc) schedWindow() (schedWindow, error) {
+	var v schedWindow
+	resp, err := (&http.Client{Timeout: time.Minute}).Get(s.Pprof + "/debug/sched")
+	if err != nil {
+		return v, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&v)
+	return v, err
 }
 
 // runtimeStats reads the server's runtime.MemStats (the tail of pprof's
