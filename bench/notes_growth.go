@@ -78,4 +78,35 @@ cross, servers 3,363 MiB and 0.73 cores, fleet 4,994 MiB; ` + "`top`" + ` every 
 full run is not explained: where it comes from (a collection in a 1 GiB server, the fleet's
 own scheduling on the cores it shares with the servers, or long polls renewed in step) is for the
 next round to profile.
+
+**Where the tail is (stop 18).** The part now records, for every window, how long each server's
+and each fleet process's goroutines waited for a thread (the Go runtime's
+` + "`/sched/latencies:seconds`" + `), their longest collector pause and the collector's CPU, and probes
+PostgreSQL over the window (` + "`postgres-replicas-window-N.txt`" + `). The part alone at 50,000
+(` + "`go run ./bench -only capacity -stores postgres -replicas 3 -replica-steps 50000`" + `, 21:15 UTC,
+load average 0.0 before it; one other engineer worked on the machine, whose builds may have overlapped) grew 50,000 agents in
+297 s and measured check-in p50 2.5 ms, **p99 237 ms** (4,534, none failed), push p99 24.8 ms same
+and 33.6 ms cross, servers 3,327 MiB (68 KiB an agent) and 0.83 cores. By replica:
+
+| replica | check-in p99 | waits to run p99 / max | waits ≥ 100 ms | collector pause max, CPU in 25 s |
+|---:|---:|---|---:|---|
+| 0 | 69.5 ms | 25.2 / 335.5 ms | 226 | 2.6 ms, 2.02 s |
+| 1 | 520.0 ms | 14.7 / 167.8 ms | 98 | 0.1 ms, 0.43 s |
+| 2 | 127.8 ms | 6.3 / 117.4 ms | 1 | 0.1 ms, 0.49 s |
+
+The fleet processes' goroutines waited 1.3 ms at p99 and 41.9 ms at most, and their collectors
+did not run in the window: **the tail is the servers', not the harness's clock.** Nor is it the
+database: its backends were active 0.07 on CPU and 0.04 reading from a client on average, 0.00
+on WAL flushes. The servers, at 0.26–0.30 cores each, had goroutines that waited a third of a
+second for a thread: bursts that fill a server's two threads while the machine's two cores are
+shared with the four fleet processes (the client side of 50,000 TLS connections) and
+PostgreSQL. What the servers do in the window is mostly renewing long polls, not check-ins: in
+25 s, 48,645 event reads and 55,845 agent reads (each poll's authentication: a poll is renewed
+every 25 s, the agent record is kept 5 s, so every renewal reads it) against 4,545 check-in
+transactions. A check-in is six round trips to the database, and each one parks its goroutine,
+which then waits for a thread again; so a check-in's tail is several waits to run together.
+Where to go next: a renewal that does not read the agent's record (a cache kept longer, dropped
+at once by the revoke's notification on every replica and wholly when a replica's listener
+reconnects — to be designed with revocation's bound in mind, not done here) and a check-in in
+fewer round trips; both are CPU per agent, which is what this machine's two shared cores lack.
 `
