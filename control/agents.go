@@ -446,14 +446,26 @@ func (s *Service) AgentEvents(ctx context.Context, agentID string, after int64, 
 	if wait > 0 {
 		defer s.presence.begin(agentID, s.now)()
 	}
-	for {
+	for woke := false; ; woke = true {
 		// Subscribe before reading, so that an event committed between the
 		// read and the wait still wakes us.
 		woken := s.notify.subscribe(agentID)
 		var evs []hoist.AgentEvent
 		err := s.viewApart(ctx, func(r hoist.Reads) (err error) { // the poll parks next: see viewApart
 			evs, err = r.AgentEvents(ctx, agentID, after, 100)
-			return err
+			if err != nil || (len(evs) == 0 && !woke) {
+				return err
+			}
+			// The poll was authenticated when it began, maybe long ago: before
+			// a grant goes out, or after a wake (a revoke wakes), the agent's
+			// record is read again, uncached and after the events, so that a
+			// revoke committed before them is seen and nothing reaches the
+			// machine. Events and wakes are rare beside renewals.
+			if err := stillEnrolled(ctx, r, agentID); err != nil {
+				evs = nil // refused: nothing of them goes out
+				return err
+			}
+			return nil
 		})
 		if err != nil || len(evs) > 0 || wait <= 0 {
 			s.notify.unsubscribe(agentID, woken)
@@ -472,6 +484,21 @@ func (s *Service) AgentEvents(ctx context.Context, agentID string, after int64, 
 			return nil, nil // the agent hung up; nobody reads the answer
 		}
 	}
+}
+
+// stillEnrolled refuses an agent that is unknown or revoked now.
+func stillEnrolled(ctx context.Context, r hoist.Reads, agentID string) error {
+	a, err := r.AgentByID(ctx, agentID)
+	if hoist.ErrorCode(err) == hoist.ENotFound {
+		return hoist.Errorf(hoist.EUnauthorized, "unknown agent")
+	}
+	if err != nil {
+		return err
+	}
+	if a.Revoked {
+		return hoist.Errorf(hoist.EUnauthorized, "this agent was revoked")
+	}
+	return nil
 }
 
 // AgentAudit stores the agent's audit events in the audit log, each once:
